@@ -1,0 +1,140 @@
+// swift-tools-version: 6.2
+//
+// Tern: a complete mail server in one Swift package. The targets follow the roles of Internet
+// mail (RFC 5598); ../shared/design/architecture.md in the project history explains the layers.
+// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore) · L2 infrastructure (TernStore, TernNet)
+// · L3 roles (TernSMTPServer) · L4 TernApp and the `tern` executable.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "tern",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tern", targets: ["tern"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // L0: the vocabulary every role shares.
+        .target(name: "TernMail", swiftSettings: swiftSettings),
+
+        // L1: pure cores (no sockets, clocks or loggers).
+        .target(
+            name: "TernMIME",
+            dependencies: ["TernMail"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TernSMTPCore",
+            dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
+        // L2: infrastructure.
+        .target(
+            name: "TernStore",
+            dependencies: [
+                "TernMail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TernNet",
+            dependencies: [
+                "TernMail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // L3: mail roles.
+        .target(
+            name: "TernSMTPServer",
+            dependencies: [
+                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // L4: composition root and executable.
+        .target(
+            name: "TernApp",
+            dependencies: [
+                "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests: the pure cores byte by byte, the stores on a real file system.
+        .testTarget(
+            name: "TernSMTPCoreTests",
+            dependencies: ["TernSMTPCore", "TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernMailTests",
+            dependencies: ["TernMail", "TernMIME"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernStoreTests",
+            dependencies: ["TernStore", "TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernAppTests",
+            dependencies: ["TernApp", "TernNet"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

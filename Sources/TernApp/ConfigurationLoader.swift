@@ -1,0 +1,267 @@
+import Foundation
+import NIOCore
+import TOMLKit
+import TernSMTPServer
+
+/// A configuration problem, always naming the key (`limits.message_size: ...`).
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let key: String
+    public let problem: String
+
+    public init(key: String, problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { key.isEmpty ? problem : "\(key): \(problem)" }
+}
+
+/// Reads `tern.toml` (TOMLKit) with `TERN_*` environment overrides for scalar keys
+/// (`TERN_HOSTNAME`, `TERN_DATA_DIR`, `TERN_LIMITS_MESSAGE_SIZE`, ...). The precedence is
+/// command line > environment > file > defaults; the command line is applied by the caller.
+///
+/// Unknown keys are errors, not warnings: a typo in a limit must not silently leave the
+/// default in force.
+public enum ConfigurationLoader {
+    static let topLevelKeys: Set<String> = ["hostname", "data_dir", "log_level", "listener", "tls", "limits"]
+    static let listenerKeys: Set<String> = ["address", "port", "role"]
+    static let tlsKeys: Set<String> = ["certificate", "private_key"]
+    static let limitKeys: Set<String> = [
+        "message_size", "recipients", "command_line_length", "text_line_length", "errors",
+        "commands_without_mail", "connections", "connections_per_ip", "greeting_delay", "command_timeout",
+        "data_timeout", "shutdown_grace",
+    ]
+
+    public static func load(path: String, environment: [String: String]? = nil)
+        throws(ConfigurationError) -> TernConfiguration
+    {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: "", problem: "cannot read \(path): \(error.localizedDescription)")
+        }
+        return try parse(text, environment: environment ?? ProcessInfo.processInfo.environment)
+    }
+
+    public static func parse(_ text: String, environment: [String: String] = [:]) throws(ConfigurationError)
+        -> TernConfiguration
+    {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                key: "", problem: "TOML syntax error at line \(error.source.begin.line): \(error.description)")
+        } catch {
+            throw ConfigurationError(key: "", problem: "TOML syntax error: \(error)")
+        }
+        let reader = Reader(table: table, environment: environment)
+        try reader.rejectUnknown(in: table, allowed: topLevelKeys, prefix: "")
+
+        var configuration = TernConfiguration()
+        if let hostname = try reader.string("hostname") {
+            guard isHostname(hostname) else {
+                throw ConfigurationError(key: "hostname", problem: "'\(hostname)' is not a valid host name")
+            }
+            configuration.hostname = hostname
+        }
+        if let dataDirectory = try reader.string("data_dir") {
+            guard !dataDirectory.isEmpty else { throw ConfigurationError(key: "data_dir", problem: "must not be empty") }
+            configuration.dataDirectory = dataDirectory
+        }
+        if let level = try reader.string("log_level") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw ConfigurationError(key: "log_level", problem: "unknown level '\(level)'")
+            }
+            configuration.logLevel = level
+        }
+        configuration.listeners = try listeners(table, reader: reader)
+        if let tls = try reader.table("tls") {
+            try reader.rejectUnknown(in: tls, allowed: tlsKeys, prefix: "tls.")
+            guard let certificate = try reader.string("tls.certificate") else {
+                throw ConfigurationError(key: "tls.certificate", problem: "missing (a PEM file)")
+            }
+            guard let privateKey = try reader.string("tls.private_key") else {
+                throw ConfigurationError(key: "tls.private_key", problem: "missing (a PEM file)")
+            }
+            configuration.tls = TernConfiguration.TLSFiles(certificate: certificate, privateKey: privateKey)
+        }
+        if let limits = try reader.table("limits") {
+            try reader.rejectUnknown(in: limits, allowed: limitKeys, prefix: "limits.")
+        }
+        configuration.limits = try self.limits(reader)
+        return configuration
+    }
+
+    private static func listeners(_ table: TOMLTable, reader: Reader) throws(ConfigurationError)
+        -> [TernConfiguration.ListenerConfiguration]
+    {
+        guard let value = table["listener"] else { return [] }
+        guard let array = value.array else {
+            throw ConfigurationError(key: "listener", problem: "must be an array of tables ([[listener]])")
+        }
+        var result: [TernConfiguration.ListenerConfiguration] = []
+        for (index, element) in array.enumerated() {
+            let key = "listener[\(index)]"
+            guard let entry = element.table else {
+                throw ConfigurationError(key: key, problem: "must be a table ([[listener]])")
+            }
+            try reader.rejectUnknown(in: entry, allowed: listenerKeys, prefix: "\(key).")
+            let local = Reader(table: entry, environment: [:], prefix: "\(key).")
+            let address = try local.string("address") ?? "127.0.0.1"
+            guard isIPAddress(address) || address == "localhost" else {
+                throw ConfigurationError(key: "\(key).address", problem: "'\(address)' is not an IP address")
+            }
+            guard let port = try local.int("port") else {
+                throw ConfigurationError(key: "\(key).port", problem: "missing")
+            }
+            guard (0...65535).contains(port) else {
+                throw ConfigurationError(key: "\(key).port", problem: "must be between 0 and 65535")
+            }
+            let roleName = try local.string("role") ?? "mx"
+            guard let role = SMTPEndpoint.Role(rawValue: roleName) else {
+                throw ConfigurationError(
+                    key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission or submissions)")
+            }
+            result.append(.init(address: address, port: port, role: role))
+        }
+        return result
+    }
+
+    private static func limits(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.Limits {
+        var limits = TernConfiguration.Limits()
+        func positive(_ key: String, minimum: Int = 1, _ apply: (Int) -> Void) throws(ConfigurationError) {
+            guard let value = try reader.int("limits.\(key)") else { return }
+            guard value >= minimum else {
+                throw ConfigurationError(key: "limits.\(key)", problem: "must be at least \(minimum)")
+            }
+            apply(value)
+        }
+        try positive("message_size") { limits.messageSize = $0 }
+        try positive("recipients") { limits.recipients = $0 }
+        // RFC 5321 §4.5.3.1.4: a server must accept 512-octet command lines.
+        try positive("command_line_length", minimum: 512) { limits.commandLineLength = $0 }
+        if let value = try reader.int("limits.text_line_length") {
+            guard value == 0 || value >= 1000 else {
+                throw ConfigurationError(
+                    key: "limits.text_line_length", problem: "must be 0 (no limit) or at least 1000 (RFC 5321 §4.5.3.1.6)")
+            }
+            limits.textLineLength = value
+        }
+        try positive("errors") { limits.errors = $0 }
+        try positive("commands_without_mail") { limits.commandsWithoutMail = $0 }
+        try positive("connections") { limits.connections = $0 }
+        try positive("connections_per_ip") { limits.connectionsPerIP = $0 }
+        if let delay = try reader.duration("limits.greeting_delay") { limits.greetingDelay = delay }
+        if let timeout = try reader.duration("limits.command_timeout", positive: true) { limits.commandTimeout = timeout }
+        if let timeout = try reader.duration("limits.data_timeout", positive: true) { limits.dataTimeout = timeout }
+        if let grace = try reader.duration("limits.shutdown_grace") { limits.shutdownGrace = grace }
+        return limits
+    }
+
+    /// Durations are integer seconds or a number with a unit: `500ms`, `30s`, `5m`, `1h`.
+    static func parseDuration(_ text: String) -> TimeAmount? {
+        let units: [(String, Int64)] = [("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)]
+        for (suffix, nanoseconds) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            guard !number.isEmpty, number.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), number.count <= 9,
+                let value = Int64(number)
+            else { return nil }
+            return .nanoseconds(value * nanoseconds)
+        }
+        return nil
+    }
+
+    static func isHostname(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                && label.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D }
+        }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        (try? SocketAddress(ipAddress: text, port: 0)) != nil
+    }
+
+    /// Looks up dotted keys in the TOML table, with an environment override per key.
+    struct Reader {
+        let table: TOMLTable
+        let environment: [String: String]
+        var prefix = ""
+
+        func rejectUnknown(in table: TOMLTable, allowed: Set<String>, prefix: String) throws(ConfigurationError) {
+            for key in table.keys.sorted() where !allowed.contains(key) {
+                throw ConfigurationError(key: prefix + key, problem: "unknown key")
+            }
+        }
+
+        func table(_ key: String) throws(ConfigurationError) -> TOMLTable? {
+            guard let value = table[key] else { return nil }
+            guard let nested = value.table else { throw ConfigurationError(key: key, problem: "must be a table") }
+            return nested
+        }
+
+        private func value(_ dotted: String) -> (any TOMLValueConvertible)? {
+            let parts = dotted.split(separator: ".").map(String.init)
+            var current: TOMLTable = table
+            for part in parts.dropLast() {
+                guard let next = current[part]?.table else { return nil }
+                current = next
+            }
+            return parts.last.flatMap { current[$0] }
+        }
+
+        private func environmentValue(_ dotted: String) -> String? {
+            guard prefix.isEmpty else { return nil }
+            let name = "TERN_" + dotted.uppercased().replacingOccurrences(of: ".", with: "_")
+            return environment[name]
+        }
+
+        func string(_ key: String) throws(ConfigurationError) -> String? {
+            if let override = environmentValue(key) { return override }
+            guard let value = value(key) else { return nil }
+            guard let string = value.string else { throw ConfigurationError(key: prefix + key, problem: "must be a string") }
+            return string
+        }
+
+        func int(_ key: String) throws(ConfigurationError) -> Int? {
+            if let override = environmentValue(key) {
+                guard let number = Int(override), override.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    throw ConfigurationError(key: prefix + key, problem: "must be a non-negative integer (environment)")
+                }
+                return number
+            }
+            guard let value = value(key) else { return nil }
+            guard value.type == .int, let number = value.int else {
+                throw ConfigurationError(key: prefix + key, problem: "must be an integer")
+            }
+            return number
+        }
+
+        func duration(_ key: String, positive: Bool = false) throws(ConfigurationError) -> TimeAmount? {
+            let amount: TimeAmount
+            if let override = environmentValue(key) {
+                guard let parsed = ConfigurationLoader.parseDuration(override) ?? ConfigurationLoader.parseDuration(override + "s") else {
+                    throw ConfigurationError(key: prefix + key, problem: "must be a duration like 30s, 5m or 500ms")
+                }
+                amount = parsed
+            } else {
+                guard let value = value(key) else { return nil }
+                if value.type == .int, let seconds = value.int {
+                    guard seconds >= 0 else { throw ConfigurationError(key: prefix + key, problem: "must not be negative") }
+                    amount = .seconds(Int64(seconds))
+                } else if let text = value.string, let parsed = ConfigurationLoader.parseDuration(text) {
+                    amount = parsed
+                } else {
+                    throw ConfigurationError(key: prefix + key, problem: "must be a duration like 30s, 5m or 500ms")
+                }
+            }
+            if positive, amount <= .zero {
+                throw ConfigurationError(key: prefix + key, problem: "must be longer than zero")
+            }
+            return amount
+        }
+    }
+}

@@ -1,0 +1,78 @@
+public import NIOCore
+public import TernSMTPServer
+
+/// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
+/// defaults are the embedded, single-machine ones.
+public struct TernConfiguration: Sendable {
+    public struct ListenerConfiguration: Sendable, Hashable {
+        public var address: String
+        public var port: Int
+        public var role: SMTPEndpoint.Role
+
+        public init(address: String, port: Int, role: SMTPEndpoint.Role) {
+            self.address = address
+            self.port = port
+            self.role = role
+        }
+    }
+
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificate: String
+        public var privateKey: String
+
+        public init(certificate: String, privateKey: String) {
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
+    }
+
+    /// `[limits]`: RFC 5321 §4.5.3 sizes and timeouts, and the abuse brakes.
+    public struct Limits: Sendable, Hashable {
+        public var messageSize = 50 * 1024 * 1024
+        public var recipients = 1000
+        public var commandLineLength = 512
+        public var textLineLength = 1000
+        public var errors = 20
+        public var commandsWithoutMail = 100
+        public var connections = 1000
+        public var connectionsPerIP = 50
+        public var greetingDelay = TimeAmount.zero
+        public var commandTimeout = TimeAmount.minutes(5)
+        public var dataTimeout = TimeAmount.minutes(10)
+        public var shutdownGrace = TimeAmount.seconds(30)
+
+        public init() {}
+    }
+
+    /// The name in greetings and Received headers. Default: this machine's host name.
+    public var hostname: String
+    /// Where spool, mailboxes and the generated certificate live. Default `./tern-data`.
+    public var dataDirectory: String
+    public var listeners: [ListenerConfiguration]
+    /// PEM files; nil means a self-signed certificate kept in `<data>/tls`.
+    public var tls: TLSFiles?
+    public var limits: Limits
+    /// swift-log level: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: String
+
+    public init(
+        hostname: String = TernConfiguration.systemHostname(),
+        dataDirectory: String = "./tern-data",
+        listeners: [ListenerConfiguration] = [],
+        tls: TLSFiles? = nil,
+        limits: Limits = Limits(),
+        logLevel: String = "info"
+    ) {
+        self.hostname = hostname
+        self.dataDirectory = dataDirectory
+        self.listeners = listeners
+        self.tls = tls
+        self.limits = limits
+        self.logLevel = logLevel
+    }
+
+    /// Dev mode's listener: the port Mailpit and MailHog use, so apps set up for them work.
+    public static func devListener(address: String = "127.0.0.1", port: Int = 1025) -> ListenerConfiguration {
+        ListenerConfiguration(address: address, port: port, role: .mx)
+    }
+}

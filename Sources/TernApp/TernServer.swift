@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import TernNet
+import TernSMTPCore
+import TernSMTPServer
+import TernStore
+import UnixSignals
+
+/// The composition root: builds the stores, TLS, policies and listeners from a
+/// `TernConfiguration`, runs them as one ServiceGroup, and stops them on SIGTERM or SIGINT.
+public enum TernServer {
+    /// What the server does with accepted mail.
+    public enum Mode: Sendable {
+        /// The developers' mail catcher: every recipient is accepted, every message lands in
+        /// one catch-all Maildir.
+        case dev
+        /// The production listeners. Until the queue manager exists (MTA issue), accepted mail
+        /// waits in the spool.
+        case serve
+    }
+
+    public struct StartupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Runs until SIGTERM/SIGINT. Writes the start-up lines through `announce`.
+    public static func run(
+        configuration: TernConfiguration, mode: Mode, logger: Logger, announce: @Sendable (String) -> Void
+    ) async throws {
+        guard !configuration.listeners.isEmpty else {
+            throw StartupError(description: "listener: no [[listener]] configured")
+        }
+        let dataDirectory = absolutePath(configuration.dataDirectory)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StartupError(description: "data_dir: cannot create \(dataDirectory): \(error.localizedDescription)")
+        }
+
+        let tls: NIOSSLContext
+        do {
+            if let files = configuration.tls {
+                tls = try TLSContextFactory.context(certificatePath: files.certificate, privateKeyPath: files.privateKey)
+            } else {
+                let (context, source) = try TLSContextFactory.selfSigned(
+                    directory: "\(dataDirectory)/tls", hostname: configuration.hostname)
+                tls = context
+                if case .selfSigned(let path, true) = source {
+                    logger.notice("generated a self-signed TLS certificate", metadata: ["path": "\(path)"])
+                }
+            }
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        do {
+            try await run(
+                configuration: configuration, mode: mode, dataDirectory: dataDirectory, tls: tls, group: group,
+                pool: pool, logger: logger, announce: announce)
+        } catch {
+            try? await pool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await pool.shutdownGracefully()
+        try? await group.shutdownGracefully()
+    }
+
+    private static func run(
+        configuration: TernConfiguration, mode: Mode, dataDirectory: String, tls: NIOSSLContext,
+        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @Sendable (String) -> Void
+    ) async throws {
+
+        let store: any MessageStore
+        do {
+            switch mode {
+            case .dev:
+                store = try Maildir(
+                    root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, pool: pool)
+            case .serve:
+                store = try Spool(root: "\(dataDirectory)/spool", pool: pool)
+            }
+            let report = try store.recover()
+            logger.info(
+                "store opened",
+                metadata: [
+                    "location": "\(store.location)", "messages": "\(report.messages)",
+                    "removed_temporary_files": "\(report.removedTemporaryFiles)",
+                ])
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the store in \(dataDirectory): \(error)")
+        }
+
+        let limits = configuration.limits
+        let limiter = ConnectionLimiter(limits: .init(total: limits.connections, perAddress: limits.connectionsPerIP))
+        let session = ServerSessionStateMachine.Configuration(
+            hostname: configuration.hostname,
+            maximumMessageSize: limits.messageSize,
+            maximumRecipients: limits.recipients,
+            commandLineLimit: limits.commandLineLength,
+            textLineLimit: limits.textLineLength,
+            maximumErrors: limits.errors,
+            maximumCommandsWithoutTransaction: limits.commandsWithoutMail)
+        let endpointConfiguration = SMTPEndpoint.Configuration(
+            session: session, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
+            dataTimeout: limits.dataTimeout)
+
+        var services: [any Service] = []
+        for listener in configuration.listeners {
+            var endpointLogger = logger
+            endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"
+            let endpoint = SMTPEndpoint(
+                role: listener.role, configuration: endpointConfiguration, store: store, policy: AcceptAllPolicy(),
+                tls: tls, limiter: limiter, logger: endpointLogger)
+            let bound = try await Listener.bind(
+                name: listener.role.rawValue, host: listener.address, port: listener.port, group: group,
+                shutdownGrace: limits.shutdownGrace, logger: endpointLogger,
+                childInitializer: endpoint.initializeConnection)
+            let address = bound.localAddress
+            let host = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? listener.address
+            announce("tern: listening on \(host):\(address.port ?? listener.port) role=\(listener.role.rawValue) tls=\(endpoint.tlsMode)")
+            services.append(bound)
+        }
+        switch mode {
+        case .dev: announce("tern: catch-all mailbox \(store.location) (Maildir)")
+        case .serve: announce("tern: spool \(store.location)")
+        }
+        announce("tern: ready")
+
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
+        try await serviceGroup.run()
+        logger.info("stopped")
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        var relative = path
+        while relative.hasPrefix("./") { relative.removeFirst(2) }
+        return relative.isEmpty || relative == "." ? cwd : "\(cwd)/\(relative)"
+    }
+}
+
+extension TernConfiguration {
+    /// This machine's host name (gethostname), or `localhost`.
+    public static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return ConfigurationLoader.isHostname(name) ? name : "localhost"
+    }
+}

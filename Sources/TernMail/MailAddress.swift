@@ -1,0 +1,26 @@
+/// A mailbox as it appears in an SMTP path (RFC 5321 §4.1.2): `Local-part "@" Domain`, or
+/// `Local-part "@" address-literal`.
+///
+/// Both parts are kept in their wire form: a quoted local part keeps its quotes and
+/// backslashes, so `description` gives back exactly what the client wrote, and equal wire
+/// forms compare equal. With SMTPUTF8 (RFC 6531) either part may hold UTF-8.
+public struct MailAddress: Hashable, Sendable, CustomStringConvertible {
+    public var localPart: String
+    /// A domain name, or an address literal with its brackets (`[192.0.2.1]`, `[IPv6:...]`).
+    public var domain: String
+
+    public init(localPart: String, domain: String) {
+        self.localPart = localPart
+        self.domain = domain
+    }
+
+    public var description: String { "\(localPart)@\(domain)" }
+
+    /// True when any octet is outside US-ASCII (RFC 6531 calls for SMTPUTF8 then).
+    public var isInternationalized: Bool {
+        localPart.utf8.contains { $0 >= 0x80 } || domain.utf8.contains { $0 >= 0x80 }
+    }
+
+    /// True for `[...]` address literals (RFC 5321 §4.1.3).
+    public var hasAddressLiteral: Bool { domain.hasPrefix("[") }
+}

@@ -1,0 +1,5 @@
+// TernMail: the vocabulary every mail role shares (RFC 5321, RFC 3463, RFC 5598).
+//
+// Value types only: addresses, reply codes, queue identifiers and the protocol limits. Nothing
+// here performs I/O, and nothing imports anything but the standard library, so every other
+// module (pure cores included) can depend on it.

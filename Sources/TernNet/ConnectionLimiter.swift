@@ -1,0 +1,49 @@
+import NIOConcurrencyHelpers
+
+/// Counts open connections in total and per client address, so a flood from one address is
+/// refused (421 4.7.0) while other clients are still served (hostile-inputs 43).
+public final class ConnectionLimiter: Sendable {
+    public struct Limits: Sendable, Hashable {
+        public var total: Int
+        public var perAddress: Int
+
+        public init(total: Int, perAddress: Int) {
+            self.total = total
+            self.perAddress = perAddress
+        }
+    }
+
+    private struct State {
+        var total = 0
+        var perAddress: [String: Int] = [:]
+    }
+
+    public let limits: Limits
+    private let state = NIOLockedValueBox(State())
+
+    public init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Takes a slot for `address`; false when a limit is reached. Every true must be matched
+    /// by one `release`.
+    public func acquire(_ address: String) -> Bool {
+        state.withLockedValue { state in
+            let current = state.perAddress[address, default: 0]
+            guard state.total < limits.total, current < limits.perAddress else { return false }
+            state.total += 1
+            state.perAddress[address] = current + 1
+            return true
+        }
+    }
+
+    public func release(_ address: String) {
+        state.withLockedValue { state in
+            state.total -= 1
+            let remaining = state.perAddress[address, default: 1] - 1
+            state.perAddress[address] = remaining > 0 ? remaining : nil
+        }
+    }
+
+    public var openConnections: Int { state.withLockedValue { $0.total } }
+}

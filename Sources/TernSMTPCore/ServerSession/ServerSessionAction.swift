@@ -1,0 +1,53 @@
+public import NIOCore
+public import TernMail
+
+extension ServerSessionStateMachine {
+    /// What the driver must do next. Actions come in order; the driver executes them in that
+    /// order (a reply before the `startTLS` that follows it, a reply before `close`).
+    public enum Action: Hashable, Sendable {
+        /// Write this reply. The driver flushes when the input batch is processed (RFC 2920
+        /// §3.1: replies to a pipelined group may be sent together).
+        case sendReply(SMTPReply)
+        /// Decide whether this sender is acceptable, then call `policyDecided(_:)`. Input that
+        /// arrives meanwhile is held, so pipelined commands keep their order.
+        case checkSender(ReversePath, MailParameters)
+        /// Decide whether this recipient is acceptable, then call `policyDecided(_:)`.
+        case checkRecipient(ForwardPath, RecipientParameters)
+        /// Open a new message for this envelope (the store's `begin`). Body chunks follow.
+        case beginMessage(MessageStart)
+        /// Append these octets (already dot-unstuffed) to the open message.
+        case appendBody(ByteBuffer)
+        /// The body is complete: make the message durable, then call `messageCommitted(_:)`
+        /// or `messageCommitFailed(_:)`. Nothing is replied before that (250 means durable).
+        case commitMessage
+        /// Discard the open message: the transaction failed or was abandoned.
+        case abortMessage
+        /// Start the TLS handshake now, after writing the reply before this action. Nothing
+        /// read in cleartext after the STARTTLS line is ever processed (CVE-2011-0411).
+        case startTLS
+        /// Flush what was written and close the connection.
+        case close
+    }
+
+    /// What the driver needs to open a message: the envelope and the facts for its Received
+    /// header (RFC 5321 §4.4).
+    public struct MessageStart: Hashable, Sendable {
+        public var envelope: Envelope
+        /// The EHLO/HELO argument, validated by the parser.
+        public var clientName: String
+        /// The `with` clause: SMTP, ESMTP, ESMTPS, UTF8SMTP, UTF8SMTPS (RFC 3848, RFC 6531).
+        public var receivedProtocol: String
+
+        public init(envelope: Envelope, clientName: String, receivedProtocol: String) {
+            self.envelope = envelope
+            self.clientName = clientName
+            self.receivedProtocol = receivedProtocol
+        }
+    }
+
+    /// The answer to `checkSender` or `checkRecipient`.
+    public enum PolicyDecision: Hashable, Sendable {
+        case accept
+        case reject(SMTPReply)
+    }
+}

@@ -1,0 +1,529 @@
+public import NIOCore
+public import TernMail
+
+/// The server side of one SMTP session (RFC 5321 §4.1.4 command order, §4.3.2 replies), with
+/// PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531),
+/// ENHANCEDSTATUSCODES (RFC 2034, RFC 3463), CHUNKING and BINARYMIME (RFC 3030), DSN
+/// (RFC 3461) and STARTTLS (RFC 3207).
+///
+/// Events in (`greet`, `bytesReceived`, `policyDecided`, `messageCommitted`, `tlsEstablished`,
+/// `shutdownRequested`, `timedOut`, `connectionClosed`), actions out. The machine owns the
+/// input buffer: it frames command lines, holds pipelined input while a check or a commit is
+/// pending, and hands body octets to the driver as slices of what was read.
+///
+/// Security notes:
+/// - Input that arrives before the greeting closes the session (early talker).
+/// - Input read after STARTTLS and before the handshake is discarded (CVE-2011-0411).
+/// - DATA content that arrived before the 354 reply is a synchronization error (RFC 2920 §3.1
+///   puts DATA last in a group): it is refused and the session closed, never stored.
+/// - Every limit (line, size, recipients, errors, idle commands) has a reply and keeps the
+///   session sane; the error limit ends it with 421.
+public struct ServerSessionStateMachine: Sendable {
+    enum State: Sendable {
+        case awaitingGreeting
+        case command
+        case discardingLongLine
+        case awaitingSenderCheck(ReversePath, MailParameters)
+        case awaitingRecipientCheck(ForwardPath, RecipientParameters)
+        case data(DotUnstuffer)
+        case bdatChunk(size: Int, remaining: Int, last: Bool, failure: SMTPReply?)
+        case awaitingCommit
+        case awaitingTLS
+        case closed
+    }
+
+    struct Greeting: Sendable {
+        var clientName: String
+        var extended: Bool
+    }
+
+    struct Transaction: Sendable {
+        var envelope: Envelope
+        var messageBegun = false
+        var usesBDAT = false
+        var bodySize = 0
+    }
+
+    public let configuration: Configuration
+    private var state: State = .awaitingGreeting
+    private var input = ByteBuffer()
+    private var greeting: Greeting?
+    private var transaction: Transaction?
+    private var framer: CommandLineFramer
+    public private(set) var tlsActive: Bool
+    private var errors = 0
+    private var commandsWithoutTransaction = 0
+    private var closeAfterTransaction = false
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.tlsActive = configuration.implicitTLS
+        self.framer = CommandLineFramer(maximumLength: configuration.commandLineLimit + Limits.commandLineExtension)
+    }
+
+    /// True once the session has ended; the driver closes the connection.
+    public var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    /// True while a message is being received (DATA content, a BDAT chunk, or its commit).
+    public var isReceivingMessage: Bool {
+        switch state {
+        case .data, .bdatChunk, .awaitingCommit: true
+        default: false
+        }
+    }
+
+    // MARK: - Events
+
+    /// The driver is ready to send the greeting (after any greeting delay).
+    public mutating func greet() -> [Action] {
+        guard case .awaitingGreeting = state else { return [] }
+        state = .command
+        var actions: [Action] = [.sendReply(SMTPReply(220, nil, "\(configuration.hostname) ESMTP Tern"))]
+        process(&actions)
+        return actions
+    }
+
+    /// Octets read from the client.
+    public mutating func bytesReceived(_ bytes: ByteBuffer) -> [Action] {
+        switch state {
+        case .closed:
+            return []
+        case .awaitingTLS:
+            // Plaintext that follows STARTTLS before the handshake: never executed.
+            return []
+        case .awaitingGreeting:
+            // RFC 5321 §4.3.1: the client waits for the greeting. One that talks first is
+            // a spam engine or an attack; nothing it sent may start a transaction.
+            state = .closed
+            input.clear()
+            return [.sendReply(.earlyTalker), .close]
+        default:
+            if input.readableBytes == 0 {
+                input = bytes
+            } else {
+                var bytes = bytes
+                input.writeBuffer(&bytes)
+            }
+            var actions: [Action] = []
+            process(&actions)
+            return actions
+        }
+    }
+
+    /// The answer to the pending `checkSender` or `checkRecipient`.
+    public mutating func policyDecided(_ decision: PolicyDecision) -> [Action] {
+        var actions: [Action] = []
+        switch state {
+        case .awaitingSenderCheck(let path, let parameters):
+            state = .command
+            switch decision {
+            case .accept:
+                transaction = Transaction(
+                    envelope: Envelope(
+                        sender: path.mailbox,
+                        body: parameters.body,
+                        smtpUTF8: parameters.smtpUTF8,
+                        dsnReturn: parameters.dsnReturn,
+                        envelopeID: parameters.envelopeID,
+                        declaredSize: parameters.size))
+                commandsWithoutTransaction = 0
+                reply(.senderOK, &actions)
+            case .reject(let rejection):
+                reply(rejection, &actions)
+            }
+        case .awaitingRecipientCheck(let path, let parameters):
+            state = .command
+            switch decision {
+            case .accept:
+                transaction?.envelope.recipients.append(
+                    EnvelopeRecipient(
+                        address: path.mailbox, notify: parameters.notify,
+                        originalRecipient: parameters.originalRecipient))
+                reply(.recipientOK, &actions)
+            case .reject(let rejection):
+                reply(rejection, &actions)
+            }
+        default:
+            return []
+        }
+        process(&actions)
+        return actions
+    }
+
+    /// The message is durable under this identifier: now, and only now, 250 may be sent.
+    public mutating func messageCommitted(_ id: QueueID) -> [Action] {
+        finishCommit(with: .queued(as: id))
+    }
+
+    /// The message could not be made durable; `failure` is a 4yz or 5yz reply.
+    public mutating func messageCommitFailed(_ failure: SMTPReply) -> [Action] {
+        finishCommit(with: failure)
+    }
+
+    /// The TLS handshake after STARTTLS completed. RFC 3207 §4.2: the server must discard
+    /// any knowledge obtained from the client before TLS, so EHLO is required again.
+    public mutating func tlsEstablished() -> [Action] {
+        guard case .awaitingTLS = state else { return [] }
+        tlsActive = true
+        greeting = nil
+        transaction = nil
+        input.clear()
+        state = .command
+        return []
+    }
+
+    /// The server is stopping: sessions between transactions get 421 now; a message being
+    /// received may finish, and then the session gets 421.
+    public mutating func shutdownRequested() -> [Action] {
+        switch state {
+        case .closed:
+            return []
+        case .data, .bdatChunk, .awaitingCommit:
+            closeAfterTransaction = true
+            return []
+        default:
+            var actions: [Action] = []
+            closeSession(with: .shutdownRequested(configuration.hostname), &actions)
+            return actions
+        }
+    }
+
+    /// The client was silent for longer than the driver's timeout (RFC 5321 §4.5.3.2).
+    public mutating func timedOut() -> [Action] {
+        guard !isClosed else { return [] }
+        var actions: [Action] = []
+        closeSession(with: .timeout(configuration.hostname), &actions)
+        return actions
+    }
+
+    /// The connection is gone; an open message is abandoned.
+    public mutating func connectionClosed() -> [Action] {
+        var actions: [Action] = []
+        abortTransaction(&actions)
+        state = .closed
+        return actions
+    }
+
+    // MARK: - Processing input
+
+    private mutating func process(_ actions: inout [Action]) {
+        while processNext(&actions) {}
+        if input.readableBytes == 0 {
+            input = ByteBuffer()
+        }
+    }
+
+    /// Handles one unit of input; false when more input (or an event) is needed.
+    private mutating func processNext(_ actions: inout [Action]) -> Bool {
+        switch state {
+        case .command:
+            switch framer.nextLine(&input) {
+            case .needMoreData:
+                return false
+            case .tooLong:
+                state = .discardingLongLine
+                return true
+            case .line(let line, let hasBareLineEnding):
+                if hasBareLineEnding {
+                    reply(.bareLineEnding, &actions)
+                } else if line.readableBytes + 2 > commandLimit(for: line) {
+                    reply(.lineTooLong, &actions)
+                } else {
+                    execute(CommandParser.parse(line), &actions)
+                }
+                return !isClosed
+            }
+        case .discardingLongLine:
+            guard framer.discardLine(&input) else { return false }
+            state = .command
+            reply(.lineTooLong, &actions)
+            return !isClosed
+        case .data(var unstuffer):
+            let messageIsOpen = transaction?.messageBegun == true
+            var size = transaction?.bodySize ?? 0
+            let outcome = unstuffer.decode(&input) { chunk in
+                size += chunk.readableBytes
+                if messageIsOpen { actions.append(.appendBody(chunk)) }
+            }
+            transaction?.bodySize = size
+            state = .data(unstuffer)
+            if messageIsOpen, unstuffer.sawBareLineEnding || unstuffer.sawLongLine || size > configuration.maximumMessageSize {
+                // Refused whatever follows: stop writing it and drop what was written.
+                actions.append(.abortMessage)
+                transaction?.messageBegun = false
+            }
+            guard outcome == .endOfData else { return false }
+            finishData(unstuffer, size: size, &actions)
+            return !isClosed
+        case .bdatChunk(let size, let remaining, let last, let failure):
+            let take = min(remaining, input.readableBytes)
+            if take > 0, let chunk = input.readSlice(length: take), failure == nil {
+                actions.append(.appendBody(chunk))
+                transaction?.bodySize += take
+            }
+            let left = remaining - take
+            guard left == 0 else {
+                state = .bdatChunk(size: size, remaining: left, last: last, failure: failure)
+                return false
+            }
+            state = .command
+            if let failure {
+                reply(failure, &actions)
+            } else if last {
+                actions.append(.commitMessage)
+                state = .awaitingCommit
+                return false
+            } else {
+                reply(.chunkReceived(octets: size), &actions)
+                if closeAfterTransaction { closeSession(with: .shutdownRequested(configuration.hostname), &actions) }
+            }
+            return !isClosed
+        case .awaitingGreeting, .awaitingSenderCheck, .awaitingRecipientCheck, .awaitingCommit, .awaitingTLS, .closed:
+            return false
+        }
+    }
+
+    /// MAIL and RCPT may be longer than other commands by the room their ESMTP parameters
+    /// need (RFC 1869 §4.1.2, RFC 3461 §5).
+    private func commandLimit(for line: ByteBuffer) -> Int {
+        let extended = line.withUnsafeReadableBytes { bytes -> Bool in
+            guard bytes.count >= 4 else { return false }
+            var word: UInt32 = 0
+            for index in 0..<4 { word = word << 8 | UInt32(ByteCursor.asciiUppercased(bytes[index])) }
+            return word == UInt32(CommandParser.Verb.mail) || word == UInt32(CommandParser.Verb.rcpt)
+        }
+        return configuration.commandLineLimit + (extended ? Limits.commandLineExtension : 0)
+    }
+
+    private mutating func finishData(_ unstuffer: DotUnstuffer, size: Int, _ actions: inout [Action]) {
+        state = .command
+        let failure: SMTPReply? =
+            if unstuffer.sawBareLineEnding {
+                .bareLineEndingInData
+            } else if unstuffer.sawLongLine {
+                .textLineTooLong(limit: unstuffer.textLineLimit)
+            } else if size > configuration.maximumMessageSize {
+                .messageTooBig
+            } else {
+                nil
+            }
+        if let failure {
+            transaction = nil
+            reply(failure, &actions)
+            if closeAfterTransaction { closeSession(with: .shutdownRequested(configuration.hostname), &actions) }
+        } else {
+            actions.append(.commitMessage)
+            state = .awaitingCommit
+        }
+    }
+
+    private mutating func finishCommit(with result: SMTPReply) -> [Action] {
+        guard case .awaitingCommit = state else { return [] }
+        state = .command
+        transaction = nil
+        var actions: [Action] = []
+        reply(result, &actions)
+        if closeAfterTransaction, !isClosed {
+            closeSession(with: .shutdownRequested(configuration.hostname), &actions)
+        }
+        process(&actions)
+        return actions
+    }
+
+    // MARK: - Commands
+
+    private mutating func execute(_ parsed: CommandParseResult, _ actions: inout [Action]) {
+        if transaction == nil {
+            commandsWithoutTransaction += 1
+            if commandsWithoutTransaction > configuration.maximumCommandsWithoutTransaction {
+                closeSession(with: .tooManyCommands(configuration.hostname), &actions)
+                return
+            }
+        }
+        let command: SMTPCommand
+        switch parsed {
+        case .rejected(let rejection):
+            reply(rejection, &actions)
+            return
+        case .command(let parsedCommand):
+            command = parsedCommand
+        }
+
+        switch command {
+        case .ehlo(let name), .helo(let name):
+            // §4.1.4: EHLO or HELO in a transaction resets it, as RSET would.
+            abortTransaction(&actions)
+            let extended = if case .ehlo = command { true } else { false }
+            greeting = Greeting(clientName: name, extended: extended)
+            reply(extended ? ehloReply() : SMTPReply(250, nil, configuration.hostname), &actions)
+
+        case .mail(let path, let parameters):
+            guard let greeting else { return reply(.needHelo, &actions) }
+            guard transaction == nil else { return reply(.nestedMail, &actions) }
+            // RFC 1869 §4: ESMTP parameters exist only after EHLO.
+            guard greeting.extended || parameters == MailParameters() else {
+                return reply(.unknownParameter, &actions)
+            }
+            if let size = parameters.size, size > configuration.maximumMessageSize {
+                return reply(.messageTooBig, &actions)
+            }
+            if !parameters.smtpUTF8, path.mailbox?.isInternationalized == true {
+                return reply(.internationalizedAddressNeedsSMTPUTF8, &actions)
+            }
+            state = .awaitingSenderCheck(path, parameters)
+            actions.append(.checkSender(path, parameters))
+
+        case .rcpt(var path, let parameters):
+            guard let current = transaction else { return reply(.needMail, &actions) }
+            guard greeting?.extended == true || parameters == RecipientParameters() else {
+                return reply(.unknownParameter, &actions)
+            }
+            guard !current.usesBDAT else { return reply(.recipientAfterBDAT, &actions) }
+            guard current.envelope.recipients.count < configuration.maximumRecipients else {
+                return reply(.tooManyRecipients, &actions)
+            }
+            if !current.envelope.smtpUTF8, path.mailbox.isInternationalized {
+                return reply(.internationalizedAddressNeedsSMTPUTF8, &actions)
+            }
+            if path.isUnqualifiedPostmaster { path.mailbox.domain = configuration.hostname }
+            state = .awaitingRecipientCheck(path, parameters)
+            actions.append(.checkRecipient(path, parameters))
+
+        case .data:
+            guard let current = transaction else { return reply(.needMail, &actions) }
+            guard !current.usesBDAT else { return reply(.dataAfterBDAT, &actions) }
+            guard !current.envelope.recipients.isEmpty else { return reply(.needRecipient, &actions) }
+            guard current.envelope.body != .binaryMIME else { return reply(.binaryNeedsBDAT, &actions) }
+            guard input.readableBytes == 0 else {
+                // The content came before our 354: it was written blind, and a server that
+                // took it would be one half of a smuggling pair.
+                transaction = nil
+                closeSession(with: .protocolSynchronization, &actions)
+                return
+            }
+            beginMessage(&actions)
+            reply(.startData, &actions)
+            state = .data(DotUnstuffer(textLineLimit: configuration.textLineLimit))
+
+        case .bdat(let size, let last):
+            // RFC 3030 §2: the chunk is read whatever the reply, so its octets are never
+            // mistaken for commands.
+            var failure: SMTPReply?
+            if let current = transaction {
+                if current.envelope.recipients.isEmpty {
+                    failure = .needRecipient
+                } else if current.bodySize + size > configuration.maximumMessageSize {
+                    failure = .messageTooBig
+                    abortTransaction(&actions)
+                } else if !current.usesBDAT {
+                    transaction?.usesBDAT = true
+                    beginMessage(&actions)
+                }
+            } else {
+                failure = .needMail
+            }
+            state = .bdatChunk(size: size, remaining: size, last: last, failure: failure)
+
+        case .rset:
+            abortTransaction(&actions)
+            reply(.ok, &actions)
+
+        case .noop:
+            reply(.ok, &actions)
+
+        case .vrfy:
+            reply(.cannotVerify, &actions)
+
+        case .expn:
+            reply(.notImplemented, &actions)
+
+        case .help:
+            reply(.help, &actions)
+
+        case .quit:
+            abortTransaction(&actions)
+            actions.append(.sendReply(.closing(configuration.hostname)))
+            actions.append(.close)
+            state = .closed
+            input.clear()
+
+        case .startTLS:
+            guard greeting != nil else { return reply(.needHelo, &actions) }
+            guard !tlsActive else { return reply(.tlsAlreadyActive, &actions) }
+            guard configuration.startTLSAvailable else { return reply(.tlsNotAvailable, &actions) }
+            abortTransaction(&actions)
+            actions.append(.sendReply(.readyToStartTLS))
+            actions.append(.startTLS)
+            state = .awaitingTLS
+            // Whatever the client pipelined after STARTTLS was sent in cleartext.
+            input.clear()
+        }
+    }
+
+    /// `ehlo-ok-rsp` (§4.1.1.1): the host name, then one keyword per line.
+    private func ehloReply() -> SMTPReply {
+        var lines = [
+            configuration.hostname,
+            "PIPELINING",
+            "SIZE \(configuration.maximumMessageSize)",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "CHUNKING",
+            "BINARYMIME",
+            "DSN",
+        ]
+        if configuration.startTLSAvailable, !tlsActive { lines.append("STARTTLS") }
+        return SMTPReply(250, nil, lines)
+    }
+
+    private mutating func beginMessage(_ actions: inout [Action]) {
+        guard let current = transaction, let greeting else { return }
+        transaction?.messageBegun = true
+        actions.append(
+            .beginMessage(
+                MessageStart(
+                    envelope: current.envelope,
+                    clientName: greeting.clientName,
+                    receivedProtocol: receivedProtocol(greeting: greeting, smtpUTF8: current.envelope.smtpUTF8))))
+    }
+
+    /// The `with` protocol of the Received header: RFC 3848 (ESMTPS) and RFC 6531 §3.7.3
+    /// (UTF8SMTP, UTF8SMTPS).
+    private func receivedProtocol(greeting: Greeting, smtpUTF8: Bool) -> String {
+        guard greeting.extended else { return "SMTP" }
+        return (smtpUTF8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
+    }
+
+    private mutating func abortTransaction(_ actions: inout [Action]) {
+        if transaction?.messageBegun == true { actions.append(.abortMessage) }
+        transaction = nil
+    }
+
+    /// Sends a reply, counting errors; past the error limit the session ends with 421.
+    private mutating func reply(_ reply: SMTPReply, _ actions: inout [Action]) {
+        actions.append(.sendReply(reply))
+        guard reply.code.rawValue >= 400 else { return }
+        errors += 1
+        if errors > configuration.maximumErrors {
+            closeSession(with: .tooManyErrors(configuration.hostname), &actions)
+        }
+    }
+
+    private mutating func closeSession(with finalReply: SMTPReply, _ actions: inout [Action]) {
+        abortTransaction(&actions)
+        actions.append(.sendReply(finalReply))
+        actions.append(.close)
+        state = .closed
+        input.clear()
+    }
+}
+
+extension SMTPReply {
+    static func shutdownRequested(_ hostname: String) -> SMTPReply { .shuttingDown(hostname) }
+    static let recipientAfterBDAT = SMTPReply(
+        503, EnhancedStatusCode(5, 5, 1), "Error: RCPT not allowed after BDAT; send BDAT LAST or RSET")
+}

@@ -1,0 +1,83 @@
+public import Logging
+public import NIOCore
+public import NIOSSL
+public import TernNet
+public import TernSMTPCore
+public import TernStore
+
+/// One SMTP listener's role and everything its sessions need. `initializeConnection` is the
+/// channel initializer handed to `TernNet.Listener`.
+public struct SMTPEndpoint: Sendable {
+    /// The listener roles of RFC 5321 (relay, port 25), RFC 6409 (submission, 587) and
+    /// RFC 8314 (submission over implicit TLS, 465).
+    public enum Role: String, Sendable, CaseIterable {
+        case mx
+        case submission
+        case submissions
+    }
+
+    public struct Configuration: Sendable {
+        public var session: ServerSessionStateMachine.Configuration
+        /// Wait this long before the greeting; a client that talks first is refused
+        /// (RFC 5321 §4.3.1; Postfix postscreen's pregreet test). Zero sends it at once.
+        public var greetingDelay: TimeAmount
+        /// RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for the next command.
+        public var commandTimeout: TimeAmount
+        /// RFC 5321 §4.5.3.2.5-6: at least 3 minutes between data blocks, 10 for the end.
+        public var dataTimeout: TimeAmount
+
+        public init(
+            session: ServerSessionStateMachine.Configuration,
+            greetingDelay: TimeAmount = .zero,
+            commandTimeout: TimeAmount = .minutes(5),
+            dataTimeout: TimeAmount = .minutes(10)
+        ) {
+            self.session = session
+            self.greetingDelay = greetingDelay
+            self.commandTimeout = commandTimeout
+            self.dataTimeout = dataTimeout
+        }
+    }
+
+    public let role: Role
+    public let configuration: Configuration
+    public let store: any MessageStore
+    public let policy: any SMTPPolicy
+    public let tls: NIOSSLContext?
+    public let limiter: ConnectionLimiter
+    public let logger: Logger
+    let metrics: SMTPMetrics
+
+    public init(
+        role: Role, configuration: Configuration, store: any MessageStore, policy: any SMTPPolicy,
+        tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger
+    ) {
+        self.role = role
+        var configuration = configuration
+        configuration.session.implicitTLS = role == .submissions
+        configuration.session.startTLSAvailable = tls != nil && role != .submissions
+        self.configuration = configuration
+        self.store = store
+        self.policy = policy
+        self.tls = tls
+        self.limiter = limiter
+        self.logger = logger
+        self.metrics = SMTPMetrics(listener: role.rawValue)
+    }
+
+    /// How the start-up line describes the listener's TLS.
+    public var tlsMode: String {
+        if role == .submissions { return "implicit" }
+        return tls == nil ? "none" : "starttls"
+    }
+
+    /// Sets up one accepted connection: TLS first on an implicit-TLS port, then the session.
+    public func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            if role == .submissions, let tls {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+            }
+            try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(endpoint: self))
+        }
+    }
+}

@@ -1,0 +1,385 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CoreMetrics
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import TernMIME
+import TernMail
+import TernNet
+import TernSMTPCore
+import TernStore
+
+/// Drives one SMTP session: feeds what the channel reads into the state machine and executes
+/// the actions it returns, in order. Lives on the connection's event loop.
+final class SMTPServerHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let endpoint: SMTPEndpoint
+    private var machine: ServerSessionStateMachine
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var clientAddress = "unknown"
+    private var holdsConnectionSlot = false
+
+    // Actions are queued so that an action completing synchronously (a policy decided at
+    // once) never re-enters the loop that is executing the previous ones.
+    private var actionQueue: [ServerSessionStateMachine.Action] = []
+    private var executing = false
+    // Replies to a batch of pipelined commands go out together at the end of the read batch
+    // (RFC 2920 §3.1); replies caused by anything else are flushed at once.
+    private var inReadBatch = false
+
+    private var output: ByteBuffer
+    private var writer: (any MessageWriter)?
+    private var message: IncomingMessage?
+    private var messageSize = 0
+
+    // Reading is paused while any of these holds; `read` calls wait in `pendingRead`.
+    private var waitingForWriter = false
+    private var waitingForDecision = false
+    private var pendingRead = false
+
+    private var lastActivity = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var greetingTimer: Scheduled<Void>?
+    private let sessionStart = NIODeadline.now()
+    private var acceptedMessages = 0
+    private var tlsVersion: String?
+
+    init(endpoint: SMTPEndpoint) {
+        self.endpoint = endpoint
+        self.machine = ServerSessionStateMachine(configuration: endpoint.configuration.session)
+        self.logger = endpoint.logger
+        self.output = ByteBuffer()
+        self.logger[metadataKey: "tern_session_id"] = "\(String(UInt32.random(in: .min ... .max), radix: 16))"
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        output = context.channel.allocator.buffer(capacity: 512)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        logger[metadataKey: "tern_peer"] = "\(clientAddress)"
+        endpoint.metrics.connections.increment()
+
+        guard endpoint.limiter.acquire(clientAddress) else {
+            endpoint.metrics.refusedConnections.increment()
+            logger.notice("connection refused: too many connections")
+            var buffer = context.channel.allocator.buffer(capacity: 128)
+            SMTPReply.tooManyConnections(endpoint.configuration.session.hostname).write(to: &buffer)
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
+        holdsConnectionSlot = true
+        logger.debug("connection opened")
+
+        let delay = endpoint.configuration.greetingDelay
+        if delay > .zero {
+            greetingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                greetingTimer = nil
+                run(machine.greet())
+            }
+        } else {
+            run(machine.greet())
+        }
+        scheduleIdleCheck(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        run(machine.connectionClosed())
+        idleTimer?.cancel()
+        greetingTimer?.cancel()
+        if holdsConnectionSlot {
+            holdsConnectionSlot = false
+            endpoint.limiter.release(clientAddress)
+            let seconds = Double((NIODeadline.now() - sessionStart).nanoseconds) / 1e9
+            logger.info(
+                "session ended",
+                metadata: [
+                    "tern_duration_s": "\((seconds * 1000).rounded() / 1000)",
+                    "tern_messages": "\(acceptedMessages)",
+                    "tern_tls": "\(tlsVersion ?? "none")",
+                ])
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
+        inReadBatch = true
+        run(machine.bytesReceived(unwrapInboundIn(data)))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
+        flushOutput()
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion()
+            tlsVersion = version?.displayName
+            lastActivity = .now()
+            run(machine.tlsEstablished())
+            logger.debug("TLS established", metadata: ["tern_tls": "\(tlsVersion ?? "unknown")"])
+        } else if event is ChannelShouldQuiesceEvent {
+            run(machine.shutdownRequested())
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resumeReadingIfPossible() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if waitingForWriter || waitingForDecision || !context.channel.isWritable {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReadingIfPossible() {
+        guard pendingRead, !waitingForWriter, !waitingForDecision, let context, context.channel.isWritable else {
+            return
+        }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: Executing actions
+
+    private func run(_ actions: [ServerSessionStateMachine.Action]) {
+        actionQueue.append(contentsOf: actions)
+        guard !executing else { return }
+        executing = true
+        defer { executing = false }
+        var index = 0
+        while index < actionQueue.count {
+            execute(actionQueue[index])
+            index += 1
+        }
+        actionQueue.removeAll(keepingCapacity: true)
+        if !inReadBatch { flushOutput() }
+    }
+
+    private func execute(_ action: ServerSessionStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .sendReply(let reply):
+            reply.write(to: &output)
+            if reply.code.rawValue >= 400 {
+                endpoint.metrics.rejection(
+                    code: reply.code.rawValue, enhanced: reply.enhancedCode?.description ?? "none")
+            }
+
+        case .checkSender(let path, let parameters):
+            decide(endpoint.policy.checkSender(path, parameters, session: facts))
+
+        case .checkRecipient(let path, let parameters):
+            decide(endpoint.policy.checkRecipient(path, parameters, session: facts))
+
+        case .beginMessage(let start):
+            beginMessage(start, context: context)
+
+        case .appendBody(let chunk):
+            guard let writer else { return }
+            messageSize += chunk.readableBytes
+            writer.append(chunk)
+            if writer.bufferedBytes >= 2 * FileMessageWriterLimits.flushThreshold, !waitingForWriter {
+                waitingForWriter = true
+                writer.drained().assumeIsolated().whenComplete { [self] _ in
+                    waitingForWriter = false
+                    resumeReadingIfPossible()
+                }
+            }
+
+        case .commitMessage:
+            commitMessage(context: context)
+
+        case .abortMessage:
+            writer?.abort()
+            writer = nil
+            message = nil
+
+        case .startTLS:
+            // The 220 goes out in cleartext first; everything after it is TLS. The machine
+            // has already dropped any octets pipelined behind STARTTLS.
+            flushOutput()
+            guard let tls = endpoint.tls else { return context.close(promise: nil) }
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            } catch {
+                logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+            }
+
+        case .close:
+            flushOutput()
+            context.close(promise: nil)
+        }
+    }
+
+    private var facts: SessionFacts {
+        SessionFacts(clientAddress: clientAddress, tlsActive: machine.tlsActive)
+    }
+
+    private func decide(_ check: PolicyCheck) {
+        switch check {
+        case .decided(let decision):
+            run(machine.policyDecided(decision))
+        case .pending(let future):
+            waitingForDecision = true
+            future.assumeIsolated().whenComplete { [self] result in
+                waitingForDecision = false
+                switch result {
+                case .success(let decision):
+                    run(machine.policyDecided(decision))
+                case .failure(let error):
+                    logger.warning("policy check failed", metadata: ["error": "\(error)"])
+                    run(machine.policyDecided(.reject(.localError)))
+                }
+                resumeReadingIfPossible()
+            }
+        }
+    }
+
+    private func beginMessage(_ start: ServerSessionStateMachine.MessageStart, context: ChannelHandlerContext) {
+        let now = WallClock.now()
+        var generator = SystemRandomNumberGenerator()
+        let id = QueueID(microsecondsSinceEpoch: now.microseconds, using: &generator)
+        let recipients = start.envelope.recipients
+        let header = ReceivedHeader(
+            clientName: start.clientName,
+            clientAddress: clientAddress,
+            serverName: endpoint.configuration.session.hostname,
+            receivedProtocol: start.receivedProtocol,
+            id: id,
+            recipient: recipients.count == 1 ? recipients[0].address : nil,
+            tlsVersion: machine.tlsActive ? tlsVersion : nil,
+            secondsSince1970: now.seconds)
+        var prefix = context.channel.allocator.buffer(capacity: 256)
+        prefix.writeString(header.rendered)
+        let incoming = IncomingMessage(
+            id: id, envelope: start.envelope,
+            trace: ArrivalTrace(
+                clientName: start.clientName, clientAddress: clientAddress,
+                receivedProtocol: start.receivedProtocol, receivedAt: now.seconds))
+        message = incoming
+        messageSize = 0
+        writer = endpoint.store.begin(incoming, prefix: prefix, on: context.eventLoop)
+    }
+
+    private func commitMessage(context: ChannelHandlerContext) {
+        guard let writer, let message else {
+            run(machine.messageCommitFailed(.localError))
+            return
+        }
+        self.writer = nil
+        self.message = nil
+        let size = messageSize
+        waitingForDecision = true
+        writer.commit().assumeIsolated().whenComplete { [self] result in
+            waitingForDecision = false
+            switch result {
+            case .success:
+                acceptedMessages += 1
+                endpoint.metrics.messages.increment()
+                endpoint.metrics.bytes.increment(by: size)
+                logger.info(
+                    "message accepted",
+                    metadata: [
+                        "tern_queue_id": "\(message.id)",
+                        "from": "<\(message.envelope.sender?.description ?? "")>",
+                        "nrcpt": "\(message.envelope.recipients.count)",
+                        "size": "\(size)",
+                        "tern_tls": "\(machine.tlsActive ? tlsVersion ?? "unknown" : "none")",
+                    ])
+                run(machine.messageCommitted(message.id))
+            case .failure(let error):
+                logger.error(
+                    "message not stored", metadata: ["tern_queue_id": "\(message.id)", "error": "\(error)"])
+                let reply: SMTPReply =
+                    (error as? StoreError)?.isOutOfSpace == true ? .insufficientStorage : .localError
+                run(machine.messageCommitFailed(reply))
+            }
+            resumeReadingIfPossible()
+        }
+    }
+
+    private func flushOutput() {
+        guard let context, output.readableBytes > 0 else { return }
+        let buffer = output
+        output = context.channel.allocator.buffer(capacity: 512)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    // MARK: Timeouts (RFC 5321 §4.5.3.2)
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext) {
+        let timeout = currentTimeout
+        let deadline = lastActivity + timeout
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.context, !machine.isClosed else { return }
+            if NIODeadline.now() >= lastActivity + currentTimeout {
+                logger.info("session timed out")
+                run(machine.timedOut())
+            } else {
+                scheduleIdleCheck(context: context)
+            }
+        }
+    }
+
+    private var currentTimeout: TimeAmount {
+        machine.isReceivingMessage ? endpoint.configuration.dataTimeout : endpoint.configuration.commandTimeout
+    }
+}
+
+/// The message writer's gathering size, re-exported for the backpressure threshold.
+enum FileMessageWriterLimits {
+    static let flushThreshold = 256 * 1024
+}
+
+/// Wall-clock time for Received headers and queue IDs.
+enum WallClock {
+    struct Reading {
+        var seconds: Int64
+        var microseconds: UInt64
+    }
+
+    static func now() -> Reading {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Reading(
+            seconds: Int64(spec.tv_sec),
+            microseconds: UInt64(spec.tv_sec) * 1_000_000 + UInt64(spec.tv_nsec / 1000))
+    }
+}

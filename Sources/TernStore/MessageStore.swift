@@ -1,0 +1,108 @@
+public import NIOCore
+public import TernMail
+
+/// The facts about how a message arrived, for the envelope record and the logs.
+public struct ArrivalTrace: Sendable, Hashable {
+    /// The EHLO/HELO argument.
+    public var clientName: String
+    /// The client's IP address.
+    public var clientAddress: String
+    /// The Received `with` protocol (ESMTP, ESMTPS, ...).
+    public var receivedProtocol: String
+    /// Seconds since 1970 when the message began.
+    public var receivedAt: Int64
+
+    public init(clientName: String, clientAddress: String, receivedProtocol: String, receivedAt: Int64) {
+        self.clientName = clientName
+        self.clientAddress = clientAddress
+        self.receivedProtocol = receivedProtocol
+        self.receivedAt = receivedAt
+    }
+}
+
+/// One message on its way in.
+public struct IncomingMessage: Sendable, Hashable {
+    public var id: QueueID
+    public var envelope: Envelope
+    public var trace: ArrivalTrace
+
+    public init(id: QueueID, envelope: Envelope, trace: ArrivalTrace) {
+        self.id = id
+        self.envelope = envelope
+        self.trace = trace
+    }
+}
+
+/// A store that accepts messages in the shape of an SMTP transaction.
+public protocol MessageStore: Sendable {
+    /// Opens a message whose content starts with `prefix` (the trace header). The writer is
+    /// confined to `eventLoop`: call it only there.
+    func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter
+
+    /// Removes what an interrupted run left behind (never-acknowledged temporary files) and
+    /// reports what is stored. Call once at start, before accepting mail.
+    func recover() throws -> RecoveryReport
+
+    /// A human-readable location for the start-up line.
+    var location: String { get }
+}
+
+/// What `recover()` found.
+public struct RecoveryReport: Sendable, Hashable {
+    /// Messages stored and acknowledged.
+    public var messages: Int
+    /// Temporary files of interrupted transactions that were removed.
+    public var removedTemporaryFiles: Int
+
+    public init(messages: Int, removedTemporaryFiles: Int) {
+        self.messages = messages
+        self.removedTemporaryFiles = removedTemporaryFiles
+    }
+}
+
+/// The body of one message being written. Confined to its event loop.
+public protocol MessageWriter: AnyObject {
+    /// Octets accepted by `append` and not yet on disk; the driver stops reading from the
+    /// client while this is above `flushThreshold` (bounded memory per session).
+    var bufferedBytes: Int { get }
+    /// Appends content (copied; the caller may reuse its buffer).
+    func append(_ chunk: ByteBuffer)
+    /// Completes when everything appended so far has left memory (written or failed).
+    func drained() -> EventLoopFuture<Void>
+    /// Makes the message durable. Succeeds only after the data and its directory entry are
+    /// on stable storage.
+    func commit() -> EventLoopFuture<Void>
+    /// Abandons the message; nothing of it remains.
+    func abort()
+}
+
+extension MessageWriter {
+    /// Appends are gathered into writes of this size.
+    public static var flushThreshold: Int { 256 * 1024 }
+}
+
+/// Why a store could not take a message.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    enum Code: Sendable {
+        case noSpace
+        case io
+        case closed
+    }
+
+    let code: Code
+    /// The POSIX error number, if one caused it.
+    public let errno: Int32
+    public let operation: String
+
+    /// The disk or quota is full: a temporary condition (452 4.3.1).
+    public var isOutOfSpace: Bool { code == .noSpace }
+
+    static func posix(_ operation: String, errno: Int32) -> StoreError {
+        let code: Code = (errno == 28 || errno == 122) ? .noSpace : .io  // ENOSPC, EDQUOT
+        return StoreError(code: code, errno: errno, operation: operation)
+    }
+
+    static let closed = StoreError(code: .closed, errno: 0, operation: "store is shut down")
+
+    public var description: String { "\(operation) failed (errno \(errno))" }
+}

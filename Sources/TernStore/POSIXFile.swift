@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Thin, blocking POSIX file calls for the stores. They run on a thread pool, never on an
+/// event loop, and report failures as `StoreError` with the errno.
+enum POSIXFile {
+    static func create(_ path: String) throws(StoreError) -> CInt {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
+        return fd
+    }
+
+    static func openDirectory(_ path: String) throws(StoreError) -> CInt {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .posix("open directory \(path)", errno: errno) }
+        return fd
+    }
+
+    /// Writes all readable octets of `buffer`, retrying on EINTR and short writes.
+    static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let result = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .posix("write", errno: errno)
+            }
+            offset += result
+        }
+    }
+
+    static func dataSync(_ fd: CInt) throws(StoreError) {
+        #if canImport(Darwin)
+        let result = fsync(fd)
+        #else
+        let result = fdatasync(fd)
+        #endif
+        guard result == 0 else { throw .posix("fdatasync", errno: errno) }
+    }
+
+    static func sync(_ fd: CInt) throws(StoreError) {
+        guard fsync(fd) == 0 else { throw .posix("fsync", errno: errno) }
+    }
+
+    static func close(_ fd: CInt) {
+        _ = systemClose(fd)
+    }
+
+    static func rename(_ from: String, _ to: String) throws(StoreError) {
+        guard systemRename(from, to) == 0 else { throw .posix("rename \(from)", errno: errno) }
+    }
+
+    static func remove(_ path: String) {
+        _ = unlink(path)
+    }
+
+    /// Creates `path` and its parents (mode 0700: mail is private).
+    static func makeDirectories(_ path: String) throws(StoreError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o700) != 0, errno != EEXIST {
+                throw .posix("mkdir \(current)", errno: errno)
+            }
+        }
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func list(_ path: String) throws(StoreError) -> [String] {
+        guard let directory = opendir(path) else { throw .posix("opendir \(path)", errno: errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+}
+
+private func systemClose(_ fd: CInt) -> CInt { close(fd) }
+private func systemRename(_ from: String, _ to: String) -> CInt { rename(from, to) }

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TernApp
+
+/// `tern`: the Tern mail server. Without a subcommand it runs dev mode.
+@main
+struct Tern: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tern",
+        abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
+        subcommands: [Dev.self, Serve.self, CheckConfig.self],
+        defaultSubcommand: Dev.self)
+}
+
+/// Options every server mode shares.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .long, help: "A configuration file (TOML). See docs/configuration.md.")
+    var config: String?
+
+    @Option(name: .long, help: "The data directory (default ./tern-data).")
+    var data: String?
+
+    @Option(name: .long, help: "The host name used in greetings and Received headers.")
+    var hostname: String?
+
+    func load() throws -> TernConfiguration {
+        var configuration: TernConfiguration
+        if let config {
+            configuration = try ConfigurationLoader.load(path: config)
+        } else {
+            configuration = TernConfiguration()
+        }
+        if let data { configuration.dataDirectory = data }
+        if let hostname { configuration.hostname = hostname }
+        return configuration
+    }
+}
+
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Catch every message in a local Maildir (SMTP on 127.0.0.1:1025 by default).")
+
+    @OptionGroup var options: ServerOptions
+
+    @Option(name: .long, help: "Where SMTP listens, ADDRESS:PORT (default 127.0.0.1:1025).")
+    var smtp: String?
+
+    func run() async throws {
+        var configuration = try exitOnError { try options.load() }
+        if let smtp {
+            guard let listener = parseAddress(smtp) else {
+                fail("--smtp: expected ADDRESS:PORT, got '\(smtp)'")
+            }
+            configuration.listeners = [listener]
+        } else if configuration.listeners.isEmpty {
+            configuration.listeners = [TernConfiguration.devListener()]
+        }
+        try await serve(configuration, mode: .dev)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the listeners of a configuration file.")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        guard options.config != nil else { fail("serve needs --config FILE") }
+        let configuration = try exitOnError { try options.load() }
+        try await serve(configuration, mode: .serve)
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file and exit.")
+
+    @Option(name: .long, help: "The configuration file (TOML).")
+    var config: String
+
+    func run() async throws {
+        _ = try exitOnError { try ConfigurationLoader.load(path: config) }
+        print("ok")
+    }
+}
+
+private func serve(_ configuration: TernConfiguration, mode: TernServer.Mode) async throws {
+    let level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["TERN_LOG_LEVEL"] ?? configuration.logLevel)
+        ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    let logger = Logger(label: "tern")
+    do {
+        try await TernServer.run(configuration: configuration, mode: mode, logger: logger) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+    } catch {
+        fail("\(error)")
+    }
+}
+
+/// ArgumentParser prints its own errors; ours (configuration, start-up) go to stderr as one
+/// line and exit 1.
+private func exitOnError<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ConfigurationError {
+        fail("configuration error: \(error)")
+    }
+}
+
+private func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("tern: \(message)\n".utf8))
+    exit(1)
+}
+
+/// `ADDRESS:PORT`, `[IPv6]:PORT`.
+private func parseAddress(_ text: String) -> TernConfiguration.ListenerConfiguration? {
+    guard let colon = text.lastIndex(of: ":") else { return nil }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty else {
+        return nil
+    }
+    return TernConfiguration.devListener(address: host, port: port)
+}

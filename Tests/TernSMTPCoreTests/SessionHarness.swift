@@ -1,0 +1,107 @@
+import NIOCore
+import TernMail
+
+@testable import TernSMTPCore
+
+/// Runs a server session machine the way the driver does, answering every check with
+/// `accept` (unless told otherwise) and every commit with success, and records what happened.
+struct SessionHarness {
+    var machine: ServerSessionStateMachine
+    /// Every reply, in order, as wire text.
+    var replies: [String] = []
+    /// Every committed message body (DATA or BDAT), in order.
+    var committed: [[UInt8]] = []
+    var committedEnvelopes: [Envelope] = []
+    var began = 0
+    var aborted = 0
+    var closed = false
+    var startedTLS = false
+    var decide: (ServerSessionStateMachine.Action) -> ServerSessionStateMachine.PolicyDecision = { _ in .accept }
+
+    private var body: [UInt8] = []
+    private var envelope: Envelope?
+    private var nextID = 0
+
+    init(_ configuration: ServerSessionStateMachine.Configuration = .init(hostname: "mx.test", startTLSAvailable: true)) {
+        machine = ServerSessionStateMachine(configuration: configuration)
+    }
+
+    static func greeted(
+        _ configuration: ServerSessionStateMachine.Configuration = .init(hostname: "mx.test", startTLSAvailable: true)
+    ) -> SessionHarness {
+        var harness = SessionHarness(configuration)
+        harness.run(harness.machine.greet())
+        return harness
+    }
+
+    mutating func send(_ text: String) {
+        send(Array(text.utf8))
+    }
+
+    mutating func send(_ bytes: [UInt8]) {
+        run(machine.bytesReceived(ByteBuffer(bytes: bytes)))
+    }
+
+    /// Sends the bytes in pieces split at the given offsets.
+    mutating func send(_ bytes: [UInt8], splitAt offsets: [Int]) {
+        var start = 0
+        for offset in offsets + [bytes.count] where offset > start {
+            send(Array(bytes[start..<offset]))
+            start = offset
+        }
+    }
+
+    mutating func run(_ actions: [ServerSessionStateMachine.Action]) {
+        var queue = actions
+        var index = 0
+        while index < queue.count {
+            let action = queue[index]
+            index += 1
+            switch action {
+            case .sendReply(let reply):
+                replies.append(reply.description)
+            case .checkSender, .checkRecipient:
+                queue.append(contentsOf: machine.policyDecided(decide(action)))
+            case .beginMessage(let start):
+                began += 1
+                body = []
+                envelope = start.envelope
+            case .appendBody(let chunk):
+                body.append(contentsOf: chunk.readableBytesView)
+            case .commitMessage:
+                committed.append(body)
+                if let envelope { committedEnvelopes.append(envelope) }
+                var generator = SeededGenerator(seed: UInt64(nextID))
+                nextID += 1
+                queue.append(contentsOf: machine.messageCommitted(QueueID(microsecondsSinceEpoch: UInt64(nextID), using: &generator)))
+            case .abortMessage:
+                aborted += 1
+                body = []
+            case .startTLS:
+                startedTLS = true
+            case .close:
+                closed = true
+            }
+        }
+    }
+
+    /// The reply codes only (first three characters of each reply's last line).
+    var codes: [String] {
+        replies.map { reply in
+            let lines = reply.split(separator: "\r\n")
+            return String(lines.last?.prefix(3) ?? "")
+        }
+    }
+
+    /// Code and enhanced code of each reply's last line, e.g. `250 2.1.0`.
+    var statuses: [String] {
+        replies.map { reply in
+            let last = reply.split(separator: "\r\n").last.map(String.init) ?? ""
+            let parts = last.split(separator: " ", maxSplits: 2)
+            if parts.count >= 2, parts[1].first?.isNumber == true, parts[1].contains(".") {
+                return "\(parts[0]) \(parts[1])"
+            }
+            return String(last.prefix(3))
+        }
+    }
+}

@@ -128,12 +128,16 @@ let package = Package(
         ),
         .testTarget(
             name: "TernStoreTests",
-            dependencies: ["TernStore", "TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "TernStore", "TernMail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TernAppTests",
-            dependencies: ["TernApp", "TernNet"],
+            dependencies: ["TernApp", "TernSMTPServer", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ]

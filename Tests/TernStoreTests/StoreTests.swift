@@ -1,0 +1,152 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import TernMail
+import Testing
+
+@testable import TernStore
+
+/// The file stores on the real file system: commit leaves exactly the message, abort leaves
+/// nothing, recovery removes what an interrupted run left in tmp/.
+@Suite("File stores")
+struct StoreTests {
+    let directory: String
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "tern-store-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    private func message(_ seed: UInt64) -> IncomingMessage {
+        var generator = SystemRandomNumberGenerator()
+        return IncomingMessage(
+            id: QueueID(microsecondsSinceEpoch: 1_795_383_379_000_000 + seed, using: &generator),
+            envelope: Envelope(
+                sender: MailAddress(localPart: "a", domain: "b.test"),
+                recipients: [
+                    EnvelopeRecipient(
+                        address: MailAddress(localPart: "c", domain: "d.test"), notify: DSNNotify(failure: true))
+                ]),
+            trace: ArrivalTrace(
+                clientName: "client", clientAddress: "127.0.0.1", receivedProtocol: "ESMTP", receivedAt: 1_795_383_379))
+    }
+
+    private func withPool<T>(_ body: (NIOThreadPool, any EventLoop) async throws -> T) async throws -> T {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let result = try await body(pool, group.next())
+            try await pool.shutdownGracefully()
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await pool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private func write(
+        _ store: any MessageStore, _ message: IncomingMessage, chunks: [String], on loop: any EventLoop,
+        commit: Bool = true
+    ) async throws {
+        try await loop.submit {
+            let writer = store.begin(message, prefix: ByteBuffer(string: "Received: x\r\n"), on: loop)
+            for chunk in chunks { writer.append(ByteBuffer(string: chunk)) }
+            if commit {
+                return writer.commit()
+            }
+            writer.abort()
+            return loop.makeSucceededVoidFuture()
+        }.flatMap { $0 }.get()
+    }
+
+    @Test("Maildir: commit puts the exact bytes in new/, with the queue ID and size in the name")
+    func maildirCommit() async throws {
+        try await withPool { pool, loop in
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx/te:st", pool: pool)
+            let incoming = message(1)
+            try await write(maildir, incoming, chunks: ["Subject: a\r\n", "\r\nbody\r\n"], on: loop)
+            let names = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/new")
+            #expect(names.count == 1)
+            let name = try #require(names.first)
+            #expect(name.contains(incoming.id.rawValue))
+            #expect(name.contains("mx\\057te\\072st"))
+            let content = try String(contentsOfFile: "\(directory)/box/new/\(name)", encoding: .utf8)
+            #expect(content == "Received: x\r\nSubject: a\r\n\r\nbody\r\n")
+            #expect(name.hasSuffix(",S=\(content.utf8.count)"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/tmp").isEmpty)
+        }
+    }
+
+    @Test("Maildir: abort leaves nothing behind")
+    func maildirAbort() async throws {
+        try await withPool { pool, loop in
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            let big = String(repeating: "x", count: 600 * 1024)  // forces a write before the abort
+            try await write(maildir, message(2), chunks: [big, big], on: loop, commit: false)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/tmp").isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/new").isEmpty)
+        }
+    }
+
+    @Test("Maildir: large messages arrive whole; concurrent commits all land (group commit)")
+    func maildirConcurrent() async throws {
+        try await withPool { pool, loop in
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            let big = String(repeating: "0123456789abcdef\r\n", count: 200_000)  // 3.6 MB
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for seed in 0..<20 {
+                    group.addTask { try await write(maildir, message(UInt64(10 + seed)), chunks: [big], on: loop) }
+                }
+                try await group.waitForAll()
+            }
+            let names = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/new")
+            #expect(names.count == 20)
+            for name in names {
+                let size = try FileManager.default.attributesOfItem(atPath: "\(directory)/box/new/\(name)")[.size] as? Int
+                #expect(size == big.utf8.count + "Received: x\r\n".utf8.count)
+            }
+        }
+    }
+
+    @Test("Maildir: recovery removes temporary files and counts the messages")
+    func maildirRecovery() async throws {
+        try await withPool { pool, loop in
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            try await write(maildir, message(3), chunks: ["x\r\n"], on: loop)
+            _ = FileManager.default.createFile(atPath: "\(directory)/box/tmp/interrupted", contents: Data("partial".utf8))
+            let report = try maildir.recover()
+            #expect(report == RecoveryReport(messages: 1, removedTemporaryFiles: 1))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/tmp").isEmpty)
+        }
+    }
+
+    @Test("Spool: message and envelope side by side; orphans removed at recovery")
+    func spool() async throws {
+        try await withPool { pool, loop in
+            let spool = try Spool(root: "\(directory)/spool", pool: pool)
+            let incoming = message(4)
+            try await write(spool, incoming, chunks: ["hello\r\n"], on: loop)
+            let queue = "\(directory)/spool/queue"
+            let content = try String(contentsOfFile: "\(queue)/\(incoming.id).eml", encoding: .utf8)
+            #expect(content == "Received: x\r\nhello\r\n")
+            let json = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(queue)/\(incoming.id).json")))
+                    as? [String: Any])
+            #expect(json["from"] as? String == "a@b.test")
+            #expect(json["size"] as? Int == content.utf8.count)
+            let recipients = try #require(json["recipients"] as? [[String: Any]])
+            #expect(recipients.first?["address"] as? String == "c@d.test")
+            #expect(recipients.first?["notify"] as? [String] == ["FAILURE"])
+
+            _ = FileManager.default.createFile(atPath: "\(queue)/ORPHAN0000000000.eml", contents: Data("x".utf8))
+            _ = FileManager.default.createFile(atPath: "\(directory)/spool/tmp/A.eml", contents: Data("x".utf8))
+            let report = try spool.recover()
+            #expect(report == RecoveryReport(messages: 1, removedTemporaryFiles: 2))
+            #expect(!FileManager.default.fileExists(atPath: "\(queue)/ORPHAN0000000000.eml"))
+        }
+    }
+}

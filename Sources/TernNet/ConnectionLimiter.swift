@@ -46,4 +46,8 @@ public final class ConnectionLimiter: Sendable {
     }
 
     public var openConnections: Int { state.withLockedValue { $0.total } }
+
+    /// True when four fifths of the connection slots are taken: timeouts then shrink, so
+    /// slow clients cannot hold the last slots (Postfix's stress mode, hostile-inputs 44).
+    public var isUnderPressure: Bool { state.withLockedValue { $0.total * 5 >= limits.total * 4 } }
 }

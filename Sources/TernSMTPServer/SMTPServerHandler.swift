@@ -52,12 +52,15 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     private let sessionStart = NIODeadline.now()
     private var acceptedMessages = 0
     private var tlsVersion: String?
+    /// A TLS handshake is under way (implicit TLS, or after STARTTLS); it gets a short deadline.
+    private var handshakePending: Bool
 
     init(endpoint: SMTPEndpoint) {
         self.endpoint = endpoint
         self.machine = ServerSessionStateMachine(configuration: endpoint.configuration.session)
         self.logger = endpoint.logger
         self.output = ByteBuffer()
+        self.handshakePending = endpoint.role == .submissions
         self.logger[metadataKey: "tern_session_id"] = "\(String(UInt32.random(in: .min ... .max), radix: 16))"
     }
 
@@ -138,6 +141,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion()
             tlsVersion = version?.displayName
+            handshakePending = false
             lastActivity = .now()
             run(machine.tlsEstablished())
             logger.debug("TLS established", metadata: ["tern_tls": "\(tlsVersion ?? "unknown")"])
@@ -235,6 +239,8 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             // has already dropped any octets pipelined behind STARTTLS.
             flushOutput()
             guard let tls = endpoint.tls else { return context.close(promise: nil) }
+            handshakePending = true
+            lastActivity = .now()
             do {
                 try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
             } catch {
@@ -359,8 +365,17 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     private var currentTimeout: TimeAmount {
-        machine.isReceivingMessage ? endpoint.configuration.dataTimeout : endpoint.configuration.commandTimeout
+        let configuration = endpoint.configuration
+        var timeout = machine.isReceivingMessage ? configuration.dataTimeout : configuration.commandTimeout
+        if handshakePending { timeout = min(timeout, Self.handshakeTimeout) }
+        if endpoint.limiter.isUnderPressure { timeout = min(timeout, Self.stressTimeout) }
+        return timeout
     }
+
+    /// A TLS handshake that is not done in this time is abuse or a broken client.
+    static let handshakeTimeout = TimeAmount.seconds(30)
+    /// Timeouts under connection pressure (Postfix's stress-mode smtpd_timeout is 10s).
+    static let stressTimeout = TimeAmount.seconds(10)
 }
 
 /// The message writer's gathering size, re-exported for the backpressure threshold.

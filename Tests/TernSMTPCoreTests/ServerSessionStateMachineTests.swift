@@ -37,7 +37,7 @@ struct ServerSessionStateMachineTests {
     func replyWaitsForCommit() {
         var machine = ServerSessionStateMachine(configuration: .init(hostname: "mx.test"))
         _ = machine.greet()
-        _ = machine.bytesReceived(ByteBuffer(string: "HELO c\r\nMAIL FROM:<a@b.test>\r\n"))
+        _ = machine.bytesReceived(ByteBuffer(string: "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"))
         _ = machine.policyDecided(.accept)
         _ = machine.bytesReceived(ByteBuffer(string: "RCPT TO:<c@d.test>\r\n"))
         _ = machine.policyDecided(.accept)
@@ -63,7 +63,6 @@ struct ServerSessionStateMachineTests {
         ("EHLO c\r\nHELP\r\n", "214 2.0.0"),
         ("EHLO c\r\nNOOP\r\n", "250 2.0.0"),
         ("EHLO c\r\nRSET\r\n", "250 2.0.0"),
-        ("HELO c\r\nMAIL FROM:<a@b.test> SIZE=10\r\n", "555 5.5.4"),
     ]
 
     @Test("wrong sequences get 503 5.5.1, other commands their reply", arguments: sequenceErrors)
@@ -244,6 +243,39 @@ struct ServerSessionStateMachineTests {
         #expect(session.statuses.last == "554 5.5.0")
         #expect(session.closed)
         #expect(session.began == 0)
+    }
+
+    @Test("a HELO client that pipelines is out of sync: 554 5.5.0 and close")
+    func heloPipelining() {
+        var session = SessionHarness.greeted()
+        session.send("HELO c\r\nMAIL FROM:<a@b.test>\r\n")
+        #expect(session.statuses == ["220", "250", "554 5.5.0"])
+        #expect(session.closed)
+        var polite = SessionHarness.greeted()
+        polite.send("HELO c\r\n")
+        polite.send("MAIL FROM:<a@b.test> SIZE=10\r\n")
+        polite.send("MAIL FROM:<a@b.test>\r\n")
+        polite.send("BDAT 1 LAST\r\nx")
+        #expect(polite.statuses == ["220", "250", "555 5.5.4", "250 2.1.0", "503 5.5.1"])
+    }
+
+    @Test("more than 50 Received fields is a mail loop: 554 5.4.6, for DATA and BDAT")
+    func mailLoop() {
+        let header = String(repeating: "Received: from a by b; Sun, 22 Nov 2026 21:36:19 +0000\r\n", count: 51)
+        var session = SessionHarness.greeted()
+        session.send("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n")
+        session.send(header + "\r\nbody\r\n.\r\n")
+        #expect(session.statuses.last == "554 5.4.6")
+        #expect(session.committed.isEmpty)
+        let chunk = header + "\r\n"
+        session.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nBDAT \(chunk.utf8.count) LAST\r\n\(chunk)")
+        #expect(session.statuses.last == "554 5.4.6")
+        #expect(session.committed.isEmpty)
+        // Fifty are fine, and Received lines in the body do not count.
+        let fifty = String(repeating: "Received: x\r\n", count: 50) + "\r\n" + String(repeating: "Received: x\r\n", count: 10)
+        session.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n")
+        session.send(fifty + ".\r\n")
+        #expect(session.committed.count == 1)
     }
 
     @Test("input before the greeting: 554 and close")

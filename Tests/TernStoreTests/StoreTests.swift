@@ -35,6 +35,7 @@ struct StoreTests {
         let pool = NIOThreadPool(numberOfThreads: 4)
         pool.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let result = try await body(pool, group.next())
             try await pool.shutdownGracefully()

@@ -154,5 +154,5 @@ extension SMTPReply {
     public static let internationalizedAddressNeedsSMTPUTF8 = SMTPReply(
         553, EnhancedStatusCode(5, 6, 7), "Error: non-ASCII address requires SMTPUTF8 (RFC 6531)")
     public static let protocolSynchronization = SMTPReply(
-        554, EnhancedStatusCode(5, 5, 0), "Error: SMTP protocol synchronization (content sent before 354)")
+        554, EnhancedStatusCode(5, 5, 0), "Error: SMTP protocol synchronization")
 }

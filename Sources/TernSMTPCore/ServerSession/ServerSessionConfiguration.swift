@@ -19,6 +19,9 @@ extension ServerSessionStateMachine {
         public var maximumErrors: Int
         /// Commands outside a mail transaction before `421` and close. Default 100.
         public var maximumCommandsWithoutTransaction: Int
+        /// Received fields a message may carry before it is refused as a loop (RFC 5321 §6.3;
+        /// Postfix's hopcount_limit). Default 50.
+        public var maximumHops: Int
         /// Whether STARTTLS can be offered (a TLS context exists).
         public var startTLSAvailable: Bool
         /// Whether the connection is TLS from the first byte (RFC 8314 implicit TLS).
@@ -32,6 +35,7 @@ extension ServerSessionStateMachine {
             textLineLimit: Int = Limits.textLine,
             maximumErrors: Int = 20,
             maximumCommandsWithoutTransaction: Int = 100,
+            maximumHops: Int = 50,
             startTLSAvailable: Bool = false,
             implicitTLS: Bool = false
         ) {
@@ -42,6 +46,7 @@ extension ServerSessionStateMachine {
             self.textLineLimit = textLineLimit
             self.maximumErrors = maximumErrors
             self.maximumCommandsWithoutTransaction = maximumCommandsWithoutTransaction
+            self.maximumHops = maximumHops
             self.startTLSAvailable = startTLSAvailable
             self.implicitTLS = implicitTLS
         }

@@ -42,6 +42,7 @@ public struct ServerSessionStateMachine: Sendable {
         var messageBegun = false
         var usesBDAT = false
         var bodySize = 0
+        var hops = HopCounter()
     }
 
     public let configuration: Configuration
@@ -233,6 +234,11 @@ public struct ServerSessionStateMachine: Sendable {
                     reply(.lineTooLong, &actions)
                 } else {
                     execute(CommandParser.parse(line), &actions)
+                    if greeting?.extended == false, input.readableBytes > 0, case .command = state {
+                        // RFC 2920 §3.1: without PIPELINING (a HELO client) every command
+                        // waits for its reply. Input already here was written blind.
+                        closeSession(with: .protocolSynchronization, &actions)
+                    }
                 }
                 return !isClosed
             }
@@ -244,11 +250,16 @@ public struct ServerSessionStateMachine: Sendable {
         case .data(var unstuffer):
             let messageIsOpen = transaction?.messageBegun == true
             var size = transaction?.bodySize ?? 0
+            var hops = transaction?.hops ?? HopCounter()
             let outcome = unstuffer.decode(&input) { chunk in
                 size += chunk.readableBytes
-                if messageIsOpen { actions.append(.appendBody(chunk)) }
+                if messageIsOpen {
+                    hops.scan(chunk)
+                    actions.append(.appendBody(chunk))
+                }
             }
             transaction?.bodySize = size
+            transaction?.hops = hops
             state = .data(unstuffer)
             if messageIsOpen, unstuffer.sawBareLineEnding || unstuffer.sawLongLine || size > configuration.maximumMessageSize {
                 // Refused whatever follows: stop writing it and drop what was written.
@@ -263,6 +274,7 @@ public struct ServerSessionStateMachine: Sendable {
             if take > 0, let chunk = input.readSlice(length: take), failure == nil {
                 actions.append(.appendBody(chunk))
                 transaction?.bodySize += take
+                transaction?.hops.scan(chunk)
             }
             let left = remaining - take
             guard left == 0 else {
@@ -273,6 +285,11 @@ public struct ServerSessionStateMachine: Sendable {
             if let failure {
                 reply(failure, &actions)
             } else if last {
+                if let loop = loopFailure() {
+                    abortTransaction(&actions)
+                    reply(loop, &actions)
+                    return !isClosed
+                }
                 actions.append(.commitMessage)
                 state = .awaitingCommit
                 return false
@@ -308,16 +325,22 @@ public struct ServerSessionStateMachine: Sendable {
             } else if size > configuration.maximumMessageSize {
                 .messageTooBig
             } else {
-                nil
+                loopFailure()
             }
         if let failure {
-            transaction = nil
+            abortTransaction(&actions)
             reply(failure, &actions)
             if closeAfterTransaction { closeSession(with: .shutdownRequested(configuration.hostname), &actions) }
         } else {
             actions.append(.commitMessage)
             state = .awaitingCommit
         }
+    }
+
+    /// RFC 5321 §6.3: too many Received fields means a mail loop.
+    private func loopFailure() -> SMTPReply? {
+        guard let hops = transaction?.hops.count, hops > configuration.maximumHops else { return nil }
+        return .tooManyHops
     }
 
     private mutating func finishCommit(with result: SMTPReply) -> [Action] {
@@ -412,7 +435,9 @@ public struct ServerSessionStateMachine: Sendable {
             // RFC 3030 §2: the chunk is read whatever the reply, so its octets are never
             // mistaken for commands.
             var failure: SMTPReply?
-            if let current = transaction {
+            if greeting?.extended == false {
+                failure = .chunkingNeedsEHLO
+            } else if let current = transaction {
                 if current.envelope.recipients.isEmpty {
                     failure = .needRecipient
                 } else if current.bodySize + size > configuration.maximumMessageSize {
@@ -524,6 +549,10 @@ public struct ServerSessionStateMachine: Sendable {
 
 extension SMTPReply {
     static func shutdownRequested(_ hostname: String) -> SMTPReply { .shuttingDown(hostname) }
+    static let chunkingNeedsEHLO = SMTPReply(
+        503, EnhancedStatusCode(5, 5, 1), "Error: BDAT requires EHLO (CHUNKING, RFC 3030)")
+    static let tooManyHops = SMTPReply(
+        554, EnhancedStatusCode(5, 4, 6), "Error: too many hops (Received headers); mail loop?")
     static let recipientAfterBDAT = SMTPReply(
         503, EnhancedStatusCode(5, 5, 1), "Error: RCPT not allowed after BDAT; send BDAT LAST or RSET")
 }

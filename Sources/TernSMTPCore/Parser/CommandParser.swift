@@ -114,14 +114,8 @@ public enum CommandParser {
         case .some(let parsed): path = parsed
         case .none: return .rejected(.badSenderSyntax)
         }
-        switch ParameterParser.parameters(&cursor) {
-        case .failure(let error): return .rejected(error.reply)
-        case .success(let list):
-            switch ParameterParser.mailParameters(list) {
-            case .failure(let error): return .rejected(error.reply)
-            case .success(let parameters): return .command(.mail(path, parameters))
-            }
-        }
+        return ParameterParser.parameters(&cursor).flatMap(ParameterParser.mailParameters)
+            .commandOrRejection { .mail(path, $0) }
     }
 
     /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path )
@@ -139,14 +133,8 @@ public enum CommandParser {
         } else {
             return .rejected(.badRecipientSyntax)
         }
-        switch ParameterParser.parameters(&cursor) {
-        case .failure(let error): return .rejected(error.reply)
-        case .success(let list):
-            switch ParameterParser.recipientParameters(list) {
-            case .failure(let error): return .rejected(error.reply)
-            case .success(let parameters): return .command(.rcpt(path, parameters))
-            }
-        }
+        return ParameterParser.parameters(&cursor).flatMap(ParameterParser.recipientParameters)
+            .commandOrRejection { .rcpt(path, $0) }
     }
 
     // MARK: BDAT
@@ -175,5 +163,14 @@ public enum CommandParser {
         var value = 0
         for index in digits { value = value * 10 + Int(cursor.bytes[index] - UInt8(ascii: "0")) }
         return value
+    }
+}
+
+extension Result where Failure == ReplyError {
+    fileprivate func commandOrRejection(_ makeCommand: (Success) -> SMTPCommand) -> CommandParseResult {
+        switch self {
+        case .success(let value): .command(makeCommand(value))
+        case .failure(let error): .rejected(error.reply)
+        }
     }
 }

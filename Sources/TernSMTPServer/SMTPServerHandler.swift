@@ -46,8 +46,10 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     private var waitingForDecision = false
     private var pendingRead = false
 
+    /// The last sign of progress: a reply sent, or data read during a message.
     private var lastActivity = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
+    private var scheduledTimeout = TimeAmount.zero
     private var greetingTimer: Scheduled<Void>?
     private let sessionStart = NIODeadline.now()
     private var acceptedMessages = 0
@@ -126,7 +128,10 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
+        // While a message streams in, every read is progress (RFC 5321 §4.5.3.2.5 times each
+        // data block). Between commands only a reply is: a client trickling one octet at a
+        // time still has to finish its command before the timeout (slowloris).
+        if machine.isReceivingMessage { lastActivity = .now() }
         inReadBatch = true
         run(machine.bytesReceived(unwrapInboundIn(data)))
     }
@@ -193,12 +198,18 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         }
         actionQueue.removeAll(keepingCapacity: true)
         if !inReadBatch { flushOutput() }
+        // Entering or leaving DATA or a handshake changes the timeout in force.
+        if let context, idleTimer != nil, currentTimeout != scheduledTimeout, !machine.isClosed {
+            idleTimer?.cancel()
+            scheduleIdleCheck(context: context)
+        }
     }
 
     private func execute(_ action: ServerSessionStateMachine.Action) {
         guard let context else { return }
         switch action {
         case .sendReply(let reply):
+            lastActivity = .now()
             reply.write(to: &output)
             if reply.code.rawValue >= 400 {
                 endpoint.metrics.rejection(
@@ -352,6 +363,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
 
     private func scheduleIdleCheck(context: ChannelHandlerContext) {
         let timeout = currentTimeout
+        scheduledTimeout = timeout
         let deadline = lastActivity + timeout
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             guard let context = self.context, !machine.isClosed else { return }

@@ -48,7 +48,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "TernDNSCore",
+            dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // L2: infrastructure.
+        .target(
+            name: "TernDNS",
+            dependencies: [
+                "TernDNSCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TernStore",
             dependencies: [
@@ -119,6 +135,20 @@ let package = Package(
         .testTarget(
             name: "TernSMTPCoreTests",
             dependencies: ["TernSMTPCore", "TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernDNSCoreTests",
+            dependencies: ["TernDNSCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernDNSTests",
+            dependencies: [
+                "TernDNS", "TernDNSCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

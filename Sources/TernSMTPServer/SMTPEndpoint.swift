@@ -25,13 +25,20 @@ public struct SMTPEndpoint: Sendable {
         public var commandTimeout: TimeAmount
         /// RFC 5321 §4.5.3.2.5-6: at least 3 minutes between data blocks, 10 for the end.
         public var dataTimeout: TimeAmount
+        /// Error replies after which every further error reply is delayed by `errorDelay`.
+        public var softErrorLimit: Int
+        public var errorDelay: TimeAmount
 
         public init(
             session: ServerSessionStateMachine.Configuration,
             greetingDelay: TimeAmount = .zero,
             commandTimeout: TimeAmount = .minutes(5),
-            dataTimeout: TimeAmount = .minutes(10)
+            dataTimeout: TimeAmount = .minutes(10),
+            softErrorLimit: Int = 10,
+            errorDelay: TimeAmount = .seconds(1)
         ) {
+            self.softErrorLimit = softErrorLimit
+            self.errorDelay = errorDelay
             self.session = session
             self.greetingDelay = greetingDelay
             self.commandTimeout = commandTimeout

@@ -44,6 +44,10 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     // Reading is paused while any of these holds; `read` calls wait in `pendingRead`.
     private var waitingForWriter = false
     private var waitingForDecision = false
+    private var tarpitTimer: Scheduled<Void>?
+    /// Pipelined input left for a later event-loop turn (see `resumeProcessing`).
+    private var backlogScheduled = false
+    private var backlogWaitsForWritability = false
     private var pendingRead = false
 
     /// The last sign of progress: a reply sent, or data read during a message.
@@ -112,6 +116,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         run(machine.connectionClosed())
         idleTimer?.cancel()
         greetingTimer?.cancel()
+        tarpitTimer?.cancel()
         if holdsConnectionSlot {
             holdsConnectionSlot = false
             endpoint.limiter.release(clientAddress)
@@ -162,6 +167,11 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, backlogWaitsForWritability {
+            backlogWaitsForWritability = false
+            backlogScheduled = false
+            scheduleBacklog(context: context)
+        }
         if context.channel.isWritable { resumeReadingIfPossible() }
         context.fireChannelWritabilityChanged()
     }
@@ -169,7 +179,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     // MARK: Backpressure
 
     func read(context: ChannelHandlerContext) {
-        if waitingForWriter || waitingForDecision || !context.channel.isWritable {
+        if waitingForWriter || waitingForDecision || tarpitTimer != nil || backlogScheduled
+            || !context.channel.isWritable
+        {
             pendingRead = true
         } else {
             context.read()
@@ -177,7 +189,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     private func resumeReadingIfPossible() {
-        guard pendingRead, !waitingForWriter, !waitingForDecision, let context, context.channel.isWritable else {
+        guard pendingRead, !waitingForWriter, !waitingForDecision, tarpitTimer == nil, !backlogScheduled,
+            let context, context.channel.isWritable
+        else {
             return
         }
         pendingRead = false
@@ -197,6 +211,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             index += 1
         }
         actionQueue.removeAll(keepingCapacity: true)
+        if machine.hasMoreInput, !backlogScheduled, let context { scheduleBacklog(context: context) }
         if !inReadBatch { flushOutput() }
         // Entering or leaving DATA or a handshake changes the timeout in force.
         if let context, idleTimer != nil, currentTimeout != scheduledTimeout, !machine.isClosed {
@@ -214,6 +229,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             if reply.code.rawValue >= 400 {
                 endpoint.metrics.rejection(
                     code: reply.code.rawValue, enhanced: reply.enhancedCode?.description ?? "none")
+                if machine.errors > endpoint.configuration.softErrorLimit, !machine.isClosed {
+                    startTarpit(context: context)
+                }
             }
 
         case .checkSender(let path, let parameters):
@@ -229,7 +247,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             guard let writer else { return }
             messageSize += chunk.readableBytes
             writer.append(chunk)
-            if writer.bufferedBytes >= 2 * FileMessageWriterLimits.flushThreshold, !waitingForWriter {
+            if writer.bufferedBytes >= 2 * MessageWriterLimits.flushThreshold, !waitingForWriter {
                 waitingForWriter = true
                 writer.drained().assumeIsolated().whenComplete { [self] _ in
                     waitingForWriter = false
@@ -248,7 +266,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         case .startTLS:
             // The 220 goes out in cleartext first; everything after it is TLS. The machine
             // has already dropped any octets pipelined behind STARTTLS.
-            flushOutput()
+            flushOutput(evenInTarpit: true)
             guard let tls = endpoint.tls else { return context.close(promise: nil) }
             handshakePending = true
             lastActivity = .now()
@@ -260,7 +278,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             }
 
         case .close:
-            flushOutput()
+            flushOutput(evenInTarpit: true)
             context.close(promise: nil)
         }
     }
@@ -352,7 +370,42 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         }
     }
 
-    private func flushOutput() {
+    /// Works through pipelined input in later event-loop turns, reading nothing new meanwhile,
+    /// and only while the client reads its replies.
+    private func scheduleBacklog(context: ChannelHandlerContext) {
+        backlogScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            backlogScheduled = false
+            guard self.context != nil, !machine.isClosed else { return }
+            if let context = self.context, !context.channel.isWritable {
+                // Resumed from channelWritabilityChanged once the client has read.
+                backlogWaitsForWritability = true
+                backlogScheduled = true
+                return
+            }
+            run(machine.resumeProcessing())
+            flushOutput()
+            resumeReadingIfPossible()
+        }
+    }
+
+    /// Past the soft error limit every error reply waits `errorDelay` before it is sent, and
+    /// nothing more is read meanwhile: a client harvesting addresses or guessing slows down
+    /// long before the hard limit ends its session (Postfix's smtpd_soft_error_limit and
+    /// smtpd_error_sleep_time).
+    private func startTarpit(context: ChannelHandlerContext) {
+        guard tarpitTimer == nil else { return }
+        tarpitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: endpoint.configuration.errorDelay) { [self] in
+            tarpitTimer = nil
+            flushOutput()
+            resumeReadingIfPossible()
+        }
+    }
+
+    /// Writes the gathered replies, unless the tarpit holds them (the STARTTLS reply and the
+    /// last words before a close are never held).
+    private func flushOutput(evenInTarpit: Bool = false) {
+        guard tarpitTimer == nil || evenInTarpit || machine.isClosed else { return }
         guard let context, output.readableBytes > 0 else { return }
         let buffer = output
         output = context.channel.allocator.buffer(capacity: 512)
@@ -388,11 +441,6 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     static let handshakeTimeout = TimeAmount.seconds(30)
     /// Timeouts under connection pressure (Postfix's stress-mode smtpd_timeout is 10s).
     static let stressTimeout = TimeAmount.seconds(10)
-}
-
-/// The message writer's gathering size, re-exported for the backpressure threshold.
-enum FileMessageWriterLimits {
-    static let flushThreshold = 256 * 1024
 }
 
 /// Wall-clock time for Received headers and queue IDs.

@@ -196,6 +196,19 @@ struct ServerSessionStateMachineTests {
         #expect(session.closed)
     }
 
+    @Test("thousands of pipelined commands are answered in batches, in order")
+    func batches() {
+        var machine = ServerSessionStateMachine(configuration: .init(hostname: "mx.test", maximumCommandsWithoutTransaction: 10_000))
+        _ = machine.greet()
+        let first = machine.bytesReceived(ByteBuffer(string: String(repeating: "NOOP\r\n", count: 1000)))
+        #expect(first.count == ServerSessionStateMachine.unitsPerBatch)
+        #expect(machine.hasMoreInput)
+        var total = first.count
+        while machine.hasMoreInput { total += machine.resumeProcessing().count }
+        #expect(total == 1000)
+        #expect(machine.resumeProcessing().isEmpty)
+    }
+
     @Test("the limit on commands outside a transaction ends the session with 421")
     func junkLimit() {
         var session = SessionHarness.greeted(.init(hostname: "mx.test", maximumCommandsWithoutTransaction: 5))

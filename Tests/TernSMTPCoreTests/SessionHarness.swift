@@ -40,6 +40,8 @@ struct SessionHarness {
 
     mutating func send(_ bytes: [UInt8]) {
         run(machine.bytesReceived(ByteBuffer(bytes: bytes)))
+        // As the driver does: input left by the batch limit is worked through later.
+        while machine.hasMoreInput { run(machine.resumeProcessing()) }
     }
 
     /// Sends the bytes in pieces split at the given offsets.

@@ -52,7 +52,8 @@ public struct ServerSessionStateMachine: Sendable {
     private var transaction: Transaction?
     private var framer: CommandLineFramer
     public private(set) var tlsActive: Bool
-    private var errors = 0
+    /// Error replies sent so far; the driver slows down a client past a soft limit.
+    public private(set) var errors = 0
     private var commandsWithoutTransaction = 0
     private var closeAfterTransaction = false
 
@@ -211,10 +212,34 @@ public struct ServerSessionStateMachine: Sendable {
     // MARK: - Processing input
 
     private mutating func process(_ actions: inout [Action]) {
-        while processNext(&actions) {}
+        var units = 0
+        hasMoreInput = false
+        while processNext(&actions) {
+            units += 1
+            if units >= Self.unitsPerBatch, input.readableBytes > 0 {
+                // A client that pipelines thousands of commands in one write gets them answered
+                // in batches, so one connection cannot hold its event loop (and every other
+                // session on it) for long. The driver calls `resumeProcessing()` later.
+                hasMoreInput = true
+                break
+            }
+        }
         if input.readableBytes == 0 {
             input = ByteBuffer()
         }
+    }
+
+    /// Input units (command lines, data slices) handled per event before yielding.
+    static let unitsPerBatch = 256
+
+    /// True when input is waiting that the last event left for `resumeProcessing()`.
+    public private(set) var hasMoreInput = false
+
+    /// Goes on with input left over by the batch limit.
+    public mutating func resumeProcessing() -> [Action] {
+        var actions: [Action] = []
+        process(&actions)
+        return actions
     }
 
     /// Handles one unit of input; false when more input (or an event) is needed.

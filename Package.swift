@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet",
+                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernQueue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -106,11 +106,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "TernQueue",
+            dependencies: [
+                "TernMail", "TernMIME", "TernStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TernDelivery",
+            dependencies: [
+                "TernQueue", "TernStore",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // L4: composition root and executable.
         .target(
             name: "TernApp",
             dependencies: [
-                "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer",
+                "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,6 +183,21 @@ let package = Package(
                 "TernStore", "TernMail",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernNetTests",
+            dependencies: ["TernNet"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernQueueTests",
+            dependencies: [
+                "TernQueue", "TernMail", "TernStore", "TernDelivery",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import TOMLKit
+import TernNet
 import TernSMTPServer
 
 /// A configuration problem, always naming the key (`limits.message_size: ...`).
@@ -23,11 +24,15 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 /// Unknown keys are errors, not warnings: a typo in a limit must not silently leave the
 /// default in force.
 public enum ConfigurationLoader {
-    static let topLevelKeys: Set<String> = ["hostname", "data_dir", "log_level", "listener", "tls", "limits"]
+    static let topLevelKeys: Set<String> = [
+        "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
+    ]
+    static let queueKeys: Set<String> = ["retry_delay", "retry_max_delay", "max_lifetime", "concurrency"]
+    static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
     static let listenerKeys: Set<String> = ["address", "port", "role"]
     static let tlsKeys: Set<String> = ["certificate", "private_key"]
     static let limitKeys: Set<String> = [
-        "message_size", "recipients", "command_line_length", "text_line_length", "errors",
+        "message_size", "recipients", "command_line_length", "text_line_length", "errors", "soft_errors", "error_delay",
         "commands_without_mail", "connections", "connections_per_ip", "greeting_delay", "command_timeout",
         "data_timeout", "shutdown_grace",
     ]
@@ -91,6 +96,26 @@ public enum ConfigurationLoader {
             try reader.rejectUnknown(in: limits, allowed: limitKeys, prefix: "limits.")
         }
         configuration.limits = try self.limits(reader)
+        configuration.mail = try mail(table, reader: reader)
+        if let queue = try reader.table("queue") {
+            try reader.rejectUnknown(in: queue, allowed: queueKeys, prefix: "queue.")
+        }
+        if let delay = try reader.duration("queue.retry_delay", positive: true) { configuration.queue.retryDelay = delay }
+        if let delay = try reader.duration("queue.retry_max_delay", positive: true) {
+            configuration.queue.retryMaximumDelay = delay
+        }
+        if let lifetime = try reader.duration("queue.max_lifetime", positive: true) {
+            configuration.queue.maximumLifetime = lifetime
+        }
+        if let concurrency = try reader.int("queue.concurrency") {
+            guard concurrency >= 1 else {
+                throw ConfigurationError(key: "queue.concurrency", problem: "must be at least 1")
+            }
+            configuration.queue.concurrency = concurrency
+        }
+        guard configuration.queue.retryMaximumDelay >= configuration.queue.retryDelay else {
+            throw ConfigurationError(key: "queue.retry_max_delay", problem: "must not be shorter than queue.retry_delay")
+        }
         return configuration
     }
 
@@ -129,6 +154,111 @@ public enum ConfigurationLoader {
         return result
     }
 
+    private static func mail(_ table: TOMLTable, reader: Reader) throws(ConfigurationError) -> TernConfiguration.Mail {
+        var mail = TernConfiguration.Mail()
+        if let section = try reader.table("mail") {
+            try reader.rejectUnknown(in: section, allowed: mailKeys, prefix: "mail.")
+            for (index, domain) in try reader.strings("mail.domains").enumerated() {
+                let name = domain.lowercased()
+                guard isHostname(name) else {
+                    throw ConfigurationError(key: "mail.domains[\(index)]", problem: "'\(domain)' is not a domain name")
+                }
+                mail.domains.append(name)
+            }
+            if let delimiter = try reader.string("mail.recipient_delimiter") {
+                guard delimiter.count <= 1, delimiter != "@", delimiter != "." else {
+                    throw ConfigurationError(
+                        key: "mail.recipient_delimiter", problem: "must be one character (not @ or .) or empty")
+                }
+                mail.recipientDelimiter = delimiter
+            }
+            for (index, network) in try reader.strings("mail.relay_networks").enumerated() {
+                guard IPNetwork(network) != nil else {
+                    throw ConfigurationError(
+                        key: "mail.relay_networks[\(index)]", problem: "'\(network)' is not an address or CIDR network")
+                }
+                mail.relayNetworks.append(network)
+            }
+        }
+        let domains = Set(mail.domains)
+        for (index, entry) in try tables(table, "mailbox", allowed: ["address"], reader: reader).enumerated() {
+            let key = "mailbox[\(index)].address"
+            guard let address = entry["address"]?.string else { throw ConfigurationError(key: key, problem: "missing") }
+            guard let (local, domain) = splitAddress(address), isSafeLocalPart(local) else {
+                throw ConfigurationError(key: key, problem: "'\(address)' is not a mailbox address (user@domain)")
+            }
+            guard domains.contains(domain) else {
+                throw ConfigurationError(key: key, problem: "domain '\(domain)' is not in mail.domains")
+            }
+            mail.mailboxes.append("\(local)@\(domain)")
+        }
+        for (index, entry) in try tables(table, "alias", allowed: ["address", "to"], reader: reader).enumerated() {
+            let key = "alias[\(index)]"
+            guard let address = entry["address"]?.string else {
+                throw ConfigurationError(key: "\(key).address", problem: "missing")
+            }
+            let isCatchAll = address.hasPrefix("@")
+            let parsed = isCatchAll ? ("", address.dropFirst().lowercased()) : splitAddress(address)
+            guard let (local, domain) = parsed, isCatchAll || isSafeLocalPart(local), isHostname(domain) else {
+                throw ConfigurationError(
+                    key: "\(key).address", problem: "'\(address)' is not an address or @domain catch-all")
+            }
+            guard domains.contains(domain) else {
+                throw ConfigurationError(key: "\(key).address", problem: "domain '\(domain)' is not in mail.domains")
+            }
+            guard let targetList = entry["to"]?.array else {
+                throw ConfigurationError(key: "\(key).to", problem: "must be a list of addresses")
+            }
+            var targets: [String] = []
+            for (targetIndex, target) in targetList.enumerated() {
+                guard let text = target.string, let (targetLocal, targetDomain) = splitAddress(text),
+                    isSafeLocalPart(targetLocal), isHostname(targetDomain)
+                else {
+                    throw ConfigurationError(key: "\(key).to[\(targetIndex)]", problem: "not an address")
+                }
+                targets.append("\(targetLocal)@\(targetDomain)")
+            }
+            guard !targets.isEmpty else { throw ConfigurationError(key: "\(key).to", problem: "must not be empty") }
+            mail.aliases.append((isCatchAll ? "@\(domain)" : "\(local)@\(domain)", targets))
+        }
+        return mail
+    }
+
+    private static func tables(_ table: TOMLTable, _ name: String, allowed: Set<String>, reader: Reader)
+        throws(ConfigurationError) -> [TOMLTable]
+    {
+        guard let value = table[name] else { return [] }
+        guard let array = value.array else {
+            throw ConfigurationError(key: name, problem: "must be an array of tables ([[\(name)]])")
+        }
+        var result: [TOMLTable] = []
+        for (index, element) in array.enumerated() {
+            guard let entry = element.table else {
+                throw ConfigurationError(key: "\(name)[\(index)]", problem: "must be a table ([[\(name)]])")
+            }
+            try reader.rejectUnknown(in: entry, allowed: allowed, prefix: "\(name)[\(index)].")
+            result.append(entry)
+        }
+        return result
+    }
+
+    /// `local@domain`, lower-cased.
+    static func splitAddress(_ address: String) -> (String, String)? {
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        let local = address[..<at].lowercased()
+        let domain = address[address.index(after: at)...].lowercased()
+        guard !local.isEmpty, isHostname(domain) else { return nil }
+        return (local, domain)
+    }
+
+    /// A dot-atom local part that is also safe as a directory name: RFC 5322 atext without
+    /// `/`, no leading, trailing or double dot.
+    static func isSafeLocalPart(_ local: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-=?^_`{|}~.".utf8)
+        return local.utf8.count <= 64 && local.utf8.allSatisfy { allowed.contains($0) } && !local.hasPrefix(".")
+            && !local.hasSuffix(".") && !local.contains("..")
+    }
+
     private static func limits(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.Limits {
         var limits = TernConfiguration.Limits()
         func positive(_ key: String, minimum: Int = 1, _ apply: (Int) -> Void) throws(ConfigurationError) {
@@ -150,6 +280,8 @@ public enum ConfigurationLoader {
             limits.textLineLength = value
         }
         try positive("errors") { limits.errors = $0 }
+        try positive("soft_errors") { limits.softErrors = $0 }
+        if let delay = try reader.duration("limits.error_delay") { limits.errorDelay = delay }
         try positive("commands_without_mail") { limits.commandsWithoutMail = $0 }
         try positive("connections") { limits.connections = $0 }
         try positive("connections_per_ip") { limits.connectionsPerIP = $0 }
@@ -162,7 +294,10 @@ public enum ConfigurationLoader {
 
     /// Durations are integer seconds or a number with a unit: `500ms`, `30s`, `5m`, `1h`.
     static func parseDuration(_ text: String) -> TimeAmount? {
-        let units: [(String, Int64)] = [("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)]
+        let units: [(String, Int64)] = [
+            ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
+            ("d", 86_400_000_000_000),
+        ]
         for (suffix, nanoseconds) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             guard !number.isEmpty, number.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), number.count <= 9,
@@ -195,6 +330,22 @@ public enum ConfigurationLoader {
             for key in table.keys.sorted() where !allowed.contains(key) {
                 throw ConfigurationError(key: prefix + key, problem: "unknown key")
             }
+        }
+
+        func strings(_ key: String) throws(ConfigurationError) -> [String] {
+            if let override = environmentValue(key) {
+                return override.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            }
+            guard let value = value(key) else { return [] }
+            guard let array = value.array else { throw ConfigurationError(key: prefix + key, problem: "must be a list") }
+            var result: [String] = []
+            for (index, element) in array.enumerated() {
+                guard let text = element.string else {
+                    throw ConfigurationError(key: "\(prefix)\(key)[\(index)]", problem: "must be a string")
+                }
+                result.append(text)
+            }
+            return result
         }
 
         func table(_ key: String) throws(ConfigurationError) -> TOMLTable? {

@@ -33,6 +33,8 @@ public struct TernConfiguration: Sendable {
         public var commandLineLength = 512
         public var textLineLength = 1000
         public var errors = 20
+        public var softErrors = 10
+        public var errorDelay = TimeAmount.seconds(1)
         public var commandsWithoutMail = 100
         public var connections = 1000
         public var connectionsPerIP = 50
@@ -40,6 +42,37 @@ public struct TernConfiguration: Sendable {
         public var commandTimeout = TimeAmount.minutes(5)
         public var dataTimeout = TimeAmount.minutes(10)
         public var shutdownGrace = TimeAmount.seconds(30)
+
+        public init() {}
+    }
+
+    /// `[mail]`, `[[mailbox]]`, `[[alias]]`: the domains this server receives mail for, who
+    /// lives there, and which clients may relay.
+    public struct Mail: Sendable {
+        /// Local domains (lower case).
+        public var domains: [String] = []
+        /// Mailbox addresses (lower case), each one Maildir under `<data>/mailboxes/<domain>/<user>`.
+        public var mailboxes: [String] = []
+        /// Alias address (or `@domain` for a catch-all) → target addresses.
+        public var aliases: [(address: String, targets: [String])] = []
+        /// `+` makes `user+tag@domain` reach `user@domain`; empty disables it.
+        public var recipientDelimiter: String = "+"
+        /// Clients in these networks may relay to any domain (CIDR).
+        public var relayNetworks: [String] = []
+
+        public init() {}
+    }
+
+    /// `[queue]`: retries of deferred deliveries (RFC 5321 §4.5.4.1).
+    public struct Queue: Sendable, Hashable {
+        /// Before the first retry; the delay then doubles. Default 5 minutes.
+        public var retryDelay = TimeAmount.minutes(5)
+        /// The largest gap between retries. Default 4 hours.
+        public var retryMaximumDelay = TimeAmount.hours(4)
+        /// How long a message may wait before it fails. Default 5 days.
+        public var maximumLifetime = TimeAmount.hours(5 * 24)
+        /// Deliveries in flight at once. Default 16.
+        public var concurrency = 16
 
         public init() {}
     }
@@ -52,6 +85,8 @@ public struct TernConfiguration: Sendable {
     /// PEM files; nil means a self-signed certificate kept in `<data>/tls`.
     public var tls: TLSFiles?
     public var limits: Limits
+    public var mail: Mail
+    public var queue: Queue
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 
@@ -61,8 +96,11 @@ public struct TernConfiguration: Sendable {
         listeners: [ListenerConfiguration] = [],
         tls: TLSFiles? = nil,
         limits: Limits = Limits(),
+        mail: Mail = Mail(),
         logLevel: String = "info"
     ) {
+        self.mail = mail
+        self.queue = Queue()
         self.hostname = hostname
         self.dataDirectory = dataDirectory
         self.listeners = listeners

@@ -12,6 +12,9 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
+import TernDelivery
+import TernMail
+import TernQueue
 import TernStore
 import UnixSignals
 
@@ -84,14 +87,32 @@ public enum TernServer {
         group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @Sendable (String) -> Void
     ) async throws {
 
+        let routing = mailRouting(configuration.mail)
         let store: any MessageStore
+        var queue: QueueManager?
         do {
             switch mode {
             case .dev:
                 store = try Maildir(
                     root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, pool: pool)
             case .serve:
-                store = try Spool(root: "\(dataDirectory)/spool", pool: pool)
+                var queueLogger = logger
+                queueLogger[metadataKey: "tern_service"] = "queue"
+                let local = LocalDeliveryAgent(
+                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, pool: pool)
+                let manager = QueueManager(
+                    spool: try Spool(root: "\(dataDirectory)/spool", pool: pool), routing: routing,
+                    agents: [.local: local],
+                    configuration: QueueManager.Configuration(
+                        retry: RetrySchedule(
+                            firstDelay: configuration.queue.retryDelay.wholeSeconds,
+                            maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
+                            maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
+                        concurrency: configuration.queue.concurrency, hostname: configuration.hostname),
+                    logger: queueLogger,
+                    clock: { Int64(Date().timeIntervalSince1970) })
+                queue = manager
+                store = manager
             }
             let report = try store.recover()
             logger.info(
@@ -116,14 +137,23 @@ public enum TernServer {
             maximumCommandsWithoutTransaction: limits.commandsWithoutMail)
         let endpointConfiguration = SMTPEndpoint.Configuration(
             session: session, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
-            dataTimeout: limits.dataTimeout)
+            dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
 
-        var services: [any Service] = []
+        let policy: any SMTPPolicy
+        switch mode {
+        case .dev: policy = AcceptAllPolicy()
+        case .serve:
+            policy = RoutingPolicy(
+                routing: routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init))
+        }
+
+        // The group stops services in reverse order: listeners first, then the queue.
+        var services: [any Service] = queue.map { [$0] } ?? []
         for listener in configuration.listeners {
             var endpointLogger = logger
             endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"
             let endpoint = SMTPEndpoint(
-                role: listener.role, configuration: endpointConfiguration, store: store, policy: AcceptAllPolicy(),
+                role: listener.role, configuration: endpointConfiguration, store: store, policy: policy,
                 tls: tls, limiter: limiter, logger: endpointLogger)
             let bound = try await Listener.bind(
                 name: listener.role.rawValue, host: listener.address, port: listener.port, group: group,
@@ -150,6 +180,23 @@ public enum TernServer {
         logger.info("stopped")
     }
 
+    /// The serving MTA's address resolution from `[mail]`, `[[mailbox]]` and `[[alias]]`.
+    static func mailRouting(_ mail: TernConfiguration.Mail) -> MailRouting {
+        func address(_ text: String) -> MailAddress {
+            let at = text.lastIndex(of: "@") ?? text.endIndex
+            return MailAddress(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
+        }
+        let mailboxes = Set(mail.mailboxes.map { text in
+            let parsed = address(text)
+            return MailRouting.Mailbox(localPart: parsed.localPart, domain: parsed.domain)
+        })
+        var aliases: [String: [MailAddress]] = [:]
+        for alias in mail.aliases { aliases[alias.address, default: []] += alias.targets.map(address) }
+        return MailRouting(
+            localDomains: Set(mail.domains), mailboxes: mailboxes, aliases: aliases,
+            recipientDelimiter: mail.recipientDelimiter.first)
+    }
+
     static func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         let cwd = FileManager.default.currentDirectoryPath
@@ -167,4 +214,9 @@ extension TernConfiguration {
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return ConfigurationLoader.isHostname(name) ? name : "localhost"
     }
+}
+
+extension TimeAmount {
+    /// Whole seconds, at least one (the queue schedules in seconds).
+    fileprivate var wholeSeconds: Int64 { max(nanoseconds / 1_000_000_000, 1) }
 }

@@ -9,9 +9,11 @@ public import NIOPosix
 /// A caller arriving while a sync runs waits for the next one, which starts as soon as the
 /// running one ends and serves everybody who queued meanwhile.
 public final class DirectorySync: Sendable {
+    private typealias Waiter = @Sendable (Result<Void, any Error>) -> Void
+
     private struct State {
         var running = false
-        var waiting: [EventLoopPromise<Void>] = []
+        var waiting: [Waiter] = []
     }
 
     public let path: String
@@ -32,26 +34,41 @@ public final class DirectorySync: Sendable {
     /// Completes once the directory's entries, as they are now, are on stable storage.
     public func sync(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
+        enqueue { promise.completeWith($0) }
+        return promise.futureResult
+    }
+
+    /// Returns once the directory's entries, as they are now, are on stable storage.
+    public func sync() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enqueue { continuation.resume(with: $0) }
+        }
+    }
+
+    private func enqueue(_ waiter: @escaping Waiter) {
         let start = state.withLockedValue { state -> Bool in
-            state.waiting.append(promise)
+            state.waiting.append(waiter)
             guard !state.running else { return false }
             state.running = true
             return true
         }
-        if start { runBatch(on: eventLoop) }
-        return promise.futureResult
+        if start { runBatch() }
     }
 
-    private func runBatch(on eventLoop: any EventLoop) {
-        let batch = state.withLockedValue { state -> [EventLoopPromise<Void>] in
+    private func runBatch() {
+        let batch = state.withLockedValue { state -> [Waiter] in
             defer { state.waiting.removeAll(keepingCapacity: true) }
             return state.waiting
         }
         let descriptor = self.descriptor
-        pool.runIfActive(eventLoop: eventLoop) {
-            try POSIXFile.sync(descriptor)
-        }.whenComplete { result in
-            for promise in batch { promise.completeWith(result) }
+        pool.submit { workState in
+            let result: Result<Void, any Error>
+            if case .active = workState {
+                result = Result { try POSIXFile.sync(descriptor) }
+            } else {
+                result = .failure(StoreError.closed)
+            }
+            for waiter in batch { waiter(result) }
             let again = self.state.withLockedValue { state -> Bool in
                 if state.waiting.isEmpty {
                     state.running = false
@@ -59,7 +76,7 @@ public final class DirectorySync: Sendable {
                 }
                 return true
             }
-            if again { self.runBatch(on: eventLoop) }
+            if again { self.runBatch() }
         }
     }
 }

@@ -5,8 +5,9 @@ import NIOPosix
 /// `fdatasync`ed, published (renamed into place by the store) and made durable by the
 /// directory's group commit.
 final class FileMessageWriter: MessageWriter {
-    /// Moves the synced temporary file into place; runs on the pool. Gets the final size.
-    typealias Publish = @Sendable (_ size: Int) throws -> Void
+    /// Moves the synced temporary file into place; runs on the pool. Gets the final size and
+    /// returns what the store wants to hand on (the spool's record).
+    typealias Publish = @Sendable (_ size: Int) throws -> any Sendable
 
     private enum State {
         case open
@@ -49,29 +50,34 @@ final class FileMessageWriter: MessageWriter {
         var chunk = chunk
         size += chunk.readableBytes
         pending.writeBuffer(&chunk)
-        if pending.readableBytes >= Self.flushThreshold { writePending(sync: false) }
+        if pending.readableBytes >= MessageWriterLimits.flushThreshold { writePending(sync: false) }
     }
 
     func drained() -> EventLoopFuture<Void> {
-        if pending.readableBytes >= Self.flushThreshold / 2 { writePending(sync: false) }
+        if pending.readableBytes >= MessageWriterLimits.flushThreshold / 2 { writePending(sync: false) }
         let promise = eventLoop.makePromise(of: Void.self)
         chain.whenComplete { _ in promise.succeed() }
         return promise.futureResult
     }
 
     func commit() -> EventLoopFuture<Void> {
+        commitPublishing().map { _ in }
+    }
+
+    /// Commits and yields what `publish` returned.
+    func commitPublishing() -> EventLoopFuture<any Sendable> {
         guard case .open = state else { return eventLoop.makeFailedFuture(StoreError.closed) }
         state = .committing
         let finalSize = size
         let publish = self.publish
         writePending(sync: true)
         let result = chain.flatMap { [pool, file, eventLoop] in
-            pool.runIfActive(eventLoop: eventLoop) {
+            pool.runIfActive(eventLoop: eventLoop) { () throws -> any Sendable in
                 try file.close()
-                try publish(finalSize)
+                return try publish(finalSize)
             }
-        }.flatMap { [directory, eventLoop] in
-            directory.sync(on: eventLoop)
+        }.flatMap { [directory, eventLoop] (published: any Sendable) in
+            directory.sync(on: eventLoop).map { published }
         }
         result.assumeIsolated().whenComplete { result in
             self.state = .done
@@ -91,7 +97,7 @@ final class FileMessageWriter: MessageWriter {
     private func writePending(sync: Bool) {
         let data = pending
         let count = data.readableBytes
-        pending = ByteBufferAllocator().buffer(capacity: sync ? 0 : Self.flushThreshold)
+        pending = ByteBufferAllocator().buffer(capacity: sync ? 0 : MessageWriterLimits.flushThreshold)
         inFlight += count
         let path = temporaryPath
         chain = chain.flatMap { [pool, file, eventLoop] in

@@ -32,7 +32,33 @@ public struct Maildir: MessageStore {
             prefix: prefix, temporaryPath: temporary, directory: newDirectory, pool: pool, eventLoop: eventLoop
         ) { size in
             try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
+            return size
         }
+    }
+
+    /// Delivers a copy of the spooled message at `source`, with `prefix` (Return-Path,
+    /// Delivered-To) in front. The file name depends only on the message and this mailbox, so
+    /// a delivery repeated after a crash replaces its earlier copy instead of adding one.
+    public func deliver(copying source: String, prefix: [UInt8], id: String, receivedAt: Int64) async throws {
+        let base = "\(receivedAt).\(id).\(hostname)"
+        let temporary = "\(root)/tmp/\(base)"
+        let newPath = "\(root)/new/\(base)"
+        try await pool.runIfActive {
+            POSIXFile.remove(temporary)
+            let descriptor = try POSIXFile.create(temporary)
+            let size: Int
+            do {
+                defer { POSIXFile.close(descriptor) }
+                try prefix.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
+                size = prefix.count + (try POSIXFile.copyContents(of: source, to: descriptor))
+                try POSIXFile.dataSync(descriptor)
+            } catch {
+                POSIXFile.remove(temporary)
+                throw error
+            }
+            try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
+        }
+        try await newDirectory.sync()
     }
 
     public func recover() throws -> RecoveryReport {

@@ -63,7 +63,7 @@ public struct RecoveryReport: Sendable, Hashable {
 /// The body of one message being written. Confined to its event loop.
 public protocol MessageWriter: AnyObject {
     /// Octets accepted by `append` and not yet on disk; the driver stops reading from the
-    /// client while this is above `flushThreshold` (bounded memory per session).
+    /// client while this is above twice `MessageWriterLimits.flushThreshold` (bounded memory per session).
     var bufferedBytes: Int { get }
     /// Appends content (copied; the caller may reuse its buffer).
     func append(_ chunk: ByteBuffer)
@@ -76,9 +76,11 @@ public protocol MessageWriter: AnyObject {
     func abort()
 }
 
-extension MessageWriter {
-    /// Appends are gathered into writes of this size.
-    public static var flushThreshold: Int { 256 * 1024 }
+/// Sizes shared by the writers and the drivers that feed them.
+public enum MessageWriterLimits {
+    /// Appends are gathered into writes of this size; a driver pauses reading while a writer
+    /// holds twice this much.
+    public static let flushThreshold = 256 * 1024
 }
 
 /// Why a store could not take a message.

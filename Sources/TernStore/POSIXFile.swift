@@ -15,6 +15,46 @@ enum POSIXFile {
         return fd
     }
 
+    /// Appends the whole file at `path` to `destination`, in 256 KiB reads.
+    static func copyContents(of path: String, to destination: CInt) throws(StoreError) -> Int {
+        let source = open(path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(source) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let count = read(source, buffer.baseAddress, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .posix("read \(path)", errno: errno)
+            }
+            if count == 0 { return total }
+            try writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            total += count
+        }
+    }
+
+    /// The first `limit` octets of a file.
+    static func readPrefix(of path: String, limit: Int) throws(StoreError) -> [UInt8] {
+        let source = open(path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(source) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let count = bytes.withUnsafeMutableBytes { read(source, $0.baseAddress! + filled, limit - filled) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .posix("read \(path)", errno: errno)
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+
     static func openDirectory(_ path: String) throws(StoreError) -> CInt {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw .posix("open directory \(path)", errno: errno) }

@@ -4,10 +4,13 @@ public import NIOPosix
 import TernMail
 
 /// The queue directory of a serving MTA: `spool/queue/<QueueID>.eml` holds the message as it
-/// will be delivered (trace header first), `spool/queue/<QueueID>.json` its envelope.
+/// will be delivered (trace header first), `spool/queue/<QueueID>.json` its envelope and the
+/// state of each delivery (`SpoolRecord`).
 ///
 /// The envelope file is renamed into place last, so it marks a complete message: a `.eml`
 /// without its `.json` belongs to a transaction that never got its 250 and is removed at start.
+/// State changes rewrite the `.json` atomically (write, fdatasync, rename, directory fsync),
+/// so after a crash each file is either the old state or the new one.
 public struct Spool: MessageStore {
     public let root: String
     private let pool: NIOThreadPool
@@ -23,19 +26,25 @@ public struct Spool: MessageStore {
     public var location: String { "\(root)/queue" }
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
+        begin(message, deliveries: [], prefix: prefix, on: eventLoop) { _ in }
+    }
+
+    /// Opens a message whose envelope file will list `deliveries`; `committed` runs (on the
+    /// event loop) once the message is durable.
+    public func begin(
+        _ message: IncomingMessage, deliveries: [QueuedDelivery], prefix: ByteBuffer, on eventLoop: any EventLoop,
+        committed: @escaping @Sendable (SpoolRecord) -> Void
+    ) -> any MessageWriter {
         let root = self.root
         let id = message.id
-        return FileMessageWriter(
+        let writer = FileMessageWriter(
             prefix: prefix, temporaryPath: "\(root)/tmp/\(id).eml", directory: queueDirectory, pool: pool,
             eventLoop: eventLoop
         ) { size in
+            let record = SpoolRecord(message, size: size, deliveries: deliveries)
             let envelopePath = "\(root)/tmp/\(id).json"
-            let record = try SpoolRecord(message, size: size).encoded()
-            let descriptor = try POSIXFile.create(envelopePath)
-            defer { POSIXFile.close(descriptor) }
             do {
-                try record.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-                try POSIXFile.dataSync(descriptor)
+                try Self.writeSynced(record, to: envelopePath)
                 try POSIXFile.rename("\(root)/tmp/\(id).eml", "\(root)/queue/\(id).eml")
                 try POSIXFile.rename(envelopePath, "\(root)/queue/\(id).json")
             } catch {
@@ -43,7 +52,9 @@ public struct Spool: MessageStore {
                 POSIXFile.remove("\(root)/queue/\(id).eml")
                 throw error
             }
+            return record
         }
+        return SpoolWriter(inner: writer, committed: committed)
     }
 
     public func recover() throws -> RecoveryReport {
@@ -68,39 +79,196 @@ public struct Spool: MessageStore {
         return RecoveryReport(messages: messages, removedTemporaryFiles: removed)
     }
 
+    /// Every complete message's record, oldest first. Call after `recover()`.
+    public func loadRecords() throws -> [SpoolRecord] {
+        try Self.records(in: root)
+    }
+
+    /// The records of the spool at `root`, oldest first, read without opening the spool (for
+    /// `tern queue`, while a server may be running).
+    public static func records(in root: String) throws -> [SpoolRecord] {
+        let decoder = JSONDecoder()
+        var records: [SpoolRecord] = []
+        for name in try POSIXFile.list("\(root)/queue") where name.hasSuffix(".json") {
+            // A record removed between listing and reading was just completed.
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: "\(root)/queue/\(name)")) else { continue }
+            records.append(try decoder.decode(SpoolRecord.self, from: data))
+        }
+        return records.sorted { $0.id < $1.id }
+    }
+
+    /// Queues a message generated here (a DSN): `content` is the whole message. Durable when
+    /// this returns, like a message accepted over SMTP.
+    public func enqueue(_ message: IncomingMessage, content: [UInt8], deliveries: [QueuedDelivery]) async throws
+        -> SpoolRecord
+    {
+        let root = self.root
+        let id = message.id
+        let record = SpoolRecord(message, size: content.count, deliveries: deliveries)
+        try await pool.runIfActive {
+            let messagePath = "\(root)/tmp/\(id).eml"
+            let envelopePath = "\(root)/tmp/\(id).json"
+            do {
+                let descriptor = try POSIXFile.create(messagePath)
+                defer { POSIXFile.close(descriptor) }
+                try content.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
+                try POSIXFile.dataSync(descriptor)
+            }
+            try Self.writeSynced(record, to: envelopePath)
+            try POSIXFile.rename(messagePath, "\(root)/queue/\(id).eml")
+            try POSIXFile.rename(envelopePath, "\(root)/queue/\(id).json")
+        }
+        try await queueDirectory.sync()
+        return record
+    }
+
+    /// Up to `limit` octets from the start of a queued message (for DSNs).
+    public func readMessage(_ id: String, limit: Int) async throws -> [UInt8] {
+        let path = messagePath(id)
+        return try await pool.runIfActive { try POSIXFile.readPrefix(of: path, limit: limit) }
+    }
+
+    /// Where the message of `id` is, for delivery agents to read.
+    public func messagePath(_ id: String) -> String { "\(root)/queue/\(id).eml" }
+
+    /// Replaces the stored record (delivery states) atomically and durably.
+    public func save(_ record: SpoolRecord) async throws {
+        let root = self.root
+        try await pool.runIfActive {
+            let temporary = "\(root)/tmp/\(record.id).json.update"
+            try Self.writeSynced(record, to: temporary)
+            try POSIXFile.rename(temporary, "\(root)/queue/\(record.id).json")
+        }
+        try await queueDirectory.sync()
+    }
+
+    /// Removes a message whose deliveries are all final: the record first, so a crash in
+    /// between leaves an orphan `.eml` that the next start removes, never a record without
+    /// its message.
+    public func remove(_ id: String) async throws {
+        let root = self.root
+        try await pool.runIfActive {
+            POSIXFile.remove("\(root)/queue/\(id).json")
+            POSIXFile.remove("\(root)/queue/\(id).eml")
+        }
+        try await queueDirectory.sync()
+    }
+
+    private static func writeSynced(_ record: SpoolRecord, to path: String) throws {
+        let data = try record.encoded()
+        let descriptor = try POSIXFile.create(path)
+        defer { POSIXFile.close(descriptor) }
+        try data.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
+        try POSIXFile.dataSync(descriptor)
+    }
+
     private static func split(_ name: String) -> (String, String) {
         guard let dot = name.lastIndex(of: ".") else { return (name, "") }
         return (String(name[..<dot]), String(name[name.index(after: dot)...]))
     }
 }
 
-/// The envelope file's JSON. Keys are stable: other tools (and the tests) read them.
-struct SpoolRecord: Codable {
-    struct Recipient: Codable {
-        var address: String
-        var notify: [String]?
-        var orcpt: String?
+/// Hands the committed record to the queue once the message is durable.
+final class SpoolWriter: MessageWriter {
+    private let inner: FileMessageWriter
+    private let committed: @Sendable (SpoolRecord) -> Void
+
+    init(inner: FileMessageWriter, committed: @escaping @Sendable (SpoolRecord) -> Void) {
+        self.inner = inner
+        self.committed = committed
     }
 
-    var id: String
-    var from: String
-    var recipients: [Recipient]
-    var helo: String
-    var peer: String
-    var `protocol`: String
-    var body: String?
-    var smtputf8: Bool
-    var ret: String?
-    var envid: String?
-    var size: Int
-    var received_at: String
+    var bufferedBytes: Int { inner.bufferedBytes }
+    func append(_ chunk: ByteBuffer) { inner.append(chunk) }
+    func drained() -> EventLoopFuture<Void> { inner.drained() }
+    func abort() { inner.abort() }
 
-    init(_ message: IncomingMessage, size: Int) {
+    func commit() -> EventLoopFuture<Void> {
+        let committed = self.committed
+        return inner.commitPublishing().map { record in
+            if let record = record as? SpoolRecord { committed(record) }
+        }
+    }
+}
+
+/// One delivery of a queued message: a final destination (a local mailbox or a remote
+/// address, after alias expansion) and where it stands.
+public struct QueuedDelivery: Codable, Sendable, Hashable {
+    public enum Route: String, Codable, Sendable {
+        case local
+        case remote
+    }
+
+    public enum Status: String, Codable, Sendable {
+        case pending
+        case deferred
+        case delivered
+        case failed
+
+        /// Delivered or failed: nothing more will be tried.
+        public var isFinal: Bool { self == .delivered || self == .failed }
+    }
+
+    /// The destination: a mailbox address for `local`, the recipient for `remote`.
+    public var recipient: String
+    /// The envelope recipient (RCPT TO) this delivery came from.
+    public var original: String
+    public var route: Route
+    public var status: Status
+    public var attempts: Int
+    /// Seconds since 1970 of the next try, for deferred deliveries.
+    public var nextAttempt: Int64?
+    /// The last reply, e.g. `451 4.3.0 ...`, for `tern queue show` and DSNs.
+    public var lastReply: String?
+
+    public init(recipient: String, original: String, route: Route) {
+        self.recipient = recipient
+        self.original = original
+        self.route = route
+        self.status = .pending
+        self.attempts = 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recipient, original, route, status, attempts
+        case nextAttempt = "next_attempt"
+        case lastReply = "last_reply"
+    }
+}
+
+/// The envelope file's JSON. Keys are stable: other tools (and the tests) read them.
+public struct SpoolRecord: Codable, Sendable {
+    public struct Recipient: Codable, Sendable {
+        public var address: String
+        public var notify: [String]?
+        public var orcpt: String?
+    }
+
+    public var id: String
+    /// The reverse path; empty for the null sender.
+    public var from: String
+    public var recipients: [Recipient]
+    public var helo: String
+    public var peer: String
+    public var `protocol`: String
+    public var body: String?
+    public var smtputf8: Bool
+    public var ret: String?
+    public var envid: String?
+    public var size: Int
+    public var received_at: String
+    /// Seconds since 1970 when the message arrived (for delays and expiry).
+    public var arrival: Int64
+    public var deliveries: [QueuedDelivery]
+
+    init(_ message: IncomingMessage, size: Int, deliveries: [QueuedDelivery]) {
         let envelope = message.envelope
         self.id = message.id.rawValue
         self.from = envelope.sender?.description ?? ""
         self.recipients = envelope.recipients.map {
-            Recipient(address: $0.address.description, notify: $0.notify?.keywords, orcpt: $0.originalRecipient?.parameterValue)
+            Recipient(
+                address: $0.address.description, notify: $0.notify?.keywords,
+                orcpt: $0.originalRecipient?.parameterValue)
         }
         self.helo = message.trace.clientName
         self.peer = message.trace.clientAddress
@@ -110,9 +278,14 @@ struct SpoolRecord: Codable {
         self.ret = envelope.dsnReturn?.rawValue
         self.envid = envelope.envelopeID
         self.size = size
+        self.arrival = message.trace.receivedAt
         self.received_at = Date(timeIntervalSince1970: TimeInterval(message.trace.receivedAt))
             .formatted(.iso8601)
+        self.deliveries = deliveries
     }
+
+    /// True when every delivery is delivered or failed.
+    public var isComplete: Bool { deliveries.allSatisfy(\.status.isFinal) }
 
     func encoded() throws -> Data {
         let encoder = JSONEncoder()

@@ -9,7 +9,7 @@
 // renamed into place and its directory fsync'ed, so a 250 sent after it survives a crash or a
 // power cut. Directory syncs are shared by every message that finished while the previous
 // sync ran (group commit, `DirectorySync`). Writes run on a thread pool, never on an event
-// loop, in large blocks; a writer holds at most `MessageWriter.flushThreshold` octets.
+// loop, in large blocks (`MessageWriterLimits.flushThreshold`).
 //
 // Recovery: a file in tmp/ was never acknowledged (the rename is before the 250), so every
 // start removes them.

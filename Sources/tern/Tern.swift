@@ -9,7 +9,7 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
-        subcommands: [Dev.self, Serve.self, CheckConfig.self],
+        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self],
         defaultSubcommand: Dev.self)
 }
 
@@ -82,6 +82,51 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         _ = try exitOnError { try ConfigurationLoader.load(path: config) }
         print("ok")
+    }
+}
+
+struct Queue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Look at the mail queue of a serving Tern.", subcommands: [List.self, Show.self])
+
+    struct Location: ParsableArguments {
+        @Option(name: .long, help: "The configuration file (its data_dir is used).")
+        var config: String?
+
+        @Option(name: .long, help: "The data directory (default ./tern-data).")
+        var data: String?
+
+        func dataDirectory() throws -> String {
+            if let data { return data }
+            if let config { return try exitOnError { try ConfigurationLoader.load(path: config) }.dataDirectory }
+            return TernConfiguration().dataDirectory
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per queued message and its open deliveries.")
+
+        @OptionGroup var location: Location
+        @Flag(name: .long, help: "Print the queue records as JSON.") var json = false
+
+        func run() throws {
+            print(try QueueReport.list(dataDirectory: location.dataDirectory(), json: json), terminator: "")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A message's envelope and the state of each delivery.")
+
+        @OptionGroup var location: Location
+        @Argument(help: "The queue ID.") var id: String
+
+        func run() throws {
+            do {
+                print(try QueueReport.show(dataDirectory: location.dataDirectory(), id: id), terminator: "")
+            } catch let error as QueueReport.ReportError {
+                fail(error.description)
+            }
+        }
     }
 }
 

@@ -48,7 +48,12 @@ class TernFactory:
     def serve(self, *, listeners: list[dict] | None = None, limits: dict | None = None, tls: dict | None = None,
               config_extra: str = "", hostname: str = HOSTNAME, data_dir: Path | None = None,
               wait: bool = True) -> TernServer:
-        """`tern serve --config C` with one mx listener on 127.0.0.1:0 unless told otherwise."""
+        """`tern serve --config C` with one mx listener on 127.0.0.1:0 unless told otherwise.
+
+        Unless `config_extra` has its own [mail] section, loopback is a relay network, so these
+        tests may send to any domain (serve mode is never an open relay otherwise)."""
+        if "[mail]" not in config_extra:
+            config_extra = '[mail]\nrelay_networks = ["127.0.0.0/8", "::1"]\n' + config_extra
         work = self._workdir()
         data = data_dir or work / "data"
         listeners = listeners or [{"address": "127.0.0.1", "port": 0, "role": "mx"}]

@@ -74,6 +74,68 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("[mail], [[mailbox]] and [[alias]]")
+    func mail() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            [mail]
+            domains = ["Example.Test", "other.test"]
+            recipient_delimiter = "-"
+            relay_networks = ["127.0.0.0/8", "::1"]
+
+            [[mailbox]]
+            address = "Alice@example.test"
+
+            [[alias]]
+            address = "team@example.test"
+            to = ["alice@example.test", "friend@remote.test"]
+
+            [[alias]]
+            address = "@other.test"
+            to = ["alice@example.test"]
+            """)
+        #expect(configuration.mail.domains == ["example.test", "other.test"])
+        #expect(configuration.mail.mailboxes == ["alice@example.test"])
+        #expect(configuration.mail.aliases.map(\.address) == ["team@example.test", "@other.test"])
+        #expect(configuration.mail.aliases.first?.targets == ["alice@example.test", "friend@remote.test"])
+        #expect(configuration.mail.recipientDelimiter == "-")
+        #expect(configuration.mail.relayNetworks == ["127.0.0.0/8", "::1"])
+    }
+
+    @Test("mail errors name the key", arguments: [
+        ("[mail]\ndomains = [\"bad domain\"]", "mail.domains[0]"),
+        ("[mail]\nrelay_networks = [\"10.0.0.0/40\"]", "mail.relay_networks[0]"),
+        ("[mail]\nrecipient_delimiter = \"++\"", "mail.recipient_delimiter"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"x@b.test\"", "mailbox[0].address"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"../x@a.test\"", "mailbox[0].address"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"x/y@a.test\"", "mailbox[0].address"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[alias]]\naddress = \"x@a.test\"", "alias[0].to"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[alias]]\naddress = \"x@a.test\"\nto = [\"nope\"]", "alias[0].to[0]"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[alias]]\naddress = \"@b.test\"\nto = [\"x@a.test\"]", "alias[0].address"),
+    ])
+    func mailErrors(text: String, key: String) {
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.key == key)
+        }
+    }
+
+    @Test("[queue]")
+    func queue() throws {
+        let configuration = try ConfigurationLoader.parse(
+            "[queue]\nretry_delay = \"1m\"\nretry_max_delay = \"2h\"\nmax_lifetime = \"3d\"\nconcurrency = 4\n")
+        #expect(configuration.queue.retryDelay == .minutes(1))
+        #expect(configuration.queue.retryMaximumDelay == .hours(2))
+        #expect(configuration.queue.maximumLifetime == .hours(72))
+        #expect(configuration.queue.concurrency == 4)
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse("[queue]\nretry_delay = \"1h\"\nretry_max_delay = \"1m\"\n")
+        }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse("[queue]\nconcurrency = 0\n") }
+    }
+
     @Test("TOML syntax errors say where")
     func syntax() {
         do {
@@ -93,12 +155,12 @@ struct ConfigurationTests {
         #expect(configuration.hostname == "env.test")
     }
 
-    @Test("durations", arguments: [("500ms", Int64(500_000_000)), ("30s", 30_000_000_000), ("5m", 300_000_000_000), ("1h", 3_600_000_000_000)])
+    @Test("durations", arguments: [("500ms", Int64(500_000_000)), ("30s", 30_000_000_000), ("5m", 300_000_000_000), ("1h", 3_600_000_000_000), ("5d", 432_000_000_000_000)])
     func durations(text: String, nanoseconds: Int64) {
         #expect(ConfigurationLoader.parseDuration(text) == .nanoseconds(nanoseconds))
     }
 
-    @Test("durations that are not", arguments: ["", "s", "-1s", "+1s", "1.5s", "1d", "99999999999h"])
+    @Test("durations that are not", arguments: ["", "s", "-1s", "+1s", "1.5s", "1w", "99999999999h"])
     func badDurations(text: String) {
         #expect(ConfigurationLoader.parseDuration(text) == nil)
     }

@@ -1,0 +1,63 @@
+import NIOConcurrencyHelpers
+public import NIOPosix
+public import TernQueue
+import TernStore
+
+/// The MDA: delivers a queued message into a local mailbox, a Maildir at
+/// `<root>/<domain>/<user>/` (created on first delivery), readable by Dovecot, mutt or
+/// Python's `mailbox.Maildir` as it is.
+///
+/// RFC 5321 §4.4: the final delivery adds `Return-Path:` with the envelope sender; the
+/// `Delivered-To:` line (as Postfix and qmail write it) names the mailbox, so loops through
+/// forwarding can be seen. The message below them is the spooled one, byte for byte.
+///
+/// Security notes: the mailbox path is built from the resolved mailbox (a configured
+/// address whose local part was checked to be a safe directory name), never from what the
+/// client wrote.
+public final class LocalDeliveryAgent: DeliveryAgent {
+    public let root: String
+    private let hostname: String
+    private let pool: NIOThreadPool
+    private let mailboxes = NIOLockedValueBox([String: Maildir]())
+
+    public init(root: String, hostname: String, pool: NIOThreadPool) {
+        self.root = root
+        self.hostname = hostname
+        self.pool = pool
+    }
+
+    /// The Maildir of a mailbox address (`user@domain`).
+    public func maildirPath(for mailbox: String) -> String {
+        let at = mailbox.lastIndex(of: "@") ?? mailbox.endIndex
+        let user = mailbox[..<at]
+        let domain = at < mailbox.endIndex ? mailbox[mailbox.index(after: at)...] : ""
+        return "\(root)/\(domain)/\(user)"
+    }
+
+    public func deliver(_ job: DeliveryJob) async -> DeliveryOutcome {
+        let mailbox = job.delivery.recipient
+        do {
+            let maildir = try await self.maildir(for: mailbox)
+            let prefix = "Return-Path: <\(job.sender)>\r\nDelivered-To: \(mailbox)\r\n"
+            try await maildir.deliver(
+                copying: job.messagePath, prefix: Array(prefix.utf8), id: job.messageID, receivedAt: job.arrival)
+            return .delivered("250 2.0.0 delivered to maildir")
+        } catch let error as StoreError where error.isOutOfSpace {
+            return .deferred("452 4.3.1 insufficient system storage")
+        } catch {
+            return .deferred("451 4.3.0 local delivery failed: \(error)")
+        }
+    }
+
+    private func maildir(for mailbox: String) async throws -> Maildir {
+        if let existing = mailboxes.withLockedValue({ $0[mailbox] }) { return existing }
+        let path = maildirPath(for: mailbox)
+        let (hostname, pool) = (self.hostname, self.pool)
+        let created = try await pool.runIfActive { try Maildir(root: path, hostname: hostname, pool: pool) }
+        return mailboxes.withLockedValue { cache in
+            if let raced = cache[mailbox] { return raced }
+            cache[mailbox] = created
+            return created
+        }
+    }
+}

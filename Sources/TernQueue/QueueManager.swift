@@ -1,0 +1,240 @@
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+import TernMIME
+import TernMail
+public import TernStore
+
+/// The queue manager (Postfix's qmgr): takes accepted messages into the spool with one
+/// delivery per final destination, hands due deliveries to the delivery agents, records every
+/// outcome durably, retries deferred ones on the `RetrySchedule`, and removes a message when
+/// all its deliveries are final.
+///
+/// It is the `MessageStore` the SMTP server writes into, and a `Service` in the server's
+/// group. After a restart it resumes from the spool: a delivery whose outcome was not yet
+/// recorded is tried again (the local agent's deterministic file names make that harmless).
+public final class QueueManager: MessageStore, Service {
+    public struct Configuration: Sendable {
+        public var retry: RetrySchedule
+        /// Deliveries in flight at once.
+        public var concurrency: Int
+        /// This server's name in DSNs (`Reporting-MTA`, `MAILER-DAEMON@`).
+        public var hostname: String
+
+        public init(retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, hostname: String = "localhost") {
+            self.retry = retry
+            self.concurrency = concurrency
+            self.hostname = hostname
+        }
+    }
+
+    public let spool: Spool
+    public let routing: MailRouting
+    private let agents: [QueuedDelivery.Route: any DeliveryAgent]
+    private let configuration: Configuration
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+    private let state = QueueState()
+    private let wakeup = WakeupSignal()
+    private let persistence = SerialTasks()
+
+    public init(
+        spool: Spool, routing: MailRouting, agents: [QueuedDelivery.Route: any DeliveryAgent],
+        configuration: Configuration = Configuration(), logger: Logger,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.spool = spool
+        self.routing = routing
+        self.agents = agents
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+    }
+
+    // MARK: MessageStore
+
+    public var location: String { spool.location }
+
+    public func recover() throws -> RecoveryReport {
+        try spool.recover()
+    }
+
+    public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
+        let deliveries = plan(message.envelope)
+        let state = self.state
+        let wakeup = self.wakeup
+        return spool.begin(message, deliveries: deliveries, prefix: prefix, on: eventLoop) { record in
+            Task {
+                await state.add(record)
+                // Nothing left to try (every recipient failed in planning): finish it now.
+                if record.isComplete { await self.persist(record.id) }
+                wakeup.signal()
+            }
+        }
+    }
+
+    /// One delivery per final destination: alias expansion happens once, here, so a mailbox
+    /// reached through two aliases gets one copy.
+    func plan(_ envelope: Envelope) -> [QueuedDelivery] {
+        var deliveries: [QueuedDelivery] = []
+        var seen: Set<String> = []
+        for recipient in envelope.recipients {
+            let original = recipient.address.description
+            switch routing.resolve(recipient.address) {
+            case .deliver(let local, let remote):
+                for mailbox in local where seen.insert("local:\(mailbox.address)").inserted {
+                    deliveries.append(QueuedDelivery(recipient: mailbox.address, original: original, route: .local))
+                }
+                for address in remote where seen.insert("remote:\(address)").inserted {
+                    deliveries.append(QueuedDelivery(recipient: address.description, original: original, route: .remote))
+                }
+            case .remote(let address):
+                if seen.insert("remote:\(address)").inserted {
+                    deliveries.append(QueuedDelivery(recipient: address.description, original: original, route: .remote))
+                }
+            case .unknownUser:
+                // Refused at RCPT time; only a configuration change in between lands here.
+                var delivery = QueuedDelivery(recipient: original, original: original, route: .local)
+                delivery.status = .failed
+                delivery.lastReply = "550 5.1.1 no such user here"
+                deliveries.append(delivery)
+            }
+        }
+        return deliveries
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        let records = try spool.loadRecords()
+        await state.load(records)
+        if !records.isEmpty { logger.info("queue loaded", metadata: ["messages": "\(records.count)"]) }
+        for record in records where record.isComplete { await persist(record.id) }
+        let routes = Set(agents.keys)
+        // Graceful shutdown and cancellation both stop the scheduling; attempts in flight
+        // finish (the task group waits for them) so their outcomes are recorded.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    while !wakeup.isShutDown {
+                        let now = clock()
+                        let (jobs, nextDue) = await state.takeDue(
+                            now: now, routes: routes, limit: configuration.concurrency, spool: spool)
+                        for job in jobs {
+                            group.addTask { await self.attempt(job) }
+                        }
+                        await wakeup.wait(untilSecondsSince1970: nextDue, now: clock)
+                    }
+                }
+            } onGracefulShutdown: {
+                self.wakeup.shutDown()
+            }
+        } onCancel: {
+            self.wakeup.shutDown()
+        }
+    }
+
+    private func attempt(_ job: DeliveryJob) async {
+        guard let agent = agents[job.delivery.route] else { return }
+        let outcome = await agent.deliver(job)
+        let now = clock()
+        let status = await state.complete(job, outcome: outcome, now: now, retry: configuration.retry)
+        logAttempt(job, outcome: outcome, status: status, now: now)
+        await persist(job.messageID)
+        wakeup.signal()
+    }
+
+    /// Writes the message's current state to the spool, or removes it when every delivery is
+    /// final. Writes of one message run one after another and each takes the newest state, so
+    /// a slower earlier write can never bring back an older state or a removed message.
+    private func persist(_ id: String) async {
+        await persistence.run(for: id) { [spool, state, logger] in
+            guard let record = await state.record(id) else { return }
+            do {
+                if record.isComplete {
+                    await self.bounce(record)
+                    try await spool.remove(id)
+                    await state.remove(id)
+                } else {
+                    try await spool.save(record)
+                }
+            } catch {
+                logger.error(
+                    "cannot record a delivery outcome", metadata: ["tern_queue_id": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Sends one DSN to the sender for the deliveries that failed, when the sender may get one:
+    /// never to the null sender (RFC 5321 §6.1, §4.5.5), and only for recipients whose NOTIFY
+    /// does not exclude failures (RFC 3461 §4.1).
+    private func bounce(_ record: SpoolRecord) async {
+        guard !record.from.isEmpty, let sender = Self.address(record.from) else { return }
+        let failures = record.deliveries.filter { $0.status == .failed }.compactMap { delivery -> DeliveryStatusNotification.Failure? in
+            let envelopeRecipient = record.recipients.first { $0.address == delivery.original }
+            if let notify = envelopeRecipient?.notify, !notify.contains("FAILURE") { return nil }
+            let original = envelopeRecipient?.orcpt.flatMap { value -> OriginalRecipient? in
+                guard let semicolon = value.firstIndex(of: ";") else { return nil }
+                return OriginalRecipient(
+                    addressType: String(value[..<semicolon]), encodedAddress: String(value[value.index(after: semicolon)...]))
+            }
+            return .init(
+                recipient: delivery.recipient, originalRecipient: original,
+                reply: delivery.lastReply ?? "550 5.0.0 delivery failed")
+        }
+        guard !failures.isEmpty else { return }
+        do {
+            let original = try await spool.readMessage(
+                record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
+            let now = clock()
+            var generator = SystemRandomNumberGenerator()
+            let id = QueueID(microsecondsSinceEpoch: UInt64(now) * 1_000_000 + UInt64.random(in: 0..<1_000_000), using: &generator)
+            let report = DeliveryStatusNotification(
+                reportingMTA: configuration.hostname, queueID: record.id, envelopeID: record.envid,
+                arrivalDate: record.arrival, failures: failures, dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)))
+            let trace = "Received: by \(configuration.hostname) (Tern) id \(id); \(MessageDate.format(secondsSince1970: now))\r\n"
+            let content = Array(trace.utf8)
+                + report.render(to: record.from, original: original, now: now, boundary: "=_tern_\(id)")
+            let envelope = Envelope(sender: nil, recipients: [EnvelopeRecipient(address: sender)])
+            let message = IncomingMessage(
+                id: id, envelope: envelope,
+                trace: ArrivalTrace(
+                    clientName: configuration.hostname, clientAddress: "127.0.0.1", receivedProtocol: "local",
+                    receivedAt: now))
+            let queued = try await spool.enqueue(message, content: content, deliveries: plan(envelope))
+            await state.add(queued)
+            logger.info(
+                "sender non-delivery notification",
+                metadata: ["tern_queue_id": "\(record.id)", "tern_dsn_id": "\(id)", "to": "<\(record.from)>"])
+            wakeup.signal()
+        } catch {
+            logger.error("cannot queue a DSN", metadata: ["tern_queue_id": "\(record.id)", "error": "\(error)"])
+        }
+    }
+
+    static func address(_ text: String) -> MailAddress? {
+        guard let at = text.lastIndex(of: "@") else { return nil }
+        return MailAddress(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
+    }
+
+    /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.
+    private func logAttempt(_ job: DeliveryJob, outcome: DeliveryOutcome, status: QueuedDelivery.Status, now: Int64) {
+        let reply: String
+        switch outcome {
+        case .delivered(let text), .deferred(let text), .failed(let text): reply = text
+        }
+        let dsn = reply.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+        logger.info(
+            "delivery",
+            metadata: [
+                "tern_queue_id": "\(job.messageID)",
+                "to": "<\(job.delivery.recipient)>",
+                "orig_to": "<\(job.delivery.original)>",
+                "relay": "\(job.delivery.route.rawValue)",
+                "delay": "\(now - job.arrival)",
+                "dsn": "\(dsn)",
+                "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
+                "reply": "\(reply)",
+            ])
+    }
+}

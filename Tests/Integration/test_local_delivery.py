@@ -1,0 +1,221 @@
+"""Local delivery in serve mode (the MDA): mail for a local user goes through the durable queue
+into that user's Maildir, with Return-Path and Delivered-To (RFC 5321 §4.4) in front of the
+message exactly as it was accepted; aliases, catch-alls and +tags reach the right mailboxes,
+each once; the queue empties; a restart resumes what was queued."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import time
+from pathlib import Path
+
+import subprocess
+
+from ternlib import message, split_received, tern_bin
+
+MAIL = """
+[mail]
+domains = ["example.test", "other.test"]
+relay_networks = ["192.0.2.0/24"]
+
+[[mailbox]]
+address = "alice@example.test"
+
+[[mailbox]]
+address = "bob@example.test"
+
+[[alias]]
+address = "team@example.test"
+to = ["alice@example.test", "bob@example.test"]
+
+[[alias]]
+address = "@other.test"
+to = ["bob@example.test"]
+"""
+
+
+def maildir_of(server, user: str, domain: str = "example.test") -> Path:
+    return server.data_dir / "mailboxes" / domain / user
+
+
+def wait_for_files(directory: Path, count: int, timeout: float = 15.0) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    files: list[Path] = []
+    while time.monotonic() < deadline:
+        files = sorted((directory / "new").glob("*")) if (directory / "new").is_dir() else []
+        if len(files) >= count:
+            return files
+        time.sleep(0.05)
+    raise AssertionError(f"{directory}: {len(files)} of {count} messages delivered after {timeout} s")
+
+
+def queue_is_empty(server, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    queue = server.data_dir / "spool" / "queue"
+    while time.monotonic() < deadline:
+        if not any(queue.iterdir()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_delivery_to_local_mailbox(tern_factory):
+    """A message to alice lands in her Maildir: Return-Path and Delivered-To, then our Received,
+    then the message byte for byte; the spool is emptied; Python's mailbox.Maildir reads it."""
+    server = tern_factory.serve(config_extra=MAIL)
+    content = message("for alice")
+    with server.connect() as c:
+        c.ehlo()
+        qid = c.send_message(content, mail_from="sender@client.example", rcpts=["alice@example.test"])
+    [path] = wait_for_files(maildir_of(server, "alice"), 1)
+    assert qid in path.name
+    data = path.read_bytes()
+    assert data.startswith(b"Return-Path: <sender@client.example>\r\nDelivered-To: alice@example.test\r\n")
+    received, rest = split_received(data[data.index(b"Received:"):])
+    assert rest == content
+    assert queue_is_empty(server)
+    box = mailbox.Maildir(str(maildir_of(server, "alice")), create=False)
+    [msg] = list(box)
+    assert msg["Subject"] == "for alice"
+    assert msg["Return-Path"] == "<sender@client.example>"
+
+
+def test_aliases_catch_all_and_tags_deliver_once_each(tern_factory):
+    """team@ (alice and bob), alice+news@ and anyone@other.test (catch-all to bob) in one
+    transaction: alice gets one copy, bob gets one copy (expansion is per destination)."""
+    server = tern_factory.serve(config_extra=MAIL)
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("to everyone"),
+                       rcpts=["team@example.test", "alice+news@example.test", "anyone@other.test"])
+    alice = wait_for_files(maildir_of(server, "alice"), 1)
+    bob = wait_for_files(maildir_of(server, "bob"), 1)
+    time.sleep(0.5)
+    assert len(list((maildir_of(server, "alice") / "new").glob("*"))) == 1
+    assert len(list((maildir_of(server, "bob") / "new").glob("*"))) == 1
+    assert b"Delivered-To: alice@example.test\r\n" in alice[0].read_bytes()[:300]
+    assert b"Delivered-To: bob@example.test\r\n" in bob[0].read_bytes()[:300]
+    assert queue_is_empty(server)
+
+
+def test_null_sender_return_path(tern_factory):
+    """A bounce (MAIL FROM:<>) is delivered with `Return-Path: <>`."""
+    server = tern_factory.serve(config_extra=MAIL)
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("bounce"), mail_from="", rcpts=["bob@example.test"])
+    [path] = wait_for_files(maildir_of(server, "bob"), 1)
+    assert path.read_bytes().startswith(b"Return-Path: <>\r\n")
+
+
+def test_deferred_delivery_survives_kill_and_is_retried(tern_factory):
+    """A delivery that fails temporarily (alice's Maildir cannot be created) is deferred with
+    its reply recorded in the spool; after kill -9 and a restart, and once the fault is gone,
+    the retry delivers every message exactly once and the queue empties (RFC 5321 §4.5.4.1)."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "2s"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")  # mkdir of the Maildir fails: a temporary error
+    qids = []
+    with server.connect() as c:
+        c.ehlo()
+        for i in range(5):
+            qids.append(c.send_message(message(f"deferred {i}"), rcpts=["alice@example.test"]))
+    queue = server.data_dir / "spool" / "queue"
+    deadline = time.monotonic() + 10
+    states = {}
+    while time.monotonic() < deadline:
+        states = {q: json.loads((queue / f"{q}.json").read_text())["deliveries"][0] for q in qids}
+        if all(d["status"] == "deferred" for d in states.values()):
+            break
+        time.sleep(0.05)
+    for qid, delivery in states.items():
+        assert delivery["status"] == "deferred", (qid, delivery)
+        assert delivery["last_reply"].startswith("451 4.3.0"), delivery
+        assert delivery["attempts"] >= 1 and delivery["next_attempt"] > 0
+    # The postmaster sees the same: `tern queue list` and `tern queue show`.
+    listing = subprocess.run([str(tern_bin()), "queue", "list", "--data", str(server.data_dir)],
+                             capture_output=True, text=True, timeout=30)
+    assert listing.returncode == 0, listing.stderr
+    assert all(q in listing.stdout for q in qids), listing.stdout
+    assert "deferred local <alice@example.test>" in listing.stdout
+    as_json = subprocess.run([str(tern_bin()), "queue", "list", "--json", "--data", str(server.data_dir)],
+                             capture_output=True, text=True, timeout=30)
+    assert sorted(r["id"] for r in json.loads(as_json.stdout)) == sorted(qids)
+    shown = subprocess.run([str(tern_bin()), "queue", "show", qids[0], "--data", str(server.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert json.loads(shown.stdout)["deliveries"][0]["status"] == "deferred"
+    missing = subprocess.run([str(tern_bin()), "queue", "show", "0000000000000000", "--data", str(server.data_dir)],
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode != 0 and "no message" in missing.stderr
+    server.kill()
+    blocker.unlink()
+    restarted = tern_factory.serve(config_extra=config, data_dir=server.data_dir)
+    wait_for_files(maildir_of(restarted, "alice"), 5)
+    assert queue_is_empty(restarted)
+    files = sorted((maildir_of(restarted, "alice") / "new").glob("*"))
+    assert len(files) == 5
+    for qid in qids:
+        assert len([f for f in files if qid in f.name]) == 1, qid
+
+
+def test_expired_delivery_bounces_to_the_sender(tern_factory):
+    """RFC 3464: a delivery that keeps failing past max_lifetime fails for good, and the sender
+    gets one DSN (multipart/report, message/delivery-status with Action: failed, Status 5.4.7,
+    the returned message), sent with the null sender; the queue then empties."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "2s"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    content = message("will expire")
+    with server.connect() as c:
+        c.ehlo()
+        qid = c.send_message(content, mail_from="bob@example.test", rcpts=["alice@example.test"],
+                             mail_params="RET=FULL ENVID=env+2B1")
+    [path] = wait_for_files(maildir_of(server, "bob"), 1, timeout=20)
+    data = path.read_bytes()
+    assert data.startswith(b"Return-Path: <>\r\nDelivered-To: bob@example.test\r\n")
+    import email
+    from email import policy
+    report = email.message_from_bytes(data, policy=policy.compat32)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    assert report["Auto-Submitted"] == "auto-replied"
+    parts = report.get_payload()
+    assert [p.get_content_type() for p in parts] == ["text/plain", "message/delivery-status", "message/rfc822"]
+    status_blocks = parts[1].get_payload()
+    per_message, per_recipient = status_blocks[0], status_blocks[1]
+    assert per_message["Reporting-MTA"] == "dns; mx.tern.test"
+    assert per_message["X-Tern-Queue-ID"] == qid
+    assert per_message["Original-Envelope-Id"] == "env+1"
+    assert per_recipient["Final-Recipient"] == "rfc822; alice@example.test"
+    assert per_recipient["Action"] == "failed"
+    assert per_recipient["Status"] == "5.4.7"
+    assert "451 4.3.0" in per_recipient["Diagnostic-Code"]
+    returned = parts[2].get_payload()[0]
+    assert returned["Subject"] == "will expire"
+    assert queue_is_empty(server)
+
+
+def test_no_dsn_for_null_sender_or_notify_never(tern_factory):
+    """Never a DSN to the null sender (RFC 5321 §6.1), nor for NOTIFY=NEVER (RFC 3461 §4.1)."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("from nobody"), mail_from="", rcpts=["alice@example.test"])
+        c.expect("MAIL FROM:<bob@example.test>", 250, "2.1.0")
+        c.expect("RCPT TO:<alice@example.test> NOTIFY=NEVER", 250, "2.1.5")
+        c.expect("DATA", 354)
+        from ternlib import data_payload
+        c.send(data_payload(message("never tell")))
+        c.expect_reply(250, "2.0.0")
+    assert queue_is_empty(server, timeout=20)
+    time.sleep(0.5)
+    assert not (maildir_of(server, "bob") / "new").exists() or not any((maildir_of(server, "bob") / "new").iterdir())

@@ -153,20 +153,26 @@ let package = Package(
         ),
 
         // Tests: the pure cores byte by byte, the stores on a real file system.
+        .target(
+            name: "TernTestSupport",
+            dependencies: ["TernDNSCore"],
+            path: "Tests/TernTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TernSMTPCoreTests",
-            dependencies: ["TernSMTPCore", "TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernSMTPCore", "TernMail", "TernTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TernDNSCoreTests",
-            dependencies: ["TernDNSCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernDNSCore", "TernTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TernDNSTests",
             dependencies: [
-                "TernDNS", "TernDNSCore",
+                "TernDNS", "TernDNSCore", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

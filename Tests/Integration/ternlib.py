@@ -618,3 +618,27 @@ def make_cert(directory: Path, cn: str = HOSTNAME) -> tuple[Path, Path]:
                     "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
                     "-addext", f"subjectAltName=DNS:{cn}"], check=True, capture_output=True, timeout=60)
     return cert, key
+
+
+def mail_config(*, catch_all_to: str, relay_networks: str = "192.0.2.0/24") -> str:
+    """A serve-mode [mail] section: example.test with mailboxes alice and bob, a team@ alias to
+    both, and a catch-all for other.test; loopback is NOT a relay network unless asked."""
+    return f"""
+[mail]
+domains = ["example.test", "other.test"]
+relay_networks = ["{relay_networks}"]
+
+[[mailbox]]
+address = "alice@example.test"
+
+[[mailbox]]
+address = "bob@example.test"
+
+[[alias]]
+address = "team@example.test"
+to = ["alice@example.test", "bob@example.test"]
+
+[[alias]]
+address = "@other.test"
+to = ["{catch_all_to}"]
+"""

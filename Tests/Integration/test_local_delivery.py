@@ -12,27 +12,9 @@ from pathlib import Path
 
 import subprocess
 
-from ternlib import message, split_received, tern_bin
+from ternlib import mail_config, message, split_received, tern_bin
 
-MAIL = """
-[mail]
-domains = ["example.test", "other.test"]
-relay_networks = ["192.0.2.0/24"]
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[alias]]
-address = "team@example.test"
-to = ["alice@example.test", "bob@example.test"]
-
-[[alias]]
-address = "@other.test"
-to = ["bob@example.test"]
-"""
+MAIL = mail_config(catch_all_to="bob@example.test")
 
 
 def maildir_of(server, user: str, domain: str = "example.test") -> Path:

@@ -9,27 +9,9 @@ import time
 
 import pytest
 
-from ternlib import message
+from ternlib import mail_config, message
 
-MAIL = """
-[mail]
-domains = ["example.test", "other.test"]
-relay_networks = ["192.0.2.0/24"]
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[alias]]
-address = "team@example.test"
-to = ["alice@example.test", "bob@example.test"]
-
-[[alias]]
-address = "@other.test"
-to = ["alice@example.test"]
-"""
+MAIL = mail_config(catch_all_to="alice@example.test")
 
 
 @pytest.fixture
@@ -103,7 +85,7 @@ def test_null_sender_to_local_user(mta):
 
 def test_relay_network_may_relay(tern_factory):
     """A client inside relay_networks may send to any domain."""
-    server = tern_factory.serve(config_extra=MAIL.replace('["192.0.2.0/24"]', '["127.0.0.0/8"]'))
+    server = tern_factory.serve(config_extra=mail_config(catch_all_to="alice@example.test", relay_networks="127.0.0.0/8"))
     r = recipient_reply(server, "<friend@remote.test>")
     assert r.is_(250, "2.1.5"), r
 

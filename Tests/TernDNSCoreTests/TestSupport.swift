@@ -1,32 +1,9 @@
 import NIOCore
+import TernTestSupport
 
 @testable import TernDNSCore
 
-/// A small deterministic generator (SplitMix64) so property tests are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-extension DNSName: ExpressibleByStringLiteral {
-    /// Names in test fixtures; traps on an invalid literal.
-    init(stringLiteral value: String) {
-        do {
-            try self.init(value)
-        } catch {
-            preconditionFailure("invalid DNSName literal \(value): \(error)")
-        }
-    }
-}
 
 /// Octets from hex pairs separated by spaces: `"C0 0C 00 01"`.
 func hex(_ text: String) -> [UInt8] {

@@ -1,3 +1,4 @@
+import TernTestSupport
 import NIOCore
 import TernDNS
 import TernDNSCore

@@ -1,33 +1,10 @@
 import NIOCore
+import TernTestSupport
 import NIOPosix
 import Synchronization
 import TernDNSCore
 
-extension DNSName: ExpressibleByStringLiteral {
-    /// Names in tests; traps on an invalid literal.
-    init(stringLiteral value: String) {
-        do {
-            try self.init(value)
-        } catch {
-            preconditionFailure("invalid DNSName literal \(value): \(error)")
-        }
-    }
-}
 
-/// A deterministic generator (SplitMix64) for reproducible shuffles.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The cache's clock, moved by hand.
 final class ManualClock: Sendable {

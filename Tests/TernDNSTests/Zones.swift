@@ -1,3 +1,4 @@
+import TernTestSupport
 import TernDNSCore
 
 /// A zone NSD serves in the tests: its master file (RFC 1035 §5).

@@ -5,22 +5,6 @@ import Testing
 
 @Suite("Reading a response")
 struct DNSResponseOutcomeTests {
-    private static let soa = DNSResourceRecord(
-        name: "example.com",
-        ttl: 900,
-        data: .soa(
-            SOARecord(
-                primaryNameServer: "ns.example.com",
-                responsibleMailbox: "hostmaster.example.com",
-                serial: 1,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60
-            )
-        )
-    )
-
     private func response(
         _ question: DNSQuestion,
         _ code: DNSResponseCode = .noError,
@@ -117,9 +101,9 @@ struct DNSResponseOutcomeTests {
     func nxdomain() {
         let question = DNSQuestion(name: "nope.example.com", type: .mx)
         #expect(
-            response(question, .nameError, authorities: [Self.soa]).outcome(for: question) == .nameDoesNotExist(ttl: 60)
+            response(question, .nameError, authorities: [Packets.exampleSOA]).outcome(for: question) == .nameDoesNotExist(ttl: 60)
         )
-        var lowSOA = Self.soa
+        var lowSOA = Packets.exampleSOA
         lowSOA.ttl = 30
         #expect(
             response(question, .nameError, authorities: [lowSOA]).outcome(for: question) == .nameDoesNotExist(ttl: 30)
@@ -131,7 +115,7 @@ struct DNSResponseOutcomeTests {
             question,
             .nameError,
             answers: [cname("nope.example.com", "gone.example.com", ttl: 20)],
-            authorities: [Self.soa]
+            authorities: [Packets.exampleSOA]
         )
         #expect(chained.outcome(for: question) == .nameDoesNotExist(ttl: 20))
     }
@@ -139,9 +123,9 @@ struct DNSResponseOutcomeTests {
     @Test("NODATA: NOERROR, no records of the type, SOA in authority")
     func nodata() {
         let question = DNSQuestion(name: "example.com", type: .mx)
-        #expect(response(question, authorities: [Self.soa]).outcome(for: question) == .noData(ttl: 60))
+        #expect(response(question, authorities: [Packets.exampleSOA]).outcome(for: question) == .noData(ttl: 60))
         #expect(
-            response(question, answers: [a("example.com", 1)], authorities: [Self.soa]).outcome(for: question)
+            response(question, answers: [a("example.com", 1)], authorities: [Packets.exampleSOA]).outcome(for: question)
                 == .noData(ttl: 60)
         )
         #expect(response(question).outcome(for: question) == .noData(ttl: 0))

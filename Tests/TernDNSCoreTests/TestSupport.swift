@@ -87,23 +87,24 @@ enum Packets {
             responseCode: .nameError
         ),
         questions: [DNSQuestion(name: "nope.example.com", type: .a)],
-        authorities: [
-            DNSResourceRecord(
-                name: "example.com",
-                ttl: 900,
-                data: .soa(
-                    SOARecord(
-                        primaryNameServer: "ns.example.com",
-                        responsibleMailbox: "hostmaster.example.com",
-                        serial: 1,
-                        refresh: 3600,
-                        retry: 600,
-                        expire: 86400,
-                        minimum: 60
-                    )
-                )
+        authorities: [exampleSOA]
+    )
+
+    /// `example.com`'s SOA: TTL 900, minimum 60 (the negative-caching TTL is the smaller).
+    static let exampleSOA = DNSResourceRecord(
+        name: "example.com",
+        ttl: 900,
+        data: .soa(
+            SOARecord(
+                primaryNameServer: "ns.example.com",
+                responsibleMailbox: "hostmaster.example.com",
+                serial: 1,
+                refresh: 3600,
+                retry: 600,
+                expire: 86400,
+                minimum: 60
             )
-        ]
+        )
     )
 
     /// Every record type Tern reads, and two it does not, in one response (AA, RD, RA; ID 0xBEEF;

@@ -25,7 +25,7 @@ struct ResolverFailureTests {
         await #expect(performing: { try await resolver.mx("example.com") }, throws: isTemporary(.timeout))
         let elapsed = ContinuousClock.now - start
         #expect(elapsed >= .milliseconds(600), "two tries of 300 ms")
-        #expect(elapsed < .milliseconds(4_000), "attempts × servers × timeout, plus slack for a loaded machine")
+        #expect(elapsed < .seconds(15), "attempts × servers × timeout, plus ample slack for a loaded CI machine")
         #expect(await silent.received(atLeast: 2) == 2)
         await silent.stop()
     }
@@ -43,7 +43,7 @@ struct ResolverFailureTests {
         )
         let start = ContinuousClock.now
         await #expect(performing: { try await resolver.a("example.com") }, throws: isTemporary(.timeout))
-        #expect(ContinuousClock.now - start < .milliseconds(4_000))
+        #expect(ContinuousClock.now - start < .seconds(15), "4 tries of 200 ms, with slack for a loaded machine")
         #expect(await first.received(atLeast: 2) == 2)
         #expect(await second.received(atLeast: 2) == 2)
         #expect(resolver.queriesSent == 4)
@@ -132,11 +132,11 @@ struct ResolverFailureTests {
         #expect(try await both.a("host.example") == .records([IPv4Address(127, 0, 0, 8)], ttl: 60))
         let start = ContinuousClock.now
         let alone = StubResolver(
-            configuration: .init(nameServers: [failing.address], timeout: .seconds(5), attempts: 2)
+            configuration: .init(nameServers: [failing.address], timeout: .seconds(30), attempts: 2)
         )
         await #expect(performing: { try await alone.a("host.example") }, throws: isTemporary(.serverFailure))
-        // An answer, even SERVFAIL, ends the try at once: well under the 2 × 5 s bound.
-        #expect(ContinuousClock.now - start < .seconds(4))
+        // An answer, even SERVFAIL, ends the try at once: well under the 2 × 30 s bound.
+        #expect(ContinuousClock.now - start < .seconds(15))
         #expect(alone.queriesSent == 2)
         await failing.stop()
         await answering.stop()
@@ -165,10 +165,10 @@ struct ResolverFailureTests {
         let probe = try await ScriptedServer.silent()
         let address = probe.address
         await probe.stop()
-        let resolver = StubResolver(configuration: .init(nameServers: [address], timeout: .seconds(5), attempts: 2))
+        let resolver = StubResolver(configuration: .init(nameServers: [address], timeout: .seconds(30), attempts: 2))
         let start = ContinuousClock.now
         await #expect(performing: { try await resolver.a("host.example") }, throws: isTemporary(.network))
-        #expect(ContinuousClock.now - start < .seconds(4), "the bound is 10 s")
+        #expect(ContinuousClock.now - start < .seconds(15), "the bound is 60 s")
     }
 
     @Test("no name servers: a temporary error without waiting")
@@ -190,11 +190,11 @@ struct ResolverFailureTests {
             return [buffer.getSlice(at: 0, length: buffer.readableBytes - 6)!]
         }
         let resolver = StubResolver(
-            configuration: .init(nameServers: [server.address], timeout: .seconds(10), attempts: 1)
+            configuration: .init(nameServers: [server.address], timeout: .seconds(30), attempts: 1)
         )
         let start = ContinuousClock.now
         await #expect(performing: { try await resolver.a("host.example") }, throws: isTemporary(.network))
-        #expect(ContinuousClock.now - start < .seconds(5), "the bound is 10 s")
+        #expect(ContinuousClock.now - start < .seconds(15), "the bound is 30 s")
         #expect(resolver.queriesSent == 2)
         await server.stop()
     }

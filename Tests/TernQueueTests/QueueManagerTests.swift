@@ -52,10 +52,10 @@ struct QueueManagerTests {
     }
 
     @Test("plan: one delivery per destination, aliases expanded once, remote kept")
-    func plan() throws {
+    func plan() async throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        defer { try? pool.syncShutdownGracefully(); try? FileManager.default.removeItem(atPath: directory) }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
             spool: try Spool(root: "\(directory)/spool", pool: pool), routing: routing, agents: [:],
             logger: Logger(label: "test"), clock: { 0 })
@@ -63,6 +63,7 @@ struct QueueManagerTests {
         #expect(deliveries.map(\.recipient) == ["alice@example.test", "bob@example.test", "x@remote.test"])
         #expect(deliveries.map(\.route) == [.local, .local, .remote])
         #expect(deliveries.map(\.original) == ["team@example.test", "team@example.test", "x@remote.test"])
+        try await pool.shutdownGracefully()
     }
 
     @Test("a committed message is delivered to each mailbox and leaves the spool")

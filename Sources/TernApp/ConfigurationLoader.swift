@@ -27,7 +27,7 @@ public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
     ]
-    static let queueKeys: Set<String> = ["retry_delay", "retry_max_delay", "max_lifetime", "concurrency"]
+    static let queueKeys: Set<String> = ["retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "delay_warning"]
     static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
     static let listenerKeys: Set<String> = ["address", "port", "role"]
     static let tlsKeys: Set<String> = ["certificate", "private_key"]
@@ -107,6 +107,7 @@ public enum ConfigurationLoader {
         if let lifetime = try reader.duration("queue.max_lifetime", positive: true) {
             configuration.queue.maximumLifetime = lifetime
         }
+        if let warning = try reader.duration("queue.delay_warning") { configuration.queue.delayWarning = warning }
         if let concurrency = try reader.int("queue.concurrency") {
             guard concurrency >= 1 else {
                 throw ConfigurationError(key: "queue.concurrency", problem: "must be at least 1")

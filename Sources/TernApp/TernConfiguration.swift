@@ -73,6 +73,9 @@ public struct TernConfiguration: Sendable {
         public var maximumLifetime = TimeAmount.hours(5 * 24)
         /// Deliveries in flight at once. Default 16.
         public var concurrency = 16
+        /// When a still-deferred message earns its sender one delay DSN; zero sends none.
+        /// Default 4 hours.
+        public var delayWarning = TimeAmount.hours(4)
 
         public init() {}
     }

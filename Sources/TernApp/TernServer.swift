@@ -108,7 +108,9 @@ public enum TernServer {
                             firstDelay: configuration.queue.retryDelay.wholeSeconds,
                             maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
                             maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
-                        concurrency: configuration.queue.concurrency, hostname: configuration.hostname),
+                        concurrency: configuration.queue.concurrency, hostname: configuration.hostname,
+                        delayWarning: configuration.queue.delayWarning > .zero
+                            ? configuration.queue.delayWarning.wholeSeconds : nil),
                     logger: queueLogger,
                     clock: { Int64(Date().timeIntervalSince1970) })
                 queue = manager

@@ -1,21 +1,30 @@
 public import TernMail
 
-/// A non-delivery report (RFC 3464 delivery status notification in an RFC 6522
-/// multipart/report), sent with the null reverse path to the original sender when
-/// deliveries fail for good.
+/// A delivery status notification (RFC 3464, in an RFC 6522 multipart/report), sent with the
+/// null reverse path to the original sender: when deliveries fail for good, when they are
+/// still being retried after the delay-warning time, or when they succeeded and the sender
+/// asked for that with NOTIFY=SUCCESS (RFC 3461 §4.1).
 ///
 /// The report has three parts: a human-readable explanation, the `message/delivery-status`
-/// with one block per failed recipient, and the returned message: whole (`message/rfc822`)
-/// when the sender asked for `RET=FULL` or did not say and it is small enough, otherwise its
-/// header section only (`text/rfc822-headers`), as Postfix's bounce_size_limit does.
+/// with one block per recipient, and the returned message. A failure report returns it whole
+/// (`message/rfc822`) when the sender asked for `RET=FULL` or did not say and it is small
+/// enough (Postfix's bounce_size_limit); otherwise, and in every other report, only its
+/// header section (`text/rfc822-headers`).
 public struct DeliveryStatusNotification: Sendable {
-    /// One failed recipient.
-    public struct Failure: Sendable, Hashable {
+    /// What happened to the recipients of one report (RFC 3464 §2.3.3 `Action`).
+    public enum Action: String, Sendable, Hashable {
+        case failed
+        case delayed
+        case delivered
+    }
+
+    /// One recipient.
+    public struct Recipient: Sendable, Hashable {
         /// The final recipient (after alias expansion).
         public var recipient: String
         /// ORCPT as the client gave it (`rfc822;xtext`), if it did.
         public var originalRecipient: OriginalRecipient?
-        /// The reply that made it final, e.g. `550 5.1.1 no such user`.
+        /// The reply that made it final (or the last one, for a delay), e.g. `550 5.1.1 no such user`.
         public var reply: String
         /// The host that gave the reply, for `Remote-MTA`.
         public var remoteMTA: String?
@@ -31,7 +40,7 @@ public struct DeliveryStatusNotification: Sendable {
         var status: String {
             let words = reply.split(separator: " ")
             if words.count > 1, Self.isStatusCode(words[1]) { return String(words[1]) }
-            return reply.hasPrefix("4") ? "4.0.0" : "5.0.0"
+            return reply.hasPrefix("2") ? "2.0.0" : reply.hasPrefix("4") ? "4.0.0" : "5.0.0"
         }
 
         static func isStatusCode(_ text: Substring) -> Bool {
@@ -48,18 +57,23 @@ public struct DeliveryStatusNotification: Sendable {
     public var queueID: String
     public var envelopeID: String?
     public var arrivalDate: Int64
-    public var failures: [Failure]
+    public var recipients: [Recipient]
     public var dsnReturn: DSNReturn?
+    public var action: Action
+    /// For delay reports: when Tern gives up (RFC 3464 §2.3.9 `Will-Retry-Until`).
+    public var willRetryUntil: Int64?
 
     public init(
-        reportingMTA: String, queueID: String, envelopeID: String?, arrivalDate: Int64, failures: [Failure],
-        dsnReturn: DSNReturn?
+        reportingMTA: String, queueID: String, envelopeID: String?, arrivalDate: Int64, recipients: [Recipient],
+        dsnReturn: DSNReturn?, action: Action = .failed, willRetryUntil: Int64? = nil
     ) {
+        self.action = action
+        self.willRetryUntil = willRetryUntil
         self.reportingMTA = reportingMTA
         self.queueID = queueID
         self.envelopeID = envelopeID
         self.arrivalDate = arrivalDate
-        self.failures = failures
+        self.recipients = recipients
         self.dsnReturn = dsnReturn
     }
 
@@ -73,7 +87,11 @@ public struct DeliveryStatusNotification: Sendable {
         var text = ""
         text += "From: Mail Delivery System <MAILER-DAEMON@\(reportingMTA)>\r\n"
         text += "To: <\(sender)>\r\n"
-        text += "Subject: Undelivered Mail Returned to Sender\r\n"
+        switch action {
+        case .failed: text += "Subject: Undelivered Mail Returned to Sender\r\n"
+        case .delayed: text += "Subject: Delayed Mail (still being retried)\r\n"
+        case .delivered: text += "Subject: Successful Mail Delivery Report\r\n"
+        }
         text += "Date: \(date)\r\n"
         text += "Message-ID: <\(queueID).\(boundary.suffix(8))@\(reportingMTA)>\r\n"
         // RFC 3834 §5: an automatic reply must say so, so that it is never answered in turn.
@@ -87,10 +105,21 @@ public struct DeliveryStatusNotification: Sendable {
         text += "Content-Description: Notification\r\n"
         text += "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         text += "This is the mail system at host \(reportingMTA).\r\n\r\n"
-        text += "Your message could not be delivered to one or more recipients.\r\n"
-        text += "It is attached below.\r\n\r\n"
-        for failure in failures {
-            text += "<\(failure.recipient)>: \(failure.reply)\r\n"
+        switch action {
+        case .failed:
+            text += "Your message could not be delivered to one or more recipients.\r\n"
+            text += "It is attached below.\r\n\r\n"
+        case .delayed:
+            text += "Your message could not be delivered yet; the mail system keeps trying.\r\n"
+            if let willRetryUntil {
+                text += "It gives up after \(MessageDate.format(secondsSince1970: willRetryUntil)).\r\n"
+            }
+            text += "You do not need to send it again.\r\n\r\n"
+        case .delivered:
+            text += "Your message was delivered to the recipients below, as you asked.\r\n\r\n"
+        }
+        for recipient in recipients {
+            text += "<\(recipient.recipient)>: \(recipient.reply)\r\n"
         }
         text += "\r\n"
 
@@ -103,21 +132,24 @@ public struct DeliveryStatusNotification: Sendable {
         if let envelopeID, let decoded = XTextDecoding.decode(envelopeID) { text += "Original-Envelope-Id: \(decoded)\r\n" }
         text += "Arrival-Date: \(MessageDate.format(secondsSince1970: arrivalDate))\r\n"
         // RFC 3464 §2.3: per-recipient fields, each block after an empty line.
-        for failure in failures {
+        for recipient in recipients {
             text += "\r\n"
-            text += "Final-Recipient: rfc822; \(failure.recipient)\r\n"
-            if let original = failure.originalRecipient, let decoded = XTextDecoding.decode(original.encodedAddress) {
+            text += "Final-Recipient: rfc822; \(recipient.recipient)\r\n"
+            if let original = recipient.originalRecipient, let decoded = XTextDecoding.decode(original.encodedAddress) {
                 text += "Original-Recipient: \(original.addressType); \(decoded)\r\n"
             }
-            text += "Action: failed\r\n"
-            text += "Status: \(failure.status)\r\n"
-            if let remote = failure.remoteMTA { text += "Remote-MTA: dns; \(remote)\r\n" }
-            text += "Diagnostic-Code: smtp; \(Self.oneLine(failure.reply))\r\n"
+            text += "Action: \(action.rawValue)\r\n"
+            text += "Status: \(action == .delivered ? "2.0.0" : recipient.status)\r\n"
+            if let remote = recipient.remoteMTA { text += "Remote-MTA: dns; \(remote)\r\n" }
+            text += "Diagnostic-Code: smtp; \(Self.oneLine(recipient.reply))\r\n"
             text += "Last-Attempt-Date: \(date)\r\n"
+            if action == .delayed, let willRetryUntil {
+                text += "Will-Retry-Until: \(MessageDate.format(secondsSince1970: willRetryUntil))\r\n"
+            }
         }
         text += "\r\n"
 
-        let headersOnly = dsnReturn == .headers || original.count > Self.returnedMessageLimit
+        let headersOnly = action != .failed || dsnReturn == .headers || original.count > Self.returnedMessageLimit
         text += "--\(boundary)\r\n"
         text += "Content-Description: \(headersOnly ? "Undelivered message headers" : "Undelivered message")\r\n"
         text += "Content-Type: \(headersOnly ? "text/rfc822-headers" : "message/rfc822")\r\n\r\n"

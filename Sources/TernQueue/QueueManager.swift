@@ -20,11 +20,18 @@ public final class QueueManager: MessageStore, Service {
         public var concurrency: Int
         /// This server's name in DSNs (`Reporting-MTA`, `MAILER-DAEMON@`).
         public var hostname: String
+        /// Seconds after arrival when a sender whose message is still deferred gets one delay
+        /// DSN; nil sends none. Default 4 hours.
+        public var delayWarning: Int64?
 
-        public init(retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, hostname: String = "localhost") {
+        public init(
+            retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, hostname: String = "localhost",
+            delayWarning: Int64? = 4 * 3600
+        ) {
             self.retry = retry
             self.concurrency = concurrency
             self.hostname = hostname
+            self.delayWarning = delayWarning
         }
     }
 
@@ -140,6 +147,11 @@ public final class QueueManager: MessageStore, Service {
         let now = clock()
         let status = await state.complete(job, outcome: outcome, now: now, retry: configuration.retry)
         logAttempt(job, outcome: outcome, status: status, now: now)
+        if status == .deferred, let threshold = configuration.delayWarning,
+            let record = await state.takeDelayWarning(job.messageID, now: now, threshold: threshold)
+        {
+            await notifySender(record, action: .delayed)
+        }
         await persist(job.messageID)
         wakeup.signal()
     }
@@ -152,7 +164,8 @@ public final class QueueManager: MessageStore, Service {
             guard let record = await state.record(id) else { return }
             do {
                 if record.isComplete {
-                    await self.bounce(record)
+                    await self.notifySender(record, action: .failed)
+                    await self.notifySender(record, action: .delivered)
                     try await spool.remove(id)
                     await state.remove(id)
                 } else {
@@ -165,14 +178,25 @@ public final class QueueManager: MessageStore, Service {
         }
     }
 
-    /// Sends one DSN to the sender for the deliveries that failed, when the sender may get one:
-    /// never to the null sender (RFC 5321 §6.1, §4.5.5), and only for recipients whose NOTIFY
-    /// does not exclude failures (RFC 3461 §4.1).
-    private func bounce(_ record: SpoolRecord) async {
+    /// Sends the sender one DSN about the deliveries in the state `action` names, when the
+    /// sender may get one: never to the null sender (RFC 5321 §6.1, §4.5.5); failures and
+    /// delays unless the recipient's NOTIFY excludes them, successes only when NOTIFY asks
+    /// (RFC 3461 §4.1).
+    private func notifySender(_ record: SpoolRecord, action: DeliveryStatusNotification.Action) async {
         guard !record.from.isEmpty, let sender = Self.address(record.from) else { return }
-        let failures = record.deliveries.filter { $0.status == .failed }.compactMap { delivery -> DeliveryStatusNotification.Failure? in
+        let wanted: QueuedDelivery.Status
+        let keyword: String
+        switch action {
+        case .failed: (wanted, keyword) = (.failed, "FAILURE")
+        case .delayed: (wanted, keyword) = (.deferred, "DELAY")
+        case .delivered: (wanted, keyword) = (.delivered, "SUCCESS")
+        }
+        let recipients = record.deliveries.filter { $0.status == wanted }.compactMap {
+            delivery -> DeliveryStatusNotification.Recipient? in
             let envelopeRecipient = record.recipients.first { $0.address == delivery.original }
-            if let notify = envelopeRecipient?.notify, !notify.contains("FAILURE") { return nil }
+            // Without NOTIFY, failures and delays are reported, successes are not.
+            let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (action != .delivered)
+            guard wantsReport else { return nil }
             let original = envelopeRecipient?.orcpt.flatMap { value -> OriginalRecipient? in
                 guard let semicolon = value.firstIndex(of: ";") else { return nil }
                 return OriginalRecipient(
@@ -182,16 +206,19 @@ public final class QueueManager: MessageStore, Service {
                 recipient: delivery.recipient, originalRecipient: original,
                 reply: delivery.lastReply ?? "550 5.0.0 delivery failed")
         }
-        guard !failures.isEmpty else { return }
+        guard !recipients.isEmpty else { return }
         do {
             let original = try await spool.readMessage(
                 record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
             let now = clock()
             var generator = SystemRandomNumberGenerator()
-            let id = QueueID(microsecondsSinceEpoch: UInt64(now) * 1_000_000 + UInt64.random(in: 0..<1_000_000), using: &generator)
+            let id = QueueID(
+                microsecondsSinceEpoch: UInt64(now) * 1_000_000 + UInt64.random(in: 0..<1_000_000), using: &generator)
             let report = DeliveryStatusNotification(
                 reportingMTA: configuration.hostname, queueID: record.id, envelopeID: record.envid,
-                arrivalDate: record.arrival, failures: failures, dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)))
+                arrivalDate: record.arrival, recipients: recipients,
+                dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)), action: action,
+                willRetryUntil: record.arrival + configuration.retry.maximumLifetime)
             let trace = "Received: by \(configuration.hostname) (Tern) id \(id); \(MessageDate.format(secondsSince1970: now))\r\n"
             let content = Array(trace.utf8)
                 + report.render(to: record.from, original: original, now: now, boundary: "=_tern_\(id)")
@@ -204,8 +231,11 @@ public final class QueueManager: MessageStore, Service {
             let queued = try await spool.enqueue(message, content: content, deliveries: plan(envelope))
             await state.add(queued)
             logger.info(
-                "sender non-delivery notification",
-                metadata: ["tern_queue_id": "\(record.id)", "tern_dsn_id": "\(id)", "to": "<\(record.from)>"])
+                "sender delivery status notification",
+                metadata: [
+                    "tern_queue_id": "\(record.id)", "tern_dsn_id": "\(id)", "to": "<\(record.from)>",
+                    "action": "\(action.rawValue)",
+                ])
             wakeup.signal()
         } catch {
             logger.error("cannot queue a DSN", metadata: ["tern_queue_id": "\(record.id)", "error": "\(error)"])

@@ -56,6 +56,17 @@ actor QueueState {
         records[id]
     }
 
+    /// The first time a message has waited `threshold` seconds with deliveries still deferred,
+    /// marks it warned and returns it; nil otherwise.
+    func takeDelayWarning(_ id: String, now: Int64, threshold: Int64) -> SpoolRecord? {
+        guard var record = records[id], record.delay_warned != true, now - record.arrival >= threshold,
+            record.deliveries.contains(where: { $0.status == .deferred })
+        else { return nil }
+        record.delay_warned = true
+        records[id] = record
+        return record
+    }
+
     /// Records an outcome; returns the delivery's new status.
     func complete(_ job: DeliveryJob, outcome: DeliveryOutcome, now: Int64, retry: RetrySchedule)
         -> QueuedDelivery.Status

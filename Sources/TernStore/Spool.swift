@@ -260,6 +260,8 @@ public struct SpoolRecord: Codable, Sendable {
     /// Seconds since 1970 when the message arrived (for delays and expiry).
     public var arrival: Int64
     public var deliveries: [QueuedDelivery]
+    /// Set once the sender was told that delivery is delayed (one warning per message).
+    public var delay_warned: Bool?
 
     init(_ message: IncomingMessage, size: Int, deliveries: [QueuedDelivery]) {
         let envelope = message.envelope

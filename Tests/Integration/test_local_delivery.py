@@ -201,3 +201,60 @@ def test_no_dsn_for_null_sender_or_notify_never(tern_factory):
     assert queue_is_empty(server, timeout=20)
     time.sleep(0.5)
     assert not (maildir_of(server, "bob") / "new").exists() or not any((maildir_of(server, "bob") / "new").iterdir())
+
+
+def _reports(server, user: str, count: int) -> list:
+    import email
+    from email import policy
+    files = wait_for_files(maildir_of(server, user), count, timeout=20)
+    return [email.message_from_bytes(p.read_bytes(), policy=policy.compat32) for p in files]
+
+
+def test_success_dsn_when_asked(tern_factory):
+    """RFC 3461 §4.1: NOTIFY=SUCCESS earns the sender an `Action: delivered` report (status
+    2.0.0, headers returned); a recipient without NOTIFY earns none."""
+    server = tern_factory.serve(config_extra=MAIL)
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<bob@example.test>", 250, "2.1.0")
+        c.expect("RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.test", 250, "2.1.5")
+        c.expect("DATA", 354)
+        from ternlib import data_payload
+        c.send(data_payload(message("please confirm")))
+        c.expect_reply(250, "2.0.0")
+    [report] = _reports(server, "bob", 1)
+    assert report["Subject"] == "Successful Mail Delivery Report"
+    status = report.get_payload()[1].get_payload()[1]
+    assert status["Action"] == "delivered" and status["Status"] == "2.0.0"
+    assert status["Original-Recipient"] == "rfc822; alice@example.test"
+    assert report.get_payload()[2].get_content_type() == "text/rfc822-headers"
+    # Without NOTIFY: no report.
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("no report"), mail_from="bob@example.test", rcpts=["alice@example.test"])
+    wait_for_files(maildir_of(server, "alice"), 2)
+    assert queue_is_empty(server)
+    assert len(list((maildir_of(server, "bob") / "new").glob("*"))) == 1
+
+
+def test_delay_warning_once(tern_factory):
+    """A message still deferred after delay_warning earns its sender exactly one
+    `Action: delayed` report with Will-Retry-Until, and stays queued."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\ndelay_warning = "1s"\nmax_lifetime = "1h"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    with server.connect() as c:
+        c.ehlo()
+        qid = c.send_message(message("slow"), mail_from="bob@example.test", rcpts=["alice@example.test"])
+    [report] = _reports(server, "bob", 1)
+    assert report["Subject"].startswith("Delayed Mail")
+    status = report.get_payload()[1].get_payload()[1]
+    assert status["Action"] == "delayed"
+    assert status["Will-Retry-Until"]
+    time.sleep(3)  # more retries happen; no second warning
+    assert len(list((maildir_of(server, "bob") / "new").glob("*"))) == 1
+    record = json.loads((server.data_dir / "spool" / "queue" / f"{qid}.json").read_text())
+    assert record["delay_warned"] is True
+    assert record["deliveries"][0]["status"] == "deferred"

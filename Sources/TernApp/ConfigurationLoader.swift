@@ -26,8 +26,14 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
+        "outbound", "route", "dns",
     ]
-    static let queueKeys: Set<String> = ["retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "delay_warning"]
+    static let queueKeys: Set<String> = [
+        "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
+    ]
+    static let outboundKeys: Set<String> = ["port", "tls", "cleartext_fallback", "connect_timeout", "connection_idle_time"]
+    static let routeKeys: Set<String> = ["domain", "relay", "security"]
+    static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
     static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
     static let listenerKeys: Set<String> = ["address", "port", "role"]
     static let tlsKeys: Set<String> = ["certificate", "private_key"]
@@ -114,6 +120,14 @@ public enum ConfigurationLoader {
             }
             configuration.queue.concurrency = concurrency
         }
+        if let concurrency = try reader.int("queue.destination_concurrency") {
+            guard concurrency >= 1 else {
+                throw ConfigurationError(key: "queue.destination_concurrency", problem: "must be at least 1")
+            }
+            configuration.queue.destinationConcurrency = concurrency
+        }
+        configuration.outbound = try outbound(table, reader: reader)
+        configuration.dns = try dns(reader)
         guard configuration.queue.retryMaximumDelay >= configuration.queue.retryDelay else {
             throw ConfigurationError(key: "queue.retry_max_delay", problem: "must not be shorter than queue.retry_delay")
         }
@@ -223,6 +237,103 @@ public enum ConfigurationLoader {
             mail.aliases.append((isCatchAll ? "@\(domain)" : "\(local)@\(domain)", targets))
         }
         return mail
+    }
+
+    private static func outbound(_ table: TOMLTable, reader: Reader) throws(ConfigurationError)
+        -> TernConfiguration.Outbound
+    {
+        var outbound = TernConfiguration.Outbound()
+        if let section = try reader.table("outbound") {
+            try reader.rejectUnknown(in: section, allowed: outboundKeys, prefix: "outbound.")
+        }
+        if let port = try reader.int("outbound.port") {
+            guard (1...65535).contains(port) else {
+                throw ConfigurationError(key: "outbound.port", problem: "must be between 1 and 65535")
+            }
+            outbound.port = port
+        }
+        if let tls = try reader.string("outbound.tls") {
+            guard ["opportunistic", "required", "none"].contains(tls) else {
+                throw ConfigurationError(key: "outbound.tls", problem: "'\(tls)' is not opportunistic, required or none")
+            }
+            outbound.tls = tls
+        }
+        if let fallback = try reader.bool("outbound.cleartext_fallback") { outbound.cleartextFallback = fallback }
+        if let timeout = try reader.duration("outbound.connect_timeout", positive: true) {
+            outbound.connectTimeout = timeout
+        }
+        if let idle = try reader.duration("outbound.connection_idle_time") { outbound.connectionIdleTime = idle }
+        var seen: Set<String> = []
+        for (index, entry) in try tables(table, "route", allowed: routeKeys, reader: reader).enumerated() {
+            let key = "route[\(index)]"
+            guard let domain = entry["domain"]?.string?.lowercased() else {
+                throw ConfigurationError(key: "\(key).domain", problem: "missing (a domain, or * for all)")
+            }
+            guard domain == "*" || isHostname(domain) else {
+                throw ConfigurationError(key: "\(key).domain", problem: "'\(domain)' is not a domain name or *")
+            }
+            guard seen.insert(domain).inserted else {
+                throw ConfigurationError(key: "\(key).domain", problem: "'\(domain)' has two routes")
+            }
+            guard let relay = entry["relay"]?.string else {
+                throw ConfigurationError(key: "\(key).relay", problem: "missing (host or host:port)")
+            }
+            guard let (host, port) = parseHostPort(relay, defaultPort: 25), isHostname(host) || isIPAddress(host) else {
+                throw ConfigurationError(key: "\(key).relay", problem: "'\(relay)' is not host, host:port or [address]:port")
+            }
+            let security = entry["security"]?.string ?? "opportunistic"
+            guard ["opportunistic", "required", "implicit", "none"].contains(security) else {
+                throw ConfigurationError(
+                    key: "\(key).security", problem: "'\(security)' is not opportunistic, required, implicit or none")
+            }
+            outbound.routes.append(.init(domain: domain, host: host, port: port, security: security))
+        }
+        return outbound
+    }
+
+    private static func dns(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DNS {
+        var dns = TernConfiguration.DNS()
+        if let section = try reader.table("dns") {
+            try reader.rejectUnknown(in: section, allowed: dnsKeys, prefix: "dns.")
+        }
+        for (index, server) in try reader.strings("dns.servers").enumerated() {
+            guard let (host, _) = parseHostPort(server, defaultPort: 53), isIPAddress(host) else {
+                throw ConfigurationError(
+                    key: "dns.servers[\(index)]", problem: "'\(server)' is not an IP address or address:port")
+            }
+            dns.servers.append(server)
+        }
+        if let timeout = try reader.duration("dns.timeout", positive: true) { dns.timeout = timeout }
+        if let attempts = try reader.int("dns.attempts") {
+            guard attempts >= 1 else { throw ConfigurationError(key: "dns.attempts", problem: "must be at least 1") }
+            dns.attempts = attempts
+        }
+        return dns
+    }
+
+    /// `host`, `host:port`, `address`, `[v6-address]` or `[v6-address]:port`.
+    static func parseHostPort(_ text: String, defaultPort: Int) -> (String, Int)? {
+        var host = Substring(text)
+        var portText: Substring?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return nil }
+                portText = rest.dropFirst()
+            }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            portText = host[host.index(after: colon)...]
+            host = host[..<colon]
+        }
+        var port = defaultPort
+        if let portText {
+            guard let number = Int(portText), (1...65535).contains(number) else { return nil }
+            port = number
+        }
+        guard !host.isEmpty else { return nil }
+        return (String(host), port)
     }
 
     private static func tables(_ table: TOMLTable, _ name: String, allowed: Set<String>, reader: Reader)
@@ -376,6 +487,21 @@ public enum ConfigurationLoader {
             guard let value = value(key) else { return nil }
             guard let string = value.string else { throw ConfigurationError(key: prefix + key, problem: "must be a string") }
             return string
+        }
+
+        func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+            if let override = environmentValue(key) {
+                switch override.lowercased() {
+                case "true", "1", "yes": return true
+                case "false", "0", "no": return false
+                default: throw ConfigurationError(key: prefix + key, problem: "must be true or false (environment)")
+                }
+            }
+            guard let value = value(key) else { return nil }
+            guard value.type == .bool, let flag = value.bool else {
+                throw ConfigurationError(key: prefix + key, problem: "must be true or false")
+            }
+            return flag
         }
 
         func int(_ key: String) throws(ConfigurationError) -> Int? {

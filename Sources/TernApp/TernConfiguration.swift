@@ -71,11 +71,57 @@ public struct TernConfiguration: Sendable {
         public var retryMaximumDelay = TimeAmount.hours(4)
         /// How long a message may wait before it fails. Default 5 days.
         public var maximumLifetime = TimeAmount.hours(5 * 24)
-        /// Deliveries in flight at once. Default 16.
+        /// Delivery jobs in flight at once. Default 16.
         public var concurrency = 16
+        /// Delivery jobs in flight at once to one destination (a remote domain or a local
+        /// mailbox). Default 20.
+        public var destinationConcurrency = 20
         /// When a still-deferred message earns its sender one delay DSN; zero sends none.
         /// Default 4 hours.
         public var delayWarning = TimeAmount.hours(4)
+
+        public init() {}
+    }
+
+    /// `[outbound]` and `[[route]]`: how mail leaves for other domains.
+    public struct Outbound: Sendable, Hashable {
+        /// A `[[route]]`: mail for `domain` (or every domain, `*`) goes to a relay host
+        /// instead of the domain's MX.
+        public struct Route: Sendable, Hashable {
+            public var domain: String
+            public var host: String
+            public var port: Int
+            /// `opportunistic`, `required`, `implicit` or `none`.
+            public var security: String
+
+            public init(domain: String, host: String, port: Int, security: String) {
+                self.domain = domain
+                self.host = host
+                self.port = port
+                self.security = security
+            }
+        }
+
+        /// The port of remote MX hosts. Default 25.
+        public var port = 25
+        /// STARTTLS with MX hosts: `opportunistic` (default), `required` or `none`.
+        public var tls = "opportunistic"
+        /// After a failed opportunistic TLS handshake, retry in cleartext. Default true.
+        public var cleartextFallback = true
+        public var connectTimeout = TimeAmount.seconds(30)
+        /// How long an idle outbound session waits for the next message. Default 2 s.
+        public var connectionIdleTime = TimeAmount.seconds(2)
+        public var routes: [Route] = []
+
+        public init() {}
+    }
+
+    /// `[dns]`: the resolver. With no servers, those of /etc/resolv.conf.
+    public struct DNS: Sendable, Hashable {
+        /// `address` or `address:port` (`[v6]:port`).
+        public var servers: [String] = []
+        public var timeout = TimeAmount.seconds(5)
+        public var attempts = 2
 
         public init() {}
     }
@@ -90,6 +136,8 @@ public struct TernConfiguration: Sendable {
     public var limits: Limits
     public var mail: Mail
     public var queue: Queue
+    public var outbound: Outbound
+    public var dns: DNS
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 
@@ -104,6 +152,8 @@ public struct TernConfiguration: Sendable {
     ) {
         self.mail = mail
         self.queue = Queue()
+        self.outbound = Outbound()
+        self.dns = DNS()
         self.hostname = hostname
         self.dataDirectory = dataDirectory
         self.listeners = listeners

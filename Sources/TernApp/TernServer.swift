@@ -12,6 +12,8 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
+import TernDNS
+import TernDNSCore
 import TernDelivery
 import TernMail
 import TernQueue
@@ -26,8 +28,8 @@ public enum TernServer {
         /// The developers' mail catcher: every recipient is accepted, every message lands in
         /// one catch-all Maildir.
         case dev
-        /// The production listeners. Until the queue manager exists (MTA issue), accepted mail
-        /// waits in the spool.
+        /// The MTA: accepted mail is queued, delivered to local Maildirs or relayed to the
+        /// recipient domain's MX.
         case serve
     }
 
@@ -90,6 +92,7 @@ public enum TernServer {
         let routing = mailRouting(configuration.mail)
         let store: any MessageStore
         var queue: QueueManager?
+        var remote: RemoteDeliveryAgent?
         do {
             switch mode {
             case .dev:
@@ -100,15 +103,24 @@ public enum TernServer {
                 queueLogger[metadataKey: "tern_service"] = "queue"
                 let local = LocalDeliveryAgent(
                     root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, pool: pool)
+                var deliveryLogger = logger
+                deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
+                let relay = try RemoteDeliveryAgent(
+                    configuration: remoteDeliveryConfiguration(configuration),
+                    resolver: try resolver(configuration.dns, group: group, logger: logger), group: group, pool: pool,
+                    logger: deliveryLogger)
+                remote = relay
                 let manager = QueueManager(
                     spool: try Spool(root: "\(dataDirectory)/spool", pool: pool), routing: routing,
-                    agents: [.local: local],
+                    agents: [.local: local, .remote: relay],
                     configuration: QueueManager.Configuration(
                         retry: RetrySchedule(
                             firstDelay: configuration.queue.retryDelay.wholeSeconds,
                             maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
                             maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
-                        concurrency: configuration.queue.concurrency, hostname: configuration.hostname,
+                        concurrency: configuration.queue.concurrency,
+                        destinationConcurrency: configuration.queue.destinationConcurrency,
+                        hostname: configuration.hostname,
                         delayWarning: configuration.queue.delayWarning > .zero
                             ? configuration.queue.delayWarning.wholeSeconds : nil),
                     logger: queueLogger,
@@ -179,7 +191,51 @@ public enum TernServer {
                 cancellationSignals: [],
                 logger: logger))
         try await serviceGroup.run()
+        await remote?.shutdown()
         logger.info("stopped")
+    }
+
+    /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.
+    static func resolver(_ dns: TernConfiguration.DNS, group: any EventLoopGroup, logger: Logger) throws -> StubResolver {
+        var resolverConfiguration: StubResolver.Configuration
+        if dns.servers.isEmpty {
+            resolverConfiguration = try StubResolver.Configuration.system()
+        } else {
+            let servers = try dns.servers.map { text -> SocketAddress in
+                guard let (host, port) = ConfigurationLoader.parseHostPort(text, defaultPort: 53) else {
+                    throw StartupError(description: "dns.servers: '\(text)' is not address:port")
+                }
+                return try SocketAddress(ipAddress: host, port: port)
+            }
+            resolverConfiguration = StubResolver.Configuration(nameServers: servers)
+        }
+        resolverConfiguration.timeout = dns.timeout
+        resolverConfiguration.attempts = dns.attempts
+        var resolverLogger = logger
+        resolverLogger[metadataKey: "tern_service"] = "dns"
+        return StubResolver(configuration: resolverConfiguration, eventLoopGroup: group, logger: resolverLogger)
+    }
+
+    /// The SMTP client's settings from `[outbound]` and `[[route]]`.
+    static func remoteDeliveryConfiguration(_ configuration: TernConfiguration) -> RemoteDeliveryAgent.Configuration {
+        let outbound = configuration.outbound
+        var routes: [String: RemoteDeliveryAgent.Relay] = [:]
+        for route in outbound.routes {
+            routes[route.domain] = RemoteDeliveryAgent.Relay(
+                host: route.host, port: route.port,
+                security: RemoteDeliveryAgent.Relay.Security(rawValue: route.security) ?? .opportunistic)
+        }
+        let policy: ClientSessionStateMachine.TLSPolicy
+        switch outbound.tls {
+        case "required": policy = .required
+        case "none": policy = .none
+        default: policy = .opportunistic
+        }
+        return RemoteDeliveryAgent.Configuration(
+            hostname: configuration.hostname, port: outbound.port, tlsPolicy: policy,
+            cleartextFallback: outbound.cleartextFallback, routes: routes,
+            connectTimeout: outbound.connectTimeout,
+            connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
     }
 
     /// The serving MTA's address resolution from `[mail]`, `[[mailbox]]` and `[[alias]]`.

@@ -34,8 +34,15 @@ public final class LocalDeliveryAgent: DeliveryAgent {
         return "\(root)/\(domain)/\(user)"
     }
 
-    public func deliver(_ job: DeliveryJob) async -> DeliveryOutcome {
-        let mailbox = job.delivery.recipient
+    public func deliver(_ job: DeliveryJob) async -> [DeliveryResult] {
+        var results: [DeliveryResult] = []
+        for item in job.items {
+            results.append(DeliveryResult(await deliver(job, to: item.delivery.recipient), relay: "maildir"))
+        }
+        return results
+    }
+
+    private func deliver(_ job: DeliveryJob, to mailbox: String) async -> DeliveryOutcome {
         do {
             let maildir = try await self.maildir(for: mailbox)
             let prefix = "Return-Path: <\(job.sender)>\r\nDelivered-To: \(mailbox)\r\n"

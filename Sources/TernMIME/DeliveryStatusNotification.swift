@@ -174,8 +174,10 @@ public struct DeliveryStatusNotification: Sendable {
     }
 
     /// Replies are one line in a DSN field: control characters become spaces.
+    /// A field value on one line, in US-ASCII as RFC 3464 §2.1.2 requires: control characters
+    /// become spaces, anything else outside ASCII `?`.
     static func oneLine(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0.value > 0x7F ? "?" : Character($0) })
     }
 }
 

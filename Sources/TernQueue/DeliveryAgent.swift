@@ -1,27 +1,49 @@
 public import TernStore
 
-/// One delivery to attempt: a queued message and one of its destinations.
-public struct DeliveryJob: Sendable, Hashable {
-    public var messageID: String
+/// One delivery attempt the scheduler hands an agent: a queued message and those of its
+/// deliveries that share a destination (one local mailbox, or every recipient in one remote
+/// domain), so a remote host gets one transaction with all of them (RFC 5321 §3.3 lets one
+/// message carry many RCPTs).
+public struct DeliveryJob: Sendable {
+    /// One delivery of the message, with its position in the record.
+    public struct Item: Sendable, Hashable {
+        /// Index into the record's deliveries.
+        public var index: Int
+        public var delivery: QueuedDelivery
+
+        public init(index: Int, delivery: QueuedDelivery) {
+            self.index = index
+            self.delivery = delivery
+        }
+    }
+
+    /// The message's envelope file as it was when the job was made: sender, DSN parameters,
+    /// body type, size.
+    public var record: SpoolRecord
     /// The spooled message file (trace header first).
     public var messagePath: String
-    /// The envelope sender; empty for the null sender.
-    public var sender: String
-    /// Index into the record's deliveries.
-    public var index: Int
-    public var delivery: QueuedDelivery
-    /// Seconds since 1970 when the message arrived.
-    public var arrival: Int64
+    /// What the items have in common: `local:<mailbox>` or `remote:<domain>`. The scheduler
+    /// limits the jobs in flight per destination.
+    public var destination: String
+    public var items: [Item]
 
-    public init(
-        messageID: String, messagePath: String, sender: String, index: Int, delivery: QueuedDelivery, arrival: Int64
-    ) {
-        self.messageID = messageID
+    public init(record: SpoolRecord, messagePath: String, destination: String, items: [Item]) {
+        self.record = record
         self.messagePath = messagePath
-        self.sender = sender
-        self.index = index
-        self.delivery = delivery
-        self.arrival = arrival
+        self.destination = destination
+        self.items = items
+    }
+
+    public var messageID: String { record.id }
+    /// The envelope sender; empty for the null sender.
+    public var sender: String { record.from }
+    /// Seconds since 1970 when the message arrived.
+    public var arrival: Int64 { record.arrival }
+
+    /// The domain a remote delivery goes to (lower case), the part after the last `@`.
+    public static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "" }
+        return address[address.index(after: at)...].lowercased()
     }
 }
 
@@ -32,10 +54,32 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case deferred(String)
     /// A permanent failure: give up (and tell the sender).
     case failed(String)
+
+    public var reply: String {
+        switch self {
+        case .delivered(let reply), .deferred(let reply), .failed(let reply): reply
+        }
+    }
+}
+
+/// One item's outcome and where it was decided.
+public struct DeliveryResult: Sendable, Hashable {
+    public var outcome: DeliveryOutcome
+    /// `mx.example.org[192.0.2.1]:25`, `maildir`; nil when no host was reached.
+    public var relay: String?
+    /// The remote session was encrypted; nil for local delivery.
+    public var tls: Bool?
+
+    public init(_ outcome: DeliveryOutcome, relay: String? = nil, tls: Bool? = nil) {
+        self.outcome = outcome
+        self.relay = relay
+        self.tls = tls
+    }
 }
 
 /// Something that delivers: the local Maildir agent, the remote SMTP agent. The queue calls
 /// it and keeps the state; an agent never touches the queue.
 public protocol DeliveryAgent: Sendable {
-    func deliver(_ job: DeliveryJob) async -> DeliveryOutcome
+    /// Attempts every item of `job`; returns one result per item, in the same order.
+    func deliver(_ job: DeliveryJob) async -> [DeliveryResult]
 }

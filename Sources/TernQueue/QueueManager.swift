@@ -16,8 +16,12 @@ public import TernStore
 public final class QueueManager: MessageStore, Service {
     public struct Configuration: Sendable {
         public var retry: RetrySchedule
-        /// Deliveries in flight at once.
+        /// Delivery jobs in flight at once.
         public var concurrency: Int
+        /// Jobs in flight at once to one destination (a remote domain, a local mailbox), so
+        /// one slow or busy domain cannot take every slot. Default 20, as Postfix's
+        /// default_destination_concurrency_limit.
+        public var destinationConcurrency: Int
         /// This server's name in DSNs (`Reporting-MTA`, `MAILER-DAEMON@`).
         public var hostname: String
         /// Seconds after arrival when a sender whose message is still deferred gets one delay
@@ -25,11 +29,12 @@ public final class QueueManager: MessageStore, Service {
         public var delayWarning: Int64?
 
         public init(
-            retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, hostname: String = "localhost",
-            delayWarning: Int64? = 4 * 3600
+            retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, destinationConcurrency: Int = 20,
+            hostname: String = "localhost", delayWarning: Int64? = 4 * 3600
         ) {
             self.retry = retry
             self.concurrency = concurrency
+            self.destinationConcurrency = destinationConcurrency
             self.hostname = hostname
             self.delayWarning = delayWarning
         }
@@ -126,7 +131,8 @@ public final class QueueManager: MessageStore, Service {
                     while !wakeup.isShutDown {
                         let now = clock()
                         let (jobs, nextDue) = await state.takeDue(
-                            now: now, routes: routes, limit: configuration.concurrency, spool: spool)
+                            now: now, routes: routes, limit: configuration.concurrency,
+                            perDestination: configuration.destinationConcurrency, spool: spool)
                         for job in jobs {
                             group.addTask { await self.attempt(job) }
                         }
@@ -142,12 +148,19 @@ public final class QueueManager: MessageStore, Service {
     }
 
     private func attempt(_ job: DeliveryJob) async {
-        guard let agent = agents[job.delivery.route] else { return }
-        let outcome = await agent.deliver(job)
+        guard let route = job.items.first?.delivery.route, let agent = agents[route] else { return }
+        var results = await agent.deliver(job)
+        if results.count != job.items.count {
+            // An agent bug must not lose or invent outcomes: try the whole job again later.
+            logger.error("delivery agent returned a wrong number of results", metadata: ["tern_queue_id": "\(job.messageID)"])
+            results = job.items.map { _ in DeliveryResult(.deferred("451 4.3.0 internal delivery error")) }
+        }
         let now = clock()
-        let status = await state.complete(job, outcome: outcome, now: now, retry: configuration.retry)
-        logAttempt(job, outcome: outcome, status: status, now: now)
-        if status == .deferred, let threshold = configuration.delayWarning,
+        let statuses = await state.complete(job, results: results, now: now, retry: configuration.retry)
+        for (item, (result, status)) in zip(job.items, zip(results, statuses)) {
+            logAttempt(job, item: item, result: result, status: status, now: now)
+        }
+        if statuses.contains(.deferred), let threshold = configuration.delayWarning,
             let record = await state.takeDelayWarning(job.messageID, now: now, threshold: threshold)
         {
             await notifySender(record, action: .delayed)
@@ -204,7 +217,8 @@ public final class QueueManager: MessageStore, Service {
             }
             return .init(
                 recipient: delivery.recipient, originalRecipient: original,
-                reply: delivery.lastReply ?? "550 5.0.0 delivery failed")
+                reply: delivery.lastReply ?? "550 5.0.0 delivery failed",
+                remoteMTA: delivery.history?.last?.relay.flatMap(Self.remoteHost))
         }
         guard !recipients.isEmpty else { return }
         do {
@@ -242,29 +256,35 @@ public final class QueueManager: MessageStore, Service {
         }
     }
 
+    /// The host name of a remote relay (`mx.example.org[192.0.2.1]:25` → `mx.example.org`), for
+    /// `Remote-MTA`; nil for local delivery.
+    static func remoteHost(_ relay: String) -> String? {
+        guard let bracket = relay.firstIndex(of: "[") else { return nil }
+        return String(relay[..<bracket])
+    }
+
     static func address(_ text: String) -> MailAddress? {
         guard let at = text.lastIndex(of: "@") else { return nil }
         return MailAddress(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
     }
 
     /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.
-    private func logAttempt(_ job: DeliveryJob, outcome: DeliveryOutcome, status: QueuedDelivery.Status, now: Int64) {
-        let reply: String
-        switch outcome {
-        case .delivered(let text), .deferred(let text), .failed(let text): reply = text
-        }
+    private func logAttempt(
+        _ job: DeliveryJob, item: DeliveryJob.Item, result: DeliveryResult, status: QueuedDelivery.Status, now: Int64
+    ) {
+        let reply = result.outcome.reply
         let dsn = reply.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-        logger.info(
-            "delivery",
-            metadata: [
-                "tern_queue_id": "\(job.messageID)",
-                "to": "<\(job.delivery.recipient)>",
-                "orig_to": "<\(job.delivery.original)>",
-                "relay": "\(job.delivery.route.rawValue)",
-                "delay": "\(now - job.arrival)",
-                "dsn": "\(dsn)",
-                "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
-                "reply": "\(reply)",
-            ])
+        var metadata: Logger.Metadata = [
+            "tern_queue_id": "\(job.messageID)",
+            "to": "<\(item.delivery.recipient)>",
+            "orig_to": "<\(item.delivery.original)>",
+            "relay": "\(result.relay ?? "none")",
+            "delay": "\(now - job.arrival)",
+            "dsn": "\(dsn)",
+            "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
+            "reply": "\(reply)",
+        ]
+        if let tls = result.tls { metadata["tls"] = "\(tls)" }
+        logger.info("delivery", metadata: metadata)
     }
 }

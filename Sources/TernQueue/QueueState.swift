@@ -6,6 +6,8 @@ import TernStore
 actor QueueState {
     private var records: [String: SpoolRecord] = [:]
     private var inFlight: Set<DeliveryKey> = []
+    private var inFlightJobs = 0
+    private var busyDestinations: [String: Int] = [:]
 
     struct DeliveryKey: Hashable {
         var id: String
@@ -24,32 +26,55 @@ actor QueueState {
         records[id] = nil
     }
 
-    /// Deliveries due at `now` on routes that have an agent, at most `limit` in flight in all;
-    /// and the earliest time something else becomes due.
-    func takeDue(now: Int64, routes: Set<QueuedDelivery.Route>, limit: Int, spool: Spool) -> ([DeliveryJob], Int64?) {
+    /// Jobs due at `now` on routes that have an agent: a message's due deliveries grouped by
+    /// destination (`DeliveryJob.destination`). At most `limit` jobs are in flight in all and
+    /// `perDestination` per destination. Also returns the earliest time something not taken
+    /// becomes due (nil when a limit stopped the scan: the next completion signals the loop).
+    func takeDue(
+        now: Int64, routes: Set<QueuedDelivery.Route>, limit: Int, perDestination: Int, spool: Spool
+    ) -> ([DeliveryJob], Int64?) {
         var jobs: [DeliveryJob] = []
         var nextDue: Int64?
+        var limited = false
         for id in records.keys.sorted() {
             guard let record = records[id] else { continue }
+            var groups: [String: [DeliveryJob.Item]] = [:]
+            var order: [String] = []
             for (index, delivery) in record.deliveries.enumerated() where !delivery.status.isFinal {
                 guard routes.contains(delivery.route) else { continue }
-                let key = DeliveryKey(id: id, index: index)
-                guard !inFlight.contains(key) else { continue }
+                guard !inFlight.contains(DeliveryKey(id: id, index: index)) else { continue }
                 let due = delivery.nextAttempt ?? 0
                 guard due <= now else {
                     nextDue = min(nextDue ?? due, due)
                     continue
                 }
-                // At the limit: the next completion signals the loop.
-                guard inFlight.count < limit else { return (jobs, nil) }
-                inFlight.insert(key)
+                let destination = Self.destination(of: delivery)
+                if groups[destination] == nil { order.append(destination) }
+                groups[destination, default: []].append(DeliveryJob.Item(index: index, delivery: delivery))
+            }
+            for destination in order {
+                guard inFlightJobs < limit else { return (jobs, nil) }
+                guard busyDestinations[destination, default: 0] < perDestination else {
+                    limited = true
+                    continue
+                }
+                let items = groups[destination] ?? []
+                for item in items { inFlight.insert(DeliveryKey(id: id, index: item.index)) }
+                busyDestinations[destination, default: 0] += 1
+                inFlightJobs += 1
                 jobs.append(
-                    DeliveryJob(
-                        messageID: id, messagePath: spool.messagePath(id), sender: record.from, index: index,
-                        delivery: delivery, arrival: record.arrival))
+                    DeliveryJob(record: record, messagePath: spool.messagePath(id), destination: destination, items: items))
             }
         }
-        return (jobs, nextDue)
+        return (jobs, limited ? nil : nextDue)
+    }
+
+    /// Local deliveries go one mailbox at a time; remote ones share a transaction per domain.
+    static func destination(of delivery: QueuedDelivery) -> String {
+        switch delivery.route {
+        case .local: "local:\(delivery.recipient.lowercased())"
+        case .remote: "remote:\(DeliveryJob.domain(of: delivery.recipient))"
+        }
     }
 
     func record(_ id: String) -> SpoolRecord? {
@@ -67,37 +92,46 @@ actor QueueState {
         return record
     }
 
-    /// Records an outcome; returns the delivery's new status.
-    func complete(_ job: DeliveryJob, outcome: DeliveryOutcome, now: Int64, retry: RetrySchedule)
-        -> QueuedDelivery.Status
+    /// Ends a job: records each item's result (and the attempt in its history); returns the
+    /// items' new statuses, in order.
+    func complete(_ job: DeliveryJob, results: [DeliveryResult], now: Int64, retry: RetrySchedule)
+        -> [QueuedDelivery.Status]
     {
-        inFlight.remove(DeliveryKey(id: job.messageID, index: job.index))
-        guard var record = records[job.messageID], job.index < record.deliveries.count else { return .pending }
-        var delivery = record.deliveries[job.index]
-        delivery.attempts += 1
-        switch outcome {
-        case .delivered(let reply):
-            delivery.status = .delivered
-            delivery.lastReply = reply
-            delivery.nextAttempt = nil
-        case .failed(let reply):
-            delivery.status = .failed
-            delivery.lastReply = reply
-            delivery.nextAttempt = nil
-        case .deferred(let reply):
-            delivery.lastReply = reply
-            if retry.hasExpired(arrival: record.arrival, now: now) {
-                // RFC 3463 X.4.7: delivery time expired; the last error says why.
-                delivery.status = .failed
+        inFlightJobs -= 1
+        busyDestinations[job.destination, default: 1] -= 1
+        if busyDestinations[job.destination] == 0 { busyDestinations[job.destination] = nil }
+        for item in job.items { inFlight.remove(DeliveryKey(id: job.messageID, index: item.index)) }
+        guard var record = records[job.messageID] else { return job.items.map { _ in .pending } }
+        var statuses: [QueuedDelivery.Status] = []
+        for (item, result) in zip(job.items, results) where item.index < record.deliveries.count {
+            var delivery = record.deliveries[item.index]
+            delivery.attempts += 1
+            delivery.record(DeliveryAttempt(at: now, relay: result.relay, tls: result.tls, reply: result.outcome.reply))
+            switch result.outcome {
+            case .delivered(let reply):
+                delivery.status = .delivered
+                delivery.lastReply = reply
                 delivery.nextAttempt = nil
-                delivery.lastReply = "554 5.4.7 delivery time expired (last error: \(reply))"
-            } else {
-                delivery.status = .deferred
-                delivery.nextAttempt = now + retry.delay(afterAttempts: delivery.attempts)
+            case .failed(let reply):
+                delivery.status = .failed
+                delivery.lastReply = reply
+                delivery.nextAttempt = nil
+            case .deferred(let reply):
+                delivery.lastReply = reply
+                if retry.hasExpired(arrival: record.arrival, now: now) {
+                    // RFC 3463 X.4.7: delivery time expired; the last error says why.
+                    delivery.status = .failed
+                    delivery.nextAttempt = nil
+                    delivery.lastReply = "554 5.4.7 delivery time expired (last error: \(reply))"
+                } else {
+                    delivery.status = .deferred
+                    delivery.nextAttempt = now + retry.delay(afterAttempts: delivery.attempts)
+                }
             }
+            record.deliveries[item.index] = delivery
+            statuses.append(delivery.status)
         }
-        record.deliveries[job.index] = delivery
         records[job.messageID] = record
-        return delivery.status
+        return statuses
     }
 }

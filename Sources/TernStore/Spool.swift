@@ -220,6 +220,11 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
     public var nextAttempt: Int64?
     /// The last reply, e.g. `451 4.3.0 ...`, for `tern queue show` and DSNs.
     public var lastReply: String?
+    /// The most recent attempts, oldest first (at most `historyLimit`), for `tern queue show`.
+    public var history: [DeliveryAttempt]?
+
+    /// How many attempts `history` keeps.
+    public static let historyLimit = 20
 
     public init(recipient: String, original: String, route: Route) {
         self.recipient = recipient
@@ -233,6 +238,34 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
         case recipient, original, route, status, attempts
         case nextAttempt = "next_attempt"
         case lastReply = "last_reply"
+        case history
+    }
+
+    /// Appends an attempt to `history`, dropping the oldest beyond `historyLimit`.
+    public mutating func record(_ attempt: DeliveryAttempt) {
+        var attempts = history ?? []
+        attempts.append(attempt)
+        if attempts.count > Self.historyLimit { attempts.removeFirst(attempts.count - Self.historyLimit) }
+        history = attempts
+    }
+}
+
+/// One try at a delivery: when, where to, over TLS or not, and what the other side said.
+public struct DeliveryAttempt: Codable, Sendable, Hashable {
+    /// Seconds since 1970.
+    public var at: Int64
+    /// Who answered: `mx.example.org[192.0.2.1]:25` for a remote host, `maildir` locally; nil
+    /// when no host was reached (a DNS failure).
+    public var relay: String?
+    /// The session was encrypted (remote deliveries).
+    public var tls: Bool?
+    public var reply: String
+
+    public init(at: Int64, relay: String?, tls: Bool?, reply: String) {
+        self.at = at
+        self.relay = relay
+        self.tls = tls
+        self.reply = reply
     }
 }
 

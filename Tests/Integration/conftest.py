@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from outbound import NSD, Peer, free_loopback_port
 from ternlib import HOSTNAME, LIVE_SERVERS, SMTPConn, TernServer, make_config
 
 
@@ -54,6 +55,10 @@ class TernFactory:
         tests may send to any domain (serve mode is never an open relay otherwise)."""
         if "[mail]" not in config_extra:
             config_extra = '[mail]\nrelay_networks = ["127.0.0.0/8", "::1"]\n' + config_extra
+        if "[dns]" not in config_extra:
+            # Never the machine's resolver: a test must not send queries off loopback. Nothing
+            # answers on port 9, so remote deliveries are deferred (DNS temporary failure).
+            config_extra += '\n[dns]\nservers = ["127.0.0.1:9"]\ntimeout = "200ms"\nattempts = 1\n'
         work = self._workdir()
         data = data_dir or work / "data"
         listeners = listeners or [{"address": "127.0.0.1", "port": 0, "role": "mx"}]
@@ -110,6 +115,34 @@ def tern_factory(tmp_path):
     problems = factory.finish()
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def nsd(tmp_path_factory):
+    """NSD serving the remote.test zone (outbound.ZONE) on 127.0.0.1, for the whole run."""
+    server = NSD(tmp_path_factory.mktemp("nsd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def peers(tmp_path):
+    """Starts aiosmtpd peers: `peers.start("127.0.0.3", "--reject-rcpt", "bob@a.remote.test")`.
+    All peers of a test share `peers.port`; every peer is stopped at the end."""
+    class Peers:
+        def __init__(self):
+            self.port = free_loopback_port(("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"))
+            self.started: list[Peer] = []
+
+        def start(self, host: str, *options: str) -> Peer:
+            peer = Peer(host, self.port, tmp_path / f"peer-{host}", list(options)).start()
+            self.started.append(peer)
+            return peer
+
+    group = Peers()
+    yield group
+    for peer in group.started:
+        peer.stop()
 
 
 @pytest.fixture

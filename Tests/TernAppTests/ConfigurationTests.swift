@@ -136,6 +136,89 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse("[queue]\nconcurrency = 0\n") }
     }
 
+    @Test("[outbound], [[route]] and [dns]")
+    func outbound() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            [queue]
+            destination_concurrency = 3
+
+            [outbound]
+            port = 2525
+            tls = "required"
+            cleartext_fallback = false
+            connect_timeout = "5s"
+            connection_idle_time = "1s"
+
+            [[route]]
+            domain = "Example.COM"
+            relay = "smtp.relay.test:587"
+            security = "implicit"
+
+            [[route]]
+            domain = "*"
+            relay = "[::1]:2526"
+
+            [dns]
+            servers = ["127.0.0.1:5353", "::1", "[::1]:53"]
+            timeout = "1s"
+            attempts = 3
+            """)
+        #expect(configuration.queue.destinationConcurrency == 3)
+        #expect(configuration.outbound.port == 2525)
+        #expect(configuration.outbound.tls == "required")
+        #expect(configuration.outbound.cleartextFallback == false)
+        #expect(configuration.outbound.connectTimeout == .seconds(5))
+        #expect(configuration.outbound.connectionIdleTime == .seconds(1))
+        #expect(
+            configuration.outbound.routes == [
+                .init(domain: "example.com", host: "smtp.relay.test", port: 587, security: "implicit"),
+                .init(domain: "*", host: "::1", port: 2526, security: "opportunistic"),
+            ])
+        #expect(configuration.dns.servers == ["127.0.0.1:5353", "::1", "[::1]:53"])
+        #expect(configuration.dns.timeout == .seconds(1))
+        #expect(configuration.dns.attempts == 3)
+    }
+
+    @Test("outbound errors name the key", arguments: [
+        ("[outbound]\nport = 0", "outbound.port"),
+        ("[outbound]\ntls = \"maybe\"", "outbound.tls"),
+        ("[outbound]\ncleartext_fallback = \"yes\"", "outbound.cleartext_fallback"),
+        ("[outbound]\nhelo = \"x\"", "outbound.helo"),
+        ("[[route]]\nrelay = \"a.test\"", "route[0].domain"),
+        ("[[route]]\ndomain = \"a.test\"", "route[0].relay"),
+        ("[[route]]\ndomain = \"a.test\"\nrelay = \"a.test:99999\"", "route[0].relay"),
+        ("[[route]]\ndomain = \"a.test\"\nrelay = \"b.test\"\nsecurity = \"tls\"", "route[0].security"),
+        ("[[route]]\ndomain = \"a.test\"\nrelay = \"b.test\"\n[[route]]\ndomain = \"A.test\"\nrelay = \"c.test\"",
+         "route[1].domain"),
+        ("[dns]\nservers = [\"ns.example.test\"]", "dns.servers[0]"),
+        ("[dns]\nattempts = 0", "dns.attempts"),
+        ("[queue]\ndestination_concurrency = 0", "queue.destination_concurrency"),
+    ])
+    func outboundErrors(text: String, key: String) {
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.key == key)
+        }
+    }
+
+    @Test("host and port", arguments: [
+        ("mx.test", "mx.test", 25), ("mx.test:2525", "mx.test", 2525), ("192.0.2.1:26", "192.0.2.1", 26),
+        ("::1", "::1", 25), ("[::1]:2525", "::1", 2525), ("[2001:db8::1]", "2001:db8::1", 25),
+    ])
+    func hostPort(text: String, host: String, port: Int) throws {
+        let parsed = try #require(ConfigurationLoader.parseHostPort(text, defaultPort: 25))
+        #expect(parsed.0 == host)
+        #expect(parsed.1 == port)
+    }
+
+    @Test("not host and port", arguments: ["", ":25", "mx.test:", "mx.test:0", "mx.test:x", "[::1", "[::1]x", "[::1]:"])
+    func badHostPort(text: String) {
+        #expect(ConfigurationLoader.parseHostPort(text, defaultPort: 25) == nil)
+    }
+
     @Test("TOML syntax errors say where")
     func syntax() {
         do {

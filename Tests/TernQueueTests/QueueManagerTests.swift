@@ -113,3 +113,81 @@ struct QueueManagerTests {
         try await group.shutdownGracefully()
     }
 }
+
+/// The scheduler's view: due deliveries grouped into one job per destination, with the
+/// total and per-destination limits.
+@Suite("QueueState scheduling")
+struct QueueStateTests {
+    let directory = NSTemporaryDirectory() + "tern-queue-state-\(UUID().uuidString)"
+
+    private func enqueue(_ spool: Spool, _ deliveries: [QueuedDelivery]) async throws -> SpoolRecord {
+        var generator = SystemRandomNumberGenerator()
+        let message = IncomingMessage(
+            id: QueueID(microsecondsSinceEpoch: UInt64(Date().timeIntervalSince1970 * 1_000_000), using: &generator),
+            envelope: Envelope(sender: MailAddress(localPart: "s", domain: "example.test")),
+            trace: ArrivalTrace(clientName: "c", clientAddress: "127.0.0.1", receivedProtocol: "ESMTP", receivedAt: 0))
+        return try await spool.enqueue(message, content: Array("Subject: x\r\n\r\nx\r\n".utf8), deliveries: deliveries)
+    }
+
+    @Test("one job per destination; a busy destination waits for its slot")
+    func groupsAndLimits() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = try Spool(root: directory, pool: pool)
+        let first = try await enqueue(
+            spool,
+            [
+                QueuedDelivery(recipient: "a@x.test", original: "a@x.test", route: .remote),
+                QueuedDelivery(recipient: "alice@example.test", original: "alice@example.test", route: .local),
+                QueuedDelivery(recipient: "b@X.test", original: "b@X.test", route: .remote),
+                QueuedDelivery(recipient: "c@y.test", original: "c@y.test", route: .remote),
+            ])
+        let second = try await enqueue(spool, [QueuedDelivery(recipient: "d@x.test", original: "d@x.test", route: .remote)])
+        let state = QueueState()
+        await state.load([first, second])
+
+        let (jobs, _) = await state.takeDue(now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        let taken = jobs.map { "\($0.messageID == first.id ? 1 : 2) \($0.destination) \($0.items.map(\.index))" }
+        #expect(taken == ["1 remote:x.test [0, 2]", "1 local:alice@example.test [1]", "1 remote:y.test [3]"])
+
+        // x.test is busy: the second message waits, and the loop is told to wait for a completion.
+        let (none, nextDue) = await state.takeDue(
+            now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        #expect(none.isEmpty)
+        #expect(nextDue == nil)
+
+        let xJob = try #require(jobs.first)
+        let statuses = await state.complete(
+            xJob, results: [DeliveryResult(.delivered("250 2.0.0 ok"), relay: "mx.x.test[192.0.2.1]:25", tls: true),
+                            DeliveryResult(.deferred("451 4.3.0 later"))],
+            now: 100, retry: RetrySchedule())
+        #expect(statuses == [.delivered, .deferred])
+        let record = try #require(await state.record(first.id))
+        #expect(record.deliveries[0].history?.first?.relay == "mx.x.test[192.0.2.1]:25")
+        #expect(record.deliveries[2].nextAttempt == 400)
+
+        let (next, _) = await state.takeDue(now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        #expect(next.map(\.messageID) == [second.id])
+        #expect(next.first?.items.map(\.delivery.recipient) == ["d@x.test"])
+        try await pool.shutdownGracefully()
+    }
+
+    @Test("the total limit counts jobs, not deliveries")
+    func totalLimit() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = try Spool(root: directory, pool: pool)
+        let record = try await enqueue(
+            spool,
+            (0..<5).map { QueuedDelivery(recipient: "u\($0)@x.test", original: "u\($0)@x.test", route: .remote) }
+                + [QueuedDelivery(recipient: "v@y.test", original: "v@y.test", route: .remote)])
+        let state = QueueState()
+        await state.load([record])
+        let (jobs, _) = await state.takeDue(now: 0, routes: [.remote], limit: 1, perDestination: 20, spool: spool)
+        #expect(jobs.count == 1)
+        #expect(jobs.first?.items.count == 5)
+        try await pool.shutdownGracefully()
+    }
+}

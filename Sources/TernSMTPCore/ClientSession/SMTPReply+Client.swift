@@ -46,7 +46,7 @@ extension SMTPReply {
 
     static let remoteLacksSMTPUTF8 = SMTPReply(
         553, EnhancedStatusCode(5, 6, 7),
-        "The message needs SMTPUTF8, which the remote server does not offer (RFC 6531 §3.2)")
+        "The message needs SMTPUTF8, which the remote server does not offer (RFC 6531 section 3.2)")
     static let remoteLacksBinaryMIME = SMTPReply(
         554, EnhancedStatusCode(5, 6, 3),
         "Binary content needs CHUNKING and BINARYMIME, which the remote server does not offer (RFC 3030)")

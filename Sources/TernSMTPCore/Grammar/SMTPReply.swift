@@ -35,12 +35,13 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reply text is for humans and may echo client input; a CR, LF or other control octet in
-    /// it would split the reply, so they become `?`, and a line is cut at the §4.5.3.1.5 limit.
+    /// it would split the reply, so they become `?`, as does any octet outside US-ASCII
+    /// (`textstring` is %d9 / %d32-126, §4.2), and a line is cut at the §4.5.3.1.5 limit.
     private static func writeText(_ text: String, to buffer: inout ByteBuffer) {
         var remaining = Limits.replyLine - 2 - 4 - 10
         for byte in text.utf8 {
             guard remaining > 0 else { return }
-            buffer.writeInteger(byte < 0x20 || byte == 0x7F ? UInt8(ascii: "?") : byte)
+            buffer.writeInteger(byte < 0x20 || byte >= 0x7F ? UInt8(ascii: "?") : byte)
             remaining -= 1
         }
     }
@@ -144,11 +145,11 @@ extension SMTPReply {
     public static let messageTooBig = SMTPReply(
         552, EnhancedStatusCode(5, 3, 4), "Error: message size exceeds fixed limit")
     public static let bareLineEndingInData = SMTPReply(
-        550, EnhancedStatusCode(5, 5, 2), "Message refused: bare CR or LF in message data (RFC 5321 §2.3.8)")
+        550, EnhancedStatusCode(5, 5, 2), "Message refused: bare CR or LF in message data (RFC 5321 section 2.3.8)")
     public static func textLineTooLong(limit: Int) -> SMTPReply {
         SMTPReply(
             550, EnhancedStatusCode(5, 6, 0),
-            "Message refused: a line is longer than \(limit) octets (RFC 5321 §4.5.3.1.6)")
+            "Message refused: a line is longer than \(limit) octets (RFC 5321 section 4.5.3.1.6)")
     }
 
     public static let internationalizedAddressNeedsSMTPUTF8 = SMTPReply(

@@ -1,0 +1,401 @@
+public import Logging
+public import NIOCore
+public import NIOPosix
+import NIOSSL
+public import TernDNSCore
+import TernMail
+public import TernQueue
+public import TernSMTPCore
+import TernStore
+
+/// The SMTP delivery agent (Postfix's smtp(8)): relays a queued message to the server that
+/// the recipient domain's MX records name, or to a configured relay host, and reports what
+/// each recipient's server said.
+///
+/// RFC 5321 §5.1: MX hosts are tried in preference order (equal preferences in random
+/// order); a domain without MX records is its own implicit MX; a null MX (RFC 7505) fails at
+/// once with 556 5.1.10, a domain that does not exist with 550 5.1.2, and a DNS failure
+/// defers (4.4.3). On each host, recipients still undecided after a 4yz or a broken session
+/// are tried on the next address (§4.5.4.1: "try the alternates"); whatever is undecided after
+/// the last one is deferred with the last reply heard.
+///
+/// Opportunistic STARTTLS (RFC 3207, RFC 7435) without certificate checks, as Postfix's
+/// `smtp_tls_security_level = may`: when the handshake fails, the same host is tried once more
+/// in cleartext if the configuration allows it. Sessions are cached per server address for the
+/// next message (`ConnectionCache`).
+public final class RemoteDeliveryAgent: DeliveryAgent {
+    /// Where a domain's mail goes instead of its MX: a relay host (smarthost).
+    public struct Relay: Sendable, Hashable {
+        public enum Security: String, Sendable, Hashable {
+            /// STARTTLS when offered.
+            case opportunistic
+            /// STARTTLS or nothing: defer rather than send in cleartext.
+            case required
+            /// TLS from the first octet (RFC 8314, port 465).
+            case implicit
+            /// Cleartext only.
+            case none
+        }
+
+        /// A host name (looked up with A/AAAA, not MX) or an IP address.
+        public var host: String
+        public var port: Int
+        public var security: Security
+
+        public init(host: String, port: Int = 25, security: Security = .opportunistic) {
+            self.host = host
+            self.port = port
+            self.security = security
+        }
+    }
+
+    public struct Configuration: Sendable {
+        /// The name sent with EHLO (this server's fully qualified name).
+        public var hostname: String
+        /// The port MX hosts are reached on. Default 25 (tests point it elsewhere).
+        public var port: Int
+        /// STARTTLS use with MX hosts. Default opportunistic.
+        public var tlsPolicy: ClientSessionStateMachine.TLSPolicy
+        /// After a failed opportunistic handshake, try the host again in cleartext. Default true.
+        public var cleartextFallback: Bool
+        /// Domain (lower case) → relay host; `*` applies to every domain without its own.
+        public var routes: [String: Relay]
+        public var connectTimeout: TimeAmount
+        public var timeouts: ClientSessionStateMachine.Timeouts
+        /// Addresses tried per attempt, over all MX hosts (Postfix's smtp_mx_address_limit).
+        public var maximumAddresses: Int
+        /// How long an idle session waits for the next message.
+        public var connectionIdleTime: Duration
+        /// Messages per cached session before it is renewed.
+        public var messagesPerConnection: Int
+
+        public init(
+            hostname: String, port: Int = 25, tlsPolicy: ClientSessionStateMachine.TLSPolicy = .opportunistic,
+            cleartextFallback: Bool = true, routes: [String: Relay] = [:], connectTimeout: TimeAmount = .seconds(30),
+            timeouts: ClientSessionStateMachine.Timeouts = .init(), maximumAddresses: Int = 5,
+            connectionIdleTime: Duration = .seconds(2), messagesPerConnection: Int = 100
+        ) {
+            self.hostname = hostname
+            self.port = port
+            self.tlsPolicy = tlsPolicy
+            self.cleartextFallback = cleartextFallback
+            self.routes = routes
+            self.connectTimeout = connectTimeout
+            self.timeouts = timeouts
+            self.maximumAddresses = maximumAddresses
+            self.connectionIdleTime = connectionIdleTime
+            self.messagesPerConnection = messagesPerConnection
+        }
+    }
+
+    /// One server to try: the name it was found under and its address.
+    struct Target: Hashable, Sendable {
+        var name: String
+        var address: SocketAddress
+        var security: Relay.Security
+    }
+
+    enum Resolution: Hashable, Sendable {
+        case targets([Target])
+        /// Every recipient fails with this reply.
+        case failed(String)
+        /// Every recipient is deferred with this reply.
+        case deferred(String)
+    }
+
+    public let configuration: Configuration
+    private let resolver: any DNSResolving
+    private let group: any EventLoopGroup
+    private let pool: NIOThreadPool
+    private let tls: NIOSSLContext
+    private let cache: ConnectionCache
+    private let logger: Logger
+
+    public init(
+        configuration: Configuration, resolver: any DNSResolving, group: any EventLoopGroup, pool: NIOThreadPool,
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.resolver = resolver
+        self.group = group
+        self.pool = pool
+        self.logger = logger
+        // Opportunistic TLS authenticates nobody (RFC 7435 §1.3): any certificate is taken,
+        // as a peer that cannot be verified is still better encrypted than not.
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        tlsConfiguration.certificateVerification = .none
+        tlsConfiguration.minimumTLSVersion = .tlsv12
+        self.tls = try NIOSSLContext(configuration: tlsConfiguration)
+        self.cache = ConnectionCache(
+            limits: .init(
+                idleTime: configuration.connectionIdleTime, maximumMessages: configuration.messagesPerConnection))
+    }
+
+    /// Ends the cached idle sessions (QUIT).
+    public func shutdown() async {
+        await cache.finishAll()
+    }
+
+    public func deliver(_ job: DeliveryJob) async -> [DeliveryResult] {
+        let domain = job.items.first.map { DeliveryJob.domain(of: $0.delivery.recipient) } ?? ""
+        let targets: [Target]
+        switch await resolve(domain) {
+        case .failed(let reply): return job.items.map { _ in DeliveryResult(.failed(reply)) }
+        case .deferred(let reply): return job.items.map { _ in DeliveryResult(.deferred(reply)) }
+        case .targets(let found): targets = found
+        }
+        let body: MessageFileReader
+        do {
+            body = try await MessageFileReader.open(path: job.messagePath, pool: pool)
+        } catch {
+            let reply = "451 4.3.0 cannot read the queued message: \(error)"
+            return job.items.map { _ in DeliveryResult(.deferred(reply)) }
+        }
+
+        var results = [DeliveryResult?](repeating: nil, count: job.items.count)
+        var lastFailure = DeliveryResult(.deferred("451 4.4.1 no server for \(domain) could be reached"))
+        for target in targets.prefix(configuration.maximumAddresses) {
+            let undecided = results.indices.filter { results[$0] == nil }
+            guard !undecided.isEmpty else { break }
+            let heard = await attempt(job, items: undecided, body: body, at: target)
+            for (index, result) in heard {
+                if case .deferred = result.outcome {
+                    lastFailure = result
+                } else {
+                    results[index] = result
+                }
+            }
+        }
+        return results.map { $0 ?? lastFailure }
+    }
+
+    // MARK: Sending
+
+    /// Tries the `items` of `job` on one server: a cached session or a new one, then, if the
+    /// TLS handshake failed and policy allows, once more in cleartext. Returns each item's
+    /// result from this server.
+    private func attempt(_ job: DeliveryJob, items: [Int], body: MessageFileReader, at target: Target) async
+        -> [(Int, DeliveryResult)]
+    {
+        let key = "\(target.security.rawValue)|\(target.address)"
+        let message = outboundMessage(job, items: items, size: body.size)
+        var security = target.security
+        var reusedFirst = true
+        while true {
+            let connection: SMTPClientConnection
+            var reused = false
+            if reusedFirst, let cached = await cache.take(key) {
+                connection = cached
+                reused = true
+            } else {
+                do {
+                    connection = try await SMTPClientConnection.connect(
+                        to: target.address, hostName: target.name, configuration: sessionConfiguration(security),
+                        tls: security == .none ? nil : tls, group: group, connectTimeout: configuration.connectTimeout,
+                        logger: logger)
+                } catch {
+                    let relay = "\(target.name)[\(target.address.ipAddress ?? "?")]:\(target.address.port ?? 0)"
+                    let reply = "451 4.4.1 cannot connect to \(relay): \(Self.describe(error))"
+                    return items.map { ($0, DeliveryResult(.deferred(reply), relay: relay)) }
+                }
+            }
+            reusedFirst = false
+            let transfer = await connection.send(message, body: body)
+            await cache.used(connection)
+            if await connection.isReusable {
+                await cache.put(connection, key: key)
+            } else {
+                await cache.forget(connection)
+                connection.close()
+            }
+            let failure = transfer.sessionFailure
+            // A cached session the server dropped while it waited says nothing about the
+            // message: open a new one.
+            if reused, let failure, failure.isLocal, transfer.report.recipients.allSatisfy({ !$0.outcome.isFinal }) {
+                continue
+            }
+            if let failure, failure.mayRetryWithoutTLS, security == .opportunistic, configuration.cleartextFallback {
+                logger.info(
+                    "TLS handshake failed; trying again without TLS",
+                    metadata: ["relay": "\(connection.relay)", "tern_queue_id": "\(job.messageID)"])
+                security = .none
+                continue
+            }
+            return zip(items, transfer.report.recipients).map { index, result in
+                let text = (result.outcome.isFinal ? nil : transfer.localError) ?? Self.text(result.outcome.reply)
+                let outcome: DeliveryOutcome
+                switch result.outcome {
+                case .delivered: outcome = .delivered(text)
+                case .failed: outcome = .failed(text)
+                case .deferred: outcome = .deferred(text)
+                }
+                return (index, DeliveryResult(outcome, relay: connection.relay, tls: transfer.report.tls))
+            }
+        }
+    }
+
+    private func sessionConfiguration(_ security: Relay.Security) -> ClientSessionStateMachine.Configuration {
+        var session = ClientSessionStateMachine.Configuration(hostname: configuration.hostname)
+        session.timeouts = configuration.timeouts
+        switch security {
+        case .opportunistic: session.tlsPolicy = configuration.tlsPolicy
+        case .required: session.tlsPolicy = .required
+        case .implicit:
+            session.tlsPolicy = .required
+            session.implicitTLS = true
+        case .none: session.tlsPolicy = .none
+        }
+        return session
+    }
+
+    /// The envelope for the chosen items: the original sender, each recipient with the
+    /// NOTIFY and ORCPT it arrived with (RFC 3461 §5.2.1: relayed as given; when alias
+    /// expansion changed the address and no ORCPT came, the original goes as ORCPT).
+    func outboundMessage(_ job: DeliveryJob, items: [Int], size: Int) -> OutboundMessage {
+        let record = job.record
+        let recipients = items.map { position -> EnvelopeRecipient in
+            let delivery = job.items[position].delivery
+            let arrived = record.recipients.first { $0.address == delivery.original }
+            var notify: DSNNotify?
+            if let keywords = arrived?.notify {
+                notify = DSNNotify(
+                    never: keywords.contains("NEVER"), success: keywords.contains("SUCCESS"),
+                    failure: keywords.contains("FAILURE"), delay: keywords.contains("DELAY"))
+            }
+            var original = arrived?.orcpt.flatMap { value -> OriginalRecipient? in
+                guard let semicolon = value.firstIndex(of: ";") else { return nil }
+                return OriginalRecipient(
+                    addressType: String(value[..<semicolon]),
+                    encodedAddress: String(value[value.index(after: semicolon)...]))
+            }
+            if original == nil, delivery.original.lowercased() != delivery.recipient.lowercased(),
+                delivery.original.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "=") })
+            {
+                original = OriginalRecipient(addressType: "rfc822", encodedAddress: delivery.original)
+            }
+            return EnvelopeRecipient(address: Self.address(delivery.recipient), notify: notify, originalRecipient: original)
+        }
+        let envelope = Envelope(
+            sender: record.from.isEmpty ? nil : Self.address(record.from), recipients: recipients,
+            body: record.body.flatMap(BodyType.init(rawValue:)), smtpUTF8: record.smtputf8,
+            dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)), envelopeID: record.envid)
+        return OutboundMessage(envelope: envelope, size: size)
+    }
+
+    // MARK: Routing
+
+    /// The servers for `domain`, in the order to try them.
+    func resolve(_ domain: String) async -> Resolution {
+        if let relay = configuration.routes[domain] ?? configuration.routes["*"] {
+            return await relayTargets(relay)
+        }
+        // An address literal (RFC 5321 §4.1.3): that host, no DNS.
+        if domain.hasPrefix("["), domain.hasSuffix("]") {
+            var literal = String(domain.dropFirst().dropLast())
+            if literal.lowercased().hasPrefix("ipv6:") { literal.removeFirst(5) }
+            guard let address = try? SocketAddress(ipAddress: literal, port: configuration.port) else {
+                return .failed("550 5.1.2 invalid address literal \(domain)")
+            }
+            return .targets([Target(name: literal, address: address, security: .opportunistic)])
+        }
+        let name: DNSName
+        do {
+            name = try DNSName(domain)
+        } catch {
+            return .failed("550 5.1.2 invalid recipient domain \(domain)")
+        }
+        let route: MXRoute
+        do {
+            route = MXRoute(answer: try await resolver.mx(domain), domain: name)
+        } catch {
+            return Self.dnsFailure(error, question: "MX", name: domain)
+        }
+        switch route {
+        case .nullMX:
+            return .failed("556 5.1.10 recipient domain \(domain) does not accept mail (null MX, RFC 7505)")
+        case .domainDoesNotExist:
+            return .failed("550 5.1.2 recipient domain \(domain) does not exist (NXDOMAIN)")
+        case .exchanges(let exchanges):
+            var targets: [Target] = []
+            var temporary: String?
+            for exchange in exchanges {
+                let host = exchange.exchange.description
+                do {
+                    guard case .records(let addresses, _) = try await resolver.addresses(host) else { continue }
+                    for address in addresses {
+                        guard let socket = try? SocketAddress(ipAddress: address.description, port: configuration.port)
+                        else { continue }
+                        targets.append(Target(name: host, address: socket, security: .opportunistic))
+                    }
+                } catch {
+                    if case .deferred(let reply) = Self.dnsFailure(error, question: "A/AAAA", name: host) {
+                        temporary = reply
+                    }
+                }
+                if targets.count >= configuration.maximumAddresses { break }
+            }
+            if !targets.isEmpty { return .targets(targets) }
+            if let temporary { return .deferred(temporary) }
+            return .failed("550 5.4.4 no address for the mail servers of \(domain)")
+        }
+    }
+
+    private func relayTargets(_ relay: Relay) async -> Resolution {
+        if let address = try? SocketAddress(ipAddress: relay.host, port: relay.port) {
+            return .targets([Target(name: relay.host, address: address, security: relay.security)])
+        }
+        do {
+            guard case .records(let addresses, _) = try await resolver.addresses(relay.host) else {
+                // A configuration mistake: keep the mail until it is fixed.
+                return .deferred("451 4.4.4 relay host \(relay.host) has no address")
+            }
+            return .targets(
+                addresses.compactMap { address in
+                    (try? SocketAddress(ipAddress: address.description, port: relay.port)).map {
+                        Target(name: relay.host, address: $0, security: relay.security)
+                    }
+                })
+        } catch {
+            return .deferred("451 4.4.3 cannot resolve relay host \(relay.host): \(Self.describe(error))")
+        }
+    }
+
+    /// A lookup that failed without an answer: temporary failures defer (RFC 5321 §5.1),
+    /// anything else fails.
+    static func dnsFailure(_ error: any Error, question: String, name: String) -> Resolution {
+        if let error = error as? DNSError, !error.isTemporary {
+            return .failed("550 5.4.4 DNS \(question) lookup of \(name) failed: \(error)")
+        }
+        return .deferred("451 4.4.3 DNS \(question) lookup of \(name) failed: \(describe(error))")
+    }
+
+    // MARK: Text
+
+    /// A reply as one line for the queue and DSNs: code, enhanced code (the class's X.0.0
+    /// when the server gave none, RFC 3463 §3.1), text.
+    static func text(_ reply: SMTPReply) -> String {
+        let code = reply.code.rawValue
+        let enhanced =
+            reply.enhancedCode.map { "\($0)" } ?? "\(code / 100).0.0"
+        let words = reply.lines.joined(separator: " ").filter { $0 >= " " && $0 != "\u{7F}" }
+        return "\(code) \(enhanced) \(words)"
+    }
+
+    static func address(_ text: String) -> MailAddress {
+        let at = text.lastIndex(of: "@") ?? text.endIndex
+        let domain = at < text.endIndex ? String(text[text.index(after: at)...]) : ""
+        return MailAddress(localPart: String(text[..<at]), domain: domain)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+extension ClientSessionStateMachine.RecipientOutcome {
+    /// Delivered or failed: this server's word is final.
+    var isFinal: Bool {
+        if case .deferred = self { return false }
+        return true
+    }
+}

@@ -1,0 +1,113 @@
+"""A remote SMTP server for Tern's outbound tests: aiosmtpd (a real, independent SMTP server
+implementation) with behaviours the tests choose on the command line.
+
+Runs as its own process under the Debian Python that has python3-aiosmtpd:
+    /usr/bin/python3 smtp_peer.py --host 127.0.0.3 --port 2525 --out DIR [options]
+Prints "ready" on stdout when it listens. Every accepted message becomes DIR/NNNNNN.json with
+the envelope, the ESMTP parameters, the client's port (one per TCP connection, so a test can
+count connections), whether TLS was on, and the content (latin-1 text). Every connection is
+logged as a line in DIR/connections.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import ssl
+import sys
+import threading
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.data_commands = 0
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock, open(self.out / "connections.log", "a") as log:
+            log.write(f"{session.peer[1]} ehlo {hostname}\n")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.args.reject_rcpt:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if address.lower() in self.args.defer_rcpt:
+            return "450 4.2.1 <%s>: Mailbox busy, try again later" % address
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.append(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.data_commands += 1
+            attempt = self.data_commands
+        if attempt <= self.args.defer_data:
+            return "451 4.3.0 Temporary local problem, try again"
+        if self.args.delay:
+            await asyncio.sleep(self.args.delay)
+        with self.lock:
+            self.count += 1
+            n = self.count
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "mail_options": envelope.mail_options,
+            "rcpt_options": getattr(envelope, "rcpt_options", []),
+            "peer_port": session.peer[1],
+            "helo": session.host_name,
+            "tls": session.ssl is not None,
+            "content": envelope.original_content.decode("latin-1"),
+        }
+        tmp = self.out / f"{n:06d}.tmp"
+        tmp.write_text(json.dumps(record))
+        tmp.rename(self.out / f"{n:06d}.json")
+        return "250 2.0.0 Ok: queued as peer%06d" % n
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--name", default="peer.test")
+    parser.add_argument("--reject-rcpt", action="append", default=[], type=str.lower)
+    parser.add_argument("--defer-rcpt", action="append", default=[], type=str.lower)
+    parser.add_argument("--defer-data", type=int, default=0, help="answer the first N DATA commands with 451")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before accepting each message")
+    parser.add_argument("--no-smtputf8", action="store_true")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    args = parser.parse_args()
+
+    handler = Handler(args)
+    tls_context = None
+    if args.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+    controller = Controller(
+        handler, hostname=args.host, port=args.port, server_hostname=args.name, ident="peer ESMTP",
+        enable_SMTPUTF8=not args.no_smtputf8, decode_data=False, tls_context=tls_context,
+        data_size_limit=60 * 1024 * 1024)
+    controller.start()
+    print("ready", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Outbound relay (the MTA's SMTP client): mail for other domains goes to the server their MX
+records name (RFC 5321 §5.1), found through a real DNS server (NSD) serving remote.test, and is
+delivered to real SMTP peers on loopback: aiosmtpd processes, and a second Tern.
+
+Every failure path ends in a DSN to the sender (RFC 3464, parsed with Python's email package)
+or a retry; nothing is delivered twice except what was in flight at a crash.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import subprocess
+import time
+from email import policy
+from pathlib import Path
+
+from outbound import sender_config
+from ternlib import make_cert, message, tern_bin
+
+
+def sender_maildir(server) -> Path:
+    return server.data_dir / "mailboxes" / "tern.test" / "sender"
+
+
+def wait_reports(server, count: int, timeout: float = 20.0) -> list:
+    """The DSNs in sender@tern.test's Maildir, parsed."""
+    directory = sender_maildir(server) / "new"
+    deadline = time.monotonic() + timeout
+    files: list[Path] = []
+    while time.monotonic() < deadline:
+        files = sorted(directory.glob("*")) if directory.is_dir() else []
+        if len(files) >= count:
+            break
+        time.sleep(0.05)
+    assert len(files) >= count, f"{len(files)} of {count} DSNs after {timeout} s\n{server.logs()}"
+    return [email.message_from_bytes(p.read_bytes(), policy=policy.compat32) for p in files]
+
+
+def queue_empty(server, timeout: float = 20.0) -> bool:
+    queue = server.data_dir / "spool" / "queue"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(queue.iterdir()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def send(server, rcpts: list[str], subject: str = "outbound", mail_from: str = "sender@tern.test",
+         mail_params: str = "", body: bytes | None = None) -> str:
+    with server.connect() as c:
+        c.ehlo()
+        content = message(subject) if body is None else body
+        return c.send_message(content, mail_from=mail_from, rcpts=rcpts, mail_params=mail_params)
+
+
+def status_of(report) -> tuple[dict, list[dict]]:
+    """(per-message fields, [per-recipient fields]) of a multipart/report DSN."""
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    parts = report.get_payload()
+    assert parts[1].get_content_type() == "message/delivery-status"
+    blocks = parts[1].get_payload()
+    return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+
+
+def mta(tern_factory, nsd, peers, **kw):
+    return tern_factory.serve(config_extra=sender_config(nsd_port=nsd.port, smtp_port=peers.port, **kw))
+
+
+def test_delivers_to_the_mx_with_a_trace(tern_factory, nsd, peers):
+    """MX lookup → connect → EHLO → MAIL/RCPT/DATA: the peer gets the message as accepted, with
+    Tern's Received header on top, from the original sender; the queue empties and the
+    delivery is logged like Postfix's (relay, dsn, status)."""
+    peer = peers.start("127.0.0.3")
+    server = mta(tern_factory, nsd, peers)
+    qid = send(server, ["user@a.remote.test"], subject="to the mx")
+    [got] = peer.wait_messages(1)
+    assert got["mail_from"] == "sender@tern.test"
+    assert got["rcpt_tos"] == ["user@a.remote.test"]
+    assert got["helo"] == "mx.tern.test"
+    assert got["content"].startswith("Received: from client.example")
+    assert f"id {qid}" in got["content"].split("\r\n\r\n")[0].replace("\r\n\t", " ")
+    assert "Subject: to the mx" in got["content"]
+    assert "SIZE=" in " ".join(got["mail_options"])
+    assert queue_empty(server)
+    deadline = time.monotonic() + 5
+    while "status=sent" not in server.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.stderr_text()
+    assert "relay=mx-a.remote.test[127.0.0.3]" in log and "dsn=2.0.0" in log and "status=sent" in log, log
+
+
+def test_mx_preference_and_fallover(tern_factory, nsd, peers):
+    """The lower preference wins (prefer.remote.test: mx-a at 10 before mx-b at 20); when the
+    preferred host refuses connections (fallover.remote.test: mx-down at 10), the next MX
+    gets the message."""
+    a = peers.start("127.0.0.3")
+    b = peers.start("127.0.0.4")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["one@prefer.remote.test"])
+    send(server, ["two@fallover.remote.test"])
+    got = a.wait_messages(2)
+    assert sorted(m["rcpt_tos"][0] for m in got) == ["one@prefer.remote.test", "two@fallover.remote.test"]
+    assert b.messages() == []
+    assert queue_empty(server)
+
+
+def test_implicit_mx(tern_factory, nsd, peers):
+    """RFC 5321 §5.1: a domain with no MX records but an address is its own mail server."""
+    peer = peers.start("127.0.0.3")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@implicit.remote.test"])
+    [got] = peer.wait_messages(1)
+    assert got["rcpt_tos"] == ["user@implicit.remote.test"]
+
+
+def test_null_mx_nxdomain_and_no_address_bounce(tern_factory, nsd, peers):
+    """A null MX (RFC 7505) fails at once with 556 5.1.10, a domain that does not exist with
+    5.1.2, an MX host without an address with 5.4.4: one DSN each, sent with the null sender,
+    and no server is contacted."""
+    peer = peers.start("127.0.0.3")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@nullmx.remote.test"], subject="null mx")
+    reports = wait_reports(server, 1)
+    send(server, ["user@missing.remote.test"], subject="nxdomain")
+    reports = wait_reports(server, 2)
+    send(server, ["user@nohost.remote.test"], subject="no host")
+    reports = wait_reports(server, 3)
+    statuses = {}
+    for report in reports:
+        assert report["From"].startswith("Mail Delivery System <MAILER-DAEMON@mx.tern.test>")
+        _, [recipient] = status_of(report)
+        statuses[recipient["Final-Recipient"]] = (recipient["Status"], recipient["Diagnostic-Code"])
+    assert statuses["rfc822; user@nullmx.remote.test"][0] == "5.1.10"
+    assert "556 5.1.10" in statuses["rfc822; user@nullmx.remote.test"][1]
+    assert statuses["rfc822; user@missing.remote.test"][0] == "5.1.2"
+    assert statuses["rfc822; user@nohost.remote.test"][0] == "5.4.4"
+    for path in (sender_maildir(server) / "new").iterdir():
+        assert path.read_bytes().startswith(b"Return-Path: <>\r\n")
+    assert peer.connections() == 0
+    assert queue_empty(server)
+
+
+def test_dns_failure_defers(tern_factory, nsd, peers):
+    """A DNS server that will not answer for the domain (NSD refuses a zone it does not serve)
+    is a temporary failure (RFC 5321 §5.1): the message stays queued as deferred with 4.4.3,
+    and nobody gets a bounce."""
+    server = mta(tern_factory, nsd, peers)
+    qid = send(server, ["user@unserved.test"])
+    deadline = time.monotonic() + 15
+    record = {}
+    while time.monotonic() < deadline:
+        path = server.data_dir / "spool" / "queue" / f"{qid}.json"
+        record = json.loads(path.read_text())
+        if record["deliveries"][0]["status"] == "deferred":
+            break
+        time.sleep(0.1)
+    delivery = record["deliveries"][0]
+    assert delivery["status"] == "deferred", record
+    assert delivery["last_reply"].startswith("451 4.4.3"), delivery
+    assert delivery["history"][0]["reply"] == delivery["last_reply"]
+    assert not (sender_maildir(server) / "new").exists()
+
+
+def test_451_then_accepted_after_retry(tern_factory, nsd, peers):
+    """A peer that answers the first DATA with 451 gets the message on the next try (retry_delay
+    1 s here), exactly once; the queue records both attempts until the message leaves it."""
+    peer = peers.start("127.0.0.3", "--defer-data", "1")
+    server = mta(tern_factory, nsd, peers)
+    qid = send(server, ["user@a.remote.test"], subject="retry me")
+    spool = server.data_dir / "spool" / "queue" / f"{qid}.json"
+    deadline = time.monotonic() + 10
+    deferred = None
+    while time.monotonic() < deadline and deferred is None:
+        try:
+            record = json.loads(spool.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            break
+        if record["deliveries"][0]["status"] == "deferred":
+            deferred = record["deliveries"][0]
+        time.sleep(0.02)
+    [got] = peer.wait_messages(1, timeout=20)
+    assert "Subject: retry me" in got["content"]
+    assert queue_empty(server)
+    time.sleep(0.5)
+    assert len(peer.messages()) == 1
+    assert deferred is not None, "the first attempt was never recorded as deferred"
+    assert deferred["last_reply"].startswith("451 4.3.0"), deferred
+    assert deferred["history"][0]["relay"] == f"mx-a.remote.test[127.0.0.3]:{peers.port}"
+    assert not (sender_maildir(server) / "new").exists(), "no bounce for a delivered message"
+
+
+def test_one_of_two_recipients_refused(tern_factory, nsd, peers):
+    """One transaction, two RCPTs: the peer takes alice and refuses bob with 550 5.1.1. Alice's
+    copy is delivered; the sender gets one DSN for bob only, with the peer's words
+    (Diagnostic-Code), Status 5.1.1, Remote-MTA and the original headers."""
+    peer = peers.start("127.0.0.3", "--reject-rcpt", "bob@a.remote.test")
+    server = mta(tern_factory, nsd, peers)
+    qid = send(server, ["alice@a.remote.test", "bob@a.remote.test"], subject="half")
+    [got] = peer.wait_messages(1)
+    assert got["rcpt_tos"] == ["alice@a.remote.test"]
+    [report] = wait_reports(server, 1)
+    assert report["Subject"].startswith("Undelivered Mail Returned to Sender")
+    fields, [recipient] = status_of(report)
+    assert fields["X-Tern-Queue-ID"] == qid
+    assert recipient["Final-Recipient"] == "rfc822; bob@a.remote.test"
+    assert recipient["Action"] == "failed"
+    assert recipient["Status"] == "5.1.1"
+    assert recipient["Remote-MTA"] == "dns; mx-a.remote.test"
+    assert recipient["Diagnostic-Code"].startswith("smtp; 550 5.1.1 <bob@a.remote.test>: Recipient address rejected")
+    returned = report.get_payload()[2]
+    assert returned.get_content_type() in ("text/rfc822-headers", "message/rfc822")
+    assert "Subject: half" in returned.as_string()
+    assert queue_empty(server)
+
+
+def test_smtputf8_message_to_a_peer_without_it(tern_factory, nsd, peers):
+    """RFC 6531 §3.2: a message that needs SMTPUTF8 is not sent to a server that lacks it (no
+    downgrade): the recipient fails with 5.6.7 and the sender learns why; the peer gets
+    nothing."""
+    peer = peers.start("127.0.0.3", "--no-smtputf8")
+    server = mta(tern_factory, nsd, peers)
+    body = "Subject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\nFrom: sender@tern.test\r\n\r\nGrüße\r\n".encode()
+    send(server, ["user@a.remote.test"], mail_params="SMTPUTF8 BODY=8BITMIME", body=body)
+    [report] = wait_reports(server, 1)
+    _, [recipient] = status_of(report)
+    assert recipient["Status"] == "5.6.7"
+    assert "SMTPUTF8" in recipient["Diagnostic-Code"]
+    assert peer.messages() == []
+    assert queue_empty(server)
+
+
+def test_starttls_with_the_peer(tern_factory, nsd, peers, tmp_path):
+    """Opportunistic STARTTLS (RFC 3207): a peer that offers it gets the message encrypted,
+    and the log says so."""
+    cert, key = make_cert(tmp_path, "mx-a.remote.test")
+    peer = peers.start("127.0.0.3", "--tls-cert", str(cert), "--tls-key", str(key))
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@a.remote.test"], subject="secret")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True
+    assert "Subject: secret" in got["content"]
+    deadline = time.monotonic() + 5
+    while "tls=true" not in server.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "tls=true" in server.stderr_text()
+
+
+def test_connection_reuse(tern_factory, nsd, peers):
+    """With one session per destination, five messages to one domain share one connection
+    (the cached session is reused, RSET between messages)."""
+    peer = peers.start("127.0.0.3")
+    server = mta(tern_factory, nsd, peers, queue_extra="destination_concurrency = 1")
+    for n in range(5):
+        send(server, [f"user{n}@a.remote.test"], subject=f"reuse {n}")
+    got = peer.wait_messages(5)
+    assert sorted(m["rcpt_tos"][0] for m in got) == [f"user{n}@a.remote.test" for n in range(5)]
+    assert peer.connections() < 5
+    assert len({m["peer_port"] for m in got}) <= 2, [m["peer_port"] for m in got]
+
+
+def test_relay_to_a_second_tern(tern_factory, nsd, peers):
+    """Tern to Tern: the second one (dev mode on mx-b) offers STARTTLS, CHUNKING and SMTPUTF8,
+    so the message travels encrypted with BDAT, keeps its SMTPUTF8 sender, and lands in the
+    receiver's Maildir with both Received headers."""
+    receiver = tern_factory.dev(args=["--smtp", f"127.0.0.4:{peers.port}"], hostname="mx-b.remote.test")
+    server = mta(tern_factory, nsd, peers)
+    body = "Subject: tern to tern\r\nFrom: sender@tern.test\r\n\r\nÜber alles\r\n".encode()
+    send(server, ["käthe@b.remote.test"], mail_params="SMTPUTF8 BODY=8BITMIME", body=body)
+    deadline = time.monotonic() + 20
+    files: list[Path] = []
+    while time.monotonic() < deadline and not files:
+        files = list((receiver.maildir / "new").glob("*")) if (receiver.maildir / "new").is_dir() else []
+        time.sleep(0.05)
+    assert files, f"nothing reached the second Tern\n{server.logs()}"
+    data = files[0].read_bytes()
+    first, second = data.split(b"\r\n")[0], data.split(b"Received:")[2]
+    assert first.startswith(b"Received: from mx.tern.test (")
+    assert b"with UTF8SMTPS" in data.split(b"Received:")[1].replace(b"\r\n\t", b" ")
+    assert second.startswith(b" from client.example")
+    assert data.endswith("Über alles\r\n".encode())
+    assert queue_empty(server)
+
+
+def test_kill_during_delivery_loses_nothing(tern_factory, nsd, peers):
+    """kill -9 while a batch goes to a slow peer: after the restart every message reaches the
+    peer; duplicates are at most the deliveries in flight at the kill (the peer had taken
+    them, Tern had not yet recorded it), and are reported."""
+    peer = peers.start("127.0.0.3", "--delay", "0.3")
+    server = mta(tern_factory, nsd, peers, queue_extra="destination_concurrency = 2")
+    total = 12
+    for n in range(total):
+        send(server, [f"user{n}@a.remote.test"], subject=f"crash {n}")
+    peer.wait_messages(3)
+    server.kill()
+    server.expect_exit = True
+    in_flight_limit = 2
+    server.start()
+    got = peer.wait_messages(total, timeout=40)
+    assert queue_empty(server, timeout=40)
+    time.sleep(0.5)
+    got = peer.messages()
+    subjects = [next(line for line in m["content"].split("\r\n") if line.startswith("Subject:")) for m in got]
+    assert set(subjects) == {f"Subject: crash {n}" for n in range(total)}
+    duplicates = len(subjects) - len(set(subjects))
+    print(f"kill -9 during delivery: {total} messages, {duplicates} duplicate(s) at the peer")
+    assert duplicates <= in_flight_limit

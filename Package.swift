@@ -151,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernApp",
+                "TernApp", "TernQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -16,7 +16,8 @@ public enum QueueReport {
         var text = ""
         for record in records {
             let pending = record.deliveries.filter { !$0.status.isFinal }
-            text += "\(record.id)  \(record.size) bytes  \(record.received_at)  from <\(record.from)>\n"
+            let held = record.hold == true ? "  (hold)" : ""
+            text += "\(record.id)  \(record.size) bytes  \(record.received_at)  from <\(record.from)>\(held)\n"
             for delivery in pending {
                 text += "    \(delivery.status.rawValue) \(delivery.route.rawValue) <\(delivery.recipient)>"
                 if let reply = delivery.lastReply { text += "  (\(reply))" }
@@ -27,12 +28,35 @@ public enum QueueReport {
         return text
     }
 
-    /// One message: its envelope and every delivery's state, as JSON.
-    public static func show(dataDirectory: String, id: String) throws -> String {
+    /// One message: its envelope, each delivery's state and its attempts (time, server, TLS,
+    /// reply); or the record as JSON.
+    public static func show(dataDirectory: String, id: String, json: Bool = false) throws -> String {
         guard let record = try loadRecords(dataDirectory).first(where: { $0.id == id }) else {
             throw ReportError(description: "no message \(id) in the queue")
         }
-        return try encode(record)
+        if json { return try encode(record) }
+        var text = """
+            queue id:  \(record.id)\(record.hold == true ? " (hold)" : "")
+            arrived:   \(record.received_at) from \(record.helo) [\(record.peer)] with \(record.protocol)
+            sender:    <\(record.from)>
+            size:      \(record.size) bytes\(record.body.map { ", BODY=\($0)" } ?? "")\(record.smtputf8 ? ", SMTPUTF8" : "")
+
+            """
+        for delivery in record.deliveries {
+            text += "\n\(delivery.status.rawValue) \(delivery.route.rawValue) <\(delivery.recipient)>"
+            if delivery.original != delivery.recipient { text += " (for <\(delivery.original)>)" }
+            text += ", \(delivery.attempts) attempt\(delivery.attempts == 1 ? "" : "s")"
+            if let next = delivery.nextAttempt, !delivery.status.isFinal {
+                text += ", next \(Date(timeIntervalSince1970: TimeInterval(next)).formatted(.iso8601))"
+            }
+            text += "\n"
+            for attempt in delivery.history ?? [] {
+                let when = Date(timeIntervalSince1970: TimeInterval(attempt.at)).formatted(.iso8601)
+                let tls = attempt.tls.map { $0 ? " TLS" : " cleartext" } ?? ""
+                text += "    \(when)  \(attempt.relay ?? "no server")\(tls)  \(attempt.reply)\n"
+            }
+        }
+        return text
     }
 
     private static func loadRecords(_ dataDirectory: String) throws -> [SpoolRecord] {

@@ -163,6 +163,22 @@ public enum TernServer {
 
         // The group stops services in reverse order: listeners first, then the queue.
         var services: [any Service] = queue.map { [$0] } ?? []
+        let pidPath = QueueControlClient.pidPath(dataDirectory: dataDirectory)
+        if let queue {
+            var controlLogger = logger
+            controlLogger[metadataKey: "tern_service"] = "control"
+            do {
+                services.append(
+                    try await QueueControlServer.bind(
+                        dataDirectory: dataDirectory, queue: queue, group: group, logger: controlLogger))
+            } catch {
+                throw StartupError(
+                    description: "data_dir: cannot create the control socket "
+                        + "\(QueueControlClient.socketPath(dataDirectory: dataDirectory)): \(error)")
+            }
+            try? "\(getpid())\n".write(toFile: pidPath, atomically: true, encoding: .utf8)
+        }
+        defer { if queue != nil { unlink(pidPath) } }
         for listener in configuration.listeners {
             var endpointLogger = logger
             endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"

@@ -169,6 +169,63 @@ public final class QueueManager: MessageStore, Service {
         wakeup.signal()
     }
 
+    // MARK: Postmaster commands
+
+    /// Runs `tern queue retry|hold|release|delete` on the running queue; returns the IDs of
+    /// the messages it changed. A deleted message leaves the spool without a DSN (as Postfix's
+    /// `postsuper -d`); an attempt already in flight for it still ends, and its outcome is
+    /// dropped.
+    public func control(_ command: QueueCommand, _ selector: QueueSelector) async throws -> [String] {
+        var changed: [String] = []
+        for id in await state.ids(selector) where await state.apply(command, to: id) {
+            changed.append(id)
+            if command == .delete {
+                try await remove(id)
+            } else {
+                await persist(id)
+            }
+        }
+        if !changed.isEmpty {
+            logger.info(
+                "postmaster command", metadata: ["command": "\(command.rawValue)", "messages": "\(changed.count)"])
+        }
+        wakeup.signal()
+        return changed
+    }
+
+    /// Runs a postmaster command on a spool no server is using (`tern queue ...` while Tern is
+    /// stopped): the same rules, applied to the files.
+    public static func control(_ command: QueueCommand, _ selector: QueueSelector, spool: Spool) async throws
+        -> [String]
+    {
+        let state = QueueState()
+        await state.load(try spool.loadRecords())
+        var changed: [String] = []
+        for id in await state.ids(selector) where await state.apply(command, to: id) {
+            changed.append(id)
+            if let record = await state.record(id) {
+                try await spool.save(record)
+            } else {
+                try await spool.remove(id)
+            }
+        }
+        return changed
+    }
+
+    /// Removes a message's files after earlier writes of its state have finished.
+    private func remove(_ id: String) async throws {
+        let spool = self.spool
+        let outcome = ResultBox()
+        await persistence.run(for: id) {
+            do {
+                try await spool.remove(id)
+            } catch {
+                await outcome.set(error)
+            }
+        }
+        if let error = await outcome.error { throw error }
+    }
+
     /// Writes the message's current state to the spool, or removes it when every delivery is
     /// final. Writes of one message run one after another and each takes the newest state, so
     /// a slower earlier write can never bring back an older state or a removed message.

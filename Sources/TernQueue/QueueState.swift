@@ -37,7 +37,7 @@ actor QueueState {
         var nextDue: Int64?
         var limited = false
         for id in records.keys.sorted() {
-            guard let record = records[id] else { continue }
+            guard let record = records[id], record.hold != true else { continue }
             var groups: [String: [DeliveryJob.Item]] = [:]
             var order: [String] = []
             for (index, delivery) in record.deliveries.enumerated() where !delivery.status.isFinal {
@@ -75,6 +75,43 @@ actor QueueState {
         case .local: "local:\(delivery.recipient.lowercased())"
         case .remote: "remote:\(DeliveryJob.domain(of: delivery.recipient))"
         }
+    }
+
+    /// The IDs `selector` names that are in the queue: one, or all.
+    func ids(_ selector: QueueSelector) -> [String] {
+        switch selector {
+        case .all: records.keys.sorted()
+        case .message(let id): records[id] == nil ? [] : [id]
+        }
+    }
+
+    /// Applies a postmaster's command to one message; returns whether it changed anything.
+    /// `retry` makes every open delivery due now; `hold` stops scheduling the message;
+    /// `release` ends a hold and makes its deliveries due now; `delete` drops it from the
+    /// queue (the caller removes the files).
+    func apply(_ command: QueueCommand, to id: String) -> Bool {
+        guard var record = records[id] else { return false }
+        switch command {
+        case .retry:
+            guard record.hold != true else { return false }
+            for index in record.deliveries.indices where !record.deliveries[index].status.isFinal {
+                record.deliveries[index].nextAttempt = nil
+            }
+        case .hold:
+            guard record.hold != true else { return false }
+            record.hold = true
+        case .release:
+            guard record.hold == true else { return false }
+            record.hold = nil
+            for index in record.deliveries.indices where !record.deliveries[index].status.isFinal {
+                record.deliveries[index].nextAttempt = nil
+            }
+        case .delete:
+            records[id] = nil
+            return true
+        }
+        records[id] = record
+        return true
     }
 
     func record(_ id: String) -> SpoolRecord? {

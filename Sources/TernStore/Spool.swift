@@ -295,6 +295,8 @@ public struct SpoolRecord: Codable, Sendable {
     public var deliveries: [QueuedDelivery]
     /// Set once the sender was told that delivery is delayed (one warning per message).
     public var delay_warned: Bool?
+    /// Put on hold by the postmaster (`tern queue hold`): nothing is tried until released.
+    public var hold: Bool?
 
     init(_ message: IncomingMessage, size: Int, deliveries: [QueuedDelivery]) {
         let envelope = message.envelope

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TernApp
+import TernQueue
 
 /// `tern`: the Tern mail server. Without a subcommand it runs dev mode.
 @main
@@ -85,9 +86,10 @@ struct CheckConfig: AsyncParsableCommand {
     }
 }
 
-struct Queue: ParsableCommand {
+struct Queue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Look at the mail queue of a serving Tern.", subcommands: [List.self, Show.self])
+        abstract: "Look at and manage the mail queue of a serving Tern.",
+        subcommands: [List.self, Show.self, Retry.self, Hold.self, Release.self, Delete.self])
 
     struct Location: ParsableArguments {
         @Option(name: .long, help: "The configuration file (its data_dir is used).")
@@ -119,12 +121,69 @@ struct Queue: ParsableCommand {
 
         @OptionGroup var location: Location
         @Argument(help: "The queue ID.") var id: String
+        @Flag(name: .long, help: "Print the queue record as JSON.") var json = false
 
         func run() throws {
             do {
-                print(try QueueReport.show(dataDirectory: location.dataDirectory(), id: id), terminator: "")
+                print(try QueueReport.show(dataDirectory: location.dataDirectory(), id: id, json: json), terminator: "")
             } catch let error as QueueReport.ReportError {
                 fail(error.description)
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Try the open deliveries of a message (or all) now instead of at their scheduled time.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.run(.retry) }
+    }
+
+    struct Hold: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put a message (or all) on hold: nothing is tried until it is released.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.run(.hold) }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release a held message (or all); its deliveries are tried now.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.run(.release) }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a message (or all) from the queue, undelivered and without a bounce.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.run(.delete) }
+    }
+
+    /// A queue ID or `all`, and where the queue is.
+    struct Target: ParsableArguments {
+        @OptionGroup var location: Location
+        @Argument(help: "A queue ID, or all.") var id: String
+
+        func run(_ command: QueueCommand) async throws {
+            do {
+                let changed = try await QueueControlClient.run(
+                    command, id, dataDirectory: location.dataDirectory())
+                if changed.isEmpty, id != "all" {
+                    fail("\(command.rawValue): no message \(id) in the queue (or nothing to change)")
+                }
+                for changedID in changed { print("\(changedID): \(Self.pastTense(command))") }
+            } catch let error as QueueControlClient.ControlError {
+                fail(error.description)
+            }
+        }
+
+        static func pastTense(_ command: QueueCommand) -> String {
+            switch command {
+            case .retry: "scheduled for delivery now"
+            case .hold: "on hold"
+            case .release: "released"
+            case .delete: "deleted"
             }
         }
     }

@@ -126,9 +126,13 @@ def test_deferred_delivery_survives_kill_and_is_retried(tern_factory):
     as_json = subprocess.run([str(tern_bin()), "queue", "list", "--json", "--data", str(server.data_dir)],
                              capture_output=True, text=True, timeout=30)
     assert sorted(r["id"] for r in json.loads(as_json.stdout)) == sorted(qids)
-    shown = subprocess.run([str(tern_bin()), "queue", "show", qids[0], "--data", str(server.data_dir)],
+    shown = subprocess.run([str(tern_bin()), "queue", "show", qids[0], "--json", "--data", str(server.data_dir)],
                            capture_output=True, text=True, timeout=30)
     assert json.loads(shown.stdout)["deliveries"][0]["status"] == "deferred"
+    text = subprocess.run([str(tern_bin()), "queue", "show", qids[0], "--data", str(server.data_dir)],
+                          capture_output=True, text=True, timeout=30).stdout
+    assert f"queue id:  {qids[0]}" in text and "deferred local <alice@example.test>" in text, text
+    assert "maildir  451 4.3.0" in text, text
     missing = subprocess.run([str(tern_bin()), "queue", "show", "0000000000000000", "--data", str(server.data_dir)],
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode != 0 and "no message" in missing.stderr

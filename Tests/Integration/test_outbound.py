@@ -307,3 +307,88 @@ def test_kill_during_delivery_loses_nothing(tern_factory, nsd, peers):
     duplicates = len(subjects) - len(set(subjects))
     print(f"kill -9 during delivery: {total} messages, {duplicates} duplicate(s) at the peer")
     assert duplicates <= in_flight_limit
+
+
+def tern_queue(server, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(tern_bin()), "queue", *args, "--data", str(server.data_dir)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def record_of(server, qid: str) -> dict:
+    return json.loads((server.data_dir / "spool" / "queue" / f"{qid}.json").read_text())
+
+
+def wait_deferred(server, qid: str, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = record_of(server, qid)
+        if record["deliveries"][0]["status"] == "deferred":
+            return record
+        time.sleep(0.05)
+    raise AssertionError(f"{qid} never deferred: {record_of(server, qid)}")
+
+
+def test_queue_show_hold_release_retry_delete(tern_factory, nsd, peers):
+    """The postmaster's tools on a running queue (through its control socket): `show` lists every
+    attempt with its server and reply; `hold` stops delivery even when the peer is back;
+    `release` delivers at once; `retry` skips a long retry wait; `delete` drops a message
+    without a bounce."""
+    server = tern_factory.serve(config_extra=sender_config(nsd_port=nsd.port, smtp_port=peers.port).replace(
+        'retry_delay = "1s"\nretry_max_delay = "2s"', 'retry_delay = "1h"\nretry_max_delay = "4h"'))
+    # No peer yet: connections are refused, deliveries deferred.
+    held = send(server, ["held@a.remote.test"], subject="held")
+    retried = send(server, ["retried@a.remote.test"], subject="retried")
+    deleted = send(server, ["deleted@a.remote.test"], subject="deleted")
+    for qid in (held, retried, deleted):
+        wait_deferred(server, qid)
+    shown = tern_queue(server, "show", held)
+    assert shown.returncode == 0, shown.stderr
+    assert "deferred remote <held@a.remote.test>" in shown.stdout
+    assert f"mx-a.remote.test[127.0.0.3]:{peers.port}  451 4.4.1 cannot connect" in shown.stdout, shown.stdout
+
+    out = tern_queue(server, "hold", held)
+    assert out.returncode == 0 and f"{held}: on hold" in out.stdout, out.stderr
+    assert record_of(server, held)["hold"] is True
+    assert "(hold)" in tern_queue(server, "list").stdout
+    out = tern_queue(server, "delete", deleted)
+    assert out.returncode == 0 and f"{deleted}: deleted" in out.stdout, out.stderr
+    assert not (server.data_dir / "spool" / "queue" / f"{deleted}.json").exists()
+
+    peer = peers.start("127.0.0.3")
+    out = tern_queue(server, "retry", "all")
+    assert out.returncode == 0, out.stderr
+    [got] = peer.wait_messages(1)
+    assert "Subject: retried" in got["content"]
+    time.sleep(1.5)
+    assert len(peer.messages()) == 1, "a held message was delivered"
+    out = tern_queue(server, "release", held)
+    assert out.returncode == 0 and f"{held}: released" in out.stdout, out.stderr
+    got = peer.wait_messages(2)
+    assert "Subject: held" in got[1]["content"]
+    assert queue_empty(server)
+    assert not (sender_maildir(server) / "new").exists(), "delete must not bounce"
+    missing = tern_queue(server, "hold", "0000000000000000")
+    assert missing.returncode != 0 and "no message" in missing.stderr
+
+
+def test_queue_commands_on_a_stopped_server(tern_factory, nsd, peers):
+    """With no server running, `tern queue hold|delete` change the spool files themselves; the
+    next start honours them."""
+    server = mta(tern_factory, nsd, peers)
+    held = send(server, ["held@a.remote.test"], subject="held offline")
+    deleted = send(server, ["deleted@a.remote.test"], subject="deleted offline")
+    wait_deferred(server, held)
+    wait_deferred(server, deleted)
+    assert server.stop() == 0
+    assert not (server.data_dir / "tern.pid").exists()
+    assert tern_queue(server, "hold", held).returncode == 0
+    assert tern_queue(server, "delete", deleted).returncode == 0
+    assert record_of(server, held)["hold"] is True
+    peer = peers.start("127.0.0.3")
+    server.start()
+    time.sleep(2.5)
+    assert peer.messages() == []
+    assert tern_queue(server, "release", "all").returncode == 0
+    [got] = peer.wait_messages(1)
+    assert "Subject: held offline" in got["content"]
+    assert queue_empty(server)

@@ -32,7 +32,7 @@ public enum ConfigurationLoader {
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
     ]
     static let outboundKeys: Set<String> = ["port", "tls", "cleartext_fallback", "connect_timeout", "connection_idle_time"]
-    static let routeKeys: Set<String> = ["domain", "relay", "security"]
+    static let routeKeys: Set<String> = ["domain", "relay", "security", "username", "password", "password_file"]
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
     static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
     static let listenerKeys: Set<String> = ["address", "port", "role"]
@@ -286,7 +286,28 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(
                     key: "\(key).security", problem: "'\(security)' is not opportunistic, required, implicit or none")
             }
-            outbound.routes.append(.init(domain: domain, host: host, port: port, security: security))
+            let username = entry["username"]?.string
+            var password = entry["password"]?.string
+            if let file = entry["password_file"]?.string {
+                guard password == nil else {
+                    throw ConfigurationError(key: "\(key).password_file", problem: "give password or password_file, not both")
+                }
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigurationError(key: "\(key).password_file", problem: "cannot read \(file)")
+                }
+                password = text.trimmingCharacters(in: .newlines)
+            }
+            guard (username == nil) == (password == nil) else {
+                throw ConfigurationError(
+                    key: "\(key).\(username == nil ? "username" : "password")",
+                    problem: "username and password go together")
+            }
+            if username != nil, security == "none" {
+                throw ConfigurationError(
+                    key: "\(key).security", problem: "credentials are only sent over TLS; 'none' cannot carry them")
+            }
+            outbound.routes.append(
+                .init(domain: domain, host: host, port: port, security: security, username: username, password: password))
         }
         return outbound
     }

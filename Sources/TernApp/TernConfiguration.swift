@@ -93,12 +93,20 @@ public struct TernConfiguration: Sendable {
             public var port: Int
             /// `opportunistic`, `required`, `implicit` or `none`.
             public var security: String
+            /// AUTH with the relay host (only over TLS).
+            public var username: String?
+            public var password: String?
 
-            public init(domain: String, host: String, port: Int, security: String) {
+            public init(
+                domain: String, host: String, port: Int, security: String, username: String? = nil,
+                password: String? = nil
+            ) {
                 self.domain = domain
                 self.host = host
                 self.port = port
                 self.security = security
+                self.username = username
+                self.password = password
             }
         }
 

@@ -237,9 +237,14 @@ public enum TernServer {
         let outbound = configuration.outbound
         var routes: [String: RemoteDeliveryAgent.Relay] = [:]
         for route in outbound.routes {
+            var credentials: ClientSessionStateMachine.Credentials?
+            if let username = route.username, let password = route.password {
+                credentials = .init(username: username, password: password)
+            }
             routes[route.domain] = RemoteDeliveryAgent.Relay(
                 host: route.host, port: route.port,
-                security: RemoteDeliveryAgent.Relay.Security(rawValue: route.security) ?? .opportunistic)
+                security: RemoteDeliveryAgent.Relay.Security(rawValue: route.security) ?? .opportunistic,
+                credentials: credentials)
         }
         let policy: ClientSessionStateMachine.TLSPolicy
         switch outbound.tls {

@@ -41,11 +41,17 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         public var host: String
         public var port: Int
         public var security: Security
+        /// AUTH with these (RFC 4954), only over TLS.
+        public var credentials: ClientSessionStateMachine.Credentials?
 
-        public init(host: String, port: Int = 25, security: Security = .opportunistic) {
+        public init(
+            host: String, port: Int = 25, security: Security = .opportunistic,
+            credentials: ClientSessionStateMachine.Credentials? = nil
+        ) {
             self.host = host
             self.port = port
             self.security = security
+            self.credentials = credentials
         }
     }
 
@@ -93,6 +99,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         var name: String
         var address: SocketAddress
         var security: Relay.Security
+        var credentials: ClientSessionStateMachine.Credentials? = nil
     }
 
     enum Resolution: Hashable, Sendable {
@@ -177,7 +184,8 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     private func attempt(_ job: DeliveryJob, items: [Int], body: MessageFileReader, at target: Target) async
         -> [(Int, DeliveryResult)]
     {
-        let key = "\(target.security.rawValue)|\(target.address)"
+        // Sessions differ by what was negotiated on them: TLS policy and login.
+        let key = "\(target.security.rawValue)|\(target.credentials?.username ?? "")|\(target.address)"
         let message = outboundMessage(job, items: items, size: body.size)
         var security = target.security
         var reusedFirst = true
@@ -190,7 +198,8 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             } else {
                 do {
                     connection = try await SMTPClientConnection.connect(
-                        to: target.address, hostName: target.name, configuration: sessionConfiguration(security),
+                        to: target.address, hostName: target.name,
+                        configuration: sessionConfiguration(security, credentials: target.credentials),
                         tls: security == .none ? nil : tls, group: group, connectTimeout: configuration.connectTimeout,
                         logger: logger)
                 } catch {
@@ -234,9 +243,12 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         }
     }
 
-    private func sessionConfiguration(_ security: Relay.Security) -> ClientSessionStateMachine.Configuration {
+    private func sessionConfiguration(
+        _ security: Relay.Security, credentials: ClientSessionStateMachine.Credentials?
+    ) -> ClientSessionStateMachine.Configuration {
         var session = ClientSessionStateMachine.Configuration(hostname: configuration.hostname)
         session.timeouts = configuration.timeouts
+        session.credentials = credentials
         switch security {
         case .opportunistic: session.tlsPolicy = configuration.tlsPolicy
         case .required: session.tlsPolicy = .required
@@ -342,7 +354,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
 
     private func relayTargets(_ relay: Relay) async -> Resolution {
         if let address = try? SocketAddress(ipAddress: relay.host, port: relay.port) {
-            return .targets([Target(name: relay.host, address: address, security: relay.security)])
+            return .targets([
+                Target(name: relay.host, address: address, security: relay.security, credentials: relay.credentials)
+            ])
         }
         do {
             guard case .records(let addresses, _) = try await resolver.addresses(relay.host) else {
@@ -352,7 +366,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             return .targets(
                 addresses.compactMap { address in
                     (try? SocketAddress(ipAddress: address.description, port: relay.port)).map {
-                        Target(name: relay.host, address: $0, security: relay.security)
+                        Target(name: relay.host, address: $0, security: relay.security, credentials: relay.credentials)
                     }
                 })
         } catch {

@@ -392,3 +392,32 @@ def test_queue_commands_on_a_stopped_server(tern_factory, nsd, peers):
     [got] = peer.wait_messages(1)
     assert "Subject: held offline" in got["content"]
     assert queue_empty(server)
+
+
+def test_smarthost_route_with_auth(tern_factory, nsd, peers, tmp_path):
+    """A `[[route]]` sends every domain through a relay host instead of the MX: STARTTLS is
+    required, then AUTH (RFC 4954) with the configured credentials; wrong credentials keep the
+    mail queued (4.7.8) instead of bouncing it."""
+    cert, key = make_cert(tmp_path, "relay.test")
+    peer = peers.start("127.0.0.5", "--tls-cert", str(cert), "--tls-key", str(key), "--auth", "tern:s3cret")
+    route = f"""
+[[route]]
+domain = "*"
+relay = "127.0.0.5:{peers.port}"
+security = "required"
+username = "tern"
+password = "s3cret"
+"""
+    server = mta(tern_factory, nsd, peers, extra=route)
+    send(server, ["someone@unserved.test"], subject="via relay")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"
+    assert "Subject: via relay" in got["content"]
+    assert queue_empty(server)
+    assert "s3cret" not in server.stderr_text()
+
+    wrong = mta(tern_factory, nsd, peers, extra=route.replace("s3cret", "wrong"))
+    qid = send(wrong, ["someone@unserved.test"], subject="refused login")
+    record = wait_deferred(wrong, qid)
+    assert record["deliveries"][0]["last_reply"].startswith("451 4.7.8"), record
+    assert len(peer.messages()) == 1

@@ -242,6 +242,128 @@ struct ClientSessionStateMachineTests {
         #expect(client.closed)
     }
 
+    static let credentials = Machine.Credentials(username: "user", password: "secret")
+
+    @Test("AUTH PLAIN with the initial response after TLS (RFC 4954 §4, RFC 4616), then the message")
+    func authPlain() {
+        var client = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
+                  credentials: Self.credentials))
+        client.send(.simple(), body: ["x\r\n"])
+        client.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH LOGIN PLAIN"]))
+            C: AUTH PLAIN AHVzZXIAc2VjcmV0
+            S: 235 2.7.0 Authentication successful
+            C: MAIL FROM:<a@b.test>
+            S: 250 Ok
+            C: RCPT TO:<c@d.test>
+            S: 250 Ok
+            C: DATA
+            S: 354 go ahead
+            C: x
+            C: .
+            S: 250 Ok
+            """)
+        #expect(client.reports.first?.summary == ["c@d.test delivered 250"])
+        #expect("\(Self.credentials)".contains("secret") == false)
+    }
+
+    @Test("AUTH LOGIN answers the two challenges when PLAIN is not offered")
+    func authLogin() {
+        var client = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
+                  credentials: Self.credentials))
+        client.send(.simple(), body: ["x\r\n"])
+        client.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH LOGIN"]))
+            C: AUTH LOGIN
+            S: 334 VXNlcm5hbWU6
+            C: dXNlcg==
+            S: 334 UGFzc3dvcmQ6
+            C: c2VjcmV0
+            S: 235 2.7.0 ok
+            C: MAIL FROM:<a@b.test>
+            """)
+        #expect(client.failures.isEmpty)
+    }
+
+    @Test("refused credentials defer the mail (4.7.8) and QUIT; a 454 is passed on as it is")
+    func authRefused() {
+        var refused = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
+                  credentials: Self.credentials))
+        refused.send(.simple(), body: ["x\r\n"])
+        refused.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH PLAIN"]))
+            C: AUTH PLAIN AHVzZXIAc2VjcmV0
+            S: 535 5.7.8 Authentication credentials invalid
+            C: QUIT
+            """)
+        #expect(refused.reports.map(\.summary) == [["c@d.test deferred 451 4.7.8"]])
+        #expect(refused.failures.map(\.reason) == [.authenticationFailed])
+
+        var busy = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
+                  credentials: Self.credentials))
+        busy.send(.simple(), body: ["x\r\n"])
+        busy.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH PLAIN"]))
+            C: AUTH PLAIN AHVzZXIAc2VjcmV0
+            S: 454 4.7.0 Temporary authentication failure
+            C: QUIT
+            """)
+        #expect(busy.reports.map(\.summary) == [["c@d.test deferred 454 4.7.0"]])
+    }
+
+    @Test("credentials never go in cleartext, nor with an unknown mechanism")
+    func authUnavailable() {
+        var cleartext = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .opportunistic, credentials: Self.credentials))
+        cleartext.send(.simple(), body: ["x\r\n"])
+        cleartext.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH PLAIN"]))
+            C: QUIT
+            """)
+        #expect(cleartext.reports.map(\.summary) == [["c@d.test deferred 451 4.7.4"]])
+        #expect(cleartext.failures.map(\.reason) == [.authenticationUnavailable])
+
+        var unknown = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
+                  credentials: Self.credentials))
+        unknown.send(.simple(), body: ["x\r\n"])
+        unknown.converse(
+            """
+            S: 220 smarthost.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["AUTH CRAM-MD5"]))
+            C: QUIT
+            """)
+        #expect(unknown.failures.map(\.reason) == [.authenticationUnavailable])
+    }
+
+    @Test("Base64 (RFC 4648 test vectors)", arguments: [
+        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ])
+    func base64(input: String, encoded: String) {
+        #expect(Base64.encode(Array(input.utf8)) == encoded)
+    }
+
     @Test("implicit TLS: no STARTTLS, the required policy is met")
     func implicitTLS() {
         var client = ClientHarness.connected(

@@ -28,7 +28,7 @@ extension ClientSessionStateMachine {
 
     /// The command a reply answered: for logs and DSNs ("in reply to RCPT TO command").
     public enum Stage: Hashable, Sendable, CustomStringConvertible {
-        case connection, greeting, hello, startTLS, mail, recipient, data, endOfData, bdat, reset
+        case connection, greeting, hello, startTLS, authentication, mail, recipient, data, endOfData, bdat, reset
 
         public var description: String {
             switch self {
@@ -36,6 +36,7 @@ extension ClientSessionStateMachine {
             case .greeting: "initial greeting"
             case .hello: "EHLO/HELO command"
             case .startTLS: "STARTTLS command"
+            case .authentication: "AUTH command"
             case .mail: "MAIL FROM command"
             case .recipient: "RCPT TO command"
             case .data: "DATA command"
@@ -129,6 +130,11 @@ extension ClientSessionStateMachine {
             case tlsUnavailable
             /// The TLS handshake failed.
             case tlsHandshakeFailed
+            /// Credentials are configured, and AUTH cannot be used: no TLS (and the
+            /// configuration requires it), or no mechanism Tern knows.
+            case authenticationUnavailable
+            /// The server refused the credentials or the exchange.
+            case authenticationFailed
             /// The server said 421: it is closing the connection (§3.8).
             case serviceClosing
             /// The octets from the server are not SMTP replies.

@@ -23,6 +23,12 @@ extension ClientSessionStateMachine {
         public var replyLimits: ReplyParser.Limits
         /// How long each wait may last.
         public var timeouts: Timeouts
+        /// Log in with AUTH (RFC 4954, PLAIN or LOGIN) after EHLO: for relay hosts that want
+        /// it. Default nil (no AUTH).
+        public var credentials: Credentials?
+        /// Send credentials only over TLS. Default true; turning it off exposes the password
+        /// to anyone on the path.
+        public var authenticationRequiresTLS: Bool
 
         public init(
             hostname: String,
@@ -32,8 +38,12 @@ extension ClientSessionStateMachine {
             prefersChunking: Bool = true,
             usesPipelining: Bool = true,
             replyLimits: ReplyParser.Limits = .init(),
-            timeouts: Timeouts = .init()
+            timeouts: Timeouts = .init(),
+            credentials: Credentials? = nil,
+            authenticationRequiresTLS: Bool = true
         ) {
+            self.credentials = credentials
+            self.authenticationRequiresTLS = authenticationRequiresTLS
             self.hostname = hostname
             self.tlsPolicy = tlsPolicy
             self.implicitTLS = implicitTLS
@@ -43,6 +53,20 @@ extension ClientSessionStateMachine {
             self.replyLimits = replyLimits
             self.timeouts = timeouts
         }
+    }
+
+    /// A user name and password for AUTH with a relay host.
+    public struct Credentials: Sendable, Hashable, CustomStringConvertible {
+        public var username: String
+        public var password: String
+
+        public init(username: String, password: String) {
+            self.username = username
+            self.password = password
+        }
+
+        /// The user name only: credentials must never reach a log.
+        public var description: String { "\(username) (password hidden)" }
     }
 
     /// STARTTLS use (RFC 3207; RFC 7435 for opportunistic security).
@@ -131,6 +155,8 @@ extension ClientSessionStateMachine {
             case .greeting: greeting
             case .hello: hello
             case .startTLS, .tlsHandshake: startTLS
+            // Each AUTH step is a short command exchange, like EHLO.
+            case .authentication: hello
             case .mail: mail
             case .recipient: recipient
             case .dataInitiation: dataInitiation
@@ -151,7 +177,7 @@ extension ClientSessionStateMachine {
     /// trickles one octet a minute still times out.
     public struct Timeout: Hashable, Sendable {
         public enum Phase: Hashable, Sendable {
-            case greeting, hello, startTLS, tlsHandshake, mail, recipient
+            case greeting, hello, startTLS, tlsHandshake, authentication, mail, recipient
             case dataInitiation, dataBlock, dataTermination, reset, quit
         }
 

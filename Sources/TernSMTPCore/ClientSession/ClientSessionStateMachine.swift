@@ -59,6 +59,8 @@ public struct ClientSessionStateMachine: Sendable {
         case awaitingHello(extended: Bool)
         case awaitingStartTLSReply
         case awaitingTLS
+        /// AUTH was sent (RFC 4954); the reply to `step` is awaited.
+        case awaitingAuthentication(AuthenticationStep)
         /// Set up, no transaction under way.
         case ready
         case awaitingResetReply
@@ -103,8 +105,18 @@ public struct ClientSessionStateMachine: Sendable {
         var failureWasFinal = false
     }
 
+    /// Where a SASL exchange stands: PLAIN sends everything with AUTH (RFC 4616, with the
+    /// initial response of RFC 4954 §4); LOGIN answers two 334 challenges.
+    enum AuthenticationStep: Sendable {
+        case plain
+        case loginUsername
+        case loginPassword
+        case loginFinal
+    }
+
     public let configuration: Configuration
     private var state: State = .connecting
+    private var authenticated = false
     private var input = ByteBuffer()
     private var parser: ReplyParser
     private var transaction: Transaction?
@@ -154,6 +166,7 @@ public struct ClientSessionStateMachine: Sendable {
         case .awaitingHello: phase = .hello
         case .awaitingStartTLSReply: phase = .startTLS
         case .awaitingTLS: phase = .tlsHandshake
+        case .awaitingAuthentication: phase = .authentication
         case .awaitingResetReply: phase = .reset
         case .envelope: phase = transaction?.repliesRead == 0 ? .mail : .recipient
         case .awaitingDataReply: phase = .dataInitiation
@@ -225,6 +238,7 @@ public struct ClientSessionStateMachine: Sendable {
         guard case .awaitingTLS = state else { return [] }
         tlsActive = true
         capabilities = nil
+        authenticated = false
         input.clear()
         parser.reset()
         var actions: [Action] = []
@@ -424,6 +438,9 @@ public struct ClientSessionStateMachine: Sendable {
                 advance(&actions)
             }
 
+        case .awaitingAuthentication(let step):
+            authenticationReply(reply, step: step, &actions)
+
         case .ready:
             if code.rawValue == 421 {
                 serviceClosing(reply, &actions)
@@ -572,8 +589,68 @@ public struct ClientSessionStateMachine: Sendable {
                 return
             }
         }
+        if let credentials = configuration.credentials, !authenticated {
+            return startAuthentication(credentials, &actions)
+        }
         state = .ready
         advance(&actions)
+    }
+
+    /// RFC 4954 §4: AUTH with the first mechanism both sides know, PLAIN before LOGIN; never
+    /// in cleartext unless the configuration allows it (the password would be readable).
+    private mutating func startAuthentication(_ credentials: Credentials, _ actions: inout [Action]) {
+        guard tlsActive || !configuration.authenticationRequiresTLS else {
+            return failSession(
+                .authenticationUnavailable, reply: .authenticationNeedsTLS, isLocal: true, quit: true, &actions)
+        }
+        let mechanisms = Set((capabilities?.authenticationMechanisms ?? []).map { $0.uppercased() })
+        if mechanisms.contains("PLAIN") {
+            let response = Base64.encode([0] + Array(credentials.username.utf8) + [0] + Array(credentials.password.utf8))
+            write(ByteBuffer(string: "AUTH PLAIN \(response)\r\n"), &actions)
+            state = .awaitingAuthentication(.plain)
+        } else if mechanisms.contains("LOGIN") {
+            write(ByteBuffer(string: "AUTH LOGIN\r\n"), &actions)
+            state = .awaitingAuthentication(.loginUsername)
+        } else {
+            failSession(
+                .authenticationUnavailable, reply: .noAuthenticationMechanism, isLocal: true, quit: true, &actions)
+        }
+    }
+
+    private mutating func authenticationReply(
+        _ reply: SMTPReply, step: AuthenticationStep, _ actions: inout [Action]
+    ) {
+        let code = reply.code
+        if code.rawValue == 235, step == .plain || step == .loginFinal {
+            authenticated = true
+            state = .ready
+            return advance(&actions)
+        }
+        if code.rawValue == 334, let credentials = configuration.credentials {
+            switch step {
+            case .loginUsername:
+                write(ByteBuffer(string: Base64.encode(Array(credentials.username.utf8)) + "\r\n"), &actions)
+                state = .awaitingAuthentication(.loginPassword)
+                return
+            case .loginPassword:
+                write(ByteBuffer(string: Base64.encode(Array(credentials.password.utf8)) + "\r\n"), &actions)
+                state = .awaitingAuthentication(.loginFinal)
+                return
+            case .plain, .loginFinal:
+                // A challenge after the whole response: cancel the exchange (RFC 4954 §4).
+                break
+            }
+        }
+        if code.rawValue == 421 { return serviceClosing(reply, &actions) }
+        if code.isPermanentNegative {
+            // The relay refused the credentials: the mail waits until the configuration is fixed.
+            return failSession(
+                .authenticationFailed, reply: .authenticationRefused(reply), isLocal: true, quit: true, &actions)
+        }
+        if code.isTransientNegative {
+            return failSession(.authenticationFailed, reply: reply, isLocal: false, quit: true, &actions)
+        }
+        unexpected(reply, &actions)
     }
 
     /// In `.ready`: starts the pending message (after RSET if needed), or QUITs if asked to.
@@ -762,6 +839,7 @@ public struct ClientSessionStateMachine: Sendable {
         case .awaitingGreeting: .greeting
         case .awaitingHello: .hello
         case .awaitingStartTLSReply, .awaitingTLS: .startTLS
+        case .awaitingAuthentication: .authentication
         case .awaitingResetReply: .reset
         case .envelope: transaction?.repliesRead == 0 ? .mail : .recipient
         case .awaitingDataReply: .data

@@ -31,6 +31,17 @@ extension SMTPReply {
             451, EnhancedStatusCode(4, 7, 4), "TLS is required, but the remote server refused STARTTLS (\(reply.code))")
     }
 
+    static let authenticationNeedsTLS = SMTPReply(
+        451, EnhancedStatusCode(4, 7, 4), "Authentication with the relay needs TLS, which the session does not have")
+    static let noAuthenticationMechanism = SMTPReply(
+        451, EnhancedStatusCode(4, 7, 4), "The relay offers no authentication mechanism Tern supports (PLAIN, LOGIN)")
+
+    static func authenticationRefused(_ reply: SMTPReply) -> SMTPReply {
+        SMTPReply(
+            451, EnhancedStatusCode(4, 7, 8),
+            "The relay refused the credentials: \(reply.code) \(reply.lines.joined(separator: " "))")
+    }
+
     /// `send(message:)` while another message is in progress: a driver error; the queue tries
     /// the message again later.
     static let sessionBusy = SMTPReply(
@@ -63,6 +74,7 @@ extension ClientSessionStateMachine.Timeout.Phase {
         case .hello: "the reply to EHLO/HELO"
         case .startTLS: "the reply to STARTTLS"
         case .tlsHandshake: "the TLS handshake"
+        case .authentication: "the reply to AUTH"
         case .mail: "the reply to MAIL FROM"
         case .recipient: "the reply to RCPT TO"
         case .dataInitiation: "the reply to DATA"

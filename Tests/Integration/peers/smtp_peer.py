@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Handler:
@@ -66,6 +67,7 @@ class Handler:
             "peer_port": session.peer[1],
             "helo": session.host_name,
             "tls": session.ssl is not None,
+            "auth_login": session.auth_data.login.decode() if session.auth_data else None,
             "content": envelope.original_content.decode("latin-1"),
         }
         tmp = self.out / f"{n:06d}.tmp"
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--no-smtputf8", action="store_true")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--auth", help="USER:PASSWORD: AUTH is required, and only over TLS")
     args = parser.parse_args()
 
     handler = Handler(args)
@@ -95,10 +98,19 @@ def main() -> None:
     if args.tls_cert:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+    auth = {}
+    if args.auth:
+        user, password = (part.encode() for part in args.auth.split(":", 1))
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login == user and auth_data.password == password
+            return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+        auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True)
     controller = Controller(
         handler, hostname=args.host, port=args.port, server_hostname=args.name, ident="peer ESMTP",
         enable_SMTPUTF8=not args.no_smtputf8, decode_data=False, tls_context=tls_context,
-        data_size_limit=60 * 1024 * 1024)
+        data_size_limit=60 * 1024 * 1024, **auth)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "TernStoreTests",
             dependencies: [
-                "TernStore", "TernMail",
+                "TernStore", "TernMail", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -102,7 +102,8 @@ public enum TernServer {
                 var queueLogger = logger
                 queueLogger[metadataKey: "tern_service"] = "queue"
                 let local = LocalDeliveryAgent(
-                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, pool: pool)
+                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, pool: pool,
+                    logger: queueLogger)
                 var deliveryLogger = logger
                 deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
                 let relay = try RemoteDeliveryAgent(

@@ -1,3 +1,4 @@
+public import Logging
 import NIOConcurrencyHelpers
 public import NIOPosix
 public import TernQueue
@@ -11,6 +12,10 @@ import TernStore
 /// `Delivered-To:` line (as Postfix and qmail write it) names the mailbox, so loops through
 /// forwarding can be seen. The message below them is the spooled one, byte for byte.
 ///
+/// After the file is in `new/`, the message gets its UID in the mailbox's `MaildirUIDList`
+/// (for IMAP and POP3). The file is the truth: if the UID list cannot be written, the delivery
+/// still counts and `tern repair` assigns the UID later.
+///
 /// Security notes: the mailbox path is built from the resolved mailbox (a configured
 /// address whose local part was checked to be a safe directory name), never from what the
 /// client wrote.
@@ -18,12 +23,19 @@ public final class LocalDeliveryAgent: DeliveryAgent {
     public let root: String
     private let hostname: String
     private let pool: NIOThreadPool
-    private let mailboxes = NIOLockedValueBox([String: Maildir]())
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+    private let mailboxes = NIOLockedValueBox([String: (Maildir, MaildirUIDList)]())
 
-    public init(root: String, hostname: String, pool: NIOThreadPool) {
+    public init(
+        root: String, hostname: String, pool: NIOThreadPool, logger: Logger = Logger(label: "tern.local"),
+        clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
+    ) {
         self.root = root
         self.hostname = hostname
         self.pool = pool
+        self.logger = logger
+        self.clock = clock
     }
 
     /// The Maildir of a mailbox address (`user@domain`).
@@ -44,11 +56,20 @@ public final class LocalDeliveryAgent: DeliveryAgent {
 
     private func deliver(_ job: DeliveryJob, to mailbox: String) async -> DeliveryOutcome {
         do {
-            let maildir = try await self.maildir(for: mailbox)
+            let (maildir, uidList) = try await self.maildir(for: mailbox)
             let prefix = "Return-Path: <\(job.sender)>\r\nDelivered-To: \(mailbox)\r\n"
-            try await maildir.deliver(
+            let key = try await maildir.deliver(
                 copying: job.messagePath, prefix: Array(prefix.utf8), id: job.messageID, receivedAt: job.arrival)
-            return .delivered("250 2.0.0 delivered to maildir")
+            let now = clock()
+            do {
+                let uid = try await pool.runIfActive { try uidList.assign(key, now: now) }
+                return .delivered("250 2.0.0 delivered to maildir (uid \(uid))")
+            } catch {
+                logger.warning(
+                    "delivered, but the UID list could not be updated; run tern repair",
+                    metadata: ["tern_queue_id": "\(job.messageID)", "mailbox": "\(mailbox)", "error": "\(error)"])
+                return .delivered("250 2.0.0 delivered to maildir")
+            }
         } catch let error as StoreError where error.isOutOfSpace {
             return .deferred("452 4.3.1 insufficient system storage")
         } catch {
@@ -56,11 +77,13 @@ public final class LocalDeliveryAgent: DeliveryAgent {
         }
     }
 
-    private func maildir(for mailbox: String) async throws -> Maildir {
+    private func maildir(for mailbox: String) async throws -> (Maildir, MaildirUIDList) {
         if let existing = mailboxes.withLockedValue({ $0[mailbox] }) { return existing }
         let path = maildirPath(for: mailbox)
         let (hostname, pool) = (self.hostname, self.pool)
-        let created = try await pool.runIfActive { try Maildir(root: path, hostname: hostname, pool: pool) }
+        let created = try await pool.runIfActive {
+            (try Maildir(root: path, hostname: hostname, pool: pool), MaildirUIDList(maildir: path))
+        }
         return mailboxes.withLockedValue { cache in
             if let raced = cache[mailbox] { return raced }
             cache[mailbox] = created

@@ -39,7 +39,11 @@ public struct Maildir: MessageStore {
     /// Delivers a copy of the spooled message at `source`, with `prefix` (Return-Path,
     /// Delivered-To) in front. The file name depends only on the message and this mailbox, so
     /// a delivery repeated after a crash replaces its earlier copy instead of adding one.
-    public func deliver(copying source: String, prefix: [UInt8], id: String, receivedAt: Int64) async throws {
+    /// Returns the message's key (`MaildirUIDList.key(ofFileName:)`).
+    @discardableResult
+    public func deliver(copying source: String, prefix: [UInt8], id: String, receivedAt: Int64) async throws
+        -> String
+    {
         let base = "\(receivedAt).\(id).\(hostname)"
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
@@ -59,6 +63,7 @@ public struct Maildir: MessageStore {
             try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
         }
         try await newDirectory.sync()
+        return base
     }
 
     public func recover() throws -> RecoveryReport {

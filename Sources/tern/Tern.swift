@@ -10,7 +10,7 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
-        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self],
+        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self],
         defaultSubcommand: Dev.self)
 }
 
@@ -83,6 +83,21 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         _ = try exitOnError { try ConfigurationLoader.load(path: config) }
         print("ok")
+    }
+}
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild the mailboxes' UID lists from their Maildir files (safe while Tern runs).")
+
+    @OptionGroup var location: Queue.Location
+
+    func run() throws {
+        do {
+            print(MailboxRepair.describe(try MailboxRepair.run(dataDirectory: location.dataDirectory())), terminator: "")
+        } catch {
+            fail("repair: \(error)")
+        }
     }
 }
 

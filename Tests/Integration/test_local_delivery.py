@@ -262,3 +262,45 @@ def test_delay_warning_once(tern_factory):
     record = json.loads((server.data_dir / "spool" / "queue" / f"{qid}.json").read_text())
     assert record["delay_warned"] is True
     assert record["deliveries"][0]["status"] == "deferred"
+
+
+def test_uid_list_and_repair(tern_factory):
+    """Each delivery gives the message the next UID in the mailbox's tern-uidlist (for IMAP and
+    POP3); `tern repair` rebuilds the list from the Maildir files: known UIDs stay, a file
+    copied in by hand gets the next one, a damaged list starts over with a new UIDVALIDITY."""
+    server = tern_factory.serve(config_extra=MAIL)
+    with server.connect() as c:
+        c.ehlo()
+        qids = [c.send_message(message(f"uid {n}"), rcpts=["alice@example.test"]) for n in range(3)]
+    box = maildir_of(server, "alice")
+    files = wait_for_files(box, 3)
+    uidlist = box / "tern-uidlist"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(uidlist.read_text().splitlines()) < 4:
+        time.sleep(0.05)
+    lines = uidlist.read_text().splitlines()
+    assert lines[0].startswith("tern-uidlist 1 V") and lines[0].endswith(" N1")
+    entries = [line.split(" ") for line in lines[1:]]
+    assert [uid for uid, _ in entries] == ["1", "2", "3"]
+    assert {key.split(".")[1] for _, key in entries} == set(qids)
+    assert sorted(key for _, key in entries) == sorted(p.name.split(",")[0] for p in files)
+
+    # A reader moves one message to cur/ with a flag; a file is copied in by hand.
+    moved = files[0]
+    (box / "cur" / (moved.name + ":2,S")).write_bytes(moved.read_bytes())
+    moved.unlink()
+    (box / "new" / "9999999999.handmade.host,S=5").write_bytes(b"x\r\n\r\n")
+    repair = subprocess.run([str(tern_bin()), "repair", "--data", str(server.data_dir)],
+                            capture_output=True, text=True, timeout=30)
+    assert repair.returncode == 0, repair.stderr
+    assert "example.test/alice: 4 messages, 1 added, 0 removed" in repair.stdout, repair.stdout
+    after = [line.split(" ") for line in uidlist.read_text().splitlines()[1:]]
+    assert after[:3] == entries
+    assert after[3] == ["4", "9999999999.handmade.host"]
+
+    uidlist.write_text("damaged\n")
+    repair = subprocess.run([str(tern_bin()), "repair", "--data", str(server.data_dir)],
+                            capture_output=True, text=True, timeout=30)
+    assert "4 messages, 4 added, 0 removed, new UIDVALIDITY" in repair.stdout, repair.stdout
+    assert [uid for uid, _ in (line.split(" ") for line in uidlist.read_text().splitlines()[1:])] == ["1", "2", "3", "4"]
+    assert len(mailbox.Maildir(str(box), create=False)) == 4

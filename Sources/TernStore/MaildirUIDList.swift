@@ -1,0 +1,269 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOConcurrencyHelpers
+
+/// The UIDs of one Maildir's messages, for IMAP (RFC 9051 §2.3.1.1: UIDs strictly ascending
+/// in arrival order, never reused while UIDVALIDITY stays) and POP3's UIDL (RFC 1939 §7).
+///
+/// Maildir file names change when a reader moves a message to `cur/` or sets a flag
+/// (`:2,S`), so a message is known by its *key*: the file name up to the first `,` or `:`
+/// (`<arrival>.<QueueID>.<host>` for Tern's deliveries). The list lives in the Maildir, in
+/// the file `tern-uidlist`, like Dovecot's `dovecot-uidlist`:
+///
+///     tern-uidlist 1 V<uidvalidity> N<next uid>
+///     <uid> <key>
+///     ...
+///
+/// Delivery appends one line and syncs it (O(1) per message); `rebuild` rewrites the file from
+/// what is in `new/` and `cur/`, keeping the UIDs of messages it already knew. The Maildir
+/// stays the truth: a message whose line was lost in a crash gets a UID at the next rebuild
+/// (`tern repair`). Every access holds an exclusive `flock` on the file, so `tern repair` and a
+/// running server never interleave their writes.
+///
+/// The methods block: call them on a thread pool.
+public final class MaildirUIDList: Sendable {
+    public static let fileName = "tern-uidlist"
+
+    public struct Entry: Sendable, Hashable {
+        public var uid: UInt32
+        public var key: String
+    }
+
+    public struct RebuildReport: Sendable, Hashable {
+        public var messages: Int
+        /// Messages that had no UID and got one.
+        public var added: Int
+        /// UIDs whose message is gone.
+        public var removed: Int
+        /// The list was missing or unreadable: a new UIDVALIDITY, every message numbered anew.
+        public var renumbered: Bool
+        public var uidValidity: UInt32
+    }
+
+    struct Contents: Sendable {
+        var uidValidity: UInt32
+        var nextUID: UInt32
+        var uids: [String: UInt32]
+        /// What the file looked like when read: a different inode or size means another
+        /// process changed it.
+        var inode: UInt64
+        var size: Int
+        /// The octets up to the last complete line; less than `size` after a torn append.
+        var validLength: Int = 0
+    }
+
+    public let maildir: String
+    private let path: String
+    private let cache = NIOLockedValueBox<Contents?>(nil)
+
+    public init(maildir: String) {
+        self.maildir = maildir
+        self.path = "\(maildir)/\(Self.fileName)"
+    }
+
+    /// The key of a Maildir file name: up to the first `,` (Tern's `,S=size`) or `:` (flags).
+    public static func key(ofFileName name: String) -> String {
+        String(name.prefix { $0 != "," && $0 != ":" })
+    }
+
+    /// The UID of `key`, assigning the next one (durably) if it has none.
+    public func assign(_ key: String, now: Int64) throws -> UInt32 {
+        try withLockedFile { fd, contents in
+            if let uid = contents.uids[key] { return uid }
+            let uid = contents.nextUID
+            let line = Array("\(uid) \(key)\n".utf8)
+            if contents.validLength < contents.size {
+                // Cut a line torn by a crash, so the new one starts on a line of its own.
+                guard ftruncate(fd, off_t(contents.validLength)) == 0 else {
+                    throw StoreError.posix("ftruncate \(path)", errno: errno)
+                }
+                contents.size = contents.validLength
+            }
+            guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
+            try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            try POSIXFile.dataSync(fd)
+            contents.uids[key] = uid
+            contents.nextUID = uid &+ 1
+            contents.size += line.count
+            contents.validLength = contents.size
+            return uid
+        } create: {
+            Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
+        }
+    }
+
+
+    /// UIDVALIDITY and every message's UID, in UID order.
+    public func entries() throws -> (uidValidity: UInt32, entries: [Entry]) {
+        try withLockedFile { _, contents in
+            (contents.uidValidity, contents.uids.map { Entry(uid: $1, key: $0) }.sorted { $0.uid < $1.uid })
+        } create: {
+            nil
+        }
+    }
+
+    /// Makes the list match the Maildir: messages keep their UIDs, new ones get the next UIDs
+    /// in arrival order (file name order, which starts with the arrival time), vanished ones
+    /// are dropped. A missing or damaged list starts over with a new UIDVALIDITY, as IMAP asks
+    /// when UIDs cannot be kept (RFC 9051 §2.3.1.1).
+    public func rebuild(now: Int64) throws -> RebuildReport {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
+        defer { POSIXFile.close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw StoreError.posix("flock \(path)", errno: errno) }
+        let existing = try? Self.read(fd, path: path)
+        var keys: [String] = []
+        for directory in ["new", "cur"] {
+            for name in try POSIXFile.list("\(maildir)/\(directory)") where !name.hasPrefix(".") {
+                keys.append(Self.key(ofFileName: name))
+            }
+        }
+        let present = Set(keys)
+        let renumbered = existing == nil
+        var contents =
+            existing
+            ?? Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
+        let removed = contents.uids.keys.filter { !present.contains($0) }
+        for key in removed { contents.uids[key] = nil }
+        var added = 0
+        for key in present.sorted() where contents.uids[key] == nil {
+            contents.uids[key] = contents.nextUID
+            contents.nextUID &+= 1
+            added += 1
+        }
+        // Write the new list beside the old one and rename it over: a crash leaves one or
+        // the other, never half of each.
+        let temporary = "\(path).tmp"
+        POSIXFile.remove(temporary)
+        var text = "tern-uidlist 1 V\(contents.uidValidity) N\(contents.nextUID)\n"
+        for (key, uid) in contents.uids.sorted(by: { $0.value < $1.value }) { text += "\(uid) \(key)\n" }
+        let out = try POSIXFile.create(temporary)
+        do {
+            defer { POSIXFile.close(out) }
+            try Array(text.utf8).withUnsafeBytes { try POSIXFile.writeAll(out, $0) }
+            try POSIXFile.dataSync(out)
+        }
+        try POSIXFile.rename(temporary, path)
+        let directory = try POSIXFile.openDirectory(maildir)
+        defer { POSIXFile.close(directory) }
+        try POSIXFile.sync(directory)
+        cache.withLockedValue { $0 = nil }
+        return RebuildReport(
+            messages: present.count, added: added, removed: removed.count, renumbered: renumbered,
+            uidValidity: contents.uidValidity)
+    }
+
+    // MARK: The file
+
+    /// Runs `body` with the file open and locked and its contents current (re-read when
+    /// another process changed it). A missing file is created with `create()`'s contents, or,
+    /// when that is nil, is an error.
+    private func withLockedFile<T>(
+        _ body: (CInt, inout Contents) throws -> T, create: () -> Contents?
+    ) throws -> T {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd < 0, errno == ENOENT {
+            guard let fresh = create() else { throw StoreError.posix("open \(path)", errno: ENOENT) }
+            try createFile(fresh)
+            return try withLockedFile(body, create: { nil })
+        }
+        guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
+        defer { POSIXFile.close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw StoreError.posix("flock \(path)", errno: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw StoreError.posix("fstat \(path)", errno: errno) }
+        var contents: Contents
+        if let cached = cache.withLockedValue({ $0 }), cached.inode == UInt64(info.st_ino),
+            cached.size == Int(info.st_size)
+        {
+            contents = cached
+        } else {
+            contents = try Self.read(fd, path: path)
+        }
+        let result = try body(fd, &contents)
+        cache.withLockedValue { $0 = contents }
+        return result
+    }
+
+    /// Creates the file with its header (if no other process did first).
+    private func createFile(_ contents: Contents) throws {
+        let temporary = "\(path).new.\(getpid())"
+        let fd = try POSIXFile.create(temporary)
+        do {
+            defer { POSIXFile.close(fd) }
+            let header = Array("tern-uidlist 1 V\(contents.uidValidity) N\(contents.nextUID)\n".utf8)
+            try header.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            try POSIXFile.dataSync(fd)
+        }
+        // link(2) fails if the file appeared meanwhile; the other process's file wins.
+        if link(temporary, path) != 0, errno != EEXIST {
+            let error = StoreError.posix("link \(path)", errno: errno)
+            POSIXFile.remove(temporary)
+            throw error
+        }
+        POSIXFile.remove(temporary)
+        let directory = try POSIXFile.openDirectory(maildir)
+        defer { POSIXFile.close(directory) }
+        try POSIXFile.sync(directory)
+    }
+
+    /// Parses the whole file. A torn last line (a crash during an append) is ignored; any other
+    /// damage is an error, and `rebuild` starts over.
+    static func read(_ fd: CInt, path: String) throws -> Contents {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw StoreError.posix("fstat \(path)", errno: errno) }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            filled += count
+        }
+        guard let contents = parse(bytes[..<filled]) else {
+            throw StoreError(code: .io, errno: 0, operation: "parse \(path): damaged UID list")
+        }
+        var result = contents
+        result.inode = UInt64(info.st_ino)
+        result.size = filled
+        result.validLength = (bytes[..<filled].lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
+        return result
+    }
+
+    /// The header and complete lines of `bytes`; nil when they are not a UID list.
+    static func parse(_ bytes: ArraySlice<UInt8>) -> Contents? {
+        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        // The part after the last newline is empty, or a line torn by a crash.
+        lines.removeLast()
+        guard let header = lines.first else { return nil }
+        let fields = String(decoding: header, as: UTF8.self).split(separator: " ")
+        guard fields.count == 4, fields[0] == "tern-uidlist", fields[1] == "1", fields[2].hasPrefix("V"),
+            fields[3].hasPrefix("N"), let validity = UInt32(fields[2].dropFirst()), validity > 0,
+            var next = UInt32(fields[3].dropFirst()), next > 0
+        else { return nil }
+        var uids: [String: UInt32] = [:]
+        var last: UInt32 = 0
+        for line in lines.dropFirst() {
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")),
+                let uid = UInt32(String(decoding: line[line.startIndex..<space], as: UTF8.self)), uid > last
+            else { return nil }
+            let key = String(decoding: line[(space + 1)...], as: UTF8.self)
+            guard !key.isEmpty, !key.contains(" "), uids[key] == nil else { return nil }
+            uids[key] = uid
+            last = uid
+        }
+        next = max(next, last &+ 1)
+        return Contents(uidValidity: validity, nextUID: next, uids: uids, inode: 0, size: 0)
+    }
+
+    /// A UIDVALIDITY from the clock (seconds), as Dovecot does: a list made later gets a
+    /// larger one.
+    static func validity(_ now: Int64) -> UInt32 {
+        UInt32(clamping: max(now, 1))
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import TernTestSupport
+import Testing
+
+@testable import TernStore
+
+/// The UID list on the real file system: UIDs ascend and stay, a crash's torn line is cut,
+/// `rebuild` follows the Maildir, and a damaged list starts over with a new UIDVALIDITY.
+@Suite("MaildirUIDList")
+struct MaildirUIDListTests {
+    let maildir: String
+
+    init() throws {
+        maildir = NSTemporaryDirectory() + "tern-uidlist-\(UUID().uuidString)"
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
+        }
+    }
+
+    private var listPath: String { "\(maildir)/\(MaildirUIDList.fileName)" }
+
+    private func text() throws -> String { try String(contentsOfFile: listPath, encoding: .utf8) }
+
+    private func touch(_ name: String) {
+        _ = FileManager.default.createFile(atPath: "\(maildir)/\(name)", contents: Data("x".utf8))
+    }
+
+    @Test("keys: up to the first ',' or ':'")
+    func keys() {
+        #expect(MaildirUIDList.key(ofFileName: "1795.K0W.mx,S=120") == "1795.K0W.mx")
+        #expect(MaildirUIDList.key(ofFileName: "1795.K0W.mx,S=120:2,S") == "1795.K0W.mx")
+        #expect(MaildirUIDList.key(ofFileName: "1795.other:2,") == "1795.other")
+    }
+
+    @Test("UIDs ascend from 1, a known key keeps its UID, and a second reader sees the same")
+    func assigns() throws {
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(try list.assign("a", now: 1000) == 1)
+        #expect(try list.assign("b", now: 1001) == 2)
+        #expect(try list.assign("a", now: 1002) == 1)
+        #expect(try text() == "tern-uidlist 1 V1000 N1\n1 a\n2 b\n")
+        let other = MaildirUIDList(maildir: maildir)
+        #expect(try other.assign("c", now: 0) == 3)
+        // The first instance notices the other's append.
+        #expect(try list.assign("d", now: 0) == 4)
+        let (validity, entries) = try list.entries()
+        #expect(validity == 1000)
+        #expect(entries.map(\.key) == ["a", "b", "c", "d"])
+    }
+
+    @Test("a line torn by a crash is cut before the next append")
+    func tornLine() throws {
+        try "tern-uidlist 1 V7 N3\n1 a\n2 b\n3 c".write(toFile: listPath, atomically: true, encoding: .utf8)
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(try list.assign("d", now: 0) == 3)
+        #expect(try text() == "tern-uidlist 1 V7 N3\n1 a\n2 b\n3 d\n")
+    }
+
+    @Test("rebuild keeps UIDs, numbers new messages in arrival order, drops vanished ones")
+    func rebuild() throws {
+        let list = MaildirUIDList(maildir: maildir)
+        touch("new/100.A.mx,S=1")
+        touch("cur/101.B.mx,S=1:2,S")
+        _ = try list.assign("100.A.mx", now: 50)
+        _ = try list.assign("101.B.mx", now: 50)
+        _ = try list.assign("099.gone.mx", now: 50)
+        touch("new/103.D.mx,S=1")
+        touch("new/102.C.mx,S=1")
+        let report = try list.rebuild(now: 60)
+        #expect(report == .init(messages: 4, added: 2, removed: 1, renumbered: false, uidValidity: 50))
+        #expect(try text() == "tern-uidlist 1 V50 N6\n1 100.A.mx\n2 101.B.mx\n4 102.C.mx\n5 103.D.mx\n")
+        #expect(try list.assign("104.E.mx", now: 70) == 6)
+    }
+
+    @Test("a damaged or missing list is made anew with a new UIDVALIDITY", arguments: [
+        "garbage\n", "tern-uidlist 1 V0 N1\n", "tern-uidlist 1 V5 N9\n2 a\n1 b\n", "tern-uidlist 1 V5 N9\n1 a\n2 a\n",
+        "tern-uidlist 2 V5 N1\n", "",
+    ])
+    func damaged(contents: String) throws {
+        if !contents.isEmpty { try contents.write(toFile: listPath, atomically: true, encoding: .utf8) }
+        touch("new/200.X.mx,S=1")
+        let list = MaildirUIDList(maildir: maildir)
+        let report = try list.rebuild(now: 4242)
+        #expect(report.renumbered)
+        #expect(report.uidValidity == 4242)
+        #expect(try text() == "tern-uidlist 1 V4242 N2\n1 200.X.mx\n")
+    }
+
+    @Test("parsing random bytes never crashes, and what parses has ascending UIDs")
+    func fuzz() {
+        var generator = SeededGenerator(seed: 0x7E57)
+        let alphabet = Array("tern-uidlist 1 V5 N9\n0123456789 ab\n".utf8)
+        for _ in 0..<5000 {
+            let length = Int.random(in: 0..<80, using: &generator)
+            let bytes = (0..<length).map { _ in
+                Bool.random(using: &generator)
+                    ? alphabet[Int.random(in: 0..<alphabet.count, using: &generator)]
+                    : UInt8.random(in: 0...255, using: &generator)
+            }
+            let prefixed = Array("tern-uidlist 1 V5 N9\n".utf8) + bytes
+            for input in [bytes, prefixed] {
+                guard let contents = MaildirUIDList.parse(input[...]) else { continue }
+                let uids = contents.uids.values.sorted()
+                #expect(Set(uids).count == uids.count)
+                #expect(contents.nextUID > (uids.last ?? 0))
+            }
+        }
+    }
+}

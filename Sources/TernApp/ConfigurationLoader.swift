@@ -40,7 +40,7 @@ public enum ConfigurationLoader {
     static let limitKeys: Set<String> = [
         "message_size", "recipients", "command_line_length", "text_line_length", "errors", "soft_errors", "error_delay",
         "commands_without_mail", "connections", "connections_per_ip", "greeting_delay", "command_timeout",
-        "data_timeout", "shutdown_grace",
+        "data_timeout", "shutdown_grace", "max_hops",
     ]
 
     public static func load(path: String, environment: [String: String]? = nil)
@@ -412,6 +412,8 @@ public enum ConfigurationLoader {
             }
             limits.textLineLength = value
         }
+        // RFC 5321 §6.3: a loop is detected by counting Received headers; at least 25.
+        try positive("max_hops", minimum: 25) { limits.maximumHops = $0 }
         try positive("errors") { limits.errors = $0 }
         try positive("soft_errors") { limits.softErrors = $0 }
         if let delay = try reader.duration("limits.error_delay") { limits.errorDelay = delay }

@@ -32,6 +32,8 @@ public struct TernConfiguration: Sendable {
         public var recipients = 1000
         public var commandLineLength = 512
         public var textLineLength = 1000
+        /// Received headers a message may carry before it is refused as a loop (554 5.4.6).
+        public var maximumHops = 50
         public var errors = 20
         public var softErrors = 10
         public var errorDelay = TimeAmount.seconds(1)

@@ -149,7 +149,8 @@ public enum TernServer {
             commandLineLimit: limits.commandLineLength,
             textLineLimit: limits.textLineLength,
             maximumErrors: limits.errors,
-            maximumCommandsWithoutTransaction: limits.commandsWithoutMail)
+            maximumCommandsWithoutTransaction: limits.commandsWithoutMail,
+            maximumHops: limits.maximumHops)
         let endpointConfiguration = SMTPEndpoint.Configuration(
             session: session, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)

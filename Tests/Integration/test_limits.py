@@ -347,3 +347,21 @@ def test_writer_that_never_reads(tern_factory):
         stop.set()
         t.join(5)
         hog.close()
+
+
+def test_mail_loop_refused_at_max_hops(tern_factory):
+    """RFC 5321 §6.3: a message that already carries more Received headers than `max_hops` is in
+    a loop and is refused after the data (554 5.4.6); one at the limit is accepted. Our own
+    Received header is not counted."""
+    server = tern_factory.dev(limits={"max_hops": 25})
+    def with_hops(n: int) -> bytes:
+        trace = b"".join(b"Received: from hop%d.example by hop%d.example; Sun, 22 Nov 2026 10:00:00 +0000\r\n"
+                         % (i, i + 1) for i in range(n))
+        return trace + message("looping")
+    with server.connect() as c:
+        c.ehlo()
+        c.mail_rcpt_data()
+        c.send(data_payload(with_hops(26)))
+        c.expect_reply(554, "5.4.6")
+        qid = c.send_message(with_hops(25))
+    assert server.stored(qid).count(b"Received:") == 26

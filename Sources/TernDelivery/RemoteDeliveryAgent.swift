@@ -238,7 +238,12 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                 case .failed: outcome = .failed(text)
                 case .deferred: outcome = .deferred(text)
                 }
-                return (index, DeliveryResult(outcome, relay: connection.relay, tls: transfer.report.tls))
+                return (
+                    index,
+                    DeliveryResult(
+                        outcome, relay: connection.relay, tls: transfer.report.tls,
+                        remoteSupportsDSN: transfer.report.remoteSupportsDSN)
+                )
             }
         }
     }

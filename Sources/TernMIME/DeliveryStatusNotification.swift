@@ -16,6 +16,9 @@ public struct DeliveryStatusNotification: Sendable {
         case failed
         case delayed
         case delivered
+        /// Handed to a server that does not offer DSN (RFC 3461 §6.2.2): it was delivered as
+        /// far as Tern can see, and nobody will report more.
+        case relayed
     }
 
     /// One recipient.
@@ -90,7 +93,7 @@ public struct DeliveryStatusNotification: Sendable {
         switch action {
         case .failed: text += "Subject: Undelivered Mail Returned to Sender\r\n"
         case .delayed: text += "Subject: Delayed Mail (still being retried)\r\n"
-        case .delivered: text += "Subject: Successful Mail Delivery Report\r\n"
+        case .delivered, .relayed: text += "Subject: Successful Mail Delivery Report\r\n"
         }
         text += "Date: \(date)\r\n"
         text += "Message-ID: <\(queueID).\(boundary.suffix(8))@\(reportingMTA)>\r\n"
@@ -117,6 +120,9 @@ public struct DeliveryStatusNotification: Sendable {
             text += "You do not need to send it again.\r\n\r\n"
         case .delivered:
             text += "Your message was delivered to the recipients below, as you asked.\r\n\r\n"
+        case .relayed:
+            text += "Your message was passed on to the recipients' mail servers below, as you asked.\r\n"
+            text += "Those servers do not send delivery reports, so this is the last you will hear.\r\n\r\n"
         }
         for recipient in recipients {
             text += "<\(recipient.recipient)>: \(recipient.reply)\r\n"
@@ -139,7 +145,7 @@ public struct DeliveryStatusNotification: Sendable {
                 text += "Original-Recipient: \(original.addressType); \(decoded)\r\n"
             }
             text += "Action: \(action.rawValue)\r\n"
-            text += "Status: \(action == .delivered ? "2.0.0" : recipient.status)\r\n"
+            text += "Status: \(action == .delivered || action == .relayed ? "2.0.0" : recipient.status)\r\n"
             if let remote = recipient.remoteMTA { text += "Remote-MTA: dns; \(remote)\r\n" }
             text += "Diagnostic-Code: smtp; \(Self.oneLine(recipient.reply))\r\n"
             text += "Last-Attempt-Date: \(date)\r\n"

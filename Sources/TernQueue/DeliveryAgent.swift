@@ -69,11 +69,16 @@ public struct DeliveryResult: Sendable, Hashable {
     public var relay: String?
     /// The remote session was encrypted; nil for local delivery.
     public var tls: Bool?
+    /// For a remote delivery: the server offered DSN (RFC 3461), so it reports success if
+    /// asked; when false, the queue owes NOTIFY=SUCCESS recipients a "relayed" report. Nil for
+    /// local delivery.
+    public var remoteSupportsDSN: Bool?
 
-    public init(_ outcome: DeliveryOutcome, relay: String? = nil, tls: Bool? = nil) {
+    public init(_ outcome: DeliveryOutcome, relay: String? = nil, tls: Bool? = nil, remoteSupportsDSN: Bool? = nil) {
         self.outcome = outcome
         self.relay = relay
         self.tls = tls
+        self.remoteSupportsDSN = remoteSupportsDSN
     }
 }
 

@@ -236,6 +236,7 @@ public final class QueueManager: MessageStore, Service {
                 if record.isComplete {
                     await self.notifySender(record, action: .failed)
                     await self.notifySender(record, action: .delivered)
+                    await self.notifySender(record, action: .relayed)
                     try await spool.remove(id)
                     await state.remove(id)
                 } else {
@@ -251,7 +252,9 @@ public final class QueueManager: MessageStore, Service {
     /// Sends the sender one DSN about the deliveries in the state `action` names, when the
     /// sender may get one: never to the null sender (RFC 5321 §6.1, §4.5.5); failures and
     /// delays unless the recipient's NOTIFY excludes them, successes only when NOTIFY asks
-    /// (RFC 3461 §4.1).
+    /// (RFC 3461 §4.1). A success is `delivered` for a local mailbox, `relayed` for a remote
+    /// server without DSN, and no report from Tern at all for a server that offered DSN: the
+    /// NOTIFY went on with the message and that server reports (RFC 3461 §6.2.2).
     private func notifySender(_ record: SpoolRecord, action: DeliveryStatusNotification.Action) async {
         guard !record.from.isEmpty, let sender = Self.address(record.from) else { return }
         let wanted: QueuedDelivery.Status
@@ -259,13 +262,20 @@ public final class QueueManager: MessageStore, Service {
         switch action {
         case .failed: (wanted, keyword) = (.failed, "FAILURE")
         case .delayed: (wanted, keyword) = (.deferred, "DELAY")
-        case .delivered: (wanted, keyword) = (.delivered, "SUCCESS")
+        case .delivered, .relayed: (wanted, keyword) = (.delivered, "SUCCESS")
         }
-        let recipients = record.deliveries.filter { $0.status == wanted }.compactMap {
+        let recipients = record.deliveries.filter { delivery in
+            guard delivery.status == wanted else { return false }
+            switch action {
+            case .delivered: return delivery.remoteDSN == nil
+            case .relayed: return delivery.remoteDSN == false
+            default: return true
+            }
+        }.compactMap {
             delivery -> DeliveryStatusNotification.Recipient? in
             let envelopeRecipient = record.recipients.first { $0.address == delivery.original }
             // Without NOTIFY, failures and delays are reported, successes are not.
-            let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (action != .delivered)
+            let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (wanted != .delivered)
             guard wantsReport else { return nil }
             let original = envelopeRecipient?.orcpt.flatMap { value -> OriginalRecipient? in
                 guard let semicolon = value.firstIndex(of: ";") else { return nil }

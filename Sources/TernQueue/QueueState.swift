@@ -149,6 +149,7 @@ actor QueueState {
                 delivery.status = .delivered
                 delivery.lastReply = reply
                 delivery.nextAttempt = nil
+                delivery.remoteDSN = result.remoteSupportsDSN
             case .failed(let reply):
                 delivery.status = .failed
                 delivery.lastReply = reply

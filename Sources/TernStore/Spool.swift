@@ -222,6 +222,9 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
     public var lastReply: String?
     /// The most recent attempts, oldest first (at most `historyLimit`), for `tern queue show`.
     public var history: [DeliveryAttempt]?
+    /// Set when delivered to a remote server: whether it offered DSN and so took over success
+    /// reports (RFC 3461 §6.2.2).
+    public var remoteDSN: Bool?
 
     /// How many attempts `history` keeps.
     public static let historyLimit = 20
@@ -239,6 +242,7 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
         case nextAttempt = "next_attempt"
         case lastReply = "last_reply"
         case history
+        case remoteDSN = "remote_dsn"
     }
 
     /// Appends an attempt to `history`, dropping the oldest beyond `historyLimit`.

@@ -421,3 +421,71 @@ password = "s3cret"
     record = wait_deferred(wrong, qid)
     assert record["deliveries"][0]["last_reply"].startswith("451 4.7.8"), record
     assert len(peer.messages()) == 1
+
+
+def test_success_notify_relayed_to_a_server_without_dsn(tern_factory, nsd, peers):
+    """RFC 3461 §6.2.2: NOTIFY=SUCCESS to a server that does not offer DSN earns the sender a
+    "relayed" report from Tern (Status 2.0.0, Remote-MTA), since nobody downstream will send one;
+    a recipient without NOTIFY gets none."""
+    peer = peers.start("127.0.0.3")
+    server = mta(tern_factory, nsd, peers)
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<sender@tern.test> RET=HDRS", 250, "2.1.0")
+        c.expect("RCPT TO:<asked@a.remote.test> NOTIFY=SUCCESS,FAILURE", 250, "2.1.5")
+        c.expect("RCPT TO:<quiet@a.remote.test>", 250, "2.1.5")
+        c.expect("DATA", 354)
+        from ternlib import data_payload
+        c.send(data_payload(message("tell me")))
+        c.expect_reply(250, "2.0.0")
+    peer.wait_messages(1)
+    [report] = wait_reports(server, 1)
+    _, recipients = status_of(report)
+    assert [r["Final-Recipient"] for r in recipients] == ["rfc822; asked@a.remote.test"]
+    assert recipients[0]["Action"] == "relayed"
+    assert recipients[0]["Status"] == "2.0.0"
+    assert recipients[0]["Remote-MTA"] == "dns; mx-a.remote.test"
+    assert queue_empty(server)
+
+
+def test_success_notify_passed_on_to_a_dsn_server(tern_factory, nsd, peers):
+    """To a server that offers DSN (a second Tern, serving b.remote.test) NOTIFY and ORCPT go
+    along with the message, Tern itself sends no success report, and the final server does:
+    its "delivered" report comes back to the sender's mailbox on the first Tern."""
+    server = mta(tern_factory, nsd, peers)
+    receiver = tern_factory.serve(
+        listeners=[{"address": "127.0.0.4", "port": peers.port, "role": "mx"}], hostname="mx-b.remote.test",
+        config_extra=f"""
+[mail]
+domains = ["b.remote.test"]
+
+[[mailbox]]
+address = "user@b.remote.test"
+
+[[route]]
+domain = "tern.test"
+relay = "127.0.0.1:{server.port}"
+security = "none"
+""")
+    with server.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<sender@tern.test> ENVID=trace+2D1", 250, "2.1.0")
+        c.expect("RCPT TO:<user@b.remote.test> NOTIFY=SUCCESS ORCPT=rfc822;alias@tern.test", 250, "2.1.5")
+        c.expect("DATA", 354)
+        from ternlib import data_payload
+        c.send(data_payload(message("tell me from afar")))
+        c.expect_reply(250, "2.0.0")
+    deadline = time.monotonic() + 20
+    box = receiver.data_dir / "mailboxes" / "b.remote.test" / "user" / "new"
+    while time.monotonic() < deadline and not (box.is_dir() and any(box.iterdir())):
+        time.sleep(0.05)
+    assert box.is_dir() and any(box.iterdir()), f"not delivered\n{server.logs()}\n{receiver.logs()}"
+    [report] = wait_reports(server, 1)
+    fields, [recipient] = status_of(report)
+    assert fields["Reporting-MTA"] == "dns; mx-b.remote.test"
+    assert fields["Original-Envelope-Id"] == "trace-1"
+    assert recipient["Action"] == "delivered"
+    assert recipient["Original-Recipient"] == "rfc822; alias@tern.test"
+    assert recipient["Final-Recipient"] == "rfc822; user@b.remote.test"
+    time.sleep(1.0)
+    assert len(list((sender_maildir(server) / "new").iterdir())) == 1, "Tern must not add its own success report"

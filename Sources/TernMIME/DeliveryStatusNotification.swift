@@ -131,7 +131,10 @@ public struct DeliveryStatusNotification: Sendable {
 
         text += "--\(boundary)\r\n"
         text += "Content-Description: Delivery report\r\n"
-        text += "Content-Type: message/delivery-status\r\n\r\n"
+        // RFC 6533 §6: a report naming a non-ASCII address is message/global-delivery-status,
+        // whose fields may carry UTF-8, and such addresses have the type utf-8.
+        let global = recipients.contains { $0.recipient.utf8.contains { $0 >= 0x80 } }
+        text += "Content-Type: message/\(global ? "global-" : "")delivery-status\r\n\r\n"
         // RFC 3464 §2.2: per-message fields.
         text += "Reporting-MTA: dns; \(reportingMTA)\r\n"
         text += "X-Tern-Queue-ID: \(queueID)\r\n"
@@ -140,7 +143,8 @@ public struct DeliveryStatusNotification: Sendable {
         // RFC 3464 §2.3: per-recipient fields, each block after an empty line.
         for recipient in recipients {
             text += "\r\n"
-            text += "Final-Recipient: rfc822; \(recipient.recipient)\r\n"
+            let addressType = recipient.recipient.utf8.contains { $0 >= 0x80 } ? "utf-8" : "rfc822"
+            text += "Final-Recipient: \(addressType); \(recipient.recipient)\r\n"
             if let original = recipient.originalRecipient, let decoded = XTextDecoding.decode(original.encodedAddress) {
                 text += "Original-Recipient: \(original.addressType); \(decoded)\r\n"
             }

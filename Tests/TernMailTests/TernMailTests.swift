@@ -100,6 +100,21 @@ struct DeliveryStatusNotificationTests {
         let delayed = render(.delayed)
         #expect(delayed.contains("Action: delayed\r\n"))
         #expect(delayed.contains("Will-Retry-Until: Mon, 23 Nov 2026 21:36:19 +0000\r\n"))
+        let relayed = render(.relayed)
+        #expect(relayed.contains("Action: relayed\r\nStatus: 2.0.0\r\nRemote-MTA: dns; mx.d.test\r\n"))
+    }
+
+    @Test("diagnostics are US-ASCII; a UTF-8 recipient makes a global report (RFC 6533)")
+    func international() {
+        let report = DeliveryStatusNotification(
+            reportingMTA: "mx.test", queueID: "K0WH2982MWBWQ4QM", envelopeID: nil, arrivalDate: 0,
+            recipients: [.init(recipient: "käthe@d.test", reply: "550 5.1.1 käthe unknown\r\nX-Injected: yes")],
+            dsnReturn: nil, action: .failed)
+        let text = String(decoding: report.render(to: "a@b.test", original: original, now: 0, boundary: "B"), as: UTF8.self)
+        #expect(text.contains("Content-Type: message/global-delivery-status\r\n"))
+        #expect(text.contains("Final-Recipient: utf-8; käthe@d.test\r\n"))
+        #expect(text.contains("Diagnostic-Code: smtp; 550 5.1.1 k?the unknown  X-Injected: yes\r\n"))
+        #expect(!render(.failed).contains("global"))
     }
 }
 

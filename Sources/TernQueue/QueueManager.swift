@@ -179,10 +179,12 @@ public final class QueueManager: MessageStore, Service {
         var changed: [String] = []
         for id in await state.ids(selector) where await state.apply(command, to: id) {
             changed.append(id)
-            if command == .delete {
-                try await remove(id)
-            } else {
-                await persist(id)
+            switch command {
+            case .delete: try await remove(id)
+            // An earlier try is a scheduling choice, not state worth a write per message (a
+            // restart keeps the old schedule, as Postfix's `postqueue -f` does).
+            case .retry: wakeup.signal()
+            case .hold, .release: await persist(id)
             }
         }
         if !changed.isEmpty {

@@ -46,7 +46,7 @@ public final class QueueManager: MessageStore, Service {
     private let configuration: Configuration
     private let logger: Logger
     private let clock: @Sendable () -> Int64
-    private let state = QueueState()
+    private let state: QueueState
     private let wakeup = WakeupSignal()
     private let persistence = SerialTasks()
 
@@ -58,6 +58,7 @@ public final class QueueManager: MessageStore, Service {
         self.spool = spool
         self.routing = routing
         self.agents = agents
+        self.state = QueueState(routes: Set(agents.keys))
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
@@ -122,7 +123,6 @@ public final class QueueManager: MessageStore, Service {
         await state.load(records)
         if !records.isEmpty { logger.info("queue loaded", metadata: ["messages": "\(records.count)"]) }
         for record in records where record.isComplete { await persist(record.id) }
-        let routes = Set(agents.keys)
         // Graceful shutdown and cancellation both stop the scheduling; attempts in flight
         // finish (the task group waits for them) so their outcomes are recorded.
         await withTaskCancellationHandler {
@@ -131,7 +131,7 @@ public final class QueueManager: MessageStore, Service {
                     while !wakeup.isShutDown {
                         let now = clock()
                         let (jobs, nextDue) = await state.takeDue(
-                            now: now, routes: routes, limit: configuration.concurrency,
+                            now: now, limit: configuration.concurrency,
                             perDestination: configuration.destinationConcurrency, spool: spool)
                         for job in jobs {
                             group.addTask { await self.attempt(job) }
@@ -156,7 +156,9 @@ public final class QueueManager: MessageStore, Service {
             results = job.items.map { _ in DeliveryResult(.deferred("451 4.3.0 internal delivery error")) }
         }
         let now = clock()
-        let statuses = await state.complete(job, results: results, now: now, retry: configuration.retry)
+        let statuses = await state.complete(
+            job, results: results, now: now, retry: configuration.retry,
+            perDestination: configuration.destinationConcurrency)
         for (item, (result, status)) in zip(job.items, zip(results, statuses)) {
             logAttempt(job, item: item, result: result, status: status, now: now)
         }

@@ -489,3 +489,16 @@ security = "none"
     assert recipient["Final-Recipient"] == "rfc822; user@b.remote.test"
     time.sleep(1.0)
     assert len(list((sender_maildir(server) / "new").iterdir())) == 1, "Tern must not add its own success report"
+
+
+def test_mx_that_is_this_host_is_a_loop(tern_factory, nsd, peers):
+    """When the MX turns out to be this server (it greets with our own host name), delivering
+    would go round in circles: the recipient fails at once with 5.4.6 and the sender is told."""
+    tern_factory.dev(args=["--smtp", f"127.0.0.4:{peers.port}"], hostname="mx.tern.test")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@b.remote.test"], subject="loop")
+    [report] = wait_reports(server, 1)
+    _, [recipient] = status_of(report)
+    assert recipient["Status"] == "5.4.6"
+    assert "loops back" in recipient["Diagnostic-Code"]
+    assert queue_empty(server)

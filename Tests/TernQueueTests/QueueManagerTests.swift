@@ -147,13 +147,12 @@ struct QueueStateTests {
         let state = QueueState()
         await state.load([first, second])
 
-        let (jobs, _) = await state.takeDue(now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
         let taken = jobs.map { "\($0.messageID == first.id ? 1 : 2) \($0.destination) \($0.items.map(\.index))" }
         #expect(taken == ["1 remote:x.test [0, 2]", "1 local:alice@example.test [1]", "1 remote:y.test [3]"])
 
         // x.test is busy: the second message waits, and the loop is told to wait for a completion.
-        let (none, nextDue) = await state.takeDue(
-            now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        let (none, nextDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
         #expect(none.isEmpty)
         #expect(nextDue == nil)
 
@@ -161,15 +160,45 @@ struct QueueStateTests {
         let statuses = await state.complete(
             xJob, results: [DeliveryResult(.delivered("250 2.0.0 ok"), relay: "mx.x.test[192.0.2.1]:25", tls: true),
                             DeliveryResult(.deferred("451 4.3.0 later"))],
-            now: 100, retry: RetrySchedule())
+            now: 100, retry: RetrySchedule(), perDestination: 1)
         #expect(statuses == [.delivered, .deferred])
         let record = try #require(await state.record(first.id))
         #expect(record.deliveries[0].history?.first?.relay == "mx.x.test[192.0.2.1]:25")
         #expect(record.deliveries[2].nextAttempt == 400)
 
-        let (next, _) = await state.takeDue(now: 0, routes: [.local, .remote], limit: 10, perDestination: 1, spool: spool)
+        let (next, laterDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
         #expect(next.map(\.messageID) == [second.id])
         #expect(next.first?.items.map(\.delivery.recipient) == ["d@x.test"])
+        // The deferred delivery comes back when its time comes, not before.
+        #expect(laterDue == 400)
+        let (early, _) = await state.takeDue(now: 399, limit: 10, perDestination: 2, spool: spool)
+        #expect(early.isEmpty)
+        let (due, _) = await state.takeDue(now: 400, limit: 10, perDestination: 2, spool: spool)
+        #expect(due.map { "\($0.destination) \($0.items.map(\.index))" } == ["remote:x.test [2]"])
+        try await pool.shutdownGracefully()
+    }
+
+    @Test("destinations take turns: a domain with many messages does not starve the others")
+    func roundRobin() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = try Spool(root: directory, pool: pool)
+        var loaded: [SpoolRecord] = []
+        for n in 0..<6 {
+            loaded.append(
+                try await enqueue(spool, [QueuedDelivery(recipient: "u\(n)@busy.test", original: "u\(n)@busy.test", route: .remote)]))
+        }
+        loaded.append(try await enqueue(spool, [QueuedDelivery(recipient: "v@quiet.test", original: "v@quiet.test", route: .remote)]))
+        let state = QueueState()
+        await state.load(loaded)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 3, perDestination: 10, spool: spool)
+        #expect(jobs.map(\.destination) == ["remote:busy.test", "remote:quiet.test", "remote:busy.test"])
+        // Held and deleted messages are skipped when their turn comes.
+        #expect(await state.apply(.hold, to: loaded[2].id))
+        #expect(await state.apply(.delete, to: loaded[3].id))
+        let (more, _) = await state.takeDue(now: 0, limit: 10, perDestination: 10, spool: spool)
+        #expect(more.map(\.messageID) == [loaded[4].id, loaded[5].id])
         try await pool.shutdownGracefully()
     }
 
@@ -185,7 +214,7 @@ struct QueueStateTests {
                 + [QueuedDelivery(recipient: "v@y.test", original: "v@y.test", route: .remote)])
         let state = QueueState()
         await state.load([record])
-        let (jobs, _) = await state.takeDue(now: 0, routes: [.remote], limit: 1, perDestination: 20, spool: spool)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 1, perDestination: 20, spool: spool)
         #expect(jobs.count == 1)
         #expect(jobs.first?.items.count == 5)
         try await pool.shutdownGracefully()

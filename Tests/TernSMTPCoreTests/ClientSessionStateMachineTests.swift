@@ -364,6 +364,30 @@ struct ClientSessionStateMachineTests {
         #expect(Base64.encode(Array(input.utf8)) == encoded)
     }
 
+    @Test("a server that greets with this host's own name is a mail loop: 5.4.6 for everyone, QUIT")
+    func loopsBack() {
+        var greeting = ClientHarness.connected()
+        greeting.send(.simple(), body: ["x\r\n"])
+        greeting.converse(
+            """
+            S: 220 Client.Test ESMTP Tern
+            C: QUIT
+            """)
+        #expect(greeting.reports.map(\.summary) == [["c@d.test failed 554 5.4.6"]])
+        #expect(greeting.failures.map(\.reason) == [.loopsBackToThisHost])
+
+        var hello = ClientHarness.connected()
+        hello.send(.simple(), body: ["x\r\n"])
+        hello.converse(
+            """
+            S: 220 mx.test ESMTP
+            C: EHLO client.test
+            \(ehlo(["PIPELINING"], name: "client.test"))
+            C: QUIT
+            """)
+        #expect(hello.failures.map(\.reason) == [.loopsBackToThisHost])
+    }
+
     @Test("implicit TLS: no STARTTLS, the required policy is met")
     func implicitTLS() {
         var client = ClientHarness.connected(

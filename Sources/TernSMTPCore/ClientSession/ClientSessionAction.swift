@@ -135,6 +135,8 @@ extension ClientSessionStateMachine {
             case authenticationUnavailable
             /// The server refused the credentials or the exchange.
             case authenticationFailed
+            /// The server greeted with this host's own name: delivering would loop.
+            case loopsBackToThisHost
             /// The server said 421: it is closing the connection (§3.8).
             case serviceClosing
             /// The octets from the server are not SMTP replies.
@@ -150,7 +152,7 @@ extension ClientSessionStateMachine {
 
         public var reason: Reason
         /// The reply every message on the session got: the server's (greeting, EHLO, 421),
-        /// or one Tern made up (`isLocal`), always 4yz.
+        /// or one Tern made up (`isLocal`); always 4yz, except for a mail loop (5.4.6).
         public var reply: SMTPReply
         public var isLocal: Bool
         /// Opportunistic STARTTLS failed in the handshake: a new connection without STARTTLS

@@ -393,7 +393,9 @@ public struct ClientSessionStateMachine: Sendable {
             return
 
         case .awaitingGreeting:
-            if code.isPositiveCompletion {
+            if code.isPositiveCompletion, greetsAsThisHost(reply) {
+                failSession(.loopsBackToThisHost, reply: .loopsBack, isLocal: true, quit: true, &actions)
+            } else if code.isPositiveCompletion {
                 write(.ehlo(configuration.hostname), &actions)
                 state = .awaitingHello(extended: true)
             } else if code.isPositiveIntermediate {
@@ -404,7 +406,9 @@ public struct ClientSessionStateMachine: Sendable {
             }
 
         case .awaitingHello(let extended):
-            if code.isPositiveCompletion {
+            if code.isPositiveCompletion, greetsAsThisHost(reply) {
+                failSession(.loopsBackToThisHost, reply: .loopsBack, isLocal: true, quit: true, &actions)
+            } else if code.isPositiveCompletion {
                 capabilities = extended ? ServerCapabilities(ehloReply: reply) : .none
                 afterHello(&actions)
             } else if extended, code.rawValue == 500 || code.rawValue == 502 {
@@ -572,6 +576,14 @@ public struct ClientSessionStateMachine: Sendable {
         let transfer = current.transfer
         guard !transfer.requested, transfer.outstanding == 0, transfer.endSent || transfer.failed else { return }
         finishTransaction(needsReset: transfer.failed && !transfer.failureWasFinal, &actions)
+    }
+
+    /// The server names itself with this host's name in its greeting or EHLO reply: the MX
+    /// (or relay) is this server, and the mail would go round in circles (Postfix: "mail for
+    /// ... loops back to myself").
+    private func greetsAsThisHost(_ reply: SMTPReply) -> Bool {
+        guard let first = reply.lines.first?.split(separator: " ").first else { return false }
+        return first.lowercased() == configuration.hostname.lowercased()
     }
 
     // MARK: - Session steps

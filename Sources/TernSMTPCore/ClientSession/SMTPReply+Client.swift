@@ -31,6 +31,10 @@ extension SMTPReply {
             451, EnhancedStatusCode(4, 7, 4), "TLS is required, but the remote server refused STARTTLS (\(reply.code))")
     }
 
+    /// RFC 3463 X.4.6, routing loop detected: permanent, like Postfix's bounce.
+    static let loopsBack = SMTPReply(
+        554, EnhancedStatusCode(5, 4, 6), "Mail loops back to this host: the remote server has its name")
+
     static let authenticationNeedsTLS = SMTPReply(
         451, EnhancedStatusCode(4, 7, 4), "Authentication with the relay needs TLS, which the session does not have")
     static let noAuthenticationMechanism = SMTPReply(

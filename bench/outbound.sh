@@ -124,6 +124,7 @@ servers = ["127.0.0.1:$DNS_PORT"]
 [queue]
 retry_delay = "1h"
 retry_max_delay = "4h"
+${TERN_QUEUE_EXTRA:-}
 EOF
 "$bin" serve --config "$work/tern.toml" >"$work/tern.stdout" 2>"$work/tern.stderr" &
 pids+=($!)

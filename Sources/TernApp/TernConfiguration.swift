@@ -73,8 +73,9 @@ public struct TernConfiguration: Sendable {
         public var retryMaximumDelay = TimeAmount.hours(4)
         /// How long a message may wait before it fails. Default 5 days.
         public var maximumLifetime = TimeAmount.hours(5 * 24)
-        /// Delivery jobs in flight at once. Default 16.
-        public var concurrency = 16
+        /// Delivery jobs in flight at once. Default 100 (Postfix's default_process_limit: a
+        /// job here is a task, not a process).
+        public var concurrency = 100
         /// Delivery jobs in flight at once to one destination (a remote domain or a local
         /// mailbox). Default 20.
         public var destinationConcurrency = 20

@@ -43,16 +43,11 @@ actor ConnectionCache {
         return entry.connection
     }
 
-    /// Counts a message sent on `connection`.
-    func used(_ connection: SMTPClientConnection) {
-        let id = ObjectIdentifier(connection)
-        usage[id, default: Usage(messages: 0, opened: .now)].messages += 1
-    }
-
-    /// Keeps `connection` for the next message to `key`, or ends it when it has done its
-    /// share or the cache is full.
+    /// Counts the message just sent on `connection`, then keeps it for the next message to
+    /// `key`, or ends it when it has done its share or the cache is full.
     func put(_ connection: SMTPClientConnection, key: String) {
         let id = ObjectIdentifier(connection)
+        usage[id, default: Usage(messages: 0, opened: .now)].messages += 1
         let use = usage[id] ?? Usage(messages: 0, opened: .now)
         guard use.messages < limits.maximumMessages, use.opened.duration(to: .now) < limits.maximumAge,
             idleCount < limits.maximumIdle

@@ -210,8 +210,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             }
             reusedFirst = false
             let transfer = await connection.send(message, body: body)
-            await cache.used(connection)
-            if await connection.isReusable {
+            if transfer.reusable {
                 await cache.put(connection, key: key)
             } else {
                 await cache.forget(connection)

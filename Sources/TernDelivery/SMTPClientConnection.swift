@@ -16,6 +16,8 @@ public struct ClientTransferResult: Sendable {
     /// A local failure (the queued message could not be read), which overrides the report's
     /// connection-level replies.
     public var localError: String?
+    /// The session is set up, idle and open: it can take another message.
+    public var reusable: Bool = false
 }
 
 /// One outbound SMTP connection (RFC 5321 client side), for the remote delivery agent: it
@@ -86,13 +88,6 @@ public final class SMTPClientConnection: Sendable {
                     stage: .connection, isLocal: true)
             }
             return ClientTransferResult(report: .init(recipients: recipients), sessionFailure: nil, localError: nil)
-        }
-    }
-
-    /// True when the session is set up, idle and open: it can take another message.
-    public var isReusable: Bool {
-        get async {
-            (try? await channel.eventLoop.submit { [handler] in handler.value.isReusable }.get()) ?? false
         }
     }
 
@@ -322,6 +317,8 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.report = nil
         self.promise = nil
         self.body = nil
-        promise.succeed(ClientTransferResult(report: report, sessionFailure: sessionFailure, localError: localError))
+        promise.succeed(
+            ClientTransferResult(
+                report: report, sessionFailure: sessionFailure, localError: localError, reusable: isReusable))
     }
 }

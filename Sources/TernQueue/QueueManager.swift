@@ -29,7 +29,7 @@ public final class QueueManager: MessageStore, Service {
         public var delayWarning: Int64?
 
         public init(
-            retry: RetrySchedule = RetrySchedule(), concurrency: Int = 16, destinationConcurrency: Int = 20,
+            retry: RetrySchedule = RetrySchedule(), concurrency: Int = 100, destinationConcurrency: Int = 20,
             hostname: String = "localhost", delayWarning: Int64? = 4 * 3600
         ) {
             self.retry = retry
@@ -159,6 +159,9 @@ public final class QueueManager: MessageStore, Service {
         let statuses = await state.complete(
             job, results: results, now: now, retry: configuration.retry,
             perDestination: configuration.destinationConcurrency)
+        // The slot is free: the next job need not wait for this one's outcome to reach the disk
+        // (writes for one message stay in order, `persist`).
+        wakeup.signal()
         for (item, (result, status)) in zip(job.items, zip(results, statuses)) {
             logAttempt(job, item: item, result: result, status: status, now: now)
         }
@@ -168,7 +171,6 @@ public final class QueueManager: MessageStore, Service {
             await notifySender(record, action: .delayed)
         }
         await persist(job.messageID)
-        wakeup.signal()
     }
 
     // MARK: Postmaster commands

@@ -12,33 +12,43 @@ public import NIOPosix
 /// chunk by chunk, so a 50 MB message never sits in memory whole.
 ///
 /// Reads are positional (`pread`) and run on the thread pool, never on an event loop; the
-/// reader keeps no cursor, so it is safe to share, and the caller says where to read.
+/// reader keeps no cursor, so it is safe to share, and the caller says where to read. The first
+/// `prefetch` octets are read when the file is opened, in the same trip to the pool, so a
+/// typical message is sent without another one.
 public final class MessageFileReader: Sendable {
     /// The size of the file when it was opened, in octets.
     public let size: Int
     private let descriptor: CInt
     private let path: String
     private let pool: NIOThreadPool
+    /// The first octets of the file.
+    private let head: ByteBuffer
 
-    private init(descriptor: CInt, size: Int, path: String, pool: NIOThreadPool) {
+    private init(descriptor: CInt, size: Int, path: String, pool: NIOThreadPool, head: ByteBuffer) {
         self.descriptor = descriptor
         self.size = size
         self.path = path
         self.pool = pool
+        self.head = head
     }
 
-    /// Opens the message at `path` (on the pool).
-    public static func open(path: String, pool: NIOThreadPool) async throws -> MessageFileReader {
+    /// Opens the message at `path` and reads its first `prefetch` octets (on the pool).
+    public static func open(path: String, pool: NIOThreadPool, prefetch: Int = 64 * 1024) async throws
+        -> MessageFileReader
+    {
         try await pool.runIfActive {
             let fd = systemOpen(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
-            var info = stat()
-            guard fstat(fd, &info) == 0 else {
-                let error = StoreError.posix("stat \(path)", errno: errno)
+            do {
+                var info = stat()
+                guard fstat(fd, &info) == 0 else { throw StoreError.posix("stat \(path)", errno: errno) }
+                let size = Int(info.st_size)
+                let head = try Self.pread(fd, path: path, offset: 0, length: min(prefetch, size))
+                return MessageFileReader(descriptor: fd, size: size, path: path, pool: pool, head: head)
+            } catch {
                 _ = systemClose(fd)
                 throw error
             }
-            return MessageFileReader(descriptor: fd, size: Int(info.st_size), path: path, pool: pool)
         }
     }
 
@@ -46,23 +56,30 @@ public final class MessageFileReader: Sendable {
     public func read(at offset: Int, count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
         let (descriptor, path) = (self.descriptor, self.path)
         let length = max(0, min(count, size - offset))
-        return pool.runIfActive(eventLoop: eventLoop) {
-            var buffer = ByteBufferAllocator().buffer(capacity: length)
-            var filled = 0
-            while filled < length {
-                let read = buffer.withUnsafeMutableWritableBytes { bytes in
-                    pread(descriptor, bytes.baseAddress! + filled, length - filled, off_t(offset + filled))
-                }
-                if read < 0 {
-                    if errno == EINTR { continue }
-                    throw StoreError.posix("read \(path)", errno: errno)
-                }
-                if read == 0 { break }
-                filled += read
-            }
-            buffer.moveWriterIndex(forwardBy: filled)
-            return buffer
+        if offset + length <= head.readableBytes, let slice = head.getSlice(at: head.readerIndex + offset, length: length) {
+            return eventLoop.makeSucceededFuture(slice)
         }
+        return pool.runIfActive(eventLoop: eventLoop) {
+            try Self.pread(descriptor, path: path, offset: offset, length: length)
+        }
+    }
+
+    private static func pread(_ descriptor: CInt, path: String, offset: Int, length: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        var filled = 0
+        while filled < length {
+            let read = buffer.withUnsafeMutableWritableBytes { bytes in
+                systemPread(descriptor, bytes.baseAddress! + filled, length - filled, off_t(offset + filled))
+            }
+            if read < 0 {
+                if errno == EINTR { continue }
+                throw StoreError.posix("read \(path)", errno: errno)
+            }
+            if read == 0 { break }
+            filled += read
+        }
+        buffer.moveWriterIndex(forwardBy: filled)
+        return buffer
     }
 
     deinit {
@@ -72,3 +89,6 @@ public final class MessageFileReader: Sendable {
 
 private func systemOpen(_ path: String, _ flags: CInt) -> CInt { open(path, flags) }
 private func systemClose(_ fd: CInt) -> CInt { close(fd) }
+private func systemPread(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ offset: off_t) -> Int {
+    pread(fd, buffer, count, offset)
+}

@@ -502,3 +502,29 @@ def test_mx_that_is_this_host_is_a_loop(tern_factory, nsd, peers):
     assert recipient["Status"] == "5.4.6"
     assert "loops back" in recipient["Diagnostic-Code"]
     assert queue_empty(server)
+
+
+def test_failed_handshake_falls_back_to_cleartext(tern_factory, nsd, peers, tmp_path):
+    """Opportunistic TLS (RFC 7435): when the STARTTLS handshake fails, the same server is tried
+    again without TLS and the message goes through in cleartext."""
+    cert, key = make_cert(tmp_path, "mx-a.remote.test")
+    peer = peers.start("127.0.0.3", "--tls-cert", str(cert), "--tls-key", str(key), "--tls-fail")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@a.remote.test"], subject="fallback")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is False
+    assert peer.connections() == 2, "one connection for the failed handshake, one in cleartext"
+    assert "trying again without TLS" in server.stderr_text()
+
+
+def test_4xx_moves_to_the_next_mx(tern_factory, nsd, peers):
+    """RFC 5321 §5.1: a temporary refusal by the preferred MX (mx-a, 451 to DATA) sends the
+    message on to the next one (mx-b) in the same attempt."""
+    a = peers.start("127.0.0.3", "--defer-data", "100")
+    b = peers.start("127.0.0.4")
+    server = mta(tern_factory, nsd, peers)
+    send(server, ["user@prefer.remote.test"], subject="second best")
+    [got] = b.wait_messages(1)
+    assert "Subject: second best" in got["content"]
+    assert a.messages() == []
+    assert queue_empty(server)

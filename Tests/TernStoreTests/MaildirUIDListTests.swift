@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import TernTestSupport
 import Testing
 
@@ -105,5 +107,29 @@ struct MaildirUIDListTests {
                 #expect(contents.nextUID > (uids.last ?? 0))
             }
         }
+    }
+}
+
+@Suite("MessageFileReader")
+struct MessageFileReaderTests {
+    @Test("chunks from the prefetched head and from the file join up to the whole file", arguments: [0, 10, 65_536, 200_000])
+    func reads(size: Int) async throws {
+        let path = NSTemporaryDirectory() + "tern-reader-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let reader = try await MessageFileReader.open(path: path, pool: pool, prefetch: 4096)
+        #expect(reader.size == size)
+        var collected: [UInt8] = []
+        while true {
+            let chunk = try await reader.read(at: collected.count, count: 3000, on: loop).get()
+            if chunk.readableBytes == 0 { break }
+            collected += chunk.readableBytesView
+        }
+        #expect(collected == bytes)
+        try await pool.shutdownGracefully()
     }
 }

@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--auth", help="USER:PASSWORD: AUTH is required, and only over TLS")
+    parser.add_argument("--tls-fail", action="store_true",
+                        help="offer STARTTLS but fail every handshake (TLS 1.2 only, client certificate required)")
     args = parser.parse_args()
 
     handler = Handler(args)
@@ -98,6 +100,11 @@ def main() -> None:
     if args.tls_cert:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_fail:
+            # A client without a certificate cannot finish a TLS 1.2 handshake with this server.
+            tls_context.maximum_version = ssl.TLSVersion.TLSv1_2
+            tls_context.verify_mode = ssl.CERT_REQUIRED
+            tls_context.load_verify_locations(args.tls_cert)
     auth = {}
     if args.auth:
         user, password = (part.encode() for part in args.auth.split(":", 1))

@@ -20,25 +20,10 @@ TERN_PORT=${TERN_PORT:-2630}
 PERF_KIT=${PERF_KIT:-$(cd .. && pwd)/shared/tools/perf}
 export DEBIAN_FRONTEND=noninteractive
 
-if [ ! -x /usr/sbin/smtp-source ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "need smtp-source (Debian package postfix); run as root" >&2; exit 1; }
-  # Keep the package from starting a daemon on port 25.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
-  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
-  apt-get update -q && apt-get install -y -q postfix
-  rm -f /usr/sbin/policy-rc.d
-fi
-
-peer=""
-if [ -x "$PERF_KIT/install-peers.sh" ] && [ "$(id -u)" -eq 0 ]; then
-  "$PERF_KIT/install-peers.sh" >/dev/null
-  "$PERF_KIT/peers.sh" start postfix >/dev/null
-  peer="127.0.0.1:2525"
-fi
-
-echo "building tern (release)..." >&2
-swift build -c release --product tern >&2
-bin="$(swift build -c release --show-bin-path)/tern"
+. bench/lib.sh
+[ -x /usr/sbin/smtp-source ] || bench_install postfix
+bench_start_postfix
+bench_build_tern
 data=$(mktemp -d /tmp/tern-bench.XXXXXX)
 "$bin" dev --smtp "127.0.0.1:$TERN_PORT" --data "$data" --hostname bench.tern.test >"$data/stdout" 2>"$data/stderr" &
 tern_pid=$!
@@ -55,7 +40,6 @@ run() { # target sessions reuse -> msgs/s
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" -v n="$MESSAGES" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 mkdir -p bench/results
 csv="bench/results/inbound-$(date +%Y%m%dT%H%M%S).csv"

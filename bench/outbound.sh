@@ -31,25 +31,13 @@ PERF_KIT=${PERF_KIT:-$(cd .. && pwd)/shared/tools/perf}
 export DEBIAN_FRONTEND=noninteractive
 [ "$(id -u)" -eq 0 ] || { echo "bench/outbound.sh: run as root (it installs and drives Postfix)" >&2; exit 1; }
 
+. bench/lib.sh
 need=()
 [ -x /usr/sbin/smtp-source ] || need+=(postfix)
 [ -x /usr/sbin/nsd ] || need+=(nsd)
-if [ "${#need[@]}" -gt 0 ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
-  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
-  apt-get update -q && apt-get install -y -q "${need[@]}"
-  rm -f /usr/sbin/policy-rc.d
-fi
-peer=""
-if [ -x "$PERF_KIT/install-peers.sh" ]; then
-  "$PERF_KIT/install-peers.sh" >/dev/null
-  "$PERF_KIT/peers.sh" start postfix >/dev/null
-  peer="127.0.0.1:2525"
-fi
-
-echo "building tern (release)..." >&2
-swift build -c release --product tern >&2
-bin="$(swift build -c release --show-bin-path)/tern"
+bench_install "${need[@]}"
+bench_start_postfix
+bench_build_tern
 
 work=$(mktemp -d /tmp/tern-outbound.XXXXXX)
 saved_default=$(postconf -h default_transport) saved_relay=$(postconf -h relay_transport)
@@ -195,7 +183,6 @@ run_postfix() {
   stop_sink
   awk -v a="$t0" -v b="$t1" -v n="$MESSAGES" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 mkdir -p bench/results
 csv="bench/results/outbound-$(date +%Y%m%dT%H%M%S).csv"

@@ -51,6 +51,17 @@ def _find(name: str) -> str | None:
         (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if Path(p).exists()), None)
 
 
+def _terminate(proc: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 5 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _fail_or_skip(message: str):
     import pytest
     if CI:
@@ -152,13 +163,7 @@ zone:
                        for f in ("nsd.out", "nsd.log") if (self.directory / f).exists())
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc)
 
 
 class Peer:
@@ -186,13 +191,7 @@ class Peer:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc)
 
     def messages(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.out.glob("*.json"))]

@@ -188,16 +188,19 @@ class SMTPConn:
 
     def mail_rcpt_data(self, mail_from: str = "sender@client.example",
                        rcpts: tuple[str, ...] | list[str] = ("rcpt@tern.test",),
-                       mail_params: str = "") -> None:
+                       mail_params: str = "", rcpt_params: dict[str, str] | None = None) -> None:
+        """MAIL, one RCPT per recipient (with `rcpt_params[recipient]` when given), DATA."""
         self.expect(f"MAIL FROM:<{mail_from}>{(' ' + mail_params) if mail_params else ''}", 250, "2.1.0")
         for r in rcpts:
-            self.expect(f"RCPT TO:<{r}>", 250, "2.1.5")
+            params = (rcpt_params or {}).get(r)
+            self.expect(f"RCPT TO:<{r}>{(' ' + params) if params else ''}", 250, "2.1.5")
         self.expect("DATA", 354)
 
     def send_message(self, content: bytes, mail_from: str = "sender@client.example",
-                     rcpts: tuple[str, ...] | list[str] = ("rcpt@tern.test",), mail_params: str = "") -> str:
+                     rcpts: tuple[str, ...] | list[str] = ("rcpt@tern.test",), mail_params: str = "",
+                     rcpt_params: dict[str, str] | None = None) -> str:
         """MAIL, RCPT..., DATA, the dot-stuffed content; returns the QID of the 250."""
-        self.mail_rcpt_data(mail_from, rcpts, mail_params)
+        self.mail_rcpt_data(mail_from, rcpts, mail_params, rcpt_params)
         self.send(data_payload(content))
         return self.expect_reply(250, "2.0.0", "end of data").qid
 

@@ -220,12 +220,8 @@ def test_success_dsn_when_asked(tern_factory):
     server = tern_factory.serve(config_extra=MAIL)
     with server.connect() as c:
         c.ehlo()
-        c.expect("MAIL FROM:<bob@example.test>", 250, "2.1.0")
-        c.expect("RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.test", 250, "2.1.5")
-        c.expect("DATA", 354)
-        from ternlib import data_payload
-        c.send(data_payload(message("please confirm")))
-        c.expect_reply(250, "2.0.0")
+        c.send_message(message("please confirm"), mail_from="bob@example.test", rcpts=["alice@example.test"],
+                       rcpt_params={"alice@example.test": "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.test"})
     [report] = _reports(server, "bob", 1)
     assert report["Subject"] == "Successful Mail Delivery Report"
     status = report.get_payload()[1].get_payload()[1]

@@ -48,11 +48,12 @@ def queue_empty(server, timeout: float = 20.0) -> bool:
 
 
 def send(server, rcpts: list[str], subject: str = "outbound", mail_from: str = "sender@tern.test",
-         mail_params: str = "", body: bytes | None = None) -> str:
+         mail_params: str = "", body: bytes | None = None, rcpt_params: dict[str, str] | None = None) -> str:
     with server.connect() as c:
         c.ehlo()
         content = message(subject) if body is None else body
-        return c.send_message(content, mail_from=mail_from, rcpts=rcpts, mail_params=mail_params)
+        return c.send_message(content, mail_from=mail_from, rcpts=rcpts, mail_params=mail_params,
+                              rcpt_params=rcpt_params)
 
 
 def status_of(report) -> tuple[dict, list[dict]]:
@@ -429,15 +430,8 @@ def test_success_notify_relayed_to_a_server_without_dsn(tern_factory, nsd, peers
     a recipient without NOTIFY gets none."""
     peer = peers.start("127.0.0.3")
     server = mta(tern_factory, nsd, peers)
-    with server.connect() as c:
-        c.ehlo()
-        c.expect("MAIL FROM:<sender@tern.test> RET=HDRS", 250, "2.1.0")
-        c.expect("RCPT TO:<asked@a.remote.test> NOTIFY=SUCCESS,FAILURE", 250, "2.1.5")
-        c.expect("RCPT TO:<quiet@a.remote.test>", 250, "2.1.5")
-        c.expect("DATA", 354)
-        from ternlib import data_payload
-        c.send(data_payload(message("tell me")))
-        c.expect_reply(250, "2.0.0")
+    send(server, ["asked@a.remote.test", "quiet@a.remote.test"], subject="tell me", mail_params="RET=HDRS",
+         rcpt_params={"asked@a.remote.test": "NOTIFY=SUCCESS,FAILURE"})
     peer.wait_messages(1)
     [report] = wait_reports(server, 1)
     _, recipients = status_of(report)
@@ -467,14 +461,8 @@ domain = "tern.test"
 relay = "127.0.0.1:{server.port}"
 security = "none"
 """)
-    with server.connect() as c:
-        c.ehlo()
-        c.expect("MAIL FROM:<sender@tern.test> ENVID=trace+2D1", 250, "2.1.0")
-        c.expect("RCPT TO:<user@b.remote.test> NOTIFY=SUCCESS ORCPT=rfc822;alias@tern.test", 250, "2.1.5")
-        c.expect("DATA", 354)
-        from ternlib import data_payload
-        c.send(data_payload(message("tell me from afar")))
-        c.expect_reply(250, "2.0.0")
+    send(server, ["user@b.remote.test"], subject="tell me from afar", mail_params="ENVID=trace+2D1",
+         rcpt_params={"user@b.remote.test": "NOTIFY=SUCCESS ORCPT=rfc822;alias@tern.test"})
     deadline = time.monotonic() + 20
     box = receiver.data_dir / "mailboxes" / "b.remote.test" / "user" / "new"
     while time.monotonic() < deadline and not (box.is_dir() and any(box.iterdir())):

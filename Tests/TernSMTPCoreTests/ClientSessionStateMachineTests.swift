@@ -244,12 +244,17 @@ struct ClientSessionStateMachineTests {
 
     static let credentials = Machine.Credentials(username: "user", password: "secret")
 
+    /// A client with credentials on an implicit-TLS connection, with one message handed over.
+    static func authenticatingClient() -> ClientHarness {
+        var client = ClientHarness.connected(
+            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true, credentials: credentials))
+        client.send(.simple(), body: ["x\r\n"])
+        return client
+    }
+
     @Test("AUTH PLAIN with the initial response after TLS (RFC 4954 §4, RFC 4616), then the message")
     func authPlain() {
-        var client = ClientHarness.connected(
-            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
-                  credentials: Self.credentials))
-        client.send(.simple(), body: ["x\r\n"])
+        var client = Self.authenticatingClient()
         client.converse(
             """
             S: 220 smarthost.test ESMTP
@@ -273,10 +278,7 @@ struct ClientSessionStateMachineTests {
 
     @Test("AUTH LOGIN answers the two challenges when PLAIN is not offered")
     func authLogin() {
-        var client = ClientHarness.connected(
-            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
-                  credentials: Self.credentials))
-        client.send(.simple(), body: ["x\r\n"])
+        var client = Self.authenticatingClient()
         client.converse(
             """
             S: 220 smarthost.test ESMTP
@@ -295,10 +297,7 @@ struct ClientSessionStateMachineTests {
 
     @Test("refused credentials defer the mail (4.7.8) and QUIT; a 454 is passed on as it is")
     func authRefused() {
-        var refused = ClientHarness.connected(
-            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
-                  credentials: Self.credentials))
-        refused.send(.simple(), body: ["x\r\n"])
+        var refused = Self.authenticatingClient()
         refused.converse(
             """
             S: 220 smarthost.test ESMTP
@@ -311,10 +310,7 @@ struct ClientSessionStateMachineTests {
         #expect(refused.reports.map(\.summary) == [["c@d.test deferred 451 4.7.8"]])
         #expect(refused.failures.map(\.reason) == [.authenticationFailed])
 
-        var busy = ClientHarness.connected(
-            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
-                  credentials: Self.credentials))
-        busy.send(.simple(), body: ["x\r\n"])
+        var busy = Self.authenticatingClient()
         busy.converse(
             """
             S: 220 smarthost.test ESMTP
@@ -342,10 +338,7 @@ struct ClientSessionStateMachineTests {
         #expect(cleartext.reports.map(\.summary) == [["c@d.test deferred 451 4.7.4"]])
         #expect(cleartext.failures.map(\.reason) == [.authenticationUnavailable])
 
-        var unknown = ClientHarness.connected(
-            .init(hostname: ClientHarness.hostname, tlsPolicy: .required, implicitTLS: true,
-                  credentials: Self.credentials))
-        unknown.send(.simple(), body: ["x\r\n"])
+        var unknown = Self.authenticatingClient()
         unknown.converse(
             """
             S: 220 smarthost.test ESMTP

@@ -151,8 +151,15 @@ public enum TernServer {
             maximumErrors: limits.errors,
             maximumCommandsWithoutTransaction: limits.commandsWithoutMail,
             maximumHops: limits.maximumHops)
+        var sessionConfiguration = session
+        if mode == .dev {
+            // The catcher offers AUTH even without TLS and takes any credentials, so an app's
+            // SMTP settings work unchanged; the user name is recorded with each message.
+            sessionConfiguration.authenticationMechanisms = [.plain, .login]
+            sessionConfiguration.authenticationRequiresTLS = false
+        }
         let endpointConfiguration = SMTPEndpoint.Configuration(
-            session: session, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
+            session: sessionConfiguration, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
 
         let policy: any SMTPPolicy

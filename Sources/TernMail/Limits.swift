@@ -13,6 +13,8 @@ public enum Limits {
     /// RFC 1869 §4.1.2 lets each extension that adds parameters lengthen MAIL and RCPT; RFC
     /// 3461 §5 grants 100 octets for ENVID and 500 for ORCPT, RFC 1870 and RFC 6152 a few more.
     public static let commandLineExtension = 600
+    /// RFC 4954 §4: a SASL response line (base64) may be up to 12288 octets.
+    public static let saslResponse = 12288
     /// §4.5.3.1.6: the maximum total length of a text line including the <CRLF> is 1000 octets.
     public static let textLine = 1000
     /// §4.5.3.1.8: the minimum total number of recipients that must be buffered is 100.

@@ -63,6 +63,15 @@ public struct SMTPEndpoint: Sendable {
         var configuration = configuration
         configuration.session.implicitTLS = role == .submissions
         configuration.session.startTLSAvailable = tls != nil && role != .submissions
+        if role != .mx {
+            // RFC 6409 §4.3 and RFC 8314 §3: submission is for users who log in, over TLS.
+            configuration.session.requiresAuthentication = true
+            configuration.session.requiresTLS = true
+            configuration.session.authenticationRequiresTLS = true
+            if configuration.session.authenticationMechanisms.isEmpty {
+                configuration.session.authenticationMechanisms = [.plain, .login]
+            }
+        }
         self.configuration = configuration
         self.store = store
         self.policy = policy

@@ -5,10 +5,13 @@ public import TernSMTPCore
 public struct SessionFacts: Sendable {
     public var clientAddress: String
     public var tlsActive: Bool
+    /// The user the client authenticated as (SMTP AUTH), if it did.
+    public var authenticatedUser: String?
 
-    public init(clientAddress: String, tlsActive: Bool) {
+    public init(clientAddress: String, tlsActive: Bool, authenticatedUser: String? = nil) {
         self.clientAddress = clientAddress
         self.tlsActive = tlsActive
+        self.authenticatedUser = authenticatedUser
     }
 }
 
@@ -18,17 +21,41 @@ public enum PolicyCheck: Sendable {
     case pending(EventLoopFuture<ServerSessionStateMachine.PolicyDecision>)
 }
 
-/// Decides per stage whether a transaction may go on (maddy's sender and recipient checks).
-/// Called on the connection's event loop.
+/// An authentication decision now, or one that needs I/O (a directory lookup, a slow hash).
+public enum AuthenticationCheck: Sendable {
+    case decided(ServerSessionStateMachine.AuthenticationDecision)
+    case pending(EventLoopFuture<ServerSessionStateMachine.AuthenticationDecision>)
+}
+
+/// Decides per stage whether a transaction may go on (maddy's sender and recipient checks),
+/// and who a client that authenticates is. Called on the connection's event loop.
 public protocol SMTPPolicy: Sendable {
     func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck
     func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts) -> PolicyCheck
+    func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck
 }
 
-/// Accepts every sender and recipient: the dev-mode catcher, where every message is captured
-/// and nothing is relayed.
+extension SMTPPolicy {
+    /// Without a directory nobody can log in.
+    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck {
+        .decided(.rejected)
+    }
+}
+
+/// Accepts every sender and recipient, and any credentials (as Mailpit's "accept any"): the
+/// dev-mode catcher, where every message is captured and nothing is relayed. The user name an
+/// application logs in with names its inbox.
 public struct AcceptAllPolicy: SMTPPolicy {
     public init() {}
+
+    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck {
+        // An authorization identity other than the user's own is still refused: nothing acts
+        // on behalf of someone else, not even here.
+        guard credentials.authorizationID.isEmpty || credentials.authorizationID == credentials.username else {
+            return .decided(.rejected)
+        }
+        return .decided(.accepted(user: credentials.username))
+    }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {
         .decided(.accept)

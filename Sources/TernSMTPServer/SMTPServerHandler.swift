@@ -240,6 +240,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         case .checkRecipient(let path, let parameters):
             decide(endpoint.policy.checkRecipient(path, parameters, session: facts))
 
+        case .authenticate(let credentials):
+            authenticate(credentials)
+
         case .beginMessage(let start):
             beginMessage(start, context: context)
 
@@ -284,7 +287,43 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     private var facts: SessionFacts {
-        SessionFacts(clientAddress: clientAddress, tlsActive: machine.tlsActive)
+        SessionFacts(clientAddress: clientAddress, tlsActive: machine.tlsActive, authenticatedUser: machine.authenticatedUser)
+    }
+
+    private func authenticate(_ credentials: SASLCredentials) {
+        switch endpoint.policy.authenticate(credentials, session: facts) {
+        case .decided(let decision):
+            finishAuthentication(credentials, decision)
+        case .pending(let future):
+            waitingForDecision = true
+            future.assumeIsolated().whenComplete { [self] result in
+                waitingForDecision = false
+                switch result {
+                case .success(let decision): finishAuthentication(credentials, decision)
+                case .failure(let error):
+                    logger.warning("authentication check failed", metadata: ["error": "\(error)"])
+                    finishAuthentication(credentials, .temporaryFailure)
+                }
+                resumeReadingIfPossible()
+            }
+        }
+    }
+
+    /// Logs the outcome (the user name and mechanism, never the password) and tells the machine.
+    private func finishAuthentication(
+        _ credentials: SASLCredentials, _ decision: ServerSessionStateMachine.AuthenticationDecision
+    ) {
+        switch decision {
+        case .accepted(let user):
+            logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(credentials.mechanism.rawValue)"])
+        case .rejected:
+            logger.notice(
+                "authentication failed",
+                metadata: ["sasl_username": "\(credentials.username)", "sasl_method": "\(credentials.mechanism.rawValue)"])
+        case .temporaryFailure:
+            logger.warning("authentication could not be checked", metadata: ["sasl_username": "\(credentials.username)"])
+        }
+        run(machine.authenticationDecided(decision))
     }
 
     private func decide(_ check: PolicyCheck) {

@@ -18,9 +18,19 @@ struct SessionHarness {
     var closed = false
     var startedTLS = false
     var decide: (ServerSessionStateMachine.Action) -> ServerSessionStateMachine.PolicyDecision = { _ in .accept }
+    /// The credentials the machine asked to check, in order.
+    var credentialsChecked: [SASLCredentials] = []
+    /// The directory: by default user "alice" with password "secret".
+    var checkCredentials: (SASLCredentials) -> ServerSessionStateMachine.AuthenticationDecision = {
+        $0.username == "alice" && $0.password == "secret" ? .accepted(user: "alice") : .rejected
+    }
+    /// Leave `authenticate` unanswered (the test calls `authenticationDecided` itself).
+    var defersAuthentication = false
 
     private var body: [UInt8] = []
     private var envelope: Envelope?
+    /// The `with` protocol of each message begun.
+    var receivedProtocols: [String] = []
     private var nextID = 0
 
     init(_ configuration: ServerSessionStateMachine.Configuration = .init(hostname: "mx.test", startTLSAvailable: true)) {
@@ -67,6 +77,7 @@ struct SessionHarness {
                 queue.append(contentsOf: machine.policyDecided(decide(action)))
             case .beginMessage(let start):
                 began += 1
+                receivedProtocols.append(start.receivedProtocol)
                 body = []
                 envelope = start.envelope
             case .appendBody(let chunk):
@@ -80,6 +91,11 @@ struct SessionHarness {
             case .abortMessage:
                 aborted += 1
                 body = []
+            case .authenticate(let credentials):
+                credentialsChecked.append(credentials)
+                if !defersAuthentication {
+                    queue.append(contentsOf: machine.authenticationDecided(checkCredentials(credentials)))
+                }
             case .startTLS:
                 startedTLS = true
             case .close:

@@ -618,10 +618,10 @@ public struct ClientSessionStateMachine: Sendable {
         let mechanisms = Set((capabilities?.authenticationMechanisms ?? []).map { $0.uppercased() })
         if mechanisms.contains("PLAIN") {
             let response = Base64.encode([0] + Array(credentials.username.utf8) + [0] + Array(credentials.password.utf8))
-            write(ByteBuffer(string: "AUTH PLAIN \(response)\r\n"), &actions)
+            write(.auth(mechanism: "PLAIN", initialResponse: response), &actions)
             state = .awaitingAuthentication(.plain)
         } else if mechanisms.contains("LOGIN") {
-            write(ByteBuffer(string: "AUTH LOGIN\r\n"), &actions)
+            write(.auth(mechanism: "LOGIN", initialResponse: nil), &actions)
             state = .awaitingAuthentication(.loginUsername)
         } else {
             failSession(

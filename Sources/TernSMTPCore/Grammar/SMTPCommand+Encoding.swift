@@ -38,6 +38,13 @@ extension SMTPCommand {
             buffer.writeStaticString("QUIT")
         case .startTLS:
             buffer.writeStaticString("STARTTLS")
+        case .auth(let mechanism, let initialResponse):
+            buffer.writeStaticString("AUTH ")
+            buffer.writeString(mechanism)
+            if let initialResponse {
+                buffer.writeStaticString(" ")
+                buffer.writeString(initialResponse)
+            }
         }
         buffer.writeStaticString("\r\n")
     }

@@ -27,6 +27,9 @@ public enum SMTPCommand: Hashable, Sendable {
     case quit
     /// `STARTTLS` (RFC 3207 §4).
     case startTLS
+    /// `AUTH SP sasl-mech [SP initial-response]` (RFC 4954 §4): the mechanism in upper case,
+    /// the initial response as sent (base64, or `=` for an empty one).
+    case auth(mechanism: String, initialResponse: String?)
 
     /// The verb, for logs and metrics.
     public var verb: String {
@@ -38,6 +41,7 @@ public enum SMTPCommand: Hashable, Sendable {
         case .data: "DATA"
         case .bdat: "BDAT"
         case .rset: "RSET"
+        case .auth: "AUTH"
         case .vrfy: "VRFY"
         case .expn: "EXPN"
         case .help: "HELP"

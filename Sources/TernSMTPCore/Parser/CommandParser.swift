@@ -43,6 +43,7 @@ public enum CommandParser {
         case Verb.startTLS:
             guard cursor.isAtEnd else { return .rejected(.startTLSSyntax) }
             return .command(.startTLS)
+        case Verb.auth: return parseAuth(&cursor)
         default:
             return .rejected(.commandUnrecognized)
         }
@@ -63,6 +64,7 @@ public enum CommandParser {
         static let expn: UInt64 = 0x4558_504E
         static let help: UInt64 = 0x4845_4C50
         static let startTLS: UInt64 = 0x5354_4152_5454_4C53
+        static let auth: UInt64 = 0x4155_5448
     }
 
     private static func noArguments(_ cursor: inout ByteCursor, _ command: SMTPCommand) -> CommandParseResult {
@@ -74,6 +76,24 @@ public enum CommandParser {
     private static func argument(_ cursor: inout ByteCursor) -> String {
         cursor.skipSpaces()
         return cursor.string(cursor.index..<cursor.bytes.count)
+    }
+
+    // MARK: AUTH
+
+    /// `"AUTH" SP sasl-mech [SP initial-response]` (RFC 4954 §4); `sasl-mech` is 1 to 20 of
+    /// upper-case letters, digits, `-` and `_` (RFC 4422 §3.1), taken in any case here;
+    /// `initial-response` is base64 or `=`, checked by the session when it decodes it.
+    private static func parseAuth(_ cursor: inout ByteCursor) -> CommandParseResult {
+        guard cursor.consume(UInt8(ascii: " ")) else { return .rejected(.authSyntax) }
+        let name = cursor.consume(while: { ASCII.isLetDig($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+        guard (1...20).contains(name.count) else { return .rejected(.authSyntax) }
+        let mechanism = String(decoding: name.map { ByteCursor.asciiUppercased(cursor.bytes[$0]) }, as: UTF8.self)
+        guard !cursor.isAtEnd else { return .command(.auth(mechanism: mechanism, initialResponse: nil)) }
+        guard cursor.skipSpaces() > 0 else { return .rejected(.authSyntax) }
+        let response = cursor.consume(while: { $0 > 0x20 && $0 < 0x7F })
+        cursor.skipSpaces()
+        guard cursor.isAtEnd else { return .rejected(.authSyntax) }
+        return .command(.auth(mechanism: mechanism, initialResponse: response.isEmpty ? nil : cursor.string(response)))
     }
 
     // MARK: EHLO / HELO

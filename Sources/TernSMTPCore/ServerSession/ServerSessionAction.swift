@@ -25,8 +25,21 @@ extension ServerSessionStateMachine {
         /// Start the TLS handshake now, after writing the reply before this action. Nothing
         /// read in cleartext after the STARTTLS line is ever processed (CVE-2011-0411).
         case startTLS
+        /// Check these credentials (the directory, a password hash), then call
+        /// `authenticationDecided(_:)`. Input that arrives meanwhile is held.
+        case authenticate(SASLCredentials)
         /// Flush what was written and close the connection.
         case close
+    }
+
+    /// The answer to `authenticate`.
+    public enum AuthenticationDecision: Hashable, Sendable {
+        /// The credentials are good: the session acts as this user from now on.
+        case accepted(user: String)
+        /// Wrong user name or password, a disabled account, a refused authzid: 535 5.7.8.
+        case rejected
+        /// The check could not be made (the directory is down): 454 4.7.0.
+        case temporaryFailure
     }
 
     /// What the driver needs to open a message: the envelope and the facts for its Received
@@ -35,13 +48,17 @@ extension ServerSessionStateMachine {
         public var envelope: Envelope
         /// The EHLO/HELO argument, validated by the parser.
         public var clientName: String
-        /// The `with` clause: SMTP, ESMTP, ESMTPS, UTF8SMTP, UTF8SMTPS (RFC 3848, RFC 6531).
+        /// The `with` clause: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP, UTF8SMTPS,
+        /// UTF8SMTPA, UTF8SMTPSA (RFC 3848, RFC 6531 §3.7.3).
         public var receivedProtocol: String
+        /// The user the client authenticated as (SMTP AUTH), if it did.
+        public var authenticatedUser: String?
 
-        public init(envelope: Envelope, clientName: String, receivedProtocol: String) {
+        public init(envelope: Envelope, clientName: String, receivedProtocol: String, authenticatedUser: String? = nil) {
             self.envelope = envelope
             self.clientName = clientName
             self.receivedProtocol = receivedProtocol
+            self.authenticatedUser = authenticatedUser
         }
     }
 

@@ -22,6 +22,15 @@ extension ServerSessionStateMachine {
         /// Received fields a message may carry before it is refused as a loop (RFC 5321 §6.3;
         /// Postfix's hopcount_limit). Default 50.
         public var maximumHops: Int
+        /// SASL mechanisms offered with AUTH (RFC 4954), in order; empty: no AUTH. Default none.
+        public var authenticationMechanisms: [SASLCredentials.Mechanism] = []
+        /// Offer and accept AUTH only under TLS (RFC 4954 §4, §14: a password in cleartext is
+        /// a password given away). Default true.
+        public var authenticationRequiresTLS = true
+        /// MAIL only after AUTH: the submission roles (RFC 6409 §4.3). Default false.
+        public var requiresAuthentication = false
+        /// MAIL only under TLS: submission on 587 (RFC 8314 §3.3). Default false.
+        public var requiresTLS = false
         /// Whether STARTTLS can be offered (a TLS context exists).
         public var startTLSAvailable: Bool
         /// Whether the connection is TLS from the first byte (RFC 8314 implicit TLS).

@@ -22,13 +22,18 @@ public struct ServerSessionStateMachine: Sendable {
     enum State: Sendable {
         case awaitingGreeting
         case command
-        case discardingLongLine
+        /// A line over its limit is being skipped; then `reply` answers it.
+        case discardingLongLine(reply: SMTPReply)
         case awaitingSenderCheck(ReversePath, MailParameters)
         case awaitingRecipientCheck(ForwardPath, RecipientParameters)
         case data(DotUnstuffer)
         case bdatChunk(size: Int, remaining: Int, last: Bool, failure: SMTPReply?)
         case awaitingCommit
         case awaitingTLS
+        /// AUTH is under way: the next line is a SASL response (RFC 4954 §4).
+        case authenticating(SASLServerExchange)
+        /// `authenticate` was asked; the decision is awaited.
+        case awaitingAuthentication
         case closed
     }
 
@@ -56,12 +61,19 @@ public struct ServerSessionStateMachine: Sendable {
     public private(set) var errors = 0
     private var commandsWithoutTransaction = 0
     private var closeAfterTransaction = false
+    /// The user the client authenticated as; nil until a successful AUTH.
+    public private(set) var authenticatedUser: String?
+    /// SASL responses may be far longer than commands (RFC 4954 §4: at least 12288 octets).
+    private let responseFramer = CommandLineFramer(maximumLength: Limits.saslResponse + 2)
 
     public init(configuration: Configuration) {
         self.configuration = configuration
         self.tlsActive = configuration.implicitTLS
         self.framer = CommandLineFramer(maximumLength: configuration.commandLineLimit + Limits.commandLineExtension)
     }
+
+    /// Octets read but not yet processed (for the hostile-input tests).
+    var bufferedInputForTests: Int { input.readableBytes }
 
     /// True once the session has ended; the driver closes the connection.
     public var isClosed: Bool {
@@ -155,6 +167,24 @@ public struct ServerSessionStateMachine: Sendable {
         return actions
     }
 
+    /// The answer to the pending `authenticate`.
+    public mutating func authenticationDecided(_ decision: AuthenticationDecision) -> [Action] {
+        guard case .awaitingAuthentication = state else { return [] }
+        state = .command
+        var actions: [Action] = []
+        switch decision {
+        case .accepted(let user):
+            authenticatedUser = user
+            reply(.authenticationSucceeded, &actions)
+        case .rejected:
+            reply(.authenticationFailed, &actions)
+        case .temporaryFailure:
+            reply(.authenticationTemporaryFailure, &actions)
+        }
+        process(&actions)
+        return actions
+    }
+
     /// The message is durable under this identifier: now, and only now, 250 may be sent.
     public mutating func messageCommitted(_ id: QueueID) -> [Action] {
         finishCommit(with: .queued(as: id))
@@ -172,6 +202,7 @@ public struct ServerSessionStateMachine: Sendable {
         tlsActive = true
         greeting = nil
         transaction = nil
+        authenticatedUser = nil
         input.clear()
         state = .command
         return []
@@ -250,7 +281,7 @@ public struct ServerSessionStateMachine: Sendable {
             case .needMoreData:
                 return false
             case .tooLong:
-                state = .discardingLongLine
+                state = .discardingLongLine(reply: .lineTooLong)
                 return true
             case .line(let line, let hasBareLineEnding):
                 if hasBareLineEnding {
@@ -267,10 +298,10 @@ public struct ServerSessionStateMachine: Sendable {
                 }
                 return !isClosed
             }
-        case .discardingLongLine:
+        case .discardingLongLine(let lineReply):
             guard framer.discardLine(&input) else { return false }
             state = .command
-            reply(.lineTooLong, &actions)
+            reply(lineReply, &actions)
             return !isClosed
         case .data(var unstuffer):
             let messageIsOpen = transaction?.messageBegun == true
@@ -323,9 +354,43 @@ public struct ServerSessionStateMachine: Sendable {
                 if closeAfterTransaction { closeSession(with: .shutdownRequested(configuration.hostname), &actions) }
             }
             return !isClosed
-        case .awaitingGreeting, .awaitingSenderCheck, .awaitingRecipientCheck, .awaitingCommit, .awaitingTLS, .closed:
+        case .authenticating(var exchange):
+            switch responseFramer.nextLine(&input) {
+            case .needMoreData:
+                return false
+            case .tooLong:
+                // The exchange is over; the rest of the line is discarded like a long command.
+                state = .discardingLongLine(reply: .saslLineTooLong)
+                return true
+            case .line(let line, let hasBareLineEnding):
+                state = .command
+                if hasBareLineEnding { return replyAndContinue(.bareLineEnding, &actions) }
+                if line.readableBytesView.elementsEqual("*".utf8) {
+                    // RFC 4954 §4: the client cancels the exchange.
+                    return replyAndContinue(.saslCancelled, &actions)
+                }
+                guard let response = Base64.decode(line.readableBytesView) else {
+                    return replyAndContinue(.saslBadBase64, &actions)
+                }
+                let step = exchange.respond(response)
+                state = .authenticating(exchange)
+                authenticationStep(step, &actions)
+                return !isClosed && !isWaitingForAuthentication
+            }
+        case .awaitingGreeting, .awaitingSenderCheck, .awaitingRecipientCheck, .awaitingCommit, .awaitingTLS,
+            .awaitingAuthentication, .closed:
             return false
         }
+    }
+
+    private var isWaitingForAuthentication: Bool {
+        if case .awaitingAuthentication = state { return true }
+        return false
+    }
+
+    private mutating func replyAndContinue(_ reply: SMTPReply, _ actions: inout [Action]) -> Bool {
+        self.reply(reply, &actions)
+        return !isClosed
     }
 
     /// MAIL and RCPT may be longer than other commands by the room their ESMTP parameters
@@ -411,6 +476,10 @@ public struct ServerSessionStateMachine: Sendable {
         case .mail(let path, let parameters):
             guard let greeting else { return reply(.needHelo, &actions) }
             guard transaction == nil else { return reply(.nestedMail, &actions) }
+            if configuration.requiresTLS, !tlsActive { return reply(.startTLSRequired, &actions) }
+            if configuration.requiresAuthentication, authenticatedUser == nil {
+                return reply(.authenticationRequired, &actions)
+            }
             // RFC 1869 §4: ESMTP parameters exist only after EHLO.
             guard greeting.extended || parameters == MailParameters() else {
                 return reply(.unknownParameter, &actions)
@@ -500,6 +569,31 @@ public struct ServerSessionStateMachine: Sendable {
             state = .closed
             input.clear()
 
+        case .auth(let mechanismName, let initialResponse):
+            guard greeting?.extended == true else { return reply(.needHelo, &actions) }
+            guard !configuration.authenticationMechanisms.isEmpty else { return reply(.authenticationNotOffered, &actions) }
+            guard authenticatedUser == nil else { return reply(.alreadyAuthenticated, &actions) }
+            guard transaction == nil else { return reply(.authenticationInTransaction, &actions) }
+            guard tlsActive || !configuration.authenticationRequiresTLS else {
+                return reply(.authenticationNeedsEncryption, &actions)
+            }
+            guard let mechanism = SASLCredentials.Mechanism(rawValue: mechanismName),
+                configuration.authenticationMechanisms.contains(mechanism)
+            else { return reply(.unknownMechanism, &actions) }
+            var response: [UInt8]?
+            if let initialResponse {
+                // RFC 4954 §4: "=" is an initial response of zero length.
+                guard let decoded = initialResponse == "=" ? [] : Base64.decode(initialResponse.utf8) else {
+                    return reply(.saslBadBase64, &actions)
+                }
+                response = decoded
+            }
+            guard let (exchange, step) = SASLServerExchange.start(mechanism.rawValue, initialResponse: response) else {
+                return reply(.unknownMechanism, &actions)
+            }
+            state = .authenticating(exchange)
+            authenticationStep(step, &actions)
+
         case .startTLS:
             guard greeting != nil else { return reply(.needHelo, &actions) }
             guard !tlsActive else { return reply(.tlsAlreadyActive, &actions) }
@@ -511,6 +605,28 @@ public struct ServerSessionStateMachine: Sendable {
             // Whatever the client pipelined after STARTTLS was sent in cleartext.
             input.clear()
         }
+    }
+
+    /// Acts on what the SASL exchange says: a challenge, a check, or a refusal.
+    private mutating func authenticationStep(_ step: SASLServerExchange.Step, _ actions: inout [Action]) {
+        switch step {
+        case .challenge(let challenge):
+            // 334 carries base64 only, never an enhanced code (RFC 4954 §4).
+            actions.append(.sendReply(SMTPReply(334, nil, Base64.encode(challenge))))
+        case .credentials(let credentials):
+            state = .awaitingAuthentication
+            actions.append(.authenticate(credentials))
+        case .failure(let failure):
+            state = .command
+            reply(failure, &actions)
+        }
+    }
+
+    /// AUTH is offered when mechanisms are configured and the session is encrypted (or the
+    /// configuration allows cleartext), and not again once the client has authenticated.
+    private var offersAuthentication: Bool {
+        !configuration.authenticationMechanisms.isEmpty && authenticatedUser == nil
+            && (tlsActive || !configuration.authenticationRequiresTLS)
     }
 
     /// `ehlo-ok-rsp` (§4.1.1.1): the host name, then one keyword per line.
@@ -527,6 +643,9 @@ public struct ServerSessionStateMachine: Sendable {
             "DSN",
         ]
         if configuration.startTLSAvailable, !tlsActive { lines.append("STARTTLS") }
+        if offersAuthentication {
+            lines.append((["AUTH"] + configuration.authenticationMechanisms.map(\.rawValue)).joined(separator: " "))
+        }
         return SMTPReply(250, nil, lines)
     }
 
@@ -538,14 +657,15 @@ public struct ServerSessionStateMachine: Sendable {
                 MessageStart(
                     envelope: current.envelope,
                     clientName: greeting.clientName,
-                    receivedProtocol: receivedProtocol(greeting: greeting, smtpUTF8: current.envelope.smtpUTF8))))
+                    receivedProtocol: receivedProtocol(greeting: greeting, smtpUTF8: current.envelope.smtpUTF8),
+                    authenticatedUser: authenticatedUser)))
     }
 
-    /// The `with` protocol of the Received header: RFC 3848 (ESMTPS) and RFC 6531 §3.7.3
-    /// (UTF8SMTP, UTF8SMTPS).
+    /// The `with` protocol of the Received header: RFC 3848 (ESMTPS, ESMTPA, ESMTPSA) and
+    /// RFC 6531 §3.7.3 (UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA).
     private func receivedProtocol(greeting: Greeting, smtpUTF8: Bool) -> String {
         guard greeting.extended else { return "SMTP" }
-        return (smtpUTF8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
+        return (smtpUTF8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "") + (authenticatedUser != nil ? "A" : "")
     }
 
     private mutating func abortTransaction(_ actions: inout [Action]) {

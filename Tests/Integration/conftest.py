@@ -35,13 +35,17 @@ class TernFactory:
 
     def dev(self, *, limits: dict | None = None, tls: dict | None = None, config_extra: str = "",
             data_dir: Path | None = None, hostname: str = HOSTNAME, args: list[str] | None = None,
-            wait: bool = True, workdir: Path | None = None) -> TernServer:
-        """`tern dev --smtp 127.0.0.1:0 --data D --hostname H [--config C]`."""
+            wait: bool = True, workdir: Path | None = None, listeners: list[dict] | None = None) -> TernServer:
+        """`tern dev --smtp 127.0.0.1:0 --data D --hostname H [--config C]`; with `listeners`, those
+        come from the config file instead of --smtp."""
         work = workdir or self._workdir()
         data = data_dir or work / "data"
-        argv = ["dev", "--smtp", "127.0.0.1:0", "--data", str(data), "--hostname", hostname]
-        if limits or tls or config_extra:
-            cfg = make_config(work / "tern.toml", hostname=hostname, tls=tls, limits=limits, extra=config_extra)
+        argv = ["dev", "--data", str(data), "--hostname", hostname]
+        if not listeners:
+            argv[1:1] = ["--smtp", "127.0.0.1:0"]
+        if limits or tls or config_extra or listeners:
+            cfg = make_config(work / "tern.toml", hostname=hostname, tls=tls, limits=limits, extra=config_extra,
+                              listeners=listeners)
             argv += ["--config", str(cfg)]
         argv += args or []
         return self._start(TernServer(argv, work, data, hostname=hostname, mode="dev"), wait)

@@ -183,13 +183,12 @@ def implicit_tls_server(tern_factory):
 
 
 def test_implicit_tls_submissions(tern_factory):
-    """RFC 8314 §3.3: the submissions listener speaks TLS from the first byte; smtplib.SMTP_SSL
-    sends a message that is spooled with 'with ESMTPS'; STARTTLS is neither offered nor accepted."""
+    """RFC 8314 §3.3: the submissions listener speaks TLS from the first byte; STARTTLS is neither
+    offered nor accepted; MAIL needs AUTH first (530 5.7.0)."""
     server = implicit_tls_server(tern_factory)
     lst = server.listener("submissions")
     assert lst.tls == "implicit"
     assert server.listener("mx").tls == "starttls"
-    content = message("implicit TLS")
     with smtplib.SMTP_SSL(lst.host, lst.port, local_hostname="client.example", timeout=10,
                           context=unverified_context()) as s:
         code, _ = s.ehlo()
@@ -197,16 +196,25 @@ def test_implicit_tls_submissions(tern_factory):
         assert not s.has_extn("starttls")
         code, resp = s.docmd("STARTTLS")
         assert (code, resp[:5]) == (503, b"5.5.1"), resp
+        code, resp = s.mail("sender@client.example")
+        assert (code, resp[:5]) == (530, b"5.7.0"), resp
+
+
+def test_implicit_tls_submission_after_login(tern_factory):
+    """The same listener in dev mode, where any login is taken: smtplib.SMTP_SSL logs in and
+    sends; the Received header says ESMTPSA (TLS and AUTH, RFC 3848)."""
+    server = tern_factory.dev(listeners=[{"address": "127.0.0.1", "port": 0, "role": "submissions"}])
+    lst = server.listener("submissions")
+    content = message("implicit TLS")
+    with smtplib.SMTP_SSL(lst.host, lst.port, local_hostname="client.example", timeout=10,
+                          context=unverified_context()) as s:
+        s.login("dev-user", "any")
         s.mail("sender@client.example")
         s.rcpt("rcpt@tern.test")
         code, resp = s.data(content)
         assert code == 250, resp
         qid = re.search(rb"queued as ([0-9A-Z]{16})", resp).group(1).decode()
-    eml, envelope = server.spooled(qid)
-    received, rest = split_received(eml)
-    check_received(received, helo="client.example", proto="ESMTPS", qid=qid, rcpt="rcpt@tern.test")
-    assert rest == content
-    assert envelope["protocol"] == "ESMTPS"
+    assert server.body_of(qid, proto="ESMTPSA") == content
 
 
 def test_cleartext_to_implicit_tls_port(tern_factory):

@@ -192,7 +192,8 @@ public final class MaildirUIDList: Sendable {
 
     /// Creates the file with its header (if no other process did first).
     private func createFile(_ contents: Contents) throws {
-        let temporary = "\(path).new.\(getpid())"
+        // Unique per call: deliveries to one mailbox may race to create the list.
+        let temporary = "\(path).new.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         let fd = try POSIXFile.create(temporary)
         do {
             defer { POSIXFile.close(fd) }

@@ -50,6 +50,18 @@ struct MaildirUIDListTests {
         #expect(entries.map(\.key) == ["a", "b", "c", "d"])
     }
 
+    @Test("deliveries racing to create the list each get their own UID")
+    func concurrentCreation() async throws {
+        let maildir = self.maildir
+        let uids = try await withThrowingTaskGroup(of: UInt32.self) { group in
+            for n in 0..<16 {
+                group.addTask { try MaildirUIDList(maildir: maildir).assign("key\(n)", now: 1) }
+            }
+            return try await group.reduce(into: [UInt32]()) { $0.append($1) }
+        }
+        #expect(uids.sorted() == Array(1...16))
+    }
+
     @Test("a line torn by a crash is cut before the next append")
     func tornLine() throws {
         try "tern-uidlist 1 V7 N3\n1 a\n2 b\n3 c".write(toFile: listPath, atomically: true, encoding: .utf8)

@@ -97,8 +97,10 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernQueue",
+                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernQueue", "TernAccounts",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,6 +109,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "TernAccounts",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TernQueue",
             dependencies: [
@@ -139,7 +149,7 @@ let package = Package(
             name: "TernApp",
             dependencies: [
                 "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore",
+                "TernDNS", "TernDNSCore", "TernAccounts",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -154,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernApp", "TernQueue",
+                "TernApp", "TernQueue", "TernAccounts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -192,6 +202,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TernAccountsTests",
+            dependencies: ["TernAccounts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TernStoreTests",
             dependencies: [
                 "TernStore", "TernMail", "TernTestSupport",
@@ -217,7 +232,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TernAppTests",
-            dependencies: ["TernApp", "TernSMTPServer", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernApp", "TernSMTPServer", .product(name: "NIOCore", package: "swift-nio"), "TernAccounts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import TOMLKit
+import TernAccounts
 import TernNet
 import TernSMTPServer
 
@@ -26,7 +27,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns",
+        "outbound", "route", "dns", "user",
     ]
     static let queueKeys: Set<String> = [
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
@@ -206,6 +207,42 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(key: key, problem: "domain '\(domain)' is not in mail.domains")
             }
             mail.mailboxes.append("\(local)@\(domain)")
+        }
+        let userKeys: Set<String> = ["address", "password_hash", "display_name", "send_as", "enabled"]
+        for (index, entry) in try tables(table, "user", allowed: userKeys, reader: reader).enumerated() {
+            let key = "user[\(index)]"
+            guard let address = entry["address"]?.string else {
+                throw ConfigurationError(key: "\(key).address", problem: "missing")
+            }
+            guard let (local, domain) = splitAddress(address), isSafeLocalPart(local) else {
+                throw ConfigurationError(key: "\(key).address", problem: "'\(address)' is not a mailbox address (user@domain)")
+            }
+            guard domains.contains(domain) else {
+                throw ConfigurationError(key: "\(key).address", problem: "domain '\(domain)' is not in mail.domains")
+            }
+            guard let hash = entry["password_hash"]?.string else {
+                throw ConfigurationError(
+                    key: "\(key).password_hash", problem: "missing (make one with: tern user hash)")
+            }
+            do {
+                try PasswordHash.validate(hash)
+            } catch {
+                throw ConfigurationError(key: "\(key).password_hash", problem: "\(error) (make one with: tern user hash)")
+            }
+            var sendAs: [String] = []
+            for (sendIndex, value) in (entry["send_as"]?.array.map(Array.init) ?? []).enumerated() {
+                guard let text = value.string, splitAddress(text) != nil else {
+                    throw ConfigurationError(key: "\(key).send_as[\(sendIndex)]", problem: "not an address")
+                }
+                sendAs.append(text)
+            }
+            let enabled = entry["enabled"]?.bool ?? true
+            let mailbox = "\(local)@\(domain)"
+            if !mail.mailboxes.contains(mailbox) { mail.mailboxes.append(mailbox) }
+            mail.users.append(
+                Account(
+                    address: mailbox, displayName: entry["display_name"]?.string, passwordHash: hash, sendAs: sendAs,
+                    enabled: enabled))
         }
         for (index, entry) in try tables(table, "alias", allowed: ["address", "to"], reader: reader).enumerated() {
             let key = "alias[\(index)]"

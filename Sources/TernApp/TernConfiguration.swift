@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernAccounts
 public import TernSMTPServer
 
 /// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
@@ -61,6 +62,8 @@ public struct TernConfiguration: Sendable {
         public var recipientDelimiter: String = "+"
         /// Clients in these networks may relay to any domain (CIDR).
         public var relayNetworks: [String] = []
+        /// `[[user]]`: accounts that may log in (SMTP AUTH) and send; each is also a mailbox.
+        public var users: [Account] = []
 
         public init() {}
     }

@@ -12,6 +12,7 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
+import TernAccounts
 import TernDNS
 import TernDNSCore
 import TernDelivery
@@ -167,7 +168,8 @@ public enum TernServer {
         case .dev: policy = AcceptAllPolicy()
         case .serve:
             policy = RoutingPolicy(
-                routing: routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init))
+                routing: routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
+                accounts: StaticAccountDirectory(configuration.mail.users), pool: pool)
         }
 
         // The group stops services in reverse order: listeners first, then the queue.

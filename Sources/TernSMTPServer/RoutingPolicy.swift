@@ -1,6 +1,10 @@
+public import NIOCore
+public import NIOPosix
+public import TernAccounts
 public import TernNet
 public import TernQueue
 public import TernSMTPCore
+import NIOConcurrencyHelpers
 import TernMail
 
 /// The MTA's recipient check (RFC 5321 §3.6, §7.1): local addresses must exist, anything else
@@ -8,8 +12,15 @@ import TernMail
 ///
 /// - A local domain's address that resolves to nothing: `550 5.1.1` now, never a bounce later
 ///   (no backscatter).
-/// - A remote address: accepted only from a relay network (or, with the MSA work, an
-///   authenticated session); otherwise `554 5.7.1 Relay access denied`.
+/// - A remote address: accepted only from a relay network or an authenticated session;
+///   otherwise `554 5.7.1 Relay access denied`.
+/// - An authenticated user may send only as their own addresses (`Account.maySend`):
+///   anything else is `553 5.7.1` (RFC 6409 §8, hostile-inputs 22).
+///
+/// Logins are checked against the account directory: the password hash is computed on the
+/// thread pool, never on an event loop; an unknown user costs the same hash as a wrong
+/// password, and every failure is answered late, later the more failures the client's address
+/// or the user name has had recently (`LoginThrottle`, hostile-inputs 23).
 /// - The classic relay tricks land on one of those two: `user%other@local` and
 ///   `"user@other"@local` are local parts of a local domain (unknown unless configured);
 ///   a source route `@local:user@other` is dropped (§3.6.1) and `other` is judged;
@@ -17,14 +28,65 @@ import TernMail
 public struct RoutingPolicy: SMTPPolicy {
     public let routing: MailRouting
     public let relayNetworks: [IPNetwork]
+    public let accounts: any AccountDirectory
+    private let pool: NIOThreadPool?
+    private let throttle: LoginThrottle
+    private let recipientDelimiter: Character?
+    /// The accounts of users who logged in, for the sender check that follows.
+    private let loggedIn = NIOLockedValueBox([String: Account]())
 
-    public init(routing: MailRouting, relayNetworks: [IPNetwork]) {
+    public init(
+        routing: MailRouting, relayNetworks: [IPNetwork], accounts: any AccountDirectory = StaticAccountDirectory([]),
+        pool: NIOThreadPool? = nil, throttle: LoginThrottle = LoginThrottle()
+    ) {
         self.routing = routing
         self.relayNetworks = relayNetworks
+        self.accounts = accounts
+        self.pool = pool
+        self.throttle = throttle
+        self.recipientDelimiter = routing.recipientDelimiter
     }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {
-        .decided(.accept)
+        guard let user = session.authenticatedUser else { return .decided(.accept) }
+        let sender = path.mailbox.map { "\($0.localPart)@\($0.domain)" } ?? ""
+        let account = loggedIn.withLockedValue { $0[user] }
+        guard let account, account.maySend(as: sender, delimiter: recipientDelimiter) else {
+            return .decided(.reject(.senderNotOwned))
+        }
+        return .decided(.accept)
+    }
+
+    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
+        -> AuthenticationCheck
+    {
+        let (accounts, pool, throttle, loggedIn) = (self.accounts, self.pool, self.throttle, self.loggedIn)
+        let client = session.clientAddress
+        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
+        promise.completeWithTask {
+            let account = try await accounts.account(named: credentials.username)
+            // Proxy authentication (an authzid naming someone else) is not offered.
+            let proxy = !credentials.authorizationID.isEmpty
+                && credentials.authorizationID.lowercased() != credentials.username.lowercased()
+            // The same work for an unknown user as for a known one: timing tells nothing.
+            let hash = account?.passwordHash ?? LoginThrottle.decoyHash
+            let password = credentials.password
+            let matches: Bool
+            if let pool {
+                matches = try await pool.runIfActive { PasswordHash.verify(password: password, against: hash) }
+            } else {
+                matches = PasswordHash.verify(password: password, against: hash)
+            }
+            if let account, account.enabled, matches, !proxy {
+                throttle.succeeded(client: client, user: account.address)
+                loggedIn.withLockedValue { $0[account.address] = account }
+                return .accepted(user: account.address)
+            }
+            let delay = throttle.failed(client: client, user: credentials.username.lowercased())
+            try await Task.sleep(for: delay)
+            return .rejected
+        }
+        return .pending(promise.futureResult)
     }
 
     public func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts)
@@ -42,11 +104,69 @@ public struct RoutingPolicy: SMTPPolicy {
     }
 
     func mayRelay(_ session: SessionFacts) -> Bool {
-        relayNetworks.contains { $0.contains(session.clientAddress) }
+        session.authenticatedUser != nil || relayNetworks.contains { $0.contains(session.clientAddress) }
+    }
+}
+
+/// The brute-force brake: failed logins per client address and per user name in the last
+/// `window`; each failure is answered after a delay that doubles with that count, from
+/// `baseDelay` up to `maximumDelay`. A success clears the user's count and the address's.
+/// Nothing locks the account for its owner: a client that keeps failing only slows itself.
+public final class LoginThrottle: Sendable {
+    public struct Settings: Sendable {
+        public var baseDelay: Duration = .milliseconds(500)
+        public var maximumDelay: Duration = .seconds(16)
+        public var window: Duration = .seconds(15 * 60)
+
+        public init() {}
+    }
+
+    /// Verified when the user does not exist, so that answer costs the same.
+    static let decoyHash = (try? PasswordHash.make(password: "decoy \(UInt64.random(in: 0...UInt64.max))")) ?? ""
+
+    private struct Failures {
+        var count: Int
+        var since: ContinuousClock.Instant
+    }
+
+    private let settings: Settings
+    private let failures = NIOLockedValueBox([String: Failures]())
+
+    public init(settings: Settings = Settings()) {
+        self.settings = settings
+    }
+
+    /// Records a failure; returns how long to wait before answering it.
+    func failed(client: String, user: String) -> Duration {
+        let now = ContinuousClock.now
+        let window = settings.window
+        let count = failures.withLockedValue { table -> Int in
+            var worst = 0
+            for key in ["ip:\(client)", "user:\(user)"] {
+                var entry = table[key] ?? Failures(count: 0, since: now)
+                if entry.since.duration(to: now) > window { entry = Failures(count: 0, since: now) }
+                entry.count += 1
+                table[key] = entry
+                worst = max(worst, entry.count)
+            }
+            if table.count > 100_000 { table.removeAll() }  // bounded memory under a flood
+            return worst
+        }
+        let factor = 1 << min(count - 1, 16)
+        return min(settings.baseDelay * factor, settings.maximumDelay)
+    }
+
+    func succeeded(client: String, user: String) {
+        failures.withLockedValue { table in
+            table["ip:\(client)"] = nil
+            table["user:\(user)"] = nil
+        }
     }
 }
 
 extension SMTPReply {
     static let unknownUser = SMTPReply(550, EnhancedStatusCode(5, 1, 1), "Error: no such user here")
     static let relayDenied = SMTPReply(554, EnhancedStatusCode(5, 7, 1), "Error: relay access denied")
+    static let senderNotOwned = SMTPReply(
+        553, EnhancedStatusCode(5, 7, 1), "Sender address rejected: not owned by the authenticated user")
 }

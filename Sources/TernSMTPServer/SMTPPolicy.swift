@@ -32,14 +32,8 @@ public enum AuthenticationCheck: Sendable {
 public protocol SMTPPolicy: Sendable {
     func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck
     func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts) -> PolicyCheck
-    func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck
-}
-
-extension SMTPPolicy {
-    /// Without a directory nobody can log in.
-    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck {
-        .decided(.rejected)
-    }
+    func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
+        -> AuthenticationCheck
 }
 
 /// Accepts every sender and recipient, and any credentials (as Mailpit's "accept any"): the
@@ -48,7 +42,9 @@ extension SMTPPolicy {
 public struct AcceptAllPolicy: SMTPPolicy {
     public init() {}
 
-    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts) -> AuthenticationCheck {
+    public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
+        -> AuthenticationCheck
+    {
         // An authorization identity other than the user's own is still refused: nothing acts
         // on behalf of someone else, not even here.
         guard credentials.authorizationID.isEmpty || credentials.authorizationID == credentials.username else {

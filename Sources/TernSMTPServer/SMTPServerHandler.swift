@@ -291,7 +291,8 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     private func authenticate(_ credentials: SASLCredentials) {
-        switch endpoint.policy.authenticate(credentials, session: facts) {
+        guard let eventLoop = context?.eventLoop else { return }
+        switch endpoint.policy.authenticate(credentials, session: facts, on: eventLoop) {
         case .decided(let decision):
             finishAuthentication(credentials, decision)
         case .pending(let future):

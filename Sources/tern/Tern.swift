@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TernAccounts
 import TernApp
 import TernQueue
 
@@ -10,7 +11,7 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
-        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self],
+        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self],
         defaultSubcommand: Dev.self)
 }
 
@@ -83,6 +84,28 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         _ = try exitOnError { try ConfigurationLoader.load(path: config) }
         print("ok")
+    }
+}
+
+struct User: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accounts that may log in and send.", subcommands: [Hash.self])
+
+    struct Hash: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the password hash for a [[user]] entry (password_hash).",
+            discussion: """
+                Reads the password from the terminal without echo, or from standard input (one \
+                line) when it is not a terminal; never from the command line, where `ps` would \
+                show it.
+                """)
+
+        func run() throws {
+            guard let password = PasswordPrompt.read(prompt: "Password: "), !password.isEmpty else {
+                fail("user hash: no password given")
+            }
+            print(try PasswordHash.make(password: password))
+        }
     }
 }
 

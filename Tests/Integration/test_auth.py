@@ -115,3 +115,142 @@ def test_port_25_offers_no_auth(submission):
         c.starttls()
         assert "AUTH" not in c.ehlo().text
         c.expect("AUTH PLAIN " + base64.b64encode(b"\0user\0pass").decode(), 502, "5.5.1")
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts from the configuration file ([[user]]) on the submission listeners
+# --------------------------------------------------------------------------------------------
+
+def password_hash(password: str) -> str:
+    """`tern user hash`, reading the password from standard input."""
+    from ternlib import tern_bin
+    run = subprocess.run([str(tern_bin()), "user", "hash"], input=password + "\n", capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert password not in run.stdout and run.stdout.startswith("$pbkdf2-sha256$i=600000$")
+    return run.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def alice_hash() -> str:
+    return password_hash("correct horse")
+
+
+@pytest.fixture
+def msa(tern_factory, alice_hash):
+    """Serve mode for example.test with user alice (hash made by `tern user hash`), on mx,
+    submission and submissions listeners."""
+    return tern_factory.serve(
+        listeners=[
+            {"address": "127.0.0.1", "port": 0, "role": "mx"},
+            {"address": "127.0.0.1", "port": 0, "role": "submission"},
+            {"address": "127.0.0.1", "port": 0, "role": "submissions"},
+        ],
+        config_extra=f"""
+[mail]
+domains = ["example.test"]
+
+[[mailbox]]
+address = "bob@example.test"
+
+[[user]]
+address = "alice@example.test"
+password_hash = "{alice_hash}"
+send_as = ["sales@example.test"]
+""")
+
+
+def mailbox_files(server, user: str, count: int, timeout: float = 15.0) -> list:
+    import time
+    box = server.data_dir / "mailboxes" / "example.test" / user / "new"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(box.glob("*")) if box.is_dir() else []
+        if len(files) >= count:
+            return files
+        time.sleep(0.05)
+    raise AssertionError(f"{box}: fewer than {count} messages\n{server.logs()}")
+
+
+def test_user_sends_through_587_and_465(msa):
+    """A [[user]] logs in with smtplib over 587 (STARTTLS) and 465 (implicit TLS) and sends to a
+    local mailbox and to a remote domain: the local copy lands in bob's Maildir with ESMTPSA,
+    the remote one waits in the queue for relay."""
+    sub = msa.listener("submission")
+    with smtplib.SMTP(sub.host, sub.port, timeout=30) as client:
+        client.starttls(context=unverified_context())
+        client.login("alice@example.test", "correct horse")
+        assert client.sendmail("alice@example.test", ["bob@example.test", "carol@remote.test"],
+                               message("via 587")) == {}
+    subs = msa.listener("submissions")
+    with smtplib.SMTP_SSL(subs.host, subs.port, timeout=30, context=unverified_context()) as client:
+        client.login("ALICE@example.test", "correct horse")
+        assert client.sendmail("alice+lists@example.test", ["bob@example.test"], message("via 465")) == {}
+    files = mailbox_files(msa, "bob", 2)
+    texts = [p.read_bytes() for p in files]
+    assert all(re.search(rb"with\s+ESMTPSA\s+id", t) for t in texts), texts
+    import json
+    import time
+    deadline = time.monotonic() + 10
+    remote = []
+    while time.monotonic() < deadline and not remote:
+        records = [json.loads(p.read_text()) for p in (msa.data_dir / "spool" / "queue").glob("*.json")]
+        remote = [d for r in records for d in r["deliveries"] if d["route"] == "remote"]
+        time.sleep(0.1)
+    assert [d["recipient"] for d in remote] == ["carol@remote.test"]
+
+
+def test_user_may_only_send_as_own_addresses(msa):
+    """RFC 6409 §8: an authenticated user sends as their own address, a granted one, or a +tag of
+    those; anything else (another user, look-alikes) is refused with 553 5.7.1."""
+    with msa.connect("submission") as c:
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+        c.expect("AUTH PLAIN " + base64.b64encode(b"\0alice@example.test\0correct horse").decode(), 235, "2.7.0")
+        for sender in ["bob@example.test", "alice@[127.0.0.1]", "alicex@example.test", "alice@example.test.org"]:
+            c.expect(f"MAIL FROM:<{sender}>", 553, "5.7.1")
+        c.expect("MAIL FROM:<alice@example.test.>", 501, "5.1.7")  # not even an address
+        for sender in ["Alice@Example.Test", "sales+q@example.test", ""]:
+            c.expect(f"MAIL FROM:<{sender}>", 250, "2.1.0")
+            c.expect("RSET", 250)
+
+
+def test_wrong_password_is_slow_and_uniform(msa):
+    """A wrong password and an unknown user get the same 535 5.7.8, each later than the one before
+    (the brute-force brake: 0.5 s, 1 s, 2 s ...); the right password still works afterwards (no
+    lock-out), and no password reaches the log."""
+    import time
+    with msa.connect("submission") as c:
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+        delays = []
+        for user, password in [(b"alice@example.test", b"Tr0ub4dor-1"), (b"nobody@example.test", b"Tr0ub4dor-2"),
+                               (b"alice@example.test", b"Tr0ub4dor-3")]:
+            started = time.monotonic()
+            r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + password).decode())
+            delays.append(time.monotonic() - started)
+            assert r.is_(535, "5.7.8") and r.text.endswith("Authentication credentials invalid"), r
+        assert delays[0] >= 0.45 and delays[1] >= 0.95 and delays[2] >= 1.9, delays
+        c.expect("AUTH PLAIN " + base64.b64encode(b"\0alice@example.test\0correct horse").decode(), 235, "2.7.0")
+    assert "Tr0ub4dor" not in msa.stderr_text() and "correct horse" not in msa.stderr_text()
+
+
+def test_swaks_and_curl_submit(msa):
+    """Other real clients: swaks --auth PLAIN with STARTTLS on 587; curl over implicit TLS on 465."""
+    swaks = need_tool("swaks")
+    sub = msa.listener("submission")
+    run = subprocess.run([swaks, "--server", f"{sub.host}:{sub.port}", "-tls", "--auth", "PLAIN",
+                          "--auth-user", "alice@example.test", "--auth-password", "correct horse",
+                          "--from", "alice@example.test", "--to", "bob@example.test"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    curl = need_tool("curl")
+    subs = msa.listener("submissions")
+    run = subprocess.run([curl, "--silent", "--show-error", "--insecure", f"smtps://{subs.host}:{subs.port}",
+                          "--user", "alice@example.test:correct horse", "--mail-from", "alice@example.test",
+                          "--mail-rcpt", "bob@example.test", "--upload-file", "-"],
+                         input=message("from curl").decode(), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    mailbox_files(msa, "bob", 2)

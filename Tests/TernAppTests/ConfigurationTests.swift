@@ -1,4 +1,5 @@
 import NIOCore
+import TernAccounts
 import TernSMTPServer
 import Testing
 
@@ -223,6 +224,44 @@ struct ConfigurationTests {
     @Test("not host and port", arguments: ["", ":25", "mx.test:", "mx.test:0", "mx.test:x", "[::1", "[::1]x", "[::1]:"])
     func badHostPort(text: String) {
         #expect(ConfigurationLoader.parseHostPort(text, defaultPort: 25) == nil)
+    }
+
+    static let hash = "$pbkdf2-sha256$i=600000$c2FsdHNhbHRzYWx0c2FsdA$" + String(repeating: "A", count: 43)
+
+    @Test("[[user]]: an account that may log in, and a mailbox")
+    func users() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            [mail]
+            domains = ["example.test"]
+
+            [[user]]
+            address = "Alice@Example.test"
+            password_hash = "\(Self.hash)"
+            display_name = "Alice"
+            send_as = ["sales@example.test"]
+            """)
+        #expect(configuration.mail.users.map(\.address) == ["alice@example.test"])
+        #expect(configuration.mail.users.first?.sendAs == ["sales@example.test"])
+        #expect(configuration.mail.users.first?.enabled == true)
+        #expect(configuration.mail.mailboxes == ["alice@example.test"])
+    }
+
+    @Test("user errors name the key", arguments: [
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@b.test\"\npassword_hash = \"\(hash)\"", "user[0].address"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"", "user[0].password_hash"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword_hash = \"secret\"", "user[0].password_hash"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword_hash = \"\(hash)\"\nsend_as = [\"nope\"]",
+         "user[0].send_as[0]"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword = \"pw\"", "user[0].password"),
+    ])
+    func userErrors(text: String, key: String) {
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.key == key)
+        }
     }
 
     @Test("TOML syntax errors say where")

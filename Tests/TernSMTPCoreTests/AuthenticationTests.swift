@@ -71,6 +71,16 @@ struct AuthenticationTests {
         #expect(session.credentialsChecked.first?.mechanism == .login)
     }
 
+    @Test("LOGIN with the user name as initial response (as smtplib sends it): one Password: challenge")
+    func loginInitialResponse() {
+        var session = Self.session()
+        session.send("AUTH LOGIN \(Base64.encode(Array("alice".utf8)))\r\n")
+        #expect(session.replies.last == "334 UGFzc3dvcmQ6\r\n")
+        session.send("\(Base64.encode(Array("secret".utf8)))\r\n")
+        #expect(session.statuses.last == "235 2.7.0")
+        #expect(session.credentialsChecked == [SASLCredentials(mechanism: .login, username: "alice", password: "secret")])
+    }
+
     @Test("wrong password: 535 5.7.8, and the session may try again")
     func wrongPassword() {
         var session = Self.session()

@@ -58,14 +58,17 @@ public struct SASLServerExchange: Sendable {
         case SASLCredentials.Mechanism.plain.rawValue:
             var exchange = SASLServerExchange(state: .plain)
             guard let initialResponse else { return (exchange, .challenge([])) }
-            return (exchange, exchange.respond(initialResponse))
+            let step = exchange.respond(initialResponse)
+            return (exchange, step)
         case SASLCredentials.Mechanism.login.rawValue:
             var exchange = SASLServerExchange(state: .loginUsername)
             // An initial response to LOGIN is the user name (as Postfix and Exim accept it).
             guard let initialResponse, !initialResponse.isEmpty else {
                 return (exchange, .challenge(Array("Username:".utf8)))
             }
-            return (exchange, exchange.respond(initialResponse))
+            // The step first: the exchange returned must be the one it advanced.
+            let step = exchange.respond(initialResponse)
+            return (exchange, step)
         default:
             return nil
         }

@@ -645,3 +645,16 @@ to = ["alice@example.test", "bob@example.test"]
 address = "@other.test"
 to = ["{catch_all_to}"]
 """
+
+
+def wait_for_files(directory: Path, count: int, timeout: float = 15.0) -> list[Path]:
+    """The files in a Maildir's new/ once there are at least `count`, sorted by name."""
+    deadline = time.monotonic() + timeout
+    files: list[Path] = []
+    while time.monotonic() < deadline:
+        files = sorted((directory / "new").glob("*")) if (directory / "new").is_dir() else []
+        if len(files) >= count:
+            return files
+        time.sleep(0.05)
+    raise AssertionError(f"{directory}: {len(files)} of {count} messages delivered after {timeout} s")
+

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from ternlib import message, need_tool, split_received, unverified_context
+from ternlib import message, need_tool, split_received, unverified_context, wait_for_files
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -160,16 +160,8 @@ send_as = ["sales@example.test"]
 """)
 
 
-def mailbox_files(server, user: str, count: int, timeout: float = 15.0) -> list:
-    import time
-    box = server.data_dir / "mailboxes" / "example.test" / user / "new"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        files = sorted(box.glob("*")) if box.is_dir() else []
-        if len(files) >= count:
-            return files
-        time.sleep(0.05)
-    raise AssertionError(f"{box}: fewer than {count} messages\n{server.logs()}")
+def mailbox_files(server, user: str, count: int) -> list:
+    return wait_for_files(server.data_dir / "mailboxes" / "example.test" / user, count)
 
 
 def test_user_sends_through_587_and_465(msa):

@@ -12,24 +12,13 @@ from pathlib import Path
 
 import subprocess
 
-from ternlib import mail_config, message, split_received, tern_bin
+from ternlib import mail_config, message, split_received, tern_bin, wait_for_files
 
 MAIL = mail_config(catch_all_to="bob@example.test")
 
 
 def maildir_of(server, user: str, domain: str = "example.test") -> Path:
     return server.data_dir / "mailboxes" / domain / user
-
-
-def wait_for_files(directory: Path, count: int, timeout: float = 15.0) -> list[Path]:
-    deadline = time.monotonic() + timeout
-    files: list[Path] = []
-    while time.monotonic() < deadline:
-        files = sorted((directory / "new").glob("*")) if (directory / "new").is_dir() else []
-        if len(files) >= count:
-            return files
-        time.sleep(0.05)
-    raise AssertionError(f"{directory}: {len(files)} of {count} messages delivered after {timeout} s")
 
 
 def queue_is_empty(server, timeout: float = 15.0) -> bool:

@@ -16,7 +16,7 @@ from email import policy
 from pathlib import Path
 
 from outbound import sender_config
-from ternlib import make_cert, message, tern_bin
+from ternlib import make_cert, message, tern_bin, wait_for_files
 
 
 def sender_maildir(server) -> Path:
@@ -25,15 +25,7 @@ def sender_maildir(server) -> Path:
 
 def wait_reports(server, count: int, timeout: float = 20.0) -> list:
     """The DSNs in sender@tern.test's Maildir, parsed."""
-    directory = sender_maildir(server) / "new"
-    deadline = time.monotonic() + timeout
-    files: list[Path] = []
-    while time.monotonic() < deadline:
-        files = sorted(directory.glob("*")) if directory.is_dir() else []
-        if len(files) >= count:
-            break
-        time.sleep(0.05)
-    assert len(files) >= count, f"{len(files)} of {count} DSNs after {timeout} s\n{server.logs()}"
+    files = wait_for_files(sender_maildir(server), count, timeout)
     return [email.message_from_bytes(p.read_bytes(), policy=policy.compat32) for p in files]
 
 

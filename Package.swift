@@ -231,6 +231,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TernSMTPServerTests",
+            dependencies: [
+                "TernSMTPServer", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TernAppTests",
             dependencies: ["TernApp", "TernSMTPServer", .product(name: "NIOCore", package: "swift-nio"), "TernAccounts"],
             swiftSettings: swiftSettings

@@ -27,7 +27,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns", "user",
+        "outbound", "route", "dns", "user", "rate_limits",
     ]
     static let queueKeys: Set<String> = [
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
@@ -129,6 +129,15 @@ public enum ConfigurationLoader {
         }
         configuration.outbound = try outbound(table, reader: reader)
         configuration.dns = try dns(reader)
+        if let section = try reader.table("rate_limits") {
+            try reader.rejectUnknown(in: section, allowed: ["messages", "recipients", "window"], prefix: "rate_limits.")
+        }
+        if let messages = try reader.int("rate_limits.messages") { configuration.rateLimits.messages = messages }
+        if let recipients = try reader.int("rate_limits.recipients") { configuration.rateLimits.recipients = recipients }
+        if let window = try reader.duration("rate_limits.window", positive: true) { configuration.rateLimits.window = window }
+        for key in ["messages", "recipients"] where (try reader.int("rate_limits.\(key)") ?? 0) < 0 {
+            throw ConfigurationError(key: "rate_limits.\(key)", problem: "must not be negative (0 turns it off)")
+        }
         guard configuration.queue.retryMaximumDelay >= configuration.queue.retryDelay else {
             throw ConfigurationError(key: "queue.retry_max_delay", problem: "must not be shorter than queue.retry_delay")
         }

@@ -130,6 +130,18 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[rate_limits]`: how much an authenticated user, and the address they connect from, may
+    /// send per window on the submission listeners.
+    public struct RateLimits: Sendable, Hashable {
+        /// Messages (MAIL commands accepted) per window; 0 turns the limit off. Default 500.
+        public var messages = 500
+        /// Recipients (RCPT commands accepted) per window; 0 turns it off. Default 2000.
+        public var recipients = 2000
+        public var window = TimeAmount.hours(1)
+
+        public init() {}
+    }
+
     /// `[dns]`: the resolver. With no servers, those of /etc/resolv.conf.
     public struct DNS: Sendable, Hashable {
         /// `address` or `address:port` (`[v6]:port`).
@@ -152,6 +164,7 @@ public struct TernConfiguration: Sendable {
     public var queue: Queue
     public var outbound: Outbound
     public var dns: DNS
+    public var rateLimits: RateLimits
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 
@@ -168,6 +181,7 @@ public struct TernConfiguration: Sendable {
         self.queue = Queue()
         self.outbound = Outbound()
         self.dns = DNS()
+        self.rateLimits = RateLimits()
         self.hostname = hostname
         self.dataDirectory = dataDirectory
         self.listeners = listeners

@@ -169,7 +169,13 @@ public enum TernServer {
         case .serve:
             policy = RoutingPolicy(
                 routing: routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-                accounts: StaticAccountDirectory(configuration.mail.users), pool: pool)
+                accounts: StaticAccountDirectory(configuration.mail.users), pool: pool,
+                messageLimit: .init(
+                    count: configuration.rateLimits.messages,
+                    window: .nanoseconds(configuration.rateLimits.window.nanoseconds)),
+                recipientLimit: .init(
+                    count: configuration.rateLimits.recipients,
+                    window: .nanoseconds(configuration.rateLimits.window.nanoseconds)))
         }
 
         // The group stops services in reverse order: listeners first, then the queue.

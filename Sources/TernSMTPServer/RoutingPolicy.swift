@@ -34,11 +34,19 @@ public struct RoutingPolicy: SMTPPolicy {
     private let recipientDelimiter: Character?
     /// The accounts of users who logged in, for the sender check that follows.
     private let loggedIn = NIOLockedValueBox([String: Account]())
+    /// Submission rate limits: messages and recipients per window, per user and per client
+    /// address (authenticated sessions only; mail from other servers is not counted here).
+    private let messageRate: RateLimiter
+    private let recipientRate: RateLimiter
 
     public init(
         routing: MailRouting, relayNetworks: [IPNetwork], accounts: any AccountDirectory = StaticAccountDirectory([]),
-        pool: NIOThreadPool? = nil, throttle: LoginThrottle = LoginThrottle()
+        pool: NIOThreadPool? = nil, throttle: LoginThrottle = LoginThrottle(),
+        messageLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
+        recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600))
     ) {
+        self.messageRate = RateLimiter(limit: messageLimit)
+        self.recipientRate = RateLimiter(limit: recipientLimit)
         self.routing = routing
         self.relayNetworks = relayNetworks
         self.accounts = accounts
@@ -53,6 +61,9 @@ public struct RoutingPolicy: SMTPPolicy {
         let account = loggedIn.withLockedValue { $0[user] }
         guard let account, account.maySend(as: sender, delimiter: recipientDelimiter) else {
             return .decided(.reject(.senderNotOwned))
+        }
+        guard messageRate.take(for: ["user:\(user)", "ip:\(session.clientAddress)"]) else {
+            return .decided(.reject(.messageRateExceeded))
         }
         return .decided(.accept)
     }
@@ -94,13 +105,21 @@ public struct RoutingPolicy: SMTPPolicy {
     {
         switch routing.resolve(path.mailbox) {
         case .deliver:
-            return .decided(.accept)
+            return recipientAllowance(session)
         case .unknownUser:
             return .decided(.reject(.unknownUser))
         case .remote:
             guard mayRelay(session) else { return .decided(.reject(.relayDenied)) }
-            return .decided(.accept)
+            return recipientAllowance(session)
         }
+    }
+
+    private func recipientAllowance(_ session: SessionFacts) -> PolicyCheck {
+        guard let user = session.authenticatedUser else { return .decided(.accept) }
+        guard recipientRate.take(for: ["user:\(user)", "ip:\(session.clientAddress)"]) else {
+            return .decided(.reject(.recipientRateExceeded))
+        }
+        return .decided(.accept)
     }
 
     func mayRelay(_ session: SessionFacts) -> Bool {
@@ -167,6 +186,11 @@ public final class LoginThrottle: Sendable {
 extension SMTPReply {
     static let unknownUser = SMTPReply(550, EnhancedStatusCode(5, 1, 1), "Error: no such user here")
     static let relayDenied = SMTPReply(554, EnhancedStatusCode(5, 7, 1), "Error: relay access denied")
+    // RFC 3463 X.7.1 (delivery not authorized) with a 4yz: try again later.
+    static let messageRateExceeded = SMTPReply(
+        450, EnhancedStatusCode(4, 7, 1), "Rate limit: too many messages for now; try again later")
+    static let recipientRateExceeded = SMTPReply(
+        452, EnhancedStatusCode(4, 7, 1), "Rate limit: too many recipients for now; try again later")
     static let senderNotOwned = SMTPReply(
         553, EnhancedStatusCode(5, 7, 1), "Sender address rejected: not owned by the authenticated user")
 }

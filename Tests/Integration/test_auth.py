@@ -140,6 +140,10 @@ def alice_hash() -> str:
 def msa(tern_factory, alice_hash):
     """Serve mode for example.test with user alice (hash made by `tern user hash`), on mx,
     submission and submissions listeners."""
+    return start_msa(tern_factory, alice_hash)
+
+
+def start_msa(tern_factory, alice_hash, extra: str = ""):
     return tern_factory.serve(
         listeners=[
             {"address": "127.0.0.1", "port": 0, "role": "mx"},
@@ -157,6 +161,7 @@ address = "bob@example.test"
 address = "alice@example.test"
 password_hash = "{alice_hash}"
 send_as = ["sales@example.test"]
+{extra}
 """)
 
 
@@ -246,3 +251,31 @@ def test_swaks_and_curl_submit(msa):
                          input=message("from curl").decode(), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     mailbox_files(msa, "bob", 2)
+
+
+def test_rate_limits_refuse_then_recover(tern_factory, alice_hash):
+    """Per user and client address: past `rate_limits.messages` per window MAIL gets 450 4.7.1,
+    past `recipients` RCPT gets 452 4.7.1; the session stays usable, and once the window has
+    slid on, the user may send again."""
+    import time
+    server = start_msa(tern_factory, alice_hash, extra='[rate_limits]\nmessages = 2\nrecipients = 3\nwindow = "4s"')
+    with server.connect("submission") as c:
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+        c.expect("AUTH PLAIN " + base64.b64encode(b"\0alice@example.test\0correct horse").decode(), 235, "2.7.0")
+        started = time.monotonic()
+        c.expect("MAIL FROM:<alice@example.test>", 250, "2.1.0")
+        for n in range(3):
+            c.expect(f"RCPT TO:<bob+{n}@example.test>", 250, "2.1.5")
+        r = c.cmd("RCPT TO:<bob+3@example.test>")
+        assert r.is_(452, "4.7.1") and "Rate limit" in r.text, r
+        c.expect("RSET", 250)
+        c.expect("MAIL FROM:<alice@example.test>", 250, "2.1.0")
+        c.expect("RSET", 250)
+        r = c.cmd("MAIL FROM:<alice@example.test>")
+        assert r.is_(450, "4.7.1") and "Rate limit" in r.text, r
+        time.sleep(max(0.0, started + 4.2 - time.monotonic()))
+        qid = c.send_message(message("after the window"), mail_from="alice@example.test", rcpts=["bob@example.test"])
+    assert qid
+

@@ -264,6 +264,20 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("[rate_limits]")
+    func rateLimits() throws {
+        let defaults = try ConfigurationLoader.parse("")
+        #expect(defaults.rateLimits.messages == 500)
+        #expect(defaults.rateLimits.recipients == 2000)
+        #expect(defaults.rateLimits.window == .hours(1))
+        let configuration = try ConfigurationLoader.parse("[rate_limits]\nmessages = 0\nrecipients = 10\nwindow = \"10m\"\n")
+        #expect(configuration.rateLimits.messages == 0)
+        #expect(configuration.rateLimits.recipients == 10)
+        #expect(configuration.rateLimits.window == .minutes(10))
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse("[rate_limits]\nmessages = -1\n") }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse("[rate_limits]\nper_day = 1\n") }
+    }
+
     @Test("TOML syntax errors say where")
     func syntax() {
         do {

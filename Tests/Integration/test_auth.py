@@ -279,3 +279,34 @@ def test_rate_limits_refuse_then_recover(tern_factory, alice_hash):
         qid = c.send_message(message("after the window"), mail_from="alice@example.test", rcpts=["bob@example.test"])
     assert qid
 
+
+@pytest.mark.parametrize("role,tls", [("submission", "on\ntls_starttls on"), ("submissions", "on\ntls_starttls off")])
+def test_msmtp_submits(msa, tmp_path, role, tls):
+    """msmtp, a mail client's sendmail, submits over 587 (STARTTLS) and 465 (implicit TLS) with
+    AUTH, the password read from a file as a real setup would."""
+    msmtp = need_tool("msmtp")
+    listener = msa.listener(role)
+    password_file = tmp_path / "password"
+    password_file.write_text("correct horse\n")
+    config = tmp_path / "msmtprc"
+    config.write_text(f"""defaults
+tls {tls}
+tls_certcheck off
+auth on
+
+account tern
+host {listener.host}
+port {listener.port}
+from alice@example.test
+user alice@example.test
+passwordeval cat {password_file}
+""")
+    config.chmod(0o600)
+    run = subprocess.run([msmtp, "--file", str(config), "--account", "tern", "bob@example.test"],
+                         input=message(f"via msmtp on {role}").decode(), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    [path] = mailbox_files(msa, "bob", 1)
+    data = path.read_bytes()
+    assert f"Subject: via msmtp on {role}".encode() in data
+    assert re.search(rb"with\s+ESMTPSA\s+id", data)
+

@@ -278,16 +278,14 @@ public enum TernServer {
 
     /// The serving MTA's address resolution from `[mail]`, `[[mailbox]]` and `[[alias]]`.
     static func mailRouting(_ mail: TernConfiguration.Mail) -> MailRouting {
-        func address(_ text: String) -> MailAddress {
-            let at = text.lastIndex(of: "@") ?? text.endIndex
-            return MailAddress(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
-        }
-        let mailboxes = Set(mail.mailboxes.map { text in
-            let parsed = address(text)
-            return MailRouting.Mailbox(localPart: parsed.localPart, domain: parsed.domain)
+        // The loader checked that every configured address has a local part and a domain.
+        let mailboxes = Set(mail.mailboxes.compactMap(MailAddress.init(stored:)).map {
+            MailRouting.Mailbox(localPart: $0.localPart, domain: $0.domain)
         })
         var aliases: [String: [MailAddress]] = [:]
-        for alias in mail.aliases { aliases[alias.address, default: []] += alias.targets.map(address) }
+        for alias in mail.aliases {
+            aliases[alias.address, default: []] += alias.targets.compactMap(MailAddress.init(stored:))
+        }
         return MailRouting(
             localDomains: Set(mail.domains), mailboxes: mailboxes, aliases: aliases,
             recipientDelimiter: mail.recipientDelimiter.first)

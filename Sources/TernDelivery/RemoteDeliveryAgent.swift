@@ -278,12 +278,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                     never: keywords.contains("NEVER"), success: keywords.contains("SUCCESS"),
                     failure: keywords.contains("FAILURE"), delay: keywords.contains("DELAY"))
             }
-            var original = arrived?.orcpt.flatMap { value -> OriginalRecipient? in
-                guard let semicolon = value.firstIndex(of: ";") else { return nil }
-                return OriginalRecipient(
-                    addressType: String(value[..<semicolon]),
-                    encodedAddress: String(value[value.index(after: semicolon)...]))
-            }
+            var original = arrived?.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
             if original == nil, delivery.original.lowercased() != delivery.recipient.lowercased(),
                 delivery.original.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "=") })
             {
@@ -399,10 +394,10 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         return "\(code) \(enhanced) \(words)"
     }
 
+    /// A stored address; one without a domain (never written by Tern) keeps its text as the
+    /// local part, and the client machine refuses it as unsendable.
     static func address(_ text: String) -> MailAddress {
-        let at = text.lastIndex(of: "@") ?? text.endIndex
-        let domain = at < text.endIndex ? String(text[text.index(after: at)...]) : ""
-        return MailAddress(localPart: String(text[..<at]), domain: domain)
+        MailAddress(stored: text) ?? MailAddress(localPart: text, domain: "")
     }
 
     static func describe(_ error: any Error) -> String {

@@ -51,6 +51,13 @@ public struct OriginalRecipient: Hashable, Sendable {
         self.encodedAddress = encodedAddress
     }
 
+    /// Splits a stored `addr-type ";" xtext` value; nil without the `;`.
+    public init?(parameterValue value: String) {
+        guard let semicolon = value.firstIndex(of: ";") else { return nil }
+        self.init(
+            addressType: String(value[..<semicolon]), encodedAddress: String(value[value.index(after: semicolon)...]))
+    }
+
     /// `addr-type ";" xtext`, the parameter value.
     public var parameterValue: String { "\(addressType);\(encodedAddress)" }
 }

@@ -16,6 +16,14 @@ public struct MailAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(localPart)@\(domain)" }
 
+    /// An address as Tern writes it (`description`): split at the last `@`. Nil without one.
+    /// For addresses Tern stored itself (spool records, configuration); what a client sends
+    /// goes through the RFC 5321 path parser instead.
+    public init?(stored text: String) {
+        guard let at = text.lastIndex(of: "@") else { return nil }
+        self.init(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
+    }
+
     /// True when any octet is outside US-ASCII (RFC 6531 calls for SMTPUTF8 then).
     public var isInternationalized: Bool {
         localPart.utf8.contains { $0 >= 0x80 } || domain.utf8.contains { $0 >= 0x80 }

@@ -262,7 +262,7 @@ public final class QueueManager: MessageStore, Service {
     /// server without DSN, and no report from Tern at all for a server that offered DSN: the
     /// NOTIFY went on with the message and that server reports (RFC 3461 §6.2.2).
     private func notifySender(_ record: SpoolRecord, action: DeliveryStatusNotification.Action) async {
-        guard !record.from.isEmpty, let sender = Self.address(record.from) else { return }
+        guard !record.from.isEmpty, let sender = MailAddress(stored: record.from) else { return }
         let wanted: QueuedDelivery.Status
         let keyword: String
         switch action {
@@ -283,11 +283,7 @@ public final class QueueManager: MessageStore, Service {
             // Without NOTIFY, failures and delays are reported, successes are not.
             let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (wanted != .delivered)
             guard wantsReport else { return nil }
-            let original = envelopeRecipient?.orcpt.flatMap { value -> OriginalRecipient? in
-                guard let semicolon = value.firstIndex(of: ";") else { return nil }
-                return OriginalRecipient(
-                    addressType: String(value[..<semicolon]), encodedAddress: String(value[value.index(after: semicolon)...]))
-            }
+            let original = envelopeRecipient?.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
             return .init(
                 recipient: delivery.recipient, originalRecipient: original,
                 reply: delivery.lastReply ?? "550 5.0.0 delivery failed",
@@ -334,11 +330,6 @@ public final class QueueManager: MessageStore, Service {
     static func remoteHost(_ relay: String) -> String? {
         guard let bracket = relay.firstIndex(of: "[") else { return nil }
         return String(relay[..<bracket])
-    }
-
-    static func address(_ text: String) -> MailAddress? {
-        guard let at = text.lastIndex(of: "@") else { return nil }
-        return MailAddress(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
     }
 
     /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.

@@ -135,3 +135,19 @@ extension String {
         return result
     }
 }
+
+@Suite("Stored values")
+struct StoredValueTests {
+    @Test("an address splits at its last @; without one there is none")
+    func address() {
+        #expect(MailAddress(stored: "\"a@b\"@example.test") == MailAddress(localPart: "\"a@b\"", domain: "example.test"))
+        #expect(MailAddress(stored: "postmaster") == nil)
+    }
+
+    @Test("ORCPT splits at its first ;")
+    func originalRecipient() {
+        #expect(OriginalRecipient(parameterValue: "rfc822;a+2Bb@x.test")?.encodedAddress == "a+2Bb@x.test")
+        #expect(OriginalRecipient(parameterValue: "utf-8;x;y")?.addressType == "utf-8")
+        #expect(OriginalRecipient(parameterValue: "no-semicolon") == nil)
+    }
+}

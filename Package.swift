@@ -2,7 +2,8 @@
 //
 // Tern: a complete mail server in one Swift package. The targets follow the roles of Internet
 // mail (RFC 5598); ../shared/design/architecture.md in the project history explains the layers.
-// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore) · L2 infrastructure (TernStore, TernNet)
+// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore) · L2 infrastructure (TernStore,
+// TernStoreSQLite, TernNet)
 // · L3 roles (TernSMTPServer) · L4 TernApp and the `tern` executable.
 import PackageDescription
 
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // L0: the vocabulary every role shares.
@@ -73,6 +75,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded metadata store: the directory (domains, accounts, aliases) in SQLite.
+        .target(
+            name: "TernStoreSQLite",
+            dependencies: ["TernAccounts", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -149,7 +157,7 @@ let package = Package(
             name: "TernApp",
             dependencies: [
                 "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernAccounts",
+                "TernDNS", "TernDNSCore", "TernAccounts", "TernStoreSQLite",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -207,6 +215,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TernStoreSQLiteTests",
+            dependencies: ["TernStoreSQLite", "TernAccounts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TernStoreTests",
             dependencies: [
                 "TernStore", "TernMail", "TernTestSupport",
@@ -239,7 +252,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TernAppTests",
-            dependencies: ["TernApp", "TernSMTPServer", .product(name: "NIOCore", package: "swift-nio"), "TernAccounts"],
+            dependencies: [
+                "TernApp", "TernSMTPServer", "TernAccounts", "TernMail", "TernQueue",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

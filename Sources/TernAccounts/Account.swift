@@ -7,14 +7,26 @@ public struct Account: Sendable, Hashable {
     public var passwordHash: String
     /// Other addresses the user may send as (RFC 6409 §8: the MSA may check the sender).
     public var sendAs: [String]
+    /// A disabled account cannot log in or send; mail to it is still delivered.
     public var enabled: Bool
+    /// The mailbox's size limit in octets (nil: none). Recorded now, enforced with IMAP quotas.
+    public var quotaBytes: Int64?
 
-    public init(address: String, displayName: String? = nil, passwordHash: String, sendAs: [String] = [], enabled: Bool = true) {
+    public init(
+        address: String, displayName: String? = nil, passwordHash: String, sendAs: [String] = [], enabled: Bool = true,
+        quotaBytes: Int64? = nil
+    ) {
         self.address = address.lowercased()
         self.displayName = displayName
         self.passwordHash = passwordHash
         self.sendAs = sendAs.map { $0.lowercased() }
         self.enabled = enabled
+        self.quotaBytes = quotaBytes
+    }
+
+    /// The domain of `address`.
+    public var domain: String {
+        address.lastIndex(of: "@").map { String(address[address.index(after: $0)...]) } ?? ""
     }
 
     /// Whether the user may use `sender` as MAIL FROM: their own address or one they were
@@ -33,23 +45,3 @@ public struct Account: Sendable, Hashable {
     }
 }
 
-/// Where accounts come from: the configuration file today, a database later. Lookups are by
-/// login name, case-insensitive.
-public protocol AccountDirectory: Sendable {
-    func account(named name: String) async throws -> Account?
-}
-
-/// Accounts declared in the configuration file (`[[user]]`): configuration as code.
-public struct StaticAccountDirectory: AccountDirectory {
-    private let accounts: [String: Account]
-
-    public init(_ accounts: [Account]) {
-        self.accounts = Dictionary(accounts.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    public func account(named name: String) async throws -> Account? {
-        accounts[name.lowercased()]
-    }
-
-    public var isEmpty: Bool { accounts.isEmpty }
-}

@@ -2,67 +2,83 @@ import Crypto
 import CryptoExtras
 import Foundation
 
-/// Password hashes in the PHC string format (https://github.com/P-H-C/phc-string-format):
+/// Stored passwords: self-describing strings that name their algorithm and cost, so stronger
+/// settings can come later while old hashes still verify (`needsRehash` says when to replace
+/// one). Passwords are compared in constant time. Two formats:
 ///
-///     $pbkdf2-sha256$i=600000$<salt>$<hash>
+/// - **SCRAM-SHA-256** (the default for new hashes), RFC 5803 §3 as PostgreSQL stores it:
 ///
-/// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2) with a 16-octet random salt and 600,000 iterations (OWASP's
-/// figure for PBKDF2-SHA256), salt and hash in unpadded base64 as PHC asks. The string names its
-/// algorithm and cost, so stronger settings can come later while old hashes still verify
-/// (`needsRehash` says when to replace one). Passwords are compared in constant time.
+///       SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
+///
+///   The keys of RFC 5802 §3 over PBKDF2-HMAC-SHA256 with 600,000 iterations and a 16-octet
+///   salt, in base64. It verifies a password sent with PLAIN or LOGIN (derive, compare
+///   StoredKey) and serves SCRAM-SHA-256 logins (RFC 7677) without any clear password. Stolen
+///   keys do not let a thief log in: StoredKey only checks a proof, it cannot make one.
+/// - **PBKDF2-SHA256** in the PHC string format (https://github.com/P-H-C/phc-string-format),
+///   `$pbkdf2-sha256$i=600000$<salt>$<hash>`, unpadded base64: what Tern wrote before SCRAM.
+///   It verifies PLAIN and LOGIN but not SCRAM: its hash *is* SCRAM's SaltedPassword, a secret
+///   a SCRAM client could log in with, so it is never used as one.
 public enum PasswordHash {
     public struct FormatError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public static let algorithm = "pbkdf2-sha256"
     public static let defaultIterations = 600_000
     static let saltLength = 16
-    static let hashLength = 32
+    static let keyLength = 32
+    static let pbkdf2Algorithm = "pbkdf2-sha256"
 
-    /// A new hash of `password`. `iterations` below the default are for tests only.
+    /// A new SCRAM-SHA-256 hash of `password`. `iterations` below the default are for tests.
     public static func make(password: String, iterations: Int = defaultIterations) throws -> String {
         var generator = SystemRandomNumberGenerator()
         let salt = (0..<saltLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let hash = try derive(password, salt: salt, iterations: iterations)
-        return "$\(algorithm)$i=\(iterations)$\(encode(salt))$\(encode(hash))"
+        return try SCRAMCredentials.derive(password: password, salt: salt, iterations: iterations).stored
     }
 
-    /// Whether `password` matches `phc`. A string that is not a hash Tern knows matches nothing.
-    public static func verify(password: String, against phc: String) -> Bool {
-        guard let parsed = try? parse(phc),
-            let derived = try? derive(password, salt: parsed.salt, iterations: parsed.iterations)
+    /// Whether `password` matches `stored`. A string that is not a hash Tern knows matches nothing.
+    public static func verify(password: String, against stored: String) -> Bool {
+        if let credentials = SCRAMCredentials(stored: stored) {
+            return credentials.matches(password: password)
+        }
+        guard let parsed = try? parsePBKDF2(stored),
+            let derived = try? pbkdf2(Array(password.utf8), salt: parsed.salt, iterations: parsed.iterations)
         else { return false }
         return constantTimeEquals(derived, parsed.hash)
     }
 
-    /// True when `phc` uses weaker settings than new hashes get: rehash it at the next login.
-    public static func needsRehash(_ phc: String) -> Bool {
-        guard let parsed = try? parse(phc) else { return true }
-        return parsed.iterations < defaultIterations
+    /// True when `stored` is weaker than a new hash: fewer iterations, or the PBKDF2 format
+    /// that cannot serve SCRAM. Rehash it when the user next sets a password.
+    public static func needsRehash(_ stored: String) -> Bool {
+        guard let credentials = SCRAMCredentials(stored: stored) else { return true }
+        return credentials.iterations < defaultIterations
     }
 
-    /// Checks that `phc` is a hash Tern can verify (for configuration loading).
-    public static func validate(_ phc: String) throws {
-        _ = try parse(phc)
+    /// Checks that `stored` is a hash Tern can verify (for configuration loading).
+    public static func validate(_ stored: String) throws {
+        if SCRAMCredentials(stored: stored) != nil { return }
+        _ = try parsePBKDF2(stored)
     }
 
-    static func parse(_ phc: String) throws -> (iterations: Int, salt: [UInt8], hash: [UInt8]) {
+    static func parsePBKDF2(_ phc: String) throws -> (iterations: Int, salt: [UInt8], hash: [UInt8]) {
         let fields = phc.split(separator: "$", omittingEmptySubsequences: false)
-        guard fields.count == 5, fields[0].isEmpty, fields[1] == algorithm else {
-            throw FormatError(description: "not a $\(algorithm)$ hash")
+        guard fields.count == 5, fields[0].isEmpty, fields[1] == pbkdf2Algorithm else {
+            throw FormatError(description: "neither a SCRAM-SHA-256$ nor a $\(pbkdf2Algorithm)$ hash")
         }
-        guard fields[2].hasPrefix("i="), let iterations = Int(fields[2].dropFirst(2)), (1...100_000_000).contains(iterations)
+        guard fields[2].hasPrefix("i="), let iterations = Int(fields[2].dropFirst(2)),
+            SCRAMCredentials.iterationRange.contains(iterations)
         else { throw FormatError(description: "bad iteration count") }
-        guard let salt = decode(fields[3]), salt.count >= 8, let hash = decode(fields[4]), hash.count == hashLength else {
+        guard let salt = decodeUnpadded(fields[3]), salt.count >= 8, let hash = decodeUnpadded(fields[4]),
+            hash.count == keyLength
+        else {
             throw FormatError(description: "bad salt or hash")
         }
         return (iterations, salt, hash)
     }
 
-    static func derive(_ password: String, salt: [UInt8], iterations: Int) throws -> [UInt8] {
+    /// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), 32 octets: SCRAM's Hi() (RFC 5802 §2.2).
+    static func pbkdf2(_ password: [UInt8], salt: [UInt8], iterations: Int) throws -> [UInt8] {
         let key = try KDF.Insecure.PBKDF2.deriveKey(
-            from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: hashLength,
+            from: password, salt: salt, using: .sha256, outputByteCount: keyLength,
             unsafeUncheckedRounds: iterations)
         return key.withUnsafeBytes { Array($0) }
     }
@@ -75,11 +91,7 @@ public enum PasswordHash {
     }
 
     /// Base64 without padding (PHC §B64).
-    static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ text: Substring) -> [UInt8]? {
+    static func decodeUnpadded(_ text: Substring) -> [UInt8]? {
         guard !text.contains("=") else { return nil }
         let padded = String(text) + String(repeating: "=", count: (4 - text.count % 4) % 4)
         return Data(base64Encoded: padded).map(Array.init)

@@ -13,6 +13,7 @@ import TernNet
 import TernSMTPCore
 import TernSMTPServer
 import TernAccounts
+import TernStoreSQLite
 import TernDNS
 import TernDNSCore
 import TernDelivery
@@ -90,7 +91,20 @@ public enum TernServer {
         group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @Sendable (String) -> Void
     ) async throws {
 
-        let routing = mailRouting(configuration.mail)
+        // The directory (domains, accounts, aliases) serves routing and logins; the catcher
+        // needs neither.
+        var directory: LiveDirectory?
+        if mode == .serve {
+            var directoryLogger = logger
+            directoryLogger[metadataKey: "tern_service"] = "directory"
+            let databasePath = LiveDirectory.databasePath(dataDirectory: dataDirectory)
+            do {
+                directory = try await LiveDirectory(
+                    store: try SQLiteDirectory(path: databasePath), mail: configuration.mail, logger: directoryLogger)
+            } catch {
+                throw StartupError(description: "data_dir: cannot open the directory \(databasePath): \(error)")
+            }
+        }
         let store: any MessageStore
         var queue: QueueManager?
         var remote: RemoteDeliveryAgent?
@@ -100,6 +114,7 @@ public enum TernServer {
                 store = try Maildir(
                     root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, pool: pool)
             case .serve:
+                guard let directory else { preconditionFailure("serve mode opens the directory first") }
                 var queueLogger = logger
                 queueLogger[metadataKey: "tern_service"] = "queue"
                 let local = LocalDeliveryAgent(
@@ -113,7 +128,7 @@ public enum TernServer {
                     logger: deliveryLogger)
                 remote = relay
                 let manager = QueueManager(
-                    spool: try Spool(root: "\(dataDirectory)/spool", pool: pool), routing: routing,
+                    spool: try Spool(root: "\(dataDirectory)/spool", pool: pool), routing: directory.routing,
                     agents: [.local: local, .remote: relay],
                     configuration: QueueManager.Configuration(
                         retry: RetrySchedule(
@@ -164,22 +179,22 @@ public enum TernServer {
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
 
         let policy: any SMTPPolicy
-        switch mode {
-        case .dev: policy = AcceptAllPolicy()
-        case .serve:
+        if let directory {
             policy = RoutingPolicy(
-                routing: routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-                accounts: StaticAccountDirectory(configuration.mail.users), pool: pool,
+                routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
+                accounts: directory.accounts, pool: pool,
                 messageLimit: .init(
                     count: configuration.rateLimits.messages,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)),
                 recipientLimit: .init(
                     count: configuration.rateLimits.recipients,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)))
+        } else {
+            policy = AcceptAllPolicy()
         }
 
         // The group stops services in reverse order: listeners first, then the queue.
-        var services: [any Service] = queue.map { [$0] } ?? []
+        var services: [any Service] = (directory.map { [$0] } ?? []) + (queue.map { [$0] } ?? [])
         let pidPath = QueueControlClient.pidPath(dataDirectory: dataDirectory)
         if let queue {
             var controlLogger = logger
@@ -274,21 +289,6 @@ public enum TernServer {
             cleartextFallback: outbound.cleartextFallback, routes: routes,
             connectTimeout: outbound.connectTimeout,
             connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
-    }
-
-    /// The serving MTA's address resolution from `[mail]`, `[[mailbox]]` and `[[alias]]`.
-    static func mailRouting(_ mail: TernConfiguration.Mail) -> MailRouting {
-        // The loader checked that every configured address has a local part and a domain.
-        let mailboxes = Set(mail.mailboxes.compactMap(MailAddress.init(stored:)).map {
-            MailRouting.Mailbox(localPart: $0.localPart, domain: $0.domain)
-        })
-        var aliases: [String: [MailAddress]] = [:]
-        for alias in mail.aliases {
-            aliases[alias.address, default: []] += alias.targets.compactMap(MailAddress.init(stored:))
-        }
-        return MailRouting(
-            localDomains: Set(mail.domains), mailboxes: mailboxes, aliases: aliases,
-            recipientDelimiter: mail.recipientDelimiter.first)
     }
 
     static func absolutePath(_ path: String) -> String {

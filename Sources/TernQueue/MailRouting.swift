@@ -1,4 +1,5 @@
 public import TernMail
+import NIOConcurrencyHelpers
 
 /// Where a recipient address leads: the MTA's address resolution (Postfix's trivial-rewrite
 /// with virtual_alias_maps and virtual_mailbox_maps).
@@ -110,5 +111,22 @@ public struct MailRouting: Sendable {
         var domain = domain.lowercased()
         if domain.hasSuffix(".") { domain.removeLast() }
         return domain
+    }
+}
+
+/// The routing in force, replaced as a whole when the directory changes (`tern user add` on a
+/// running server). Readers take the current value under a lock and use it without one: one
+/// recipient is always resolved against one consistent routing.
+public final class RoutingTable: Sendable {
+    private let routing: NIOLockedValueBox<MailRouting>
+
+    public init(_ routing: MailRouting) {
+        self.routing = NIOLockedValueBox(routing)
+    }
+
+    public var current: MailRouting { routing.withLockedValue { $0 } }
+
+    public func replace(with routing: MailRouting) {
+        self.routing.withLockedValue { $0 = routing }
     }
 }

@@ -41,7 +41,7 @@ public final class QueueManager: MessageStore, Service {
     }
 
     public let spool: Spool
-    public let routing: MailRouting
+    public let routing: RoutingTable
     private let agents: [QueuedDelivery.Route: any DeliveryAgent]
     private let configuration: Configuration
     private let logger: Logger
@@ -51,7 +51,7 @@ public final class QueueManager: MessageStore, Service {
     private let persistence = SerialTasks()
 
     public init(
-        spool: Spool, routing: MailRouting, agents: [QueuedDelivery.Route: any DeliveryAgent],
+        spool: Spool, routing: RoutingTable, agents: [QueuedDelivery.Route: any DeliveryAgent],
         configuration: Configuration = Configuration(), logger: Logger,
         clock: @escaping @Sendable () -> Int64
     ) {
@@ -93,7 +93,7 @@ public final class QueueManager: MessageStore, Service {
         var seen: Set<String> = []
         for recipient in envelope.recipients {
             let original = recipient.address.description
-            switch routing.resolve(recipient.address) {
+            switch routing.current.resolve(recipient.address) {
             case .deliver(let local, let remote):
                 for mailbox in local where seen.insert("local:\(mailbox.address)").inserted {
                     deliveries.append(QueuedDelivery(recipient: mailbox.address, original: original, route: .local))

@@ -26,12 +26,11 @@ import TernMail
 ///   a source route `@local:user@other` is dropped (§3.6.1) and `other` is judged;
 ///   `user@other@local` does not parse.
 public struct RoutingPolicy: SMTPPolicy {
-    public let routing: MailRouting
+    public let routing: RoutingTable
     public let relayNetworks: [IPNetwork]
     public let accounts: any AccountDirectory
     private let pool: NIOThreadPool?
     private let throttle: LoginThrottle
-    private let recipientDelimiter: Character?
     /// The accounts of users who logged in, for the sender check that follows.
     private let loggedIn = NIOLockedValueBox([String: Account]())
     /// Submission rate limits: messages and recipients per window, per user and per client
@@ -40,7 +39,7 @@ public struct RoutingPolicy: SMTPPolicy {
     private let recipientRate: RateLimiter
 
     public init(
-        routing: MailRouting, relayNetworks: [IPNetwork], accounts: any AccountDirectory = StaticAccountDirectory([]),
+        routing: RoutingTable, relayNetworks: [IPNetwork], accounts: any AccountDirectory = AccountTable(),
         pool: NIOThreadPool? = nil, throttle: LoginThrottle = LoginThrottle(),
         messageLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
         recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600))
@@ -52,14 +51,13 @@ public struct RoutingPolicy: SMTPPolicy {
         self.accounts = accounts
         self.pool = pool
         self.throttle = throttle
-        self.recipientDelimiter = routing.recipientDelimiter
     }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {
         guard let user = session.authenticatedUser else { return .decided(.accept) }
         let sender = path.mailbox.map { "\($0.localPart)@\($0.domain)" } ?? ""
         let account = loggedIn.withLockedValue { $0[user] }
-        guard let account, account.maySend(as: sender, delimiter: recipientDelimiter) else {
+        guard let account, account.maySend(as: sender, delimiter: routing.current.recipientDelimiter) else {
             return .decided(.reject(.senderNotOwned))
         }
         guard messageRate.take(for: ["user:\(user)", "ip:\(session.clientAddress)"]) else {
@@ -103,7 +101,7 @@ public struct RoutingPolicy: SMTPPolicy {
     public func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts)
         -> PolicyCheck
     {
-        switch routing.resolve(path.mailbox) {
+        switch routing.current.resolve(path.mailbox) {
         case .deliver:
             return recipientAllowance(session)
         case .unknownUser:

@@ -11,7 +11,9 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
-        subcommands: [Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self],
+        subcommands: [
+            Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self,
+        ],
         defaultSubcommand: Dev.self)
 }
 
@@ -84,28 +86,6 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         _ = try exitOnError { try ConfigurationLoader.load(path: config) }
         print("ok")
-    }
-}
-
-struct User: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Accounts that may log in and send.", subcommands: [Hash.self])
-
-    struct Hash: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Print the password hash for a [[user]] entry (password_hash).",
-            discussion: """
-                Reads the password from the terminal without echo, or from standard input (one \
-                line) when it is not a terminal; never from the command line, where `ps` would \
-                show it.
-                """)
-
-        func run() throws {
-            guard let password = PasswordPrompt.read(prompt: "Password: "), !password.isEmpty else {
-                fail("user hash: no password given")
-            }
-            print(try PasswordHash.make(password: password))
-        }
     }
 }
 
@@ -247,7 +227,7 @@ private func serve(_ configuration: TernConfiguration, mode: TernServer.Mode) as
 
 /// ArgumentParser prints its own errors; ours (configuration, start-up) go to stderr as one
 /// line and exit 1.
-private func exitOnError<T>(_ body: () throws -> T) throws -> T {
+func exitOnError<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as ConfigurationError {
@@ -255,7 +235,7 @@ private func exitOnError<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-private func fail(_ message: String) -> Never {
+func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("tern: \(message)\n".utf8))
     exit(1)
 }

@@ -127,7 +127,7 @@ def password_hash(password: str) -> str:
     run = subprocess.run([str(tern_bin()), "user", "hash"], input=password + "\n", capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert password not in run.stdout and run.stdout.startswith("$pbkdf2-sha256$i=600000$")
+    assert password not in run.stdout and run.stdout.startswith("SCRAM-SHA-256$600000:")
     return run.stdout.strip()
 
 

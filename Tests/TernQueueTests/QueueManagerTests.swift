@@ -57,7 +57,7 @@ struct QueueManagerTests {
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: routing, agents: [:],
+            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing), agents: [:],
             logger: Logger(label: "test"), clock: { 0 })
         let deliveries = manager.plan(incoming(["team@example.test", "alice@example.test", "x@remote.test"]).envelope)
         #expect(deliveries.map(\.recipient) == ["alice@example.test", "bob@example.test", "x@remote.test"])
@@ -73,7 +73,7 @@ struct QueueManagerTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: routing,
+            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
             agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
             logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
         _ = try manager.recover()

@@ -191,6 +191,16 @@ public struct SCRAMServerExchange: Sendable {
         return Array("v=\(SCRAMCredentials.base64(serverSignature))".utf8)
     }
 
+    /// Salt and cost to show for a user who cannot log in with SCRAM: the same for every
+    /// attempt at one name (repeated probes see a stable answer, as for a real user) and
+    /// unpredictable without this process's secret.
+    public static func decoy(for username: String) -> (salt: [UInt8], iterations: Int) {
+        let code = HMAC<SHA256>.authenticationCode(for: Array(username.lowercased().utf8), using: decoySecret)
+        return (Array(Array(code).prefix(16)), PasswordHash.defaultIterations)
+    }
+
+    private static let decoySecret = SymmetricKey(size: .bits256)
+
     /// `saslname`: UTF-8 where `,` and `=` travel as `=2C` and `=3D`; any other `=` is an
     /// error (§5.1). The result is SASLprep'd for the lookup.
     static func saslName(_ encoded: Substring) -> String? {

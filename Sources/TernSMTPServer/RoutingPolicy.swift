@@ -30,9 +30,9 @@ public struct RoutingPolicy: SMTPPolicy {
     public let relayNetworks: [IPNetwork]
     public let accounts: any AccountDirectory
     private let pool: NIOThreadPool?
-    private let throttle: LoginThrottle
+    let throttle: LoginThrottle
     /// The accounts of users who logged in, for the sender check that follows.
-    private let loggedIn = NIOLockedValueBox([String: Account]())
+    let loggedIn = NIOLockedValueBox([String: Account]())
     /// Submission rate limits: messages and recipients per window, per user and per client
     /// address (authenticated sessions only; mail from other servers is not counted here).
     private let messageRate: RateLimiter
@@ -96,6 +96,13 @@ public struct RoutingPolicy: SMTPPolicy {
             return .rejected
         }
         return .pending(promise.futureResult)
+    }
+
+    public func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts)
+        -> (any SASLMechanismServer)?
+    {
+        guard mechanism == .scramSHA256 else { return nil }
+        return SCRAMLogin(policy: self, client: session.clientAddress)
     }
 
     public func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts)

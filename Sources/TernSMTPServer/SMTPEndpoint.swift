@@ -69,7 +69,7 @@ public struct SMTPEndpoint: Sendable {
             configuration.session.requiresTLS = true
             configuration.session.authenticationRequiresTLS = true
             if configuration.session.authenticationMechanisms.isEmpty {
-                configuration.session.authenticationMechanisms = [.plain, .login]
+                configuration.session.authenticationMechanisms = [.plain, .login, .scramSHA256]
             }
         }
         self.configuration = configuration

@@ -34,6 +34,25 @@ public protocol SMTPPolicy: Sendable {
     func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts) -> PolicyCheck
     func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
+    /// A new exchange of a challenge–response mechanism (SCRAM-SHA-256), or nil when the
+    /// policy does not run it (the client is then refused).
+    func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts) -> (any SASLMechanismServer)?
+}
+
+extension SMTPPolicy {
+    public func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts)
+        -> (any SASLMechanismServer)?
+    {
+        nil
+    }
+}
+
+/// One exchange of a challenge–response mechanism, held by the connection between the
+/// client's messages. Each response is answered with a challenge (334) or an outcome.
+public protocol SASLMechanismServer: AnyObject, Sendable {
+    func respond(_ response: [UInt8], on eventLoop: any EventLoop) -> AuthenticationCheck
+    /// The user name the client gave, once it gave one (for the log).
+    var username: String? { get }
 }
 
 /// Accepts every sender and recipient, and any credentials (as Mailpit's "accept any"): the

@@ -44,6 +44,8 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     // Reading is paused while any of these holds; `read` calls wait in `pendingRead`.
     private var waitingForWriter = false
     private var waitingForDecision = false
+    /// The challenge–response exchange under way (SCRAM-SHA-256), between the client's messages.
+    private var saslExchange: (any SASLMechanismServer)?
     private var tarpitTimer: Scheduled<Void>?
     /// Pipelined input left for a later event-loop turn (see `resumeProcessing`).
     private var backlogScheduled = false
@@ -242,6 +244,8 @@ final class SMTPServerHandler: ChannelDuplexHandler {
 
         case .authenticate(let credentials):
             authenticate(credentials)
+        case .continueAuthentication(let mechanism, let response, let isFirst):
+            continueAuthentication(mechanism, response, isFirst: isFirst)
 
         case .beginMessage(let start):
             beginMessage(start, context: context)
@@ -292,18 +296,36 @@ final class SMTPServerHandler: ChannelDuplexHandler {
 
     private func authenticate(_ credentials: SASLCredentials) {
         guard let eventLoop = context?.eventLoop else { return }
-        switch endpoint.policy.authenticate(credentials, session: facts, on: eventLoop) {
+        awaitAuthentication(
+            endpoint.policy.authenticate(credentials, session: facts, on: eventLoop), mechanism: credentials.mechanism,
+            username: { credentials.username })
+    }
+
+    /// One response of a challenge–response exchange (SCRAM-SHA-256); `isFirst` starts one.
+    private func continueAuthentication(_ mechanism: SASLCredentials.Mechanism, _ response: [UInt8], isFirst: Bool) {
+        guard let eventLoop = context?.eventLoop else { return }
+        if isFirst { saslExchange = endpoint.policy.beginExchange(mechanism, session: facts) }
+        guard let exchange = saslExchange else {
+            return finishAuthentication(.rejected, mechanism: mechanism, username: nil)
+        }
+        awaitAuthentication(exchange.respond(response, on: eventLoop), mechanism: mechanism, username: { exchange.username })
+    }
+
+    private func awaitAuthentication(
+        _ check: AuthenticationCheck, mechanism: SASLCredentials.Mechanism, username: @escaping () -> String?
+    ) {
+        switch check {
         case .decided(let decision):
-            finishAuthentication(credentials, decision)
+            finishAuthentication(decision, mechanism: mechanism, username: username())
         case .pending(let future):
             waitingForDecision = true
             future.assumeIsolated().whenComplete { [self] result in
                 waitingForDecision = false
                 switch result {
-                case .success(let decision): finishAuthentication(credentials, decision)
+                case .success(let decision): finishAuthentication(decision, mechanism: mechanism, username: username())
                 case .failure(let error):
                     logger.warning("authentication check failed", metadata: ["error": "\(error)"])
-                    finishAuthentication(credentials, .temporaryFailure)
+                    finishAuthentication(.temporaryFailure, mechanism: mechanism, username: username())
                 }
                 resumeReadingIfPossible()
             }
@@ -312,17 +334,23 @@ final class SMTPServerHandler: ChannelDuplexHandler {
 
     /// Logs the outcome (the user name and mechanism, never the password) and tells the machine.
     private func finishAuthentication(
-        _ credentials: SASLCredentials, _ decision: ServerSessionStateMachine.AuthenticationDecision
+        _ decision: ServerSessionStateMachine.AuthenticationDecision, mechanism: SASLCredentials.Mechanism,
+        username: String?
     ) {
+        let name = username ?? "-"
         switch decision {
+        case .challenge:
+            break
         case .accepted(let user):
-            logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(credentials.mechanism.rawValue)"])
-        case .rejected:
+            saslExchange = nil
+            logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(mechanism.rawValue)"])
+        case .rejected, .malformed:
+            saslExchange = nil
             logger.notice(
-                "authentication failed",
-                metadata: ["sasl_username": "\(credentials.username)", "sasl_method": "\(credentials.mechanism.rawValue)"])
+                "authentication failed", metadata: ["sasl_username": "\(name)", "sasl_method": "\(mechanism.rawValue)"])
         case .temporaryFailure:
-            logger.warning("authentication could not be checked", metadata: ["sasl_username": "\(credentials.username)"])
+            saslExchange = nil
+            logger.warning("authentication could not be checked", metadata: ["sasl_username": "\(name)"])
         }
         run(machine.authenticationDecided(decision))
     }

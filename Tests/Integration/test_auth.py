@@ -310,3 +310,131 @@ passwordeval cat {password_file}
     assert f"Subject: via msmtp on {role}".encode() in data
     assert re.search(rb"with\s+ESMTPSA\s+id", data)
 
+
+
+# --------------------------------------------------------------------------------------------
+# SCRAM-SHA-256 (RFC 5802, RFC 7677) with a client written from the RFCs
+# --------------------------------------------------------------------------------------------
+
+def b64(data: bytes | str) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def scram_login(c, user: str, password: str, *, initial_response: bool = True, tamper: str | None = None):
+    """Runs a SCRAM-SHA-256 exchange on the raw connection `c`; returns the final reply. The
+    client checks the server's signature (mutual authentication): a server that does not know
+    the user's ServerKey cannot produce it."""
+    import hashlib
+    import hmac
+    import os
+    client_nonce = b64(os.urandom(18))
+    bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={client_nonce}"
+    if initial_response:
+        r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + bare))
+    else:
+        r = c.cmd("AUTH SCRAM-SHA-256")
+        assert r.code == 334 and r.text == "", r
+        r = c.cmd(b64("n,," + bare))
+    assert r.code == 334, r
+    server_first = base64.b64decode(r.text).decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    assert fields["r"].startswith(client_nonce) and len(fields["r"]) > len(client_nonce)
+    salt, iterations = base64.b64decode(fields["s"]), int(fields["i"])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    nonce = fields["r"] + (tamper or "")
+    without_proof = f"c=biws,r={nonce}"
+    auth_message = f"{bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth_message, "sha256").digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    r = c.cmd(b64(f"{without_proof},p={b64(proof)}"))
+    if r.code != 334:
+        return r, fields
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    expected = "v=" + b64(hmac.new(server_key, auth_message, "sha256").digest())
+    assert base64.b64decode(r.text).decode() == expected, "the server's signature does not verify"
+    return c.cmd(""), fields
+
+
+def tls_session(server, role: str):
+    """A raw session on 587 after STARTTLS, or on 465 inside TLS from the first octet."""
+    if role == "submissions":
+        c = server.connect(role, greeting=False)
+        c.wrap_tls()
+        c.greeting = c.reply()
+    else:
+        c = server.connect(role)
+        c.ehlo()
+        c.starttls()
+    return c
+
+
+@pytest.mark.parametrize("role", ["submission", "submissions"])
+def test_scram_sha_256_login_and_send(msa, role):
+    """SCRAM-SHA-256 is offered after TLS; alice logs in (with and without an initial response),
+    the server proves it knows her keys, and she sends as herself. The stored hash of `tern user
+    hash` serves SCRAM with 600,000 iterations."""
+    with tls_session(msa, role) as c:
+        assert c.greeting.code == 220
+        assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in c.ehlo().text
+        r, fields = scram_login(c, "alice@example.test", "correct horse", initial_response=(role == "submission"))
+        assert r.is_(235, "2.7.0"), r
+        assert fields["i"] == "600000"
+        qid = c.send_message(message(f"scram via {role}"), mail_from="alice@example.test", rcpts=["bob@example.test"])
+        assert qid
+    [path] = mailbox_files(msa, "bob", 1)
+    assert re.search(rb"with\s+ESMTPSA\s+id", path.read_bytes())
+    log = msa.stderr_text()
+    assert "correct horse" not in log
+    assert any("authenticated" in line and "sasl_method=SCRAM-SHA-256" in line and "alice@example.test" in line
+               for line in log.splitlines()), log
+
+
+def test_scram_refusals(msa):
+    """A wrong password and an unknown user both fail at the proof (535 5.7.8, late), and look
+    alike before it: a salt and the default cost, the unknown user's salt stable across
+    attempts. A tampered nonce fails; malformed client messages get 501 5.5.2; `*` cancels;
+    AUTH before STARTTLS is refused (538). The session stays usable and the right password works."""
+    import time
+    with msa.connect("submission") as c:
+        c.ehlo()
+        c.expect("AUTH SCRAM-SHA-256 " + b64("n,,n=alice@example.test,r=abc"), 538, "5.7.11")
+        c.starttls()
+        c.ehlo()
+        started = time.monotonic()
+        r, _ = scram_login(c, "alice@example.test", "wrong horse")
+        assert r.is_(535, "5.7.8"), r
+        assert time.monotonic() - started >= 0.45
+        r, unknown_1 = scram_login(c, "nobody@example.test", "x")
+        assert r.is_(535, "5.7.8"), r
+        r, unknown_2 = scram_login(c, "nobody@example.test", "y")
+        assert r.is_(535, "5.7.8"), r
+        assert unknown_1["s"] == unknown_2["s"] and unknown_1["i"] == "600000"
+        r, _ = scram_login(c, "alice@example.test", "correct horse", tamper="x")
+        assert r.is_(535, "5.7.8"), r
+        for first in ["p=tls-unique,,n=alice@example.test,r=abc", "n,,n=alice@example.test", "n,,r=abc",
+                      "n,,m=x,n=alice@example.test,r=abc", "n,,n=al=ice,r=abc", "\0n,,n=a,r=b", ""]:
+            c.expect("AUTH SCRAM-SHA-256 " + (b64(first) if first else "="), 501, "5.5.2")
+        c.expect("AUTH SCRAM-SHA-256 " + b64("n,,n=alice@example.test,r=abc"), 334)
+        c.expect("*", 501, "5.0.0")
+        c.expect("AUTH SCRAM-SHA-256 " + b64("n,,n=alice@example.test,r=abc"), 334)
+        c.expect(b64("c=biws,r=abc,p=" + b64(b"x" * 32)), 535, "5.7.8")
+        r, _ = scram_login(c, "alice@example.test", "correct horse")
+        assert r.is_(235, "2.7.0"), r
+
+
+def test_scram_needs_a_scram_hash(tern_factory):
+    """A hash from before SCRAM (PBKDF2, PHC format) still logs in with PLAIN, but not with SCRAM:
+    its hash is SCRAM's SaltedPassword, a secret the server must never act on."""
+    import hashlib
+    salt = b"saltsaltsaltsalt"
+    digest = hashlib.pbkdf2_hmac("sha256", b"old password", salt, 1000)
+    unpadded = lambda data: base64.b64encode(data).decode().rstrip("=")
+    legacy = f"$pbkdf2-sha256$i=1000${unpadded(salt)}${unpadded(digest)}"
+    server = start_msa(tern_factory, legacy)
+    with tls_session(server, "submission") as c:
+        c.ehlo()
+        r, _ = scram_login(c, "alice@example.test", "old password")
+        assert r.is_(535, "5.7.8"), r
+        c.expect("AUTH PLAIN " + b64(b"\0alice@example.test\0old password"), 235, "2.7.0")

@@ -59,6 +59,49 @@ struct AuthenticationTests {
         #expect(session.statuses.last == "235 2.7.0")
     }
 
+    @Test("SCRAM-SHA-256 goes to the driver: each response in turn, challenges as 334, then 235")
+    func delegatedExchange() {
+        var configuration = ServerSessionStateMachine.Configuration(hostname: "mx.test", implicitTLS: true)
+        configuration.authenticationMechanisms = [.plain, .login, .scramSHA256]
+        var session = SessionHarness.greeted(configuration)
+        session.send("EHLO client.test\r\n")
+        #expect(session.replies.last?.contains("AUTH PLAIN LOGIN SCRAM-SHA-256") == true)
+
+        session.send("AUTH SCRAM-SHA-256\r\n")
+        #expect(session.replies.last == "334 \r\n")  // client-first: asked for with an empty challenge
+        session.send("\(Base64.encode(Array("n,,n=alice,r=abc".utf8)))\r\n")
+        #expect(session.replies.last == "334 \(Base64.encode(Array("server-first".utf8)))\r\n")
+        session.send("\(Base64.encode(Array("proof".utf8)))\r\n")
+        #expect(session.replies.last == "334 \(Base64.encode(Array("v=signature".utf8)))\r\n")
+        session.send("\r\n")
+        #expect(session.statuses.last == "235 2.7.0")
+        #expect(session.machine.authenticatedUser == "alice")
+        #expect(session.exchangeResponses.map(\.isFirst) == [true, false, false])
+        #expect(session.exchangeResponses.map(\.mechanism) == [.scramSHA256, .scramSHA256, .scramSHA256])
+        #expect(session.exchangeResponses.first?.response == Array("n,,n=alice,r=abc".utf8))
+    }
+
+    @Test("SCRAM: an initial response starts the exchange; cancel, refusal and bad grammar end it")
+    func delegatedRefusals() {
+        var configuration = ServerSessionStateMachine.Configuration(hostname: "mx.test", implicitTLS: true)
+        configuration.authenticationMechanisms = [.scramSHA256]
+        var session = SessionHarness.greeted(configuration)
+        session.send("EHLO client.test\r\n")
+        let first = Base64.encode(Array("n,,n=alice,r=abc".utf8))
+        session.send("AUTH SCRAM-SHA-256 \(first)\r\n*\r\n")
+        #expect(session.statuses.suffix(2) == ["334", "501 5.0.0"])
+        session.send("AUTH SCRAM-SHA-256 \(first)\r\n\(Base64.encode(Array("wrong".utf8)))\r\n")
+        #expect(session.statuses.suffix(2) == ["334", "535 5.7.8"])
+        session.send("AUTH SCRAM-SHA-256 \(first)\r\n\(Base64.encode(Array("proof".utf8)))\r\nAAAA\r\n")
+        #expect(session.statuses.suffix(3) == ["334", "334", "501 5.5.2"])
+        session.send("AUTH SCRAM-SHA-256 \(first)\r\nnot base64!\r\n")
+        #expect(session.statuses.suffix(2) == ["334", "501 5.5.2"])
+        #expect(session.exchangeResponses.filter(\.isFirst).count == 4)
+        #expect(session.machine.authenticatedUser == nil)
+        session.send("MAIL FROM:<a@b.test>\r\n")
+        #expect(session.statuses.last == "250 2.1.0")
+    }
+
     @Test("LOGIN: Username: and Password: challenges")
     func login() {
         var session = Self.session()

@@ -24,6 +24,19 @@ struct SessionHarness {
     var checkCredentials: (SASLCredentials) -> ServerSessionStateMachine.AuthenticationDecision = {
         $0.username == "alice" && $0.password == "secret" ? .accepted(user: "alice") : .rejected
     }
+    /// The responses handed to the driver's challenge–response mechanism, in order.
+    var exchangeResponses: [(mechanism: SASLCredentials.Mechanism, response: [UInt8], isFirst: Bool)] = []
+    /// The driver's mechanism: by default a three-step toy of SCRAM's shape (a challenge, a
+    /// final challenge, then acceptance of the client's empty response).
+    var continueExchange: (SASLCredentials.Mechanism, [UInt8], Bool, Int) -> ServerSessionStateMachine.AuthenticationDecision = {
+        _, response, _, step in
+        switch step {
+        case 0: return .challenge(Array("server-first".utf8))
+        case 1: return response == Array("proof".utf8) ? .challenge(Array("v=signature".utf8)) : .rejected
+        default: return response.isEmpty ? .accepted(user: "alice") : .malformed
+        }
+    }
+    private var exchangeStep = 0
     /// Leave `authenticate` unanswered (the test calls `authenticationDecided` itself).
     var defersAuthentication = false
 
@@ -96,6 +109,12 @@ struct SessionHarness {
                 if !defersAuthentication {
                     queue.append(contentsOf: machine.authenticationDecided(checkCredentials(credentials)))
                 }
+            case .continueAuthentication(let mechanism, let response, let isFirst):
+                exchangeResponses.append((mechanism, response, isFirst))
+                if isFirst { exchangeStep = 0 }
+                let decision = continueExchange(mechanism, response, isFirst, exchangeStep)
+                exchangeStep += 1
+                queue.append(contentsOf: machine.authenticationDecided(decision))
             case .startTLS:
                 startedTLS = true
             case .close:

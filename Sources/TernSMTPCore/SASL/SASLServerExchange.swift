@@ -6,6 +6,9 @@ public struct SASLCredentials: Hashable, Sendable, CustomStringConvertible {
     public enum Mechanism: String, Hashable, Sendable {
         case plain = "PLAIN"
         case login = "LOGIN"
+        /// RFC 7677: challenge–response; the driver runs it (`Step.exchange`), since its
+        /// proofs need the user's stored keys and a hash function.
+        case scramSHA256 = "SCRAM-SHA-256"
     }
 
     public var mechanism: Mechanism
@@ -24,16 +27,19 @@ public struct SASLCredentials: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(mechanism.rawValue) \(username)" }
 }
 
-/// The server's side of one SASL exchange in SMTP AUTH (RFC 4954 §4), for the mechanisms that
-/// end in a user name and password: PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login).
-/// Sans-IO: it takes the decoded client responses and says what to send or check next; the
-/// session machine does base64, cancellation and the line limits.
+/// The server's side of one SASL exchange in SMTP AUTH (RFC 4954 §4). It runs the mechanisms
+/// that end in a user name and password, PLAIN (RFC 4616) and LOGIN
+/// (draft-murchison-sasl-login), and hands every response of a challenge–response mechanism
+/// (SCRAM-SHA-256) to the driver. Sans-IO: it takes the decoded client responses and says what
+/// to send or check next; the session machine does base64, cancellation and the line limits.
 public struct SASLServerExchange: Sendable {
     public enum Step: Hashable, Sendable {
         /// Send `334` with these octets (base64-encoded) and wait for the next response.
         case challenge([UInt8])
         /// The exchange is complete: check these credentials.
         case credentials(SASLCredentials)
+        /// A response for the mechanism the driver runs; `isFirst` starts a new exchange.
+        case exchange(SASLCredentials.Mechanism, [UInt8], isFirst: Bool)
         /// The client's response is not valid for the mechanism: refuse with this reply.
         case failure(SMTPReply)
     }
@@ -42,6 +48,7 @@ public struct SASLServerExchange: Sendable {
         case plain
         case loginUsername
         case loginPassword(username: String)
+        case delegated(SASLCredentials.Mechanism)
         case done
     }
 
@@ -49,6 +56,8 @@ public struct SASLServerExchange: Sendable {
     static let maximumFieldLength = 255
 
     private var state: State
+    /// Whether a response of a delegated mechanism was handed on yet.
+    private var hasDelegated = false
 
     /// Starts `mechanism` (upper-case name) with the client's initial response, if it sent one
     /// (RFC 4954 §4: `=` stands for an empty one; the caller has decoded it). Nil for a
@@ -69,6 +78,12 @@ public struct SASLServerExchange: Sendable {
             // The step first: the exchange returned must be the one it advanced.
             let step = exchange.respond(initialResponse)
             return (exchange, step)
+        case SASLCredentials.Mechanism.scramSHA256.rawValue:
+            var exchange = SASLServerExchange(state: .delegated(.scramSHA256))
+            // SCRAM is client-first: without an initial response, an empty challenge asks for it.
+            guard let initialResponse else { return (exchange, .challenge([])) }
+            let step = exchange.respond(initialResponse)
+            return (exchange, step)
         default:
             return nil
         }
@@ -81,6 +96,9 @@ public struct SASLServerExchange: Sendable {
     /// The client's next (decoded) response.
     public mutating func respond(_ response: [UInt8]) -> Step {
         switch state {
+        case .delegated(let mechanism):
+            defer { hasDelegated = true }
+            return .exchange(mechanism, response, isFirst: !hasDelegated)
         case .plain:
             state = .done
             return Self.plain(response)

@@ -28,12 +28,21 @@ extension ServerSessionStateMachine {
         /// Check these credentials (the directory, a password hash), then call
         /// `authenticationDecided(_:)`. Input that arrives meanwhile is held.
         case authenticate(SASLCredentials)
+        /// Hand this client response to the challenge–response mechanism the driver runs
+        /// (SCRAM-SHA-256; `isFirst` starts a new exchange), then call
+        /// `authenticationDecided(_:)`: `.challenge` to send and await the next response, or an
+        /// outcome. Input that arrives meanwhile is held.
+        case continueAuthentication(SASLCredentials.Mechanism, [UInt8], isFirst: Bool)
         /// Flush what was written and close the connection.
         case close
     }
 
-    /// The answer to `authenticate`.
+    /// The answer to `authenticate` and `continueAuthentication`.
     public enum AuthenticationDecision: Hashable, Sendable {
+        /// Send this challenge (334) and wait for the client's next response.
+        case challenge([UInt8])
+        /// The client's message breaks the mechanism's grammar: 501 5.5.2.
+        case malformed
         /// The credentials are good: the session acts as this user from now on.
         case accepted(user: String)
         /// Wrong user name or password, a disabled account, a refused authzid: 535 5.7.8.

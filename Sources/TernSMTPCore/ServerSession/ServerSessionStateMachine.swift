@@ -32,8 +32,9 @@ public struct ServerSessionStateMachine: Sendable {
         case awaitingTLS
         /// AUTH is under way: the next line is a SASL response (RFC 4954 §4).
         case authenticating(SASLServerExchange)
-        /// `authenticate` was asked; the decision is awaited.
-        case awaitingAuthentication
+        /// `authenticate` or `continueAuthentication` was asked; the decision is awaited. The
+        /// exchange goes on if the decision is a challenge.
+        case awaitingAuthentication(SASLServerExchange)
         case closed
     }
 
@@ -167,12 +168,17 @@ public struct ServerSessionStateMachine: Sendable {
         return actions
     }
 
-    /// The answer to the pending `authenticate`.
+    /// The answer to the pending `authenticate` or `continueAuthentication`.
     public mutating func authenticationDecided(_ decision: AuthenticationDecision) -> [Action] {
-        guard case .awaitingAuthentication = state else { return [] }
+        guard case .awaitingAuthentication(let exchange) = state else { return [] }
         state = .command
         var actions: [Action] = []
         switch decision {
+        case .challenge(let challenge):
+            state = .authenticating(exchange)
+            actions.append(.sendReply(SMTPReply(334, nil, Base64.encode(challenge))))
+        case .malformed:
+            reply(.saslMalformed, &actions)
         case .accepted(let user):
             authenticatedUser = user
             reply(.authenticationSucceeded, &actions)
@@ -373,8 +379,7 @@ public struct ServerSessionStateMachine: Sendable {
                     return replyAndContinue(.saslBadBase64, &actions)
                 }
                 let step = exchange.respond(response)
-                state = .authenticating(exchange)
-                authenticationStep(step, &actions)
+                authenticationStep(step, exchange, &actions)
                 return !isClosed && !isWaitingForAuthentication
             }
         case .awaitingGreeting, .awaitingSenderCheck, .awaitingRecipientCheck, .awaitingCommit, .awaitingTLS,
@@ -591,8 +596,7 @@ public struct ServerSessionStateMachine: Sendable {
             guard let (exchange, step) = SASLServerExchange.start(mechanism.rawValue, initialResponse: response) else {
                 return reply(.unknownMechanism, &actions)
             }
-            state = .authenticating(exchange)
-            authenticationStep(step, &actions)
+            authenticationStep(step, exchange, &actions)
 
         case .startTLS:
             guard greeting != nil else { return reply(.needHelo, &actions) }
@@ -608,14 +612,20 @@ public struct ServerSessionStateMachine: Sendable {
     }
 
     /// Acts on what the SASL exchange says: a challenge, a check, or a refusal.
-    private mutating func authenticationStep(_ step: SASLServerExchange.Step, _ actions: inout [Action]) {
+    private mutating func authenticationStep(
+        _ step: SASLServerExchange.Step, _ exchange: SASLServerExchange, _ actions: inout [Action]
+    ) {
         switch step {
         case .challenge(let challenge):
+            state = .authenticating(exchange)
             // 334 carries base64 only, never an enhanced code (RFC 4954 §4).
             actions.append(.sendReply(SMTPReply(334, nil, Base64.encode(challenge))))
         case .credentials(let credentials):
-            state = .awaitingAuthentication
+            state = .awaitingAuthentication(exchange)
             actions.append(.authenticate(credentials))
+        case .exchange(let mechanism, let response, let isFirst):
+            state = .awaitingAuthentication(exchange)
+            actions.append(.continueAuthentication(mechanism, response, isFirst: isFirst))
         case .failure(let failure):
             state = .command
             reply(failure, &actions)

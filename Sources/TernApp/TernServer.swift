@@ -106,13 +106,16 @@ public enum TernServer {
             }
         }
         let store: any MessageStore
+        var catcherStore: CatcherStore?
         var queue: QueueManager?
         var remote: RemoteDeliveryAgent?
         do {
             switch mode {
             case .dev:
-                store = try Maildir(
+                let catcher = try CatcherStore(
                     root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, pool: pool)
+                catcherStore = catcher
+                store = catcher
             case .serve:
                 guard let directory else { preconditionFailure("serve mode opens the directory first") }
                 var queueLogger = logger
@@ -174,9 +177,10 @@ public enum TernServer {
             sessionConfiguration.authenticationMechanisms = [.plain, .login]
             sessionConfiguration.authenticationRequiresTLS = false
         }
-        let endpointConfiguration = SMTPEndpoint.Configuration(
+        var endpointConfiguration = SMTPEndpoint.Configuration(
             session: sessionConfiguration, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
+        endpointConfiguration.fixesSubmittedMessages = mode == .serve
 
         let policy: any SMTPPolicy
         if let directory {
@@ -190,7 +194,11 @@ public enum TernServer {
                     count: configuration.rateLimits.recipients,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)))
         } else {
-            policy = AcceptAllPolicy()
+            var openInbox: (@Sendable (String) async throws -> Void)?
+            if let catcherStore {
+                openInbox = { name in try await catcherStore.openInbox(name) }
+            }
+            policy = AcceptAllPolicy(openInbox: openInbox)
         }
 
         // The group stops services in reverse order: listeners first, then the queue.

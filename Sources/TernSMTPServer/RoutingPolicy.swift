@@ -98,6 +98,16 @@ public struct RoutingPolicy: SMTPPolicy {
         return .pending(promise.futureResult)
     }
 
+    public func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply? {
+        guard let user = session.authenticatedUser else { return nil }
+        let account = loggedIn.withLockedValue { $0[user] }
+        let delimiter = routing.current.recipientDelimiter
+        guard let account, addresses.allSatisfy({ !$0.isEmpty && account.maySend(as: $0, delimiter: delimiter) }) else {
+            return .headerSenderNotOwned
+        }
+        return nil
+    }
+
     public func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts)
         -> (any SASLMechanismServer)?
     {
@@ -196,6 +206,8 @@ extension SMTPReply {
         450, EnhancedStatusCode(4, 7, 1), "Rate limit: too many messages for now; try again later")
     static let recipientRateExceeded = SMTPReply(
         452, EnhancedStatusCode(4, 7, 1), "Rate limit: too many recipients for now; try again later")
+    static let headerSenderNotOwned = SMTPReply(
+        550, EnhancedStatusCode(5, 7, 1), "From: or Sender: header names an address not owned by the authenticated user")
     static let senderNotOwned = SMTPReply(
         553, EnhancedStatusCode(5, 7, 1), "Sender address rejected: not owned by the authenticated user")
 }

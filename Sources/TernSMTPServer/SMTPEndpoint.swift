@@ -28,6 +28,10 @@ public struct SMTPEndpoint: Sendable {
         /// Error replies after which every further error reply is delayed by `errorDelay`.
         public var softErrorLimit: Int
         public var errorDelay: TimeAmount
+        /// On the submission roles, add a missing Message-ID and Date (RFC 6409 §8.2, §8.3)
+        /// and check From: and Sender: against what the user may send as (§8.1). Off in dev
+        /// mode: the catcher shows messages exactly as the application sent them.
+        public var fixesSubmittedMessages = false
 
         public init(
             session: ServerSessionStateMachine.Configuration,

@@ -34,12 +34,19 @@ public protocol SMTPPolicy: Sendable {
     func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts) -> PolicyCheck
     func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
+    /// The addresses of a submitted message's From: and Sender: fields (RFC 6409 §8.1): nil
+    /// to accept the message, or the reply that refuses it.
+    func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply?
     /// A new exchange of a challenge–response mechanism (SCRAM-SHA-256), or nil when the
     /// policy does not run it (the client is then refused).
     func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts) -> (any SASLMechanismServer)?
 }
 
 extension SMTPPolicy {
+    public func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply? {
+        nil
+    }
+
     public func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts)
         -> (any SASLMechanismServer)?
     {
@@ -57,9 +64,13 @@ public protocol SASLMechanismServer: AnyObject, Sendable {
 
 /// Accepts every sender and recipient, and any credentials (as Mailpit's "accept any"): the
 /// dev-mode catcher, where every message is captured and nothing is relayed. The user name an
-/// application logs in with names its inbox.
+/// application logs in with names its inbox: `openInbox` prepares it before the 235.
 public struct AcceptAllPolicy: SMTPPolicy {
-    public init() {}
+    private let openInbox: (@Sendable (String) async throws -> Void)?
+
+    public init(openInbox: (@Sendable (String) async throws -> Void)? = nil) {
+        self.openInbox = openInbox
+    }
 
     public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
@@ -69,7 +80,14 @@ public struct AcceptAllPolicy: SMTPPolicy {
         guard credentials.authorizationID.isEmpty || credentials.authorizationID == credentials.username else {
             return .decided(.rejected)
         }
-        return .decided(.accepted(user: credentials.username))
+        guard let openInbox else { return .decided(.accepted(user: credentials.username)) }
+        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
+        promise.completeWithTask {
+            // A catcher never refuses: if the inbox cannot be made, the default one takes the mail.
+            try? await openInbox(credentials.username)
+            return .accepted(user: credentials.username)
+        }
+        return .pending(promise.futureResult)
     }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {

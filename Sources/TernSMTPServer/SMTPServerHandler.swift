@@ -39,6 +39,12 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     private var output: ByteBuffer
     private var writer: (any MessageWriter)?
     private var message: IncomingMessage?
+    /// On submission, a message's start is held until its header section is whole, so that
+    /// what RFC 6409 §8 allows can be added in front of it and From: can be checked.
+    private var held: HeldSubmission?
+    /// The From: and Sender: addresses of the submitted message being received.
+    private var headerSenders: [String] = []
+    private var headerTooLong = false
     private var messageSize = 0
 
     // Reading is paused while any of these holds; `read` calls wait in `pendingRead`.
@@ -251,6 +257,10 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             beginMessage(start, context: context)
 
         case .appendBody(let chunk):
+            if held != nil {
+                messageSize += chunk.readableBytes
+                return hold(chunk, context: context)
+            }
             guard let writer else { return }
             messageSize += chunk.readableBytes
             writer.append(chunk)
@@ -269,6 +279,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             writer?.abort()
             writer = nil
             message = nil
+            held = nil
 
         case .startTLS:
             // The 220 goes out in cleartext first; everything after it is TLS. The machine
@@ -395,15 +406,67 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             id: id, envelope: start.envelope,
             trace: ArrivalTrace(
                 clientName: start.clientName, clientAddress: clientAddress,
-                receivedProtocol: start.receivedProtocol, receivedAt: now.seconds))
+                receivedProtocol: start.receivedProtocol, receivedAt: now.seconds,
+                authenticatedUser: start.authenticatedUser))
         message = incoming
         messageSize = 0
-        writer = endpoint.store.begin(incoming, prefix: prefix, on: context.eventLoop)
+        if endpoint.configuration.fixesSubmittedMessages, endpoint.role != .mx {
+            held = HeldSubmission(message: incoming, prefix: prefix, content: context.channel.allocator.buffer(capacity: 0))
+        } else {
+            writer = endpoint.store.begin(incoming, prefix: prefix, on: context.eventLoop)
+        }
+    }
+
+    private func hold(_ chunk: ByteBuffer, context: ChannelHandlerContext) {
+        held?.content.writeImmutableBuffer(chunk)
+        if held?.header.consume(chunk.readableBytesView) != .collecting { openHeldSubmission(context: context) }
+    }
+
+    /// The header section is whole (or the message ended, or the header is too long): add
+    /// Message-ID and Date when missing (RFC 6409 §8.2-8.3), note From: and Sender:, and open
+    /// the message with everything held so far.
+    private func openHeldSubmission(context: ChannelHandlerContext) {
+        guard var held else { return }
+        self.held = nil
+        headerTooLong = held.header.finish() == .tooLong
+        let fields = held.header.fields
+        headerSenders = fields.filter { $0.isNamed("From") || $0.isNamed("Sender") }.flatMap {
+            AddressList.addresses(in: $0.value)
+        }
+        var prefix = held.prefix
+        if !fields.contains(where: { $0.isNamed("Message-ID") }) {
+            prefix.writeString("Message-ID: <\(held.message.id)@\(endpoint.configuration.session.hostname)>\r\n")
+        }
+        if !fields.contains(where: { $0.isNamed("Date") }) {
+            prefix.writeString("Date: \(MessageDate.format(secondsSince1970: held.message.trace.receivedAt))\r\n")
+        }
+        let writer = endpoint.store.begin(held.message, prefix: prefix, on: context.eventLoop)
+        writer.append(held.content)
+        self.writer = writer
+    }
+
+    /// Why a submitted message is refused after its body: a header too long to check, or a
+    /// From:/Sender: the user may not use.
+    private func submissionRefusal() -> SMTPReply? {
+        guard endpoint.configuration.fixesSubmittedMessages, endpoint.role != .mx else { return nil }
+        if headerTooLong { return .submittedHeaderTooLong }
+        return endpoint.policy.checkHeaderSenders(headerSenders, session: facts)
     }
 
     private func commitMessage(context: ChannelHandlerContext) {
+        if held != nil { openHeldSubmission(context: context) }
         guard let writer, let message else {
             run(machine.messageCommitFailed(.localError))
+            return
+        }
+        if let refusal = submissionRefusal() {
+            writer.abort()
+            self.writer = nil
+            self.message = nil
+            logger.notice(
+                "submitted message refused",
+                metadata: ["tern_queue_id": "\(message.id)", "reply": "\(refusal.code)", "from": "\(headerSenders)"])
+            run(machine.messageCommitFailed(refusal))
             return
         }
         self.writer = nil
@@ -525,4 +588,20 @@ enum WallClock {
             seconds: Int64(spec.tv_sec),
             microseconds: UInt64(spec.tv_sec) * 1_000_000 + UInt64(spec.tv_nsec / 1000))
     }
+}
+
+/// A submitted message's first octets, held until its header section is whole.
+private struct HeldSubmission {
+    var message: IncomingMessage
+    /// The Received header.
+    var prefix: ByteBuffer
+    /// The content received so far.
+    var content: ByteBuffer
+    var header = HeaderSectionCollector()
+}
+
+extension SMTPReply {
+    // RFC 3463 X.3.4 (message too big for system), like Postfix's header_size_limit.
+    static let submittedHeaderTooLong = SMTPReply(
+        552, EnhancedStatusCode(5, 3, 4), "Message header section too long")
 }

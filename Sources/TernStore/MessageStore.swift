@@ -11,12 +11,18 @@ public struct ArrivalTrace: Sendable, Hashable {
     public var receivedProtocol: String
     /// Seconds since 1970 when the message began.
     public var receivedAt: Int64
+    /// The user the client authenticated as (SMTP AUTH), if it did.
+    public var authenticatedUser: String?
 
-    public init(clientName: String, clientAddress: String, receivedProtocol: String, receivedAt: Int64) {
+    public init(
+        clientName: String, clientAddress: String, receivedProtocol: String, receivedAt: Int64,
+        authenticatedUser: String? = nil
+    ) {
         self.clientName = clientName
         self.clientAddress = clientAddress
         self.receivedProtocol = receivedProtocol
         self.receivedAt = receivedAt
+        self.authenticatedUser = authenticatedUser
     }
 }
 

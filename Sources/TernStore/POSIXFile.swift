@@ -124,6 +124,17 @@ enum POSIXFile {
         return names
     }
 
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Creates an empty file at `path` if there is none (a marker such as `maildirfolder`).
+    static func touch(_ path: String) throws(StoreError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
+        _ = systemClose(fd)
+    }
+
     static func fileSize(_ path: String) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

@@ -280,12 +280,12 @@ def data_payload(content: bytes) -> bytes:
 
 
 def message(subject: str = "test", body: bytes | str = b"Hello from the Tern integration tests.\r\n",
-            extra_headers: bytes = b"") -> bytes:
+            extra_headers: bytes = b"", sender: str = "Sender <sender@client.example>") -> bytes:
     """An RFC 5322 message with CRLF line ends (headers first, never starting with WSP)."""
     if isinstance(body, str):
         body = body.encode()
-    return (b"From: Sender <sender@client.example>\r\n"
-            b"To: Rcpt <rcpt@tern.test>\r\n"
+    return (f"From: {sender}\r\n".encode()
+            + b"To: Rcpt <rcpt@tern.test>\r\n"
             + f"Subject: {subject}\r\n".encode()
             + b"Message-ID: <" + os.urandom(6).hex().encode() + b"@client.example>\r\n"
             + extra_headers + b"\r\n" + body)
@@ -499,9 +499,22 @@ class TernServer:
     def maildir(self) -> Path:
         return self.data_dir / "mailboxes" / "catch-all"
 
-    def new_files(self) -> list[Path]:
-        d = self.maildir / "new"
+    def new_files(self, inbox: str | None = None) -> list[Path]:
+        """Messages in the default inbox's new/, or in the inbox of SMTP user `inbox`."""
+        d = self.inbox_dir(inbox) / "new"
         return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+
+    def inbox_dir(self, inbox: str | None) -> Path:
+        """The catcher's inbox of an SMTP user: a Maildir++ folder named like Tern names it."""
+        if inbox is None:
+            return self.maildir
+        kept = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@_+-=")
+        folder = "".join(chr(b) if b in kept else f"%{b:02X}" for b in inbox.encode())
+        return self.maildir / f".{folder}"
+
+    def all_new_files(self) -> list[Path]:
+        """Messages in every inbox."""
+        return sorted(p for p in self.maildir.glob("**/new/*") if p.is_file())
 
     def tmp_files(self) -> list[Path]:
         d = self.maildir / "tmp"
@@ -511,11 +524,11 @@ class TernServer:
         """The one file in new/ whose name contains `qid` (dev mode)."""
         deadline = time.monotonic() + wait
         while True:
-            hits = [p for p in self.new_files() if qid in p.name]
+            hits = [p for p in self.all_new_files() if qid in p.name]
             if hits or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert len(hits) == 1, f"expected exactly one file for {qid} in {self.maildir / 'new'}, found {hits}"
+        assert len(hits) == 1, f"expected exactly one file for {qid} in {self.maildir}, found {hits}"
         return hits[0].read_bytes()
 
     def body_of(self, qid: str, *, helo: str = "client.example", proto: str = "ESMTP",

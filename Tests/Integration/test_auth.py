@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from ternlib import message, need_tool, split_received, unverified_context, wait_for_files
+from ternlib import data_payload, message, need_tool, split_received, unverified_context, wait_for_files
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -27,7 +27,7 @@ def test_dev_mode_takes_any_login_with_smtplib(tern, mechanism):
         assert code == 235 and text.startswith(b"2.7.0"), (code, text)
         refused = client.sendmail("app@client.example", ["someone@example.test"], message("logged in"))
         assert refused == {}
-    [path] = tern.new_files()
+    [path] = wait_for_files(tern.inbox_dir("app-one"), 1)
     received, _ = split_received(path.read_bytes())
     assert re.search(rb"with\s+ESMTPA\s+id", received), received
 
@@ -40,6 +40,37 @@ def test_dev_mode_login_with_swaks(tern):
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "235 2.7.0" in run.stdout
+
+
+def test_dev_mode_keeps_one_inbox_per_login(tern_factory):
+    """The catcher files each login's mail in that user's inbox, a Maildir++ folder of the
+    catch-all Maildir (`.name`, with the maildirfolder marker); mail without a login stays in
+    the default inbox. User names cannot escape: `.` and `/` are written %2E and %2F. After a
+    restart the inboxes are found again."""
+    server = tern_factory.dev()
+    logins = ["app-one", "alice@example.test", "../../etc", "x" * 80, "Ünïcode"]
+    for user in logins + [None]:
+        with server.connect() as c:
+            c.ehlo()
+            if user is not None:
+                c.expect("AUTH PLAIN " + base64.b64encode(b"\0" + user.encode() + b"\0pw").decode(), 235, "2.7.0")
+            c.send_message(message(f"from {user}"), mail_from="app@client.example", rcpts=["someone@example.test"])
+    for user in logins + [None]:
+        [path] = wait_for_files(server.inbox_dir(user), 1)
+        assert f"Subject: from {user}".encode() in path.read_bytes()
+        if user is not None:
+            assert (server.inbox_dir(user) / "maildirfolder").is_file()
+    assert (server.maildir / ".alice@example%2Etest").is_dir()
+    assert (server.maildir / ".%2E%2E%2F%2E%2E%2Fetc").is_dir()
+    assert not (server.data_dir / "etc").exists() and not (server.maildir.parent / "etc").exists()
+    assert len(list(server.maildir.iterdir())) == 3 + len(logins)  # tmp new cur + one folder each
+
+    server.stop()
+    server.start()
+    with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        client.login("app-one", "x")
+        client.sendmail("app@client.example", ["someone@example.test"], message("again"))
+    assert len(wait_for_files(server.inbox_dir("app-one"), 2)) == 2
 
 
 def test_dev_mode_refusals_leave_the_session_usable(tern):
@@ -121,6 +152,9 @@ def test_port_25_offers_no_auth(submission):
 # Accounts from the configuration file ([[user]]) on the submission listeners
 # --------------------------------------------------------------------------------------------
 
+ALICE = "Alice <alice@example.test>"
+
+
 def password_hash(password: str) -> str:
     """`tern user hash`, reading the password from standard input."""
     from ternlib import tern_bin
@@ -178,11 +212,11 @@ def test_user_sends_through_587_and_465(msa):
         client.starttls(context=unverified_context())
         client.login("alice@example.test", "correct horse")
         assert client.sendmail("alice@example.test", ["bob@example.test", "carol@remote.test"],
-                               message("via 587")) == {}
+                               message("via 587", sender=ALICE)) == {}
     subs = msa.listener("submissions")
     with smtplib.SMTP_SSL(subs.host, subs.port, timeout=30, context=unverified_context()) as client:
         client.login("ALICE@example.test", "correct horse")
-        assert client.sendmail("alice+lists@example.test", ["bob@example.test"], message("via 465")) == {}
+        assert client.sendmail("alice+lists@example.test", ["bob@example.test"], message("via 465", sender=ALICE)) == {}
     files = mailbox_files(msa, "bob", 2)
     texts = [p.read_bytes() for p in files]
     assert all(re.search(rb"with\s+ESMTPSA\s+id", t) for t in texts), texts
@@ -248,7 +282,7 @@ def test_swaks_and_curl_submit(msa):
     run = subprocess.run([curl, "--silent", "--show-error", "--insecure", f"smtps://{subs.host}:{subs.port}",
                           "--user", "alice@example.test:correct horse", "--mail-from", "alice@example.test",
                           "--mail-rcpt", "bob@example.test", "--upload-file", "-"],
-                         input=message("from curl").decode(), capture_output=True, text=True, timeout=60)
+                         input=message("from curl", sender=ALICE).decode(), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     mailbox_files(msa, "bob", 2)
 
@@ -276,7 +310,7 @@ def test_rate_limits_refuse_then_recover(tern_factory, alice_hash):
         r = c.cmd("MAIL FROM:<alice@example.test>")
         assert r.is_(450, "4.7.1") and "Rate limit" in r.text, r
         time.sleep(max(0.0, started + 4.2 - time.monotonic()))
-        qid = c.send_message(message("after the window"), mail_from="alice@example.test", rcpts=["bob@example.test"])
+        qid = c.send_message(message("after the window", sender=ALICE), mail_from="alice@example.test", rcpts=["bob@example.test"])
     assert qid
 
 
@@ -303,7 +337,7 @@ passwordeval cat {password_file}
 """)
     config.chmod(0o600)
     run = subprocess.run([msmtp, "--file", str(config), "--account", "tern", "bob@example.test"],
-                         input=message(f"via msmtp on {role}").decode(), capture_output=True, text=True, timeout=60)
+                         input=message(f"via msmtp on {role}", sender=ALICE).decode(), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     [path] = mailbox_files(msa, "bob", 1)
     data = path.read_bytes()
@@ -381,7 +415,7 @@ def test_scram_sha_256_login_and_send(msa, role):
         r, fields = scram_login(c, "alice@example.test", "correct horse", initial_response=(role == "submission"))
         assert r.is_(235, "2.7.0"), r
         assert fields["i"] == "600000"
-        qid = c.send_message(message(f"scram via {role}"), mail_from="alice@example.test", rcpts=["bob@example.test"])
+        qid = c.send_message(message(f"scram via {role}", sender=ALICE), mail_from="alice@example.test", rcpts=["bob@example.test"])
         assert qid
     [path] = mailbox_files(msa, "bob", 1)
     assert re.search(rb"with\s+ESMTPSA\s+id", path.read_bytes())
@@ -438,3 +472,93 @@ def test_scram_needs_a_scram_hash(tern_factory):
         r, _ = scram_login(c, "alice@example.test", "old password")
         assert r.is_(535, "5.7.8"), r
         c.expect("AUTH PLAIN " + b64(b"\0alice@example.test\0old password"), 235, "2.7.0")
+
+
+# --------------------------------------------------------------------------------------------
+# RFC 6409 §8: what submission checks and adds
+# --------------------------------------------------------------------------------------------
+
+def submit(c, content: bytes, mail_from: str = "alice@example.test", rcpts=("bob@example.test",)):
+    c.mail_rcpt_data(mail_from, list(rcpts))
+    c.send(data_payload(content))
+    return c.reply()
+
+
+def logged_in(server, role: str = "submission"):
+    c = tls_session(server, role)
+    c.ehlo()
+    c.expect("AUTH PLAIN " + b64(b"\0alice@example.test\0correct horse"), 235, "2.7.0")
+    return c
+
+
+def test_submission_adds_message_id_and_date(msa):
+    """§8.2, §8.3: a submitted message without Message-ID or Date gets them (the Message-ID
+    names the queue ID and host); one that has them keeps its own, and nothing is doubled.
+    Mail arriving on port 25 is left as it came."""
+    bare = b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: bare\r\n\r\nhello\r\n"
+    with logged_in(msa) as c:
+        qid = submit(c, bare).qid
+        own = submit(c, b"From: alice@example.test\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+                        b"Message-ID: <mine@client.example>\r\nSubject: own\r\n\r\nhello\r\n").qid
+        headerless = submit(c, b"\r\njust a body\r\n").qid
+    files = {p.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0] if b"Subject: " in p.read_bytes() else b"-": p.read_bytes()
+             for p in mailbox_files(msa, "bob", 3)}
+    added = files[b"bare"]
+    header = added.split(b"\r\n\r\n")[0]
+    assert f"Message-ID: <{qid}@{msa.hostname}>".encode() in header
+    assert re.search(rb"\r\nDate: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\n", header + b"\r\n"), header
+    assert added.endswith(b"\r\n\r\nhello\r\n")
+    kept = files[b"own"].split(b"\r\n\r\n")[0]
+    assert kept.count(b"Message-ID:") == 1 and b"Message-ID: <mine@client.example>" in kept
+    assert kept.count(b"Date:") == 1 and b"Date: Mon, 1 Jan 2024" in kept
+    nobody = files[b"-"]
+    assert f"Message-ID: <{headerless}@{msa.hostname}>".encode() in nobody and nobody.endswith(b"\r\n\r\njust a body\r\n")
+    assert own
+    with msa.connect("mx") as c:
+        c.ehlo()
+        c.send_message(bare, mail_from="x@client.example", rcpts=["bob@example.test"])
+    [_, _, _, relayed] = sorted(mailbox_files(msa, "bob", 4), key=lambda p: p.stat().st_mtime)
+    assert b"Message-ID:" not in relayed.read_bytes() and b"\r\nDate:" not in relayed.read_bytes()
+
+
+def test_submission_checks_the_from_header(msa):
+    """§8.1: From: and Sender: may name only addresses the user may send as. A forged From:
+    (another user, a display name dressed as alice, a second mailbox, a Sender:) is refused at
+    the end of data with 550 5.7.1 and nothing is stored; the session goes on, and her own
+    addresses (any case, +tag, a granted one, inside a group) pass."""
+    forged = [
+        b"From: bob@example.test\r\n",
+        b"From: \"alice@example.test\" <bob@example.test>\r\n",
+        b"From: alice@example.test, mallory@evil.test\r\n",
+        b"From: <alice@example.test> mallory@evil.test\r\n",
+        b"From: alice@example.test\r\nSender: bob@example.test\r\n",
+        b"From: alice@example.test\r\nFROM: bob@example.test\r\n",
+        b"From: Alice\r\n <bob@example.test>\r\n",
+    ]
+    allowed = [
+        b"From: Alice <ALICE@Example.Test>\r\n",
+        b"From: \"Smith, Alice\" <alice+news@example.test> (work)\r\n",
+        b"From: Sales <sales@example.test>\r\nSender: alice@example.test\r\n",
+        b"From: Us: alice@example.test, sales@example.test;\r\n",
+        b"Subject: no From at all\r\n",
+    ]
+    with logged_in(msa) as c:
+        for header in forged:
+            r = submit(c, header + b"Subject: forged\r\n\r\nbody\r\n")
+            assert r.is_(550, "5.7.1") and "not owned" in r.text, (header, r)
+        for header in allowed:
+            r = submit(c, header + b"Subject: fine\r\n\r\nbody\r\n")
+            assert r.is_(250, "2.0.0"), (header, r)
+    files = mailbox_files(msa, "bob", len(allowed))
+    assert len(files) == len(allowed)
+    assert not any(b"forged" in p.read_bytes() for p in files)
+
+
+def test_submission_refuses_an_endless_header(msa):
+    """A header section longer than 256 KiB cannot be checked: 552 5.3.4, the session goes on."""
+    huge = b"From: alice@example.test\r\n" + b"X-Filler: " + b"a" * 980 + b"\r\n"
+    content = huge + b"".join(b"X-Filler: " + b"b" * 980 + b"\r\n" for _ in range(270)) + b"\r\nbody\r\n"
+    with logged_in(msa, "submissions") as c:
+        r = submit(c, content)
+        assert r.is_(552, "5.3.4"), r
+        assert submit(c, message("small", sender=ALICE)).is_(250, "2.0.0")

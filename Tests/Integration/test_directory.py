@@ -142,13 +142,13 @@ def test_users_added_to_a_running_server_send_through_587_and_465(tern_factory, 
         client.starttls(context=unverified_context())
         client.login("alice@example.test", "s3cret alice")
         assert client.sendmail("alice@example.test", ["bob@example.test", "user@a.remote.test"],
-                               message("alice via 587")) == {}
+                               message("alice via 587", sender="alice@example.test")) == {}
         # An alias that reaches alice is hers to send as.
-        assert client.sendmail("team@example.test", ["bob@example.test"], message("as the team")) == {}
+        assert client.sendmail("team@example.test", ["bob@example.test"], message("as the team", sender="The Team <team@example.test>")) == {}
     subs = server.listener("submissions")
     with smtplib.SMTP_SSL(subs.host, subs.port, timeout=30, context=unverified_context()) as client:
         client.login("bob@example.test", "s3cret bob")
-        assert client.sendmail("bob@example.test", ["team@example.test"], message("bob via 465")) == {}
+        assert client.sendmail("bob@example.test", ["team@example.test"], message("bob via 465", sender="bob@example.test")) == {}
 
     maildirs = server.data_dir / "mailboxes" / "example.test"
     bob = [p.read_bytes() for p in wait_for_files(maildirs / "bob", 3)]

@@ -1,0 +1,127 @@
+public import NIOCore
+public import NIOPosix
+import NIOConcurrencyHelpers
+
+/// The dev-mode catcher's mail: one inbox per SMTP user name, so each application (or test
+/// suite) that logs in with its own name sees only its own messages; mail sent without a login
+/// goes to the default inbox.
+///
+/// The default inbox is the Maildir at `root`; the others are Maildir++ folders inside it
+/// (`root/.<name>/`, with the `maildirfolder` marker), the layout Dovecot and Courier use, so
+/// mutt or any Maildir++ reader opens them too. A folder name is the user name with every octet
+/// outside `A-Z a-z 0-9 @ _ + - =` written `%XX` (so `.` and `/` can never make a path);
+/// names whose folder name would exceed `maximumFolderName` use the default inbox.
+public final class CatcherStore: MessageStore {
+    public let root: String
+    private let hostname: String
+    private let pool: NIOThreadPool
+    private let defaultInbox: Maildir
+    private let inboxes: NIOLockedValueBox<[String: Maildir]>
+
+    public static let maximumFolderName = 200
+
+    /// Opens the default inbox and every inbox already on disk (start-up: blocking is fine).
+    public init(root: String, hostname: String, pool: NIOThreadPool) throws {
+        self.root = root
+        self.hostname = hostname
+        self.pool = pool
+        defaultInbox = try Maildir(root: root, hostname: hostname, pool: pool)
+        var found: [String: Maildir] = [:]
+        for entry in try POSIXFile.list(root) where entry.hasPrefix(".") && entry != "." && entry != ".." {
+            guard let name = Self.inboxName(folder: String(entry.dropFirst())),
+                POSIXFile.exists("\(root)/\(entry)/maildirfolder")
+            else { continue }
+            found[name] = try Maildir(root: "\(root)/\(entry)", hostname: hostname, pool: pool)
+        }
+        inboxes = NIOLockedValueBox(found)
+    }
+
+    public var location: String { root }
+
+    /// The inboxes on disk, by user name (the default inbox is not listed).
+    public var inboxNames: [String] { inboxes.withLockedValue { Array($0.keys).sorted() } }
+
+    /// Makes sure `name`'s inbox exists, creating its folder on the thread pool. Call it when
+    /// a client logs in, before its first message: `begin` never touches the disk.
+    public func openInbox(_ name: String) async throws {
+        guard inboxes.withLockedValue({ $0[name] }) == nil, let folder = Self.folderName(name) else { return }
+        let (root, hostname, pool) = (self.root, self.hostname, self.pool)
+        let maildir = try await pool.runIfActive {
+            let maildir = try Maildir(root: "\(root)/.\(folder)", hostname: hostname, pool: pool)
+            try POSIXFile.touch("\(root)/.\(folder)/maildirfolder")
+            return maildir
+        }
+        inboxes.withLockedValue { $0[name] = $0[name] ?? maildir }
+    }
+
+    public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
+        let inbox = message.trace.authenticatedUser.flatMap { name in inboxes.withLockedValue { $0[name] } }
+        return (inbox ?? defaultInbox).begin(message, prefix: prefix, on: eventLoop)
+    }
+
+    public func recover() throws -> RecoveryReport {
+        var report = try defaultInbox.recover()
+        for inbox in inboxes.withLockedValue({ Array($0.values) }) {
+            let found = try inbox.recover()
+            report.messages += found.messages
+            report.removedTemporaryFiles += found.removedTemporaryFiles
+        }
+        return report
+    }
+
+    /// `alice@example.test` → `alice@example%2Etest`; nil when too long.
+    public static func folderName(_ name: String) -> String? {
+        var folder = ""
+        for octet in name.utf8 {
+            if isKept(octet) {
+                folder.unicodeScalars.append(Unicode.Scalar(octet))
+            } else {
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                folder.unicodeScalars.append("%")
+                folder.unicodeScalars.append(digits[Int(octet >> 4)])
+                folder.unicodeScalars.append(digits[Int(octet & 0x0F)])
+            }
+        }
+        guard !folder.isEmpty, folder.utf8.count <= maximumFolderName else { return nil }
+        return folder
+    }
+
+    /// The inverse of `folderName`; nil for a folder name it would not have made.
+    public static func inboxName(folder: String) -> String? {
+        var octets: [UInt8] = []
+        var iterator = folder.utf8.makeIterator()
+        while let octet = iterator.next() {
+            if octet == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                let decoded = high << 4 | low
+                guard !isKept(decoded) else { return nil }
+                octets.append(decoded)
+            } else {
+                guard isKept(octet) else { return nil }
+                octets.append(octet)
+            }
+        }
+        guard !octets.isEmpty else { return nil }
+        return String(validating: octets, as: UTF8.self)
+    }
+
+    private static func isKept(_ octet: UInt8) -> Bool {
+        switch octet {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "@"), UInt8(ascii: "_"), UInt8(ascii: "+"),
+            UInt8(ascii: "-"), UInt8(ascii: "="):
+            true
+        default: false
+        }
+    }
+
+    private static func hexValue(_ octet: UInt8) -> UInt8? {
+        switch octet {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): octet - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): octet - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

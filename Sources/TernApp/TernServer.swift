@@ -183,8 +183,9 @@ public enum TernServer {
         endpointConfiguration.fixesSubmittedMessages = mode == .serve
 
         let policy: any SMTPPolicy
+        var routingPolicy: RoutingPolicy?
         if let directory {
-            policy = RoutingPolicy(
+            let serving = RoutingPolicy(
                 routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
                 accounts: directory.accounts, pool: pool,
                 messageLimit: .init(
@@ -193,6 +194,8 @@ public enum TernServer {
                 recipientLimit: .init(
                     count: configuration.rateLimits.recipients,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)))
+            routingPolicy = serving
+            policy = serving
         } else {
             var openInbox: (@Sendable (String) async throws -> Void)?
             if let catcherStore {
@@ -202,7 +205,17 @@ public enum TernServer {
         }
 
         // The group stops services in reverse order: listeners first, then the queue.
-        var services: [any Service] = (directory.map { [$0] } ?? []) + (queue.map { [$0] } ?? [])
+        var services: [any Service] = (directory.map { [$0] } ?? [])
+        if let routingPolicy {
+            var journalLogger = logger
+            journalLogger[metadataKey: "tern_service"] = "rate-limits"
+            services.append(
+                RateLimitJournal(
+                    path: RateLimitJournal.path(dataDirectory: dataDirectory),
+                    limiters: ["messages": routingPolicy.messageRate, "recipients": routingPolicy.recipientRate],
+                    logger: journalLogger))
+        }
+        services += queue.map { [$0] } ?? []
         let pidPath = QueueControlClient.pidPath(dataDirectory: dataDirectory)
         if let queue {
             var controlLogger = logger

@@ -1,10 +1,17 @@
 import NIOConcurrencyHelpers
 
-/// Counts events per key (a user, a client address) over a sliding window, in one-minute-wide
-/// buckets (a sixtieth of the window), and says when a key has used up its allowance.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Counts events per key (a user, a client address) over a sliding window, in buckets a
+/// sixtieth of the window wide, and says when a key has used up its allowance.
 ///
-/// In memory: a restart forgets the counts, which lets a sender through at most one extra
-/// allowance. Memory is bounded: at most `maximumKeys` keys are kept.
+/// Buckets are numbered on the wall clock, so the counts can be saved and restored across a
+/// restart (`counts()`, `restore(_:)`): a restart must not hand a sender a fresh allowance.
+/// Memory is bounded: at most `maximumKeys` keys are kept.
 public final class RateLimiter: Sendable {
     public struct Limit: Sendable, Hashable {
         /// Events allowed per window; 0 means no limit.
@@ -17,45 +24,51 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    private struct Buckets {
-        /// (bucket number, events in it), oldest first.
-        var entries: [(bucket: Int64, count: Int)] = []
+    /// The counts of one key: (bucket number, events in it), oldest first.
+    public typealias Buckets = [(bucket: Int64, count: Int)]
 
-        mutating func trim(before oldest: Int64) {
-            entries.removeAll { $0.bucket < oldest }
+    /// What `counts()` saves: the bucket width they were counted in, and the buckets per key.
+    public struct Counts: Sendable {
+        public var bucketMilliseconds: Int64
+        public var keys: [String: Buckets]
+
+        public init(bucketMilliseconds: Int64, keys: [String: Buckets]) {
+            self.bucketMilliseconds = bucketMilliseconds
+            self.keys = keys
         }
-
-        var total: Int { entries.reduce(0) { $0 + $1.count } }
     }
 
     public let limit: Limit
     static let buckets: Int64 = 60
     static let maximumKeys = 100_000
-    private let now: @Sendable () -> ContinuousClock.Instant
-    private let origin = ContinuousClock.now
+    /// Milliseconds since 1970.
+    private let now: @Sendable () -> Int64
+    private let bucketMilliseconds: Int64
     private let table = NIOLockedValueBox([String: Buckets]())
 
-    public init(limit: Limit, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    public init(limit: Limit, now: @escaping @Sendable () -> Int64 = RateLimiter.wallClockMilliseconds) {
         self.limit = limit
         self.now = now
+        let (seconds, attoseconds) = limit.window.components
+        let windowMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        bucketMilliseconds = max(1, windowMilliseconds / Self.buckets)
     }
 
     /// Adds one event for each of `keys` if every one of them has room; when any has not,
     /// nothing is added and the answer is false (a refusal costs no allowance).
     public func take(for keys: [String]) -> Bool {
         guard limit.count > 0 else { return true }
-        let width = limit.window / Int(Self.buckets)
-        let bucket = Int64(origin.duration(to: now()) / width)
+        let bucket = now() / bucketMilliseconds
         return table.withLockedValue { table in
             var updated: [(String, Buckets)] = []
             for key in keys {
-                var buckets = table[key] ?? Buckets()
-                buckets.trim(before: bucket - Self.buckets + 1)
-                guard buckets.total < limit.count else { return false }
-                if let last = buckets.entries.last, last.bucket == bucket {
-                    buckets.entries[buckets.entries.count - 1].count += 1
+                var buckets = table[key] ?? []
+                buckets.removeAll { $0.bucket <= bucket - Self.buckets }
+                guard buckets.reduce(0, { $0 + $1.count }) < limit.count else { return false }
+                if let last = buckets.last, last.bucket == bucket {
+                    buckets[buckets.count - 1].count += 1
                 } else {
-                    buckets.entries.append((bucket, 1))
+                    buckets.append((bucket, 1))
                 }
                 updated.append((key, buckets))
             }
@@ -63,5 +76,34 @@ public final class RateLimiter: Sendable {
             for (key, buckets) in updated { table[key] = buckets }
             return true
         }
+    }
+
+    /// The counts still inside the window, for saving.
+    public func counts() -> Counts {
+        let oldest = now() / bucketMilliseconds - Self.buckets
+        let keys = table.withLockedValue { table in
+            table.compactMapValues { buckets -> Buckets? in
+                let live = buckets.filter { $0.bucket > oldest }
+                return live.isEmpty ? nil : live
+            }
+        }
+        return Counts(bucketMilliseconds: bucketMilliseconds, keys: keys)
+    }
+
+    /// Takes back saved counts. Counts made with another bucket width (the window changed)
+    /// are dropped: they cannot be placed in this one's buckets.
+    public func restore(_ counts: Counts) {
+        guard counts.bucketMilliseconds == bucketMilliseconds else { return }
+        table.withLockedValue { table in
+            for (key, buckets) in counts.keys.prefix(Self.maximumKeys) where table[key] == nil {
+                table[key] = buckets
+            }
+        }
+    }
+
+    public static let wallClockMilliseconds: @Sendable () -> Int64 = {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }

@@ -35,8 +35,8 @@ public struct RoutingPolicy: SMTPPolicy {
     let loggedIn = NIOLockedValueBox([String: Account]())
     /// Submission rate limits: messages and recipients per window, per user and per client
     /// address (authenticated sessions only; mail from other servers is not counted here).
-    private let messageRate: RateLimiter
-    private let recipientRate: RateLimiter
+    public let messageRate: RateLimiter
+    public let recipientRate: RateLimiter
 
     public init(
         routing: RoutingTable, relayNetworks: [IPNetwork], accounts: any AccountDirectory = AccountTable(),

@@ -81,6 +81,9 @@ def test_dev_mode_refusals_leave_the_session_usable(tern):
         c.expect("AUTH PLAIN " + base64.b64encode(b"no-nul-at-all").decode(), 501, "5.5.2")
         c.expect("AUTH PLAIN " + base64.b64encode(b"\0user\0pass\0extra").decode(), 501, "5.5.2")
         c.expect("AUTH PLAIN " + base64.b64encode(b"boss\0user\0pass").decode(), 535, "5.7.8")
+        c.expect("AUTH PLAIN =", 501, "5.5.2")  # an empty initial response
+        c.expect("AUTH PLAIN " + base64.b64encode(b"\0\0pass").decode(), 501, "5.5.2")  # no authcid
+        c.expect("AUTH PLAIN " + base64.b64encode(b"\0user\0").decode(), 501, "5.5.2")  # no password
         c.expect("AUTH X-UNKNOWN", 504, "5.5.4")
         c.expect("AUTH LOGIN", 334)
         c.expect("*", 501, "5.0.0")
@@ -562,3 +565,20 @@ def test_submission_refuses_an_endless_header(msa):
         r = submit(c, content)
         assert r.is_(552, "5.3.4"), r
         assert submit(c, message("small", sender=ALICE)).is_(250, "2.0.0")
+
+
+def test_rate_limit_counts_survive_a_restart(tern_factory, alice_hash):
+    """The counts are saved when the server stops (and every 30 s) and loaded at start: a
+    restart does not hand alice a fresh allowance."""
+    server = start_msa(tern_factory, alice_hash, extra='[rate_limits]\nmessages = 2\nwindow = "1h"')
+    with logged_in(server) as c:
+        for n in range(2):
+            assert submit(c, message(f"n{n}", sender=ALICE)).is_(250, "2.0.0")
+        c.expect("MAIL FROM:<alice@example.test>", 450, "4.7.1")
+    assert server.stop() == 0
+    saved = server.data_dir / "rate-limits.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert "user:alice@example.test" in saved.read_text()
+    server.start()
+    with logged_in(server) as c:
+        c.expect("MAIL FROM:<alice@example.test>", 450, "4.7.1")

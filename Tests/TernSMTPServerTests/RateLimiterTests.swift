@@ -6,11 +6,13 @@ import Testing
 /// The sliding-window counter behind the submission rate limits, on a manual clock.
 @Suite("RateLimiter")
 struct RateLimiterTests {
+    /// Milliseconds since 1970, moved by hand.
     final class Clock: Sendable {
-        let start = ContinuousClock.now
-        let offset = NIOLockedValueBox(Duration.zero)
-        var now: ContinuousClock.Instant { start + offset.withLockedValue { $0 } }
-        func advance(_ duration: Duration) { offset.withLockedValue { $0 += duration } }
+        let milliseconds = NIOLockedValueBox(Int64(1_795_400_000_000))
+        var now: Int64 { milliseconds.withLockedValue { $0 } }
+        func advance(_ duration: Duration) {
+            milliseconds.withLockedValue { $0 += duration.components.seconds * 1000 }
+        }
     }
 
     @Test("the allowance is used up, refused without being charged, and comes back as the window slides")
@@ -41,5 +43,32 @@ struct RateLimiterTests {
     func off() {
         let limiter = RateLimiter(limit: .init(count: 0, window: .seconds(1)))
         for _ in 0..<1000 { #expect(limiter.take(for: ["user:a"])) }
+    }
+
+    @Test("saved counts restored into a new limiter (a restart) still count; another window's do not")
+    func survivesRestart() {
+        let clock = Clock()
+        let limit = RateLimiter.Limit(count: 2, window: .seconds(3600))
+        let before = RateLimiter(limit: limit) { clock.now }
+        #expect(before.take(for: ["user:a"]))
+        #expect(before.take(for: ["user:a"]))
+        #expect(before.take(for: ["user:b"]))
+        let saved = before.counts()
+        #expect(saved.keys.count == 2)
+
+        clock.advance(.seconds(300))
+        let after = RateLimiter(limit: limit) { clock.now }
+        after.restore(saved)
+        #expect(!after.take(for: ["user:a"]))
+        #expect(after.take(for: ["user:b"]))
+        #expect(!after.take(for: ["user:b"]))
+
+        let otherWindow = RateLimiter(limit: .init(count: 2, window: .seconds(60))) { clock.now }
+        otherWindow.restore(saved)
+        #expect(otherWindow.take(for: ["user:a"]))
+
+        // Counts older than the window are not saved at all.
+        clock.advance(.seconds(3600))
+        #expect(after.counts().keys.isEmpty)
     }
 }

@@ -27,7 +27,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns", "user", "rate_limits",
+        "outbound", "route", "dns", "user", "rate_limits", "auth",
     ]
     static let queueKeys: Set<String> = [
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
@@ -36,7 +36,7 @@ public enum ConfigurationLoader {
     static let routeKeys: Set<String> = ["domain", "relay", "security", "username", "password", "password_file"]
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
     static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
-    static let listenerKeys: Set<String> = ["address", "port", "role"]
+    static let listenerKeys: Set<String> = ["address", "port", "role", "cleartext_auth"]
     static let tlsKeys: Set<String> = ["certificate", "private_key"]
     static let limitKeys: Set<String> = [
         "message_size", "recipients", "command_line_length", "text_line_length", "errors", "soft_errors", "error_delay",
@@ -138,6 +138,22 @@ public enum ConfigurationLoader {
         for key in ["messages", "recipients"] where (try reader.int("rate_limits.\(key)") ?? 0) < 0 {
             throw ConfigurationError(key: "rate_limits.\(key)", problem: "must not be negative (0 turns it off)")
         }
+        if let section = try reader.table("auth") {
+            try reader.rejectUnknown(
+                in: section, allowed: ["failure_delay", "max_failure_delay", "failure_window"], prefix: "auth.")
+        }
+        if let delay = try reader.duration("auth.failure_delay", positive: false) {
+            configuration.authentication.failureDelay = delay
+        }
+        if let delay = try reader.duration("auth.max_failure_delay", positive: false) {
+            configuration.authentication.maximumFailureDelay = delay
+        }
+        if let window = try reader.duration("auth.failure_window", positive: true) {
+            configuration.authentication.failureWindow = window
+        }
+        guard configuration.authentication.maximumFailureDelay >= configuration.authentication.failureDelay else {
+            throw ConfigurationError(key: "auth.max_failure_delay", problem: "must not be shorter than auth.failure_delay")
+        }
         guard configuration.queue.retryMaximumDelay >= configuration.queue.retryDelay else {
             throw ConfigurationError(key: "queue.retry_max_delay", problem: "must not be shorter than queue.retry_delay")
         }
@@ -174,7 +190,19 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(
                     key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission or submissions)")
             }
-            result.append(.init(address: address, port: port, role: role))
+            let cleartext = try local.bool("cleartext_auth") ?? false
+            if cleartext {
+                guard role != .mx else {
+                    throw ConfigurationError(
+                        key: "\(key).cleartext_auth", problem: "only for the submission roles (mx offers no AUTH)")
+                }
+                guard isLoopback(address) else {
+                    throw ConfigurationError(
+                        key: "\(key).cleartext_auth",
+                        problem: "only on a loopback address (127.0.0.0/8, ::1): passwords must not cross a network in clear")
+                }
+            }
+            result.append(.init(address: address, port: port, role: role, cleartextAuthentication: cleartext))
         }
         return result
     }
@@ -487,6 +515,10 @@ public enum ConfigurationLoader {
             return .nanoseconds(value * nanoseconds)
         }
         return nil
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address == "::1" || address == "localhost" || (address.hasPrefix("127.") && isIPAddress(address))
     }
 
     static func isHostname(_ name: String) -> Bool {

@@ -9,11 +9,15 @@ public struct TernConfiguration: Sendable {
         public var address: String
         public var port: Int
         public var role: SMTPEndpoint.Role
+        /// Submission roles only, loopback addresses only, for development: AUTH is offered and
+        /// mail accepted without TLS (`cleartext_auth`). Never on a public address.
+        public var cleartextAuthentication: Bool
 
-        public init(address: String, port: Int, role: SMTPEndpoint.Role) {
+        public init(address: String, port: Int, role: SMTPEndpoint.Role, cleartextAuthentication: Bool = false) {
             self.address = address
             self.port = port
             self.role = role
+            self.cleartextAuthentication = cleartextAuthentication
         }
     }
 
@@ -152,6 +156,18 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[auth]`: the brute-force brake on failed logins.
+    public struct Authentication: Sendable, Hashable {
+        /// The delay of the first failure; each further one doubles it. Default 500 ms.
+        public var failureDelay = TimeAmount.milliseconds(500)
+        /// The longest delay. Default 16 s.
+        public var maximumFailureDelay = TimeAmount.seconds(16)
+        /// How long failures are remembered per client address and per user. Default 15 min.
+        public var failureWindow = TimeAmount.minutes(15)
+
+        public init() {}
+    }
+
     /// The name in greetings and Received headers. Default: this machine's host name.
     public var hostname: String
     /// Where spool, mailboxes and the generated certificate live. Default `./tern-data`.
@@ -165,6 +181,7 @@ public struct TernConfiguration: Sendable {
     public var outbound: Outbound
     public var dns: DNS
     public var rateLimits: RateLimits
+    public var authentication: Authentication
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 
@@ -182,6 +199,7 @@ public struct TernConfiguration: Sendable {
         self.outbound = Outbound()
         self.dns = DNS()
         self.rateLimits = RateLimits()
+        self.authentication = Authentication()
         self.hostname = hostname
         self.dataDirectory = dataDirectory
         self.listeners = listeners

@@ -182,12 +182,16 @@ public enum TernServer {
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
         endpointConfiguration.fixesSubmittedMessages = mode == .serve
 
+        var loginThrottle = LoginThrottle.Settings()
+        loginThrottle.baseDelay = .nanoseconds(configuration.authentication.failureDelay.nanoseconds)
+        loginThrottle.maximumDelay = .nanoseconds(configuration.authentication.maximumFailureDelay.nanoseconds)
+        loginThrottle.window = .nanoseconds(configuration.authentication.failureWindow.nanoseconds)
         let policy: any SMTPPolicy
         var routingPolicy: RoutingPolicy?
         if let directory {
             let serving = RoutingPolicy(
                 routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-                accounts: directory.accounts, pool: pool,
+                accounts: directory.accounts, pool: pool, throttle: LoginThrottle(settings: loginThrottle),
                 messageLimit: .init(
                     count: configuration.rateLimits.messages,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)),
@@ -235,8 +239,10 @@ public enum TernServer {
         for listener in configuration.listeners {
             var endpointLogger = logger
             endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"
+            var listenerConfiguration = endpointConfiguration
+            listenerConfiguration.allowsCleartextAuthentication = listener.cleartextAuthentication
             let endpoint = SMTPEndpoint(
-                role: listener.role, configuration: endpointConfiguration, store: store, policy: policy,
+                role: listener.role, configuration: listenerConfiguration, store: store, policy: policy,
                 tls: tls, limiter: limiter, logger: endpointLogger)
             let bound = try await Listener.bind(
                 name: listener.role.rawValue, host: listener.address, port: listener.port, group: group,

@@ -32,6 +32,8 @@ public struct SMTPEndpoint: Sendable {
         /// and check From: and Sender: against what the user may send as (§8.1). Off in dev
         /// mode: the catcher shows messages exactly as the application sent them.
         public var fixesSubmittedMessages = false
+        /// Submission roles for development on loopback: AUTH and mail without TLS.
+        public var allowsCleartextAuthentication = false
 
         public init(
             session: ServerSessionStateMachine.Configuration,
@@ -70,8 +72,8 @@ public struct SMTPEndpoint: Sendable {
         if role != .mx {
             // RFC 6409 §4.3 and RFC 8314 §3: submission is for users who log in, over TLS.
             configuration.session.requiresAuthentication = true
-            configuration.session.requiresTLS = true
-            configuration.session.authenticationRequiresTLS = true
+            configuration.session.requiresTLS = !configuration.allowsCleartextAuthentication
+            configuration.session.authenticationRequiresTLS = !configuration.allowsCleartextAuthentication
             if configuration.session.authenticationMechanisms.isEmpty {
                 configuration.session.authenticationMechanisms = [.plain, .login, .scramSHA256]
             }

@@ -582,3 +582,39 @@ def test_rate_limit_counts_survive_a_restart(tern_factory, alice_hash):
     server.start()
     with logged_in(server) as c:
         c.expect("MAIL FROM:<alice@example.test>", 450, "4.7.1")
+
+
+def test_cleartext_auth_on_loopback_for_development(tern_factory, alice_hash):
+    """`cleartext_auth = true` on a loopback submission listener (development only; the loader
+    refuses it elsewhere) offers AUTH and takes mail without TLS; `[auth]` sets the brake."""
+    server = tern_factory.serve(
+        listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True}],
+        config_extra=f"""
+[mail]
+domains = ["example.test"]
+
+[[mailbox]]
+address = "bob@example.test"
+
+[[user]]
+address = "alice@example.test"
+password_hash = "{alice_hash}"
+
+[auth]
+failure_delay = "100ms"
+max_failure_delay = "200ms"
+""")
+    import time
+    with server.connect("submission") as c:
+        assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in c.ehlo().text
+        delays = []
+        for _ in range(3):
+            started = time.monotonic()
+            c.expect("AUTH PLAIN " + b64(b"\0alice@example.test\0wrong"), 535, "5.7.8")
+            delays.append(time.monotonic() - started)
+        assert 0.09 <= delays[0] < 0.6 and 0.19 <= delays[1] < 0.7 and 0.19 <= delays[2] < 0.7, delays
+        c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
+        c.expect("AUTH PLAIN " + b64(b"\0alice@example.test\0correct horse"), 235, "2.7.0")
+        assert submit(c, message("in clear on loopback", sender=ALICE)).is_(250, "2.0.0")
+    [path] = mailbox_files(server, "bob", 1)
+    assert re.search(rb"with\s+ESMTPA\s+id", path.read_bytes())

@@ -31,6 +31,12 @@ role = "submission"
 address = "127.0.0.1"
 port = 0
 role = "submissions"
+cleartext_auth = true
+
+[auth]
+failure_delay = "500ms"
+max_failure_delay = "16s"
+failure_window = "15m"
 
 [limits]
 message_size = 52428800
@@ -87,6 +93,13 @@ INVALID = [
     ("[[listener]]\naddress = \"127.0.0.1\"\nport = 70000\nrole = \"mx\"", ["listener", "port"]),
     ("[[listener]]\naddress = \"127.0.0.1\"\nport = -1\nrole = \"mx\"", ["listener", "port"]),
     ("[[listener]]\naddress = \"127.0.0.1\"\nport = 0\nrole = \"mx\"\nbogus_listener_key = 1", ["bogus_listener_key"]),
+    ("[[listener]]\naddress = \"0.0.0.0\"\nport = 0\nrole = \"submission\"\ncleartext_auth = true",
+     ["listener[0].cleartext_auth", "loopback"]),
+    ("[[listener]]\naddress = \"127.0.0.1\"\nport = 0\nrole = \"mx\"\ncleartext_auth = true",
+     ["listener[0].cleartext_auth"]),
+    ("[auth]\nfailure_delay = \"2s\"\nmax_failure_delay = \"1s\"", ["auth.max_failure_delay"]),
+    ("[auth]\nfailure_window = \"0s\"", ["auth.failure_window"]),
+    ("[auth]\nlockout = 3", ["lockout"]),
 ]
 
 

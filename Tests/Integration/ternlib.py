@@ -590,6 +590,14 @@ def toml_value(v) -> str:
     raise TypeError(v)
 
 
+# An MTA listener and both submission listeners (587 STARTTLS, 465 implicit TLS), free ports.
+SUBMISSION_LISTENERS = [
+    {"address": "127.0.0.1", "port": 0, "role": "mx"},
+    {"address": "127.0.0.1", "port": 0, "role": "submission"},
+    {"address": "127.0.0.1", "port": 0, "role": "submissions"},
+]
+
+
 def make_config(path: Path, *, hostname: str | None = HOSTNAME, data_dir: Path | None = None,
                 listeners: list[dict] | None = None, tls: dict | None = None, limits: dict | None = None,
                 extra: str = "") -> Path:

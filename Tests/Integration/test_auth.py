@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from ternlib import data_payload, message, need_tool, split_received, unverified_context, wait_for_files
+from ternlib import SUBMISSION_LISTENERS, data_payload, message, need_tool, split_received, unverified_context, wait_for_files
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -101,11 +101,7 @@ def test_dev_mode_refusals_leave_the_session_usable(tern):
 @pytest.fixture
 def submission(tern_factory):
     """Serve mode with a submission listener (587 role) and a submissions one (465 role)."""
-    return tern_factory.serve(listeners=[
-        {"address": "127.0.0.1", "port": 0, "role": "mx"},
-        {"address": "127.0.0.1", "port": 0, "role": "submission"},
-        {"address": "127.0.0.1", "port": 0, "role": "submissions"},
-    ])
+    return tern_factory.serve(listeners=SUBMISSION_LISTENERS)
 
 
 def test_submission_wants_starttls_then_auth(submission):
@@ -180,13 +176,9 @@ def msa(tern_factory, alice_hash):
     return start_msa(tern_factory, alice_hash)
 
 
-def start_msa(tern_factory, alice_hash, extra: str = ""):
+def start_msa(tern_factory, alice_hash, extra: str = "", listeners: list[dict] | None = None):
     return tern_factory.serve(
-        listeners=[
-            {"address": "127.0.0.1", "port": 0, "role": "mx"},
-            {"address": "127.0.0.1", "port": 0, "role": "submission"},
-            {"address": "127.0.0.1", "port": 0, "role": "submissions"},
-        ],
+        listeners=listeners or SUBMISSION_LISTENERS,
         config_extra=f"""
 [mail]
 domains = ["example.test"]
@@ -587,23 +579,9 @@ def test_rate_limit_counts_survive_a_restart(tern_factory, alice_hash):
 def test_cleartext_auth_on_loopback_for_development(tern_factory, alice_hash):
     """`cleartext_auth = true` on a loopback submission listener (development only; the loader
     refuses it elsewhere) offers AUTH and takes mail without TLS; `[auth]` sets the brake."""
-    server = tern_factory.serve(
-        listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True}],
-        config_extra=f"""
-[mail]
-domains = ["example.test"]
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[user]]
-address = "alice@example.test"
-password_hash = "{alice_hash}"
-
-[auth]
-failure_delay = "100ms"
-max_failure_delay = "200ms"
-""")
+    server = start_msa(
+        tern_factory, alice_hash, listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True}],
+        extra='[auth]\nfailure_delay = "100ms"\nmax_failure_delay = "200ms"')
     import time
     with server.connect("submission") as c:
         assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in c.ehlo().text

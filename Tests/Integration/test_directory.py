@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from outbound import sender_config
-from ternlib import message, tern_bin, unverified_context, wait_for_files
+from ternlib import SUBMISSION_LISTENERS, message, tern_bin, unverified_context, wait_for_files
 
 
 def tern_cli(*args: str, data: Path | None = None, config: Path | None = None, password: str | None = None,
@@ -106,13 +106,6 @@ def wait_for_log(server, text: str, count: int = 1, timeout: float = 10.0) -> No
     raise AssertionError(f"no '{text}' ×{count} in the log:\n{server.logs()}")
 
 
-LISTENERS = [
-    {"address": "127.0.0.1", "port": 0, "role": "mx"},
-    {"address": "127.0.0.1", "port": 0, "role": "submission"},
-    {"address": "127.0.0.1", "port": 0, "role": "submissions"},
-]
-
-
 def test_users_added_to_a_running_server_send_through_587_and_465(tern_factory, nsd, peers):
     """The server starts with an empty directory and no relay networks; `tern domain add` and
     `tern user add` while it runs make example.test local and alice and bob real within a
@@ -122,7 +115,7 @@ def test_users_added_to_a_running_server_send_through_587_and_465(tern_factory, 
     peer = peers.start("127.0.0.3")
     config = sender_config(nsd_port=nsd.port, smtp_port=peers.port).replace(
         'relay_networks = ["127.0.0.0/8"]', "relay_networks = []")
-    server = tern_factory.serve(listeners=LISTENERS, config_extra=config)
+    server = tern_factory.serve(listeners=SUBMISSION_LISTENERS, config_extra=config)
     cfg = server.workdir / "tern.toml"
 
     with server.connect("mx") as c:
@@ -181,7 +174,7 @@ def test_configuration_user_wins_over_the_database(tern_factory, tmp_path):
     hashed = subprocess.run([str(tern_bin()), "user", "hash"], input="from config\n", capture_output=True,
                             text=True, timeout=60).stdout.strip()
     assert hashed.startswith("SCRAM-SHA-256$600000:")
-    server = tern_factory.serve(listeners=LISTENERS, config_extra=f"""
+    server = tern_factory.serve(listeners=SUBMISSION_LISTENERS, config_extra=f"""
 [mail]
 domains = ["example.test"]
 

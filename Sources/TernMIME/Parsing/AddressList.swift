@@ -6,25 +6,44 @@
 /// find (the content of `<...>`, or the bare token) and skips what it cannot make sense of. It
 /// never fails, and a comment or quoted string can never hide a comma or an angle bracket.
 public enum AddressList {
+    /// A mailbox: its address, and the display name decoded (RFC 2047) and unquoted, or "".
+    public struct Mailbox: Hashable, Sendable {
+        public var name: String
+        public var address: String
+
+        public init(name: String, address: String) {
+            self.name = name
+            self.address = address
+        }
+    }
+
+    /// The `addr-spec`s alone.
     public static func addresses(in value: String) -> [String] {
-        var addresses: [String] = []
+        mailboxes(in: value).map(\.address)
+    }
+
+    public static func mailboxes(in value: String) -> [Mailbox] {
+        var addresses: [Mailbox] = []
         var plain: [Character] = []  // the current mailbox, comments removed
         var angle: [Character]?  // inside <...>
         var lastAngle: String?
+        var nameEnd: Int?  // where `<` began, in `plain`
         var commentDepth = 0
         var inQuotes = false
         var escaped = false
 
         func endMailbox() {
+            let name = displayName(Array(plain.prefix(nameEnd ?? 0)))
             if let lastAngle, hasUnquotedAt(plain) {
                 // `<alice@x> mallory@y`: two addresses in one mailbox. Reported whole, so it
                 // matches no one's address and a check on it fails closed.
-                addresses.append(String(plain).trimmingWhitespace() + " <\(lastAngle)>")
+                addresses.append(Mailbox(name: name, address: String(plain).trimmingWhitespace() + " <\(lastAngle)>"))
             } else if let address = clean(lastAngle ?? String(plain)) {
-                addresses.append(address)
+                addresses.append(Mailbox(name: lastAngle == nil ? "" : name, address: address))
             }
             plain = []
             lastAngle = nil
+            nameEnd = nil
         }
 
         for character in value {
@@ -59,6 +78,7 @@ public enum AddressList {
                 if angle != nil { angle!.append(character) } else { plain.append(character) }
             case "<":
                 angle = []
+                if nameEnd == nil { nameEnd = plain.count }
             case ">":
                 if let inside = angle { lastAngle = String(inside) }
                 angle = nil
@@ -72,6 +92,7 @@ public enum AddressList {
                     // A group's display name: not an address.
                     plain = []
                     lastAngle = nil
+                    nameEnd = nil
                 }
             default:
                 if angle != nil { angle!.append(character) } else { plain.append(character) }
@@ -80,6 +101,27 @@ public enum AddressList {
         if let inside = angle { lastAngle = String(inside) }
         endMailbox()
         return addresses
+    }
+
+    /// A phrase without its quotes and escapes, encoded words decoded, white space collapsed.
+    static func displayName(_ characters: [Character]) -> String {
+        var text = ""
+        var inQuotes = false
+        var escaped = false
+        for character in characters {
+            if escaped {
+                text.append(character)
+                escaped = false
+            } else if character == "\\", inQuotes {
+                escaped = true
+            } else if character == "\"" {
+                inQuotes.toggle()
+            } else {
+                text.append(character)
+            }
+        }
+        let decoded = EncodedWords.decode(text)
+        return decoded.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }).joined(separator: " ")
     }
 
     static func hasUnquotedAt(_ characters: [Character]) -> Bool {

@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // L0: the vocabulary every role shares.
@@ -80,7 +82,7 @@ let package = Package(
         // The embedded metadata store: the directory (domains, accounts, aliases) in SQLite.
         .target(
             name: "TernStoreSQLite",
-            dependencies: ["TernAccounts", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TernAccounts", "TernStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -125,6 +127,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The dev catcher's web UI and JSON API (and later the admin API).
+        .target(
+            name: "TernHTTP",
+            dependencies: [
+                "TernMail", "TernMIME", "TernStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TernQueue",
             dependencies: [
@@ -157,7 +173,7 @@ let package = Package(
             name: "TernApp",
             dependencies: [
                 "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernAccounts", "TernStoreSQLite",
+                "TernDNS", "TernDNSCore", "TernAccounts", "TernStoreSQLite", "TernHTTP",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -216,7 +232,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TernStoreSQLiteTests",
-            dependencies: ["TernStoreSQLite", "TernAccounts"],
+            dependencies: ["TernStoreSQLite", "TernAccounts", "TernStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernHTTPTests",
+            dependencies: ["TernHTTP", "TernStore", "TernMIME"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

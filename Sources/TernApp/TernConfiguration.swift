@@ -156,6 +156,17 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// Where the catcher's web UI and API listen (dev mode).
+    public struct HTTPListener: Sendable, Hashable {
+        public var address: String
+        public var port: Int
+
+        public init(address: String = "127.0.0.1", port: Int = 8025) {
+            self.address = address
+            self.port = port
+        }
+    }
+
     /// `[auth]`: the brute-force brake on failed logins.
     public struct Authentication: Sendable, Hashable {
         /// The delay of the first failure; each further one doubles it. Default 500 ms.
@@ -182,6 +193,9 @@ public struct TernConfiguration: Sendable {
     public var dns: DNS
     public var rateLimits: RateLimits
     public var authentication: Authentication
+    /// The catcher's web UI and API (dev mode); nil turns them off. Default 127.0.0.1:8025,
+    /// the port Mailpit and MailHog use.
+    public var http: HTTPListener? = HTTPListener()
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 

@@ -14,6 +14,7 @@ import TernSMTPCore
 import TernSMTPServer
 import TernAccounts
 import TernStoreSQLite
+import TernHTTP
 import TernDNS
 import TernDNSCore
 import TernDelivery
@@ -41,7 +42,7 @@ public enum TernServer {
 
     /// Runs until SIGTERM/SIGINT. Writes the start-up lines through `announce`.
     public static func run(
-        configuration: TernConfiguration, mode: Mode, logger: Logger, announce: @Sendable (String) -> Void
+        configuration: TernConfiguration, mode: Mode, logger: Logger, announce: @escaping @Sendable (String) -> Void
     ) async throws {
         guard !configuration.listeners.isEmpty else {
             throw StartupError(description: "listener: no [[listener]] configured")
@@ -88,7 +89,7 @@ public enum TernServer {
 
     private static func run(
         configuration: TernConfiguration, mode: Mode, dataDirectory: String, tls: NIOSSLContext,
-        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @Sendable (String) -> Void
+        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @escaping @Sendable (String) -> Void
     ) async throws {
 
         // The directory (domains, accounts, aliases) serves routing and logins; the catcher
@@ -257,7 +258,14 @@ public enum TernServer {
         case .dev: announce("tern: catch-all mailbox \(store.location) (Maildir)")
         case .serve: announce("tern: spool \(store.location)")
         }
-        announce("tern: ready")
+        if mode == .dev, let http = configuration.http, let catcherStore {
+            // "ready" waits for the web UI, so whoever waits for it can use the API at once.
+            services += try await catcherServices(
+                store: catcherStore, http: http, dataDirectory: dataDirectory, group: group, pool: pool, logger: logger,
+                announce: announce)
+        } else {
+            announce("tern: ready")
+        }
 
         let serviceGroup = ServiceGroup(
             configuration: .init(
@@ -268,6 +276,32 @@ public enum TernServer {
         try await serviceGroup.run()
         await remote?.shutdown()
         logger.info("stopped")
+    }
+
+    /// The catcher's index, kept current, and its HTTP server.
+    static func catcherServices(
+        store: CatcherStore, http: TernConfiguration.HTTPListener, dataDirectory: String,
+        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @escaping @Sendable (String) -> Void
+    ) async throws -> [any Service] {
+        var httpLogger = logger
+        httpLogger[metadataKey: "tern_service"] = "http"
+        let indexPath = "\(dataDirectory)/catcher.sqlite"
+        let index: SQLiteMessageIndex
+        do {
+            index = try SQLiteMessageIndex(path: indexPath)
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the catcher index \(indexPath): \(error)")
+        }
+        let catcher = Catcher(store: store, index: index, pool: pool, logger: httpLogger)
+        await catcher.start()
+        let host = http.address.contains(":") ? "[\(http.address)]" : http.address
+        let server = CatcherHTTP.service(
+            catcher: catcher, host: http.address, port: http.port, group: group, logger: httpLogger
+        ) { port in
+            announce("tern: web UI and API on http://\(host):\(port)")
+            announce("tern: ready")
+        }
+        return [catcher, server]
     }
 
     /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.

@@ -14,7 +14,7 @@ public enum MessageDate {
     }
 
     /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    static func civilDate(daysSince1970: Int64) -> (year: Int, month: Int, day: Int) {
+    public static func civilDate(daysSince1970: Int64) -> (year: Int, month: Int, day: Int) {
         let z = daysSince1970 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
@@ -76,7 +76,7 @@ extension MessageDate {
     }
 
     /// Days from 1970-01-01 (Howard Hinnant's days-from-civil).
-    static func daysSince1970(year: Int, month: Int, day: Int) -> Int64 {
+    public static func daysSince1970(year: Int, month: Int, day: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400

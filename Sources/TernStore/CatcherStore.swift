@@ -17,6 +17,11 @@ public final class CatcherStore: MessageStore {
     private let pool: NIOThreadPool
     private let defaultInbox: Maildir
     private let inboxes: NIOLockedValueBox<[String: Maildir]>
+    private let observer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+
+    /// The API's name of the inbox of mail sent without a login. A login with this name
+    /// shares it, so every inbox has one name.
+    public static let defaultInboxName = "default"
 
     public static let maximumFolderName = 200
 
@@ -44,7 +49,9 @@ public final class CatcherStore: MessageStore {
     /// Makes sure `name`'s inbox exists, creating its folder on the thread pool. Call it when
     /// a client logs in, before its first message: `begin` never touches the disk.
     public func openInbox(_ name: String) async throws {
-        guard inboxes.withLockedValue({ $0[name] }) == nil, let folder = Self.folderName(name) else { return }
+        guard name != Self.defaultInboxName, inboxes.withLockedValue({ $0[name] }) == nil,
+            let folder = Self.folderName(name)
+        else { return }
         let (root, hostname, pool) = (self.root, self.hostname, self.pool)
         let maildir = try await pool.runIfActive {
             let maildir = try Maildir(root: "\(root)/.\(folder)", hostname: hostname, pool: pool)
@@ -55,8 +62,87 @@ public final class CatcherStore: MessageStore {
     }
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
-        let inbox = message.trace.authenticatedUser.flatMap { name in inboxes.withLockedValue { $0[name] } }
-        return (inbox ?? defaultInbox).begin(message, prefix: prefix, on: eventLoop)
+        let named = message.trace.authenticatedUser.flatMap { name in inboxes.withLockedValue { $0[name] }.map { (name, $0) } }
+        let writer = (named?.1 ?? defaultInbox).begin(message, prefix: prefix, on: eventLoop)
+        return ObservedWriter(base: writer, inbox: named?.0 ?? Self.defaultInboxName, observer: observer)
+    }
+
+    /// Tells `handler` the inbox name each time a message has been stored (after its 250).
+    public func observe(_ handler: @escaping @Sendable (String) -> Void) {
+        observer.withLockedValue { $0 = handler }
+    }
+
+    // MARK: Reading the inboxes (blocking: call on a thread pool)
+
+    /// A message file of an inbox.
+    public struct StoredFile: Hashable, Sendable {
+        public var inbox: String
+        /// Relative to `root`: `new/<name>`, `cur/<name>:2,S`, `.alice/new/<name>`.
+        public var path: String
+        /// The Maildir base name (`<time>.<QueueID>.<host>`), without size or flags.
+        public var key: String
+        /// The Maildir `S` (seen) flag: in `cur/` with `S` among the flags.
+        public var seen: Bool
+
+        public init(inbox: String, path: String, key: String, seen: Bool) {
+            self.inbox = inbox
+            self.path = path
+            self.key = key
+            self.seen = seen
+        }
+    }
+
+    /// Every message file of every inbox (new/ and cur/).
+    public func files() throws -> [StoredFile] {
+        var result: [StoredFile] = []
+        let inboxes = [(Self.defaultInboxName, "")]
+            + self.inboxes.withLockedValue { $0.keys.compactMap { name in Self.folderName(name).map { (name, ".\($0)/") } } }
+        for (inbox, prefix) in inboxes {
+            for directory in ["new", "cur"] {
+                let names = (try? POSIXFile.list("\(root)/\(prefix)\(directory)")) ?? []
+                for name in names where !name.hasPrefix(".") {
+                    result.append(
+                        StoredFile(
+                            inbox: inbox, path: "\(prefix)\(directory)/\(name)", key: MaildirUIDList.key(ofFileName: name),
+                            seen: directory == "cur" && Self.flags(of: name).contains("S")))
+                }
+            }
+        }
+        return result
+    }
+
+    public func contents(of file: StoredFile) throws -> [UInt8] {
+        try POSIXFile.readAll("\(root)/\(file.path)")
+    }
+
+    /// Sets or clears the seen flag the Maildir way: the file moves to `cur/` with `:2,S` (or
+    /// without the S). Returns the file as it is now.
+    public func setSeen(_ file: StoredFile, _ seen: Bool) throws -> StoredFile {
+        guard file.seen != seen else { return file }
+        let components = file.path.split(separator: "/")
+        let folder = components.count == 3 ? "\(components[0])/" : ""
+        let name = String(components.last ?? "")
+        let base = name.split(separator: ":", maxSplits: 1).first.map(String.init) ?? name
+        var flags = Self.flags(of: name).filter { $0 != "S" }
+        if seen { flags.append("S") }
+        let newPath = "\(folder)cur/\(base):2,\(String(flags.sorted()))"
+        try POSIXFile.rename("\(root)/\(file.path)", "\(root)/\(newPath)")
+        var moved = file
+        moved.path = newPath
+        moved.seen = seen
+        return moved
+    }
+
+    public func remove(_ file: StoredFile) {
+        POSIXFile.remove("\(root)/\(file.path)")
+    }
+
+    /// The Maildir info flags of a file name (`...:2,FS` → `FS`).
+    static func flags(of name: String) -> [Character] {
+        guard let colon = name.lastIndex(of: ":") else { return [] }
+        let info = name[name.index(after: colon)...]
+        guard info.hasPrefix("2,") else { return [] }
+        return Array(info.dropFirst(2))
     }
 
     public func recover() throws -> RecoveryReport {
@@ -123,5 +209,28 @@ public final class CatcherStore: MessageStore {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): octet - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+/// Tells the catcher's observer once a message is stored (its commit succeeded).
+private final class ObservedWriter: MessageWriter {
+    private let base: any MessageWriter
+    private let inbox: String
+    private let observer: NIOLockedValueBox<(@Sendable (String) -> Void)?>
+
+    init(base: any MessageWriter, inbox: String, observer: NIOLockedValueBox<(@Sendable (String) -> Void)?>) {
+        self.base = base
+        self.inbox = inbox
+        self.observer = observer
+    }
+
+    var bufferedBytes: Int { base.bufferedBytes }
+    func append(_ chunk: ByteBuffer) { base.append(chunk) }
+    func drained() -> EventLoopFuture<Void> { base.drained() }
+    func abort() { base.abort() }
+
+    func commit() -> EventLoopFuture<Void> {
+        let (inbox, observer) = (self.inbox, self.observer)
+        return base.commit().map { observer.withLockedValue { $0 }?(inbox) }
     }
 }

@@ -124,6 +124,24 @@ enum POSIXFile {
         return names
     }
 
+    /// The whole file.
+    static func readAll(_ path: String) throws(StoreError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .posix("read \(path)", errno: errno)
+            }
+            if count == 0 { return result }
+            result += chunk[..<count]
+        }
+    }
+
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }

@@ -50,6 +50,9 @@ struct Dev: AsyncParsableCommand {
     @Option(name: .long, help: "Where SMTP listens, ADDRESS:PORT (default 127.0.0.1:1025).")
     var smtp: String?
 
+    @Option(name: .long, help: "Where the web UI and API listen, ADDRESS:PORT (default 127.0.0.1:8025), or off.")
+    var http: String?
+
     func run() async throws {
         var configuration = try exitOnError { try options.load() }
         if let smtp {
@@ -59,6 +62,14 @@ struct Dev: AsyncParsableCommand {
             configuration.listeners = [listener]
         } else if configuration.listeners.isEmpty {
             configuration.listeners = [TernConfiguration.devListener()]
+        }
+        if let http {
+            if http == "off" {
+                configuration.http = nil
+            } else {
+                guard let listener = parseAddress(http) else { fail("--http: expected ADDRESS:PORT or off, got '\(http)'") }
+                configuration.http = .init(address: listener.address, port: listener.port)
+            }
         }
         try await serve(configuration, mode: .dev)
     }

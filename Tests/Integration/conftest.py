@@ -40,7 +40,7 @@ class TernFactory:
         come from the config file instead of --smtp."""
         work = workdir or self._workdir()
         data = data_dir or work / "data"
-        argv = ["dev", "--data", str(data), "--hostname", hostname]
+        argv = ["dev", "--data", str(data), "--hostname", hostname, "--http", "127.0.0.1:0"]
         if not listeners:
             argv[1:1] = ["--smtp", "127.0.0.1:0"]
         if limits or tls or config_extra or listeners:

@@ -364,6 +364,7 @@ class Listener:
 
 LISTEN_RE = re.compile(r"^tern: listening on (\S+) role=(\S+) tls=(\S+)\s*$")
 CATCHALL_RE = re.compile(r"^tern: catch-all mailbox (.+) \(Maildir\)\s*$")
+HTTP_RE = re.compile(r"^tern: web UI and API on (http://\S+)$")
 
 LIVE_SERVERS: list["TernServer"] = []
 _READY_TIMEOUTS = 0
@@ -380,6 +381,7 @@ class TernServer:
     proc: subprocess.Popen | None = None
     listeners: list[Listener] = field(default_factory=list)
     catch_all: Path | None = None
+    http_url: str | None = None  # the catcher's web UI and API (dev mode), e.g. http://127.0.0.1:8025
     stdout_path: Path | None = None
     stderr_path: Path | None = None
     expect_exit: bool = False  # set by tests that stop or kill the server themselves
@@ -429,6 +431,9 @@ class TernServer:
             m = CATCHALL_RE.match(line.strip())
             if m:
                 self.catch_all = Path(m.group(1))
+            m = HTTP_RE.match(line.strip())
+            if m:
+                self.http_url = m.group(1)
         assert self.listeners, f"no 'tern: listening on ...' line before 'tern: ready'\n{self.logs()}"
         for lst in self.listeners:
             assert lst.port > 0, f"listener printed port {lst.port}: the real port must be printed"

@@ -144,7 +144,7 @@ def test_port_in_use(tmp_path, mode):
         blocker.listen(1)
         port = blocker.getsockname()[1]
         if mode == "dev":
-            args = ["dev", "--smtp", f"127.0.0.1:{port}", "--data", str(tmp_path / "data")]
+            args = ["dev", "--smtp", f"127.0.0.1:{port}", "--http", "127.0.0.1:0", "--data", str(tmp_path / "data")]
         else:
             cfg = make_config(tmp_path / "tern.toml", data_dir=tmp_path / "data",
                               listeners=[{"address": "127.0.0.1", "port": port, "role": "mx"}])
@@ -158,12 +158,13 @@ def test_port_in_use(tmp_path, mode):
 
 def test_dev_startup_lines(tern):
     """Dev mode prints one 'listening' line per listener, then the absolute catch-all Maildir path,
-    then 'tern: ready' last; the Maildir exists."""
+    then where the web UI listens (its real port), then 'tern: ready' last; the Maildir exists."""
     lines = [line.strip() for line in tern.startup_lines]
     assert lines[-1] == "tern: ready"
     assert re.fullmatch(r"tern: listening on 127\.0\.0\.1:\d+ role=mx tls=starttls", lines[0]), lines
     catch = [line for line in lines if line.startswith("tern: catch-all mailbox ")]
-    assert len(catch) == 1 and lines.index(catch[0]) == len(lines) - 2, lines
+    assert len(catch) == 1 and lines.index(catch[0]) == len(lines) - 3, lines
+    assert re.fullmatch(r"tern: web UI and API on http://127\.0\.0\.1:[1-9]\d*", lines[-2]), lines
     assert tern.catch_all is not None and tern.catch_all.is_absolute()
     assert tern.catch_all.resolve() == tern.maildir.resolve()
     for sub in ("tmp", "new", "cur"):

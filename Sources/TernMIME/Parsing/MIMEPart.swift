@@ -213,7 +213,8 @@ public enum MIMEParser {
         for index in part.children.indices { renumber(&part.children[index], under: prefix) }
     }
 
-    static func unbracketed(_ value: String) -> String {
+    /// A Message-ID or Content-ID without its angle brackets and surrounding white space.
+    public static func unbracketed(_ value: String) -> String {
         var text = Substring(value.trimmingWhitespace())
         if text.hasPrefix("<") { text = text.dropFirst() }
         if text.hasSuffix(">") { text = text.dropLast() }

@@ -1,0 +1,316 @@
+import TernMIME
+import TernStore
+
+// The JSON of the API. Field names are Mailpit's (PascalCase on messages, snake_case on the
+// list wrapper), so Mailpit's client libraries and CI scripts work unchanged; Tern's additions
+// (Inbox, Links, Codes, Parts) use the same style. docs/api.md describes every field.
+
+struct APIAddress: Codable, Equatable {
+    var name: String
+    var address: String
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name"
+        case address = "Address"
+    }
+
+    init(_ address: IndexedAddress) {
+        name = address.name
+        self.address = address.address
+    }
+}
+
+/// A message in a list (Mailpit's `MessageSummary`).
+struct APIMessageSummary: Codable {
+    var id: String
+    var messageID: String
+    var read: Bool
+    var from: APIAddress?
+    var to: [APIAddress]
+    var cc: [APIAddress]
+    var bcc: [APIAddress]
+    var replyTo: [APIAddress]
+    var subject: String
+    var created: String
+    var username: String
+    var inbox: String
+    var tags: [String]
+    var size: Int
+    var attachments: Int
+    var snippet: String
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID"
+        case messageID = "MessageID"
+        case read = "Read"
+        case from = "From"
+        case to = "To"
+        case cc = "Cc"
+        case bcc = "Bcc"
+        case replyTo = "ReplyTo"
+        case subject = "Subject"
+        case created = "Created"
+        case username = "Username"
+        case inbox = "Inbox"
+        case tags = "Tags"
+        case size = "Size"
+        case attachments = "Attachments"
+        case snippet = "Snippet"
+    }
+
+    init(_ message: IndexedMessage) {
+        id = message.id
+        messageID = message.messageID
+        read = message.read
+        from = message.from.map(APIAddress.init)
+        to = message.to.map(APIAddress.init)
+        cc = message.cc.map(APIAddress.init)
+        bcc = message.bcc.map(APIAddress.init)
+        replyTo = message.replyTo.map(APIAddress.init)
+        subject = message.subject
+        created = Timestamp.rfc3339(milliseconds: message.receivedAt)
+        username = message.inbox == CatcherStore.defaultInboxName ? "" : message.inbox
+        inbox = message.inbox
+        tags = message.tags
+        size = message.size
+        attachments = message.attachments
+        snippet = message.snippet
+    }
+}
+
+/// A page of messages (Mailpit's `MessagesSummary`).
+struct APIMessageList: Codable {
+    var total: Int
+    var unread: Int
+    var count: Int
+    var messagesCount: Int
+    var messagesUnread: Int
+    var start: Int
+    var tags: [String]
+    var messages: [APIMessageSummary]
+
+    enum CodingKeys: String, CodingKey {
+        case total, unread, count, start, tags, messages
+        case messagesCount = "messages_count"
+        case messagesUnread = "messages_unread"
+    }
+
+    init(_ page: MessagePage, start: Int) {
+        total = page.total
+        unread = page.unread
+        count = page.messages.count
+        messagesCount = page.matched
+        messagesUnread = page.matchedUnread
+        self.start = start
+        var allTags: [String] = []
+        for message in page.messages { for tag in message.tags where !allTags.contains(tag) { allTags.append(tag) } }
+        tags = allTags
+        messages = page.messages.map(APIMessageSummary.init)
+    }
+}
+
+/// An attachment or inline part (Mailpit's `Attachment`).
+struct APIAttachment: Codable {
+    var partID: String
+    var fileName: String
+    var contentType: String
+    var contentID: String
+    var size: Int
+
+    enum CodingKeys: String, CodingKey {
+        case partID = "PartID"
+        case fileName = "FileName"
+        case contentType = "ContentType"
+        case contentID = "ContentID"
+        case size = "Size"
+    }
+
+    init(_ part: MIMEPart, content: MessageContent) {
+        partID = part.id
+        fileName = part.filename ?? part.contentID ?? (part.contentType.isEmbeddedMessage ? "message.eml" : "")
+        contentType = part.contentType.essence
+        contentID = part.contentID ?? ""
+        size = content.decodedBody(part).count
+    }
+}
+
+/// One node of the MIME tree (Tern's addition).
+struct APIPart: Codable {
+    var partID: String
+    var contentType: String
+    var fileName: String
+    var size: Int
+    var children: [APIPart]
+
+    enum CodingKeys: String, CodingKey {
+        case partID = "PartID"
+        case contentType = "ContentType"
+        case fileName = "FileName"
+        case size = "Size"
+        case children = "Children"
+    }
+
+    init(_ part: MIMEPart) {
+        partID = part.id
+        contentType = part.contentType.essence
+        fileName = part.filename ?? ""
+        size = part.bodyRange.count
+        children = part.children.map(APIPart.init)
+    }
+}
+
+struct APIListUnsubscribe: Codable {
+    var header: String
+    var links: [String]
+    var errors: String
+    var headerPost: String
+
+    enum CodingKeys: String, CodingKey {
+        case header = "Header"
+        case links = "Links"
+        case errors = "Errors"
+        case headerPost = "HeaderPost"
+    }
+
+    /// RFC 2369 §3.2 (`<mailto:...>, <https://...>`) and RFC 8058 (List-Unsubscribe-Post).
+    init(content: MessageContent) {
+        header = content.field("List-Unsubscribe") ?? ""
+        headerPost = content.field("List-Unsubscribe-Post") ?? ""
+        var links: [String] = []
+        var rest = header[...]
+        while let open = rest.firstIndex(of: "<") {
+            guard let close = rest[open...].firstIndex(of: ">") else { break }
+            let link = rest[rest.index(after: open)..<close].filter { !$0.isWhitespace }
+            if !link.isEmpty { links.append(String(link)) }
+            rest = rest[rest.index(after: close)...]
+        }
+        self.links = links
+        errors = !header.isEmpty && links.isEmpty ? "no <...> link in List-Unsubscribe" : ""
+    }
+}
+
+/// A whole message (Mailpit's `Message`, plus Inbox, Read, Links, Codes and Parts).
+struct APIMessage: Codable {
+    var id: String
+    var messageID: String
+    var read: Bool
+    var from: APIAddress?
+    var to: [APIAddress]
+    var cc: [APIAddress]
+    var bcc: [APIAddress]
+    var replyTo: [APIAddress]
+    var returnPath: String
+    var subject: String
+    var listUnsubscribe: APIListUnsubscribe
+    var date: String
+    var created: String
+    var username: String
+    var inbox: String
+    var tags: [String]
+    var text: String
+    var html: String
+    var size: Int
+    var inline: [APIAttachment]
+    var attachments: [APIAttachment]
+    var links: [MessageExtracts.Link]
+    var codes: [String]
+    var parts: APIPart
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID"
+        case messageID = "MessageID"
+        case read = "Read"
+        case from = "From"
+        case to = "To"
+        case cc = "Cc"
+        case bcc = "Bcc"
+        case replyTo = "ReplyTo"
+        case returnPath = "ReturnPath"
+        case subject = "Subject"
+        case listUnsubscribe = "ListUnsubscribe"
+        case date = "Date"
+        case created = "Created"
+        case username = "Username"
+        case inbox = "Inbox"
+        case tags = "Tags"
+        case text = "Text"
+        case html = "HTML"
+        case size = "Size"
+        case inline = "Inline"
+        case attachments = "Attachments"
+        case links = "Links"
+        case codes = "Codes"
+        case parts = "Parts"
+    }
+
+    init(_ message: IndexedMessage, content: MessageContent) {
+        let summary = APIMessageSummary(message)
+        id = summary.id
+        messageID = summary.messageID
+        read = summary.read
+        from = summary.from
+        to = summary.to
+        cc = summary.cc
+        bcc = summary.bcc
+        replyTo = summary.replyTo
+        returnPath = content.field("Return-Path").map { MIMEParser.unbracketed($0) } ?? summary.from?.address ?? ""
+        subject = summary.subject
+        listUnsubscribe = APIListUnsubscribe(content: content)
+        created = summary.created
+        date = message.date.map { Timestamp.rfc3339(milliseconds: $0 * 1000) } ?? summary.created
+        username = summary.username
+        inbox = summary.inbox
+        tags = summary.tags
+        text = content.textBody ?? ""
+        html = content.htmlBody ?? ""
+        size = message.size
+        inline = content.inlineParts.map { APIAttachment($0, content: content) }
+        attachments = content.attachments.map { APIAttachment($0, content: content) }
+        let extracts = MessageExtracts(content: content)
+        links = extracts.links
+        codes = extracts.codes
+        parts = APIPart(content.root)
+    }
+}
+
+struct APIInbox: Codable {
+    var name: String
+    var total: Int
+    var unread: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name"
+        case total = "Total"
+        case unread = "Unread"
+    }
+}
+
+/// `{"IDs": [...], "Read": true}` for PUT and DELETE /api/v1/messages.
+struct APISelection: Codable {
+    var ids: [String]?
+    var read: Bool?
+    var search: String?
+
+    enum CodingKeys: String, CodingKey {
+        case ids = "IDs"
+        case read = "Read"
+        case search = "Search"
+    }
+}
+
+/// Times as the API writes them: RFC 3339 in UTC with milliseconds.
+enum Timestamp {
+    static func rfc3339(milliseconds: Int64) -> String {
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        let millis = Int(milliseconds - seconds * 1000)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (year, month, day) = MessageDate.civilDate(daysSince1970: days)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))Z"
+    }
+}

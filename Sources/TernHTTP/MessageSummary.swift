@@ -1,0 +1,49 @@
+import TernMIME
+import TernStore
+
+/// What the index keeps of a message, computed from its raw octets.
+enum MessageSummary {
+    static func indexed(raw: [UInt8], file: CatcherStore.StoredFile, id: String) -> IndexedMessage {
+        let content = MessageContent(raw: raw)
+        let address = { (mailbox: AddressList.Mailbox) in IndexedAddress(name: mailbox.name, address: mailbox.address) }
+        let text = content.textBody ?? content.htmlBody.map(HTMLText.plainText) ?? ""
+        let from = content.mailboxes("From").first.map(address)
+        let to = content.mailboxes("To").map(address)
+        let cc = content.mailboxes("Cc").map(address)
+        let bcc = content.mailboxes("Bcc").map(address)
+        return IndexedMessage(
+            id: id, inbox: file.inbox, path: file.path, receivedAt: receivedAt(file: file, date: content.date),
+            size: raw.count, read: file.seen, subject: content.subject, from: from, to: to, cc: cc, bcc: bcc,
+            replyTo: content.mailboxes("Reply-To").map(address), messageID: content.messageID ?? "", date: content.date,
+            snippet: content.snippet(maximumLength: 250), attachments: content.attachments.count,
+            tags: tags(content), searchText: String(text.lowercased().prefix(64 * 1024)))
+    }
+
+    /// Mailpit's tags: `X-Tags: a, b` (and `X-Mailpit-Tags`), trimmed, without duplicates.
+    static func tags(_ content: MessageContent) -> [String] {
+        var tags: [String] = []
+        for field in content.root.header where field.isNamed("X-Tags") || field.isNamed("X-Mailpit-Tags") {
+            for tag in field.value.split(separator: ",") {
+                let trimmed = tag.trimmingCharacters(in: " \t")
+                if !trimmed.isEmpty, !tags.contains(trimmed) { tags.append(trimmed) }
+            }
+        }
+        return tags
+    }
+
+    /// The arrival time Tern wrote into the file name (`<seconds>.<QueueID>.<host>`); for a
+    /// file from elsewhere, its Date field; else 0.
+    static func receivedAt(file: CatcherStore.StoredFile, date: Int64?) -> Int64 {
+        if let seconds = file.key.split(separator: ".").first.flatMap({ Int64($0) }) { return seconds * 1000 }
+        return (date ?? 0) * 1000
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = self
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

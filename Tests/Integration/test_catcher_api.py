@@ -1,0 +1,273 @@
+"""The dev catcher's JSON API over real HTTP against the real binary: messages sent with Python's
+smtplib come back decoded (plain, HTML, alternative with attachments, RFC 2047, ISO-8859-1,
+a forwarded message/rfc822), in Mailpit's field names; search, read flags, delete, raw and
+parts, one inbox per SMTP user, the wait endpoint, server-sent events, and an index that
+follows the Maildir files (copied in, removed, rebuilt)."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import threading
+import time
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import pytest
+
+
+def api(server, path: str, method: str = "GET", body: dict | None = None, timeout: float = 30):
+    """(status, headers, body bytes) of one request; never raises for an HTTP status."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server.http_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def get_json(server, path: str):
+    status, _, body = api(server, path)
+    assert status == 200, (path, status, body)
+    return json.loads(body)
+
+
+def send(server, message, *, login: str | None = None, to: list[str] | None = None) -> None:
+    with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        if login:
+            client.login(login, "any password")
+        client.send_message(message, from_addr="sender@client.example", to_addrs=to or ["rcpt@example.test"])
+
+
+def wait_count(server, count: int, query: str = "", timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = get_json(server, "/api/v1/search?query=" + urllib.request.quote(query) if query else "/api/v1/messages")
+        if listing["messages_count"] >= count or time.monotonic() > deadline:
+            return listing
+        time.sleep(0.05)
+
+
+def plain_message(subject: str = "plain", body: str = "Hello there.\n", sender: str = "Alice <alice@example.test>"):
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "Bob <bob@example.test>, carol@example.test"
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+@pytest.fixture
+def catcher(tern_factory):
+    server = tern_factory.dev()
+    assert server.http_url, server.logs()
+    return server
+
+
+def test_messages_come_back_decoded_in_mailpit_shape(catcher):
+    """Each kind of message, sent with smtplib, is listed newest first and read back with the
+    fields decoded: RFC 2047 subject and names, ISO-8859-1 text, HTML, attachments by part,
+    the forwarded message as an attachment; the list and message objects use Mailpit's names."""
+    send(catcher, plain_message())
+    html = EmailMessage()
+    html["From"], html["To"], html["Subject"] = "=?utf-8?q?J=C3=BCrgen?= <j@example.test>", "x@example.test", "=?utf-8?b?8J+OiSBXZWxjb21l?="
+    html.set_content("Plain alternative, code 4711 follows: verification code 839201")
+    html.add_alternative('<p>Hi <a href="https://example.test/verify?t=abc&amp;u=1">Verify</a></p>', subtype="html")
+    html.add_attachment(b"%PDF-1.4\n", maintype="application", subtype="pdf", filename="r\u00e9sum\u00e9.pdf")
+    send(catcher, html)
+    latin = MIMEText("Gr\u00fc\u00dfe aus K\u00f6ln", "plain", "iso-8859-1")
+    latin["From"], latin["To"], latin["Subject"] = "a@example.test", "b@example.test", "latin"
+    send(catcher, latin)
+    outer = MIMEMultipart()
+    outer["From"], outer["To"], outer["Subject"] = "fwd@example.test", "b@example.test", "forwarded"
+    outer.attach(MIMEText("see the attached message"))
+    from email.mime.message import MIMEMessage
+    outer.attach(MIMEMessage(plain_message("inner one")))
+    send(catcher, outer)
+
+    listing = wait_count(catcher, 4)
+    assert set(listing) >= {"total", "unread", "count", "messages_count", "messages_unread", "start", "tags", "messages"}
+    assert listing["total"] == 4 and listing["unread"] == 4 and listing["start"] == 0
+    subjects = [m["Subject"] for m in listing["messages"]]
+    assert subjects == ["forwarded", "latin", "\U0001F389 Welcome", "plain"], subjects
+    summary = listing["messages"][3]
+    assert set(summary) >= {"ID", "MessageID", "Read", "From", "To", "Cc", "Bcc", "ReplyTo", "Subject", "Created",
+                            "Tags", "Size", "Attachments", "Snippet", "Inbox"}
+    assert summary["From"] == {"Name": "Alice", "Address": "alice@example.test"}
+    assert summary["To"] == [{"Name": "Bob", "Address": "bob@example.test"}, {"Name": "", "Address": "carol@example.test"}]
+    assert summary["Snippet"] == "Hello there." and summary["Read"] is False and summary["Inbox"] == "default"
+    assert summary["Created"].endswith("Z") and summary["Size"] > 0
+
+    welcome = get_json(catcher, "/api/v1/message/" + listing["messages"][2]["ID"])
+    assert welcome["From"] == {"Name": "J\u00fcrgen", "Address": "j@example.test"}
+    assert welcome["Text"].startswith("Plain alternative") and "<a href=" in welcome["HTML"]
+    assert [(a["FileName"], a["ContentType"]) for a in welcome["Attachments"]] == [("r\u00e9sum\u00e9.pdf", "application/pdf")]
+    assert welcome["Attachments"][0]["Size"] == 9
+    assert {"Href": "https://example.test/verify?t=abc&u=1", "Text": "Verify"} in welcome["Links"]
+    assert "839201" in welcome["Codes"]
+    assert welcome["Read"] is True  # opening it marked it read, as in Mailpit
+    assert listing["messages"][2]["Attachments"] == 1
+
+    part = welcome["Attachments"][0]["PartID"]
+    status, headers, body = api(catcher, f"/api/v1/message/{welcome['ID']}/part/{part}")
+    assert status == 200 and body == b"%PDF-1.4\n" and headers["Content-Type"] == "application/pdf"
+    assert "attachment" in headers["Content-Disposition"]
+
+    latin_message = get_json(catcher, "/api/v1/message/" + listing["messages"][1]["ID"])
+    assert latin_message["Text"].rstrip("\r\n") == "Gr\u00fc\u00dfe aus K\u00f6ln"
+
+    forwarded = get_json(catcher, "/api/v1/message/" + listing["messages"][0]["ID"])
+    assert forwarded["Text"] == "see the attached message"
+    assert [a["ContentType"] for a in forwarded["Attachments"]] == ["message/rfc822"]
+    tree = forwarded["Parts"]
+    assert tree["ContentType"] == "multipart/mixed" and [c["PartID"] for c in tree["Children"]] == ["1", "2"]
+
+    status, headers, raw = api(catcher, f"/api/v1/message/{forwarded['ID']}/raw")
+    assert status == 200 and raw.startswith(b"Received: ") and b"Subject: forwarded" in raw
+    headers_json = get_json(catcher, f"/api/v1/message/{forwarded['ID']}/headers")
+    assert headers_json["Subject"] == ["forwarded"]
+    assert api(catcher, "/api/v1/message/NOSUCHMESSAGE000")[0] == 404
+    assert get_json(catcher, "/api/v1/messages")["unread"] == 1  # three were opened
+
+
+def test_search_read_flags_and_delete(catcher):
+    """Mailpit's search terms; PUT marks read and unread (the Maildir seen flag moves the file to
+    cur/ with :2,S); DELETE removes one, a search, or everything."""
+    send(catcher, plain_message("invoice 42", sender="billing@shop.example"))
+    with_attachment = plain_message("report", sender="boss@example.test")
+    with_attachment.add_attachment(b"data", maintype="application", subtype="octet-stream", filename="d.bin")
+    send(catcher, with_attachment)
+    send(catcher, plain_message("hello again", body="nothing to see"))
+    wait_count(catcher, 3)
+
+    def ids(query: str) -> list[str]:
+        return [m["Subject"] for m in get_json(catcher, "/api/v1/search?query=" + urllib.request.quote(query))["messages"]]
+
+    assert ids("from:billing") == ["invoice 42"]
+    assert ids("has:attachment") == ["report"]
+    assert ids("subject:\"hello again\"") == ["hello again"]
+    assert ids("-from:billing -has:attachment") == ["hello again"]
+    assert ids("invoice") == ["invoice 42"]
+    assert ids("to:carol") == ["hello again", "report", "invoice 42"]
+    assert ids("nothing") == ["hello again"]  # body text
+    assert ids("after:2000-01-01 before:2100-01-01") == ["hello again", "report", "invoice 42"]
+    assert ids("before:2000-01-01") == []
+
+    listing = get_json(catcher, "/api/v1/messages")
+    report = next(m for m in listing["messages"] if m["Subject"] == "report")
+    assert api(catcher, "/api/v1/messages", "PUT", {"IDs": [report["ID"]], "Read": True})[2] == b"ok"
+    assert ids("is:read") == ["report"] and len(ids("is:unread")) == 2
+    seen = list((catcher.maildir / "cur").glob(f"*{report['ID']}*"))
+    assert len(seen) == 1 and seen[0].name.endswith(":2,S"), seen
+    api(catcher, "/api/v1/messages", "PUT", {"IDs": [report["ID"]], "Read": False})
+    assert ids("is:read") == []
+    api(catcher, "/api/v1/messages", "PUT", {"Read": True})  # no IDs: all
+    assert get_json(catcher, "/api/v1/messages")["unread"] == 0
+
+    assert api(catcher, "/api/v1/messages", "DELETE", {"IDs": [report["ID"]]})[2] == b"ok"
+    assert not list(catcher.maildir.glob(f"*/*{report['ID']}*"))
+    assert api(catcher, "/api/v1/search?query=from%3Abilling", "DELETE")[2] == b"ok"
+    assert ids("") == ["hello again"]
+    assert api(catcher, "/api/v1/search", "DELETE")[0] == 400  # a query is required there
+    assert api(catcher, "/api/v1/messages", "DELETE")[2] == b"ok"
+    assert get_json(catcher, "/api/v1/messages")["total"] == 0
+    assert catcher.all_new_files() == []
+
+
+def test_one_inbox_per_smtp_user(catcher):
+    """Mail of each SMTP login is its own inbox: listed by /api/v1/inboxes, filtered by ?inbox=
+    on the list and search, and by inbox: in a query."""
+    send(catcher, plain_message("for app one"), login="app-one")
+    send(catcher, plain_message("for app two"), login="app-two")
+    send(catcher, plain_message("anonymous"))
+    wait_count(catcher, 3)
+    inboxes = get_json(catcher, "/api/v1/inboxes")
+    assert inboxes == [{"Name": "app-one", "Total": 1, "Unread": 1}, {"Name": "app-two", "Total": 1, "Unread": 1},
+                       {"Name": "default", "Total": 1, "Unread": 1}]
+    assert [m["Subject"] for m in get_json(catcher, "/api/v1/messages?inbox=app-one")["messages"]] == ["for app one"]
+    only_two = get_json(catcher, "/api/v1/search?query=for&inbox=app-two")
+    assert [m["Subject"] for m in only_two["messages"]] == ["for app two"] and only_two["messages"][0]["Username"] == "app-two"
+    assert [m["Subject"] for m in get_json(catcher, "/api/v1/search?query=inbox%3Adefault")["messages"]] == ["anonymous"]
+
+
+def test_wait_returns_the_next_matching_message(catcher):
+    """GET /api/v1/wait holds the request until a matching message arrives (returned whole) or
+    the timeout passes (408). Messages already there, or not matching, do not end the wait."""
+    send(catcher, plain_message("already here"))
+    wait_count(catcher, 1)
+
+    def later():
+        time.sleep(0.8)
+        send(catcher, plain_message("not this one"))
+        send(catcher, plain_message("Your code", body="Your verification code is 551234."), login="signup-tests")
+
+    thread = threading.Thread(target=later)
+    started = time.monotonic()
+    thread.start()
+    status, _, body = api(catcher, "/api/v1/wait?query=" + urllib.request.quote("subject:code") + "&inbox=signup-tests&timeout=20")
+    thread.join()
+    assert status == 200, body
+    message = json.loads(body)
+    assert message["Subject"] == "Your code" and message["Codes"] == ["551234"]
+    assert 0.5 < time.monotonic() - started < 10
+
+    started = time.monotonic()
+    status, _, body = api(catcher, "/api/v1/wait?query=subject%3Anever&timeout=1")
+    assert status == 408 and 0.9 < time.monotonic() - started < 5
+
+
+def test_events_stream_new_messages(catcher):
+    """GET /api/v1/events is a server-sent event stream: a message stored while it is open
+    arrives as an event with its summary."""
+    request = urllib.request.Request(catcher.http_url + "/api/v1/events")
+    with urllib.request.urlopen(request, timeout=15) as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        threading.Timer(0.5, lambda: send(catcher, plain_message("live"))).start()
+        event = None
+        while True:
+            line = stream.readline().decode()
+            if line.startswith("event: "):
+                event = line.split(": ", 1)[1].strip()
+            if line.startswith("data: ") and event == "stored":
+                assert json.loads(line[6:])["Subject"] == "live"
+                break
+
+
+def test_index_follows_the_maildir(catcher):
+    """The Maildir is the truth: an .eml copied into new/ shows up, a removed file disappears,
+    and a deleted index is rebuilt at start with the read flags the files carry."""
+    send(catcher, plain_message("first"))
+    wait_count(catcher, 1)
+    first = get_json(catcher, "/api/v1/messages")["messages"][0]
+    copied = catcher.maildir / "new" / "dropped-in.eml"
+    copied.write_bytes(bytes(plain_message("copied in")))
+    listing = wait_count(catcher, 2)
+    assert [m["Subject"] for m in listing["messages"]] == ["first", "copied in"] or \
+        [m["Subject"] for m in listing["messages"]] == ["copied in", "first"]
+    copied.unlink()
+    deadline = time.monotonic() + 10
+    while get_json(catcher, "/api/v1/messages")["total"] != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert get_json(catcher, "/api/v1/messages")["total"] == 1
+
+    get_json(catcher, "/api/v1/message/" + first["ID"])  # marks it read
+    catcher.stop()
+    (catcher.data_dir / "catcher.sqlite").unlink()
+    catcher.start()
+    rebuilt = get_json(catcher, "/api/v1/messages")
+    assert rebuilt["total"] == 1 and rebuilt["messages"][0]["ID"] == first["ID"] and rebuilt["messages"][0]["Read"]
+
+
+def test_health_and_unknown_paths(catcher):
+    assert api(catcher, "/healthz")[2] == b"ok"
+    assert api(catcher, "/livez")[0] == 200 and api(catcher, "/readyz")[0] == 200
+    assert api(catcher, "/api/v1/nothing")[0] == 404
+    assert api(catcher, "/api/v1/messages", "DELETE", None)[0] == 200
+    status, _, _ = api(catcher, "/api/v1/messages", "PUT", None)
+    assert status == 200

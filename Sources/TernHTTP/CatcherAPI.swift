@@ -27,6 +27,15 @@ public enum CatcherHTTP {
     }
 
     static func routes(_ router: Router<BasicRequestContext>, catcher: Catcher) {
+        router.get("/") { _, _ in asset(WebPage.html, "text/html; charset=utf-8", policy: pagePolicy) }
+        router.get("ui/app.css") { _, _ in asset(WebPage.css, "text/css; charset=utf-8", policy: pagePolicy) }
+        router.get("ui/app.js") { _, _ in asset(WebPage.script, "text/javascript; charset=utf-8", policy: pagePolicy) }
+        router.get("view/{id}") { request, context in
+            guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
+            let remote = request.uri.queryParameters.get("remote") == "1"
+            return asset(
+                MessageView.html(content), "text/html; charset=utf-8", policy: MessageView.policy(remoteImages: remote))
+        }
         router.get("healthz") { _, _ in plain("ok") }
         router.get("livez") { _, _ in plain("ok") }
         router.get("readyz") { _, _ in plain("ok") }
@@ -212,4 +221,16 @@ public enum CatcherHTTP {
     }
 
     static func notFound() -> Response { plain("404 page not found", .notFound) }
+
+    /// The UI's own files may come only from here; the message view is framed from here too.
+    static let pagePolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        + "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+    static func asset(_ text: String, _ type: String, policy: String) -> Response {
+        var headers: HTTPFields = [.contentType: type, .contentSecurityPolicy: policy, .cacheControl: "no-cache"]
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
 }

@@ -20,8 +20,9 @@ struct APIAddress: Codable, Equatable {
     }
 }
 
-/// A message in a list (Mailpit's `MessageSummary`).
-struct APIMessageSummary: Codable {
+/// The fields a message has in a list and alone: encoded into the same JSON object as the
+/// fields of `APIMessageSummary` or `APIMessage` (one encoder, one keyed container).
+struct APIMessageCommon: Encodable {
     var id: String
     var messageID: String
     var read: Bool
@@ -36,8 +37,6 @@ struct APIMessageSummary: Codable {
     var inbox: String
     var tags: [String]
     var size: Int
-    var attachments: Int
-    var snippet: String
 
     enum CodingKeys: String, CodingKey {
         case id = "ID"
@@ -54,8 +53,6 @@ struct APIMessageSummary: Codable {
         case inbox = "Inbox"
         case tags = "Tags"
         case size = "Size"
-        case attachments = "Attachments"
-        case snippet = "Snippet"
     }
 
     init(_ message: IndexedMessage) {
@@ -73,13 +70,56 @@ struct APIMessageSummary: Codable {
         inbox = message.inbox
         tags = message.tags
         size = message.size
+    }
+
+    /// `null` for a missing From, as Mailpit writes it (synthesized encoding would omit it).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(messageID, forKey: .messageID)
+        try container.encode(read, forKey: .read)
+        try container.encode(from, forKey: .from)
+        try container.encode(to, forKey: .to)
+        try container.encode(cc, forKey: .cc)
+        try container.encode(bcc, forKey: .bcc)
+        try container.encode(replyTo, forKey: .replyTo)
+        try container.encode(subject, forKey: .subject)
+        try container.encode(created, forKey: .created)
+        try container.encode(username, forKey: .username)
+        try container.encode(inbox, forKey: .inbox)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(size, forKey: .size)
+    }
+}
+
+/// A message in a list (Mailpit's `MessageSummary`).
+struct APIMessageSummary: Encodable {
+    var common: APIMessageCommon
+    /// How many (a number in a list, the list itself in a message).
+    var attachments: Int
+    var snippet: String
+
+    enum CodingKeys: String, CodingKey {
+        case attachments = "Attachments"
+        case snippet = "Snippet"
+    }
+
+    init(_ message: IndexedMessage) {
+        common = APIMessageCommon(message)
         attachments = message.attachments
         snippet = message.snippet
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try common.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(attachments, forKey: .attachments)
+        try container.encode(snippet, forKey: .snippet)
     }
 }
 
 /// A page of messages (Mailpit's `MessagesSummary`).
-struct APIMessageList: Codable {
+struct APIMessageList: Encodable {
     var total: Int
     var unread: Int
     var count: Int
@@ -190,26 +230,13 @@ struct APIListUnsubscribe: Codable {
 }
 
 /// A whole message (Mailpit's `Message`, plus Inbox, Read, Links, Codes and Parts).
-struct APIMessage: Codable {
-    var id: String
-    var messageID: String
-    var read: Bool
-    var from: APIAddress?
-    var to: [APIAddress]
-    var cc: [APIAddress]
-    var bcc: [APIAddress]
-    var replyTo: [APIAddress]
+struct APIMessage: Encodable {
+    var common: APIMessageCommon
     var returnPath: String
-    var subject: String
     var listUnsubscribe: APIListUnsubscribe
     var date: String
-    var created: String
-    var username: String
-    var inbox: String
-    var tags: [String]
     var text: String
     var html: String
-    var size: Int
     var inline: [APIAttachment]
     var attachments: [APIAttachment]
     var links: [MessageExtracts.Link]
@@ -217,25 +244,11 @@ struct APIMessage: Codable {
     var parts: APIPart
 
     enum CodingKeys: String, CodingKey {
-        case id = "ID"
-        case messageID = "MessageID"
-        case read = "Read"
-        case from = "From"
-        case to = "To"
-        case cc = "Cc"
-        case bcc = "Bcc"
-        case replyTo = "ReplyTo"
         case returnPath = "ReturnPath"
-        case subject = "Subject"
         case listUnsubscribe = "ListUnsubscribe"
         case date = "Date"
-        case created = "Created"
-        case username = "Username"
-        case inbox = "Inbox"
-        case tags = "Tags"
         case text = "Text"
         case html = "HTML"
-        case size = "Size"
         case inline = "Inline"
         case attachments = "Attachments"
         case links = "Links"
@@ -244,32 +257,33 @@ struct APIMessage: Codable {
     }
 
     init(_ message: IndexedMessage, content: MessageContent) {
-        let summary = APIMessageSummary(message)
-        id = summary.id
-        messageID = summary.messageID
-        read = summary.read
-        from = summary.from
-        to = summary.to
-        cc = summary.cc
-        bcc = summary.bcc
-        replyTo = summary.replyTo
-        returnPath = content.field("Return-Path").map { MIMEParser.unbracketed($0) } ?? summary.from?.address ?? ""
-        subject = summary.subject
+        common = APIMessageCommon(message)
+        returnPath = content.field("Return-Path").map { MIMEParser.unbracketed($0) } ?? common.from?.address ?? ""
         listUnsubscribe = APIListUnsubscribe(content: content)
-        created = summary.created
-        date = message.date.map { Timestamp.rfc3339(milliseconds: $0 * 1000) } ?? summary.created
-        username = summary.username
-        inbox = summary.inbox
-        tags = summary.tags
+        date = message.date.map { Timestamp.rfc3339(milliseconds: $0 * 1000) } ?? common.created
         text = content.textBody ?? ""
         html = content.htmlBody ?? ""
-        size = message.size
         inline = content.inlineParts.map { APIAttachment($0, content: content) }
         attachments = content.attachments.map { APIAttachment($0, content: content) }
         let extracts = MessageExtracts(content: content)
         links = extracts.links
         codes = extracts.codes
         parts = APIPart(content.root)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try common.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(returnPath, forKey: .returnPath)
+        try container.encode(listUnsubscribe, forKey: .listUnsubscribe)
+        try container.encode(date, forKey: .date)
+        try container.encode(text, forKey: .text)
+        try container.encode(html, forKey: .html)
+        try container.encode(inline, forKey: .inline)
+        try container.encode(attachments, forKey: .attachments)
+        try container.encode(links, forKey: .links)
+        try container.encode(codes, forKey: .codes)
+        try container.encode(parts, forKey: .parts)
     }
 }
 

@@ -27,7 +27,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns", "user", "rate_limits", "auth",
+        "outbound", "route", "dns", "user", "rate_limits", "auth", "catcher",
     ]
     static let queueKeys: Set<String> = [
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
@@ -138,6 +138,34 @@ public enum ConfigurationLoader {
         for key in ["messages", "recipients"] where (try reader.int("rate_limits.\(key)") ?? 0) < 0 {
             throw ConfigurationError(key: "rate_limits.\(key)", problem: "must not be negative (0 turns it off)")
         }
+        if let section = try reader.table("catcher") {
+            try reader.rejectUnknown(in: section, allowed: ["http", "max_messages", "max_age", "release"], prefix: "catcher.")
+            if let releaseValue = section["release"] {
+                guard let releaseTable = releaseValue.table else {
+                    throw ConfigurationError(key: "catcher.release", problem: "must be a table ([catcher.release])")
+                }
+                configuration.catcher.release = try release(releaseTable)
+            }
+        }
+        if let http = try reader.string("catcher.http") {
+            if http == "off" {
+                configuration.http = nil
+            } else {
+                guard let (host, port) = parseHostPort(http, defaultPort: 8025, ports: 0...65535),
+                    isIPAddress(host) || host == "localhost"
+                else {
+                    throw ConfigurationError(key: "catcher.http", problem: "expected ADDRESS:PORT or off, got '\(http)'")
+                }
+                configuration.http = .init(address: host, port: port)
+            }
+        }
+        if let maximum = try reader.int("catcher.max_messages") {
+            guard maximum >= 0 else {
+                throw ConfigurationError(key: "catcher.max_messages", problem: "must not be negative (0: no limit)")
+            }
+            configuration.catcher.maximumMessages = maximum
+        }
+        if let age = try reader.duration("catcher.max_age", positive: false) { configuration.catcher.maximumAge = age }
         if let section = try reader.table("auth") {
             try reader.rejectUnknown(
                 in: section, allowed: ["failure_delay", "max_failure_delay", "failure_window"], prefix: "auth.")
@@ -360,22 +388,7 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(
                     key: "\(key).security", problem: "'\(security)' is not opportunistic, required, implicit or none")
             }
-            let username = entry["username"]?.string
-            var password = entry["password"]?.string
-            if let file = entry["password_file"]?.string {
-                guard password == nil else {
-                    throw ConfigurationError(key: "\(key).password_file", problem: "give password or password_file, not both")
-                }
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw ConfigurationError(key: "\(key).password_file", problem: "cannot read \(file)")
-                }
-                password = text.trimmingCharacters(in: .newlines)
-            }
-            guard (username == nil) == (password == nil) else {
-                throw ConfigurationError(
-                    key: "\(key).\(username == nil ? "username" : "password")",
-                    problem: "username and password go together")
-            }
+            let (username, password) = try credentials(entry, key: key)
             if username != nil, security == "none" {
                 throw ConfigurationError(
                     key: "\(key).security", problem: "credentials are only sent over TLS; 'none' cannot carry them")
@@ -407,7 +420,8 @@ public enum ConfigurationLoader {
     }
 
     /// `host`, `host:port`, `address`, `[v6-address]` or `[v6-address]:port`.
-    static func parseHostPort(_ text: String, defaultPort: Int) -> (String, Int)? {
+    /// `host`, `host:port`, `[v6]:port`; `ports` 0...65535 for a listener (0: any free port).
+    static func parseHostPort(_ text: String, defaultPort: Int, ports: ClosedRange<Int> = 1...65535) -> (String, Int)? {
         var host = Substring(text)
         var portText: Substring?
         if host.hasPrefix("[") {
@@ -424,7 +438,7 @@ public enum ConfigurationLoader {
         }
         var port = defaultPort
         if let portText {
-            guard let number = Int(portText), (1...65535).contains(number) else { return nil }
+            guard let number = Int(portText), ports.contains(number) else { return nil }
             port = number
         }
         guard !host.isEmpty else { return nil }
@@ -515,6 +529,60 @@ public enum ConfigurationLoader {
             return .nanoseconds(value * nanoseconds)
         }
         return nil
+    }
+
+    /// `username` with `password` or `password_file` (read now, trailing line break dropped).
+    static func credentials(_ entry: TOMLTable, key: String) throws(ConfigurationError) -> (String?, String?) {
+        let username = entry["username"]?.string
+        var password = entry["password"]?.string
+        if let file = entry["password_file"]?.string {
+            guard password == nil else {
+                throw ConfigurationError(key: "\(key).password_file", problem: "give password or password_file, not both")
+            }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "\(key).password_file", problem: "cannot read \(file)")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+        }
+        guard (username == nil) == (password == nil) else {
+            throw ConfigurationError(
+                key: "\(key).\(username == nil ? "username" : "password")", problem: "username and password go together")
+        }
+        return (username, password)
+    }
+
+    /// `[catcher.release]`: where the catcher may send a caught message on.
+    static func release(_ table: TOMLTable) throws(ConfigurationError) -> TernConfiguration.Catcher.Release {
+        let key = "catcher.release"
+        let allowed: Set<String> = ["relay", "security", "username", "password", "password_file", "allowed_domains"]
+        for name in table.keys where !allowed.contains(name) {
+            throw ConfigurationError(key: "\(key).\(name)", problem: "unknown key")
+        }
+        guard let relay = table["relay"]?.string else {
+            throw ConfigurationError(key: "\(key).relay", problem: "missing (host:port of an SMTP server)")
+        }
+        guard let (host, port) = parseHostPort(relay, defaultPort: 587), isHostname(host) || isIPAddress(host) else {
+            throw ConfigurationError(key: "\(key).relay", problem: "'\(relay)' is not host, host:port or [address]:port")
+        }
+        let security = table["security"]?.string ?? "starttls"
+        guard ["starttls", "tls", "none"].contains(security) else {
+            throw ConfigurationError(key: "\(key).security", problem: "'\(security)' is not starttls, tls or none")
+        }
+        let (username, password) = try credentials(table, key: key)
+        guard let domains = table["allowed_domains"]?.array, !domains.isEmpty else {
+            throw ConfigurationError(
+                key: "\(key).allowed_domains", problem: "missing: name the recipient domains a release may reach (\"*\": any)")
+        }
+        var allowedDomains: [String] = []
+        for (index, value) in domains.enumerated() {
+            guard let domain = value.string?.lowercased(), domain == "*" || isHostname(domain) else {
+                throw ConfigurationError(key: "\(key).allowed_domains[\(index)]", problem: "not a domain")
+            }
+            allowedDomains.append(domain)
+        }
+        return .init(
+            host: host, port: port, security: security, username: username, password: password,
+            allowedDomains: allowedDomains)
     }
 
     static func isLoopback(_ address: String) -> Bool {

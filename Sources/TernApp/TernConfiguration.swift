@@ -167,6 +167,40 @@ public struct TernConfiguration: Sendable {
         }
     }
 
+    /// `[catcher]`: how much mail dev mode keeps.
+    public struct Catcher: Sendable, Hashable {
+        /// The newest this many are kept; 0: no limit. Default 10,000.
+        public var maximumMessages = 10_000
+        /// Older messages are deleted; zero: no limit (the default).
+        public var maximumAge = TimeAmount.zero
+        /// `[catcher.release]`: the SMTP server caught messages may be sent on through.
+        public var release: Release?
+
+        public struct Release: Sendable, Hashable {
+            public var host: String
+            public var port: Int
+            /// `starttls` (default), `tls` or `none`.
+            public var security: String
+            public var username: String?
+            public var password: String?
+            /// Lower-case domains a release may reach; `*`: any.
+            public var allowedDomains: [String]
+
+            public init(
+                host: String, port: Int, security: String, username: String?, password: String?, allowedDomains: [String]
+            ) {
+                self.host = host
+                self.port = port
+                self.security = security
+                self.username = username
+                self.password = password
+                self.allowedDomains = allowedDomains
+            }
+        }
+
+        public init() {}
+    }
+
     /// `[auth]`: the brute-force brake on failed logins.
     public struct Authentication: Sendable, Hashable {
         /// The delay of the first failure; each further one doubles it. Default 500 ms.
@@ -196,6 +230,7 @@ public struct TernConfiguration: Sendable {
     /// The catcher's web UI and API (dev mode); nil turns them off. Default 127.0.0.1:8025,
     /// the port Mailpit and MailHog use.
     public var http: HTTPListener? = HTTPListener()
+    public var catcher = Catcher()
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 

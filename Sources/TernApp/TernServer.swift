@@ -8,6 +8,8 @@ public import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+public import Prometheus
+import Metrics
 import ServiceLifecycle
 import TernNet
 import TernSMTPCore
@@ -41,8 +43,17 @@ public enum TernServer {
     }
 
     /// Runs until SIGTERM/SIGINT. Writes the start-up lines through `announce`.
+    /// Sends every swift-metrics metric (the SMTP counters, ...) to a Prometheus registry, which
+    /// the HTTP server shows at /metrics. Call once per process, before `run`.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
     public static func run(
-        configuration: TernConfiguration, mode: Mode, logger: Logger, announce: @escaping @Sendable (String) -> Void
+        configuration: TernConfiguration, mode: Mode, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        announce: @escaping @Sendable (String) -> Void
     ) async throws {
         guard !configuration.listeners.isEmpty else {
             throw StartupError(description: "listener: no [[listener]] configured")
@@ -77,7 +88,7 @@ public enum TernServer {
         do {
             try await run(
                 configuration: configuration, mode: mode, dataDirectory: dataDirectory, tls: tls, group: group,
-                pool: pool, logger: logger, announce: announce)
+                pool: pool, logger: logger, metrics: metrics, announce: announce)
         } catch {
             try? await pool.shutdownGracefully()
             try? await group.shutdownGracefully()
@@ -89,7 +100,8 @@ public enum TernServer {
 
     private static func run(
         configuration: TernConfiguration, mode: Mode, dataDirectory: String, tls: NIOSSLContext,
-        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @escaping @Sendable (String) -> Void
+        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, metrics: PrometheusCollectorRegistry?,
+        announce: @escaping @Sendable (String) -> Void
     ) async throws {
 
         // The directory (domains, accounts, aliases) serves routing and logins; the catcher
@@ -261,7 +273,8 @@ public enum TernServer {
         if mode == .dev, let http = configuration.http, let catcherStore {
             // "ready" waits for the web UI, so whoever waits for it can use the API at once.
             services += try await catcherServices(
-                store: catcherStore, http: http, dataDirectory: dataDirectory, group: group, pool: pool, logger: logger,
+                store: catcherStore, http: http, settings: configuration.catcher, dataDirectory: dataDirectory,
+                hostname: configuration.hostname, metrics: metrics, group: group, pool: pool, logger: logger,
                 announce: announce)
         } else {
             announce("tern: ready")
@@ -280,7 +293,8 @@ public enum TernServer {
 
     /// The catcher's index, kept current, and its HTTP server.
     static func catcherServices(
-        store: CatcherStore, http: TernConfiguration.HTTPListener, dataDirectory: String,
+        store: CatcherStore, http: TernConfiguration.HTTPListener, settings: TernConfiguration.Catcher,
+        dataDirectory: String, hostname: String, metrics: PrometheusCollectorRegistry?,
         group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @escaping @Sendable (String) -> Void
     ) async throws -> [any Service] {
         var httpLogger = logger
@@ -292,11 +306,23 @@ public enum TernServer {
         } catch {
             throw StartupError(description: "data_dir: cannot open the catcher index \(indexPath): \(error)")
         }
-        let catcher = Catcher(store: store, index: index, pool: pool, logger: httpLogger)
+        let retention = Catcher.Retention(
+            maximumMessages: settings.maximumMessages > 0 ? settings.maximumMessages : nil,
+            maximumAge: settings.maximumAge > .zero ? .nanoseconds(settings.maximumAge.nanoseconds) : nil)
+        let catcher = Catcher(store: store, index: index, pool: pool, retention: retention, logger: httpLogger)
         await catcher.start()
+        var release: CatcherRelease?
+        if let settings = settings.release {
+            let client = try RelayClient(
+                host: settings.host, port: settings.port, security: RelayClient.Security(rawValue: settings.security) ?? .startTLS,
+                credentials: settings.username.flatMap { user in settings.password.map { .init(username: user, password: $0) } },
+                hostname: hostname, group: group, pool: pool, logger: httpLogger)
+            release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
+        }
         let host = http.address.contains(":") ? "[\(http.address)]" : http.address
         let server = CatcherHTTP.service(
-            catcher: catcher, host: http.address, port: http.port, group: group, logger: httpLogger
+            catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release, group: group,
+            logger: httpLogger
         ) { port in
             announce("tern: web UI and API on http://\(host):\(port)")
             announce("tern: ready")

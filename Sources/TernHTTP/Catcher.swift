@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import ServiceLifecycle
 public import NIOPosix
@@ -18,17 +19,31 @@ public actor Catcher: Service {
     private let pool: NIOThreadPool
     private let logger: Logger
     private let rescanInterval: Duration
+    private let retention: Retention
     private var waiters: [Int: (filter: MessageFilter, continuation: CheckedContinuation<IndexedMessage?, Never>)] = [:]
     private var listeners: [Int: AsyncStream<CatcherEvent>.Continuation] = [:]
     private var nextToken = 0
     private var synchronizing = false
     private var synchronizeAgain = false
 
+    /// How much mail the catcher keeps: at most `maximumMessages`, none older than
+    /// `maximumAge`; the oldest go first. Nil or zero: no limit.
+    public struct Retention: Sendable {
+        public var maximumMessages: Int?
+        public var maximumAge: Duration?
+
+        public init(maximumMessages: Int? = 10_000, maximumAge: Duration? = nil) {
+            self.maximumMessages = maximumMessages
+            self.maximumAge = maximumAge
+        }
+    }
+
     public init(
         store: CatcherStore, index: any MessageIndex, pool: NIOThreadPool, rescanInterval: Duration = .seconds(2),
-        logger: Logger
+        retention: Retention = Retention(), logger: Logger
     ) {
         self.rescanInterval = rescanInterval
+        self.retention = retention
         self.store = store
         self.index = index
         self.pool = pool
@@ -72,6 +87,7 @@ public actor Catcher: Service {
             synchronizeAgain = false
             do {
                 try await synchronizeOnce()
+                try await applyRetention()
             } catch {
                 logger.warning("catcher index not updated", metadata: ["error": "\(error)"])
             }
@@ -105,6 +121,24 @@ public actor Catcher: Service {
             }
             try await index.upsert(messages)
             for message in messages.sorted(by: { $0.receivedAt < $1.receivedAt }) { publish(.stored(message)) }
+        }
+    }
+
+    /// Deletes what the retention limits no longer allow, oldest first.
+    private func applyRetention() async throws {
+        if let age = retention.maximumAge, age > .zero {
+            let (seconds, attoseconds) = age.components
+            let cutoff = WallClock.milliseconds() - (seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            let removed = try await delete(matching: MessageFilter([.receivedBefore(cutoff)]))
+            if removed > 0 { logger.info("old messages deleted", metadata: ["count": "\(removed)"]) }
+        }
+        if let maximum = retention.maximumMessages, maximum > 0 {
+            while true {
+                let beyond = try await index.search(MessageFilter(), offset: maximum, limit: 500).messages
+                guard !beyond.isEmpty else { break }
+                try await delete(ids: beyond.map(\.id))
+                logger.info("oldest messages deleted (retention)", metadata: ["count": "\(beyond.count)", "kept": "\(maximum)"])
+            }
         }
     }
 
@@ -144,6 +178,11 @@ public actor Catcher: Service {
         let store = self.store
         let file = Self.file(of: message)
         return try? await pool.runIfActive { try store.contents(of: file) }
+    }
+
+    /// Where a message's file is, for code that reads it itself (release).
+    public func absolutePath(_ message: IndexedMessage) -> String? {
+        "\(store.root)/\(message.path)"
     }
 
     public func inboxes() async throws -> [InboxCount] {
@@ -285,5 +324,12 @@ enum MessageMatcher {
         case .receivedSince(let milliseconds): return message.receivedAt >= milliseconds
         case .not(let inner): return !holds(inner, message)
         }
+    }
+}
+
+enum WallClock {
+    /// Milliseconds since 1970.
+    static func milliseconds() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 public import Logging
 public import NIOCore
+public import Prometheus
 public import ServiceLifecycle
 import HTTPTypes
 import TernMIME
@@ -14,11 +15,28 @@ public enum CatcherHTTP {
     static let maximumWait: Duration = .seconds(300)
 
     public static func service(
-        catcher: Catcher, host: String, port: Int, group: any EventLoopGroup, logger: Logger,
+        catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
+        release: (any MessageReleasing)?, group: any EventLoopGroup, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
         let router = Router(context: BasicRequestContext.self)
         routes(router, catcher: catcher)
+        releaseRoute(router, catcher: catcher, release: release)
+        if let metrics {
+            router.get("metrics") { _, _ in
+                var text = metrics.emitToString()
+                text += "# HELP tern_catcher_messages Messages in the catcher, per inbox.\n"
+                text += "# TYPE tern_catcher_messages gauge\n"
+                let inboxes = try await catcher.inboxes()
+                for inbox in inboxes { text += "tern_catcher_messages{inbox=\"\(labelValue(inbox.name))\"} \(inbox.total)\n" }
+                text += "# HELP tern_catcher_unread_messages Unread messages in the catcher, per inbox.\n"
+                text += "# TYPE tern_catcher_unread_messages gauge\n"
+                for inbox in inboxes { text += "tern_catcher_unread_messages{inbox=\"\(labelValue(inbox.name))\"} \(inbox.unread)\n" }
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
         return Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tern"),
@@ -148,6 +166,37 @@ public enum CatcherHTTP {
         }
     }
 
+    /// `POST /api/v1/message/{ID}/release` with `{"To": [...]}`.
+    static func releaseRoute(_ router: Router<BasicRequestContext>, catcher: Catcher, release: (any MessageReleasing)?) {
+        router.post("api/v1/message/{id}/release") { request, context in
+            guard let release else {
+                return plain("release is not configured ([catcher.release] in the configuration)", .serviceUnavailable)
+            }
+            var request = request
+            let body = try await request.collectBody(upTo: 64 * 1024)
+            guard let asked = try? JSONDecoder().decode(APIRelease.self, from: Data(body.readableBytesView)),
+                !asked.to.isEmpty, asked.to.allSatisfy({ $0.contains("@") && !$0.contains(where: \.isWhitespace) })
+            else { return plain("the body must be {\"To\": [\"address\", ...]}", .badRequest) }
+            let refused = release.disallowed(asked.to)
+            guard refused.isEmpty else {
+                return plain("not in an allowed domain: \(refused.joined(separator: ", "))", .badRequest)
+            }
+            guard let (message, _) = try await load(context, request, catcher), let path = await catcher.absolutePath(message)
+            else { return notFound() }
+            let sender = message.from?.address ?? ""
+            do {
+                let failures = try await release.release(path: path, size: message.size, sender: sender, recipients: asked.to)
+                guard failures.isEmpty else {
+                    let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+                    return plain("the server refused: \(text)", .badGateway)
+                }
+                return plain("ok")
+            } catch {
+                return plain("release failed: \(error)", .badGateway)
+            }
+        }
+    }
+
     // MARK: Helpers
 
     /// `start` and `limit` as Mailpit takes them: bad or negative values fall back to 0 and 50.
@@ -218,6 +267,12 @@ public enum CatcherHTTP {
 
     static func plain(_ text: String, _ status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A Prometheus label value: backslash, quote and line feed escaped.
+    static func labelValue(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 
     static func notFound() -> Response { plain("404 page not found", .notFound) }

@@ -227,8 +227,9 @@ private func serve(_ configuration: TernConfiguration, mode: TernServer.Mode) as
         return handler
     }
     let logger = Logger(label: "tern")
+    let metrics = TernServer.bootstrapMetrics()
     do {
-        try await TernServer.run(configuration: configuration, mode: mode, logger: logger) { line in
+        try await TernServer.run(configuration: configuration, mode: mode, logger: logger, metrics: metrics) { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
     } catch {

@@ -271,3 +271,68 @@ def test_health_and_unknown_paths(catcher):
     assert api(catcher, "/api/v1/messages", "DELETE", None)[0] == 200
     status, _, _ = api(catcher, "/api/v1/messages", "PUT", None)
     assert status == 200
+
+
+def test_retention_keeps_the_newest(tern_factory):
+    """[catcher] max_messages: the newest N are kept, the oldest deleted first, files and all."""
+    server = tern_factory.dev(config_extra="[catcher]\nmax_messages = 3\n")
+    for n in range(5):
+        send(server, plain_message(f"number {n}"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        listing = get_json(server, "/api/v1/messages")
+        if [m["Subject"] for m in listing["messages"]] == ["number 4", "number 3", "number 2"]:
+            break
+        time.sleep(0.1)
+    assert [m["Subject"] for m in listing["messages"]] == ["number 4", "number 3", "number 2"], listing
+    assert listing["total"] == 3 and len(server.all_new_files()) == 3
+
+
+def test_prometheus_metrics(catcher):
+    """/metrics speaks Prometheus' text format: the SMTP counters and the catcher's inboxes."""
+    send(catcher, plain_message("counted"), login="metrics-app")
+    wait_count(catcher, 1)
+    status, headers, body = api(catcher, "/metrics")
+    text = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'tern_catcher_messages{inbox="metrics-app"} 1' in text, text
+    assert 'tern_catcher_unread_messages{inbox="metrics-app"} 1' in text
+    messages = [line for line in text.splitlines() if line.startswith("tern_smtp_messages_total")]
+    assert messages and float(messages[0].rsplit(" ", 1)[1]) >= 1, text
+
+
+def release(server, message_id: str, to: list[str]):
+    return api(server, f"/api/v1/message/{message_id}/release", "POST", {"To": to})
+
+
+def test_release_sends_a_caught_message_on(tern_factory, peers):
+    """POST /api/v1/message/{ID}/release sends the message through [catcher.release] (here an
+    aiosmtpd peer on 127.0.0.3) to recipients of the allowed domains only; a refused recipient
+    is reported (502); without the section, release is refused (503)."""
+    peer = peers.start("127.0.0.3", "--reject-rcpt", "nobody@example.test")
+    server = tern_factory.dev(config_extra=f"""
+[catcher.release]
+relay = "127.0.0.3:{peers.port}"
+security = "none"
+allowed_domains = ["example.test"]
+""")
+    send(server, plain_message("release me"))
+    message_id = wait_count(server, 1)["messages"][0]["ID"]
+    status, _, body = release(server, message_id, ["dev@example.test"])
+    assert status == 200 and body == b"ok", body
+    [got] = peer.wait_messages(1)
+    assert got["rcpt_tos"] == ["dev@example.test"] and got["mail_from"] == "alice@example.test"
+    assert "Subject: release me" in got["content"]
+
+    status, _, body = release(server, message_id, ["someone@elsewhere.test"])
+    assert status == 400 and b"elsewhere.test" in body
+    status, _, body = release(server, message_id, ["nobody@example.test"])
+    assert status == 502 and b"nobody@example.test" in body, body
+    assert release(server, message_id, [])[0] == 400
+    assert release(server, "NOSUCHMESSAGE000", ["dev@example.test"])[0] == 404
+    assert len(peer.messages()) == 1
+
+    plain_server = tern_factory.dev()
+    send(plain_server, plain_message("stays"))
+    other_id = wait_count(plain_server, 1)["messages"][0]["ID"]
+    assert release(plain_server, other_id, ["dev@example.test"])[0] == 503

@@ -33,6 +33,11 @@ port = 0
 role = "submissions"
 cleartext_auth = true
 
+[catcher]
+http = "127.0.0.1:0"
+max_messages = 5000
+max_age = "7d"
+
 [auth]
 failure_delay = "500ms"
 max_failure_delay = "16s"
@@ -100,6 +105,8 @@ INVALID = [
     ("[auth]\nfailure_delay = \"2s\"\nmax_failure_delay = \"1s\"", ["auth.max_failure_delay"]),
     ("[auth]\nfailure_window = \"0s\"", ["auth.failure_window"]),
     ("[auth]\nlockout = 3", ["lockout"]),
+    ("[catcher]\nhttp = \"everywhere\"", ["catcher.http"]),
+    ("[catcher]\nmax_messages = -1", ["catcher.max_messages"]),
 ]
 
 

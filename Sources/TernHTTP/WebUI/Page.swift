@@ -41,6 +41,7 @@ enum WebPage {
               <div class="actions">
                 <button id="toggle-read" type="button">Mark unread</button>
                 <a id="download" class="button" href="#">Download .eml</a>
+                <button id="release" type="button" title="Send this message on to a real mailbox ([catcher.release])">Release…</button>
                 <button id="delete" type="button" class="danger">Delete</button>
               </div>
               <nav id="tabs" role="tablist"></nav>

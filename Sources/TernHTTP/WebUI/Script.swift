@@ -179,6 +179,14 @@ extension WebPage {
           $("more").addEventListener("click", () => { state.limit += 100; loadList(); });
           $("back").addEventListener("click", closeMessage);
           $("delete").addEventListener("click", removeSelected);
+          $("release").addEventListener("click", async () => {
+            const to = prompt("Send this message on to (comma-separated addresses):");
+            if (!to) return;
+            const response = await fetch(`/api/v1/message/${encodeURIComponent(state.selected)}/release`, {
+              method: "POST", headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({ To: to.split(",").map((a) => a.trim()).filter(Boolean) }) });
+            alert(response.ok ? "Released." : await response.text());
+          });
           $("toggle-read").addEventListener("click", async () => {
             const unread = $("toggle-read").textContent === "Mark unread";
             await api("/api/v1/messages", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ IDs: [state.selected], Read: !unread }) });

@@ -1,0 +1,82 @@
+public import Logging
+public import NIOCore
+public import NIOPosix
+import NIOSSL
+public import TernMail
+public import TernSMTPCore
+import TernStore
+
+/// Sends single stored messages through one configured SMTP server: the catcher's "release"
+/// (a developer sends a caught message on to a real mailbox). The server is fixed by the
+/// configuration, never chosen by whoever asks, so the catcher cannot be made to connect
+/// anywhere else.
+public struct RelayClient: Sendable {
+    public enum Security: String, Sendable {
+        /// STARTTLS required (RFC 3207), the submission port's way.
+        case startTLS = "starttls"
+        /// TLS from the first octet (RFC 8314, port 465).
+        case implicitTLS = "tls"
+        /// Cleartext (a local test server).
+        case none
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
+    }
+
+    public let host: String
+    public let port: Int
+    public let security: Security
+    public let credentials: ClientSessionStateMachine.Credentials?
+    public let hostname: String
+    private let group: any EventLoopGroup
+    private let pool: NIOThreadPool
+    private let tls: NIOSSLContext
+    private let logger: Logger
+
+    public init(
+        host: String, port: Int, security: Security, credentials: ClientSessionStateMachine.Credentials?,
+        hostname: String, group: any EventLoopGroup, pool: NIOThreadPool, logger: Logger
+    ) throws {
+        self.host = host
+        self.port = port
+        self.security = security
+        self.credentials = credentials
+        self.hostname = hostname
+        self.group = group
+        self.pool = pool
+        self.logger = logger
+        // A developer's relay often has a self-signed certificate; the point is encryption.
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        tls = try NIOSSLContext(configuration: configuration)
+    }
+
+    /// Sends the file at `path` (`size` octets) from `sender` to `recipients`; returns each
+    /// recipient's outcome, or throws when no session could be had.
+    public func send(path: String, size: Int, sender: MailAddress?, recipients: [MailAddress]) async throws
+        -> [ClientSessionStateMachine.RecipientResult]
+    {
+        let (host, port) = (self.host, self.port)
+        let address = try await pool.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
+        var session = ClientSessionStateMachine.Configuration(hostname: hostname, credentials: credentials)
+        switch security {
+        case .startTLS: session.tlsPolicy = .required
+        case .implicitTLS: session.implicitTLS = true
+        case .none: session.tlsPolicy = .none
+        }
+        let connection = try await SMTPClientConnection.connect(
+            to: address, hostName: host, configuration: session, tls: tls, group: group, connectTimeout: .seconds(10),
+            logger: logger)
+        defer { connection.finish() }
+        let reader = try await MessageFileReader.open(path: path, pool: pool)
+        let envelope = Envelope(sender: sender, recipients: recipients.map { EnvelopeRecipient(address: $0) })
+        let result = await connection.send(OutboundMessage(envelope: envelope, size: size, body: .eightBitMIME), body: reader)
+        if let localError = result.localError { throw Failure(description: localError) }
+        return result.report.recipients
+    }
+}

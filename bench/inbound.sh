@@ -7,7 +7,9 @@
 # Scenarios (10 KB messages): 1 session, 20 sessions (new connection per message), 20 sessions
 # reusing connections. For each, Tern and the peer run alternately REPETITIONS times; the script
 # prints medians in messages per second and the ratio Tern/Postfix. Tern runs in dev mode
-# (every message fsync'ed into a Maildir before its 250), release build. Loopback only.
+# (every message fsync'ed into a Maildir before its 250), release build, with the catcher's web
+# UI and index off (--http off): this measures SMTP acceptance, as Postfix's side does. Loopback
+# only.
 #
 # The Postfix peer comes from the perf kit (PERF_KIT, default ../shared/tools/perf relative to
 # the repository): its install-peers.sh configures Postfix on 127.0.0.1:2525. Without the kit,
@@ -25,7 +27,7 @@ export DEBIAN_FRONTEND=noninteractive
 bench_start_postfix
 bench_build_tern
 data=$(mktemp -d /tmp/tern-bench.XXXXXX)
-"$bin" dev --smtp "127.0.0.1:$TERN_PORT" --data "$data" --hostname bench.tern.test >"$data/stdout" 2>"$data/stderr" &
+"$bin" dev --smtp "127.0.0.1:$TERN_PORT" --http off --data "$data" --hostname bench.tern.test >"$data/stdout" 2>"$data/stderr" &
 tern_pid=$!
 trap 'kill $tern_pid 2>/dev/null; wait $tern_pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do grep -q "tern: ready" "$data/stdout" && break; sleep 0.1; done

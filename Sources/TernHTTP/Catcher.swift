@@ -52,9 +52,9 @@ public actor Catcher: Service {
 
     /// Starts listening to the store; call once.
     public func start() async {
-        store.observe { [weak self] _ in
+        store.observe { [weak self] file in
             guard let self else { return }
-            Task { await self.synchronize() }
+            Task { await self.indexStored(file) }
         }
         await synchronize()
     }
@@ -139,6 +139,23 @@ public actor Catcher: Service {
                 try await delete(ids: beyond.map(\.id))
                 logger.info("oldest messages deleted (retention)", metadata: ["count": "\(beyond.count)", "kept": "\(maximum)"])
             }
+        }
+    }
+
+    /// Indexes one message the SMTP side just stored: O(1), where a rescan is O(messages), so a
+    /// burst of mail costs the catcher one parse per message.
+    private func indexStored(_ file: CatcherStore.StoredFile) async {
+        let store = self.store
+        do {
+            let id = Self.id(of: file)
+            guard try await index.message(id: id) == nil else { return }
+            guard let raw = try? await pool.runIfActive({ try store.contents(of: file) }) else { return }
+            let message = MessageSummary.indexed(raw: raw, file: file, id: id)
+            try await index.upsert([message])
+            publish(.stored(message))
+            // Retention is applied by the next rescan (within `rescanInterval`), not per message.
+        } catch {
+            logger.warning("catcher index not updated", metadata: ["error": "\(error)"])
         }
     }
 

@@ -17,7 +17,7 @@ public final class CatcherStore: MessageStore {
     private let pool: NIOThreadPool
     private let defaultInbox: Maildir
     private let inboxes: NIOLockedValueBox<[String: Maildir]>
-    private let observer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    private let observer = NIOLockedValueBox<(@Sendable (StoredFile) -> Void)?>(nil)
 
     /// The API's name of the inbox of mail sent without a login. A login with this name
     /// shares it, so every inbox has one name.
@@ -63,12 +63,17 @@ public final class CatcherStore: MessageStore {
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
         let named = message.trace.authenticatedUser.flatMap { name in inboxes.withLockedValue { $0[name] }.map { (name, $0) } }
-        let writer = (named?.1 ?? defaultInbox).begin(message, prefix: prefix, on: eventLoop)
-        return ObservedWriter(base: writer, inbox: named?.0 ?? Self.defaultInboxName, observer: observer)
+        let inbox = named?.0 ?? Self.defaultInboxName
+        let folder = named.flatMap { Self.folderName($0.0) }.map { ".\($0)/" } ?? ""
+        let observer = self.observer
+        return (named?.1 ?? defaultInbox).begin(message, prefix: prefix, on: eventLoop) { name in
+            let file = StoredFile(inbox: inbox, path: "\(folder)new/\(name)", key: MaildirUIDList.key(ofFileName: name), seen: false)
+            observer.withLockedValue { $0 }?(file)
+        }
     }
 
-    /// Tells `handler` the inbox name each time a message has been stored (after its 250).
-    public func observe(_ handler: @escaping @Sendable (String) -> Void) {
+    /// Tells `handler` of each message stored over SMTP, once its file is in place.
+    public func observe(_ handler: @escaping @Sendable (StoredFile) -> Void) {
         observer.withLockedValue { $0 = handler }
     }
 
@@ -209,28 +214,5 @@ public final class CatcherStore: MessageStore {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): octet - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-/// Tells the catcher's observer once a message is stored (its commit succeeded).
-private final class ObservedWriter: MessageWriter {
-    private let base: any MessageWriter
-    private let inbox: String
-    private let observer: NIOLockedValueBox<(@Sendable (String) -> Void)?>
-
-    init(base: any MessageWriter, inbox: String, observer: NIOLockedValueBox<(@Sendable (String) -> Void)?>) {
-        self.base = base
-        self.inbox = inbox
-        self.observer = observer
-    }
-
-    var bufferedBytes: Int { base.bufferedBytes }
-    func append(_ chunk: ByteBuffer) { base.append(chunk) }
-    func drained() -> EventLoopFuture<Void> { base.drained() }
-    func abort() { base.abort() }
-
-    func commit() -> EventLoopFuture<Void> {
-        let (inbox, observer) = (self.inbox, self.observer)
-        return base.commit().map { observer.withLockedValue { $0 }?(inbox) }
     }
 }

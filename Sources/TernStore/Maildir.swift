@@ -25,6 +25,15 @@ public struct Maildir: MessageStore {
     public var location: String { root }
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
+        begin(message, prefix: prefix, on: eventLoop, stored: nil)
+    }
+
+    /// As `begin`, telling `stored` the file's name in `new/` once it is there (on the thread
+    /// pool, before the directory is synced and the 250 is sent).
+    public func begin(
+        _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        stored: (@Sendable (_ name: String) -> Void)?
+    ) -> any MessageWriter {
         let base = "\(message.trace.receivedAt).\(message.id).\(hostname)"
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
@@ -32,6 +41,7 @@ public struct Maildir: MessageStore {
             prefix: prefix, temporaryPath: temporary, directory: newDirectory, pool: pool, eventLoop: eventLoop
         ) { size in
             try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
+            stored?("\(base),S=\(size)")
             return size
         }
     }

@@ -20,6 +20,7 @@ public enum CatcherHTTP {
         onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: LocalOnly())
         routes(router, catcher: catcher)
         releaseRoute(router, catcher: catcher, release: release)
         if let metrics {

@@ -336,3 +336,57 @@ allowed_domains = ["example.test"]
     send(plain_server, plain_message("stays"))
     other_id = wait_count(plain_server, 1)["messages"][0]["ID"]
     assert release(plain_server, other_id, ["dev@example.test"])[0] == 503
+
+
+def test_http_listener_survives_junk(catcher):
+    """Random bytes, a broken request line, an endless header and a huge body on the HTTP port
+    leave the catcher answering (hostile-inputs 45)."""
+    import os
+    import random
+    import socket
+    from urllib.parse import urlparse
+    where = urlparse(catcher.http_url)
+    junk = [os.urandom(4096), b"GET / HTTP/9.9\r\n\r\n", b"\x16\x03\x01\x02\x00" + os.urandom(512),
+            b"GET /api/v1/messages HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 200_000 + b"\r\n\r\n",
+            b"PUT /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"{" * 65536,
+            b"GET /api/v1/message/" + b"%00" * 500 + b" HTTP/1.1\r\nHost: x\r\n\r\n"]
+    random.seed(7)
+    for payload in junk + [bytes(random.getrandbits(8) for _ in range(2048)) for _ in range(10)]:
+        with socket.create_connection((where.hostname, where.port), timeout=5) as s:
+            try:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(65536)
+            except OSError:
+                pass  # the server may close first: that is fine
+    assert api(catcher, "/healthz")[2] == b"ok"
+    send(catcher, plain_message("still here"))
+    assert wait_count(catcher, 1)["messages"][0]["Subject"] == "still here"
+
+
+def test_pages_elsewhere_cannot_use_the_catcher(catcher):
+    """A request naming another host (DNS rebinding) is refused (421), and so is a body that is
+    not JSON (a cross-site "simple" POST); the real clients' requests pass."""
+    import http.client
+    from urllib.parse import urlparse
+    send(catcher, plain_message("private"))
+    wait_count(catcher, 1)
+    where = urlparse(catcher.http_url)
+
+    def raw(method: str, path: str, host: str, body: bytes | None = None, content_type: str | None = None) -> int:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        headers = {"Host": host}
+        if content_type:
+            headers["Content-Type"] = content_type
+        connection.request(method, path, body=body, headers=headers)
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert raw("GET", "/api/v1/messages", "evil.example:8025") == 421
+    assert raw("GET", "/", "attacker.test") == 421
+    assert raw("GET", "/api/v1/messages", f"localhost:{where.port}") == 200
+    assert raw("GET", "/api/v1/messages", f"127.0.0.1:{where.port}") == 200
+    assert raw("DELETE", "/api/v1/messages", f"127.0.0.1:{where.port}", b'{"IDs": []}', "text/plain") == 415
+    assert raw("PUT", "/api/v1/messages", f"127.0.0.1:{where.port}", b'{"Read": true}', "text/plain") == 415
+    assert get_json(catcher, "/api/v1/messages")["total"] == 1 and get_json(catcher, "/api/v1/messages")["unread"] == 1

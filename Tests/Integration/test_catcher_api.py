@@ -390,3 +390,29 @@ def test_pages_elsewhere_cannot_use_the_catcher(catcher):
     assert raw("DELETE", "/api/v1/messages", f"127.0.0.1:{where.port}", b'{"IDs": []}', "text/plain") == 415
     assert raw("PUT", "/api/v1/messages", f"127.0.0.1:{where.port}", b'{"Read": true}', "text/plain") == 415
     assert get_json(catcher, "/api/v1/messages")["total"] == 1 and get_json(catcher, "/api/v1/messages")["unread"] == 1
+
+
+def test_release_over_starttls_with_auth(tern_factory, peers, tmp_path):
+    """Release to a relay that wants STARTTLS and AUTH (the usual submission server), with the
+    password read from password_file: the peer sees TLS and the login, and the password is
+    never logged."""
+    from ternlib import make_cert
+    cert, key = make_cert(tmp_path, "relay.test")
+    peer = peers.start("127.0.0.4", "--tls-cert", str(cert), "--tls-key", str(key), "--auth", "dev:s3cret pass")
+    secret = tmp_path / "relay-password"
+    secret.write_text("s3cret pass\n")
+    server = tern_factory.dev(config_extra=f"""
+[catcher.release]
+relay = "127.0.0.4:{peers.port}"
+security = "starttls"
+username = "dev"
+password_file = "{secret}"
+allowed_domains = ["*"]
+""")
+    send(server, plain_message("over tls"))
+    message_id = wait_count(server, 1)["messages"][0]["ID"]
+    status, _, body = release(server, message_id, ["someone@anywhere.example"])
+    assert status == 200, body
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "dev" and got["rcpt_tos"] == ["someone@anywhere.example"]
+    assert "s3cret" not in server.stderr_text()

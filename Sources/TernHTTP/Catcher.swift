@@ -96,8 +96,10 @@ public actor Catcher: Service {
 
     private func synchronizeOnce() async throws {
         let store = self.store
-        let files = try await pool.runIfActive { try store.files() }
+        // The rows first, then the files: a row added meanwhile (a message just stored) is not
+        // in `indexed`, so it cannot be taken for one whose file went.
         let indexed = try await index.paths()
+        let files = try await pool.runIfActive { try store.files() }
         let indexedPaths = Set(indexed.values)
         let filePaths = Set(files.map(\.path))
         // A file renamed behind our back (a mail reader marked it read) is gone under its old

@@ -1,8 +1,10 @@
 public import Logging
 import NIOConcurrencyHelpers
+public import NIOCore
 public import NIOPosix
 public import TernQueue
-import TernStore
+public import TernStore
+import TernMail
 
 /// The MDA: delivers a queued message into a local mailbox, a Maildir at
 /// `<root>/<domain>/<user>/` (created on first delivery), readable by Dovecot, mutt or
@@ -19,7 +21,7 @@ import TernStore
 /// Security notes: the mailbox path is built from the resolved mailbox (a configured
 /// address whose local part was checked to be a safe directory name), never from what the
 /// client wrote.
-public final class LocalDeliveryAgent: DeliveryAgent {
+public final class LocalDeliveryAgent: DirectDelivering {
     public let root: String
     private let hostname: String
     private let pool: NIOThreadPool
@@ -54,10 +56,45 @@ public final class LocalDeliveryAgent: DeliveryAgent {
         return results
     }
 
+    /// Writes the message into the mailbox as it arrives, with the same header lines and file
+    /// name as a queued delivery. Only a mailbox already opened since start is taken: opening
+    /// one creates directories, which must not block the event loop, so a mailbox's first
+    /// message goes through the queue, whose delivery opens it.
+    public func beginDirect(
+        _ message: IncomingMessage, mailbox: String, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        delivered: @escaping @Sendable (DeliveryResult) -> Void
+    ) -> (any MessageWriter)? {
+        guard let (maildir, uidList) = mailboxes.withLockedValue({ $0[mailbox] }) else { return nil }
+        var head = ByteBuffer(string: Self.deliveryHeader(sender: message.envelope.sender?.description ?? "", mailbox: mailbox))
+        head.writeImmutableBuffer(prefix)
+        let uid = NIOLockedValueBox<UInt32?>(nil)
+        let (clock, logger, id) = (self.clock, self.logger, message.id.rawValue)
+        let writer = maildir.begin(message, prefix: head, on: eventLoop) { name in
+            // On the pool, once the file is in new/ (before the directory sync the 250 waits for).
+            do {
+                let assigned = try uidList.assign(MaildirUIDList.key(ofFileName: name), now: clock())
+                uid.withLockedValue { $0 = assigned }
+            } catch {
+                logger.warning(
+                    "delivered, but the UID list could not be updated; run tern repair",
+                    metadata: ["tern_queue_id": "\(id)", "mailbox": "\(mailbox)", "error": "\(error)"])
+            }
+        }
+        return DirectDeliveryWriter(writer) {
+            let reply = uid.withLockedValue { $0 }.map { "250 2.0.0 delivered to maildir (uid \($0))" }
+            delivered(DeliveryResult(.delivered(reply ?? "250 2.0.0 delivered to maildir"), relay: "maildir"))
+        }
+    }
+
+    /// RFC 5321 §4.4's Return-Path and the Delivered-To line, in front of every delivered copy.
+    static func deliveryHeader(sender: String, mailbox: String) -> String {
+        "Return-Path: <\(sender)>\r\nDelivered-To: \(mailbox)\r\n"
+    }
+
     private func deliver(_ job: DeliveryJob, to mailbox: String) async -> DeliveryOutcome {
         do {
             let (maildir, uidList) = try await self.maildir(for: mailbox)
-            let prefix = "Return-Path: <\(job.sender)>\r\nDelivered-To: \(mailbox)\r\n"
+            let prefix = Self.deliveryHeader(sender: job.sender, mailbox: mailbox)
             let key = try await maildir.deliver(
                 copying: job.messagePath, prefix: Array(prefix.utf8), id: job.messageID, receivedAt: job.arrival)
             let now = clock()
@@ -89,5 +126,26 @@ public final class LocalDeliveryAgent: DeliveryAgent {
             cache[mailbox] = created
             return created
         }
+    }
+}
+
+/// A Maildir writer that reports the delivery once the message is durable.
+private final class DirectDeliveryWriter: MessageWriter {
+    private let inner: any MessageWriter
+    private let delivered: @Sendable () -> Void
+
+    init(_ inner: any MessageWriter, delivered: @escaping @Sendable () -> Void) {
+        self.inner = inner
+        self.delivered = delivered
+    }
+
+    var bufferedBytes: Int { inner.bufferedBytes }
+    func append(_ chunk: ByteBuffer) { inner.append(chunk) }
+    func drained() -> EventLoopFuture<Void> { inner.drained() }
+    func abort() { inner.abort() }
+
+    func commit() -> EventLoopFuture<Void> {
+        let delivered = self.delivered
+        return inner.commit().map { delivered() }
     }
 }

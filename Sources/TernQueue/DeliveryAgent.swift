@@ -1,3 +1,4 @@
+public import NIOCore
 public import TernStore
 
 /// One delivery attempt the scheduler hands an agent: a queued message and those of its
@@ -87,4 +88,20 @@ public struct DeliveryResult: Sendable, Hashable {
 public protocol DeliveryAgent: Sendable {
     /// Attempts every item of `job`; returns one result per item, in the same order.
     func deliver(_ job: DeliveryJob) async -> [DeliveryResult]
+}
+
+/// An agent that can take a message while the client is still sending it, so a message whose
+/// only destination is one local mailbox is written once, into that mailbox, and acknowledged
+/// when it is durable there: one file and one data sync, where the queue would write its
+/// message and envelope files, copy the message and then remove both (maddy's local targets
+/// work this way; Postfix always queues). Delivery errors then reach the client as the reply to
+/// the end of data, never as a bounce.
+public protocol DirectDelivering: DeliveryAgent {
+    /// A writer straight into `mailbox`, or nil when the agent cannot take the message now (it
+    /// is then queued as usual). `delivered` runs once the message is durable in the mailbox,
+    /// with the result the queue would have recorded.
+    func beginDirect(
+        _ message: IncomingMessage, mailbox: String, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        delivered: @escaping @Sendable (DeliveryResult) -> Void
+    ) -> (any MessageWriter)?
 }

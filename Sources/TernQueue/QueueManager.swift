@@ -74,6 +74,9 @@ public final class QueueManager: MessageStore, Service {
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
         let deliveries = plan(message.envelope)
+        if let writer = beginDirectDelivery(message, deliveries: deliveries, prefix: prefix, on: eventLoop) {
+            return writer
+        }
         let state = self.state
         let wakeup = self.wakeup
         return spool.begin(message, deliveries: deliveries, prefix: prefix, on: eventLoop) { record in
@@ -83,6 +86,25 @@ public final class QueueManager: MessageStore, Service {
                 if record.isComplete { await self.persist(record.id) }
                 wakeup.signal()
             }
+        }
+    }
+
+    /// Hands a message with exactly one destination, a local mailbox, to the local agent while
+    /// it is received (`DirectDelivering`), so it never enters the spool. Everything else is
+    /// queued: several destinations share one spooled copy and each gets its own outcome, and
+    /// a recipient who asked for a success DSN (RFC 3461 NOTIFY=SUCCESS) gets it from the queue.
+    private func beginDirectDelivery(
+        _ message: IncomingMessage, deliveries: [QueuedDelivery], prefix: ByteBuffer, on eventLoop: any EventLoop
+    ) -> (any MessageWriter)? {
+        guard deliveries.count == 1, let delivery = deliveries.first, delivery.route == .local,
+            delivery.status == .pending, !message.envelope.recipients.contains(where: { $0.notify?.success == true }),
+            let agent = agents[.local] as? any DirectDelivering
+        else { return nil }
+        let (clock, arrival) = (self.clock, message.trace.receivedAt)
+        return agent.beginDirect(message, mailbox: delivery.recipient, prefix: prefix, on: eventLoop) { result in
+            self.logAttempt(
+                messageID: message.id.rawValue, delivery: delivery, arrival: arrival, result: result, status: .delivered,
+                now: clock())
         }
     }
 
@@ -163,7 +185,9 @@ public final class QueueManager: MessageStore, Service {
         // (writes for one message stay in order, `persist`).
         wakeup.signal()
         for (item, (result, status)) in zip(job.items, zip(results, statuses)) {
-            logAttempt(job, item: item, result: result, status: status, now: now)
+            logAttempt(
+                messageID: job.messageID, delivery: item.delivery, arrival: job.arrival, result: result,
+                status: status, now: now)
         }
         if statuses.contains(.deferred), let threshold = configuration.delayWarning,
             let record = await state.takeDelayWarning(job.messageID, now: now, threshold: threshold)
@@ -334,16 +358,17 @@ public final class QueueManager: MessageStore, Service {
 
     /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.
     private func logAttempt(
-        _ job: DeliveryJob, item: DeliveryJob.Item, result: DeliveryResult, status: QueuedDelivery.Status, now: Int64
+        messageID: String, delivery: QueuedDelivery, arrival: Int64, result: DeliveryResult,
+        status: QueuedDelivery.Status, now: Int64
     ) {
         let reply = result.outcome.reply
         let dsn = reply.split(separator: " ").dropFirst().first.map(String.init) ?? ""
         var metadata: Logger.Metadata = [
-            "tern_queue_id": "\(job.messageID)",
-            "to": "<\(item.delivery.recipient)>",
-            "orig_to": "<\(item.delivery.original)>",
+            "tern_queue_id": "\(messageID)",
+            "to": "<\(delivery.recipient)>",
+            "orig_to": "<\(delivery.original)>",
             "relay": "\(result.relay ?? "none")",
-            "delay": "\(now - job.arrival)",
+            "delay": "\(now - arrival)",
             "dsn": "\(dsn)",
             "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
             "reply": "\(reply)",

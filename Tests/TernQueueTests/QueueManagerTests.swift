@@ -114,6 +114,74 @@ struct QueueManagerTests {
     }
 }
 
+extension QueueManagerTests {
+    private func send(_ message: IncomingMessage, to manager: QueueManager, on loop: any EventLoop) async throws {
+        try await loop.submit {
+            let writer = manager.begin(message, prefix: ByteBuffer(string: "Received: x\r\n"), on: loop)
+            writer.append(ByteBuffer(string: "Subject: \(message.id)\r\n\r\nbody\r\n"))
+            return writer.commit()
+        }.flatMap { $0 }.get()
+    }
+
+    private func files(_ path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+    }
+
+    @Test("a message for one open local mailbox goes straight into it, never into the spool")
+    func directDelivery() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manager = QueueManager(
+            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
+            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
+            logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
+        _ = try manager.recover()
+        let loop = group.next()
+        let alice = "\(directory)/mailboxes/example.test/alice"
+        let queue = "\(directory)/spool/queue"
+
+        // The mailbox's first message is queued; its delivery opens the mailbox.
+        let runner = Task { try await manager.run() }
+        try await send(incoming(["alice@example.test"]), to: manager, on: loop)
+        for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(files("\(alice)/new").count == 1)
+        // With the scheduler stopped, only a direct delivery can put a message in the mailbox.
+        runner.cancel()
+        _ = await runner.result
+
+        let direct = incoming(["alice@example.test"])
+        try await send(direct, to: manager, on: loop)
+        #expect(files(queue).isEmpty)
+        let delivered = files("\(alice)/new")
+        #expect(delivered.count == 2)
+        let name = try #require(delivered.first { $0.contains(direct.id.rawValue) })
+        #expect(name.hasPrefix("\(direct.trace.receivedAt).\(direct.id.rawValue).mx.test,S="))
+        let content = try String(contentsOfFile: "\(alice)/new/\(name)", encoding: .utf8)
+        #expect(
+            content
+                == "Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.test\r\nReceived: x\r\nSubject: \(direct.id)\r\n\r\nbody\r\n")
+        #expect(name.hasSuffix(",S=\(content.utf8.count)"))
+        let uids = try MaildirUIDList(maildir: alice).entries().entries
+        #expect(uids.map(\.uid) == [1, 2])
+        #expect(uids.last?.key == MaildirUIDList.key(ofFileName: name))
+
+        // Two mailboxes share one spooled copy; a success DSN is the queue's job.
+        try await send(incoming(["team@example.test"]), to: manager, on: loop)
+        var notify = incoming(["alice@example.test"])
+        notify.envelope.recipients[0].notify = DSNNotify(success: true)
+        try await send(notify, to: manager, on: loop)
+        #expect(files(queue).filter { $0.hasSuffix(".json") }.count == 2)
+        #expect(files("\(alice)/new").count == 2)
+
+        try await pool.shutdownGracefully()
+        try await group.shutdownGracefully()
+    }
+}
+
 /// The scheduler's view: due deliveries grouped into one job per destination, with the
 /// total and per-destination limits.
 @Suite("QueueState scheduling")

@@ -18,7 +18,12 @@ let package = Package(
     name: "tern",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tern", targets: ["tern"])
+        .executable(name: "tern", targets: ["tern"]),
+        // The pure cores as libraries only so that bench/micro (a separate package) can link them.
+        .library(name: "TernMail", targets: ["TernMail"]),
+        .library(name: "TernSMTPCore", targets: ["TernSMTPCore"]),
+        .library(name: "TernMIME", targets: ["TernMIME"]),
+        .library(name: "TernDNSCore", targets: ["TernDNSCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

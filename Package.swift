@@ -253,6 +253,7 @@ let package = Package(
             dependencies: [
                 "TernStore", "TernMail", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

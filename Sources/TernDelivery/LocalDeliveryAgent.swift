@@ -27,7 +27,14 @@ public final class LocalDeliveryAgent: DirectDelivering {
     private let pool: NIOThreadPool
     private let logger: Logger
     private let clock: @Sendable () -> Int64
-    private let mailboxes = NIOLockedValueBox([String: (Maildir, MaildirUIDList)]())
+    private let mailboxes = NIOLockedValueBox([String: OpenMailbox]())
+
+    /// A mailbox in use: its Maildir and the group commit that numbers its new messages, so
+    /// deliveries that finish together share one append and one sync of the UID list.
+    private struct OpenMailbox: Sendable {
+        var maildir: Maildir
+        var uids: GroupCommit<String, UInt32>
+    }
 
     public init(
         root: String, hostname: String, pool: NIOThreadPool, logger: Logger = Logger(label: "tern.local"),
@@ -64,25 +71,29 @@ public final class LocalDeliveryAgent: DirectDelivering {
         _ message: IncomingMessage, mailbox: String, prefix: ByteBuffer, on eventLoop: any EventLoop,
         delivered: @escaping @Sendable (DeliveryResult) -> Void
     ) -> (any MessageWriter)? {
-        guard let (maildir, uidList) = mailboxes.withLockedValue({ $0[mailbox] }) else { return nil }
+        guard let open = mailboxes.withLockedValue({ $0[mailbox] }) else { return nil }
         var head = ByteBuffer(string: Self.deliveryHeader(sender: message.envelope.sender?.description ?? "", mailbox: mailbox))
         head.writeImmutableBuffer(prefix)
-        let uid = NIOLockedValueBox<UInt32?>(nil)
-        let (clock, logger, id) = (self.clock, self.logger, message.id.rawValue)
-        let writer = maildir.begin(message, prefix: head, on: eventLoop) { name in
-            // On the pool, once the file is in new/ (before the directory sync the 250 waits for).
-            do {
-                let assigned = try uidList.assign(MaildirUIDList.key(ofFileName: name), now: clock())
-                uid.withLockedValue { $0 = assigned }
-            } catch {
+        let numbering = NIOLockedValueBox<EventLoopFuture<UInt32>?>(nil)
+        let writer = open.maildir.begin(message, prefix: head, on: eventLoop) { name in
+            // Once the file is in new/: numbered while its directory is synced.
+            let uid = open.uids.submit(MaildirUIDList.key(ofFileName: name), on: eventLoop)
+            numbering.withLockedValue { $0 = uid }
+        }
+        let (logger, id) = (self.logger, message.id.rawValue)
+        return DirectDeliveryWriter(writer) {
+            // The file is durable in new/; a UID the list could not take is given by `tern repair`.
+            // The Maildir names the file before its commit completes, so the number is on its way.
+            guard let uid = numbering.withLockedValue({ $0 }) else {
+                delivered(DeliveryResult(.delivered("250 2.0.0 delivered to maildir"), relay: "maildir"))
+                return eventLoop.makeSucceededVoidFuture()
+            }
+            return uid.map { "250 2.0.0 delivered to maildir (uid \($0))" }.flatMapErrorThrowing { error in
                 logger.warning(
                     "delivered, but the UID list could not be updated; run tern repair",
                     metadata: ["tern_queue_id": "\(id)", "mailbox": "\(mailbox)", "error": "\(error)"])
-            }
-        }
-        return DirectDeliveryWriter(writer) {
-            let reply = uid.withLockedValue { $0 }.map { "250 2.0.0 delivered to maildir (uid \($0))" }
-            delivered(DeliveryResult(.delivered(reply ?? "250 2.0.0 delivered to maildir"), relay: "maildir"))
+                return "250 2.0.0 delivered to maildir"
+            }.map { reply in delivered(DeliveryResult(.delivered(reply), relay: "maildir")) }
         }
     }
 
@@ -93,13 +104,12 @@ public final class LocalDeliveryAgent: DirectDelivering {
 
     private func deliver(_ job: DeliveryJob, to mailbox: String) async -> DeliveryOutcome {
         do {
-            let (maildir, uidList) = try await self.maildir(for: mailbox)
+            let open = try await self.mailbox(mailbox)
             let prefix = Self.deliveryHeader(sender: job.sender, mailbox: mailbox)
-            let key = try await maildir.deliver(
+            let key = try await open.maildir.deliver(
                 copying: job.messagePath, prefix: Array(prefix.utf8), id: job.messageID, receivedAt: job.arrival)
-            let now = clock()
             do {
-                let uid = try await pool.runIfActive { try uidList.assign(key, now: now) }
+                let uid = try await open.uids.submit(key)
                 return .delivered("250 2.0.0 delivered to maildir (uid \(uid))")
             } catch {
                 logger.warning(
@@ -114,13 +124,13 @@ public final class LocalDeliveryAgent: DirectDelivering {
         }
     }
 
-    private func maildir(for mailbox: String) async throws -> (Maildir, MaildirUIDList) {
+    private func mailbox(_ mailbox: String) async throws -> OpenMailbox {
         if let existing = mailboxes.withLockedValue({ $0[mailbox] }) { return existing }
         let path = maildirPath(for: mailbox)
-        let (hostname, pool) = (self.hostname, self.pool)
-        let created = try await pool.runIfActive {
-            (try Maildir(root: path, hostname: hostname, pool: pool), MaildirUIDList(maildir: path))
-        }
+        let (hostname, pool, clock) = (self.hostname, self.pool, self.clock)
+        let maildir = try await pool.runIfActive { try Maildir(root: path, hostname: hostname, pool: pool) }
+        let list = MaildirUIDList(maildir: path)
+        let created = OpenMailbox(maildir: maildir, uids: GroupCommit(pool: pool) { keys in try list.assign(keys, now: clock()) })
         return mailboxes.withLockedValue { cache in
             if let raced = cache[mailbox] { return raced }
             cache[mailbox] = created
@@ -129,12 +139,12 @@ public final class LocalDeliveryAgent: DirectDelivering {
     }
 }
 
-/// A Maildir writer that reports the delivery once the message is durable.
+/// A Maildir writer that reports the delivery once the message is durable and numbered.
 private final class DirectDeliveryWriter: MessageWriter {
     private let inner: any MessageWriter
-    private let delivered: @Sendable () -> Void
+    private let delivered: @Sendable () -> EventLoopFuture<Void>
 
-    init(_ inner: any MessageWriter, delivered: @escaping @Sendable () -> Void) {
+    init(_ inner: any MessageWriter, delivered: @escaping @Sendable () -> EventLoopFuture<Void>) {
         self.inner = inner
         self.delivered = delivered
     }
@@ -146,6 +156,6 @@ private final class DirectDeliveryWriter: MessageWriter {
 
     func commit() -> EventLoopFuture<Void> {
         let delivered = self.delivered
-        return inner.commit().map { delivered() }
+        return inner.commit().flatMap { delivered() }
     }
 }

@@ -73,10 +73,28 @@ public final class MaildirUIDList: Sendable {
 
     /// The UID of `key`, assigning the next one (durably) if it has none.
     public func assign(_ key: String, now: Int64) throws -> UInt32 {
+        try assign([key], now: now)[0]
+    }
+
+    /// The UIDs of `keys`, in order, assigning the next ones to those without: one append and
+    /// one sync for all of them (the group commit of `UIDAssigner`).
+    public func assign(_ keys: [String], now: Int64) throws -> [UInt32] {
         try withLockedFile { fd, contents in
-            if let uid = contents.uids[key] { return uid }
-            let uid = contents.nextUID
-            let line = Array("\(uid) \(key)\n".utf8)
+            var uids: [UInt32] = []
+            var assigned: [String: UInt32] = [:]
+            var text = ""
+            for key in keys {
+                if let uid = contents.uids[key] ?? assigned[key] {
+                    uids.append(uid)
+                    continue
+                }
+                let uid = contents.nextUID &+ UInt32(assigned.count)
+                assigned[key] = uid
+                uids.append(uid)
+                text += "\(uid) \(key)\n"
+            }
+            guard !assigned.isEmpty else { return uids }
+            let line = Array(text.utf8)
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
                 guard ftruncate(fd, off_t(contents.validLength)) == 0 else {
@@ -87,11 +105,11 @@ public final class MaildirUIDList: Sendable {
             guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
             try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.dataSync(fd)
-            contents.uids[key] = uid
-            contents.nextUID = uid &+ 1
+            contents.uids.merge(assigned) { old, _ in old }
+            contents.nextUID &+= UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size
-            return uid
+            return uids
         } create: {
             Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
         }

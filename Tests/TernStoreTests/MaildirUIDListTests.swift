@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TernTestSupport
@@ -48,6 +49,37 @@ struct MaildirUIDListTests {
         let (validity, entries) = try list.entries()
         #expect(validity == 1000)
         #expect(entries.map(\.key) == ["a", "b", "c", "d"])
+    }
+
+    @Test("a batch is one append: new keys numbered in order, known and repeated keys keep theirs")
+    func batch() throws {
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(try list.assign("a", now: 1000) == 1)
+        #expect(try list.assign(["b", "a", "c", "b"], now: 0) == [2, 1, 3, 2])
+        #expect(try list.assign([], now: 0) == [])
+        #expect(try list.assign(["d"], now: 0) == [4])
+        #expect(try text() == "tern-uidlist 1 V1000 N1\n1 a\n2 b\n3 c\n4 d\n")
+    }
+
+    @Test("group commit: concurrent deliveries share batches and each gets its own UID")
+    func groupCommit() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        let list = MaildirUIDList(maildir: maildir)
+        let batches = BatchCounter()
+        let commit = GroupCommit<String, UInt32>(pool: pool) { keys in
+            batches.add(keys.count)
+            return try list.assign(keys, now: 1)
+        }
+        let uids = try await withThrowingTaskGroup(of: UInt32.self) { group in
+            for n in 0..<200 { group.addTask { try await commit.submit("key\(n)") } }
+            return try await group.reduce(into: [UInt32]()) { $0.append($1) }
+        }
+        #expect(uids.sorted() == Array(1...200))
+        #expect(batches.requests == 200)
+        // One batch runs at a time; whoever arrives meanwhile waits for the next one.
+        #expect(batches.count < 200)
+        try await pool.shutdownGracefully()
     }
 
     @Test("deliveries racing to create the list each get their own UID")
@@ -120,6 +152,14 @@ struct MaildirUIDListTests {
             }
         }
     }
+}
+
+/// Counts the batches a `GroupCommit` ran and the requests in them.
+final class BatchCounter: Sendable {
+    private let state = NIOLockedValueBox((batches: 0, requests: 0))
+    func add(_ requests: Int) { state.withLockedValue { $0 = ($0.batches + 1, $0.requests + requests) } }
+    var count: Int { state.withLockedValue { $0.batches } }
+    var requests: Int { state.withLockedValue { $0.requests } }
 }
 
 @Suite("MessageFileReader")

@@ -1,31 +1,172 @@
-# bench/lib.sh — what the benchmark scripts share. Source it from the repository root.
+# bench/lib.sh — what the benchmark scenarios share. Sourced by bench/run from the repository
+# root; every server it starts listens on 127.0.0.1 only.
+
+BENCH_DOMAIN=bench.example.test       # the local domain of Tern and Postfix alike
+BENCH_RCPT=bench@$BENCH_DOMAIN        # its one mailbox
+POSTFIX_PORT=${POSTFIX_PORT:-2525}
+TERN_PORT=${TERN_PORT:-2630}
+SINK_PORT=${SINK_PORT:-2631}          # smtp-sink as an inbound peer
+RELAY_SINK_PORT=${RELAY_SINK_PORT:-2641}  # smtp-sink as the outbound MX
+DNS_PORT=${DNS_PORT:-2653}
+PY=/usr/bin/python3                   # Debian's, with the packages bench_install adds
 
 # Installs Debian packages without letting them start their daemons (Postfix would take port 25).
 bench_install() { # package...
   [ "$#" -gt 0 ] || return 0
-  [ "$(id -u)" -eq 0 ] || { echo "need $* (Debian); run as root" >&2; exit 1; }
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
   echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+  echo "postfix postfix/mailname string $BENCH_DOMAIN" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2
   rm -f /usr/sbin/policy-rc.d
 }
 
-# Sets `peer` to the perf kit's Postfix (smtpd with its fsync'd queue) when the kit is there.
-bench_start_postfix() {
-  peer=""
-  if [ -x "$PERF_KIT/install-peers.sh" ] && [ "$(id -u)" -eq 0 ]; then
-    "$PERF_KIT/install-peers.sh" >/dev/null
-    "$PERF_KIT/peers.sh" start postfix >/dev/null
-    peer="127.0.0.1:2525"
-  fi
+bench_install_missing() {
+  local need=()
+  [ -x /usr/sbin/postfix ] || need+=(postfix)
+  [ -x /usr/sbin/smtp-source ] || need+=(postfix)
+  [ -x /usr/sbin/nsd ] || need+=(nsd)
+  [ -x "$PY" ] || need+=(python3)
+  command -v perf >/dev/null || need+=(linux-perf)
+  bench_install "${need[@]}"
 }
 
-# Builds the release binary and sets `bin` to it.
-bench_build_tern() {
+# Postfix as a peer: smtpd on 127.0.0.1:$POSTFIX_PORT with its fsync'd queue, local delivery
+# to ~bench/Maildir/, nothing relayed (the outbound scenario switches relaying on for its run).
+# Idempotent; the settings are Postfix's defaults but for where it listens and delivers.
+postfix_configure() {
+  id bench >/dev/null 2>&1 || useradd -r -m -d /var/lib/tern-bench/home -s /usr/sbin/nologin bench
+  POSTFIX_HOME=$(getent passwd bench | cut -d: -f6)  # the home (and Maildir) of Postfix's local user
+  mkdir -p "$POSTFIX_HOME" && chown bench "$POSTFIX_HOME"
+  postfix_clear_maildir
+  postconf -e \
+    "inet_interfaces = loopback-only" \
+    "inet_protocols = ipv4" \
+    "myhostname = $BENCH_DOMAIN" \
+    "mydestination = $BENCH_DOMAIN, localhost" \
+    "home_mailbox = Maildir/" \
+    "mailbox_command =" \
+    "maillog_file = /var/log/postfix-bench.log" \
+    "default_transport = error" "relay_transport = error" "defer_transports ="
+  postconf -M smtp/inet >/dev/null 2>&1 && postconf -MX smtp/inet
+  postconf -M "127.0.0.1:$POSTFIX_PORT/inet=127.0.0.1:$POSTFIX_PORT inet n - y - - smtpd"
+  postconf -M postlog/unix-dgram >/dev/null 2>&1 ||
+    postconf -M "postlog/unix-dgram=postlog unix-dgram n - n - 1 postlogd"
+  newaliases
+  # What Debian's init script does: copy resolv.conf and friends into the smtpd chroot.
+  [ -x /usr/lib/postfix/configure-instance.sh ] && /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1
+  postfix check
+  postfix status >/dev/null 2>&1 && postfix reload >/dev/null 2>&1 || postfix start >/dev/null 2>&1
+  wait_port "$POSTFIX_PORT"
+}
+
+postfix_maildir_count() { ls -f "$POSTFIX_HOME/Maildir/new" 2>/dev/null | grep -vc '^\.' || true; }
+postfix_queue_size() {
+  find /var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred \
+    /var/spool/postfix/maildrop -type f 2>/dev/null | wc -l
+}
+postfix_clear_maildir() { find "$POSTFIX_HOME/Maildir" -type f -delete 2>/dev/null || true; }
+
+wait_port() { # port
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "port $1 did not open" >&2
+  return 1
+}
+
+# Polls `command` until it prints `expected`; fails after `timeout` seconds.
+wait_until() { # command expected timeout
+  local deadline=$((SECONDS + $3))
+  while [ "$($1)" != "$2" ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
+# smtp-sink, the protocol-only upper bound: it answers everything and stores nothing.
+sink_start() { # port [max-connections]
+  /usr/sbin/smtp-sink -u nobody -m "${2:-4096}" "127.0.0.1:$1" 4096 &
+  sink_pid=$!
+  wait_port "$1"
+}
+sink_stop() { [ -n "${sink_pid:-}" ] || return 0; kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; }
+
+# Builds the release binary and sets `tern_bin` to it.
+tern_build() {
   echo "building tern (release)..." >&2
   swift build -c release --product tern >&2
-  bin="$(swift build -c release --show-bin-path)/tern"
+  tern_bin="$(swift build -c release --show-bin-path)/tern"
 }
 
-# The median of the numbers on standard input.
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Writes the Tern configuration all scenarios share into $work/tern.toml: serve mode (the MTA
+# path: 250 once the message and its envelope are fsync'ed into the queue, then local delivery
+# into a Maildir), the local domain $BENCH_DOMAIN with its mailbox, relaying for loopback
+# through the loopback DNS, and connection limits raised past the scenarios' needs (Postfix's
+# defaults exempt $mynetworks from its per-client limits too).
+tern_configure() {
+  cat > "$work/tern.toml" <<EOF
+hostname = "tern.$BENCH_DOMAIN"
+data_dir = "$work/tern-data"
+log_level = "warning"
+
+[[listener]]
+address = "127.0.0.1"
+port = $TERN_PORT
+role = "mx"
+
+[mail]
+domains = ["$BENCH_DOMAIN"]
+relay_networks = ["127.0.0.0/8"]
+
+[[mailbox]]
+address = "$BENCH_RCPT"
+
+[limits]
+connections = 20000
+connections_per_ip = 20000
+
+[outbound]
+port = $RELAY_SINK_PORT
+
+[dns]
+servers = ["127.0.0.1:$DNS_PORT"]
+
+[queue]
+retry_delay = "1h"
+retry_max_delay = "4h"
+EOF
+}
+
+# Starts Tern on an empty data directory; sets tern_pid.
+tern_start() {
+  rm -rf "$work/tern-data"
+  (ulimit -n 20000 2>/dev/null || true; exec "$tern_bin" serve --config "$work/tern.toml") \
+    >"$work/tern.stdout" 2>"$work/tern.stderr" &
+  tern_pid=$!
+  for _ in $(seq 1 100); do grep -q "tern: ready" "$work/tern.stdout" && return 0; sleep 0.1; done
+  cat "$work/tern.stderr" >&2
+  return 1
+}
+tern_stop() { [ -n "${tern_pid:-}" ] || return 0; kill "$tern_pid" 2>/dev/null || true; wait "$tern_pid" 2>/dev/null || true; }
+tern_maildir_count() { ls -f "$work/tern-data/mailboxes/$BENCH_DOMAIN/bench/new" 2>/dev/null | grep -vc '^\.' || true; }
+tern_queue_size() { find "$work/tern-data/spool/queue" -name '*.json' 2>/dev/null | wc -l; }
+
+# One smtp-source run; prints messages per second (0 when it failed).
+smtp_source_rate() { # target sessions messages size [flags...]
+  local target=$1 sessions=$2 messages=$3 size=$4 t0 t1 rc=0
+  shift 4
+  t0=$(date +%s.%N)
+  timeout 600 /usr/sbin/smtp-source -s "$sessions" -m "$messages" -l "$size" -f sender@client.test \
+    -t "$BENCH_RCPT" -M client.test "$@" "$target" >/dev/null || rc=$?
+  t1=$(date +%s.%N)
+  [ "$rc" -eq 0 ] || { echo "smtp-source against $target failed (rc $rc)" >&2; echo 0; return; }
+  awk -v a="$t0" -v b="$t1" -v n="$messages" 'BEGIN { printf "%.1f", n / (b - a) }'
+}
+
+# Appends one measurement to the results file.
+record() { # scenario server repetition metric value
+  echo "\"$1\",$2,$3,$4,$5" >> "$results_csv"
+  printf '  %-40s %-8s rep %s  %-14s %s\n' "$1" "$2" "$3" "$4" "$5" >&2
+}

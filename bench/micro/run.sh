@@ -22,7 +22,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 package="$root/bench/micro"
 scratch="${MICRO_SCRATCH:-$root/.build-micro}"
-results="$root/bench/results"
+results="${MICRO_RESULTS:-$root/bench/results}"  # bench/run puts them beside its own
 lock="${TERN_BUILD_LOCK:-/tmp/tern-build.lock}"
 stamp="$(date +%Y%m%dT%H%M%S)"
 

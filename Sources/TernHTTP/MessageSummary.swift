@@ -15,7 +15,7 @@ enum MessageSummary {
             id: id, inbox: file.inbox, path: file.path, receivedAt: receivedAt(file: file, date: content.date),
             size: raw.count, read: file.seen, subject: content.subject, from: from, to: to, cc: cc, bcc: bcc,
             replyTo: content.mailboxes("Reply-To").map(address), messageID: content.messageID ?? "", date: content.date,
-            snippet: content.snippet(maximumLength: 250), attachments: content.attachments.count,
+            snippet: MessageContent.snippet(of: text, maximumLength: 250), attachments: content.attachments.count,
             tags: tags(content), searchText: String(text.lowercased().prefix(64 * 1024)))
     }
 

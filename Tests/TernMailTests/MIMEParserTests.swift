@@ -163,9 +163,26 @@ struct MIMEParserTests {
         #expect(MIMEPart.safeFilename("C:\\temp\\a\u{0}b.txt") == "ab.txt")
     }
 
+    @Test("snippet: whole words that fit, white space collapsed")
+    func snippets() {
+        #expect(MessageContent.snippet(of: "  Hello,\r\n\tworld  and   more ", maximumLength: 200) == "Hello, world and more")
+        #expect(MessageContent.snippet(of: "Hello, world and more", maximumLength: 12) == "Hello, world")
+        #expect(MessageContent.snippet(of: "Hello, world and more", maximumLength: 11) == "Hello,")
+        #expect(MessageContent.snippet(of: "Antidisestablishmentarianism", maximumLength: 10) == "")
+        #expect(MessageContent.snippet(of: "", maximumLength: 10) == "")
+        #expect(MessageContent.snippet(of: "né café 🦤 fin", maximumLength: 9) == "né café 🦤")
+        let long = String(repeating: "word ", count: 200_000)
+        #expect(MessageContent.snippet(of: long, maximumLength: 250).count == 249)
+    }
+
     @Test("quoted-printable and base64, leniently")
     func transferEncodings() {
         #expect(TransferEncoding.decodeQuotedPrintable(Array("a=3Db=3db \r\nc=\r\nd= e=ZZ=".utf8)) == Array("a=b=b\r\ncd= e=ZZ".utf8))
+        // Rule 3: white space before a line break goes; inside a line and at the very end it stays.
+        #expect(
+            TransferEncoding.decodeQuotedPrintable(Array("a \t b\t \r\n  c  \n d \t".utf8))
+                == Array("a \t b\r\n  c\n d \t".utf8))
+        #expect(TransferEncoding.decodeQuotedPrintable(Array("x  =\r\n y".utf8)) == Array("x   y".utf8))
         #expect(TransferEncoding.decodeBase64(Array("aGVs\r\nbG8=\r\nignored".utf8)) == Array("hello".utf8))
         #expect(TransferEncoding.decodeBase64(Array("aGVsbG8".utf8)) == Array("hello".utf8))
         #expect(TransferEncoding(headerValue: " Base64 (why not)") == .base64)

@@ -51,6 +51,14 @@ struct QueueManagerTests {
                 receivedAt: Int64(Date().timeIntervalSince1970)))
     }
 
+    /// The real spool and local delivery agent under `directory`.
+    private func localQueue(_ pool: NIOThreadPool) throws -> QueueManager {
+        QueueManager(
+            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
+            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
+            logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
+    }
+
     @Test("plan: one delivery per destination, aliases expanded once, remote kept")
     func plan() async throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
@@ -68,49 +76,34 @@ struct QueueManagerTests {
 
     @Test("a committed message is delivered to each mailbox and leaves the spool")
     func deliversAndEmpties() async throws {
-        let pool = NIOThreadPool(numberOfThreads: 4)
-        pool.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
-            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
-            logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
-        _ = try manager.recover()
-        let runner = Task { try await manager.run() }
+        try await withLocalQueue { manager, loop in
+            let runner = Task { try await manager.run() }
+            let message = incoming(["team@example.test"])
+            try await send(message, to: manager, on: loop)
 
-        let message = incoming(["team@example.test"])
-        let loop = group.next()
-        try await loop.submit {
-            let writer = manager.begin(message, prefix: ByteBuffer(string: "Received: x\r\n"), on: loop)
-            writer.append(ByteBuffer(string: "Subject: hi\r\n\r\nbody\r\n"))
-            return writer.commit()
-        }.flatMap { $0 }.get()
-
-        for user in ["alice", "bob"] {
-            let newDirectory = "\(directory)/mailboxes/example.test/\(user)/new"
-            var names: [String] = []
-            for _ in 0..<200 {
-                names = (try? FileManager.default.contentsOfDirectory(atPath: newDirectory)) ?? []
-                if !names.isEmpty { break }
+            for user in ["alice", "bob"] {
+                let newDirectory = "\(directory)/mailboxes/example.test/\(user)/new"
+                var names: [String] = []
+                for _ in 0..<200 {
+                    names = (try? FileManager.default.contentsOfDirectory(atPath: newDirectory)) ?? []
+                    if !names.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                #expect(names.count == 1)
+                let content = try String(contentsOfFile: "\(newDirectory)/\(names[0])", encoding: .utf8)
+                #expect(
+                    content
+                        == "Return-Path: <s@remote.test>\r\nDelivered-To: \(user)@example.test\r\nReceived: x\r\nSubject: \(message.id)\r\n\r\nbody\r\n")
+            }
+            var remaining: [String] = ["x"]
+            for _ in 0..<200 where !remaining.isEmpty {
+                remaining = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/queue")
                 try await Task.sleep(for: .milliseconds(25))
             }
-            #expect(names.count == 1)
-            let content = try String(contentsOfFile: "\(newDirectory)/\(names[0])", encoding: .utf8)
-            #expect(
-                content
-                    == "Return-Path: <s@remote.test>\r\nDelivered-To: \(user)@example.test\r\nReceived: x\r\nSubject: hi\r\n\r\nbody\r\n")
+            #expect(remaining.isEmpty)
+            runner.cancel()
+            _ = await runner.result
         }
-        var remaining: [String] = ["x"]
-        for _ in 0..<200 where !remaining.isEmpty {
-            remaining = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/queue")
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        #expect(remaining.isEmpty)
-        runner.cancel()
-        _ = await runner.result
-        try await pool.shutdownGracefully()
-        try await group.shutdownGracefully()
     }
 }
 
@@ -123,62 +116,64 @@ extension QueueManagerTests {
         }.flatMap { $0 }.get()
     }
 
+    /// Runs `body` with the queue of `localQueue`, recovered, and an event loop to write on.
+    private func withLocalQueue(_ body: (QueueManager, any EventLoop) async throws -> Void) async throws {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manager = try localQueue(pool)
+        _ = try manager.recover()
+        try await body(manager, group.next())
+        try await pool.shutdownGracefully()
+        try await group.shutdownGracefully()
+    }
+
     private func files(_ path: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
     }
 
     @Test("a message for one open local mailbox goes straight into it, never into the spool")
     func directDelivery() async throws {
-        let pool = NIOThreadPool(numberOfThreads: 4)
-        pool.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
-            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
-            logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
-        _ = try manager.recover()
-        let loop = group.next()
-        let alice = "\(directory)/mailboxes/example.test/alice"
-        let queue = "\(directory)/spool/queue"
+        try await withLocalQueue { manager, loop in
+            let alice = "\(directory)/mailboxes/example.test/alice"
+            let queue = "\(directory)/spool/queue"
 
-        // The mailbox's first message is queued; its delivery opens the mailbox.
-        let runner = Task { try await manager.run() }
-        try await send(incoming(["alice@example.test"]), to: manager, on: loop)
-        for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
-            try await Task.sleep(for: .milliseconds(25))
+            // The mailbox's first message is queued; its delivery opens the mailbox.
+            let runner = Task { try await manager.run() }
+            try await send(incoming(["alice@example.test"]), to: manager, on: loop)
+            for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(files("\(alice)/new").count == 1)
+            // With the scheduler stopped, only a direct delivery can put a message in the mailbox.
+            runner.cancel()
+            _ = await runner.result
+
+            let direct = incoming(["alice@example.test"])
+            try await send(direct, to: manager, on: loop)
+            #expect(files(queue).isEmpty)
+            let delivered = files("\(alice)/new")
+            #expect(delivered.count == 2)
+            let name = try #require(delivered.first { $0.contains(direct.id.rawValue) })
+            #expect(name.hasPrefix("\(direct.trace.receivedAt).\(direct.id.rawValue).mx.test,S="))
+            let content = try String(contentsOfFile: "\(alice)/new/\(name)", encoding: .utf8)
+            #expect(
+                content
+                    == "Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.test\r\nReceived: x\r\nSubject: \(direct.id)\r\n\r\nbody\r\n")
+            #expect(name.hasSuffix(",S=\(content.utf8.count)"))
+            let uids = try MaildirUIDList(maildir: alice).entries().entries
+            #expect(uids.map(\.uid) == [1, 2])
+            #expect(uids.last?.key == MaildirUIDList.key(ofFileName: name))
+
+            // Two mailboxes share one spooled copy; a success DSN is the queue's job.
+            try await send(incoming(["team@example.test"]), to: manager, on: loop)
+            var notify = incoming(["alice@example.test"])
+            notify.envelope.recipients[0].notify = DSNNotify(success: true)
+            try await send(notify, to: manager, on: loop)
+            #expect(files(queue).filter { $0.hasSuffix(".json") }.count == 2)
+            #expect(files("\(alice)/new").count == 2)
         }
-        #expect(files("\(alice)/new").count == 1)
-        // With the scheduler stopped, only a direct delivery can put a message in the mailbox.
-        runner.cancel()
-        _ = await runner.result
-
-        let direct = incoming(["alice@example.test"])
-        try await send(direct, to: manager, on: loop)
-        #expect(files(queue).isEmpty)
-        let delivered = files("\(alice)/new")
-        #expect(delivered.count == 2)
-        let name = try #require(delivered.first { $0.contains(direct.id.rawValue) })
-        #expect(name.hasPrefix("\(direct.trace.receivedAt).\(direct.id.rawValue).mx.test,S="))
-        let content = try String(contentsOfFile: "\(alice)/new/\(name)", encoding: .utf8)
-        #expect(
-            content
-                == "Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.test\r\nReceived: x\r\nSubject: \(direct.id)\r\n\r\nbody\r\n")
-        #expect(name.hasSuffix(",S=\(content.utf8.count)"))
-        let uids = try MaildirUIDList(maildir: alice).entries().entries
-        #expect(uids.map(\.uid) == [1, 2])
-        #expect(uids.last?.key == MaildirUIDList.key(ofFileName: name))
-
-        // Two mailboxes share one spooled copy; a success DSN is the queue's job.
-        try await send(incoming(["team@example.test"]), to: manager, on: loop)
-        var notify = incoming(["alice@example.test"])
-        notify.envelope.recipients[0].notify = DSNNotify(success: true)
-        try await send(notify, to: manager, on: loop)
-        #expect(files(queue).filter { $0.hasSuffix(".json") }.count == 2)
-        #expect(files("\(alice)/new").count == 2)
-
-        try await pool.shutdownGracefully()
-        try await group.shutdownGracefully()
     }
 }
 

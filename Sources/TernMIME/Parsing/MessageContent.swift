@@ -75,15 +75,35 @@ public struct MessageContent: Sendable {
     /// A short preview of the text (the HTML's text when there is no plain part), white space
     /// collapsed.
     public func snippet(maximumLength: Int = 200) -> String {
-        let source = textBody ?? htmlBody.map(HTMLText.plainText) ?? ""
-        var words: [Substring] = []
-        var length = 0
-        for word in source.split(whereSeparator: \.isWhitespace) {
-            guard length + word.count <= maximumLength else { break }
-            words.append(word)
-            length += word.count + 1
+        Self.snippet(of: textBody ?? htmlBody.map(HTMLText.plainText) ?? "", maximumLength: maximumLength)
+    }
+
+    /// The first whole words of `text` that fit in `maximumLength` characters, white space
+    /// collapsed. Reads only as far as it needs: a long body costs no more than a short one.
+    public static func snippet(of text: String, maximumLength: Int = 200) -> String {
+        var result = ""
+        var length = 0  // of result, in characters
+        var wordStart: String.Index?
+        var index = text.startIndex
+        while index <= text.endIndex {
+            let atEnd = index == text.endIndex
+            if atEnd || text[index].isWhitespace {
+                if let start = wordStart {
+                    let word = text[start..<index]
+                    let separator = length == 0 ? 0 : 1
+                    guard length + separator + word.count <= maximumLength else { break }
+                    if separator == 1 { result.append(" ") }
+                    result += word
+                    length += separator + word.count
+                    wordStart = nil
+                }
+                if atEnd { break }
+            } else if wordStart == nil {
+                wordStart = index
+            }
+            index = text.index(after: index)
         }
-        return words.joined(separator: " ")
+        return result
     }
 }
 

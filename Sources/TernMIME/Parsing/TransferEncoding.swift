@@ -83,24 +83,28 @@ public enum TransferEncoding: Hashable, Sendable {
         var output: [UInt8] = []
         output.reserveCapacity(input.count)
         var index = 0
-        var pendingWhitespace: [UInt8] = []
+        // White space waiting to learn whether a line break follows (then it goes, rule 3):
+        // always a run of the input, so it is kept as where the run starts, not copied.
+        var whitespaceStart = 0
+        var whitespaceCount = 0
         while index < input.count {
             let octet = input[index]
             switch octet {
             case UInt8(ascii: " "), UInt8(ascii: "\t"):
-                pendingWhitespace.append(octet)
+                if whitespaceCount == 0 { whitespaceStart = index }
+                whitespaceCount += 1
                 index += 1
                 continue
             case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
-                pendingWhitespace.removeAll()  // trailing white space of an encoded line
+                whitespaceCount = 0  // trailing white space of an encoded line
                 output.append(octet)
                 index += 1
                 continue
             default:
                 break
             }
-            output += pendingWhitespace
-            pendingWhitespace.removeAll()
+            output += input[whitespaceStart..<whitespaceStart + whitespaceCount]
+            whitespaceCount = 0
             guard octet == UInt8(ascii: "=") else {
                 output.append(octet)
                 index += 1
@@ -125,7 +129,7 @@ public enum TransferEncoding: Hashable, Sendable {
                 index += 1
             }
         }
-        output += pendingWhitespace
+        output += input[whitespaceStart..<whitespaceStart + whitespaceCount]
         return output
     }
 

@@ -101,8 +101,8 @@ tern_build() {
 }
 
 # Writes the Tern configuration all scenarios share into $work/tern.toml: serve mode (the MTA
-# path: 250 once the message and its envelope are fsync'ed into the queue, then local delivery
-# into a Maildir), the local domain $BENCH_DOMAIN with its mailbox, relaying for loopback
+# path: 250 once the message is durable, in the mailbox's Maildir for mail to one local mailbox,
+# in the queue for relayed mail), the local domain $BENCH_DOMAIN with its mailbox, relaying for loopback
 # through the loopback DNS, and connection limits raised past the scenarios' needs (Postfix's
 # defaults exempt $mynetworks from its per-client limits too).
 tern_configure() {

@@ -27,7 +27,6 @@ bench_install_missing() {
   [ -x /usr/sbin/smtp-source ] || need+=(postfix)
   [ -x /usr/sbin/nsd ] || need+=(nsd)
   [ -x "$PY" ] || need+=(python3)
-  command -v perf >/dev/null || need+=(linux-perf)
   bench_install "${need[@]}"
 }
 

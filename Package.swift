@@ -76,10 +76,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The system calls Swift's Glibc module does not export (syncfs).
+        .target(name: "CTernSystem"),
         .target(
             name: "TernStore",
             dependencies: [
-                "TernMail",
+                "TernMail", "CTernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -283,7 +285,7 @@ let package = Package(
         .testTarget(
             name: "TernAppTests",
             dependencies: [
-                "TernApp", "TernSMTPServer", "TernAccounts", "TernMail", "TernQueue",
+                "TernApp", "TernSMTPServer", "TernAccounts", "TernMail", "TernQueue", "TernStore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

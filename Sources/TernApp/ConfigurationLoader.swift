@@ -4,6 +4,7 @@ import TOMLKit
 import TernAccounts
 import TernNet
 import TernSMTPServer
+import TernStore
 
 /// A configuration problem, always naming the key (`limits.message_size: ...`).
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
@@ -27,7 +28,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns", "user", "rate_limits", "auth", "catcher",
+        "outbound", "route", "dns", "user", "rate_limits", "auth", "catcher", "storage",
     ]
     static let queueKeys: Set<String> = [
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
@@ -129,6 +130,7 @@ public enum ConfigurationLoader {
         }
         configuration.outbound = try outbound(table, reader: reader)
         configuration.dns = try dns(reader)
+        configuration.storage = try storage(reader)
         if let section = try reader.table("rate_limits") {
             try reader.rejectUnknown(in: section, allowed: ["messages", "recipients", "window"], prefix: "rate_limits.")
         }
@@ -397,6 +399,23 @@ public enum ConfigurationLoader {
                 .init(domain: domain, host: host, port: port, security: security, username: username, password: password))
         }
         return outbound
+    }
+
+    private static func storage(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.Storage {
+        var storage = TernConfiguration.Storage()
+        if let section = try reader.table("storage") {
+            try reader.rejectUnknown(in: section, allowed: ["sync"], prefix: "storage.")
+        }
+        if let name = try reader.string("storage.sync") {
+            guard let mode = StoreSync.Mode(rawValue: name) else {
+                throw ConfigurationError(key: "storage.sync", problem: "must be \"file\" or \"filesystem\", not '\(name)'")
+            }
+            guard mode.isAvailable else {
+                throw ConfigurationError(key: "storage.sync", problem: "\"filesystem\" needs syncfs(2), which this system lacks")
+            }
+            storage.sync = mode
+        }
+        return storage
     }
 
     private static func dns(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DNS {

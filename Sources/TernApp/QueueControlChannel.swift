@@ -131,7 +131,8 @@ public enum QueueControlClient {
         pool.start()
         let result: Result<[String], any Error>
         do {
-            let spool = try Spool(root: "\(dataDirectory)/spool", pool: pool)
+            // One command, a few files: each synced on its own works on every filesystem.
+            let spool = try Spool(root: "\(dataDirectory)/spool", sync: StoreSync(mode: .file, pool: pool))
             _ = try spool.recover()
             result = .success(try await QueueManager.control(command, QueueSelector(selector), spool: spool))
         } catch {

@@ -1,6 +1,7 @@
 public import NIOCore
 public import TernAccounts
 public import TernSMTPServer
+public import TernStore
 
 /// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
 /// defaults are the embedded, single-machine ones.
@@ -156,6 +157,15 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[storage]`: how stored mail is made durable (`StoreSync`).
+    public struct Storage: Sendable, Hashable {
+        /// `filesystem` (the default on Linux): one `syncfs` per batch of messages; `file`: each
+        /// file synced on its own, for a filesystem shared with heavy writers.
+        public var sync = StoreSync.Mode.default
+
+        public init() {}
+    }
+
     /// Where the catcher's web UI and API listen (dev mode).
     public struct HTTPListener: Sendable, Hashable {
         public var address: String
@@ -225,6 +235,7 @@ public struct TernConfiguration: Sendable {
     public var queue: Queue
     public var outbound: Outbound
     public var dns: DNS
+    public var storage = Storage()
     public var rateLimits: RateLimits
     public var authentication: Authentication
     /// The catcher's web UI and API (dev mode); nil turns them off. Default 127.0.0.1:8025,

@@ -118,6 +118,7 @@ public enum TernServer {
                 throw StartupError(description: "data_dir: cannot open the directory \(databasePath): \(error)")
             }
         }
+        let storeSync = StoreSync(mode: configuration.storage.sync, pool: pool)
         let store: any MessageStore
         var catcherStore: CatcherStore?
         var queue: QueueManager?
@@ -126,7 +127,7 @@ public enum TernServer {
             switch mode {
             case .dev:
                 let catcher = try CatcherStore(
-                    root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, pool: pool)
+                    root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, sync: storeSync)
                 catcherStore = catcher
                 store = catcher
             case .serve:
@@ -134,7 +135,7 @@ public enum TernServer {
                 var queueLogger = logger
                 queueLogger[metadataKey: "tern_service"] = "queue"
                 let local = LocalDeliveryAgent(
-                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, pool: pool,
+                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
                     logger: queueLogger)
                 var deliveryLogger = logger
                 deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
@@ -144,7 +145,7 @@ public enum TernServer {
                     logger: deliveryLogger)
                 remote = relay
                 let manager = QueueManager(
-                    spool: try Spool(root: "\(dataDirectory)/spool", pool: pool), routing: directory.routing,
+                    spool: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
                     agents: [.local: local, .remote: relay],
                     configuration: QueueManager.Configuration(
                         retry: RetrySchedule(

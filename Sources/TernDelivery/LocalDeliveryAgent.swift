@@ -15,8 +15,9 @@ import TernMail
 /// forwarding can be seen. The message below them is the spooled one, byte for byte.
 ///
 /// After the file is in `new/`, the message gets its UID in the mailbox's `MaildirUIDList`
-/// (for IMAP and POP3). The file is the truth: if the UID list cannot be written, the delivery
-/// still counts and `tern repair` assigns the UID later.
+/// (for IMAP and POP3). The file is the truth: the delivery counts once the file is durable,
+/// and a message whose UID line was lost (a crash, a failed write) gets its UID when the
+/// mailbox is next opened (the list is rebuilt then) or from `tern repair`.
 ///
 /// Security notes: the mailbox path is built from the resolved mailbox (a configured
 /// address whose local part was checked to be a safe directory name), never from what the
@@ -24,10 +25,17 @@ import TernMail
 public final class LocalDeliveryAgent: DirectDelivering {
     public let root: String
     private let hostname: String
-    private let pool: NIOThreadPool
+    private let sync: StoreSync
     private let logger: Logger
     private let clock: @Sendable () -> Int64
-    private let mailboxes = NIOLockedValueBox([String: OpenMailbox]())
+    private let mailboxes = NIOLockedValueBox(Mailboxes())
+
+    /// The mailboxes opened since start, and those being opened: one opening per mailbox, so
+    /// no delivery's file in `tmp/` is taken for an interrupted one.
+    private struct Mailboxes {
+        var open: [String: OpenMailbox] = [:]
+        var opening: [String: Task<OpenMailbox, any Error>] = [:]
+    }
 
     /// A mailbox in use: its Maildir and the group commit that numbers its new messages, so
     /// deliveries that finish together share one append and one sync of the UID list.
@@ -37,12 +45,12 @@ public final class LocalDeliveryAgent: DirectDelivering {
     }
 
     public init(
-        root: String, hostname: String, pool: NIOThreadPool, logger: Logger = Logger(label: "tern.local"),
+        root: String, hostname: String, sync: StoreSync, logger: Logger = Logger(label: "tern.local"),
         clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
     ) {
         self.root = root
         self.hostname = hostname
-        self.pool = pool
+        self.sync = sync
         self.logger = logger
         self.clock = clock
     }
@@ -71,12 +79,13 @@ public final class LocalDeliveryAgent: DirectDelivering {
         _ message: IncomingMessage, mailbox: String, prefix: ByteBuffer, on eventLoop: any EventLoop,
         delivered: @escaping @Sendable (DeliveryResult) -> Void
     ) -> (any MessageWriter)? {
-        guard let open = mailboxes.withLockedValue({ $0[mailbox] }) else { return nil }
+        guard let open = mailboxes.withLockedValue({ $0.open[mailbox] }) else { return nil }
         var head = ByteBuffer(string: Self.deliveryHeader(sender: message.envelope.sender?.description ?? "", mailbox: mailbox))
         head.writeImmutableBuffer(prefix)
         let numbering = NIOLockedValueBox<EventLoopFuture<UInt32>?>(nil)
         let writer = open.maildir.begin(message, prefix: head, on: eventLoop) { name in
-            // Once the file is in new/: numbered while its directory is synced.
+            // Once the file is in new/: numbered while its directory is synced. The 250 does not
+            // wait for the number; the delivery is reported once it has one.
             let uid = open.uids.submit(MaildirUIDList.key(ofFileName: name), on: eventLoop)
             numbering.withLockedValue { $0 = uid }
         }
@@ -124,18 +133,57 @@ public final class LocalDeliveryAgent: DirectDelivering {
         }
     }
 
+    /// Opens a mailbox on its first delivery since start: creates its Maildir, removes what an
+    /// interrupted run left in its `tmp/`, and brings its UID list in line with it, numbering
+    /// messages whose line an earlier run did not write.
     private func mailbox(_ mailbox: String) async throws -> OpenMailbox {
-        if let existing = mailboxes.withLockedValue({ $0[mailbox] }) { return existing }
-        let path = maildirPath(for: mailbox)
-        let (hostname, pool, clock) = (self.hostname, self.pool, self.clock)
-        let maildir = try await pool.runIfActive { try Maildir(root: path, hostname: hostname, pool: pool) }
-        let list = MaildirUIDList(maildir: path)
-        let created = OpenMailbox(maildir: maildir, uids: GroupCommit(pool: pool) { keys in try list.assign(keys, now: clock()) })
-        return mailboxes.withLockedValue { cache in
-            if let raced = cache[mailbox] { return raced }
-            cache[mailbox] = created
-            return created
+        enum Found {
+            case open(OpenMailbox)
+            case opening(Task<OpenMailbox, any Error>)
         }
+        let found = mailboxes.withLockedValue { state -> Found in
+            if let open = state.open[mailbox] { return .open(open) }
+            if let task = state.opening[mailbox] { return .opening(task) }
+            let task = Task { try await self.open(mailbox) }
+            state.opening[mailbox] = task
+            return .opening(task)
+        }
+        let opening: Task<OpenMailbox, any Error>
+        switch found {
+        case .open(let open): return open
+        case .opening(let task): opening = task
+        }
+        let result = await opening.result
+        return try mailboxes.withLockedValue { state in
+            state.opening[mailbox] = nil
+            if case .success(let opened) = result { state.open[mailbox] = opened }
+            return try result.get()
+        }
+    }
+
+    private func open(_ mailbox: String) async throws -> OpenMailbox {
+        let path = maildirPath(for: mailbox)
+        let (hostname, sync, clock, logger) = (self.hostname, self.sync, self.clock, self.logger)
+        let list = MaildirUIDList(maildir: path)
+        let maildir = try await sync.pool.runIfActive {
+            let maildir = try Maildir(root: path, hostname: hostname, sync: sync)
+            try maildir.removeInterruptedDeliveries()
+            do {
+                let report = try list.rebuild(now: clock())
+                if report.added > 0 {
+                    logger.info("numbered messages the UID list had missed", metadata: [
+                        "mailbox": "\(mailbox)", "messages": "\(report.added)",
+                    ])
+                }
+            } catch {
+                logger.warning("cannot bring the UID list up to date; run tern repair", metadata: [
+                    "mailbox": "\(mailbox)", "error": "\(error)",
+                ])
+            }
+            return maildir
+        }
+        return OpenMailbox(
+            maildir: maildir, uids: GroupCommit(pool: sync.pool) { keys in try list.assign(keys, now: clock()) })
     }
 }
 
@@ -154,8 +202,11 @@ private final class DirectDeliveryWriter: MessageWriter {
     func drained() -> EventLoopFuture<Void> { inner.drained() }
     func abort() { inner.abort() }
 
+    /// Completes once the file is durable in `new/`; the report follows when its UID is known.
     func commit() -> EventLoopFuture<Void> {
+        let committed = inner.commit()
         let delivered = self.delivered
-        return inner.commit().flatMap { delivered() }
+        committed.whenSuccess { _ = delivered() }
+        return committed
     }
 }

@@ -1,5 +1,5 @@
 public import NIOCore
-public import NIOPosix
+import NIOPosix
 import NIOConcurrencyHelpers
 
 /// The dev-mode catcher's mail: one inbox per SMTP user name, so each application (or test
@@ -14,7 +14,7 @@ import NIOConcurrencyHelpers
 public final class CatcherStore: MessageStore {
     public let root: String
     private let hostname: String
-    private let pool: NIOThreadPool
+    private let sync: StoreSync
     private let defaultInbox: Maildir
     private let inboxes: NIOLockedValueBox<[String: Maildir]>
     private let observer = NIOLockedValueBox<(@Sendable (StoredFile) -> Void)?>(nil)
@@ -26,17 +26,17 @@ public final class CatcherStore: MessageStore {
     public static let maximumFolderName = 200
 
     /// Opens the default inbox and every inbox already on disk (start-up: blocking is fine).
-    public init(root: String, hostname: String, pool: NIOThreadPool) throws {
+    public init(root: String, hostname: String, sync: StoreSync) throws {
         self.root = root
         self.hostname = hostname
-        self.pool = pool
-        defaultInbox = try Maildir(root: root, hostname: hostname, pool: pool)
+        self.sync = sync
+        defaultInbox = try Maildir(root: root, hostname: hostname, sync: sync)
         var found: [String: Maildir] = [:]
         for entry in try POSIXFile.list(root) where entry.hasPrefix(".") && entry != "." && entry != ".." {
             guard let name = Self.inboxName(folder: String(entry.dropFirst())),
                 POSIXFile.exists("\(root)/\(entry)/maildirfolder")
             else { continue }
-            found[name] = try Maildir(root: "\(root)/\(entry)", hostname: hostname, pool: pool)
+            found[name] = try Maildir(root: "\(root)/\(entry)", hostname: hostname, sync: sync)
         }
         inboxes = NIOLockedValueBox(found)
     }
@@ -52,9 +52,9 @@ public final class CatcherStore: MessageStore {
         guard name != Self.defaultInboxName, inboxes.withLockedValue({ $0[name] }) == nil,
             let folder = Self.folderName(name)
         else { return }
-        let (root, hostname, pool) = (self.root, self.hostname, self.pool)
-        let maildir = try await pool.runIfActive {
-            let maildir = try Maildir(root: "\(root)/.\(folder)", hostname: hostname, pool: pool)
+        let (root, hostname, sync) = (self.root, self.hostname, self.sync)
+        let maildir = try await sync.pool.runIfActive {
+            let maildir = try Maildir(root: "\(root)/.\(folder)", hostname: hostname, sync: sync)
             try POSIXFile.touch("\(root)/.\(folder)/maildirfolder")
             return maildir
         }

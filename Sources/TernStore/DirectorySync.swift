@@ -5,13 +5,22 @@ public import NIOPosix
 /// is made durable by that one `fsync` of the directory (`GroupCommit`).
 public final class DirectorySync: Sendable {
     public let path: String
-    private let descriptor: CInt
+    /// Open for as long as this lives: the `fsync`s go through it.
+    let descriptor: CInt
+    /// The filesystem the directory is on (`StoreSync` groups data syncs by it).
+    let device: UInt64
     private let commit: GroupCommit<Void, Void>
 
     public init(path: String, pool: NIOThreadPool) throws {
         self.path = path
         let descriptor = try POSIXFile.openDirectory(path)
         self.descriptor = descriptor
+        do {
+            self.device = try POSIXFile.device(descriptor)
+        } catch {
+            POSIXFile.close(descriptor)
+            throw error
+        }
         self.commit = GroupCommit(pool: pool) { batch in
             try POSIXFile.sync(descriptor)
             return batch

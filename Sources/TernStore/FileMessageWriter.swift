@@ -1,13 +1,14 @@
 import NIOCore
 import NIOPosix
 
-/// A message file written on the thread pool: gathered into large writes, then
-/// `fdatasync`ed, published (renamed into place by the store) and made durable by the
-/// directory's group commit.
+/// A message file written on the thread pool: gathered into large writes, ended by the
+/// store's `StoreSync` (synced now, or by the batch that publishes it), then published:
+/// renamed into place and made durable.
 final class FileMessageWriter: MessageWriter {
-    /// Moves the synced temporary file into place; runs on the pool. Gets the final size and
-    /// returns what the store wants to hand on (the spool's record).
-    typealias Publish = @Sendable (_ size: Int) throws -> any Sendable
+    /// Runs on the pool once the last octet is written and the file closed: writes whatever
+    /// goes beside the message (the spool's envelope), and says how to name it all and what to
+    /// hand on (the spool's record). Gets the final size.
+    typealias Finish = @Sendable (_ size: Int) throws -> (StoreSync.Publication, any Sendable)
 
     private enum State {
         case open
@@ -18,8 +19,8 @@ final class FileMessageWriter: MessageWriter {
     private let eventLoop: any EventLoop
     private let pool: NIOThreadPool
     private let temporaryPath: String
-    private let publish: Publish
-    private let directory: DirectorySync
+    private let finish: Finish
+    private let sync: StoreSync
     private let file = FileDescriptorBox()
     private var pending: ByteBuffer
     private var inFlight = 0
@@ -28,14 +29,14 @@ final class FileMessageWriter: MessageWriter {
     private var state = State.open
 
     init(
-        prefix: ByteBuffer, temporaryPath: String, directory: DirectorySync, pool: NIOThreadPool,
-        eventLoop: any EventLoop, publish: @escaping Publish
+        prefix: ByteBuffer, temporaryPath: String, sync: StoreSync, eventLoop: any EventLoop,
+        finish: @escaping Finish
     ) {
         self.eventLoop = eventLoop
-        self.pool = pool
+        self.pool = sync.pool
         self.temporaryPath = temporaryPath
-        self.directory = directory
-        self.publish = publish
+        self.sync = sync
+        self.finish = finish
         self.chain = eventLoop.makeSucceededVoidFuture()
         self.pending = ByteBufferAllocator().buffer(capacity: 16 * 1024)
         var prefix = prefix
@@ -50,11 +51,11 @@ final class FileMessageWriter: MessageWriter {
         var chunk = chunk
         size += chunk.readableBytes
         pending.writeBuffer(&chunk)
-        if pending.readableBytes >= MessageWriterLimits.flushThreshold { writePending(sync: false) }
+        if pending.readableBytes >= MessageWriterLimits.flushThreshold { writePending(last: false) }
     }
 
     func drained() -> EventLoopFuture<Void> {
-        if pending.readableBytes >= MessageWriterLimits.flushThreshold / 2 { writePending(sync: false) }
+        if pending.readableBytes >= MessageWriterLimits.flushThreshold / 2 { writePending(last: false) }
         let promise = eventLoop.makePromise(of: Void.self)
         chain.whenComplete { _ in promise.succeed() }
         return promise.futureResult
@@ -64,20 +65,24 @@ final class FileMessageWriter: MessageWriter {
         commitPublishing().map { _ in }
     }
 
-    /// Commits and yields what `publish` returned.
+    /// Commits and yields what `finish` returned.
     func commitPublishing() -> EventLoopFuture<any Sendable> {
         guard case .open = state else { return eventLoop.makeFailedFuture(StoreError.closed) }
         state = .committing
         let finalSize = size
-        let publish = self.publish
-        writePending(sync: true)
+        let finish = self.finish
+        writePending(last: true)
         let result = chain.flatMap { [pool, file, eventLoop] in
-            pool.runIfActive(eventLoop: eventLoop) { () throws -> any Sendable in
+            pool.runIfActive(eventLoop: eventLoop) { () throws -> (StoreSync.Publication, any Sendable) in
                 try file.close()
-                return try publish(finalSize)
+                return try finish(finalSize)
             }
-        }.flatMap { [directory, eventLoop] (published: any Sendable) in
-            directory.sync(on: eventLoop).map { published }
+        }.flatMap { [sync, pool, eventLoop] (publication, value) in
+            sync.publish(publication, on: eventLoop).map { value }.flatMapError { error in
+                // Whatever is still in tmp/ (a failed data sync leaves it all there).
+                pool.runIfActive(eventLoop: eventLoop) { for file in publication.files { POSIXFile.remove(file) } }
+                    .flatMapThrowing { throw error }
+            }
         }
         result.assumeIsolated().whenComplete { result in
             self.state = .done
@@ -93,18 +98,19 @@ final class FileMessageWriter: MessageWriter {
         removeTemporaryFile()
     }
 
-    /// Hands the gathered octets to the pool; with `sync`, the file is also fdatasync'ed.
-    private func writePending(sync: Bool) {
+    /// Hands the gathered octets to the pool; the `last` write also ends the file
+    /// (`StoreSync.finishWriting`).
+    private func writePending(last: Bool) {
         let data = pending
         let count = data.readableBytes
-        pending = ByteBufferAllocator().buffer(capacity: sync ? 0 : MessageWriterLimits.flushThreshold)
+        pending = ByteBufferAllocator().buffer(capacity: last ? 0 : MessageWriterLimits.flushThreshold)
         inFlight += count
         let path = temporaryPath
-        chain = chain.flatMap { [pool, file, eventLoop] in
+        chain = chain.flatMap { [pool, file, sync, eventLoop] in
             pool.runIfActive(eventLoop: eventLoop) {
                 let descriptor = try file.openIfNeeded(path)
                 try data.withUnsafeReadableBytes { try POSIXFile.writeAll(descriptor, $0) }
-                if sync { try POSIXFile.dataSync(descriptor) }
+                if last { try sync.finishWriting(descriptor) }
             }
         }
         chain.assumeIsolated().whenComplete { _ in self.inFlight -= count }

@@ -1,25 +1,25 @@
 public import NIOCore
-public import NIOPosix
+import NIOPosix
 import TernMail
 
 /// A Maildir mailbox (https://cr.yp.to/proto/maildir.html): `tmp/`, `new/`, `cur/`. A message
-/// is written into `tmp/`, synced, and renamed into `new/`, where any Maildir reader (mutt,
-/// Dovecot, a developer's grep) finds it.
+/// is written into `tmp/`, synced, and renamed into `new/` (`StoreSync`), where any Maildir
+/// reader (mutt, Dovecot, a developer's grep) finds it.
 ///
 /// File names are `<seconds>.<QueueID>.<host>,S=<size>`: unique (the QueueID is), sortable by
 /// arrival, with the size extension Dovecot and Courier understand.
 public struct Maildir: MessageStore {
     public let root: String
     private let hostname: String
-    private let pool: NIOThreadPool
+    private let sync: StoreSync
     private let newDirectory: DirectorySync
 
-    public init(root: String, hostname: String, pool: NIOThreadPool) throws {
+    public init(root: String, hostname: String, sync: StoreSync) throws {
         self.root = root
         self.hostname = Self.safeHostname(hostname)
-        self.pool = pool
+        self.sync = sync
         for sub in ["tmp", "new", "cur"] { try POSIXFile.makeDirectories("\(root)/\(sub)") }
-        self.newDirectory = try DirectorySync(path: "\(root)/new", pool: pool)
+        self.newDirectory = try DirectorySync(path: "\(root)/new", pool: sync.pool)
     }
 
     public var location: String { root }
@@ -29,7 +29,7 @@ public struct Maildir: MessageStore {
     }
 
     /// As `begin`, telling `stored` the file's name in `new/` once it is there (on the thread
-    /// pool, before the directory is synced and the 250 is sent).
+    /// pool, right after the rename, before the directory is synced and the 250 is sent).
     public func begin(
         _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
         stored: (@Sendable (_ name: String) -> Void)?
@@ -37,12 +37,13 @@ public struct Maildir: MessageStore {
         let base = "\(message.trace.receivedAt).\(message.id).\(hostname)"
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
-        return FileMessageWriter(
-            prefix: prefix, temporaryPath: temporary, directory: newDirectory, pool: pool, eventLoop: eventLoop
-        ) { size in
-            try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
-            stored?("\(base),S=\(size)")
-            return size
+        let directory = newDirectory
+        return FileMessageWriter(prefix: prefix, temporaryPath: temporary, sync: sync, eventLoop: eventLoop) { size in
+            let publication = StoreSync.Publication(files: [temporary], directory: directory) {
+                try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
+                stored?("\(base),S=\(size)")
+            }
+            return (publication, size)
         }
     }
 
@@ -57,23 +58,44 @@ public struct Maildir: MessageStore {
         let base = "\(receivedAt).\(id).\(hostname)"
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
-        try await pool.runIfActive {
+        let sync = self.sync
+        let size = try await sync.pool.runIfActive {
             POSIXFile.remove(temporary)
             let descriptor = try POSIXFile.create(temporary)
-            let size: Int
             do {
                 defer { POSIXFile.close(descriptor) }
                 try prefix.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-                size = prefix.count + (try POSIXFile.copyContents(of: source, to: descriptor))
-                try POSIXFile.dataSync(descriptor)
+                let size = prefix.count + (try POSIXFile.copyContents(of: source, to: descriptor))
+                try sync.finishWriting(descriptor)
+                return size
             } catch {
                 POSIXFile.remove(temporary)
                 throw error
             }
-            try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
         }
-        try await newDirectory.sync()
+        do {
+            try await sync.publish(
+                StoreSync.Publication(files: [temporary], directory: newDirectory) {
+                    try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
+                })
+        } catch {
+            try? await sync.pool.runIfActive { POSIXFile.remove(temporary) }
+            throw error
+        }
         return base
+    }
+
+    /// Removes this host's files from `tmp/`: deliveries a crash interrupted before they were
+    /// renamed (and so before their 250). Other programs' files there are left alone: a Maildir
+    /// may have more than one writer.
+    @discardableResult
+    public func removeInterruptedDeliveries() throws -> Int {
+        var removed = 0
+        for name in try POSIXFile.list("\(root)/tmp") where name.hasSuffix(".\(hostname)") {
+            POSIXFile.remove("\(root)/tmp/\(name)")
+            removed += 1
+        }
+        return removed
     }
 
     public func recover() throws -> RecoveryReport {

@@ -154,6 +154,10 @@ public final class MaildirUIDList: Sendable {
             contents.nextUID &+= 1
             added += 1
         }
+        let report = RebuildReport(
+            messages: present.count, added: added, removed: removed.count, renumbered: renumbered,
+            uidValidity: contents.uidValidity)
+        if !renumbered, added == 0, removed.isEmpty { return report }
         // Write the new list beside the old one and rename it over: a crash leaves one or
         // the other, never half of each.
         let temporary = "\(path).tmp"
@@ -171,9 +175,7 @@ public final class MaildirUIDList: Sendable {
         defer { POSIXFile.close(directory) }
         try POSIXFile.sync(directory)
         cache.withLockedValue { $0 = nil }
-        return RebuildReport(
-            messages: present.count, added: added, removed: removed.count, renumbered: renumbered,
-            uidValidity: contents.uidValidity)
+        return report
     }
 
     // MARK: The file

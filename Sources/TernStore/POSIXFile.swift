@@ -1,3 +1,5 @@
+import CTernSystem
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -81,6 +83,26 @@ enum POSIXFile {
         let result = fdatasync(fd)
         #endif
         guard result == 0 else { throw .posix("fdatasync", errno: errno) }
+    }
+
+    /// `fdatasync` of the file at `path`, through a descriptor of its own.
+    static func dataSync(path: String) throws(StoreError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(fd) }
+        try dataSync(fd)
+    }
+
+    /// `syncfs(2)` of the filesystem that holds `fd`.
+    static func syncFilesystem(_ fd: CInt) throws(StoreError) {
+        guard tern_syncfs(fd) == 0 else { throw .posix("syncfs", errno: errno) }
+    }
+
+    /// The device (filesystem) that holds `fd`.
+    static func device(_ fd: CInt) throws(StoreError) -> UInt64 {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .posix("fstat", errno: errno) }
+        return UInt64(info.st_dev)
     }
 
     static func sync(_ fd: CInt) throws(StoreError) {

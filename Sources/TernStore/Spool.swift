@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-public import NIOPosix
+import NIOPosix
 import TernMail
 
 /// The queue directory of a serving MTA: `spool/queue/<QueueID>.eml` holds the message as it
@@ -9,18 +9,18 @@ import TernMail
 ///
 /// The envelope file is renamed into place last, so it marks a complete message: a `.eml`
 /// without its `.json` belongs to a transaction that never got its 250 and is removed at start.
-/// State changes rewrite the `.json` atomically (write, fdatasync, rename, directory fsync),
-/// so after a crash each file is either the old state or the new one.
+/// State changes rewrite the `.json` atomically (write, sync, rename, directory sync: one
+/// `StoreSync` publication), so after a crash each file is either the old state or the new one.
 public struct Spool: MessageStore {
     public let root: String
-    private let pool: NIOThreadPool
+    private let sync: StoreSync
     private let queueDirectory: DirectorySync
 
-    public init(root: String, pool: NIOThreadPool) throws {
+    public init(root: String, sync: StoreSync) throws {
         self.root = root
-        self.pool = pool
+        self.sync = sync
         for sub in ["tmp", "queue"] { try POSIXFile.makeDirectories("\(root)/\(sub)") }
-        self.queueDirectory = try DirectorySync(path: "\(root)/queue", pool: pool)
+        self.queueDirectory = try DirectorySync(path: "\(root)/queue", pool: sync.pool)
     }
 
     public var location: String { "\(root)/queue" }
@@ -35,24 +35,17 @@ public struct Spool: MessageStore {
         _ message: IncomingMessage, deliveries: [QueuedDelivery], prefix: ByteBuffer, on eventLoop: any EventLoop,
         committed: @escaping @Sendable (SpoolRecord) -> Void
     ) -> any MessageWriter {
-        let root = self.root
-        let id = message.id
-        let writer = FileMessageWriter(
-            prefix: prefix, temporaryPath: "\(root)/tmp/\(id).eml", directory: queueDirectory, pool: pool,
-            eventLoop: eventLoop
-        ) { size in
+        let (root, id, sync, directory) = (self.root, message.id, self.sync, queueDirectory)
+        let messagePath = "\(root)/tmp/\(id).eml"
+        let writer = FileMessageWriter(prefix: prefix, temporaryPath: messagePath, sync: sync, eventLoop: eventLoop) {
+            size in
             let record = SpoolRecord(message, size: size, deliveries: deliveries)
             let envelopePath = "\(root)/tmp/\(id).json"
-            do {
-                try Self.writeSynced(record, to: envelopePath)
-                try POSIXFile.rename("\(root)/tmp/\(id).eml", "\(root)/queue/\(id).eml")
-                try POSIXFile.rename(envelopePath, "\(root)/queue/\(id).json")
-            } catch {
-                POSIXFile.remove(envelopePath)
-                POSIXFile.remove("\(root)/queue/\(id).eml")
-                throw error
+            try sync.writeFile(Array(try record.encoded()), to: envelopePath)
+            let publication = StoreSync.Publication(files: [messagePath, envelopePath], directory: directory) {
+                try Self.publishMessage(id, root: root)
             }
-            return record
+            return (publication, record)
         }
         return SpoolWriter(inner: writer, committed: committed)
     }
@@ -102,30 +95,39 @@ public struct Spool: MessageStore {
     public func enqueue(_ message: IncomingMessage, content: [UInt8], deliveries: [QueuedDelivery]) async throws
         -> SpoolRecord
     {
-        let root = self.root
-        let id = message.id
+        let (root, id, sync) = (self.root, message.id, self.sync)
         let record = SpoolRecord(message, size: content.count, deliveries: deliveries)
-        try await pool.runIfActive {
-            let messagePath = "\(root)/tmp/\(id).eml"
-            let envelopePath = "\(root)/tmp/\(id).json"
-            do {
-                let descriptor = try POSIXFile.create(messagePath)
-                defer { POSIXFile.close(descriptor) }
-                try content.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-                try POSIXFile.dataSync(descriptor)
-            }
-            try Self.writeSynced(record, to: envelopePath)
-            try POSIXFile.rename(messagePath, "\(root)/queue/\(id).eml")
-            try POSIXFile.rename(envelopePath, "\(root)/queue/\(id).json")
+        let messagePath = "\(root)/tmp/\(id).eml"
+        let envelopePath = "\(root)/tmp/\(id).json"
+        try await sync.pool.runIfActive {
+            try sync.writeFile(content, to: messagePath)
+            try sync.writeFile(Array(try record.encoded()), to: envelopePath)
         }
-        try await queueDirectory.sync()
+        try await sync.publish(
+            StoreSync.Publication(files: [messagePath, envelopePath], directory: queueDirectory) {
+                try Self.publishMessage(id, root: root)
+            })
         return record
+    }
+
+    /// Renames a message and then its envelope from tmp/ into queue/: the envelope last, as it
+    /// marks the message complete. On failure neither stays in queue/.
+    private static func publishMessage(_ id: QueueID, root: String) throws {
+        let envelopePath = "\(root)/tmp/\(id).json"
+        do {
+            try POSIXFile.rename("\(root)/tmp/\(id).eml", "\(root)/queue/\(id).eml")
+            try POSIXFile.rename(envelopePath, "\(root)/queue/\(id).json")
+        } catch {
+            POSIXFile.remove(envelopePath)
+            POSIXFile.remove("\(root)/queue/\(id).eml")
+            throw error
+        }
     }
 
     /// Up to `limit` octets from the start of a queued message (for DSNs).
     public func readMessage(_ id: String, limit: Int) async throws -> [UInt8] {
         let path = messagePath(id)
-        return try await pool.runIfActive { try POSIXFile.readPrefix(of: path, limit: limit) }
+        return try await sync.pool.runIfActive { try POSIXFile.readPrefix(of: path, limit: limit) }
     }
 
     /// Where the message of `id` is, for delivery agents to read.
@@ -133,13 +135,21 @@ public struct Spool: MessageStore {
 
     /// Replaces the stored record (delivery states) atomically and durably.
     public func save(_ record: SpoolRecord) async throws {
-        let root = self.root
-        try await pool.runIfActive {
-            let temporary = "\(root)/tmp/\(record.id).json.update"
-            try Self.writeSynced(record, to: temporary)
-            try POSIXFile.rename(temporary, "\(root)/queue/\(record.id).json")
+        let (root, sync) = (self.root, self.sync)
+        let temporary = "\(root)/tmp/\(record.id).json.update"
+        try await sync.pool.runIfActive {
+            POSIXFile.remove(temporary)  // left by a save whose sync failed
+            try sync.writeFile(Array(try record.encoded()), to: temporary)
         }
-        try await queueDirectory.sync()
+        try await sync.publish(
+            StoreSync.Publication(files: [temporary], directory: queueDirectory) {
+                do {
+                    try POSIXFile.rename(temporary, "\(root)/queue/\(record.id).json")
+                } catch {
+                    POSIXFile.remove(temporary)
+                    throw error
+                }
+            })
     }
 
     /// Removes a message whose deliveries are all final: the record first, so a crash in
@@ -147,19 +157,11 @@ public struct Spool: MessageStore {
     /// its message.
     public func remove(_ id: String) async throws {
         let root = self.root
-        try await pool.runIfActive {
-            POSIXFile.remove("\(root)/queue/\(id).json")
-            POSIXFile.remove("\(root)/queue/\(id).eml")
-        }
-        try await queueDirectory.sync()
-    }
-
-    private static func writeSynced(_ record: SpoolRecord, to path: String) throws {
-        let data = try record.encoded()
-        let descriptor = try POSIXFile.create(path)
-        defer { POSIXFile.close(descriptor) }
-        try data.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-        try POSIXFile.dataSync(descriptor)
+        try await sync.publish(
+            StoreSync.Publication(files: [], directory: queueDirectory) {
+                POSIXFile.remove("\(root)/queue/\(id).json")
+                POSIXFile.remove("\(root)/queue/\(id).eml")
+            })
     }
 
     private static func split(_ name: String) -> (String, String) {

@@ -1,6 +1,7 @@
 import NIOCore
 import TernAccounts
 import TernSMTPServer
+import TernStore
 import Testing
 
 @testable import TernApp
@@ -201,6 +202,8 @@ struct ConfigurationTests {
         ("[dns]\nservers = [\"ns.example.test\"]", "dns.servers[0]"),
         ("[dns]\nattempts = 0", "dns.attempts"),
         ("[queue]\ndestination_concurrency = 0", "queue.destination_concurrency"),
+        ("[storage]\nsync = \"fsync\"", "storage.sync"),
+        ("[storage]\nfsync = \"file\"", "storage.fsync"),
     ])
     func outboundErrors(text: String, key: String) {
         do {
@@ -209,6 +212,17 @@ struct ConfigurationTests {
         } catch {
             #expect(error.key == key)
         }
+    }
+
+    @Test("[storage] sync: filesystem by default on Linux, file on request")
+    func storage() throws {
+        #expect(try ConfigurationLoader.parse("").storage.sync == StoreSync.Mode.default)
+        #if os(Linux)
+        #expect(StoreSync.Mode.default == .filesystem)
+        #endif
+        #expect(try ConfigurationLoader.parse("[storage]\nsync = \"file\"").storage.sync == .file)
+        let environment = try ConfigurationLoader.parse("", environment: ["TERN_STORAGE_SYNC": "file"])
+        #expect(environment.storage.sync == .file)
     }
 
     @Test("host and port", arguments: [

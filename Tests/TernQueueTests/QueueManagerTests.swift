@@ -54,8 +54,8 @@ struct QueueManagerTests {
     /// The real spool and local delivery agent under `directory`.
     private func localQueue(_ pool: NIOThreadPool) throws -> QueueManager {
         QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing),
-            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", pool: pool)],
+            spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing),
+            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool))],
             logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
     }
 
@@ -65,7 +65,7 @@ struct QueueManagerTests {
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", pool: pool), routing: RoutingTable(routing), agents: [:],
+            spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing), agents: [:],
             logger: Logger(label: "test"), clock: { 0 })
         let deliveries = manager.plan(incoming(["team@example.test", "alice@example.test", "x@remote.test"]).envelope)
         #expect(deliveries.map(\.recipient) == ["alice@example.test", "bob@example.test", "x@remote.test"])
@@ -162,6 +162,10 @@ extension QueueManagerTests {
                 content
                     == "Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.test\r\nReceived: x\r\nSubject: \(direct.id)\r\n\r\nbody\r\n")
             #expect(name.hasSuffix(",S=\(content.utf8.count)"))
+            // The 250 does not wait for the UID; the number follows the file.
+            for _ in 0..<200 where (try? MaildirUIDList(maildir: alice).entries().entries.count) != 2 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
             let uids = try MaildirUIDList(maildir: alice).entries().entries
             #expect(uids.map(\.uid) == [1, 2])
             #expect(uids.last?.key == MaildirUIDList.key(ofFileName: name))
@@ -173,6 +177,38 @@ extension QueueManagerTests {
             try await send(notify, to: manager, on: loop)
             #expect(files(queue).filter { $0.hasSuffix(".json") }.count == 2)
             #expect(files("\(alice)/new").count == 2)
+        }
+    }
+}
+
+extension QueueManagerTests {
+    @Test("a mailbox opened after a crash numbers the messages its UID list missed, before new ones")
+    func missedUIDs() async throws {
+        try await withLocalQueue { manager, loop in
+            let alice = "\(directory)/mailboxes/example.test/alice"
+            for sub in ["tmp", "new", "cur"] {
+                try FileManager.default.createDirectory(atPath: "\(alice)/\(sub)", withIntermediateDirectories: true)
+            }
+            // Two messages from an earlier run; the crash lost the second one's line.
+            for key in ["1700000000.A.mx.test", "1700000001.B.mx.test"] {
+                _ = FileManager.default.createFile(atPath: "\(alice)/new/\(key),S=3", contents: Data("x\r\n".utf8))
+            }
+            try "tern-uidlist 1 V1700000000 N2\n1 1700000000.A.mx.test\n".write(
+                toFile: "\(alice)/\(MaildirUIDList.fileName)", atomically: true, encoding: .utf8)
+
+            let runner = Task { try await manager.run() }
+            let fresh = incoming(["alice@example.test"])
+            try await send(fresh, to: manager, on: loop)
+            for _ in 0..<200 where (try? MaildirUIDList(maildir: alice).entries().entries.count) != 3 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let list = try MaildirUIDList(maildir: alice).entries()
+            #expect(list.uidValidity == 1_700_000_000)
+            #expect(list.entries.map(\.uid) == [1, 2, 3])
+            #expect(list.entries.map(\.key).prefix(2) == ["1700000000.A.mx.test", "1700000001.B.mx.test"])
+            #expect(list.entries.last?.key.contains(fresh.id.rawValue) == true)
+            runner.cancel()
+            _ = await runner.result
         }
     }
 }
@@ -197,7 +233,7 @@ struct QueueStateTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = try Spool(root: directory, pool: pool)
+        let spool = try Spool(root: directory, sync: StoreSync(mode: .default, pool: pool))
         let first = try await enqueue(
             spool,
             [
@@ -246,7 +282,7 @@ struct QueueStateTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = try Spool(root: directory, pool: pool)
+        let spool = try Spool(root: directory, sync: StoreSync(mode: .default, pool: pool))
         var loaded: [SpoolRecord] = []
         for n in 0..<6 {
             loaded.append(
@@ -270,7 +306,7 @@ struct QueueStateTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = try Spool(root: directory, pool: pool)
+        let spool = try Spool(root: directory, sync: StoreSync(mode: .default, pool: pool))
         let record = try await enqueue(
             spool,
             (0..<5).map { QueuedDelivery(recipient: "u\($0)@x.test", original: "u\($0)@x.test", route: .remote) }

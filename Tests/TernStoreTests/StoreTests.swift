@@ -6,8 +6,8 @@ import Testing
 
 @testable import TernStore
 
-/// The file stores on the real file system: commit leaves exactly the message, abort leaves
-/// nothing, recovery removes what an interrupted run left in tmp/.
+/// The file stores on the real file system, in both sync modes: commit leaves exactly the
+/// message, abort leaves nothing, recovery removes what an interrupted run left in tmp/.
 @Suite("File stores")
 struct StoreTests {
     let directory: String
@@ -63,10 +63,11 @@ struct StoreTests {
         }.flatMap { $0 }.get()
     }
 
-    @Test("Maildir: commit puts the exact bytes in new/, with the queue ID and size in the name")
-    func maildirCommit() async throws {
+    @Test("Maildir: commit puts the exact bytes in new/, with the queue ID and size in the name",
+        arguments: StoreSync.Mode.allCases)
+    func maildirCommit(mode: StoreSync.Mode) async throws {
         try await withPool { pool, loop in
-            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx/te:st", pool: pool)
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx/te:st", sync: StoreSync(mode: mode, pool: pool))
             let incoming = message(1)
             try await write(maildir, incoming, chunks: ["Subject: a\r\n", "\r\nbody\r\n"], on: loop)
             let names = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/new")
@@ -81,10 +82,10 @@ struct StoreTests {
         }
     }
 
-    @Test("Maildir: abort leaves nothing behind")
-    func maildirAbort() async throws {
+    @Test("Maildir: abort leaves nothing behind", arguments: StoreSync.Mode.allCases)
+    func maildirAbort(mode: StoreSync.Mode) async throws {
         try await withPool { pool, loop in
-            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: StoreSync(mode: mode, pool: pool))
             let big = String(repeating: "x", count: 600 * 1024)  // forces a write before the abort
             try await write(maildir, message(2), chunks: [big, big], on: loop, commit: false)
             try await Task.sleep(for: .milliseconds(200))
@@ -93,10 +94,11 @@ struct StoreTests {
         }
     }
 
-    @Test("Maildir: large messages arrive whole; concurrent commits all land (group commit)")
-    func maildirConcurrent() async throws {
+    @Test("Maildir: large messages arrive whole; concurrent commits all land (group commit)",
+        arguments: StoreSync.Mode.allCases)
+    func maildirConcurrent(mode: StoreSync.Mode) async throws {
         try await withPool { pool, loop in
-            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: StoreSync(mode: mode, pool: pool))
             let big = String(repeating: "0123456789abcdef\r\n", count: 200_000)  // 3.6 MB
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for seed in 0..<20 {
@@ -116,7 +118,7 @@ struct StoreTests {
     @Test("Maildir: recovery removes temporary files and counts the messages")
     func maildirRecovery() async throws {
         try await withPool { pool, loop in
-            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", pool: pool)
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: StoreSync(mode: .file, pool: pool))
             try await write(maildir, message(3), chunks: ["x\r\n"], on: loop)
             _ = FileManager.default.createFile(atPath: "\(directory)/box/tmp/interrupted", contents: Data("partial".utf8))
             let report = try maildir.recover()
@@ -125,10 +127,10 @@ struct StoreTests {
         }
     }
 
-    @Test("Spool: message and envelope side by side; orphans removed at recovery")
-    func spool() async throws {
+    @Test("Spool: message and envelope side by side; orphans removed at recovery", arguments: StoreSync.Mode.allCases)
+    func spool(mode: StoreSync.Mode) async throws {
         try await withPool { pool, loop in
-            let spool = try Spool(root: "\(directory)/spool", pool: pool)
+            let spool = try Spool(root: "\(directory)/spool", sync: StoreSync(mode: mode, pool: pool))
             let incoming = message(4)
             try await write(spool, incoming, chunks: ["hello\r\n"], on: loop)
             let queue = "\(directory)/spool/queue"
@@ -148,6 +150,57 @@ struct StoreTests {
             let report = try spool.recover()
             #expect(report == RecoveryReport(messages: 1, removedTemporaryFiles: 2))
             #expect(!FileManager.default.fileExists(atPath: "\(queue)/ORPHAN0000000000.eml"))
+        }
+    }
+
+    @Test("Spool: enqueue, save and remove leave only complete files", arguments: StoreSync.Mode.allCases)
+    func spoolLifecycle(mode: StoreSync.Mode) async throws {
+        try await withPool { pool, _ in
+            let spool = try Spool(root: "\(directory)/spool", sync: StoreSync(mode: mode, pool: pool))
+            let incoming = message(5)
+            var record = try await spool.enqueue(
+                incoming, content: Array("Subject: dsn\r\n\r\nx\r\n".utf8),
+                deliveries: [QueuedDelivery(recipient: "c@d.test", original: "c@d.test", route: .remote)])
+            record.deliveries[0].status = .deferred
+            record.deliveries[0].attempts = 1
+            try await spool.save(record)
+            let loaded = try #require(try spool.loadRecords().first)
+            #expect(loaded.deliveries[0].status == .deferred)
+            #expect(loaded.size == "Subject: dsn\r\n\r\nx\r\n".utf8.count)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/tmp").isEmpty)
+            try await spool.remove(incoming.id.rawValue)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/queue").isEmpty)
+        }
+    }
+
+    @Test("filesystem sync: one batch serves a Maildir and a spool, and a failed rename fails only its own message")
+    func filesystemBatch() async throws {
+        try await withPool { pool, loop in
+            let sync = StoreSync(mode: .filesystem, pool: pool)
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: sync)
+            let spool = try Spool(root: "\(directory)/spool", sync: sync)
+            let directory = try DirectorySync(path: "\(self.directory)/box/new", pool: pool)
+            let failing = StoreSync.Publication(files: [], directory: directory) {
+                throw StoreError.posix("rename", errno: 2)
+            }
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for seed in 0..<30 {
+                    group.addTask {
+                        try await write(seed.isMultiple(of: 2) ? maildir : spool, message(UInt64(100 + seed)), chunks: ["x\r\n"], on: loop)
+                        return true
+                    }
+                }
+                for _ in 0..<5 {
+                    group.addTask { (try? await sync.publish(failing)) != nil }
+                }
+                var results: [Bool] = []
+                for try await result in group { results.append(result) }
+                #expect(results.filter { $0 }.count == 30)
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/new").count == 15)
+            #expect(try spool.loadRecords().count == 15)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/tmp").isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/spool/tmp").isEmpty)
         }
     }
 }

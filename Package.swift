@@ -253,7 +253,7 @@ let package = Package(
         .testTarget(
             name: "TernStoreTests",
             dependencies: [
-                "TernStore", "TernMail", "TernTestSupport",
+                "TernStore", "TernMail", "TernTestSupport", "CTernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -123,6 +123,8 @@ public enum TernServer {
         var catcherStore: CatcherStore?
         var queue: QueueManager?
         var remote: RemoteDeliveryAgent?
+        var localAgent: LocalDeliveryAgent?
+        var journal: MessageJournal?
         do {
             switch mode {
             case .dev:
@@ -134,9 +136,13 @@ public enum TernServer {
                 guard let directory else { preconditionFailure("serve mode opens the directory first") }
                 var queueLogger = logger
                 queueLogger[metadataKey: "tern_service"] = "queue"
+                // Opened in either sync mode: what an earlier run left in it must be replayed.
+                let messageJournal = try MessageJournal(directory: "\(dataDirectory)/journal", pool: pool)
+                journal = messageJournal
                 let local = LocalDeliveryAgent(
                     root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
-                    logger: queueLogger)
+                    journal: messageJournal, logger: queueLogger)
+                localAgent = local
                 var deliveryLogger = logger
                 deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
                 let relay = try RemoteDeliveryAgent(
@@ -168,7 +174,14 @@ public enum TernServer {
                 metadata: [
                     "location": "\(store.location)", "messages": "\(report.messages)",
                     "removed_temporary_files": "\(report.removedTemporaryFiles)",
+                    "sync": "\(storeSync.mode.rawValue)",
                 ])
+            if let localAgent {
+                let replayed = try await localAgent.recoverJournal()
+                if replayed > 0 {
+                    logger.notice("put messages from the journal into their mailboxes", metadata: ["messages": "\(replayed)"])
+                }
+            }
         } catch {
             throw StartupError(description: "data_dir: cannot open the store in \(dataDirectory): \(error)")
         }
@@ -223,7 +236,13 @@ public enum TernServer {
         }
 
         // The group stops services in reverse order: listeners first, then the queue.
-        var services: [any Service] = (directory.map { [$0] } ?? [])
+        var services: [any Service] = []
+        if let journal {
+            var journalLogger = logger
+            journalLogger[metadataKey: "tern_service"] = "journal"
+            services.append(JournalCheckpoints(journal: journal, logger: journalLogger))
+        }
+        services += directory.map { [$0] } ?? []
         if let routingPolicy {
             var journalLogger = logger
             journalLogger[metadataKey: "tern_service"] = "rate-limits"

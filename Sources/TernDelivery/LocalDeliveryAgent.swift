@@ -26,6 +26,7 @@ public final class LocalDeliveryAgent: DirectDelivering {
     public let root: String
     private let hostname: String
     private let sync: StoreSync
+    private let journal: MessageJournal?
     private let logger: Logger
     private let clock: @Sendable () -> Int64
     private let mailboxes = NIOLockedValueBox(Mailboxes())
@@ -44,13 +45,17 @@ public final class LocalDeliveryAgent: DirectDelivering {
         var uids: GroupCommit<String, UInt32>
     }
 
+    /// With a `journal` and `filesystem` sync, direct deliveries are made durable by journal
+    /// appends (`JournaledMaildirWriter`); in either mode, `recoverJournal()` replays what it
+    /// holds from an earlier run.
     public init(
-        root: String, hostname: String, sync: StoreSync, logger: Logger = Logger(label: "tern.local"),
-        clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
+        root: String, hostname: String, sync: StoreSync, journal: MessageJournal? = nil,
+        logger: Logger = Logger(label: "tern.local"), clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
     ) {
         self.root = root
         self.hostname = hostname
         self.sync = sync
+        self.journal = journal
         self.logger = logger
         self.clock = clock
     }
@@ -82,29 +87,66 @@ public final class LocalDeliveryAgent: DirectDelivering {
         guard let open = mailboxes.withLockedValue({ $0.open[mailbox] }) else { return nil }
         var head = ByteBuffer(string: Self.deliveryHeader(sender: message.envelope.sender?.description ?? "", mailbox: mailbox))
         head.writeImmutableBuffer(prefix)
-        let numbering = NIOLockedValueBox<EventLoopFuture<UInt32>?>(nil)
-        let writer = open.maildir.begin(message, prefix: head, on: eventLoop) { name in
-            // Once the file is in new/: numbered while its directory is synced. The 250 does not
-            // wait for the number; the delivery is reported once it has one.
-            let uid = open.uids.submit(MaildirUIDList.key(ofFileName: name), on: eventLoop)
-            numbering.withLockedValue { $0 = uid }
-        }
         let (logger, id) = (self.logger, message.id.rawValue)
-        return DirectDeliveryWriter(writer) {
-            // The file is durable in new/; a UID the list could not take is given by `tern repair`.
-            // The Maildir names the file before its commit completes, so the number is on its way.
-            guard let uid = numbering.withLockedValue({ $0 }) else {
+        // The delivery is reported once the file has its UID; the 250 waits for neither.
+        let report: @Sendable (EventLoopFuture<UInt32>?) -> Void = { uid in
+            guard let uid else {
                 delivered(DeliveryResult(.delivered("250 2.0.0 delivered to maildir"), relay: "maildir"))
-                return eventLoop.makeSucceededVoidFuture()
+                return
             }
-            return uid.map { "250 2.0.0 delivered to maildir (uid \($0))" }.flatMapErrorThrowing { error in
+            uid.map { "250 2.0.0 delivered to maildir (uid \($0))" }.recover { error in
+                // The file is in new/; the UID list catches up when the mailbox is next opened.
                 logger.warning(
                     "delivered, but the UID list could not be updated; run tern repair",
                     metadata: ["tern_queue_id": "\(id)", "mailbox": "\(mailbox)", "error": "\(error)"])
                 return "250 2.0.0 delivered to maildir"
-            }.map { reply in delivered(DeliveryResult(.delivered(reply), relay: "maildir")) }
+            }.whenSuccess { reply in delivered(DeliveryResult(.delivered(reply), relay: "maildir")) }
         }
+        if let journal, sync.mode == .filesystem {
+            // Durable in the journal at the 250; the file follows, then its UID and the report.
+            return open.maildir.begin(
+                message, prefix: head, on: eventLoop, journal: journal,
+                stored: { name in report(open.uids.submit(MaildirUIDList.key(ofFileName: name), on: eventLoop)) },
+                failed: { error in
+                    logger.error(
+                        "cannot write an acknowledged message into its mailbox; trying again",
+                        metadata: ["tern_queue_id": "\(id)", "mailbox": "\(mailbox)", "error": "\(error)"])
+                })
+        }
+        let numbering = NIOLockedValueBox<EventLoopFuture<UInt32>?>(nil)
+        let writer = open.maildir.begin(message, prefix: head, on: eventLoop) { name in
+            // Once the file is in new/: numbered while its directory is synced.
+            let uid = open.uids.submit(MaildirUIDList.key(ofFileName: name), on: eventLoop)
+            numbering.withLockedValue { $0 = uid }
+        }
+        // The Maildir names the file before its commit completes, so the number is on its way.
+        return DirectDeliveryWriter(writer) { report(numbering.withLockedValue { $0 }) }
     }
+
+    /// Puts the messages an earlier run acknowledged through the journal, but had not yet made
+    /// durable in their mailboxes, into them; then checkpoints, so the journal starts empty.
+    /// Call at start, before accepting mail. Returns how many were replayed.
+    public func recoverJournal() async throws -> Int {
+        guard let journal else { return 0 }
+        let pool = sync.pool
+        let entries = try await pool.runIfActive { try journal.unretired() }
+        guard !entries.isEmpty else { return 0 }
+        try await pool.runIfActive {
+            var known: [String: Set<String>] = [:]
+            var directories: [String: DirectorySync] = [:]
+            for entry in entries {
+                let root = try Maildir.replay(entry.payload, known: &known)
+                let directory = try directories[root] ?? DirectorySync(path: "\(root)/new", pool: pool)
+                directories[root] = directory
+                journal.applied(entry.sequence, syncing: directory)
+            }
+        }
+        try await journal.checkpoint()
+        return entries.count
+    }
+
+    /// How long new messages' UIDs are gathered before the list is appended and synced.
+    static let numberingWindow = TimeAmount.milliseconds(20)
 
     /// RFC 5321 §4.4's Return-Path and the Delivered-To line, in front of every delivered copy.
     static func deliveryHeader(sender: String, mailbox: String) -> String {
@@ -182,17 +224,20 @@ public final class LocalDeliveryAgent: DirectDelivering {
             }
             return maildir
         }
+        // Nothing waits for a UID but the delivery's report, so numbering gathers what arrives in
+        // 20 ms into one append and one sync of the list.
         return OpenMailbox(
-            maildir: maildir, uids: GroupCommit(pool: sync.pool) { keys in try list.assign(keys, now: clock()) })
+            maildir: maildir,
+            uids: GroupCommit(pool: sync.pool, linger: Self.numberingWindow) { keys in try list.assign(keys, now: clock()) })
     }
 }
 
-/// A Maildir writer that reports the delivery once the message is durable and numbered.
+/// A Maildir writer that reports the delivery once the message is durable.
 private final class DirectDeliveryWriter: MessageWriter {
     private let inner: any MessageWriter
-    private let delivered: @Sendable () -> EventLoopFuture<Void>
+    private let delivered: @Sendable () -> Void
 
-    init(_ inner: any MessageWriter, delivered: @escaping @Sendable () -> EventLoopFuture<Void>) {
+    init(_ inner: any MessageWriter, delivered: @escaping @Sendable () -> Void) {
         self.inner = inner
         self.delivered = delivered
     }
@@ -206,7 +251,7 @@ private final class DirectDeliveryWriter: MessageWriter {
     func commit() -> EventLoopFuture<Void> {
         let committed = inner.commit()
         let delivered = self.delivered
-        committed.whenSuccess { _ = delivered() }
+        committed.whenSuccess { delivered() }
         return committed
     }
 }

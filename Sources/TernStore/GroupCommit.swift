@@ -1,3 +1,4 @@
+import Dispatch
 public import NIOCore
 import NIOConcurrencyHelpers
 public import NIOPosix
@@ -19,10 +20,14 @@ public final class GroupCommit<Request: Sendable, Response: Sendable>: Sendable 
 
     private let pool: NIOThreadPool
     private let work: Work
+    private let linger: TimeAmount
     private let state = NIOLockedValueBox(State())
 
-    public init(pool: NIOThreadPool, work: @escaping Work) {
+    /// With a `linger`, a batch starts that long after its first request rather than at once:
+    /// for work nobody waits on (a reply does not), fewer and larger batches.
+    public init(pool: NIOThreadPool, linger: TimeAmount = .zero, work: @escaping Work) {
         self.pool = pool
+        self.linger = linger
         self.work = work
     }
 
@@ -47,7 +52,14 @@ public final class GroupCommit<Request: Sendable, Response: Sendable>: Sendable 
             state.running = true
             return true
         }
-        if start { runBatch() }
+        guard start else { return }
+        if linger > .zero {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(linger.nanoseconds))) {
+                self.runBatch()
+            }
+        } else {
+            runBatch()
+        }
     }
 
     private func runBatch() {

@@ -11,8 +11,11 @@ import TernMail
 public struct Maildir: MessageStore {
     public let root: String
     private let hostname: String
-    private let sync: StoreSync
-    private let newDirectory: DirectorySync
+    let sync: StoreSync
+    /// `new/`, synced by the store's `StoreSync` or by a journal checkpoint.
+    public let newDirectory: DirectorySync
+    /// Journaled messages waiting to be written in (`JournaledMaildirWriter`).
+    let placements: GroupCommit<Placement, Void>
 
     public init(root: String, hostname: String, sync: StoreSync) throws {
         self.root = root
@@ -20,6 +23,7 @@ public struct Maildir: MessageStore {
         self.sync = sync
         for sub in ["tmp", "new", "cur"] { try POSIXFile.makeDirectories("\(root)/\(sub)") }
         self.newDirectory = try DirectorySync(path: "\(root)/new", pool: sync.pool)
+        self.placements = GroupCommit(pool: sync.pool) { [root] batch in Self.place(batch, root: root) }
     }
 
     public var location: String { root }
@@ -34,7 +38,7 @@ public struct Maildir: MessageStore {
         _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
         stored: (@Sendable (_ name: String) -> Void)?
     ) -> any MessageWriter {
-        let base = "\(message.trace.receivedAt).\(message.id).\(hostname)"
+        let base = baseName(of: message)
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
         let directory = newDirectory
@@ -45,6 +49,23 @@ public struct Maildir: MessageStore {
             }
             return (publication, size)
         }
+    }
+
+    /// As `begin`, with the message made durable by `journal` (`JournaledMaildirWriter`):
+    /// `stored` learns the file's name once it is in `new/`, after the 250; `failed` learns of
+    /// each failed attempt to put it there (it is tried again).
+    public func begin(
+        _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop, journal: MessageJournal,
+        stored: @escaping @Sendable (_ name: String) -> Void, failed: @escaping @Sendable (any Error) -> Void
+    ) -> any MessageWriter {
+        JournaledMaildirWriter(
+            maildir: self, message: message, prefix: prefix, journal: journal, on: eventLoop, stored: stored,
+            failed: failed)
+    }
+
+    /// A message's file name in `tmp/` and, with `,S=<size>` added, in `new/`.
+    func baseName(of message: IncomingMessage) -> String {
+        "\(message.trace.receivedAt).\(message.id).\(hostname)"
     }
 
     /// Delivers a copy of the spooled message at `source`, with `prefix` (Return-Path,
@@ -91,7 +112,8 @@ public struct Maildir: MessageStore {
     @discardableResult
     public func removeInterruptedDeliveries() throws -> Int {
         var removed = 0
-        for name in try POSIXFile.list("\(root)/tmp") where name.hasSuffix(".\(hostname)") {
+        for name in try POSIXFile.list("\(root)/tmp")
+        where name.hasSuffix(".\(hostname)") || name.contains(".\(hostname),S=") {
             POSIXFile.remove("\(root)/tmp/\(name)")
             removed += 1
         }

@@ -11,8 +11,9 @@ import Darwin
 /// Thin, blocking POSIX file calls for the stores. They run on a thread pool, never on an
 /// event loop, and report failures as `StoreError` with the errno.
 enum POSIXFile {
-    static func create(_ path: String) throws(StoreError) -> CInt {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+    /// A new file; with `replacing`, one already there is truncated instead of an error.
+    static func create(_ path: String, replacing: Bool = false) throws(StoreError) -> CInt {
+        let fd = open(path, O_WRONLY | O_CREAT | (replacing ? O_TRUNC : O_EXCL) | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
         return fd
     }
@@ -55,6 +56,26 @@ enum POSIXFile {
         }
         bytes.removeSubrange(filled...)
         return bytes
+    }
+
+    /// An existing file, for reading and overwriting in place.
+    static func openReadWrite(_ path: String) throws(StoreError) -> CInt {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .posix("open \(path)", errno: errno) }
+        return fd
+    }
+
+    /// Writes all of `bytes` at `offset` (pwrite), retrying on EINTR and short writes.
+    static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StoreError) {
+        var done = 0
+        while done < bytes.count {
+            let result = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .posix("pwrite", errno: errno)
+            }
+            done += result
+        }
     }
 
     static func openDirectory(_ path: String) throws(StoreError) -> CInt {

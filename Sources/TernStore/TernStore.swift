@@ -9,8 +9,11 @@
 // renamed into place and its directory synced, so a 250 sent after it survives a crash or a
 // power cut. `StoreSync` decides how many messages one sync serves: each file on its own, or
 // every file that finished in the same window with one `syncfs` (group commit, as
-// `DirectorySync` does for directories). Writes run on a thread pool, never on an event loop,
-// in large blocks (`MessageWriterLimits.flushThreshold`).
+// `DirectorySync` does for directories). A small message for one mailbox may instead be made
+// durable by an append to the `MessageJournal` (one overwrite and one fdatasync per batch, no
+// metadata), its Maildir file written after the 250 and synced by the journal's checkpoint.
+// Writes run on a thread pool, never on an event loop, in large blocks
+// (`MessageWriterLimits.flushThreshold`).
 //
 // Recovery: a file in tmp/ was never acknowledged (the rename is before the 250), so every
 // start removes them.

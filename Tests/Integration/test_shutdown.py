@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ternlib import HOSTNAME, SMTPConn, message
+from ternlib import HOSTNAME, SMTPConn, mail_config, message
 
 
 def expect_shutdown_421(c: SMTPConn) -> None:
@@ -88,3 +88,27 @@ def test_sigterm_grace_expires(tern_factory):
     assert rc == 0, f"exit status {rc}\n{server.logs()}"
     assert server.new_files() == []
     server.assert_tmp_empty()
+
+
+def test_sigterm_leaves_the_journal_with_nothing_to_replay(tern_factory):
+    """Serve mode, [storage] sync = "filesystem": messages for one local mailbox are acknowledged
+    from the journal. On SIGTERM the last checkpoint makes their Maildir files durable and retires
+    them, so the next start replays nothing and every message is in the mailbox once."""
+    config = mail_config(catch_all_to="bob@example.test") + '\n[storage]\nsync = "filesystem"\n'
+    server = tern_factory.serve(config_extra=config)
+    qids = []
+    with server.connect() as c:
+        c.ehlo()
+        for i in range(20):
+            qids.append(c.send_message(message(f"journaled {i}"), rcpts=["alice@example.test"]))
+    rc = server.stop(timeout=15)
+    assert rc == 0, f"exit status {rc}\n{server.logs()}"
+    assert "journal checkpoint failed" not in server.stderr_text(), server.logs()
+    restarted = tern_factory.serve(config_extra=config, data_dir=server.data_dir)
+    with restarted.connect() as c:
+        c.ehlo()
+    assert "from the journal" not in restarted.stderr_text(), restarted.logs()
+    new = restarted.data_dir / "mailboxes" / "example.test" / "alice" / "new"
+    names = [p.name for p in new.iterdir()]
+    for qid in qids:
+        assert len([n for n in names if qid in n]) == 1, qid

@@ -135,10 +135,12 @@ public final class MessageJournal: Sendable {
         var lastSequence: UInt64 = 0
         var lastSegment: UInt64 = 0
         var segments: [Segment] = []
-        let names = try POSIXFile.list(directory).compactMap { name -> (UInt64, String)? in
+        let files = try POSIXFile.list(directory)
+        let names = files.compactMap { name -> (UInt64, String)? in
             guard name.hasSuffix(".journal"), let number = UInt64(name.dropLast(8), radix: 16) else { return nil }
             return (number, name)
         }.sorted { $0.0 < $1.0 }
+        let spares = files.filter { $0.hasPrefix(Self.sparePrefix) }.map { "\(directory)/\($0)" }
         for (number, name) in names {
             let path = "\(directory)/\(name)"
             lastSegment = max(lastSegment, number)
@@ -166,6 +168,7 @@ public final class MessageJournal: Sendable {
             // Every old segment is sealed: appends start a segment of their own, never after
             // a torn record. The checkpoint after replay retires them all.
             state.sealed = segments
+            state.spares = spares
             state.unapplied = Set(entries.lazy.filter { $0.sequence > retired }.map(\.sequence))
         }
         return entries.filter { $0.sequence > retired }
@@ -191,7 +194,7 @@ public final class MessageJournal: Sendable {
     }
 
     /// Makes every applied entry durable where it was applied, then retires the entries up to
-    /// the first one still unapplied, and reuses the segments that holds no live entry.
+    /// the first one still unapplied, and reuses the segments that hold no live entry.
     public func checkpoint() async throws {
         let (through, toSync) = state.withLockedValue { state -> (UInt64, [UInt64: DirectorySync]) in
             let through = (state.unapplied.min() ?? state.nextSequence) - 1
@@ -223,7 +226,7 @@ public final class MessageJournal: Sendable {
             for segment in retired { POSIXFile.close(segment.descriptor) }
             state.withLockedValue { state in
                 for segment in retired {
-                    if state.spares.count < 2 {
+                    if state.spares.count < Self.spareCount {
                         state.spares.append(segment.path)
                     } else {
                         POSIXFile.remove(segment.path)
@@ -233,14 +236,37 @@ public final class MessageJournal: Sendable {
         }
     }
 
-    /// Checkpoints every `interval` until the task is cancelled, then once more.
+    /// Checkpoints every `interval` until the task is cancelled, then once more. Starts by
+    /// zero-filling the spare segments, so no append waits for one.
     public func run(interval: Duration = .milliseconds(200), onError: @Sendable (any Error) -> Void) async {
+        do { try await prepareSpares() } catch { onError(error) }
         repeat {
             try? await Task.sleep(for: interval)
             // In a task of its own: a checkpoint, the last one above all, runs to its end even
             // when this task is cancelled meanwhile.
             do { try await Task { try await self.checkpoint() }.value } catch { onError(error) }
         } while !Task.isCancelled
+    }
+
+    /// Spare segments kept ready: a retired segment becomes one, and `prepareSpares` makes new
+    /// ones up to this many.
+    static let spareCount = 2
+    static let sparePrefix = "spare-"
+
+    /// Zero-fills spare segments (`spare-<n>`, not yet journal segments) until there are
+    /// `spareCount`.
+    func prepareSpares() async throws {
+        let (directory, descriptor, segmentSize, state) = (self.directory, directoryDescriptor, self.segmentSize, self.state)
+        try await pool.runIfActive {
+            var made = 0
+            while state.withLockedValue({ $0.spares.count }) < Self.spareCount {
+                let path = "\(directory)/\(Self.sparePrefix)\(getpid())-\(made)-\(UInt32.random(in: 0...UInt32.max))"
+                try Self.createZeroFilled(path, size: segmentSize)
+                try POSIXFile.sync(descriptor)
+                state.withLockedValue { $0.spares.append(path) }
+                made += 1
+            }
+        }
     }
 
     // MARK: The batch (on the pool, under the state lock)
@@ -325,26 +351,30 @@ public final class MessageJournal: Sendable {
         if let spare {
             try POSIXFile.rename(spare, path)
         } else {
-            let descriptor = try POSIXFile.create(path)
-            defer { POSIXFile.close(descriptor) }
-            do {
-                let zeros = [UInt8](repeating: 0, count: 1 << 20)
-                var written = 0
-                while written < segmentSize {
-                    let count = min(zeros.count, segmentSize - written)
-                    try zeros.withUnsafeBytes {
-                        try POSIXFile.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: $0[..<count]))
-                    }
-                    written += count
-                }
-                try POSIXFile.dataSync(descriptor)
-            } catch {
-                POSIXFile.remove(path)
-                throw error
-            }
+            try createZeroFilled(path, size: segmentSize)
         }
         try POSIXFile.sync(directoryDescriptor)
         writer.current = Segment(number: number, path: path, descriptor: try POSIXFile.openReadWrite(path))
+    }
+
+    /// A new file of `size` zeros, synced: later overwrites change no metadata. On failure
+    /// nothing is left.
+    private static func createZeroFilled(_ path: String, size: Int) throws {
+        let descriptor = try POSIXFile.create(path)
+        defer { POSIXFile.close(descriptor) }
+        do {
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var written = 0
+            while written < size {
+                let count = min(zeros.count, size - written)
+                try zeros.withUnsafeBytes { try POSIXFile.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                written += count
+            }
+            try POSIXFile.dataSync(descriptor)
+        } catch {
+            POSIXFile.remove(path)
+            throw error
+        }
     }
 
     static func segmentName(_ number: UInt64) -> String {

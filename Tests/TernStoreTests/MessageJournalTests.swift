@@ -107,6 +107,9 @@ struct MessageJournalTests {
             let segmentSize = 64 * 1024
             let journal = try MessageJournal(directory: "\(directory)/journal", pool: pool, segmentSize: segmentSize)
             _ = try journal.unretired()
+            try await journal.prepareSpares()
+            let all = { (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/journal")) ?? [] }
+            #expect(all().filter { $0.hasPrefix(MessageJournal.sparePrefix) }.count == MessageJournal.spareCount)
             let applied = try DirectorySync(path: "\(directory)/applied", pool: pool)
             var last: [UInt64] = []
             for round in 0..<6 {
@@ -117,6 +120,8 @@ struct MessageJournalTests {
             }
             // 540 KB went through 64 KB segments: the live one plus at most two spares remain.
             #expect(segmentFiles().count <= 3, "\(segmentFiles())")
+            #expect(all().count <= 3 + MessageJournal.spareCount, "\(all())")
+            #expect(all().filter { $0.hasPrefix(MessageJournal.sparePrefix) }.isEmpty, "the prepared spares were used first")
             let pendingPayloads = (0..<5).map { payload(900 + $0, size: 3000) }
             let pending = try await append(journal, pendingPayloads, on: loop)
             #expect(pending.min()! > last.max()!)
@@ -175,6 +180,30 @@ struct MessageJournalTests {
             let cut = Int.random(in: 0...bytes.count, using: &generator)
             let whole = ends.filter { $0 <= cut }.count
             #expect(MessageJournal.scan(Array(bytes[..<cut]), segment: 7).records == Array(written.prefix(whole)))
+        }
+    }
+
+    @Test("a Maildir journal entry parses back; noise and names that could leave the Maildir do not")
+    func maildirEntryParsing() throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: StoreSync(mode: .file, pool: pool))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let entry = maildir.journalEntry(name: "1.ABC.mx,S=3", content: ByteBuffer(string: "x\r\n"))
+        let parsed = try #require(Maildir.parseJournalEntry(Array(entry.readableBytesView)))
+        #expect(parsed.root == "\(directory)/box")
+        #expect(parsed.name == "1.ABC.mx,S=3")
+        #expect(Array(parsed.content) == Array("x\r\n".utf8))
+        for name in ["../escape", "a/b", ".", "..", ""] {
+            let bad = maildir.journalEntry(name: name, content: ByteBuffer(string: "x"))
+            #expect(Maildir.parseJournalEntry(Array(bad.readableBytesView)) == nil, "\(name)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            var noise = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if !noise.isEmpty, Bool.random(using: &generator) { noise[0] = 1 }
+            if let parsed = Maildir.parseJournalEntry(noise) {
+                #expect(!parsed.name.contains("/") && parsed.name != "." && parsed.name != "..")
+            }
         }
     }
 

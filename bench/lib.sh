@@ -4,7 +4,8 @@
 BENCH_DOMAIN=bench.example.test       # the local domain of Tern and Postfix alike
 BENCH_RCPT=bench@$BENCH_DOMAIN        # its one mailbox
 POSTFIX_PORT=${POSTFIX_PORT:-2525}
-TERN_PORT=${TERN_PORT:-2630}
+TERN_PORT=${TERN_PORT:-2630}          # Tern as configured by default: [storage] sync = "filesystem"
+TERN_FILE_PORT=${TERN_FILE_PORT:-2632}  # Tern with sync = "file": every file synced on its own
 SINK_PORT=${SINK_PORT:-2631}          # smtp-sink as an inbound peer
 RELAY_SINK_PORT=${RELAY_SINK_PORT:-2641}  # smtp-sink as the outbound MX
 DNS_PORT=${DNS_PORT:-2653}
@@ -99,20 +100,25 @@ tern_build() {
   tern_bin="$(swift build -c release --show-bin-path)/tern"
 }
 
-# Writes the Tern configuration all scenarios share into $work/tern.toml: serve mode (the MTA
-# path: 250 once the message is durable, in the mailbox's Maildir for mail to one local mailbox,
-# in the queue for relayed mail), the local domain $BENCH_DOMAIN with its mailbox, relaying for loopback
-# through the loopback DNS, and connection limits raised past the scenarios' needs (Postfix's
-# defaults exempt $mynetworks from its per-client limits too).
-tern_configure() {
-  cat > "$work/tern.toml" <<EOF
+# The two Tern instances: "tern" (the default, sync = "filesystem") and "tern-file".
+tern_port() { case $1 in tern) echo "$TERN_PORT" ;; tern-file) echo "$TERN_FILE_PORT" ;; esac; }
+tern_sync() { case $1 in tern) echo filesystem ;; tern-file) echo file ;; esac; }
+tern_data() { echo "$work/$1-data"; }
+
+# Writes the configuration of Tern instance $1 into $work/$1.toml: serve mode (the MTA path: 250
+# once the message is durable, in the journal or the mailbox's Maildir for mail to one local
+# mailbox, in the queue for relayed mail), the local domain $BENCH_DOMAIN with its mailbox,
+# relaying for loopback through the loopback DNS, and connection limits raised past the
+# scenarios' needs (Postfix's defaults exempt $mynetworks from its per-client limits too).
+tern_configure() { # tern|tern-file
+  cat > "$work/$1.toml" <<EOF
 hostname = "tern.$BENCH_DOMAIN"
-data_dir = "$work/tern-data"
+data_dir = "$(tern_data "$1")"
 log_level = "warning"
 
 [[listener]]
 address = "127.0.0.1"
-port = $TERN_PORT
+port = $(tern_port "$1")
 role = "mx"
 
 [mail]
@@ -135,22 +141,34 @@ servers = ["127.0.0.1:$DNS_PORT"]
 [queue]
 retry_delay = "1h"
 retry_max_delay = "4h"
+
+[storage]
+sync = "$(tern_sync "$1")"
 EOF
 }
 
-# Starts Tern on an empty data directory; sets tern_pid.
-tern_start() {
-  rm -rf "$work/tern-data"
-  (ulimit -n 20000 2>/dev/null || true; exec "$tern_bin" serve --config "$work/tern.toml") \
-    >"$work/tern.stdout" 2>"$work/tern.stderr" &
-  tern_pid=$!
-  for _ in $(seq 1 100); do grep -q "tern: ready" "$work/tern.stdout" && return 0; sleep 0.1; done
-  cat "$work/tern.stderr" >&2
+# Starts Tern instance $1 on an empty data directory; its pid goes to $work/$1.pid.
+tern_start() { # tern|tern-file
+  rm -rf "$(tern_data "$1")"
+  (ulimit -n 20000 2>/dev/null || true; exec "$tern_bin" serve --config "$work/$1.toml") \
+    >"$work/$1.stdout" 2>"$work/$1.stderr" &
+  echo $! > "$work/$1.pid"
+  for _ in $(seq 1 100); do grep -q "tern: ready" "$work/$1.stdout" && return 0; sleep 0.1; done
+  cat "$work/$1.stderr" >&2
   return 1
 }
-tern_stop() { [ -n "${tern_pid:-}" ] || return 0; kill "$tern_pid" 2>/dev/null || true; wait "$tern_pid" 2>/dev/null || true; }
-tern_maildir_count() { ls -f "$work/tern-data/mailboxes/$BENCH_DOMAIN/bench/new" 2>/dev/null | grep -vc '^\.' || true; }
-tern_queue_size() { find "$work/tern-data/spool/queue" -name '*.json' 2>/dev/null | wc -l; }
+tern_pid() { cat "$work/$1.pid" 2>/dev/null; }
+tern_stop() { # tern|tern-file
+  local pid
+  pid=$(tern_pid "$1") || return 0
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$work/$1.pid"
+}
+tern_maildir_count() { ls -f "$(tern_data "$1")/mailboxes/$BENCH_DOMAIN/bench/new" 2>/dev/null | grep -vc '^\.' || true; }
+tern_queue_size() { find "$(tern_data "$1")/spool/queue" -name '*.json' 2>/dev/null | wc -l; }
+maildir_count() { case $1 in tern|tern-file) tern_maildir_count "$1" ;; postfix) postfix_maildir_count ;; esac; }
 
 # One smtp-source run; prints messages per second (0 when it failed).
 smtp_source_rate() { # target sessions messages size [flags...]

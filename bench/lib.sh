@@ -85,6 +85,15 @@ wait_until() { # command expected timeout
   done
 }
 
+# Polls `command` until it prints a number no less than `expected`; fails after `timeout` seconds.
+wait_until_at_least() { # command expected timeout
+  local deadline=$((SECONDS + $3))
+  while [ "$($1)" -lt "$2" ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
 # smtp-sink, the protocol-only upper bound: it answers everything and stores nothing.
 sink_start() { # port [max-connections]
   /usr/sbin/smtp-sink -u nobody -m "${2:-4096}" "127.0.0.1:$1" 4096 &

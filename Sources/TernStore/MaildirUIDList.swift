@@ -197,9 +197,12 @@ public final class MaildirUIDList: Sendable {
         guard flock(fd, LOCK_EX) == 0 else { throw StoreError.posix("flock \(path)", errno: errno) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw StoreError.posix("fstat \(path)", errno: errno) }
+        // Taken out of the cache, not copied: the body's changes then reach the dictionary in
+        // place instead of copying all of it per batch. The flock serialises every user, and
+        // one that finds the cache empty after a failure reads the file.
         var contents: Contents
-        if let cached = cache.withLockedValue({ $0 }), cached.inode == UInt64(info.st_ino),
-            cached.size == Int(info.st_size)
+        if let cached = cache.withLockedValue({ cache in defer { cache = nil }; return cache }),
+            cached.inode == UInt64(info.st_ino), cached.size == Int(info.st_size)
         {
             contents = cached
         } else {

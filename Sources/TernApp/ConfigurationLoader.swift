@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import TOMLKit
 import TernAccounts
+import TernMail
 import TernNet
 import TernSMTPServer
 import TernStore
@@ -457,7 +458,7 @@ public enum ConfigurationLoader {
         }
         var port = defaultPort
         if let portText {
-            guard let number = Int(portText), ports.contains(number) else { return nil }
+            guard let number = ASCIIDecimal.parse(portText, in: ports) else { return nil }
             port = number
         }
         guard !host.isEmpty else { return nil }
@@ -534,7 +535,15 @@ public enum ConfigurationLoader {
         return limits
     }
 
-    /// Durations are integer seconds or a number with a unit: `500ms`, `30s`, `5m`, `1h`.
+    /// The longest duration any key takes: ten years. Longer ones are refused by name, so no
+    /// later sum of a duration and a time can overflow.
+    static let maximumDuration = TimeAmount.hours(24 * 3650)
+    /// The largest integer any key takes (1 TiB, as octets); larger ones are refused by name.
+    static let maximumInteger = 1 << 40
+
+    /// Durations are integer seconds or a number with a unit: `500ms`, `30s`, `5m`, `1h`, `2d`.
+    /// A number too large for the unit gives a duration longer than `maximumDuration`, which
+    /// the reader refuses; it never traps.
     static func parseDuration(_ text: String) -> TimeAmount? {
         let units: [(String, Int64)] = [
             ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
@@ -542,10 +551,10 @@ public enum ConfigurationLoader {
         ]
         for (suffix, nanoseconds) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            guard !number.isEmpty, number.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), number.count <= 9,
-                let value = Int64(number)
-            else { return nil }
-            return .nanoseconds(value * nanoseconds)
+            guard !number.isEmpty, number.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            guard let value = ASCIIDecimal.parse(number, in: 0...Int64.max) else { return .nanoseconds(.max) }
+            let (product, overflowed) = value.multipliedReportingOverflow(by: nanoseconds)
+            return .nanoseconds(overflowed ? .max : product)
         }
         return nil
     }
@@ -692,16 +701,24 @@ public enum ConfigurationLoader {
             return flag
         }
 
+        /// An integer of at most `ConfigurationLoader.maximumInteger` (negative ones are for the
+        /// caller to refuse, with a message naming what 0 means for its key).
         func int(_ key: String) throws(ConfigurationError) -> Int? {
+            let number: Int
             if let override = environmentValue(key) {
-                guard let number = Int(override), override.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                guard let parsed = ASCIIDecimal.parse(override, in: 0...Int.max) else {
                     throw ConfigurationError(key: prefix + key, problem: "must be a non-negative integer (environment)")
                 }
-                return number
+                number = parsed
+            } else {
+                guard let value = value(key) else { return nil }
+                guard value.type == .int, let parsed = value.int else {
+                    throw ConfigurationError(key: prefix + key, problem: "must be an integer")
+                }
+                number = parsed
             }
-            guard let value = value(key) else { return nil }
-            guard value.type == .int, let number = value.int else {
-                throw ConfigurationError(key: prefix + key, problem: "must be an integer")
+            guard number <= ConfigurationLoader.maximumInteger else {
+                throw ConfigurationError(key: prefix + key, problem: "must be at most \(ConfigurationLoader.maximumInteger)")
             }
             return number
         }
@@ -717,7 +734,8 @@ public enum ConfigurationLoader {
                 guard let value = value(key) else { return nil }
                 if value.type == .int, let seconds = value.int {
                     guard seconds >= 0 else { throw ConfigurationError(key: prefix + key, problem: "must not be negative") }
-                    amount = .seconds(Int64(seconds))
+                    let (nanoseconds, overflowed) = Int64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+                    amount = .nanoseconds(overflowed ? .max : nanoseconds)
                 } else if let text = value.string, let parsed = ConfigurationLoader.parseDuration(text) {
                     amount = parsed
                 } else {
@@ -726,6 +744,9 @@ public enum ConfigurationLoader {
             }
             if positive, amount <= .zero {
                 throw ConfigurationError(key: prefix + key, problem: "must be longer than zero")
+            }
+            guard amount <= ConfigurationLoader.maximumDuration else {
+                throw ConfigurationError(key: prefix + key, problem: "must be at most 3650d (ten years)")
             }
             return amount
         }

@@ -1,4 +1,5 @@
 import TernMIME
+import TernMail
 import TernStore
 
 // The JSON of the API. Field names are Mailpit's (PascalCase on messages, snake_case on the
@@ -260,7 +261,7 @@ struct APIMessage: Encodable {
         common = APIMessageCommon(message)
         returnPath = content.field("Return-Path").map { MIMEParser.unbracketed($0) } ?? common.from?.address ?? ""
         listUnsubscribe = APIListUnsubscribe(content: content)
-        date = message.date.map { Timestamp.rfc3339(milliseconds: $0 * 1000) } ?? common.created
+        date = message.date.map { Timestamp.rfc3339(milliseconds: CalendarBounds.milliseconds(seconds: $0)) } ?? common.created
         text = content.textBody ?? ""
         html = content.htmlBody ?? ""
         inline = content.inlineParts.map { APIAttachment($0, content: content) }
@@ -314,7 +315,10 @@ struct APISelection: Codable {
 
 /// Times as the API writes them: RFC 3339 in UTC with milliseconds.
 enum Timestamp {
-    static func rfc3339(milliseconds: Int64) -> String {
+    /// An instant outside `CalendarBounds` (an old index row, a forged Date) is written as the
+    /// nearest one inside.
+    static func rfc3339(milliseconds unclamped: Int64) -> String {
+        let milliseconds = CalendarBounds.clamp(milliseconds: unclamped)
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let millis = Int(milliseconds - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400

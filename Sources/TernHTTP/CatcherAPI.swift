@@ -6,6 +6,7 @@ public import Prometheus
 public import ServiceLifecycle
 import HTTPTypes
 import TernMIME
+import TernMail
 import TernStore
 
 /// The catcher's HTTP server: the JSON API under `/api/v1` (docs/api.md) and the health
@@ -143,13 +144,14 @@ public enum CatcherHTTP {
         }
         api.get("wait") { request, _ in
             let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
-            let seconds = request.uri.queryParameters.get("timeout").flatMap { Double($0) } ?? 30
-            let timeout = min(Duration.milliseconds(Int64(max(0, seconds) * 1000)), maximumWait)
+            guard let timeout = waitTimeout(request.uri.queryParameters.get("timeout")) else {
+                return plain("timeout must be a number of seconds", .badRequest)
+            }
             let found = await cancelWhenGracefulShutdown {
                 await catcher.waitForNext(filter(request, query: query), timeout: timeout)
             }
             guard let message = found, let raw = try await catcher.raw(message) else {
-                return plain("no matching message arrived within \(seconds) s", .requestTimeout)
+                return plain("no matching message arrived within \(timeout)", .requestTimeout)
             }
             return try json(APIMessage(message, content: MessageContent(raw: raw)))
         }
@@ -200,10 +202,20 @@ public enum CatcherHTTP {
 
     // MARK: Helpers
 
+    /// `wait`'s `timeout`: seconds, 30 when absent, clamped to 0...`maximumWait`; nil when it is
+    /// not a finite number. The clamp comes before any conversion: `1e300` seconds in
+    /// milliseconds does not fit an `Int64`, and that conversion traps.
+    static func waitTimeout<Text: StringProtocol>(_ text: Text?) -> Duration? {
+        guard let text else { return .seconds(30) }
+        guard let seconds = Double(String(text)), seconds.isFinite else { return nil }
+        let maximum = Double(maximumWait.components.seconds)
+        return .milliseconds(Int64((min(max(seconds, 0), maximum) * 1000).rounded()))
+    }
+
     /// `start` and `limit` as Mailpit takes them: bad or negative values fall back to 0 and 50.
     static func page(_ request: Request) -> (Int, Int) {
-        let start = request.uri.queryParameters.get("start").flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } ?? 0
-        let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? 50
+        let start = request.uri.queryParameters.get("start").flatMap { ASCIIDecimal.parse($0, in: 0...Int.max) } ?? 0
+        let limit = request.uri.queryParameters.get("limit").flatMap { ASCIIDecimal.parse($0, in: 1...Int.max) } ?? 50
         return (start, min(limit, 10_000))
     }
 

@@ -1,4 +1,5 @@
 import TernMIME
+import TernMail
 import TernStore
 
 /// What the index keeps of a message, computed from its raw octets.
@@ -19,23 +20,35 @@ enum MessageSummary {
             tags: tags(content), searchText: String(text.lowercased().prefix(64 * 1024)))
     }
 
-    /// Mailpit's tags: `X-Tags: a, b` (and `X-Mailpit-Tags`), trimmed, without duplicates.
+    /// At most this many tags are kept of one message.
+    static let maximumTags = 100
+
+    /// Mailpit's tags: `X-Tags: a, b` (and `X-Mailpit-Tags`), trimmed, without duplicates, the
+    /// first `maximumTags` of them. One pass with a set: a message with thousands of tag values
+    /// costs linear time, not quadratic.
     static func tags(_ content: MessageContent) -> [String] {
         var tags: [String] = []
+        var seen: Set<String> = []
         for field in content.root.header where field.isNamed("X-Tags") || field.isNamed("X-Mailpit-Tags") {
             for tag in field.value.split(separator: ",") {
+                guard tags.count < maximumTags else { return tags }
                 let trimmed = tag.trimmingCharacters(in: " \t")
-                if !trimmed.isEmpty, !tags.contains(trimmed) { tags.append(trimmed) }
+                if !trimmed.isEmpty, seen.insert(trimmed).inserted { tags.append(trimmed) }
             }
         }
         return tags
     }
 
     /// The arrival time Tern wrote into the file name (`<seconds>.<QueueID>.<host>`); for a
-    /// file from elsewhere, its Date field; else 0.
+    /// file from elsewhere, its Date field; else 0. File names come from whoever can write to
+    /// the Maildir, so their number is bounded like any other.
     static func receivedAt(file: CatcherStore.StoredFile, date: Int64?) -> Int64 {
-        if let seconds = file.key.split(separator: ".").first.flatMap({ Int64($0) }) { return seconds * 1000 }
-        return (date ?? 0) * 1000
+        if let prefix = file.key.split(separator: ".", maxSplits: 1).first,
+            let seconds = ASCIIDecimal.parse(prefix, in: 0...CalendarBounds.latestSecond)
+        {
+            return seconds * 1000
+        }
+        return CalendarBounds.milliseconds(seconds: date ?? 0)
     }
 }
 

@@ -1,4 +1,5 @@
 import TernMIME
+import TernMail
 import TernStore
 
 /// The search language of the API and the search box, Mailpit's: words and `"quoted phrases"`
@@ -69,26 +70,59 @@ enum SearchQuery {
         }
     }
 
-    /// `2026-03-02` (UTC midnight), `2026-03-02T10:15:00Z` / `+01:00`, or seconds since 1970.
+    /// `2026-03-02` (UTC midnight), `2026-03-02T10:15:00Z` / `+01:00` (RFC 3339 §5.6, seconds
+    /// and zone optional), or seconds since 1970; nil for anything else, and for an instant
+    /// outside `CalendarBounds`, so no query can push the arithmetic below out of range.
+    ///
+    ///     full-date = date-fullyear "-" date-month "-" date-mday    ; 4DIGIT "-" 2DIGIT "-" 2DIGIT
+    ///     time      = time-hour ":" time-minute [ ":" time-second ] [ "Z" / ( "+" / "-" ) hh ":" mm ]
     static func milliseconds(_ text: String) -> Int64? {
-        if let seconds = Int64(text) { return seconds * 1000 }
-        let date = text.prefix(10).split(separator: "-").compactMap { Int($0) }
-        guard date.count == 3, (1...12).contains(date[1]), (1...31).contains(date[2]) else { return nil }
-        var seconds = MessageDate.daysSince1970(year: date[0], month: date[1], day: date[2]) * 86_400
-        let rest = text.dropFirst(10)
-        if rest.first == "T" || rest.first == " " {
-            let time = rest.dropFirst()
-            let clock = time.prefix(8).split(separator: ":").compactMap { Int($0) }
-            guard clock.count >= 2 else { return nil }
-            seconds += Int64(clock[0] * 3600 + clock[1] * 60 + (clock.count > 2 ? clock[2] : 0))
-            if let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }), time.distance(from: time.startIndex, to: sign) >= 5 {
-                let zone = time[time.index(after: sign)...].split(separator: ":").compactMap { Int($0) }
-                if zone.count == 2 {
-                    let offset = Int64(zone[0] * 3600 + zone[1] * 60)
-                    seconds += time[sign] == "+" ? -offset : offset
+        if let seconds = ASCIIDecimal.parse(text, in: 0...CalendarBounds.latestSecond) { return seconds * 1000 }
+        let utf8 = Array(text.utf8)
+        func number(_ range: Range<Int>, in bounds: ClosedRange<Int>) -> Int? {
+            guard range.upperBound <= utf8.count else { return nil }
+            return ASCIIDecimal.parse(String(decoding: utf8[range], as: UTF8.self), in: bounds)
+        }
+        guard utf8.count >= 10, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"),
+            let year = number(0..<4, in: CalendarBounds.years), let month = number(5..<7, in: 1...12),
+            let day = number(8..<10, in: 1...31), let days = MessageDate.daysSince1970(year: year, month: month, day: day)
+        else { return nil }
+        var seconds = days * 86_400
+        if utf8.count > 10 {
+            guard utf8[10] == UInt8(ascii: "T") || utf8[10] == UInt8(ascii: "t") || utf8[10] == UInt8(ascii: " "),
+                utf8.count >= 16, utf8[13] == UInt8(ascii: ":"),
+                let hour = number(11..<13, in: 0...23), let minute = number(14..<16, in: 0...59)
+            else { return nil }
+            var index = 16
+            var second = 0
+            if index < utf8.count, utf8[index] == UInt8(ascii: ":") {
+                guard let parsed = number(17..<19, in: 0...60) else { return nil }
+                second = parsed
+                index = 19
+                // RFC 3339 time-secfrac: fractions of a second do not change the day's second.
+                if index < utf8.count, utf8[index] == UInt8(ascii: ".") {
+                    index += 1
+                    while index < utf8.count, (0x30...0x39).contains(utf8[index]) { index += 1 }
+                }
+            }
+            seconds += Int64(hour * 3600 + minute * 60 + second)
+            if index < utf8.count {
+                switch utf8[index] {
+                case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+                    guard index + 1 == utf8.count else { return nil }
+                case UInt8(ascii: "+"), UInt8(ascii: "-"):
+                    guard index + 6 == utf8.count, utf8[index + 3] == UInt8(ascii: ":"),
+                        let hours = number(index + 1..<index + 3, in: 0...23),
+                        let minutes = number(index + 4..<index + 6, in: 0...59)
+                    else { return nil }
+                    let offset = Int64(hours * 3600 + minutes * 60)
+                    seconds += utf8[index] == UInt8(ascii: "+") ? -offset : offset
+                default:
+                    return nil
                 }
             }
         }
+        guard CalendarBounds.seconds.contains(seconds) else { return nil }
         return seconds * 1000
     }
 }

@@ -47,6 +47,10 @@ public final class MessageJournal: Sendable {
     static let segmentMagic: UInt32 = 0x3153_4A54  // "TJS1"
     static let recordHeaderSize = 24
     static let segmentHeaderSize = 32
+    /// The largest sequence or segment number a valid journal holds. A run appending a million
+    /// entries a second for 290,000 years stays below it; a larger number read from disk is
+    /// damage, and refusing it keeps `+ 1` on what was read from overflowing.
+    static let maximumNumber = UInt64(Int64.max)
 
     public static let defaultSegmentSize = 32 << 20
 
@@ -137,7 +141,9 @@ public final class MessageJournal: Sendable {
         var segments: [Segment] = []
         let files = try POSIXFile.list(directory)
         let names = files.compactMap { name -> (UInt64, String)? in
-            guard name.hasSuffix(".journal"), let number = UInt64(name.dropLast(8), radix: 16) else { return nil }
+            guard name.hasSuffix(".journal"), let number = UInt64(name.dropLast(8), radix: 16),
+                number <= Self.maximumNumber
+            else { return nil }
             return (number, name)
         }.sorted { $0.0 < $1.0 }
         let spares = files.filter { $0.hasPrefix(Self.sparePrefix) }.map { "\(directory)/\($0)" }
@@ -398,7 +404,7 @@ public final class MessageJournal: Sendable {
             buffer.readInteger(endianness: .little, as: UInt32.self) == segmentMagic,
             buffer.readInteger(endianness: .little, as: UInt32.self) == 1,
             buffer.readInteger(endianness: .little, as: UInt64.self) == segment,
-            let first = buffer.readInteger(endianness: .little, as: UInt64.self),
+            let first = buffer.readInteger(endianness: .little, as: UInt64.self), first <= maximumNumber,
             let crc = buffer.readInteger(endianness: .little, as: UInt32.self),
             crc == bytes.withUnsafeBytes({ tern_crc32c(0, $0.baseAddress! + 4, 20) })
         else { return (nil, []) }
@@ -411,6 +417,7 @@ public final class MessageJournal: Sendable {
                 let length = buffer.readInteger(endianness: .little, as: UInt32.self),
                 Int(length) <= buffer.readableBytes - (recordHeaderSize - 8),
                 let sequence = buffer.readInteger(endianness: .little, as: UInt64.self), sequence == expected,
+                sequence < maximumNumber,
                 let kindByte = buffer.readInteger(as: UInt8.self), let kind = Kind(rawValue: kindByte),
                 buffer.readBytes(length: 3) == [0, 0, 0],
                 let crc = buffer.readInteger(endianness: .little, as: UInt32.self),

@@ -65,6 +65,14 @@ struct ConfigurationTests {
         ("[tls]\ncertificate = \"/x\"", "tls.private_key"),
         ("hostname = \"bad host\"", "hostname"),
         ("colour = \"blue\"", "colour"),
+        // Numbers too large for their unit are refused by name, never an overflow trap.
+        ("[limits]\ncommand_timeout = \"999999999m\"", "limits.command_timeout"),
+        ("[limits]\ncommand_timeout = \"999999999999999999999d\"", "limits.command_timeout"),
+        ("[limits]\ncommand_timeout = 9223372036854775807", "limits.command_timeout"),
+        ("[queue]\nmax_lifetime = \"3651d\"", "queue.max_lifetime"),
+        ("[catcher]\nmax_age = \"99999999h\"", "catcher.max_age"),
+        ("[limits]\nmessage_size = 9223372036854775807", "limits.message_size"),
+        ("[queue]\nconcurrency = 1099511627777", "queue.concurrency"),
     ])
     func errors(text: String, key: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text) }
@@ -316,8 +324,34 @@ struct ConfigurationTests {
         #expect(ConfigurationLoader.parseDuration(text) == .nanoseconds(nanoseconds))
     }
 
-    @Test("durations that are not", arguments: ["", "s", "-1s", "+1s", "1.5s", "1w", "99999999999h"])
+    @Test("durations that are not", arguments: ["", "s", "-1s", "+1s", "1.5s", "1w", "١s", " 1s", "0x1s"])
     func badDurations(text: String) {
         #expect(ConfigurationLoader.parseDuration(text) == nil)
+    }
+
+    @Test("a duration too large for its unit is longer than any key allows, not a trap")
+    func hugeDurations() throws {
+        for text in ["99999999999h", "999999999m", "9223372036854775807d", "3651d"] {
+            let parsed = try #require(ConfigurationLoader.parseDuration(text))
+            #expect(parsed > ConfigurationLoader.maximumDuration, "\(text)")
+        }
+        #expect(ConfigurationLoader.parseDuration("3650d") == ConfigurationLoader.maximumDuration)
+    }
+
+    @Test("an environment override too large is refused by name")
+    func hugeEnvironment() {
+        for (name, key) in [
+            ("TERN_LIMITS_COMMAND_TIMEOUT", "limits.command_timeout"),
+            ("TERN_LIMITS_MESSAGE_SIZE", "limits.message_size"),
+        ] {
+            #expect(throws: ConfigurationError.self) {
+                try ConfigurationLoader.parse("", environment: [name: "99999999999999999999999"])
+            }
+            do {
+                _ = try ConfigurationLoader.parse("", environment: [name: "99999999999999999999999"])
+            } catch {
+                #expect(error.key == key)
+            }
+        }
     }
 }

@@ -28,6 +28,40 @@ struct SearchQueryTests {
         #expect(SearchQuery.milliseconds("2026-03-02T10:15:00+01:00") == 1_772_442_900_000)
         #expect(SearchQuery.milliseconds("2026-03-02T09:15:00Z") == 1_772_442_900_000)
         #expect(SearchQuery.milliseconds("2026-13-02") == nil)
+        #expect(SearchQuery.milliseconds("2026-03-02T09:15Z") == 1_772_442_900_000)
+        #expect(SearchQuery.milliseconds("2026-03-02T09:15:00.250Z") == 1_772_442_900_000)
+    }
+
+    @Test(
+        "dates from a query string that no calendar holds are no date, never a trap",
+        arguments: [
+            "9999999999999999", "99999999999999999999999", "253402300800", "-1", "+5", "inf", "1e300",
+            "99999-01-01", "0000-01-01", "1899-12-31", "+2026-01-01", "2026-01-01T99999999999:00",
+            "2026-01-01T10:00+99999999:00", "2026-01-01T10:00+99:00", "2026-01-01T10:00-00:99", "2026-01-01T10:00:00Zjunk",
+            "2026-01-01X10:00", "2026-01-01T1:00", "9999-12-31T23:59:59-01:00", "2026-1-01",
+        ])
+    func hostileDates(text: String) {
+        #expect(SearchQuery.milliseconds(text) == nil)
+    }
+
+    @Test("before: and after: with hostile numbers are ignored terms")
+    func hostileQueries() {
+        for query in ["before:9999999999999999", "after:9999999999999999", "before:2026-01-01T00:00+99999999:00", "since:99999-1-1"] {
+            #expect(SearchQuery.parse(query).conditions.isEmpty, "\(query)")
+        }
+    }
+
+    @Test("wait's timeout: seconds, clamped before any conversion; not a number is refused")
+    func waitTimeout() {
+        #expect(CatcherHTTP.waitTimeout(String?.none) == .seconds(30))
+        #expect(CatcherHTTP.waitTimeout("2.5") == .milliseconds(2500))
+        #expect(CatcherHTTP.waitTimeout("1e300") == CatcherHTTP.maximumWait)
+        #expect(CatcherHTTP.waitTimeout("999999999999999999999999") == CatcherHTTP.maximumWait)
+        #expect(CatcherHTTP.waitTimeout("-5") == .zero)
+        #expect(CatcherHTTP.waitTimeout("-1e300") == .zero)
+        for bad in ["inf", "-inf", "nan", "infinity", "", "ten", "1e400"] {
+            #expect(CatcherHTTP.waitTimeout(bad) == nil, "\(bad)")
+        }
     }
 
     @Test("a waiter's filter judges one message as the index would")
@@ -80,6 +114,8 @@ struct MessageExtractsTests {
     func timestamps() {
         #expect(Timestamp.rfc3339(milliseconds: 1_772_442_900_123) == "2026-03-02T09:15:00.123Z")
         #expect(Timestamp.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.rfc3339(milliseconds: .max) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.rfc3339(milliseconds: .min) == "1900-01-01T00:00:00.000Z")
     }
 
     @Test("List-Unsubscribe links (RFC 2369) and the one-click header (RFC 8058)")

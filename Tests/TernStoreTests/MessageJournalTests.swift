@@ -183,6 +183,33 @@ struct MessageJournalTests {
         }
     }
 
+    @Test("sequence and segment numbers no journal reaches are damage, not an overflow")
+    func largestNumbers() async throws {
+        var segment = ByteBuffer()
+        segment.writeSegmentHeader(number: 7, firstSequence: .max)
+        segment.writeRecord(kind: .entry, sequence: .max, payload: ByteBuffer(bytes: [1, 2, 3]))
+        #expect(MessageJournal.scan(Array(segment.readableBytesView), segment: 7).records.isEmpty)
+        var last = ByteBuffer()
+        last.writeSegmentHeader(number: 7, firstSequence: MessageJournal.maximumNumber)
+        last.writeRecord(kind: .entry, sequence: MessageJournal.maximumNumber, payload: ByteBuffer(bytes: [1]))
+        #expect(MessageJournal.scan(Array(last.readableBytesView), segment: 7).records.isEmpty)
+
+        try await withPool { pool, loop in
+            // A segment named with the largest number, holding a record of the largest sequence:
+            // the journal starts, skips it, and goes on appending.
+            try FileManager.default.createDirectory(atPath: "\(directory)/journal", withIntermediateDirectories: true)
+            var hostile = ByteBuffer()
+            hostile.writeSegmentHeader(number: .max, firstSequence: .max)
+            hostile.writeRecord(kind: .entry, sequence: .max, payload: ByteBuffer(bytes: payload(1)))
+            let name = MessageJournal.segmentName(.max)
+            try Data(hostile.readableBytesView).write(to: URL(fileURLWithPath: "\(directory)/journal/\(name)"))
+            let journal = try MessageJournal(directory: "\(directory)/journal", pool: pool)
+            #expect(try journal.unretired().isEmpty)
+            let appended = try await append(journal, [payload(2)], on: loop)
+            #expect(appended.count == 1)
+        }
+    }
+
     @Test("a Maildir journal entry parses back; noise and names that could leave the Maildir do not")
     func maildirEntryParsing() throws {
         let pool = NIOThreadPool(numberOfThreads: 1)

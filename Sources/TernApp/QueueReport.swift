@@ -10,10 +10,18 @@ public enum QueueReport {
 
     /// One line per message (like `mailq`), or the records as JSON.
     public static func list(dataDirectory: String, json: Bool) throws -> String {
-        let records = try loadRecords(dataDirectory)
+        let contents = try loadContents(dataDirectory)
+        let records = contents.records
         if json { return try encode(records) }
-        guard !records.isEmpty else { return "queue is empty\n" }
         var text = ""
+        // Damaged records: still in queue/ (a server has not started since) or moved to corrupt/.
+        for (id, problem) in contents.unreadable {
+            text += "\(id)  damaged record in spool/queue/: \(problem)\n"
+        }
+        for id in try Spool.quarantined(in: spoolRoot(dataDirectory)) {
+            text += "\(id)  damaged record, moved to spool/corrupt/\n"
+        }
+        guard !records.isEmpty else { return text + "queue is empty\n" }
         for record in records {
             let pending = record.deliveries.filter { !$0.status.isFinal }
             let held = record.hold == true ? "  (hold)" : ""
@@ -31,7 +39,7 @@ public enum QueueReport {
     /// One message: its envelope, each delivery's state and its attempts (time, server, TLS,
     /// reply); or the record as JSON.
     public static func show(dataDirectory: String, id: String, json: Bool = false) throws -> String {
-        guard let record = try loadRecords(dataDirectory).first(where: { $0.id == id }) else {
+        guard let record = try loadContents(dataDirectory).records.first(where: { $0.id == id }) else {
             throw ReportError(description: "no message \(id) in the queue")
         }
         if json { return try encode(record) }
@@ -59,10 +67,12 @@ public enum QueueReport {
         return text
     }
 
-    private static func loadRecords(_ dataDirectory: String) throws -> [SpoolRecord] {
-        let root = "\(dataDirectory)/spool"
-        guard FileManager.default.fileExists(atPath: "\(root)/queue") else { return [] }
-        return try Spool.records(in: root)
+    private static func spoolRoot(_ dataDirectory: String) -> String { "\(dataDirectory)/spool" }
+
+    private static func loadContents(_ dataDirectory: String) throws -> Spool.Contents {
+        let root = spoolRoot(dataDirectory)
+        guard FileManager.default.fileExists(atPath: "\(root)/queue") else { return Spool.Contents(records: [], unreadable: []) }
+        return try Spool.contents(in: root)
     }
 
     private static func encode<T: Encodable>(_ value: T) throws -> String {

@@ -141,7 +141,13 @@ public final class QueueManager: MessageStore, Service {
     // MARK: Service
 
     public func run() async throws {
-        let records = try spool.loadRecords()
+        let contents = try spool.load()
+        let records = contents.records
+        for (id, problem) in contents.unreadable {
+            logger.error(
+                "damaged queue record moved to spool/corrupt/",
+                metadata: ["tern_queue_id": "\(id)", "problem": "\(problem)"])
+        }
         await state.load(records)
         if !records.isEmpty { logger.info("queue loaded", metadata: ["messages": "\(records.count)"]) }
         for record in records where record.isComplete { await persist(record.id) }
@@ -229,7 +235,7 @@ public final class QueueManager: MessageStore, Service {
         -> [String]
     {
         let state = QueueState()
-        await state.load(try spool.loadRecords())
+        await state.load(try spool.load().records)
         var changed: [String] = []
         for id in await state.ids(selector) where await state.apply(command, to: id) {
             changed.append(id)

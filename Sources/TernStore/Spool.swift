@@ -72,22 +72,66 @@ public struct Spool: MessageStore {
         return RecoveryReport(messages: messages, removedTemporaryFiles: removed)
     }
 
-    /// Every complete message's record, oldest first. Call after `recover()`.
-    public func loadRecords() throws -> [SpoolRecord] {
-        try Self.records(in: root)
+    /// What a spool's queue directory holds: the records it could read, oldest first, and the
+    /// queue IDs of those it could not.
+    public struct Contents: Sendable {
+        public var records: [SpoolRecord]
+        /// Queue IDs (file stems) whose record is damaged: not JSON, not a record, or with
+        /// values no Tern writes (see `SpoolRecord.problem`), each with why.
+        public var unreadable: [(id: String, problem: String)]
+
+        public init(records: [SpoolRecord], unreadable: [(id: String, problem: String)]) {
+            self.records = records
+            self.unreadable = unreadable
+        }
     }
 
-    /// The records of the spool at `root`, oldest first, read without opening the spool (for
-    /// `tern queue`, while a server may be running).
-    public static func records(in root: String) throws -> [SpoolRecord] {
+    /// Every complete message's record, oldest first. Call after `recover()`. A record that
+    /// cannot be read is moved with its message to `corrupt/` (returned in `unreadable`), so
+    /// one damaged file neither stops the server nor is tried again at every start.
+    public func load() throws -> Contents {
+        let contents = try Self.contents(in: root)
+        if !contents.unreadable.isEmpty {
+            try POSIXFile.makeDirectories("\(root)/corrupt")
+            for (id, _) in contents.unreadable {
+                for ext in ["json", "eml"] where POSIXFile.exists("\(root)/queue/\(id).\(ext)") {
+                    try POSIXFile.rename("\(root)/queue/\(id).\(ext)", "\(root)/corrupt/\(id).\(ext)")
+                }
+            }
+            // No directory sync: after a crash the record is found damaged and moved again.
+        }
+        return contents
+    }
+
+    /// The records of the spool at `root`, oldest first, read without opening the spool or
+    /// changing it (for `tern queue`, while a server may be running).
+    public static func contents(in root: String) throws -> Contents {
         let decoder = JSONDecoder()
-        var records: [SpoolRecord] = []
+        var contents = Contents(records: [], unreadable: [])
         for name in try POSIXFile.list("\(root)/queue") where name.hasSuffix(".json") {
+            let id = String(name.dropLast(5))
             // A record removed between listing and reading was just completed.
             guard let data = try? Data(contentsOf: URL(fileURLWithPath: "\(root)/queue/\(name)")) else { continue }
-            records.append(try decoder.decode(SpoolRecord.self, from: data))
+            do {
+                let record = try decoder.decode(SpoolRecord.self, from: data)
+                if let problem = record.problem(expectedID: id) {
+                    contents.unreadable.append((id, problem))
+                } else {
+                    contents.records.append(record)
+                }
+            } catch {
+                contents.unreadable.append((id, "not a queue record: \(error)"))
+            }
         }
-        return records.sorted { $0.id < $1.id }
+        contents.records.sort { $0.id < $1.id }
+        contents.unreadable.sort { $0.id < $1.id }
+        return contents
+    }
+
+    /// The queue IDs of the messages an earlier `load()` moved to `corrupt/`.
+    public static func quarantined(in root: String) throws -> [String] {
+        guard POSIXFile.exists("\(root)/corrupt") else { return [] }
+        return Set(try POSIXFile.list("\(root)/corrupt").map { split($0).0 }).sorted()
     }
 
     /// Queues a message generated here (a DSN): `content` is the whole message. Durable when
@@ -329,6 +373,33 @@ public struct SpoolRecord: Codable, Sendable {
 
     /// True when every delivery is delivered or failed.
     public var isComplete: Bool { deliveries.allSatisfy(\.status.isFinal) }
+
+    /// The most attempts a delivery can have made: one a minute for the ten years a
+    /// configuration allows a message to stay.
+    public static let maximumAttempts = 6_000_000
+    /// The largest message size a record can state (1 TiB).
+    public static let maximumSize = 1 << 40
+
+    /// Why the record cannot be the envelope file `<expectedID>.json` Tern wrote, or nil.
+    ///
+    /// Security: the queue joins `id` into paths and does arithmetic on the times and counts,
+    /// so a record whose ID is not its file's (`../../x`), or whose numbers no Tern writes,
+    /// is refused here rather than deleting a file elsewhere or overflowing later.
+    public func problem(expectedID: String) -> String? {
+        guard QueueID(id) != nil, id == expectedID else { return "its id is not the queue ID of its file" }
+        guard CalendarBounds.seconds.contains(arrival) else { return "arrival out of range" }
+        guard (0...Self.maximumSize).contains(size) else { return "size out of range" }
+        for delivery in deliveries {
+            guard (0...Self.maximumAttempts).contains(delivery.attempts) else { return "attempts out of range" }
+            if let next = delivery.nextAttempt, !CalendarBounds.seconds.contains(next) {
+                return "next_attempt out of range"
+            }
+            for attempt in delivery.history ?? [] where !CalendarBounds.seconds.contains(attempt.at) {
+                return "an attempt's time is out of range"
+            }
+        }
+        return nil
+    }
 
     func encoded() throws -> Data {
         let encoder = JSONEncoder()

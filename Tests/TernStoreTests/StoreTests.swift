@@ -153,6 +153,43 @@ struct StoreTests {
         }
     }
 
+    @Test("Spool: damaged records are moved to corrupt/ with their message; the rest load")
+    func spoolQuarantine() async throws {
+        try await withPool { pool, _ in
+            let spool = try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .file, pool: pool))
+            let good = message(1)
+            let record = try await spool.enqueue(
+                good, content: Array("Subject: x\r\n\r\nx\r\n".utf8),
+                deliveries: [QueuedDelivery(recipient: "c@d.test", original: "c@d.test", route: .remote)])
+            let queue = "\(directory)/spool/queue"
+            let json = try String(contentsOfFile: "\(queue)/\(record.id).json", encoding: .utf8)
+            var generator = SystemRandomNumberGenerator()
+            func hostile(_ n: UInt64, _ text: String) throws -> String {
+                let id = QueueID(microsecondsSinceEpoch: 1_795_383_380_000_000 + n, using: &generator).rawValue
+                try text.replacingOccurrences(of: record.id, with: id).write(
+                    toFile: "\(queue)/\(id).json", atomically: false, encoding: .utf8)
+                try "Subject: y\r\n\r\ny\r\n".write(toFile: "\(queue)/\(id).eml", atomically: false, encoding: .utf8)
+                return id
+            }
+            let damaged = [
+                try hostile(1, String(json.prefix(json.count / 2))),  // truncated
+                try hostile(2, "not json"),
+                try hostile(3, json.replacingOccurrences(of: "\"arrival\":\(record.arrival)", with: "\"arrival\":9223372036854775807")),
+                try hostile(4, json.replacingOccurrences(of: "\"attempts\":0", with: "\"attempts\":9223372036854775807")),
+                try hostile(5, json.replacingOccurrences(of: "\"id\":\"\(record.id)\"", with: "\"id\":\"..\\/..\\/x\"")),
+            ].sorted()
+            let contents = try Spool.contents(in: "\(directory)/spool")
+            #expect(contents.records.map(\.id) == [record.id])
+            #expect(contents.unreadable.map(\.id) == damaged)
+
+            let loaded = try spool.load()
+            #expect(loaded.records.map(\.id) == [record.id])
+            #expect(try Spool.quarantined(in: "\(directory)/spool") == damaged)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: queue).sorted() == ["\(record.id).eml", "\(record.id).json"])
+            #expect(try spool.load().unreadable.isEmpty, "moved once, not found again")
+        }
+    }
+
     @Test("Spool: enqueue, save and remove leave only complete files", arguments: StoreSync.Mode.allCases)
     func spoolLifecycle(mode: StoreSync.Mode) async throws {
         try await withPool { pool, _ in
@@ -164,7 +201,7 @@ struct StoreTests {
             record.deliveries[0].status = .deferred
             record.deliveries[0].attempts = 1
             try await spool.save(record)
-            let loaded = try #require(try spool.loadRecords().first)
+            let loaded = try #require(try spool.load().records.first)
             #expect(loaded.deliveries[0].status == .deferred)
             #expect(loaded.size == "Subject: dsn\r\n\r\nx\r\n".utf8.count)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/tmp").isEmpty)
@@ -198,7 +235,7 @@ struct StoreTests {
                 #expect(results.filter { $0 }.count == 30)
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/new").count == 15)
-            #expect(try spool.loadRecords().count == 15)
+            #expect(try spool.load().records.count == 15)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/tmp").isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/spool/tmp").isEmpty)
         }

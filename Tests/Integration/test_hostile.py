@@ -1,0 +1,195 @@
+"""Hostile input thrown at the running binary: numbers from outside that do not fit (a Date year
+of 999999999999, `timeout=1e300`, `before:9999999999999999`, durations of 999999999 minutes,
+spool records with damaged or impossible values). Each must be refused or ignored while the
+process stays alive and serving, including after a restart on the same data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from ternlib import message, tern_bin
+
+# Dates no calendar holds, the first of them the one that used to crash the catcher at every start.
+HOSTILE_DATES = [
+    "Mon, 1 Jan 999999999999 00:00:00 +0000",
+    "Mon, 1 Jan 292277026596 15:30:08 +0000",
+    "Tue, 1 Jan 99999 00:00:00 +0000",
+    "1 Jan 2026 00:00:00 +99999999",
+    "1 Jan 2026 99999999999999999999:00 +0000",
+    "31 Dec 9999 23:59:59 -9959",
+]
+
+HOSTILE_QUERIES = [
+    "before:9999999999999999", "after:9999999999999999", "before:99999999999999999999999",
+    "after:2026-01-01T00:00+99999999:00", "before:99999-01-01", "after:-9223372036854775808",
+    "since:2026-01-01T99999999999:00",
+]
+
+
+def request(server, path: str, method: str = "GET", timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(server.http_url + path, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def dated(subject: str, date: str) -> bytes:
+    return (f"From: a@client.example\r\nTo: b@example.test\r\nSubject: {subject}\r\nDate: {date}\r\n"
+            f"Message-ID: <{subject}@client.example>\r\n\r\nbody\r\n").encode()
+
+
+def listing(server) -> dict:
+    status, body = request(server, "/api/v1/messages")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_dates_no_calendar_holds_are_stored_listed_served_and_survive_a_restart(tern_factory):
+    """Every message is accepted, indexed with "no date", listed and served whole; a restart on the
+    same data directory (which indexes the files again) comes up and serves them."""
+    server = tern_factory.dev()
+    with server.connect() as c:
+        c.ehlo()
+        qids = [c.send_message(dated(f"hostile-{n}", date)) for n, date in enumerate(HOSTILE_DATES)]
+    assert len(qids) == len(HOSTILE_DATES)
+    deadline = time.monotonic() + 10
+    while listing(server)["messages_count"] < len(HOSTILE_DATES) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    messages = listing(server)["messages"]
+    assert len(messages) == len(HOSTILE_DATES)
+    for summary in messages:
+        status, body = request(server, f"/api/v1/message/{summary['ID']}")
+        assert status == 200, body
+        assert json.loads(body)["Subject"].startswith("hostile-")
+        status, raw = request(server, f"/api/v1/message/{summary['ID']}/raw")
+        assert status == 200 and b"Date: " in raw
+
+    server.stop()
+    server.expect_exit = True
+    restarted = tern_factory.dev(data_dir=server.data_dir)
+    assert listing(restarted)["messages_count"] == len(HOSTILE_DATES)
+    with restarted.connect() as c:
+        c.ehlo()
+        c.send_message(message("after the restart"))
+
+
+@pytest.mark.parametrize("query", HOSTILE_QUERIES)
+def test_search_with_numbers_out_of_range_answers(shared_tern, query):
+    """search, latest, wait and DELETE search with hostile dates: an answer, never a dead server."""
+    q = urllib.parse.quote(query)
+    status, body = request(shared_tern, f"/api/v1/search?query={q}")
+    assert status == 200, body
+    status, _ = request(shared_tern, f"/api/v1/message/latest?query={q}")
+    assert status in (200, 404)
+    status, _ = request(shared_tern, f"/api/v1/wait?query={q}&timeout=0")
+    assert status in (200, 408)
+    status, _ = request(shared_tern, f"/api/v1/search?query={q}", method="DELETE")
+    assert status == 200
+
+
+@pytest.mark.parametrize("timeout", ["inf", "-inf", "nan", "infinity", "ten", "1e400"])
+def test_wait_timeout_that_is_not_a_number_is_refused(shared_tern, timeout):
+    status, body = request(shared_tern, f"/api/v1/wait?timeout={timeout}")
+    assert status == 400, body
+
+
+@pytest.mark.parametrize("timeout", ["-1e300", "-5", "0"])
+def test_wait_timeout_below_zero_returns_at_once(shared_tern, timeout):
+    started = time.monotonic()
+    status, _ = request(shared_tern, f"/api/v1/wait?query=subject:never-sent&timeout={timeout}")
+    assert status == 408
+    assert time.monotonic() - started < 5
+
+
+def test_wait_timeout_of_1e300_waits_for_the_next_message(shared_tern):
+    """`timeout=1e300` is clamped to the 300 s maximum: the request waits, and gets the message."""
+    result: dict = {}
+
+    def wait() -> None:
+        result["reply"] = request(shared_tern, "/api/v1/wait?query=subject:huge-timeout&timeout=1e300", timeout=60)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)
+    with shared_tern.connect() as c:
+        c.ehlo()
+        c.send_message(message("huge-timeout"))
+    waiter.join(30)
+    assert not waiter.is_alive()
+    status, body = result["reply"]
+    assert status == 200, body
+    assert json.loads(body)["Subject"] == "huge-timeout"
+
+
+@pytest.mark.parametrize("page", ["start=99999999999999999999999", "limit=99999999999999999999999",
+                                  "start=9223372036854775807&limit=9223372036854775807", "start=-1", "limit=+5"])
+def test_paging_numbers_out_of_range(shared_tern, page):
+    status, body = request(shared_tern, f"/api/v1/messages?{page}")
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("value", ['"999999999m"', '"999999999999999999999d"', "9223372036854775807", '"3651d"'])
+def test_check_config_names_a_duration_too_long(tmp_path, value):
+    cfg = tmp_path / "tern.toml"
+    cfg.write_text(f'hostname = "mx.tern.test"\n[limits]\ncommand_timeout = {value}\n')
+    p = subprocess.run([str(tern_bin()), "check-config", "--config", str(cfg)], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    assert p.returncode == 1, out
+    assert "limits.command_timeout" in out and "at most" in out, out
+
+
+def test_damaged_queue_records_are_quarantined_and_the_rest_delivered(tern_factory):
+    """A truncated record, one that is not JSON, one with an impossible arrival time and one whose
+    id points out of the spool: serve starts anyway, moves them (with their messages) to
+    spool/corrupt/, and `tern queue list` names them; the good message is still queued."""
+    server = tern_factory.serve()
+    with server.connect() as c:
+        c.ehlo()
+        good = c.send_message(message("stays queued"), rcpts=["someone@remote.test"])
+    _, record = server.spooled(good)
+    server.stop()
+    server.expect_exit = True
+
+    queue = server.queue_dir
+    text = (queue / f"{good}.json").read_text()
+    damaged = {
+        "0000000000000001": text[: len(text) // 2],
+        "0000000000000002": "\x00\x01 not json",
+        "0000000000000003": text.replace(f'"arrival":{record["arrival"]}', '"arrival":-9223372036854775808'),
+        "0000000000000004": text.replace(f'"id":"{good}"', '"id":"..\\/..\\/..\\/escape"'),
+    }
+    for stem, content in damaged.items():
+        (queue / f"{stem}.json").write_text(content.replace(good, stem) if stem != "0000000000000004" else content)
+        (queue / f"{stem}.eml").write_bytes(b"Subject: damaged\r\n\r\nx\r\n")
+
+    restarted = tern_factory.serve(data_dir=server.data_dir)
+    corrupt = restarted.data_dir / "spool" / "corrupt"
+    deadline = time.monotonic() + 10
+    while len(list(corrupt.glob("*.json"))) < len(damaged) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(p.name for p in corrupt.iterdir()) == sorted(
+        f"{stem}.{ext}" for stem in damaged for ext in ("eml", "json"))
+    assert (restarted.queue_dir / f"{good}.json").exists()
+    assert "damaged queue record" in restarted.logs()
+
+    p = subprocess.run([str(tern_bin()), "queue", "list", "--data", str(restarted.data_dir)], capture_output=True,
+                       timeout=30, stdin=subprocess.DEVNULL)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    for stem in damaged:
+        assert f"{stem}  damaged record, moved to spool/corrupt/" in out, out
+    assert good in out
+    with restarted.connect() as c:
+        c.ehlo()
+        c.send_message(message("after the quarantine"), rcpts=["other@remote.test"])

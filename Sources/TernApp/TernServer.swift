@@ -208,6 +208,7 @@ public enum TernServer {
             session: sessionConfiguration, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
         endpointConfiguration.fixesSubmittedMessages = mode == .serve
+        endpointConfiguration.forbidsUnauthenticatedPipelining = mode == .serve
 
         var loginThrottle = LoginThrottle.Settings()
         loginThrottle.baseDelay = .nanoseconds(configuration.authentication.failureDelay.nanoseconds)

@@ -34,6 +34,10 @@ public struct SMTPEndpoint: Sendable {
         public var fixesSubmittedMessages = false
         /// Submission roles for development on loopback: AUTH and mail without TLS.
         public var allowsCleartextAuthentication = false
+        /// On the mx role, close an unauthenticated session that pipelines commands after
+        /// EHLO or HELO (Postfix's `smtpd_forbid_unauth_pipelining`). Off in dev mode, where
+        /// the clients are the developer's own programs.
+        public var forbidsUnauthenticatedPipelining = false
 
         public init(
             session: ServerSessionStateMachine.Configuration,
@@ -69,6 +73,8 @@ public struct SMTPEndpoint: Sendable {
         var configuration = configuration
         configuration.session.implicitTLS = role == .submissions
         configuration.session.startTLSAvailable = tls != nil && role != .submissions
+        configuration.session.forbidsPipeliningAfterGreeting =
+            role == .mx && configuration.forbidsUnauthenticatedPipelining
         if role != .mx {
             // RFC 6409 §4.3 and RFC 8314 §3: submission is for users who log in, over TLS.
             configuration.session.requiresAuthentication = true

@@ -124,6 +124,26 @@ def test_too_many_recipients_serve_envelope(tern_factory):
     assert len([p for p in server.queue_files() if p.suffix == ".eml"]) == 1
 
 
+def test_pipelined_recipients_past_the_limit_are_not_errors(tern_factory):
+    """A client that pipelines 1,100 RCPTs against the default limit of 1,000 (and 20 errors) gets
+    100 times 452 4.5.3, no 421, and its message reaches the first 1,000 (Postfix's
+    smtpd_recipient_overshoot_limit)."""
+    server = tern_factory.serve()
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@client.example>\r\n"
+               + b"".join(f"RCPT TO:<r{i}@tern.test>\r\n".encode() for i in range(1100)) + b"DATA\r\n")
+        c.expect_reply(250, "2.1.0", "MAIL")
+        codes = [c.reply() for _ in range(1100)]
+        assert [r.code for r in codes[:1000]] == [250] * 1000
+        assert all(r.is_(452, "4.5.3") for r in codes[1000:]), codes[1000:]
+        c.expect_reply(354, None, "DATA")
+        c.send(data_payload(message("a thousand recipients")))
+        qid = c.expect_reply(250, "2.0.0").qid
+    _, envelope = server.spooled(qid)
+    assert [r["address"] for r in envelope["recipients"]] == [f"r{i}@tern.test" for i in range(1000)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Error and junk limits
 # ---------------------------------------------------------------------------------------------

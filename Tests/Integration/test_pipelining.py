@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 
-from ternlib import SMTPConn, message
+import pytest
+
+from ternlib import SMTPConn, data_payload, message
 
 COMMANDS = b"EHLO client.example\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<r1@tern.test>\r\nDATA\r\n"
 CONTENT = b"Subject: split\r\n\r\nline\r\n.dot\r\n"
@@ -128,3 +130,24 @@ def test_nothing_after_quit(tern):
         assert c.read_until_closed() == b"", "replies after 221"
     assert tern.new_files() == []
     tern.assert_tmp_empty()
+
+
+@pytest.mark.parametrize("greeting", [b"EHLO client.example", b"HELO client.example"])
+def test_serve_mx_refuses_commands_pipelined_after_the_greeting(tern_factory, greeting):
+    """Serve mode, mx listener (Postfix's smtpd_forbid_unauth_pipelining): EHLO or HELO followed in
+    the same write by MAIL gets its 250 and then 554 5.5.0 and the close; nothing is stored. A
+    client that waits for the EHLO reply may pipeline the rest."""
+    server = tern_factory.serve()
+    with server.connect() as c:
+        c.send(greeting + b"\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<b@tern.test>\r\nDATA\r\n")
+        c.expect_reply(250, None, "greeting")
+        c.expect_closed_with(554, "5.5.0")
+    assert server.queue_files() == []
+    with server.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@tern.test>\r\nDATA\r\n")
+        c.expect_reply(250, "2.1.0", "MAIL")
+        c.expect_reply(250, "2.1.5", "RCPT")
+        c.expect_reply(354, None, "DATA")
+        c.send(data_payload(message("polite")))
+        c.expect_reply(250, "2.0.0", "end of data")

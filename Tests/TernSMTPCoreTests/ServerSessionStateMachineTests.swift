@@ -121,6 +121,64 @@ struct ServerSessionStateMachineTests {
         #expect(session.committedEnvelopes.first?.recipients.last?.address.localPart == "r99")
     }
 
+    @Test("452 for RCPTs past the limit is not an error toward the 421 limit, up to the overshoot limit")
+    func recipientOvershoot() {
+        // Postfix's defaults: 1000 recipients, 20 errors; a client pipelining 1,100 RCPTs sends
+        // to the first 1,000.
+        var session = SessionHarness.greeted(.init(hostname: "mx.test", maximumRecipients: 1000, maximumErrors: 20))
+        var input = "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+        for index in 0..<1100 { input += "RCPT TO:<r\(index)@d.test>\r\n" }
+        input += "DATA\r\n"
+        session.send(input)
+        session.send("x\r\n.\r\n")
+        #expect(session.statuses.filter { $0 == "452 4.5.3" }.count == 100)
+        #expect(!session.statuses.contains("421 4.7.0"))
+        #expect(session.committedEnvelopes.first?.recipients.count == 1000)
+
+        // Past the overshoot limit each 452 counts again, so an endless RCPT flood still ends.
+        var flood = SessionHarness.greeted(.init(hostname: "mx.test", maximumRecipients: 1, maximumErrors: 20))
+        var lines = "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+        for index in 0..<1100 { lines += "RCPT TO:<r\(index)@d.test>\r\n" }
+        flood.send(lines)
+        #expect(flood.statuses.filter { $0 == "452 4.5.3" }.count == 1000 + 21)
+        #expect(flood.statuses.last == "421 4.7.0")
+    }
+
+    @Test("commands pipelined after EHLO or HELO close an unauthenticated session where that is forbidden")
+    func pipeliningAfterGreeting() {
+        var configuration = ServerSessionStateMachine.Configuration(hostname: "mx.test")
+        configuration.forbidsPipeliningAfterGreeting = true
+        for greeting in ["EHLO c", "HELO c"] {
+            var session = SessionHarness.greeted(configuration)
+            session.send("\(greeting)\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
+            #expect(session.statuses == ["220", "250", "554 5.5.0"], "\(greeting)")
+        }
+        // A client that waits for the EHLO reply may pipeline the rest (RFC 2920).
+        var polite = SessionHarness.greeted(configuration)
+        polite.send("EHLO c\r\n")
+        polite.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n")
+        #expect(polite.statuses == ["220", "250", "250 2.1.0", "250 2.1.5", "354"])
+        // Where it is allowed (dev mode, submission), EHLO may head a group.
+        var lenient = SessionHarness.greeted(.init(hostname: "mx.test"))
+        lenient.send("EHLO c\r\nMAIL FROM:<a@b.test>\r\n")
+        #expect(lenient.statuses == ["220", "250", "250 2.1.0"])
+    }
+
+    @Test("NUL in DATA refuses the message whole (RFC 6152 §3); BDAT content may carry it")
+    func nulInData() {
+        var session = SessionHarness.greeted(.init(hostname: "mx.test"))
+        session.send("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n")
+        session.send(Array("Subject: x\r\n\r\nbefore\r\n".utf8) + [0] + Array(".\r\nMAIL FROM:<evil@x.test>\r\n.\r\n".utf8))
+        #expect(session.statuses.last == "550 5.6.0")
+        #expect(session.committed.isEmpty)
+        #expect(session.aborted == 1)
+        session.send("NOOP\r\n")
+        #expect(session.statuses.last == "250 2.0.0", "the smuggled MAIL never ran; the session goes on")
+        session.send("MAIL FROM:<a@b.test> BODY=BINARYMIME\r\nRCPT TO:<c@d.test>\r\nBDAT 3 LAST\r\n")
+        session.send([0, 0x2E, 0])
+        #expect(session.committed.count == 1)
+    }
+
     @Test("declared SIZE over the limit: 552 5.3.4")
     func declaredSize() {
         var session = SessionHarness.greeted(.init(hostname: "mx.test", maximumMessageSize: 1000))
@@ -241,9 +299,10 @@ struct ServerSessionStateMachineTests {
         #expect(session.committed.isEmpty)
         session.send(".\r\n")
         if sequence == "\r\n\u{0}.\r\n" {
-            // No bare line ending: a NUL line is content, the message is stored once, whole.
-            #expect(session.committed.count == 1)
-            #expect(session.committed.first.map { String(decoding: $0, as: UTF8.self) }?.contains("smuggled") == true)
+            // No bare line ending, but NUL: refused whole, so no next hop that drops NULs can
+            // ever read it as an end of data.
+            #expect(session.statuses.last == "550 5.6.0")
+            #expect(session.committed.isEmpty)
         } else {
             #expect(session.statuses.last == "550 5.5.2")
             #expect(session.committed.isEmpty)

@@ -146,6 +146,8 @@ extension SMTPReply {
         552, EnhancedStatusCode(5, 3, 4), "Error: message size exceeds fixed limit")
     public static let bareLineEndingInData = SMTPReply(
         550, EnhancedStatusCode(5, 5, 2), "Message refused: bare CR or LF in message data (RFC 5321 section 2.3.8)")
+    public static let nulInData = SMTPReply(
+        550, EnhancedStatusCode(5, 6, 0), "Message refused: NUL octet in message data; send binary content with BDAT")
     public static func textLineTooLong(limit: Int) -> SMTPReply {
         SMTPReply(
             550, EnhancedStatusCode(5, 6, 0),

@@ -8,7 +8,10 @@ public import NIOCore
 /// line (or is the one that ended the DATA command). Bare CR and bare LF end nothing (§2.3.8):
 /// `\n.\n`, `\r.\r`, `\n.\r\n` and `\r\n.\n` are content, and their presence refuses the message,
 /// so no downstream MTA with a laxer parser can be fed a second message smuggled inside it
-/// (CVE-2023-51764..51766). Lines longer than the text line limit (§4.5.3.1.6) are noted too.
+/// (CVE-2023-51764..51766). Lines longer than the text line limit (§4.5.3.1.6) are noted too,
+/// and so is NUL: DATA carries text or 8bit data, neither of which has NUL (RFC 6152 §3,
+/// RFC 2045 §2.7-2.8; binary content goes by BDAT, RFC 3030), and `CRLF NUL "." CRLF` is an
+/// end of data to a next hop that drops NULs.
 public struct DotUnstuffer: Sendable {
     public enum Outcome: Sendable, Equatable {
         case needMoreData
@@ -21,6 +24,8 @@ public struct DotUnstuffer: Sendable {
     public private(set) var sawBareLineEnding = false
     /// A line longer than `textLineLimit` was seen: the message must be refused.
     public private(set) var sawLongLine = false
+    /// A NUL octet was seen: the message must be refused.
+    public private(set) var sawNUL = false
 
     private var atLineStart = true
     private var lineLength = 0
@@ -64,13 +69,19 @@ public struct DotUnstuffer: Sendable {
                 }
                 atLineStart = false
             }
-            guard let lineBreak = Self.firstLineBreak(in: input, from: position) else {
+            guard let lineBreak = Self.firstLineBreakOrNUL(in: input, from: position) else {
                 lineLength += count - position
                 position = count
                 checkLineLength()
                 break scanning
             }
             lineLength += lineBreak - position
+            if Self.byte(input, lineBreak) == 0 {
+                sawNUL = true
+                lineLength += 1
+                position = lineBreak + 1
+                continue
+            }
             if Self.byte(input, lineBreak) == UInt8(ascii: "\n") {
                 sawBareLineEnding = true
                 lineLength += 1
@@ -109,13 +120,16 @@ public struct DotUnstuffer: Sendable {
         buffer.getInteger(at: buffer.readerIndex + offset, as: UInt8.self) ?? 0
     }
 
-    /// The offset of the first CR or LF at or after `offset`, relative to the reader index.
-    private static func firstLineBreak(in buffer: ByteBuffer, from offset: Int) -> Int? {
+    /// The offset of the first CR, LF or NUL at or after `offset`, relative to the reader index.
+    private static func firstLineBreakOrNUL(in buffer: ByteBuffer, from offset: Int) -> Int? {
         buffer.withUnsafeReadableBytes { bytes in
             var index = offset
             while index < bytes.count {
                 let byte = bytes[index]
-                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") { return index }
+                // One comparison for the common case: every octet that matters is below 0x0E.
+                if byte <= UInt8(ascii: "\r"), byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 {
+                    return index
+                }
                 index += 1
             }
             return nil

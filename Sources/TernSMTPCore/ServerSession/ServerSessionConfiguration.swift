@@ -31,6 +31,11 @@ extension ServerSessionStateMachine {
         public var requiresAuthentication = false
         /// MAIL only under TLS: submission on 587 (RFC 8314 §3.3). Default false.
         public var requiresTLS = false
+        /// Close an unauthenticated session that sends more commands after EHLO or HELO
+        /// before their reply (RFC 2920 §3.1: EHLO ends a group; Postfix's
+        /// `smtpd_forbid_unauth_pipelining`, which stops spam engines that write blind).
+        /// Default false.
+        public var forbidsPipeliningAfterGreeting = false
         /// Whether STARTTLS can be offered (a TLS context exists).
         public var startTLSAvailable: Bool
         /// Whether the connection is TLS from the first byte (RFC 8314 implicit TLS).

@@ -49,7 +49,16 @@ public struct ServerSessionStateMachine: Sendable {
         var usesBDAT = false
         var bodySize = 0
         var hops = HopCounter()
+        /// RCPTs refused with 452 because the recipient limit was reached.
+        var recipientOvershoot = 0
     }
+
+    /// How many RCPTs past the recipient limit one transaction may send before each further 452
+    /// counts as an error (Postfix's `smtpd_recipient_overshoot_limit`). RFC 5321 §4.5.3.1.10:
+    /// a client pipelining a long list is answered 452 for the extras and sends them in a later
+    /// transaction, which is no abuse; counting them toward the 421 limit would end that session
+    /// before its message, and lose the recipients that were accepted.
+    static let recipientOvershootLimit = 1000
 
     public let configuration: Configuration
     private var state: State = .awaitingGreeting
@@ -295,10 +304,14 @@ public struct ServerSessionStateMachine: Sendable {
                 } else if line.readableBytes + 2 > commandLimit(for: line) {
                     reply(.lineTooLong, &actions)
                 } else {
-                    execute(CommandParser.parse(line), &actions)
-                    if greeting?.extended == false, input.readableBytes > 0, case .command = state {
+                    let parsed = CommandParser.parse(line)
+                    execute(parsed, &actions)
+                    if input.readableBytes > 0, case .command = state,
+                        greeting?.extended == false || isGreeting(parsed) && forbidsPipeliningNow
+                    {
                         // RFC 2920 §3.1: without PIPELINING (a HELO client) every command
-                        // waits for its reply. Input already here was written blind.
+                        // waits for its reply, and EHLO is the last command of any group.
+                        // Input already here was written blind.
                         closeSession(with: .protocolSynchronization, &actions)
                     }
                 }
@@ -323,7 +336,10 @@ public struct ServerSessionStateMachine: Sendable {
             transaction?.bodySize = size
             transaction?.hops = hops
             state = .data(unstuffer)
-            if messageIsOpen, unstuffer.sawBareLineEnding || unstuffer.sawLongLine || size > configuration.maximumMessageSize {
+            if messageIsOpen,
+                unstuffer.sawBareLineEnding || unstuffer.sawNUL || unstuffer.sawLongLine
+                    || size > configuration.maximumMessageSize
+            {
                 // Refused whatever follows: stop writing it and drop what was written.
                 actions.append(.abortMessage)
                 transaction?.messageBegun = false
@@ -388,6 +404,17 @@ public struct ServerSessionStateMachine: Sendable {
         }
     }
 
+    private func isGreeting(_ parsed: CommandParseResult) -> Bool {
+        switch parsed {
+        case .command(.ehlo), .command(.helo): true
+        default: false
+        }
+    }
+
+    private var forbidsPipeliningNow: Bool {
+        configuration.forbidsPipeliningAfterGreeting && authenticatedUser == nil
+    }
+
     private var isWaitingForAuthentication: Bool {
         if case .awaitingAuthentication = state { return true }
         return false
@@ -415,6 +442,8 @@ public struct ServerSessionStateMachine: Sendable {
         let failure: SMTPReply? =
             if unstuffer.sawBareLineEnding {
                 .bareLineEndingInData
+            } else if unstuffer.sawNUL {
+                .nulInData
             } else if unstuffer.sawLongLine {
                 .textLineTooLong(limit: unstuffer.textLineLimit)
             } else if size > configuration.maximumMessageSize {
@@ -505,6 +534,11 @@ public struct ServerSessionStateMachine: Sendable {
             }
             guard !current.usesBDAT else { return reply(.recipientAfterBDAT, &actions) }
             guard current.envelope.recipients.count < configuration.maximumRecipients else {
+                transaction?.recipientOvershoot += 1
+                if current.recipientOvershoot < Self.recipientOvershootLimit {
+                    actions.append(.sendReply(.tooManyRecipients))
+                    return
+                }
                 return reply(.tooManyRecipients, &actions)
             }
             if !current.envelope.smtpUTF8, path.mailbox.isInternationalized {

@@ -4,7 +4,8 @@ public import NIOSSL
 import SwiftASN1
 import X509
 
-/// Builds the server TLS context: TLS 1.2 or newer only (RFC 8996 deprecates 1.0 and 1.1).
+/// Builds the server TLS context: TLS 1.2 or newer only (RFC 8996 deprecates 1.0 and 1.1),
+/// with Mozilla's "intermediate" cipher suites.
 /// BoringSSL never renegotiates as a server and has no TLS compression, so neither can be
 /// abused (hostile-inputs 29).
 public enum TLSContextFactory {
@@ -86,10 +87,19 @@ public enum TLSContextFactory {
         return (try certificate.serializeAsPEM().pemString, key.pemRepresentation)
     }
 
+    /// The TLS 1.2 suites of Mozilla's "intermediate" profile (version 5.7) that BoringSSL has:
+    /// forward secrecy and AEAD only, no CBC (Lucky 13, POODLE-style padding oracles), no RSA
+    /// key exchange, no SHA-1 MACs. TLS 1.3's suites are all AEAD and not configurable.
+    static let intermediateCipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
     private static func makeContext(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = intermediateCipherSuites
         return try NIOSSLContext(configuration: configuration)
     }
 }

@@ -150,6 +150,28 @@ def test_tls11_refused(tern):
     assert answer == b"" or answer[:1] == b"\x15", f"unexpected answer to a TLS 1.1 hello: {answer[:32].hex()}"
 
 
+@pytest.mark.parametrize("cipher", ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256",
+                                    "AES128-SHA"])
+def test_tls12_cbc_and_static_rsa_suites_refused(tern, cipher):
+    """Mozilla's intermediate profile: a TLS 1.2 client offering only a CBC or non-forward-secret
+    suite gets no session; one offering ECDHE with AES-GCM gets one."""
+    with tern.connect() as c:
+        c.ehlo()
+        context = unverified_context()
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(cipher)
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            c.starttls(context)
+    with tern.connect() as c:
+        c.ehlo()
+        context = unverified_context()
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        c.starttls(context)
+        assert c.sock.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+        c.expect("EHLO client.example", 250)
+
+
 def test_dev_self_signed_certificate(tern):
     """Dev mode generates <data>/tls/{cert.pem,key.pem} and serves exactly that certificate."""
     cert, key = tern.data_dir / "tls" / "cert.pem", tern.data_dir / "tls" / "key.pem"

@@ -290,9 +290,13 @@ public final class QueueManager: MessageStore, Service {
     /// delays unless the recipient's NOTIFY excludes them, successes only when NOTIFY asks
     /// (RFC 3461 §4.1). A success is `delivered` for a local mailbox, `relayed` for a remote
     /// server without DSN, and no report from Tern at all for a server that offered DSN: the
-    /// NOTIFY went on with the message and that server reports (RFC 3461 §6.2.2).
+    /// NOTIFY went on with the message and that server reports (RFC 3461 §6.2.2). Who may get
+    /// one, what it names and what it returns follow `NotificationPolicy` (backscatter, alias
+    /// expansion).
     private func notifySender(_ record: SpoolRecord, action: DeliveryStatusNotification.Action) async {
         guard !record.from.isEmpty, let sender = MailAddress(stored: record.from) else { return }
+        let trusted = record.trusted == true
+        let policy = NotificationPolicy(routing: routing.current)
         let wanted: QueuedDelivery.Status
         let keyword: String
         switch action {
@@ -300,6 +304,7 @@ public final class QueueManager: MessageStore, Service {
         case .delayed: (wanted, keyword) = (.deferred, "DELAY")
         case .delivered, .relayed: (wanted, keyword) = (.delivered, "SUCCESS")
         }
+        var named: Set<String> = []
         let recipients = record.deliveries.filter { delivery in
             guard delivery.status == wanted else { return false }
             switch action {
@@ -313,13 +318,24 @@ public final class QueueManager: MessageStore, Service {
             // Without NOTIFY, failures and delays are reported, successes are not.
             let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (wanted != .delivered)
             guard wantsReport else { return nil }
+            let reported = NotificationPolicy.reported(delivery, action: action, trusted: trusted)
+            // An address that expanded to several deliveries is named once.
+            guard named.insert(reported.recipient).inserted else { return nil }
             let original = envelopeRecipient?.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
             return .init(
-                recipient: delivery.recipient, originalRecipient: original,
-                reply: delivery.lastReply ?? "550 5.0.0 delivery failed",
-                remoteMTA: delivery.history?.last?.relay.flatMap(Self.remoteHost))
+                recipient: reported.recipient, originalRecipient: original, reply: reported.reply,
+                remoteMTA: reported.remoteMTA)
         }
         guard !recipients.isEmpty else { return }
+        if let refusal = policy.refusal(sender: sender, trusted: trusted) {
+            logger.notice(
+                "no delivery status notification",
+                metadata: [
+                    "tern_queue_id": "\(record.id)", "to": "<\(record.from)>", "action": "\(action.rawValue)",
+                    "reason": "\(refusal)",
+                ])
+            return
+        }
         do {
             let original = try await spool.readMessage(
                 record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
@@ -330,7 +346,7 @@ public final class QueueManager: MessageStore, Service {
             let report = DeliveryStatusNotification(
                 reportingMTA: configuration.hostname, queueID: record.id, envelopeID: record.envid,
                 arrivalDate: record.arrival, recipients: recipients,
-                dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)), action: action,
+                dsnReturn: policy.returned(record.ret.flatMap(DSNReturn.init(rawValue:)), trusted: trusted), action: action,
                 willRetryUntil: record.arrival + configuration.retry.maximumLifetime)
             let trace = "Received: by \(configuration.hostname) (Tern) id \(id); \(MessageDate.format(secondsSince1970: now))\r\n"
             let content = Array(trace.utf8)
@@ -353,13 +369,6 @@ public final class QueueManager: MessageStore, Service {
         } catch {
             logger.error("cannot queue a DSN", metadata: ["tern_queue_id": "\(record.id)", "error": "\(error)"])
         }
-    }
-
-    /// The host name of a remote relay (`mx.example.org[192.0.2.1]:25` → `mx.example.org`), for
-    /// `Remote-MTA`; nil for local delivery.
-    static func remoteHost(_ relay: String) -> String? {
-        guard let bracket = relay.firstIndex(of: "[") else { return nil }
-        return String(relay[..<bracket])
     }
 
     /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.

@@ -140,6 +140,11 @@ public struct RoutingPolicy: SMTPPolicy {
     func mayRelay(_ session: SessionFacts) -> Bool {
         session.authenticatedUser != nil || relayNetworks.contains { $0.contains(session.clientAddress) }
     }
+
+    /// The clients that may relay are the ones whose sender addresses Tern vouches for.
+    public func vouchesForSender(_ session: SessionFacts) -> Bool {
+        mayRelay(session)
+    }
 }
 
 /// The brute-force brake: failed logins per client address and per user name in the last

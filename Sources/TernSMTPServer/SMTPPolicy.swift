@@ -37,12 +37,21 @@ public protocol SMTPPolicy: Sendable {
     /// The addresses of a submitted message's From: and Sender: fields (RFC 6409 §8.1): nil
     /// to accept the message, or the reply that refuses it.
     func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply?
+    /// Whether the server vouches for the sender address of this session's mail: the client
+    /// authenticated or is otherwise trusted (a relay network).
+    func vouchesForSender(_ session: SessionFacts) -> Bool
     /// A new exchange of a challenge–response mechanism (SCRAM-SHA-256), or nil when the
     /// policy does not run it (the client is then refused).
     func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts) -> (any SASLMechanismServer)?
 }
 
 extension SMTPPolicy {
+    /// Whether the server vouches for the sender address of this session's mail (it goes into
+    /// `ArrivalTrace.trusted`): by default, when the client authenticated.
+    public func vouchesForSender(_ session: SessionFacts) -> Bool {
+        session.authenticatedUser != nil
+    }
+
     public func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply? {
         nil
     }

@@ -407,7 +407,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             trace: ArrivalTrace(
                 clientName: start.clientName, clientAddress: clientAddress,
                 receivedProtocol: start.receivedProtocol, receivedAt: now.seconds,
-                authenticatedUser: start.authenticatedUser))
+                authenticatedUser: start.authenticatedUser, trusted: endpoint.policy.vouchesForSender(facts)))
         message = incoming
         messageSize = 0
         if endpoint.configuration.fixesSubmittedMessages, endpoint.role != .mx {

@@ -13,16 +13,21 @@ public struct ArrivalTrace: Sendable, Hashable {
     public var receivedAt: Int64
     /// The user the client authenticated as (SMTP AUTH), if it did.
     public var authenticatedUser: String?
+    /// The client authenticated or connected from a relay network: Tern vouches for its
+    /// sender address, so reports may go to it and return the content it asks for
+    /// (`NotificationPolicy` in TernQueue). False for a stranger on port 25.
+    public var trusted: Bool
 
     public init(
         clientName: String, clientAddress: String, receivedProtocol: String, receivedAt: Int64,
-        authenticatedUser: String? = nil
+        authenticatedUser: String? = nil, trusted: Bool? = nil
     ) {
         self.clientName = clientName
         self.clientAddress = clientAddress
         self.receivedProtocol = receivedProtocol
         self.receivedAt = receivedAt
         self.authenticatedUser = authenticatedUser
+        self.trusted = trusted ?? (authenticatedUser != nil)
     }
 }
 

@@ -347,6 +347,9 @@ public struct SpoolRecord: Codable, Sendable {
     public var delay_warned: Bool?
     /// Put on hold by the postmaster (`tern queue hold`): nothing is tried until released.
     public var hold: Bool?
+    /// The client authenticated or came from a relay network (`ArrivalTrace.trusted`); nil,
+    /// in a record written before this field existed, counts as false.
+    public var trusted: Bool?
 
     init(_ message: IncomingMessage, size: Int, deliveries: [QueuedDelivery]) {
         let envelope = message.envelope
@@ -369,6 +372,7 @@ public struct SpoolRecord: Codable, Sendable {
         self.received_at = Date(timeIntervalSince1970: TimeInterval(message.trace.receivedAt))
             .formatted(.iso8601)
         self.deliveries = deliveries
+        self.trusted = message.trace.trusted
     }
 
     /// True when every delivery is delivered or failed.

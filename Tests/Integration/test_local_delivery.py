@@ -15,6 +15,8 @@ import subprocess
 from ternlib import mail_config, message, split_received, tern_bin, wait_for_files
 
 MAIL = mail_config(catch_all_to="bob@example.test")
+# Loopback as a relay network: the tests' client is trusted, so its local sender gets reports.
+TRUSTED_MAIL = mail_config(catch_all_to="bob@example.test", relay_networks="127.0.0.0/8")
 
 
 def maildir_of(server, user: str, domain: str = "example.test") -> Path:
@@ -140,7 +142,7 @@ def test_expired_delivery_bounces_to_the_sender(tern_factory):
     """RFC 3464: a delivery that keeps failing past max_lifetime fails for good, and the sender
     gets one DSN (multipart/report, message/delivery-status with Action: failed, Status 5.4.7,
     the returned message), sent with the null sender; the queue then empties."""
-    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "2s"\n'
+    config = TRUSTED_MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "2s"\n'
     server = tern_factory.serve(config_extra=config)
     blocker = maildir_of(server, "alice")
     blocker.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,7 @@ def _reports(server, user: str, count: int) -> list:
 def test_success_dsn_when_asked(tern_factory):
     """RFC 3461 §4.1: NOTIFY=SUCCESS earns the sender an `Action: delivered` report (status
     2.0.0, headers returned); a recipient without NOTIFY earns none."""
-    server = tern_factory.serve(config_extra=MAIL)
+    server = tern_factory.serve(config_extra=TRUSTED_MAIL)
     with server.connect() as c:
         c.ehlo()
         c.send_message(message("please confirm"), mail_from="bob@example.test", rcpts=["alice@example.test"],
@@ -229,7 +231,7 @@ def test_success_dsn_when_asked(tern_factory):
 def test_delay_warning_once(tern_factory):
     """A message still deferred after delay_warning earns its sender exactly one
     `Action: delayed` report with Will-Retry-Until, and stays queued."""
-    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\ndelay_warning = "1s"\nmax_lifetime = "1h"\n'
+    config = TRUSTED_MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\ndelay_warning = "1s"\nmax_lifetime = "1h"\n'
     server = tern_factory.serve(config_extra=config)
     blocker = maildir_of(server, "alice")
     blocker.parent.mkdir(parents=True, exist_ok=True)
@@ -289,3 +291,77 @@ def test_uid_list_and_repair(tern_factory):
     assert "4 messages, 4 added, 0 removed, new UIDVALIDITY" in repair.stdout, repair.stdout
     assert [uid for uid, _ in (line.split(" ") for line in uidlist.read_text().splitlines()[1:])] == ["1", "2", "3", "4"]
     assert len(mailbox.Maildir(str(box), create=False)) == 4
+
+
+def _queued_reports(server, timeout: float = 15.0) -> list[tuple[dict, bytes]]:
+    """The DSNs waiting in the spool (sender <>), as (record, message bytes)."""
+    queue = server.data_dir / "spool" / "queue"
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for path in sorted(queue.glob("*.json")):
+            record = json.loads(path.read_text())
+            if record["from"] == "":
+                found.append((record, path.with_suffix(".eml").read_bytes()))
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_success_report_to_a_stranger_names_the_alias_not_its_members(tern_factory):
+    """An untrusted port-25 client sends to team@ (alice and bob) with NOTIFY=SUCCESS: the one report
+    queued for its sender names team@example.test, once, with a generic reply; neither member,
+    their Maildirs nor their UIDs appear, and the message comes back as headers only."""
+    server = tern_factory.serve(config_extra=MAIL)
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("who is on the team?"), mail_from="stranger@client.example",
+                       rcpts=["team@example.test"], mail_params="RET=FULL",
+                       rcpt_params={"team@example.test": "NOTIFY=SUCCESS"})
+    wait_for_files(maildir_of(server, "alice"), 1)
+    wait_for_files(maildir_of(server, "bob"), 1)
+    [(record, report)] = _queued_reports(server)
+    assert [r["address"] for r in record["recipients"]] == ["stranger@client.example"]
+    text = report.decode()
+    assert "Final-Recipient: rfc822; team@example.test" in text
+    assert text.count("Final-Recipient:") == 1
+    for leak in ("alice", "bob", "uid", "maildir"):
+        assert leak not in text.lower(), f"the report reveals {leak!r}:\n{text}"
+    assert "text/rfc822-headers" in text and "message/rfc822" not in text
+
+
+def test_no_report_to_a_local_sender_forged_by_a_stranger(tern_factory):
+    """An untrusted client claiming bob@example.test as its sender gets no report for bob (one of
+    ours would have authenticated): nothing is queued, bob's mailbox stays empty."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("forged"), mail_from="bob@example.test", rcpts=["alice@example.test"],
+                       rcpt_params={"alice@example.test": "NOTIFY=SUCCESS,FAILURE,DELAY"})
+    assert queue_is_empty(server, timeout=20)
+    assert "no delivery status notification" in server.logs()
+    time.sleep(0.5)
+    assert not (maildir_of(server, "bob") / "new").exists() or not any((maildir_of(server, "bob") / "new").iterdir())
+
+
+def test_failure_report_to_a_stranger_returns_headers_only(tern_factory):
+    """RET=FULL from an untrusted client: the failure report returns the header section only, never
+    the content a stranger chose to have reflected."""
+    config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
+    server = tern_factory.serve(config_extra=config)
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("reflect me", body=b"SPAM PAYLOAD\r\n"), mail_from="stranger@client.example",
+                       rcpts=["alice@example.test"], mail_params="RET=FULL")
+    [(record, report)] = _queued_reports(server, timeout=20)
+    assert [r["address"] for r in record["recipients"]] == ["stranger@client.example"]
+    assert b"text/rfc822-headers" in report and b"message/rfc822" not in report
+    assert b"SPAM PAYLOAD" not in report
+    assert b"Subject: reflect me" in report

@@ -1,6 +1,7 @@
 public import NIOCore
 public import NIOPosix
 public import TernAccounts
+public import TernMIME
 public import TernNet
 public import TernQueue
 public import TernSMTPCore
@@ -98,11 +99,21 @@ public struct RoutingPolicy: SMTPPolicy {
         return .pending(promise.futureResult)
     }
 
-    public func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply? {
+    /// RFC 6409 §8.1 for an authenticated user: every From: and Sender: mailbox, and every
+    /// address shown in their display names and comments, is one the user may send as
+    /// (`Account.maySend`: their address or a granted one, a +tag of those, in any case).
+    /// Fails closed: fields that cannot be read (no From:, unparseable, repeated and
+    /// different) are refused like a stranger's address, `550 5.7.1`.
+    public func checkHeaderSenders(_ originators: Result<Originators, Originators.Unreadable>, session: SessionFacts)
+        -> SMTPReply?
+    {
         guard let user = session.authenticatedUser else { return nil }
+        guard case .success(let originators) = originators else { return .headerSenderUnreadable }
         let account = loggedIn.withLockedValue { $0[user] }
         let delimiter = routing.current.recipientDelimiter
-        guard let account, addresses.allSatisfy({ !$0.isEmpty && account.maySend(as: $0, delimiter: delimiter) }) else {
+        guard let account, !originators.authors.isEmpty,
+            originators.addresses.allSatisfy({ !$0.isEmpty && account.maySend(as: $0, delimiter: delimiter) })
+        else {
             return .headerSenderNotOwned
         }
         return nil
@@ -213,6 +224,9 @@ extension SMTPReply {
         452, EnhancedStatusCode(4, 7, 1), "Rate limit: too many recipients for now; try again later")
     static let headerSenderNotOwned = SMTPReply(
         550, EnhancedStatusCode(5, 7, 1), "From: or Sender: header names an address not owned by the authenticated user")
+    static let headerSenderUnreadable = SMTPReply(
+        550, EnhancedStatusCode(5, 7, 1),
+        "From: or Sender: header missing, repeated or unreadable; it must name the authenticated user's addresses")
     static let senderNotOwned = SMTPReply(
         553, EnhancedStatusCode(5, 7, 1), "Sender address rejected: not owned by the authenticated user")
 }

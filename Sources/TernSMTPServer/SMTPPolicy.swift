@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernMIME
 public import TernSMTPCore
 
 /// What a policy knows about the session when it decides.
@@ -34,9 +35,11 @@ public protocol SMTPPolicy: Sendable {
     func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts) -> PolicyCheck
     func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
-    /// The addresses of a submitted message's From: and Sender: fields (RFC 6409 §8.1): nil
-    /// to accept the message, or the reply that refuses it.
-    func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply?
+    /// A submitted message's From: and Sender: fields (RFC 6409 §8.1), or why they cannot be
+    /// read (which a policy that checks them must refuse: hostile-inputs 48): nil to accept
+    /// the message, or the reply that refuses it.
+    func checkHeaderSenders(_ originators: Result<Originators, Originators.Unreadable>, session: SessionFacts)
+        -> SMTPReply?
     /// Whether the server vouches for the sender address of this session's mail: the client
     /// authenticated or is otherwise trusted (a relay network).
     func vouchesForSender(_ session: SessionFacts) -> Bool
@@ -52,7 +55,9 @@ extension SMTPPolicy {
         session.authenticatedUser != nil
     }
 
-    public func checkHeaderSenders(_ addresses: [String], session: SessionFacts) -> SMTPReply? {
+    public func checkHeaderSenders(_ originators: Result<Originators, Originators.Unreadable>, session: SessionFacts)
+        -> SMTPReply?
+    {
         nil
     }
 

@@ -42,8 +42,8 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     /// On submission, a message's start is held until its header section is whole, so that
     /// what RFC 6409 §8 allows can be added in front of it and From: can be checked.
     private var held: HeldSubmission?
-    /// The From: and Sender: addresses of the submitted message being received.
-    private var headerSenders: [String] = []
+    /// The From: and Sender: fields of the submitted message being received.
+    private var headerOriginators: Result<Originators, Originators.Unreadable> = .failure(.noFrom)
     private var headerTooLong = false
     private var messageSize = 0
 
@@ -430,9 +430,7 @@ final class SMTPServerHandler: ChannelDuplexHandler {
         self.held = nil
         headerTooLong = held.header.finish() == .tooLong
         let fields = held.header.fields
-        headerSenders = fields.filter { $0.isNamed("From") || $0.isNamed("Sender") }.flatMap {
-            AddressList.addresses(in: $0.value)
-        }
+        headerOriginators = Originators.read(headerSection: held.header.bytes)
         var prefix = held.prefix
         if !fields.contains(where: { $0.isNamed("Message-ID") }) {
             prefix.writeString("Message-ID: <\(held.message.id)@\(endpoint.configuration.session.hostname)>\r\n")
@@ -450,7 +448,16 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     private func submissionRefusal() -> SMTPReply? {
         guard endpoint.configuration.fixesSubmittedMessages, endpoint.role != .mx else { return nil }
         if headerTooLong { return .submittedHeaderTooLong }
-        return endpoint.policy.checkHeaderSenders(headerSenders, session: facts)
+        return endpoint.policy.checkHeaderSenders(headerOriginators, session: facts)
+    }
+
+    /// The From: and Sender: addresses for the log (escaped, as an array's description
+    /// writes its strings, and truncated), or why they could not be read.
+    private var headerOriginatorsDescription: String {
+        switch headerOriginators {
+        case .success(let originators): String("\(originators.addresses)".prefix(512))
+        case .failure(let unreadable): "unreadable: \(unreadable)"
+        }
     }
 
     private func commitMessage(context: ChannelHandlerContext) {
@@ -465,7 +472,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
             self.message = nil
             logger.notice(
                 "submitted message refused",
-                metadata: ["tern_queue_id": "\(message.id)", "reply": "\(refusal.code)", "from": "\(headerSenders)"])
+                metadata: [
+                    "tern_queue_id": "\(message.id)", "reply": "\(refusal.code)", "from": "\(headerOriginatorsDescription)",
+                ])
             run(machine.messageCommitFailed(refusal))
             return
         }

@@ -37,6 +37,18 @@ struct HeaderSectionTests {
         #expect(fields[2].isNamed("date") && !fields[2].isNamed("dat"))
     }
 
+    @Test(
+        "the obsolete `name *WSP :` is read as mail clients read it (RFC 5322 §4.5)",
+        arguments: [
+            ("From : victim@other.example\r\n", [HeaderField(name: "From", value: "victim@other.example")]),
+            ("From \t :x\r\n", [HeaderField(name: "From", value: "x")]),
+            ("Sender\t: a@b\r\n more\r\n", [HeaderField(name: "Sender", value: "a@b more")]),
+            (" : no name\r\n\t: none\r\nFr om: x\r\nFrom\u{0}: x\r\n", []),
+        ])
+    func obsoleteFieldNames(header: String, fields: [HeaderField]) {
+        #expect(HeaderField.parse(Array(header.utf8)) == fields)
+    }
+
     @Test("address lists: display names, comments, quotes, groups, routes", arguments: [
         ("alice@example.test", ["alice@example.test"]),
         ("Alice <alice@example.test>", ["alice@example.test"]),

@@ -5,6 +5,10 @@
 /// It is lenient the way a reader must be: it returns the `addr-spec` of each mailbox it can
 /// find (the content of `<...>`, or the bare token) and skips what it cannot make sense of. It
 /// never fails, and a comment or quoted string can never hide a comma or an angle bracket.
+///
+/// It is for display (the catcher) only. A check on addresses (the submission sender check)
+/// must not skip what it cannot read: it uses `StrictAddressList` and `Originators`, which
+/// read CFWS inside addresses as RFC 5322 §4.4 does and fail instead of skipping.
 public enum AddressList {
     /// A mailbox: its address, and the display name decoded (RFC 2047) and unquoted, or "".
     public struct Mailbox: Hashable, Sendable {

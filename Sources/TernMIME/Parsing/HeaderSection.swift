@@ -75,9 +75,17 @@ public struct HeaderField: Hashable, Sendable {
         name.utf8.count == other.utf8.count && name.lowercased() == other.lowercased()
     }
 
-    /// The fields of a header section. Lines that are neither `name: value` (§2.2: printable
-    /// ASCII without colon, then a colon) nor a continuation (§2.2.3: starting with white
-    /// space) are skipped; octets that are not UTF-8 are replaced, never trusted.
+    /// The fields of a header section. Lines that are neither `name: value` nor a
+    /// continuation (§2.2.3: starting with white space) are skipped; octets that are not UTF-8
+    /// are replaced, never trusted.
+    ///
+    ///     field      = field-name ":" unstructured CRLF      ; §2.2, §3.6.8
+    ///     obs-field  = field-name *WSP ":" unstructured CRLF ; §4.5 (obs-optional, obs-from, ...)
+    ///     field-name = 1*ftext
+    ///     ftext      = %d33-57 / %d59-126
+    ///
+    /// The white space of the obsolete form is not part of the name: `From : x` is a From:
+    /// field, as mail clients read it (hostile-inputs 48).
     public static func parse<Octets: BidirectionalCollection<UInt8>>(_ octets: Octets) -> [HeaderField] {
         var fields: [HeaderField] = []
         var current: (name: [UInt8], value: [UInt8])?
@@ -99,10 +107,11 @@ public struct HeaderField: Hashable, Sendable {
                 continue
             }
             flush()
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon != line.startIndex,
-                line[..<colon].allSatisfy({ (0x21...0x7E).contains($0) })
-            else { continue }
-            current = (Array(line[..<colon]), Array(line[line.index(after: colon)...]))
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            var name = line[..<colon]
+            while let last = name.last, last == 0x20 || last == 0x09 { name = name.dropLast() }
+            guard !name.isEmpty, name.allSatisfy({ (0x21...0x7E).contains($0) }) else { continue }
+            current = (Array(name), Array(line[line.index(after: colon)...]))
         }
         flush()
         return fields

@@ -216,10 +216,12 @@ public enum TernServer {
         loginThrottle.window = .nanoseconds(configuration.authentication.failureWindow.nanoseconds)
         let policy: any SMTPPolicy
         var routingPolicy: RoutingPolicy?
+        // Password hashes on threads of their own, never on the storage pool.
+        let verifier = PasswordVerifier()
         if let directory {
             let serving = RoutingPolicy(
                 routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-                accounts: directory.accounts, pool: pool, throttle: LoginThrottle(settings: loginThrottle),
+                accounts: directory.accounts, verifier: verifier, throttle: LoginThrottle(settings: loginThrottle),
                 messageLimit: .init(
                     count: configuration.rateLimits.messages,
                     window: .nanoseconds(configuration.rateLimits.window.nanoseconds)),
@@ -309,6 +311,7 @@ public enum TernServer {
                 logger: logger))
         try await serviceGroup.run()
         await remote?.shutdown()
+        await verifier.shutdown()
         logger.info("stopped")
     }
 

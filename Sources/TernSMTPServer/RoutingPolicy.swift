@@ -1,5 +1,4 @@
 public import NIOCore
-public import NIOPosix
 public import TernAccounts
 public import TernMIME
 public import TernNet
@@ -18,10 +17,12 @@ import TernMail
 /// - An authenticated user may send only as their own addresses (`Account.maySend`):
 ///   anything else is `553 5.7.1` (RFC 6409 §8, hostile-inputs 22).
 ///
-/// Logins are checked against the account directory: the password hash is computed on the
-/// thread pool, never on an event loop; an unknown user costs the same hash as a wrong
-/// password, and every failure is answered late, later the more failures the client's address
-/// or the user name has had recently (`LoginThrottle`, hostile-inputs 23).
+/// Logins are checked against the account directory: the password hash is computed by a
+/// `PasswordVerifier` (threads of its own, a bounded number at once), never on an event loop
+/// or the storage pool; an unknown user costs the same hash as a wrong password, and an
+/// attempt after recent failures of the client's address or the user name waits before its
+/// hash, longer the more failures there were (`LoginThrottle`, hostile-inputs 23), so a
+/// brute-forcer's attempts cost it time before they cost the server a core.
 /// - The classic relay tricks land on one of those two: `user%other@local` and
 ///   `"user@other"@local` are local parts of a local domain (unknown unless configured);
 ///   a source route `@local:user@other` is dropped (§3.6.1) and `other` is judged;
@@ -30,7 +31,7 @@ public struct RoutingPolicy: SMTPPolicy {
     public let routing: RoutingTable
     public let relayNetworks: [IPNetwork]
     public let accounts: any AccountDirectory
-    private let pool: NIOThreadPool?
+    private let verifier: PasswordVerifier
     let throttle: LoginThrottle
     /// The accounts of users who logged in, for the sender check that follows.
     let loggedIn = NIOLockedValueBox([String: Account]())
@@ -41,7 +42,7 @@ public struct RoutingPolicy: SMTPPolicy {
 
     public init(
         routing: RoutingTable, relayNetworks: [IPNetwork], accounts: any AccountDirectory = AccountTable(),
-        pool: NIOThreadPool? = nil, throttle: LoginThrottle = LoginThrottle(),
+        verifier: PasswordVerifier = PasswordVerifier(), throttle: LoginThrottle = LoginThrottle(),
         messageLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
         recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600))
     ) {
@@ -50,7 +51,7 @@ public struct RoutingPolicy: SMTPPolicy {
         self.routing = routing
         self.relayNetworks = relayNetworks
         self.accounts = accounts
-        self.pool = pool
+        self.verifier = verifier
         self.throttle = throttle
     }
 
@@ -70,30 +71,29 @@ public struct RoutingPolicy: SMTPPolicy {
     public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
     {
-        let (accounts, pool, throttle, loggedIn) = (self.accounts, self.pool, self.throttle, self.loggedIn)
+        let (accounts, verifier, throttle, loggedIn) = (self.accounts, self.verifier, self.throttle, self.loggedIn)
         let client = session.clientAddress
         let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
         promise.completeWithTask {
+            // The brake comes first: recent failures make this attempt wait before it costs a hash.
+            let user = credentials.username.lowercased()
+            let brake = throttle.delay(client: client, user: user)
+            if brake > .zero { try await Task.sleep(for: brake) }
             let account = try await accounts.account(named: credentials.username)
             // Proxy authentication (an authzid naming someone else) is not offered.
             let proxy = !credentials.authorizationID.isEmpty
                 && credentials.authorizationID.lowercased() != credentials.username.lowercased()
             // The same work for an unknown user as for a known one: timing tells nothing.
             let hash = account?.passwordHash ?? LoginThrottle.decoyHash
-            let password = credentials.password
-            let matches: Bool
-            if let pool {
-                matches = try await pool.runIfActive { PasswordHash.verify(password: password, against: hash) }
-            } else {
-                matches = PasswordHash.verify(password: password, against: hash)
+            guard let matches = try await verifier.verify(password: credentials.password, against: hash) else {
+                return .temporaryFailure
             }
             if let account, account.enabled, matches, !proxy {
                 throttle.succeeded(client: client, user: account.address)
                 loggedIn.withLockedValue { $0[account.address] = account }
                 return .accepted(user: account.address)
             }
-            let delay = throttle.failed(client: client, user: credentials.username.lowercased())
-            try await Task.sleep(for: delay)
+            throttle.failed(client: client, user: user)
             return .rejected
         }
         return .pending(promise.futureResult)
@@ -159,9 +159,10 @@ public struct RoutingPolicy: SMTPPolicy {
 }
 
 /// The brute-force brake: failed logins per client address and per user name in the last
-/// `window`; each failure is answered after a delay that doubles with that count, from
-/// `baseDelay` up to `maximumDelay`. A success clears the user's count and the address's.
-/// Nothing locks the account for its owner: a client that keeps failing only slows itself.
+/// `window`; the next attempt of that address or user name waits, before its password is
+/// hashed, a delay that doubles with that count, from `baseDelay` up to `maximumDelay`. A
+/// success clears the user's count and the address's. Nothing locks the account for its
+/// owner: a client that keeps failing only slows itself.
 public final class LoginThrottle: Sendable {
     public struct Settings: Sendable {
         public var baseDelay: Duration = .milliseconds(500)
@@ -186,22 +187,32 @@ public final class LoginThrottle: Sendable {
         self.settings = settings
     }
 
-    /// Records a failure; returns how long to wait before answering it.
-    func failed(client: String, user: String) -> Duration {
+    /// Records a failure of `client` and `user`.
+    func failed(client: String, user: String) {
         let now = ContinuousClock.now
         let window = settings.window
-        let count = failures.withLockedValue { table -> Int in
-            var worst = 0
+        failures.withLockedValue { table in
             for key in ["ip:\(client)", "user:\(user)"] {
                 var entry = table[key] ?? Failures(count: 0, since: now)
                 if entry.since.duration(to: now) > window { entry = Failures(count: 0, since: now) }
-                entry.count += 1
+                entry.count = min(entry.count + 1, 1_000_000)
                 table[key] = entry
-                worst = max(worst, entry.count)
             }
             if table.count > 100_000 { table.removeAll() }  // bounded memory under a flood
-            return worst
         }
+    }
+
+    /// How long an attempt of `client` as `user` waits before its hash: nothing without recent
+    /// failures, else `baseDelay` doubled for each failure after the first, at most
+    /// `maximumDelay`.
+    func delay(client: String, user: String) -> Duration {
+        let now = ContinuousClock.now
+        let window = settings.window
+        let count = failures.withLockedValue { table in
+            ["ip:\(client)", "user:\(user)"].compactMap { table[$0] }.filter { $0.since.duration(to: now) <= window }
+                .map(\.count).max() ?? 0
+        }
+        guard count > 0 else { return .zero }
         let factor = 1 << min(count - 1, 16)
         return min(settings.baseDelay * factor, settings.maximumDelay)
     }

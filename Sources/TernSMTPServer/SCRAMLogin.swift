@@ -81,6 +81,9 @@ final class SCRAMLogin: SASLMechanismServer {
             return .malformed
         }
         state.withLockedValue { $0.username = username }
+        // The brake, as for PLAIN: recent failures make the exchange wait before it goes on.
+        let brake = policy.throttle.delay(client: client, user: username.lowercased())
+        if brake > .zero { try await Task.sleep(for: brake) }
         let found = try await policy.accounts.account(named: username)
         // Proxy authentication (an authzid naming someone else) is not offered.
         let proxy = !authorizationID.isEmpty && authorizationID.lowercased() != username.lowercased()
@@ -93,14 +96,9 @@ final class SCRAMLogin: SASLMechanismServer {
         return .challenge(serverFirst)
     }
 
-    /// A failed proof is answered as late as a wrong PLAIN password.
+    /// A failed proof counts toward the brake, like a wrong PLAIN password.
     private func failed(on eventLoop: any EventLoop) -> AuthenticationCheck {
-        let delay = policy.throttle.failed(client: client, user: (username ?? "").lowercased())
-        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
-        promise.completeWithTask {
-            try await Task.sleep(for: delay)
-            return .rejected
-        }
-        return .pending(promise.futureResult)
+        policy.throttle.failed(client: client, user: (username ?? "").lowercased())
+        return .decided(.rejected)
     }
 }

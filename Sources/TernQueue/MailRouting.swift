@@ -90,9 +90,10 @@ public struct MailRouting: Sendable {
             for target in targets { expand(target, depth: depth + 1, seen: &seen, local: &local, remote: &remote) }
             return
         }
-        let mailbox = Mailbox(localPart: localPart, domain: domain)
-        if mailboxes.contains(mailbox) {
-            local.insert(mailbox)
+        // The configured mailbox, not the client's spelling of it: String equality is Unicode
+        // canonical equivalence, and the Maildir path must be the configured octets.
+        if let index = mailboxes.firstIndex(of: Mailbox(localPart: localPart, domain: domain)) {
+            local.insert(mailboxes[index])
             return
         }
         if let delimiter = recipientDelimiter, let cut = localPart.firstIndex(of: delimiter), cut != localPart.startIndex {

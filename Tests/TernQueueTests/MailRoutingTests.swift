@@ -40,6 +40,20 @@ struct MailRoutingTests {
             }, remote: [])
     }
 
+    @Test("a mailbox is delivered under its configured octets, not the client's equivalent spelling")
+    func configuredOctets() {
+        let precomposed = "caf\u{E9}"
+        let routing = MailRouting(localDomains: ["example.test"], mailboxes: [.init(localPart: precomposed, domain: "example.test")])
+        for spelling in ["cafe\u{301}", "CAF\u{C9}", "caf\u{E9}"] {
+            guard case .deliver(let local, _) = routing.resolve(MailAddress(localPart: spelling, domain: "EXAMPLE.test")) else {
+                Issue.record("\(spelling) did not resolve")
+                continue
+            }
+            #expect(local.map { Array($0.localPart.utf8) } == [Array(precomposed.utf8)])
+            #expect(local.map { Array($0.domain.utf8) } == [Array("example.test".utf8)])
+        }
+    }
+
     @Test("mailboxes, case-insensitively")
     func mailboxes() {
         #expect(resolve("alice", "example.test") == local("alice@example.test"))

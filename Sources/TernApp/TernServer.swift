@@ -231,11 +231,11 @@ public enum TernServer {
             routingPolicy = serving
             policy = serving
         } else {
-            var openInbox: (@Sendable (String) async throws -> Void)?
-            if let catcherStore {
-                openInbox = { name in try await catcherStore.openInbox(name) }
-            }
-            policy = AcceptAllPolicy(openInbox: openInbox)
+            policy = AcceptAllPolicy(
+                inboxes: catcherStore.map { store in
+                    AcceptAllPolicy.Inboxes(
+                        needsInbox: { store.needsInbox(login: $0) }, openInbox: { try await store.openInbox($0) })
+                })
         }
 
         // The group stops services in reverse order: listeners first, then the queue.

@@ -223,7 +223,7 @@ public enum CatcherHTTP {
     static func filter(_ request: Request, query: String?) -> MessageFilter {
         var filter = SearchQuery.parse(query ?? "")
         if let inbox = request.uri.queryParameters.get("inbox"), !inbox.isEmpty {
-            filter.conditions.append(.contains(.inbox, String(inbox)))
+            filter.conditions.append(.contains(.inbox, CatcherStore.inboxName(login: String(inbox))))
         }
         return filter
     }

@@ -52,7 +52,7 @@ enum SearchQuery {
         case "subject": return value.isEmpty ? nil : .contains(.subject, value)
         case "message-id", "messageid": return value.isEmpty ? nil : .contains(.messageID, value)
         case "tag": return value.isEmpty ? nil : .contains(.tag, value)
-        case "inbox": return value.isEmpty ? nil : .contains(.inbox, value)
+        case "inbox": return value.isEmpty ? nil : .contains(.inbox, CatcherStore.inboxName(login: value))
         case "is":
             switch value.lowercased() {
             case "read", "seen": return .isRead(true)

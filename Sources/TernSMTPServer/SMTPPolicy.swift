@@ -8,11 +8,16 @@ public struct SessionFacts: Sendable {
     public var tlsActive: Bool
     /// The user the client authenticated as (SMTP AUTH), if it did.
     public var authenticatedUser: String?
+    /// The session's event loop, for a check that completes later (`PolicyCheck.pending`).
+    public var eventLoop: (any EventLoop)?
 
-    public init(clientAddress: String, tlsActive: Bool, authenticatedUser: String? = nil) {
+    public init(
+        clientAddress: String, tlsActive: Bool, authenticatedUser: String? = nil, eventLoop: (any EventLoop)? = nil
+    ) {
         self.clientAddress = clientAddress
         self.tlsActive = tlsActive
         self.authenticatedUser = authenticatedUser
+        self.eventLoop = eventLoop
     }
 }
 
@@ -78,12 +83,26 @@ public protocol SASLMechanismServer: AnyObject, Sendable {
 
 /// Accepts every sender and recipient, and any credentials (as Mailpit's "accept any"): the
 /// dev-mode catcher, where every message is captured and nothing is relayed. The user name an
-/// application logs in with names its inbox: `openInbox` prepares it before the 235.
+/// application logs in with names its inbox, made when the login's first MAIL arrives (not at
+/// the login: a login alone leaves nothing on disk).
 public struct AcceptAllPolicy: SMTPPolicy {
-    private let openInbox: (@Sendable (String) async throws -> Void)?
+    /// The catcher's inboxes: whether a login needs one made, and making it.
+    public struct Inboxes: Sendable {
+        public var needsInbox: @Sendable (String) -> Bool
+        public var openInbox: @Sendable (String) async throws -> Void
 
-    public init(openInbox: (@Sendable (String) async throws -> Void)? = nil) {
-        self.openInbox = openInbox
+        public init(
+            needsInbox: @escaping @Sendable (String) -> Bool, openInbox: @escaping @Sendable (String) async throws -> Void
+        ) {
+            self.needsInbox = needsInbox
+            self.openInbox = openInbox
+        }
+    }
+
+    private let inboxes: Inboxes?
+
+    public init(inboxes: Inboxes? = nil) {
+        self.inboxes = inboxes
     }
 
     public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
@@ -94,18 +113,20 @@ public struct AcceptAllPolicy: SMTPPolicy {
         guard credentials.authorizationID.isEmpty || credentials.authorizationID == credentials.username else {
             return .decided(.rejected)
         }
-        guard let openInbox else { return .decided(.accepted(user: credentials.username)) }
-        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
-        promise.completeWithTask {
-            // A catcher never refuses: if the inbox cannot be made, the default one takes the mail.
-            try? await openInbox(credentials.username)
-            return .accepted(user: credentials.username)
-        }
-        return .pending(promise.futureResult)
+        return .decided(.accepted(user: credentials.username))
     }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {
-        .decided(.accept)
+        guard let inboxes, let user = session.authenticatedUser, let eventLoop = session.eventLoop,
+            inboxes.needsInbox(user)
+        else { return .decided(.accept) }
+        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.PolicyDecision.self)
+        promise.completeWithTask {
+            // A catcher never refuses: if the inbox cannot be made, the default one takes the mail.
+            try? await inboxes.openInbox(user)
+            return .accept
+        }
+        return .pending(promise.futureResult)
     }
 
     public func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts)

@@ -302,7 +302,9 @@ final class SMTPServerHandler: ChannelDuplexHandler {
     }
 
     private var facts: SessionFacts {
-        SessionFacts(clientAddress: clientAddress, tlsActive: machine.tlsActive, authenticatedUser: machine.authenticatedUser)
+        SessionFacts(
+            clientAddress: clientAddress, tlsActive: machine.tlsActive, authenticatedUser: machine.authenticatedUser,
+            eventLoop: context?.eventLoop)
     }
 
     private func authenticate(_ credentials: SASLCredentials) {

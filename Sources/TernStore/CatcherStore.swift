@@ -1,3 +1,4 @@
+import Foundation
 public import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
@@ -11,6 +12,12 @@ import NIOConcurrencyHelpers
 /// mutt or any Maildir++ reader opens them too. A folder name is the user name with every octet
 /// outside `A-Z a-z 0-9 @ _ + - =` written `%XX` (so `.` and `/` can never make a path);
 /// names whose folder name would exceed `maximumFolderName` use the default inbox.
+///
+/// A login name is the inbox's name in its canonical form (`inboxName(login:)`: lower case,
+/// Unicode NFC), so `App`, `app` and two spellings of `café` share one inbox. Inboxes are
+/// made when a login starts its first message, not at the login, and at most
+/// `maximumInboxes` (256) exist: any login names one, and the disk is not theirs to fill with
+/// folders. Past the limit, mail goes to the default inbox.
 public final class CatcherStore: MessageStore {
     public let root: String
     private let hostname: String
@@ -24,10 +31,22 @@ public final class CatcherStore: MessageStore {
     public static let defaultInboxName = "default"
 
     public static let maximumFolderName = 200
+    /// The most inboxes besides the default one, by default. Each open inbox holds a directory
+    /// descriptor, so this also bounds what logins can cost in descriptors.
+    public static let defaultMaximumInboxes = 256
+    /// The most inboxes besides the default one.
+    public let maximumInboxes: Int
+
+    /// The inbox a login name maps to: lower case, then Unicode NFC (canonical composition),
+    /// so that names a person would call the same are one inbox.
+    public static func inboxName(login: String) -> String {
+        login.lowercased().precomposedStringWithCanonicalMapping
+    }
 
     /// Opens the default inbox and every inbox already on disk (start-up: blocking is fine).
-    public init(root: String, hostname: String, sync: StoreSync) throws {
+    public init(root: String, hostname: String, sync: StoreSync, maximumInboxes: Int = defaultMaximumInboxes) throws {
         self.root = root
+        self.maximumInboxes = maximumInboxes
         self.hostname = hostname
         self.sync = sync
         defaultInbox = try Maildir(root: root, hostname: hostname, sync: sync)
@@ -36,7 +55,11 @@ public final class CatcherStore: MessageStore {
             guard let name = Self.inboxName(folder: String(entry.dropFirst())),
                 POSIXFile.exists("\(root)/\(entry)/maildirfolder")
             else { continue }
-            found[name] = try Maildir(root: "\(root)/\(entry)", hostname: hostname, sync: sync)
+            // A folder of an earlier version may hold a name in another case or form: it keeps
+            // its folder, under its canonical name (the first one found, if two collide).
+            let canonical = Self.inboxName(login: name)
+            guard found[canonical] == nil else { continue }
+            found[canonical] = try Maildir(root: "\(root)/\(entry)", hostname: hostname, sync: sync)
         }
         inboxes = NIOLockedValueBox(found)
     }
@@ -46,23 +69,36 @@ public final class CatcherStore: MessageStore {
     /// The inboxes on disk, by user name (the default inbox is not listed).
     public var inboxNames: [String] { inboxes.withLockedValue { Array($0.keys).sorted() } }
 
-    /// Makes sure `name`'s inbox exists, creating its folder on the thread pool. Call it when
-    /// a client logs in, before its first message: `begin` never touches the disk.
-    public func openInbox(_ name: String) async throws {
-        guard name != Self.defaultInboxName, inboxes.withLockedValue({ $0[name] }) == nil,
-            let folder = Self.folderName(name)
-        else { return }
+    /// Whether `login` has no inbox yet and may get one (`openInbox` would make it): cheap, for
+    /// the session to ask before each message.
+    public func needsInbox(login: String) -> Bool {
+        let name = Self.inboxName(login: login)
+        guard name != Self.defaultInboxName, Self.folderName(name) != nil else { return false }
+        let maximum = maximumInboxes
+        return inboxes.withLockedValue { $0[name] == nil && $0.count < maximum }
+    }
+
+    /// Makes sure `login`'s inbox exists, creating its folder on the thread pool. Call it when
+    /// the login starts a message, before the message: `begin` never touches the disk. Past
+    /// `maximumInboxes` it does nothing, and the mail goes to the default inbox.
+    public func openInbox(_ login: String) async throws {
+        let name = Self.inboxName(login: login)
+        guard needsInbox(login: name), let folder = Self.folderName(name) else { return }
         let (root, hostname, sync) = (self.root, self.hostname, self.sync)
         let maildir = try await sync.pool.runIfActive {
             let maildir = try Maildir(root: "\(root)/.\(folder)", hostname: hostname, sync: sync)
             try POSIXFile.touch("\(root)/.\(folder)/maildirfolder")
             return maildir
         }
-        inboxes.withLockedValue { $0[name] = $0[name] ?? maildir }
+        inboxes.withLockedValue { inboxes in
+            if inboxes[name] == nil, inboxes.count < maximumInboxes { inboxes[name] = maildir }
+        }
     }
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
-        let named = message.trace.authenticatedUser.flatMap { name in inboxes.withLockedValue { $0[name] }.map { (name, $0) } }
+        let named = message.trace.authenticatedUser.map(Self.inboxName(login:)).flatMap { name in
+            inboxes.withLockedValue { $0[name] }.map { (name, $0) }
+        }
         let inbox = named?.0 ?? Self.defaultInboxName
         let folder = named.flatMap { Self.folderName($0.0) }.map { ".\($0)/" } ?? ""
         let observer = self.observer
@@ -118,6 +154,16 @@ public final class CatcherStore: MessageStore {
 
     public func contents(of file: StoredFile) throws -> [UInt8] {
         try POSIXFile.readAll("\(root)/\(file.path)")
+    }
+
+    /// At most the first `limit` octets of a message file, and the file's whole size: what the
+    /// catcher's index reads, so indexing a 48 MB message costs `limit` octets of memory, not
+    /// 48 MB. The buffer is sized to the file, not to `limit`, for the many small ones.
+    public func prefix(of file: StoredFile, limit: Int) throws -> (octets: [UInt8], size: Int) {
+        let path = "\(root)/\(file.path)"
+        let size = POSIXFile.fileSize(path)
+        let octets = try POSIXFile.readPrefix(of: path, limit: max(0, min(limit, size ?? limit)))
+        return (octets, max(size ?? 0, octets.count))
     }
 
     /// Sets or clears the seen flag the Maildir way: the file moves to `cur/` with `:2,S` (or

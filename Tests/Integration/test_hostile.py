@@ -5,6 +5,7 @@ process stays alive and serving, including after a restart on the same data."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import threading
@@ -193,3 +194,33 @@ def test_damaged_queue_records_are_quarantined_and_the_rest_delivered(tern_facto
     with restarted.connect() as c:
         c.ehlo()
         c.send_message(message("after the quarantine"), rcpts=["other@remote.test"])
+
+
+def test_logins_share_an_inbox_by_canonical_name_and_make_it_only_with_mail(tern_factory):
+    """Dev mode: a login that sends nothing leaves no folder; `App-One`, `app-one` and two Unicode
+    spellings of `café` map to two inboxes, not four; their mail is listed under the canonical names."""
+    server = tern_factory.dev()
+    root = server.data_dir / "mailboxes" / "catch-all"
+
+    def login_and_send(name: str, subject: str | None) -> None:
+        with server.connect() as c:
+            c.ehlo()
+            credentials = base64.b64encode(b"\0" + name.encode() + b"\0any").decode()
+            c.expect("AUTH PLAIN " + credentials, 235, "2.7.0")
+            if subject:
+                c.send_message(message(subject))
+
+    login_and_send("just-looking", None)
+    assert not any(p.name.startswith(".") and p.is_dir() for p in root.iterdir()), list(root.iterdir())
+    for name, subject in [("App-One", "one"), ("app-one", "two"), ("cafe\u0301", "three"), ("CAF\u00c9", "four")]:
+        login_and_send(name, subject)
+    folders = sorted(p.name for p in root.iterdir() if p.name.startswith(".") and p.is_dir())
+    assert folders == [".app-one", ".caf%C3%A9"], folders
+    deadline = time.monotonic() + 10
+    while listing(server)["messages_count"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, body = request(server, "/api/v1/inboxes")
+    inboxes = {i["Name"]: i["Total"] for i in json.loads(body)} if status == 200 else {}
+    assert inboxes == {"app-one": 2, "caf\u00e9": 2}, body
+    status, body = request(server, "/api/v1/messages?inbox=App-One")
+    assert sorted(m["Subject"] for m in json.loads(body)["messages"]) == ["one", "two"]

@@ -1,3 +1,5 @@
+import Foundation
+import NIOPosix
 import Testing
 
 @testable import TernStore
@@ -39,5 +41,40 @@ struct CatcherStoreTests {
             #expect(!folder.contains(".") && !folder.contains("/"))
             #expect(CatcherStore.inboxName(folder: folder) == name)
         }
+    }
+
+    @Test(
+        "login names a person would call the same are one inbox",
+        arguments: [
+            ("App-One", "app-one"), ("caf\u{E9}", "caf\u{E9}"), ("cafe\u{301}", "caf\u{E9}"), ("CAF\u{C9}", "caf\u{E9}"),
+            ("CAFE\u{301}", "caf\u{E9}"),
+        ])
+    func canonicalNames(login: String, inbox: String) {
+        #expect(Array(CatcherStore.inboxName(login: login).utf8) == Array(inbox.utf8))
+        #expect(
+            CatcherStore.folderName(CatcherStore.inboxName(login: login)) == CatcherStore.folderName(inbox),
+            "one folder on disk, whatever the spelling")
+    }
+
+    @Test("inboxes are made on demand, once per canonical name, up to the limit; then mail goes to the default")
+    func inboxLimit() async throws {
+        let root = NSTemporaryDirectory() + "tern-catcher-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let store = try CatcherStore(
+            root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool), maximumInboxes: 3)
+        #expect(store.needsInbox(login: "App"))
+        for login in ["App", "app", "APP", "cafe\u{301}", "caf\u{E9}", "two"] { try await store.openInbox(login) }
+        #expect(store.inboxNames == ["app", "caf\u{E9}", "two"])
+        #expect(!store.needsInbox(login: "three"), "the limit is reached")
+        try await store.openInbox("three")
+        #expect(store.inboxNames == ["app", "caf\u{E9}", "two"])
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/.three"))
+        #expect(!store.needsInbox(login: "default"), "the default inbox is never made again")
+        // A restart finds the same inboxes.
+        let reopened = try CatcherStore(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
+        #expect(reopened.inboxNames == ["app", "caf\u{E9}", "two"])
+        try await pool.shutdownGracefully()
     }
 }

@@ -65,6 +65,16 @@ public enum TernServer {
         } catch {
             throw StartupError(description: "data_dir: cannot create \(dataDirectory): \(error.localizedDescription)")
         }
+        // Every store writes here; a directory that takes no file fails now, by name, rather
+        // than as whichever store happens to open first.
+        let probe = "\(dataDirectory)/.tern-write-test"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = errno == EROFS ? "the file system is read-only" : String(cString: strerror(errno))
+            throw StartupError(description: "data_dir: cannot write to \(dataDirectory): \(reason)")
+        }
+        close(descriptor)
+        unlink(probe)
 
         let tls: NIOSSLContext
         do {

@@ -224,3 +224,124 @@ def test_logins_share_an_inbox_by_canonical_name_and_make_it_only_with_mail(tern
     assert inboxes == {"app-one": 2, "caf\u00e9": 2}, body
     status, body = request(server, "/api/v1/messages?inbox=App-One")
     assert sorted(m["Subject"] for m in json.loads(body)["messages"]) == ["one", "two"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Storms: random and mutated input on every way in; the process must stay alive and serving.
+# ---------------------------------------------------------------------------------------------
+
+SMTP_ALPHABET = [b"EHLO x\r\n", b"HELO x\r\n", b"MAIL FROM:<a@b.test>", b"RCPT TO:<r@tern.test>", b" SIZE=",
+                 b" BODY=BINARYMIME", b"DATA\r\n", b"BDAT ", b" LAST", b"\r\n.\r\n", b"\r\n", b"\n", b"\r", b"\x00",
+                 b"AUTH PLAIN ", b"AUTH LOGIN\r\n", b"STARTTLS\r\n", b"RSET\r\n", b"NOOP\r\n", b"99999999999999999999",
+                 b"-1", b"+5", b"<", b">", b"@", b":", b"\xff\xfe", b"=?utf-8?b?", b"QUIT\r\n"]
+
+
+def test_smtp_storm_of_random_and_grammar_shaped_bytes(shared_tern):
+    """200 connections of random octets and of SMTP-shaped fragments in random order: every
+    connection ends (with replies or a close), and the server still greets and takes mail."""
+    import random
+    rng = random.Random(14)
+    for n in range(200):
+        if n % 2:
+            payload = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2048)))
+        else:
+            payload = b"".join(rng.choice(SMTP_ALPHABET) for _ in range(rng.randrange(1, 60)))
+        try:
+            with shared_tern.connect() as c:
+                c.send(payload)
+                c.pending(0.01)
+        except (OSError, AssertionError):
+            pass
+    content = message("after the storm")
+    with shared_tern.connect() as c:
+        c.ehlo()
+        qid = c.send_message(content)
+    assert shared_tern.body_of(qid) == content
+
+
+def test_http_storm_of_hostile_requests(shared_tern):
+    """Hostile paths, queries, methods and bodies on the API: answers, never a dead process."""
+    import random
+    import socket
+    rng = random.Random(46)
+    host, port = shared_tern.http_url.removeprefix("http://").split(":")
+    paths = ["/api/v1/messages", "/api/v1/search", "/api/v1/message/latest", "/api/v1/wait", "/api/v1/inboxes",
+             "/api/v1/message/%00", "/api/v1/message/../../etc/passwd", "/view/x", "/", "/api/v1/events"]
+    queries = ["query=before:99999999999999999999", "timeout=nan", "start=-1&limit=1e9", "query=%ff%fe",
+               "inbox=" + "a" * 5000, "query=" + "(" * 2000, "timeout=1e-400"]
+    for n in range(150):
+        method = rng.choice([b"GET", b"DELETE", b"PUT", b"POST", b"PATCH", b"BREW", b"G\x00T"])
+        path = rng.choice(paths).encode() + b"?" + rng.choice(queries).encode()
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 512)))
+        raw = (method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        if n % 10 == 0:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1024)))
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(raw)
+            s.settimeout(0.5 if b"events" in path or b"wait" in path else 5)
+            try:
+                s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                pass
+    status, _ = request(shared_tern, "/api/v1/messages")
+    assert status == 200
+
+
+def test_configuration_files_of_random_and_mutated_bytes_are_errors_not_crashes(tmp_path):
+    """check-config on random octets and on mutations of a valid file: exit 0 or 1 with a message,
+    never a signal (a trap) and never a hang."""
+    import random
+    rng = random.Random(7)
+    valid = (b'hostname = "mx.tern.test"\n[limits]\nmessage_size = 1000\ncommand_timeout = "5m"\n'
+             b'[[listener]]\naddress = "127.0.0.1"\nport = 2525\nrole = "mx"\n[queue]\nmax_lifetime = "5d"\n')
+    for n in range(60):
+        if n % 3 == 0:
+            text = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 400)))
+        else:
+            text = bytearray(valid)
+            for _ in range(rng.randrange(1, 8)):
+                at = rng.randrange(len(text))
+                text[at:at + 1] = rng.choice([b"9" * 30, b"-", b"\x00", b'"', b"[", b"=", b"\xff", b"1e300", b""])
+            text = bytes(text)
+        cfg = tmp_path / f"cfg-{n}.toml"
+        cfg.write_bytes(text)
+        p = subprocess.run([str(tern_bin()), "check-config", "--config", str(cfg)], capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode in (0, 1), f"exit {p.returncode} on {text!r}\n{p.stderr.decode('utf-8', 'replace')}"
+
+
+def test_spool_journal_and_uid_files_of_random_bytes_do_not_stop_a_start(tern_factory):
+    """Serve mode restarted on a data directory whose spool records, journal segments and UID list
+    are random octets: it starts, moves the damaged records aside, and takes mail."""
+    import random
+    from ternlib import mail_config
+    rng = random.Random(3)
+    config = mail_config(catch_all_to="bob@example.test", relay_networks="127.0.0.0/8")
+    server = tern_factory.serve(config_extra=config)
+    with server.connect() as c:
+        c.ehlo()
+        c.send_message(message("first"), rcpts=["alice@example.test"])
+    server.stop()
+    server.expect_exit = True
+    data = server.data_dir
+    for n in range(5):
+        stem = f"00000000000000{n:02d}"
+        (data / "spool" / "queue" / f"{stem}.json").write_bytes(bytes(rng.randrange(256) for _ in range(300)))
+        (data / "spool" / "queue" / f"{stem}.eml").write_bytes(b"x")
+    journal = data / "journal"
+    if journal.is_dir():
+        for segment in journal.iterdir():
+            blob = bytearray(segment.read_bytes()[:4096])
+            for _ in range(64):
+                blob[rng.randrange(len(blob))] = rng.randrange(256)
+            segment.write_bytes(bytes(blob))
+        (journal / "ffffffffffffffff.journal").write_bytes(bytes(rng.randrange(256) for _ in range(4096)))
+    uidlist = data / "mailboxes" / "example.test" / "alice" / "tern-uidlist"
+    if uidlist.exists():
+        uidlist.write_bytes(b"tern-uidlist 1 V99999999999999999999 N-5\n18446744073709551616 x\n\xff\xfe\n")
+    restarted = tern_factory.serve(config_extra=config, data_dir=data)
+    with restarted.connect() as c:
+        c.ehlo()
+        qid = c.send_message(message("after the damage"), rcpts=["alice@example.test"])
+    assert qid

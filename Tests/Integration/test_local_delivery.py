@@ -23,6 +23,15 @@ def maildir_of(server, user: str, domain: str = "example.test") -> Path:
     return server.data_dir / "mailboxes" / domain / user
 
 
+def block_alice(server) -> Path:
+    """Makes every delivery to alice fail temporarily: her Maildir's path is a file, so its mkdir
+    fails. Returns the file (unlink it to let deliveries through)."""
+    blocker = maildir_of(server, "alice")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    return blocker
+
+
 def queue_is_empty(server, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     queue = server.data_dir / "spool" / "queue"
@@ -88,9 +97,7 @@ def test_deferred_delivery_survives_kill_and_is_retried(tern_factory):
     the retry delivers every message exactly once and the queue empties (RFC 5321 §4.5.4.1)."""
     config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "2s"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")  # mkdir of the Maildir fails: a temporary error
+    blocker = block_alice(server)  # mkdir of the Maildir fails: a temporary error
     qids = []
     with server.connect() as c:
         c.ehlo()
@@ -144,9 +151,7 @@ def test_expired_delivery_bounces_to_the_sender(tern_factory):
     the returned message), sent with the null sender; the queue then empties."""
     config = TRUSTED_MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "2s"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
+    block_alice(server)
     content = message("will expire")
     with server.connect() as c:
         c.ehlo()
@@ -181,9 +186,7 @@ def test_no_dsn_for_null_sender_or_notify_never(tern_factory):
     """Never a DSN to the null sender (RFC 5321 §6.1), nor for NOTIFY=NEVER (RFC 3461 §4.1)."""
     config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
+    block_alice(server)
     with server.connect() as c:
         c.ehlo()
         c.send_message(message("from nobody"), mail_from="", rcpts=["alice@example.test"])
@@ -233,9 +236,7 @@ def test_delay_warning_once(tern_factory):
     `Action: delayed` report with Will-Retry-Until, and stays queued."""
     config = TRUSTED_MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\ndelay_warning = "1s"\nmax_lifetime = "1h"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
+    block_alice(server)
     with server.connect() as c:
         c.ehlo()
         qid = c.send_message(message("slow"), mail_from="bob@example.test", rcpts=["alice@example.test"])
@@ -335,9 +336,7 @@ def test_no_report_to_a_local_sender_forged_by_a_stranger(tern_factory):
     ours would have authenticated): nothing is queued, bob's mailbox stays empty."""
     config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
+    block_alice(server)
     with server.connect() as c:
         c.ehlo()
         c.send_message(message("forged"), mail_from="bob@example.test", rcpts=["alice@example.test"],
@@ -353,9 +352,7 @@ def test_failure_report_to_a_stranger_returns_headers_only(tern_factory):
     the content a stranger chose to have reflected."""
     config = MAIL + '\n[queue]\nretry_delay = "1s"\nretry_max_delay = "1s"\nmax_lifetime = "1s"\n'
     server = tern_factory.serve(config_extra=config)
-    blocker = maildir_of(server, "alice")
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
+    block_alice(server)
     with server.connect() as c:
         c.ehlo()
         c.send_message(message("reflect me", body=b"SPAM PAYLOAD\r\n"), mail_from="stranger@client.example",

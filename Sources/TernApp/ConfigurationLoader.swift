@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import TOMLKit
 import TernAccounts
+import TernDelivery
 import TernMail
 import TernNet
 import TernSMTPServer
@@ -35,7 +36,9 @@ public enum ConfigurationLoader {
         "retry_delay", "retry_max_delay", "max_lifetime", "concurrency", "destination_concurrency", "delay_warning",
     ]
     static let outboundKeys: Set<String> = ["port", "tls", "cleartext_fallback", "connect_timeout", "connection_idle_time"]
-    static let routeKeys: Set<String> = ["domain", "relay", "security", "username", "password", "password_file"]
+    static let routeKeys: Set<String> = [
+        "domain", "relay", "security", "username", "password", "password_file", "tls_verify", "tls_ca_file",
+    ]
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
     static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
     static let listenerKeys: Set<String> = ["address", "port", "role", "cleartext_auth"]
@@ -142,7 +145,8 @@ public enum ConfigurationLoader {
             throw ConfigurationError(key: "rate_limits.\(key)", problem: "must not be negative (0 turns it off)")
         }
         if let section = try reader.table("catcher") {
-            try reader.rejectUnknown(in: section, allowed: ["http", "max_messages", "max_age", "release"], prefix: "catcher.")
+            try reader.rejectUnknown(
+                in: section, allowed: ["http", "http_idle_timeout", "max_messages", "max_age", "release"], prefix: "catcher.")
             if let releaseValue = section["release"] {
                 guard let releaseTable = releaseValue.table else {
                     throw ConfigurationError(key: "catcher.release", problem: "must be a table ([catcher.release])")
@@ -159,6 +163,9 @@ public enum ConfigurationLoader {
                 else {
                     throw ConfigurationError(key: "catcher.http", problem: "expected ADDRESS:PORT or off, got '\(http)'")
                 }
+                guard isLoopback(host) else {
+                    throw ConfigurationError(key: "catcher.http", problem: catcherLoopbackOnly(host))
+                }
                 configuration.http = .init(address: host, port: port)
             }
         }
@@ -169,6 +176,9 @@ public enum ConfigurationLoader {
             configuration.catcher.maximumMessages = maximum
         }
         if let age = try reader.duration("catcher.max_age", positive: false) { configuration.catcher.maximumAge = age }
+        if let idle = try reader.duration("catcher.http_idle_timeout", positive: true) {
+            configuration.catcher.httpIdleTimeout = idle
+        }
         if let section = try reader.table("auth") {
             try reader.rejectUnknown(
                 in: section, allowed: ["failure_delay", "max_failure_delay", "failure_window"], prefix: "auth.")
@@ -396,8 +406,20 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(
                     key: "\(key).security", problem: "credentials are only sent over TLS; 'none' cannot carry them")
             }
+            if username != nil, security == "opportunistic" {
+                // Opportunistic TLS checks no certificate: anyone who offers STARTTLS would get the password.
+                throw ConfigurationError(
+                    key: "\(key).security",
+                    problem: "credentials need a checked TLS session: security = \"required\" or \"implicit\"")
+            }
+            let (verify, caFile) = try certificateCheck(
+                entry, key: key, checked: ["required", "implicit"].contains(security),
+                otherwise:
+                    "only with security = \"required\" or \"implicit\" (opportunistic TLS checks no certificate)")
             outbound.routes.append(
-                .init(domain: domain, host: host, port: port, security: security, username: username, password: password))
+                .init(
+                    domain: domain, host: host, port: port, security: security, username: username, password: password,
+                    tlsVerify: verify, tlsCAFile: caFile))
         }
         return outbound
     }
@@ -579,10 +601,41 @@ public enum ConfigurationLoader {
         return (username, password)
     }
 
+    /// `tls_verify` (default true) and `tls_ca_file` of a relay that must speak TLS (`checked`):
+    /// its certificate is checked against the system trust store, or against the CAs of
+    /// `tls_ca_file` (a PEM bundle, read now so a bad path is named here), and the relay's name.
+    /// Where no certificate is checked, either key is a mistake, explained by `otherwise`.
+    static func certificateCheck(_ entry: TOMLTable, key: String, checked: Bool, otherwise: String)
+        throws(ConfigurationError) -> (verify: Bool, caFile: String?)
+    {
+        let local = Reader(table: entry, environment: [:], prefix: "\(key).")
+        let verify = try local.bool("tls_verify")
+        let caFile = try local.string("tls_ca_file")
+        guard checked else {
+            guard verify == nil, caFile == nil else {
+                let name = verify != nil ? "tls_verify" : "tls_ca_file"
+                throw ConfigurationError(key: "\(key).\(name)", problem: otherwise)
+            }
+            return (true, nil)
+        }
+        if let caFile {
+            guard verify != false else {
+                throw ConfigurationError(key: "\(key).tls_ca_file", problem: "has no use with tls_verify = false")
+            }
+            if let problem = ServerCertificateCheck.problem(withCertificateAuthorities: caFile) {
+                throw ConfigurationError(key: "\(key).tls_ca_file", problem: problem)
+            }
+        }
+        return (verify ?? true, caFile)
+    }
+
     /// `[catcher.release]`: where the catcher may send a caught message on.
     static func release(_ table: TOMLTable) throws(ConfigurationError) -> TernConfiguration.Catcher.Release {
         let key = "catcher.release"
-        let allowed: Set<String> = ["relay", "security", "username", "password", "password_file", "allowed_domains"]
+        let allowed: Set<String> = [
+            "relay", "security", "username", "password", "password_file", "allowed_domains", "tls_verify",
+            "tls_ca_file",
+        ]
         for name in table.keys where !allowed.contains(name) {
             throw ConfigurationError(key: "\(key).\(name)", problem: "unknown key")
         }
@@ -597,6 +650,8 @@ public enum ConfigurationLoader {
             throw ConfigurationError(key: "\(key).security", problem: "'\(security)' is not starttls, tls or none")
         }
         let (username, password) = try credentials(table, key: key)
+        let (verify, caFile) = try certificateCheck(
+            table, key: key, checked: security != "none", otherwise: "only with security = \"starttls\" or \"tls\"")
         guard let domains = table["allowed_domains"]?.array, !domains.isEmpty else {
             throw ConfigurationError(
                 key: "\(key).allowed_domains", problem: "missing: name the recipient domains a release may reach (\"*\": any)")
@@ -610,7 +665,14 @@ public enum ConfigurationLoader {
         }
         return .init(
             host: host, port: port, security: security, username: username, password: password,
-            allowedDomains: allowedDomains)
+            allowedDomains: allowedDomains, tlsVerify: verify, tlsCAFile: caFile)
+    }
+
+    /// Why the catcher's web UI and API listen on loopback only: they have no authentication
+    /// (anyone who reaches them reads and deletes all mail and can release it on).
+    static func catcherLoopbackOnly(_ address: String) -> String {
+        "'\(address)' is not a loopback address; the catcher's web UI and API have no authentication, "
+            + "so they listen only on 127.0.0.0/8, ::1 or localhost (reach them from elsewhere through an SSH tunnel)"
     }
 
     static func isLoopback(_ address: String) -> Bool {

@@ -107,10 +107,15 @@ public struct TernConfiguration: Sendable {
             /// AUTH with the relay host (only over TLS).
             public var username: String?
             public var password: String?
+            /// With `required` or `implicit`: check the relay's certificate (its chain and
+            /// `host` as its name). Default true; false gives the password to anyone on the path.
+            public var tlsVerify: Bool
+            /// A PEM bundle of the CAs trusted instead of the system store.
+            public var tlsCAFile: String?
 
             public init(
                 domain: String, host: String, port: Int, security: String, username: String? = nil,
-                password: String? = nil
+                password: String? = nil, tlsVerify: Bool = true, tlsCAFile: String? = nil
             ) {
                 self.domain = domain
                 self.host = host
@@ -118,6 +123,8 @@ public struct TernConfiguration: Sendable {
                 self.security = security
                 self.username = username
                 self.password = password
+                self.tlsVerify = tlsVerify
+                self.tlsCAFile = tlsCAFile
             }
         }
 
@@ -183,6 +190,9 @@ public struct TernConfiguration: Sendable {
         public var maximumMessages = 10_000
         /// Older messages are deleted; zero: no limit (the default).
         public var maximumAge = TimeAmount.zero
+        /// How long an HTTP connection may take to send a whole request header, and stay idle
+        /// between requests, before it is closed. Default 30 s.
+        public var httpIdleTimeout = TimeAmount.seconds(30)
         /// `[catcher.release]`: the SMTP server caught messages may be sent on through.
         public var release: Release?
 
@@ -195,9 +205,15 @@ public struct TernConfiguration: Sendable {
             public var password: String?
             /// Lower-case domains a release may reach; `*`: any.
             public var allowedDomains: [String]
+            /// With `starttls` or `tls`: check the relay's certificate (its chain and `host` as
+            /// its name). Default true; false gives the password to anyone on the path.
+            public var tlsVerify: Bool
+            /// A PEM bundle of the CAs trusted instead of the system store.
+            public var tlsCAFile: String?
 
             public init(
-                host: String, port: Int, security: String, username: String?, password: String?, allowedDomains: [String]
+                host: String, port: Int, security: String, username: String?, password: String?,
+                allowedDomains: [String], tlsVerify: Bool = true, tlsCAFile: String? = nil
             ) {
                 self.host = host
                 self.port = port
@@ -205,6 +221,8 @@ public struct TernConfiguration: Sendable {
                 self.username = username
                 self.password = password
                 self.allowedDomains = allowedDomains
+                self.tlsVerify = tlsVerify
+                self.tlsCAFile = tlsCAFile
             }
         }
 

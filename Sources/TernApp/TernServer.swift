@@ -58,6 +58,10 @@ public enum TernServer {
         guard !configuration.listeners.isEmpty else {
             throw StartupError(description: "listener: no [[listener]] configured")
         }
+        // The configuration file's catcher.http was checked when it was read; --http was not.
+        if mode == .dev, let http = configuration.http, !ConfigurationLoader.isLoopback(http.address) {
+            throw StartupError(description: "catcher.http (--http): \(ConfigurationLoader.catcherLoopbackOnly(http.address))")
+        }
         let dataDirectory = absolutePath(configuration.dataDirectory)
         do {
             try FileManager.default.createDirectory(
@@ -350,13 +354,15 @@ public enum TernServer {
             let client = try RelayClient(
                 host: settings.host, port: settings.port, security: RelayClient.Security(rawValue: settings.security) ?? .startTLS,
                 credentials: settings.username.flatMap { user in settings.password.map { .init(username: user, password: $0) } },
-                hostname: hostname, group: group, pool: pool, logger: httpLogger)
+                hostname: hostname,
+                verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
+                group: group, pool: pool, logger: httpLogger)
             release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
         }
         let host = http.address.contains(":") ? "[\(http.address)]" : http.address
         let server = CatcherHTTP.service(
-            catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release, group: group,
-            logger: httpLogger
+            catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
+            idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
         ) { port in
             announce("tern: web UI and API on http://\(host):\(port)")
             announce("tern: ready")
@@ -397,7 +403,8 @@ public enum TernServer {
             routes[route.domain] = RemoteDeliveryAgent.Relay(
                 host: route.host, port: route.port,
                 security: RemoteDeliveryAgent.Relay.Security(rawValue: route.security) ?? .opportunistic,
-                credentials: credentials)
+                credentials: credentials,
+                verification: certificateVerification(verify: route.tlsVerify, caFile: route.tlsCAFile))
         }
         let policy: ClientSessionStateMachine.TLSPolicy
         switch outbound.tls {
@@ -410,6 +417,12 @@ public enum TernServer {
             cleartextFallback: outbound.cleartextFallback, routes: routes,
             connectTimeout: outbound.connectTimeout,
             connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
+    }
+
+    /// `tls_verify` and `tls_ca_file` of a route or of the catcher's release.
+    static func certificateVerification(verify: Bool, caFile: String?) -> ServerCertificateCheck {
+        guard verify else { return .none }
+        return caFile.map { .certificateAuthorities(file: $0) } ?? .systemTrustStore
     }
 
     static func absolutePath(_ path: String) -> String {

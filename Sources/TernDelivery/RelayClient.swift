@@ -10,6 +10,10 @@ import TernStore
 /// (a developer sends a caught message on to a real mailbox). The server is fixed by the
 /// configuration, never chosen by whoever asks, so the catcher cannot be made to connect
 /// anywhere else.
+///
+/// With `starttls` and `tls` the server's certificate is checked (`verification`, by default
+/// the system trust store and `host` as the name): a relay that fails the check gets neither
+/// the credentials nor the message, and the release fails with the reason.
 public struct RelayClient: Sendable {
     public enum Security: String, Sendable {
         /// STARTTLS required (RFC 3207), the submission port's way.
@@ -33,6 +37,8 @@ public struct RelayClient: Sendable {
     public let security: Security
     public let credentials: ClientSessionStateMachine.Credentials?
     public let hostname: String
+    /// How the server's certificate is checked (ignored with `security = none`).
+    public let verification: ServerCertificateCheck
     private let group: any EventLoopGroup
     private let pool: NIOThreadPool
     private let tls: NIOSSLContext
@@ -40,20 +46,22 @@ public struct RelayClient: Sendable {
 
     public init(
         host: String, port: Int, security: Security, credentials: ClientSessionStateMachine.Credentials?,
-        hostname: String, group: any EventLoopGroup, pool: NIOThreadPool, logger: Logger
+        hostname: String, verification: ServerCertificateCheck = .systemTrustStore, group: any EventLoopGroup,
+        pool: NIOThreadPool, logger: Logger
     ) throws {
         self.host = host
         self.port = port
         self.security = security
         self.credentials = credentials
         self.hostname = hostname
+        self.verification = verification
         self.group = group
         self.pool = pool
         self.logger = logger
-        // A developer's relay often has a self-signed certificate; the point is encryption.
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .none
-        tls = try NIOSSLContext(configuration: configuration)
+        // The credentials go to this server: it must prove it is the one configured. A
+        // developer's relay with a self-signed certificate is named by `tls_ca_file` (or, at
+        // the password's risk, `tls_verify = false`).
+        tls = try (security == .none ? ServerCertificateCheck.none : verification).makeClientContext()
     }
 
     /// Sends the file at `path` (`size` octets) from `sender` to `recipients`; returns each

@@ -23,6 +23,11 @@ import TernStore
 /// `smtp_tls_security_level = may`: when the handshake fails, the same host is tried once more
 /// in cleartext if the configuration allows it. Sessions are cached per server address for the
 /// next message (`ConnectionCache`).
+///
+/// A relay host with `required` or `implicit` security is authenticated (`Relay.verification`,
+/// by default the system trust store and the relay's configured name, as Postfix's `secure`
+/// level): a certificate that fails the check defers the message (451 4.7.5 with the reason),
+/// never falls back to cleartext, and the credentials are not sent.
 public final class RemoteDeliveryAgent: DeliveryAgent {
     /// Where a domain's mail goes instead of its MX: a relay host (smarthost).
     public struct Relay: Sendable, Hashable {
@@ -43,15 +48,29 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         public var security: Security
         /// AUTH with these (RFC 4954), only over TLS.
         public var credentials: ClientSessionStateMachine.Credentials?
+        /// How the relay's certificate is checked with `required` and `implicit` security
+        /// (the name checked is `host`). Opportunistic TLS checks nothing. Default: the system
+        /// trust store.
+        public var verification: ServerCertificateCheck
 
         public init(
             host: String, port: Int = 25, security: Security = .opportunistic,
-            credentials: ClientSessionStateMachine.Credentials? = nil
+            credentials: ClientSessionStateMachine.Credentials? = nil,
+            verification: ServerCertificateCheck = .systemTrustStore
         ) {
             self.host = host
             self.port = port
             self.security = security
             self.credentials = credentials
+            self.verification = verification
+        }
+
+        /// The check in force: only a relay that must speak TLS is authenticated.
+        var effectiveVerification: ServerCertificateCheck {
+            switch security {
+            case .required, .implicit: verification
+            case .opportunistic, .none: .none
+            }
         }
     }
 
@@ -100,6 +119,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         var address: SocketAddress
         var security: Relay.Security
         var credentials: ClientSessionStateMachine.Credentials? = nil
+        var verification: ServerCertificateCheck = .none
     }
 
     enum Resolution: Hashable, Sendable {
@@ -114,7 +134,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     private let resolver: any DNSResolving
     private let group: any EventLoopGroup
     private let pool: NIOThreadPool
-    private let tls: NIOSSLContext
+    /// One client context per certificate check in use: `.none` for MX hosts, and one per
+    /// distinct check of the routes.
+    private let tls: [ServerCertificateCheck: NIOSSLContext]
     private let cache: ConnectionCache
     private let logger: Logger
 
@@ -128,11 +150,13 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         self.pool = pool
         self.logger = logger
         // Opportunistic TLS authenticates nobody (RFC 7435 §1.3): any certificate is taken,
-        // as a peer that cannot be verified is still better encrypted than not.
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        tlsConfiguration.certificateVerification = .none
-        tlsConfiguration.minimumTLSVersion = .tlsv12
-        self.tls = try NIOSSLContext(configuration: tlsConfiguration)
+        // as a peer that cannot be verified is still better encrypted than not. A relay that
+        // gets credentials is checked as its route says.
+        var contexts: [ServerCertificateCheck: NIOSSLContext] = [:]
+        for verification in Set(configuration.routes.values.map(\.effectiveVerification)).union([.none]) {
+            contexts[verification] = try verification.makeClientContext()
+        }
+        self.tls = contexts
         self.cache = ConnectionCache(
             limits: .init(
                 idleTime: configuration.connectionIdleTime, maximumMessages: configuration.messagesPerConnection))
@@ -184,8 +208,10 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     private func attempt(_ job: DeliveryJob, items: [Int], body: MessageFileReader, at target: Target) async
         -> [(Int, DeliveryResult)]
     {
-        // Sessions differ by what was negotiated on them: TLS policy and login.
-        let key = "\(target.security.rawValue)|\(target.credentials?.username ?? "")|\(target.address)"
+        // Sessions differ by what was negotiated on them: TLS policy, the certificate check and
+        // the name it checked, and login.
+        let checked = target.verification == .none ? "" : "\(target.verification)|\(target.name)"
+        let key = "\(target.security.rawValue)|\(checked)|\(target.credentials?.username ?? "")|\(target.address)"
         let message = outboundMessage(job, items: items, size: body.size)
         var security = target.security
         var reusedFirst = true
@@ -200,7 +226,8 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                     connection = try await SMTPClientConnection.connect(
                         to: target.address, hostName: target.name,
                         configuration: sessionConfiguration(security, credentials: target.credentials),
-                        tls: security == .none ? nil : tls, group: group, connectTimeout: configuration.connectTimeout,
+                        tls: security == .none ? nil : tls[target.verification], group: group,
+                        connectTimeout: configuration.connectTimeout,
                         logger: logger)
                 } catch {
                     let relay = "\(target.name)[\(target.address.ipAddress ?? "?")]:\(target.address.port ?? 0)"
@@ -354,7 +381,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     private func relayTargets(_ relay: Relay) async -> Resolution {
         if let address = try? SocketAddress(ipAddress: relay.host, port: relay.port) {
             return .targets([
-                Target(name: relay.host, address: address, security: relay.security, credentials: relay.credentials)
+                Target(
+                    name: relay.host, address: address, security: relay.security, credentials: relay.credentials,
+                    verification: relay.effectiveVerification)
             ])
         }
         do {
@@ -365,7 +394,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             return .targets(
                 addresses.compactMap { address in
                     (try? SocketAddress(ipAddress: address.description, port: relay.port)).map {
-                        Target(name: relay.host, address: $0, security: relay.security, credentials: relay.credentials)
+                        Target(
+                            name: relay.host, address: $0, security: relay.security, credentials: relay.credentials,
+                            verification: relay.effectiveVerification)
                     }
                 })
         } catch {

@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+import NIOConcurrencyHelpers
 import NIOPosix
 public import NIOSSL
 import NIOTLS
@@ -13,8 +14,8 @@ public struct ClientTransferResult: Sendable {
     public var report: ClientSessionStateMachine.DeliveryReport
     /// Why the session ended, when it ended with this message.
     public var sessionFailure: ClientSessionStateMachine.SessionFailure?
-    /// A local failure (the queued message could not be read), which overrides the report's
-    /// connection-level replies.
+    /// A local failure (the queued message could not be read, the TLS handshake failed and
+    /// why), which overrides the report's connection-level replies.
     public var localError: String?
     /// The session is set up, idle and open: it can take another message.
     public var reusable: Bool = false
@@ -27,6 +28,12 @@ public struct ClientTransferResult: Sendable {
 /// The machine decides everything; this driver only moves octets, runs the timer the machine
 /// names, adds the TLS handler on `startTLS`, and streams the body from the spool file in
 /// `chunkSize` reads as the machine asks for it (so memory per connection stays bounded).
+///
+/// The TLS context decides what a server's certificate must be (`ServerCertificateCheck`);
+/// the name checked, and sent as SNI, is `hostName` (an IP address is matched against the
+/// certificate's IP addresses instead). A failed handshake, after STARTTLS or at once with
+/// implicit TLS, ends the session before anything else is written, and its reason becomes
+/// the deferral's text (`ClientTransferResult.localError`).
 public final class SMTPClientConnection: Sendable {
     /// `mx.example.org[192.0.2.1]:25`, for logs, the queue's history and DSNs.
     public let relay: String
@@ -45,11 +52,18 @@ public final class SMTPClientConnection: Sendable {
         to address: SocketAddress, hostName: String, configuration: ClientSessionStateMachine.Configuration,
         tls: NIOSSLContext?, group: any EventLoopGroup, connectTimeout: TimeAmount, logger: Logger
     ) async throws -> SMTPClientConnection {
+        // Implicit TLS without a context would be a cleartext session that believes it is
+        // encrypted (and would log in over it).
+        guard !configuration.implicitTLS || tls != nil else { throw ChannelError.inappropriateOperationForState }
         let serverName = Self.isIPLiteral(hostName) ? nil : hostName
         let relay = "\(hostName)[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
         var logger = logger
         logger[metadataKey: "relay"] = "\(relay)"
         let connectionLogger = logger
+        // The handler is kept as it is made: a session that ends before `connect` returns (an
+        // implicit-TLS handshake that fails at once) leaves no pipeline to look it up in, and
+        // its machine still has to report the message and why.
+        let created = NIOLockedValueBox<NIOLoopBound<SMTPClientHandler>?>(nil)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -59,15 +73,18 @@ public final class SMTPClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        SMTPClientHandler(
-                            configuration: configuration, tls: tls, serverName: serverName, logger: connectionLogger))
+                    let handler = SMTPClientHandler(
+                        configuration: configuration, tls: tls, serverName: serverName, displayName: hostName,
+                        logger: connectionLogger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    created.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
             }
         let channel = try await bootstrap.connect(to: address).get()
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let handler = created.withLockedValue({ $0 }) else {
+            channel.close(promise: nil)
+            throw ChannelPipelineError.notFound
+        }
         return SMTPClientConnection(relay: relay, channel: channel, handler: handler)
     }
 
@@ -118,11 +135,16 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var machine: ClientSessionStateMachine
     private let tls: NIOSSLContext?
     private let serverName: String?
+    /// The server's name or address, for the text of a failed handshake.
+    private let displayName: String
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private var armed: ClientSessionStateMachine.Timeout?
-    private var handshakePending = false
+    /// A TLS handshake is under way: after STARTTLS (`startTLS`), or from the first octet.
+    private var handshakePending: Handshake?
+    /// Why the handshake failed, as the deferral's text; kept for the session's every message.
+    private var handshakeFailure: String?
     private var needsFlush = false
     private var running = false
     private var queued: [ClientSessionStateMachine.Action] = []
@@ -134,11 +156,21 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var sessionFailure: ClientSessionStateMachine.SessionFailure?
     private var localError: String?
 
-    init(configuration: ClientSessionStateMachine.Configuration, tls: NIOSSLContext?, serverName: String?, logger: Logger) {
+    enum Handshake {
+        case startTLS
+        case implicitTLS
+    }
+
+    init(
+        configuration: ClientSessionStateMachine.Configuration, tls: NIOSSLContext?, serverName: String?,
+        displayName: String, logger: Logger
+    ) {
         self.machine = ClientSessionStateMachine(configuration: configuration)
         self.tls = tls
         self.serverName = serverName
+        self.displayName = displayName
         self.logger = logger
+        self.handshakePending = configuration.implicitTLS && tls != nil ? .implicitTLS : nil
     }
 
     var isReusable: Bool {
@@ -194,18 +226,28 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent, handshakePending {
-            handshakePending = false
-            run(machine.tlsEstablished())
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent,
+            let handshake = handshakePending
+        {
+            handshakePending = nil
+            // With implicit TLS the machine began in TLS; only STARTTLS has a step to finish.
+            if handshake == .startTLS { run(machine.tlsEstablished()) }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if handshakePending {
-            handshakePending = false
+        if let handshake = handshakePending {
+            handshakePending = nil
+            // A handshake cut short by the session's own end (a timeout) failed for that reason.
+            guard !machine.isClosed else {
+                context.close(promise: nil)
+                return
+            }
+            let reason = ServerCertificateCheck.describe(handshakeError: error, serverName: displayName)
+            handshakeFailure = "451 4.7.5 TLS handshake with \(displayName) failed: \(reason)"
             logger.debug("TLS handshake failed", metadata: ["error": "\(error)"])
-            run(machine.tlsFailed())
+            if handshake == .startTLS { run(machine.tlsFailed()) }
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
         }
@@ -243,12 +285,12 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
                 queued.append(contentsOf: machine.tlsFailed())
                 return
             }
-            handshakePending = true
+            handshakePending = .startTLS
             do {
                 try context.pipeline.syncOperations.addHandler(
                     NIOSSLClientHandler(context: tls, serverHostname: serverName), position: .first)
             } catch {
-                handshakePending = false
+                handshakePending = nil
                 logger.debug("cannot start TLS", metadata: ["error": "\(error)"])
                 queued.append(contentsOf: machine.tlsFailed())
             }
@@ -313,12 +355,16 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func completeIfReported() {
-        guard let report, let promise else { return }
+        guard var report, let promise else { return }
+        // With implicit TLS the machine counts the session as encrypted from the start; a
+        // handshake that failed encrypted nothing.
+        if handshakeFailure != nil { report.tls = false }
         self.report = nil
         self.promise = nil
         self.body = nil
         promise.succeed(
             ClientTransferResult(
-                report: report, sessionFailure: sessionFailure, localError: localError, reusable: isReusable))
+                report: report, sessionFailure: sessionFailure, localError: localError ?? handshakeFailure,
+                reusable: isReusable))
     }
 }

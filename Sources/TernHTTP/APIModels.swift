@@ -4,7 +4,7 @@ import TernStore
 
 // The JSON of the API. Field names are Mailpit's (PascalCase on messages, snake_case on the
 // list wrapper), so Mailpit's client libraries and CI scripts work unchanged; Tern's additions
-// (Inbox, Links, Codes, Parts) use the same style. docs/api.md describes every field.
+// (Inbox, Links, Codes, Parts, ToCount, ...) use the same style. docs/api.md describes every field.
 
 struct APIAddress: Codable, Equatable {
     var name: String
@@ -23,6 +23,9 @@ struct APIAddress: Codable, Equatable {
 
 /// The fields a message has in a list and alone: encoded into the same JSON object as the
 /// fields of `APIMessageSummary` or `APIMessage` (one encoder, one keyed container).
+///
+/// `To`, `Cc`, `Bcc` and `ReplyTo` hold at most `MessageSummary.maximumAddresses` addresses
+/// each; `ToCount`, ... (Tern's) say how many the message has.
 struct APIMessageCommon: Encodable {
     var id: String
     var messageID: String
@@ -38,6 +41,10 @@ struct APIMessageCommon: Encodable {
     var inbox: String
     var tags: [String]
     var size: Int
+    var toCount: Int
+    var ccCount: Int
+    var bccCount: Int
+    var replyToCount: Int
 
     enum CodingKeys: String, CodingKey {
         case id = "ID"
@@ -54,6 +61,10 @@ struct APIMessageCommon: Encodable {
         case inbox = "Inbox"
         case tags = "Tags"
         case size = "Size"
+        case toCount = "ToCount"
+        case ccCount = "CcCount"
+        case bccCount = "BccCount"
+        case replyToCount = "ReplyToCount"
     }
 
     init(_ message: IndexedMessage) {
@@ -71,6 +82,10 @@ struct APIMessageCommon: Encodable {
         inbox = message.inbox
         tags = message.tags
         size = message.size
+        toCount = message.toCount
+        ccCount = message.ccCount
+        bccCount = message.bccCount
+        replyToCount = message.replyToCount
     }
 
     /// `null` for a missing From, as Mailpit writes it (synthesized encoding would omit it).
@@ -90,6 +105,10 @@ struct APIMessageCommon: Encodable {
         try container.encode(inbox, forKey: .inbox)
         try container.encode(tags, forKey: .tags)
         try container.encode(size, forKey: .size)
+        try container.encode(toCount, forKey: .toCount)
+        try container.encode(ccCount, forKey: .ccCount)
+        try container.encode(bccCount, forKey: .bccCount)
+        try container.encode(replyToCount, forKey: .replyToCount)
     }
 }
 
@@ -143,8 +162,10 @@ struct APIMessageList: Encodable {
         messagesCount = page.matched
         messagesUnread = page.matchedUnread
         self.start = start
+        // A set beside the list: a page of 10,000 messages with 100 tags each is one pass.
         var allTags: [String] = []
-        for message in page.messages { for tag in message.tags where !allTags.contains(tag) { allTags.append(tag) } }
+        var seen: Set<String> = []
+        for message in page.messages { for tag in message.tags where seen.insert(tag).inserted { allTags.append(tag) } }
         tags = allTags
         messages = page.messages.map(APIMessageSummary.init)
     }
@@ -213,13 +234,16 @@ struct APIListUnsubscribe: Codable {
         case headerPost = "HeaderPost"
     }
 
+    /// At most this many links are read from the field.
+    static let maximumLinks = 20
+
     /// RFC 2369 §3.2 (`<mailto:...>, <https://...>`) and RFC 8058 (List-Unsubscribe-Post).
     init(content: MessageContent) {
         header = content.field("List-Unsubscribe") ?? ""
         headerPost = content.field("List-Unsubscribe-Post") ?? ""
         var links: [String] = []
         var rest = header[...]
-        while let open = rest.firstIndex(of: "<") {
+        while links.count < Self.maximumLinks, let open = rest.firstIndex(of: "<") {
             guard let close = rest[open...].firstIndex(of: ">") else { break }
             let link = rest[rest.index(after: open)..<close].filter { !$0.isWhitespace }
             if !link.isEmpty { links.append(String(link)) }

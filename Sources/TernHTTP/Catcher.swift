@@ -13,6 +13,11 @@ public import TernStore
 /// whose file went are dropped. It runs at start, whenever the store reports a new message,
 /// and every `rescanInterval`. Waiters (`/api/v1/wait`) and event listeners hear of each new
 /// message once it is indexed.
+///
+/// Indexing reads at most `MessageSummary.maximumIndexedOctets` of a file (its header and the
+/// start of its body): a 48 MB message costs the index 2 MB of memory, as it cost the SMTP path
+/// that stored it; the whole file is read only when it is served. Waiters and event listeners
+/// are bounded (`Limits`): past the bound, `waitForNext` answers `.busy` and `events()` nil.
 public actor Catcher: Service {
     public let store: CatcherStore
     public let index: any MessageIndex
@@ -20,10 +25,14 @@ public actor Catcher: Service {
     private let logger: Logger
     private let rescanInterval: Duration
     private let retention: Retention
+    public let limits: Limits
     private var waiters: [Int: (filter: MessageFilter, continuation: CheckedContinuation<IndexedMessage?, Never>)] = [:]
     private var listeners: [Int: AsyncStream<CatcherEvent>.Continuation] = [:]
     private var nextToken = 0
     private var synchronizing = false
+    /// Messages the API or the SMTP side changed while a rescan ran: what the rescan read of
+    /// them is older than their rows, so it neither removes nor replaces those rows.
+    private var touchedDuringRescan: Set<String> = []
     private var synchronizeAgain = false
 
     /// How much mail the catcher keeps: at most `maximumMessages`, none older than
@@ -38,12 +47,27 @@ public actor Catcher: Service {
         }
     }
 
+    /// How many clients may wait at once: each holds a connection and a timer, so a page that
+    /// fires `wait` or `events` requests in a loop must not hold them without bound.
+    public struct Limits: Sendable {
+        /// `/api/v1/wait` requests waiting at once.
+        public var waiters: Int
+        /// `/api/v1/events` streams open at once.
+        public var listeners: Int
+
+        public init(waiters: Int = 64, listeners: Int = 32) {
+            self.waiters = waiters
+            self.listeners = listeners
+        }
+    }
+
     public init(
         store: CatcherStore, index: any MessageIndex, pool: NIOThreadPool, rescanInterval: Duration = .seconds(2),
-        retention: Retention = Retention(), logger: Logger
+        retention: Retention = Retention(), limits: Limits = Limits(), logger: Logger
     ) {
         self.rescanInterval = rescanInterval
         self.retention = retention
+        self.limits = limits
         self.store = store
         self.index = index
         self.pool = pool
@@ -95,6 +119,7 @@ public actor Catcher: Service {
     }
 
     private func synchronizeOnce() async throws {
+        touchedDuringRescan = []
         let store = self.store
         // The rows first, then the files: a row added meanwhile (a message just stored) is not
         // in `indexed`, so it cannot be taken for one whose file went.
@@ -107,20 +132,29 @@ public actor Catcher: Service {
         let gone = indexed.filter { !filePaths.contains($0.value) }
         let fresh = files.filter { !indexedPaths.contains($0.path) }
         if !gone.isEmpty {
-            try await index.remove(ids: Array(gone.keys))
+            // A returning row is not removed: the upsert below replaces it, and meanwhile it
+            // stays listed (a message marked read by the API while this ran has its new path in
+            // the row already; removing it would answer 404 until the batch is parsed).
             let returning = Set(fresh.map(Self.id))
-            for id in gone.keys where !returning.contains(id) { publish(.deleted(id)) }
+            let removed = gone.keys.filter { !returning.contains($0) && !touchedDuringRescan.contains($0) }
+            try await index.remove(ids: removed)
+            for id in removed { publish(.deleted(id)) }
         }
         guard !fresh.isEmpty else { return }
         // Parse in batches on the thread pool: a copied-in folder of thousands of files must
         // not hold the actor for long.
         for batch in stride(from: 0, to: fresh.count, by: 200).map({ Array(fresh[$0..<min($0 + 200, fresh.count)]) }) {
-            let messages = try await pool.runIfActive {
+            let parsed = try await pool.runIfActive {
                 batch.compactMap { file -> IndexedMessage? in
-                    guard let raw = try? store.contents(of: file) else { return nil }
-                    return MessageSummary.indexed(raw: raw, file: file, id: Self.id(of: file))
+                    guard let (octets, size) = try? store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets) else {
+                        return nil
+                    }
+                    return MessageSummary.indexed(raw: octets, size: size, file: file, id: Self.id(of: file))
                 }
             }
+            // Parsing took a while: a message marked read (renamed) or deleted meanwhile keeps
+            // the row the API gave it.
+            let messages = parsed.filter { !touchedDuringRescan.contains($0.id) }
             try await index.upsert(messages)
             for message in messages.sorted(by: { $0.receivedAt < $1.receivedAt }) { publish(.stored(message)) }
         }
@@ -150,9 +184,14 @@ public actor Catcher: Service {
         let store = self.store
         do {
             let id = Self.id(of: file)
+            touch([id])
             guard try await index.message(id: id) == nil else { return }
-            guard let raw = try? await pool.runIfActive({ try store.contents(of: file) }) else { return }
-            let message = MessageSummary.indexed(raw: raw, file: file, id: id)
+            guard
+                let (octets, size) = try? await pool.runIfActive({
+                    try store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets)
+                })
+            else { return }
+            let message = MessageSummary.indexed(raw: octets, size: size, file: file, id: id)
             try await index.upsert([message])
             publish(.stored(message))
             // Retention is applied by the next rescan (within `rescanInterval`), not per message.
@@ -212,6 +251,7 @@ public actor Catcher: Service {
 
     /// Marks messages read or unread: the Maildir seen flag, then the index.
     public func setRead(ids: [String], read: Bool) async throws {
+        touch(ids)
         var changed: [IndexedMessage] = []
         for id in ids {
             guard var message = try await index.message(id: id), message.read != read else { continue }
@@ -228,6 +268,7 @@ public actor Catcher: Service {
 
     /// Deletes messages: their files, then their rows.
     public func delete(ids: [String]) async throws {
+        touch(ids)
         var removed: [String] = []
         for id in ids {
             guard let message = try await index.message(id: id) else { continue }
@@ -251,6 +292,11 @@ public actor Catcher: Service {
         }
     }
 
+    /// Notes that `ids` change now, for a rescan running meanwhile (`touchedDuringRescan`).
+    private func touch(_ ids: [String]) {
+        if synchronizing { touchedDuringRescan.formUnion(ids) }
+    }
+
     static func file(of message: IndexedMessage) -> CatcherStore.StoredFile {
         let name = message.path.split(separator: "/").last.map(String.init) ?? message.path
         return CatcherStore.StoredFile(
@@ -259,9 +305,20 @@ public actor Catcher: Service {
 
     // MARK: Waiting and events
 
-    /// The newest message matching `filter` that arrives within `timeout`; nil when none
-    /// does. A message already there does not count: the wait is for the next one.
-    public func waitForNext(_ filter: MessageFilter, timeout: Duration) async -> IndexedMessage? {
+    /// What a wait came to.
+    public enum WaitResult: Sendable, Equatable {
+        /// The next matching message.
+        case arrived(IndexedMessage)
+        /// None within the timeout (or the wait was cancelled).
+        case timedOut
+        /// `Limits.waiters` clients wait already: this one was not admitted.
+        case busy
+    }
+
+    /// The newest message matching `filter` that arrives within `timeout`. A message already
+    /// there does not count: the wait is for the next one.
+    public func waitForNext(_ filter: MessageFilter, timeout: Duration) async -> WaitResult {
+        guard waiters.count < limits.waiters else { return .busy }
         let token = nextToken
         nextToken += 1
         let timer = Task {
@@ -269,21 +326,27 @@ public actor Catcher: Service {
             self.resume(token, with: nil)
         }
         defer { timer.cancel() }
-        return await withTaskCancellationHandler {
+        let message = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 waiters[token] = (filter, continuation)
             }
         } onCancel: {
             Task { await self.resume(token, with: nil) }
         }
+        return message.map(WaitResult.arrived) ?? .timedOut
     }
+
+    /// How many clients wait and listen now.
+    public var clients: (waiters: Int, listeners: Int) { (waiters.count, listeners.count) }
 
     private func resume(_ token: Int, with message: IndexedMessage?) {
         waiters.removeValue(forKey: token)?.continuation.resume(returning: message)
     }
 
-    /// Every change from now on, until the stream is dropped.
-    public func events() -> AsyncStream<CatcherEvent> {
+    /// Every change from now on, until the stream is dropped; nil when `Limits.listeners`
+    /// streams are open already.
+    public func events() -> AsyncStream<CatcherEvent>? {
+        guard listeners.count < limits.listeners else { return nil }
         let token = nextToken
         nextToken += 1
         let (stream, continuation) = AsyncStream<CatcherEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))

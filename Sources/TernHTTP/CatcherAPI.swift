@@ -11,21 +11,34 @@ import TernStore
 
 /// The catcher's HTTP server: the JSON API under `/api/v1` (docs/api.md) and the health
 /// checks, as a Service of the server's ServiceGroup.
+///
+/// Security notes: it listens on loopback only (TernApp refuses another address: the API has
+/// no authentication); `LocalOnly` keeps web pages elsewhere out; every response says
+/// `nosniff` (`NoSniff`); a connection that sends no complete request within `idleTimeout`
+/// (a slow header) or stays idle that long between requests is closed; at most
+/// `Catcher.Limits` clients wait or listen to events at once (503 beyond); a known path asked
+/// with another method gets 405 (`Routes`).
 public enum CatcherHTTP {
     /// The longest `/api/v1/wait` may hold a request.
     static let maximumWait: Duration = .seconds(300)
 
+    /// How long a connection may take to send a whole request header, and stay idle between
+    /// requests, by default. A response being written (a `wait`, an event stream) is not idle.
+    public static let defaultIdleTimeout: Duration = .seconds(30)
+
     public static func service(
         catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
-        release: (any MessageReleasing)?, group: any EventLoopGroup, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void
+        release: (any MessageReleasing)?, idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
+        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: NoSniff())
         router.add(middleware: LocalOnly())
-        routes(router, catcher: catcher)
-        releaseRoute(router, catcher: catcher, release: release)
+        var routes = Routes(router)
+        self.routes(&routes, catcher: catcher)
+        releaseRoute(&routes, catcher: catcher, release: release)
         if let metrics {
-            router.get("metrics") { _, _ in
+            routes.get("metrics") { _, _ in
                 var text = metrics.emitToString()
                 text += "# HELP tern_catcher_messages Messages in the catcher, per inbox.\n"
                 text += "# TYPE tern_catcher_messages gauge\n"
@@ -39,46 +52,46 @@ public enum CatcherHTTP {
                     body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
+        router.add(middleware: routes.methodCheck)
         return Application(
-            router: router,
+            router: router, server: .http1(configuration: .init(idleTimeout: timeAmount(idleTimeout))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tern"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: .shared(group), logger: logger)
     }
 
-    static func routes(_ router: Router<BasicRequestContext>, catcher: Catcher) {
-        router.get("/") { _, _ in asset(WebPage.html, "text/html; charset=utf-8", policy: pagePolicy) }
-        router.get("ui/app.css") { _, _ in asset(WebPage.css, "text/css; charset=utf-8", policy: pagePolicy) }
-        router.get("ui/app.js") { _, _ in asset(WebPage.script, "text/javascript; charset=utf-8", policy: pagePolicy) }
-        router.get("view/{id}") { request, context in
+    static func routes(_ routes: inout Routes, catcher: Catcher) {
+        routes.get("/") { _, _ in asset(WebPage.html, "text/html; charset=utf-8", policy: pagePolicy) }
+        routes.get("ui/app.css") { _, _ in asset(WebPage.css, "text/css; charset=utf-8", policy: pagePolicy) }
+        routes.get("ui/app.js") { _, _ in asset(WebPage.script, "text/javascript; charset=utf-8", policy: pagePolicy) }
+        routes.get("view/{id}") { request, context in
             guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
             let remote = request.uri.queryParameters.get("remote") == "1"
             return asset(
                 MessageView.html(content), "text/html; charset=utf-8", policy: MessageView.policy(remoteImages: remote))
         }
-        router.get("healthz") { _, _ in plain("ok") }
-        router.get("livez") { _, _ in plain("ok") }
-        router.get("readyz") { _, _ in plain("ok") }
+        routes.get("healthz") { _, _ in plain("ok") }
+        routes.get("livez") { _, _ in plain("ok") }
+        routes.get("readyz") { _, _ in plain("ok") }
 
-        let api = router.group("api/v1")
-        api.get("messages") { request, _ in
+        routes.get("api/v1/messages") { request, _ in
             let (start, limit) = page(request)
             let filter = filter(request, query: nil)
             return try json(APIMessageList(try await catcher.search(filter, offset: start, limit: limit), start: start))
         }
-        api.get("search") { request, _ in
+        routes.get("api/v1/search") { request, _ in
             let (start, limit) = page(request)
             let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
             let filter = filter(request, query: query)
             return try json(APIMessageList(try await catcher.search(filter, offset: start, limit: limit), start: start))
         }
-        api.delete("search") { request, _ in
+        routes.delete("api/v1/search") { request, _ in
             let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
             guard !query.trimmingCharacters(in: .whitespaces).isEmpty else { return plain("query is required", .badRequest) }
             _ = try await catcher.delete(matching: filter(request, query: query))
             return plain("ok")
         }
-        api.delete("messages") { request, context in
+        routes.delete("api/v1/messages") { request, context in
             let selection = try await selection(request, context)
             if let ids = selection.ids, !ids.isEmpty {
                 try await catcher.delete(ids: ids)
@@ -87,7 +100,7 @@ public enum CatcherHTTP {
             }
             return plain("ok")
         }
-        api.put("messages") { request, context in
+        routes.put("api/v1/messages") { request, context in
             let selection = try await selection(request, context)
             let read = selection.read ?? true
             var ids = selection.ids ?? []
@@ -98,10 +111,10 @@ public enum CatcherHTTP {
             try await catcher.setRead(ids: ids, read: read)
             return plain("ok")
         }
-        api.get("inboxes") { _, _ in
+        routes.get("api/v1/inboxes") { _, _ in
             try json(try await catcher.inboxes().map { APIInbox(name: $0.name, total: $0.total, unread: $0.unread) })
         }
-        api.get("message/{id}") { request, context in
+        routes.get("api/v1/message/{id}") { request, context in
             guard let (message, content) = try await load(context, request, catcher) else { return notFound() }
             // As in Mailpit, opening a message marks it read.
             if !message.read { try await catcher.setRead(ids: [message.id], read: true) }
@@ -109,7 +122,7 @@ public enum CatcherHTTP {
             shown.read = true
             return try json(APIMessage(shown, content: content))
         }
-        api.get("message/{id}/raw") { request, context in
+        routes.get("api/v1/message/{id}/raw") { request, context in
             guard let (message, content) = try await load(context, request, catcher) else { return notFound() }
             var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
             if request.uri.queryParameters.get("dl") == "1" {
@@ -117,13 +130,13 @@ public enum CatcherHTTP {
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: content.raw)))
         }
-        api.get("message/{id}/headers") { request, context in
+        routes.get("api/v1/message/{id}/headers") { request, context in
             guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
             var headers: [String: [String]] = [:]
             for field in content.root.header { headers[field.name, default: []].append(field.value) }
             return try json(headers)
         }
-        api.get("message/{id}/part/{part}") { request, context in
+        routes.get("api/v1/message/{id}/part/{part}") { request, context in
             guard let (_, content) = try await load(context, request, catcher),
                 let part = content.root.part(try context.parameters.require("part")), part.children.isEmpty
                     || part.contentType.isEmbeddedMessage
@@ -138,29 +151,50 @@ public enum CatcherHTTP {
             }
             // A part is never rendered by the browser as a page of this origin.
             headers[.contentSecurityPolicy] = "sandbox"
-            headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
             let body = part.contentType.isEmbeddedMessage ? Array(content.raw[part.bodyRange]) : content.decodedBody(part)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
-        api.get("wait") { request, _ in
+        routes.get("api/v1/wait") { request, _ in
             let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
             guard let timeout = waitTimeout(request.uri.queryParameters.get("timeout")) else {
                 return plain("timeout must be a number of seconds", .badRequest)
             }
-            let found = await cancelWhenGracefulShutdown {
-                await catcher.waitForNext(filter(request, query: query), timeout: timeout)
+            let filter = filter(request, query: query)
+            // A client that goes away ends its wait (and frees its place) at once.
+            let result =
+                (try? await request.body.consumeWithCancellationOnInboundClose { _ in
+                    await cancelWhenGracefulShutdown { await catcher.waitForNext(filter, timeout: timeout) }
+                }) ?? .timedOut
+            // The wait watched the connection for its close, which ends it for more requests:
+            // say so (RFC 9112 §9.6).
+            var response: Response
+            switch result {
+            case .busy:
+                response = busy("too many clients are waiting (at most \(catcher.limits.waiters))")
+            case .timedOut:
+                response = plain("no matching message arrived within \(timeout)", .requestTimeout)
+            case .arrived(let message):
+                if let raw = try await catcher.raw(message) {
+                    response = try json(APIMessage(message, content: MessageContent(raw: raw)))
+                } else {
+                    response = plain("no matching message arrived within \(timeout)", .requestTimeout)
+                }
             }
-            guard let message = found, let raw = try await catcher.raw(message) else {
-                return plain("no matching message arrived within \(timeout)", .requestTimeout)
-            }
-            return try json(APIMessage(message, content: MessageContent(raw: raw)))
+            response.headers[.connection] = "close"
+            return response
         }
-        api.get("events") { _, _ in
-            let events = await catcher.events()
+        routes.get("api/v1/events") { request, _ in
+            guard let events = await catcher.events() else {
+                return busy("too many event streams are open (at most \(catcher.limits.listeners))")
+            }
             let body = ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: ": Tern catcher events\n\n"))
-                for await event in events.cancelOnGracefulShutdown() {
-                    try await writer.write(ByteBuffer(string: try serverSentEvent(event)))
+                // A client that goes away ends its stream (and frees its place) at once, not at
+                // the next event that fails to reach it.
+                try? await request.body.consumeWithCancellationOnInboundClose { _ in
+                    for await event in events.cancelOnGracefulShutdown() {
+                        try await writer.write(ByteBuffer(string: try serverSentEvent(event)))
+                    }
                 }
                 try await writer.finish(nil)
             }
@@ -170,8 +204,8 @@ public enum CatcherHTTP {
     }
 
     /// `POST /api/v1/message/{ID}/release` with `{"To": [...]}`.
-    static func releaseRoute(_ router: Router<BasicRequestContext>, catcher: Catcher, release: (any MessageReleasing)?) {
-        router.post("api/v1/message/{id}/release") { request, context in
+    static func releaseRoute(_ routes: inout Routes, catcher: Catcher, release: (any MessageReleasing)?) {
+        routes.post("api/v1/message/{id}/release") { request, context in
             guard let release else {
                 return plain("release is not configured ([catcher.release] in the configuration)", .serviceUnavailable)
             }
@@ -210,6 +244,15 @@ public enum CatcherHTTP {
         guard let seconds = Double(String(text)), seconds.isFinite else { return nil }
         let maximum = Double(maximumWait.components.seconds)
         return .milliseconds(Int64((min(max(seconds, 0), maximum) * 1000).rounded()))
+    }
+
+    /// A `Duration` as NIO's `TimeAmount`, saturating instead of trapping.
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return .zero }
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflowAgain) = nanoseconds.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return .nanoseconds(overflow || overflowAgain ? .max : total)
     }
 
     /// `start` and `limit` as Mailpit takes them: bad or negative values fall back to 0 and 50.
@@ -290,6 +333,13 @@ public enum CatcherHTTP {
 
     static func notFound() -> Response { plain("404 page not found", .notFound) }
 
+    /// 503 for a client past a limit, with when to try again.
+    static func busy(_ text: String) -> Response {
+        var response = plain(text, .serviceUnavailable)
+        response.headers[.retryAfter] = "5"
+        return response
+    }
+
     /// The UI's own files may come only from here; the message view is framed from here too.
     static let pagePolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -297,7 +347,6 @@ public enum CatcherHTTP {
 
     static func asset(_ text: String, _ type: String, policy: String) -> Response {
         var headers: HTTPFields = [.contentType: type, .contentSecurityPolicy: policy, .cacheControl: "no-cache"]
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }

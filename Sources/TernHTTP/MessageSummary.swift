@@ -3,21 +3,39 @@ import TernMail
 import TernStore
 
 /// What the index keeps of a message, computed from its raw octets.
+///
+/// Bounded (hostile-inputs 42, 47): it reads at most `maximumIndexedOctets` of the file (the
+/// header and the start of the body are all a summary needs), keeps at most
+/// `maximumAddresses` addresses per field with the count of all of them, at most
+/// `maximumTags` tags, and every scan over the content is linear.
 enum MessageSummary {
-    static func indexed(raw: [UInt8], file: CatcherStore.StoredFile, id: String) -> IndexedMessage {
+    /// How much of a message file the index reads: the rest of a larger message is read only
+    /// when the message is served. The size, attachment count and text of the summary are those
+    /// of this prefix, beyond the size, which is the file's.
+    static let maximumIndexedOctets = 2 * 1024 * 1024
+
+    /// At most this many addresses of each of To, Cc, Bcc and Reply-To are kept.
+    static let maximumAddresses = 100
+
+    /// The summary of a message from its first octets `raw` (all of them, or the first
+    /// `maximumIndexedOctets`); `size` is the whole file's (nil: `raw` is all of it).
+    static func indexed(raw: [UInt8], size: Int? = nil, file: CatcherStore.StoredFile, id: String) -> IndexedMessage {
         let content = MessageContent(raw: raw)
         let address = { (mailbox: AddressList.Mailbox) in IndexedAddress(name: mailbox.name, address: mailbox.address) }
         let text = content.textBody ?? content.htmlBody.map(HTMLText.plainText) ?? ""
         let from = content.mailboxes("From").first.map(address)
-        let to = content.mailboxes("To").map(address)
-        let cc = content.mailboxes("Cc").map(address)
-        let bcc = content.mailboxes("Bcc").map(address)
+        let to = content.mailboxes("To")
+        let cc = content.mailboxes("Cc")
+        let bcc = content.mailboxes("Bcc")
+        let replyTo = content.mailboxes("Reply-To")
+        let kept = { (mailboxes: [AddressList.Mailbox]) in mailboxes.prefix(maximumAddresses).map(address) }
         return IndexedMessage(
             id: id, inbox: file.inbox, path: file.path, receivedAt: receivedAt(file: file, date: content.date),
-            size: raw.count, read: file.seen, subject: content.subject, from: from, to: to, cc: cc, bcc: bcc,
-            replyTo: content.mailboxes("Reply-To").map(address), messageID: content.messageID ?? "", date: content.date,
+            size: max(size ?? raw.count, raw.count), read: file.seen, subject: content.subject, from: from, to: kept(to),
+            cc: kept(cc), bcc: kept(bcc), replyTo: kept(replyTo), messageID: content.messageID ?? "", date: content.date,
             snippet: MessageContent.snippet(of: text, maximumLength: 250), attachments: content.attachments.count,
-            tags: tags(content), searchText: String(text.lowercased().prefix(64 * 1024)))
+            tags: tags(content), searchText: String(text.prefix(64 * 1024)).lowercased(), toCount: to.count,
+            ccCount: cc.count, bccCount: bcc.count, replyToCount: replyTo.count)
     }
 
     /// At most this many tags are kept of one message.

@@ -42,6 +42,13 @@ public struct IndexedMessage: Hashable, Sendable, Codable {
     public var cc: [IndexedAddress]
     public var bcc: [IndexedAddress]
     public var replyTo: [IndexedAddress]
+    /// How many addresses the message's To, Cc, Bcc and Reply-To fields hold. The lists above
+    /// may hold only the first of them (the catcher keeps a bounded number per field, so a
+    /// message with 100,000 To lines does not weigh on every list that shows it).
+    public var toCount: Int
+    public var ccCount: Int
+    public var bccCount: Int
+    public var replyToCount: Int
     public var messageID: String
     /// The Date field in seconds since 1970, when it parses.
     public var date: Int64?
@@ -55,7 +62,7 @@ public struct IndexedMessage: Hashable, Sendable, Codable {
         id: String, inbox: String, path: String, receivedAt: Int64, size: Int, read: Bool, subject: String,
         from: IndexedAddress?, to: [IndexedAddress], cc: [IndexedAddress], bcc: [IndexedAddress],
         replyTo: [IndexedAddress], messageID: String, date: Int64?, snippet: String, attachments: Int, tags: [String],
-        searchText: String
+        searchText: String, toCount: Int? = nil, ccCount: Int? = nil, bccCount: Int? = nil, replyToCount: Int? = nil
     ) {
         self.id = id
         self.inbox = inbox
@@ -69,6 +76,10 @@ public struct IndexedMessage: Hashable, Sendable, Codable {
         self.cc = cc
         self.bcc = bcc
         self.replyTo = replyTo
+        self.toCount = max(toCount ?? 0, to.count)
+        self.ccCount = max(ccCount ?? 0, cc.count)
+        self.bccCount = max(bccCount ?? 0, bcc.count)
+        self.replyToCount = max(replyToCount ?? 0, replyTo.count)
         self.messageID = messageID
         self.date = date
         self.snippet = snippet

@@ -46,6 +46,18 @@ public final class SQLiteMessageIndex: MessageIndex {
                     CREATE INDEX message_inbox ON message(inbox, received_at);
                     """)
         }
+        migrator.registerMigration("v2: address counts") { db in
+            // The address lists became bounded, with counts beside them. The index is a cache
+            // of the files: emptied here, it is rebuilt from them at start, bounded.
+            try db.execute(
+                sql: """
+                    ALTER TABLE message ADD COLUMN to_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE message ADD COLUMN cc_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE message ADD COLUMN bcc_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE message ADD COLUMN reply_to_count INTEGER NOT NULL DEFAULT 0;
+                    DELETE FROM message;
+                    """)
+        }
         return migrator
     }
 
@@ -57,8 +69,9 @@ public final class SQLiteMessageIndex: MessageIndex {
                     sql: """
                         INSERT OR REPLACE INTO message (id, inbox, path, received_at, size, read, subject, from_json, to_json,
                             cc_json, bcc_json, reply_to_json, message_id, date, snippet, attachments, tags_json,
-                            search_subject, search_from, search_to, search_text)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            search_subject, search_from, search_to, search_text, to_count, cc_count, bcc_count,
+                            reply_to_count)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: row)
             }
         }
@@ -132,7 +145,7 @@ public final class SQLiteMessageIndex: MessageIndex {
             try json(message.replyTo), message.messageID, message.date, message.snippet, message.attachments,
             try json(message.tags.map { $0.lowercased() }), message.subject.lowercased(),
             addresses(message.from.map { [$0] } ?? []), addresses(message.to + message.cc + message.bcc),
-            message.searchText,
+            message.searchText, message.toCount, message.ccCount, message.bccCount, message.replyToCount,
         ]
     }
 
@@ -145,7 +158,9 @@ public final class SQLiteMessageIndex: MessageIndex {
             bcc: try decode([IndexedAddress].self, row["bcc_json"]) ?? [],
             replyTo: try decode([IndexedAddress].self, row["reply_to_json"]) ?? [], messageID: row["message_id"],
             date: row["date"], snippet: row["snippet"], attachments: row["attachments"],
-            tags: try decode([String].self, row["tags_json"]) ?? [], searchText: row["search_text"])
+            tags: try decode([String].self, row["tags_json"]) ?? [], searchText: row["search_text"],
+            toCount: row["to_count"], ccCount: row["cc_count"], bccCount: row["bcc_count"],
+            replyToCount: row["reply_to_count"])
     }
 
     /// The filter as SQL; every value travels as an argument, never in the SQL text.

@@ -205,6 +205,11 @@ class Peer:
             time.sleep(0.05)
         raise AssertionError(f"peer {self.host} has {len(self.messages())} messages, expected {count}")
 
+    def auth_attempts(self) -> list[str]:
+        """Every AUTH command the peer received ("<client port> <mechanism> tls=<bool>")."""
+        log = self.out / "auth.log"
+        return log.read_text().splitlines() if log.exists() else []
+
     def connections(self) -> int:
         """TCP connections that sent EHLO (the client port tells them apart)."""
         log = self.out / "connections.log"

@@ -510,11 +510,14 @@ class TernServer:
         return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
     def inbox_dir(self, inbox: str | None) -> Path:
-        """The catcher's inbox of an SMTP user: a Maildir++ folder named like Tern names it."""
+        """The catcher's inbox of an SMTP user: a Maildir++ folder named like Tern names it (the
+        login in lower case and Unicode NFC, octets outside a safe set written %XX)."""
+        import unicodedata
         if inbox is None:
             return self.maildir
+        canonical = unicodedata.normalize("NFC", inbox.lower())
         kept = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@_+-=")
-        folder = "".join(chr(b) if b in kept else f"%{b:02X}" for b in inbox.encode())
+        folder = "".join(chr(b) if b in kept else f"%{b:02X}" for b in canonical.encode())
         return self.maildir / f".{folder}"
 
     def all_new_files(self) -> list[Path]:
@@ -647,6 +650,55 @@ def make_cert(directory: Path, cn: str = HOSTNAME) -> tuple[Path, Path]:
                     "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
                     "-addext", f"subjectAltName=DNS:{cn}"], check=True, capture_output=True, timeout=60)
     return cert, key
+
+
+@dataclass
+class CertificateAuthority:
+    """A private certificate authority made with the openssl CLI (P-256, valid two days): what
+    `tls_ca_file` names, so Tern can verify the certificates it signs (`issue`)."""
+    directory: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path, name: str = "Tern Test CA") -> "CertificateAuthority":
+        openssl = need_tool("openssl")
+        directory.mkdir(parents=True, exist_ok=True)
+        cert, key = directory / "ca.pem", directory / "ca-key.pem"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", "basicConstraints=critical,CA:TRUE",
+                        "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                       check=True, capture_output=True, timeout=60)
+        return cls(directory, cert, key)
+
+    def issue(self, stem: str, names: list[str]) -> tuple[Path, Path]:
+        """A server certificate signed by this CA whose subjectAltName lists `names` (an IP
+        address becomes an IP entry, anything else a DNS entry); returns (cert, key)."""
+        import ipaddress
+        openssl = need_tool("openssl")
+        cert, key = self.directory / f"{stem}.pem", self.directory / f"{stem}-key.pem"
+        csr, extensions = self.directory / f"{stem}.csr", self.directory / f"{stem}.ext"
+
+        def entry(name: str) -> str:
+            try:
+                ipaddress.ip_address(name)
+                return f"IP:{name}"
+            except ValueError:
+                return f"DNS:{name}"
+
+        extensions.write_text("basicConstraints=critical,CA:FALSE\n"
+                              "keyUsage=critical,digitalSignature\n"
+                              "extendedKeyUsage=serverAuth\n"
+                              f"subjectAltName={','.join(entry(n) for n in names)}\n")
+        subprocess.run([openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={names[0]}"],
+                       check=True, capture_output=True, timeout=60)
+        subprocess.run([openssl, "x509", "-req", "-in", str(csr), "-CA", str(self.cert), "-CAkey", str(self.key),
+                        "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+                        "-extfile", str(extensions), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=60)
+        return cert, key
 
 
 def mail_config(*, catch_all_to: str, relay_networks: str = "192.0.2.0/24") -> str:

@@ -396,8 +396,9 @@ def test_release_over_starttls_with_auth(tern_factory, peers, tmp_path):
     """Release to a relay that wants STARTTLS and AUTH (the usual submission server), with the
     password read from password_file: the peer sees TLS and the login, and the password is
     never logged."""
-    from ternlib import make_cert
-    cert, key = make_cert(tmp_path, "relay.test")
+    from ternlib import CertificateAuthority
+    ca = CertificateAuthority.create(tmp_path / "ca")
+    cert, key = ca.issue("relay", ["127.0.0.4"])
     peer = peers.start("127.0.0.4", "--tls-cert", str(cert), "--tls-key", str(key), "--auth", "dev:s3cret pass")
     secret = tmp_path / "relay-password"
     secret.write_text("s3cret pass\n")
@@ -407,6 +408,7 @@ relay = "127.0.0.4:{peers.port}"
 security = "starttls"
 username = "dev"
 password_file = "{secret}"
+tls_ca_file = "{ca.cert}"
 allowed_domains = ["*"]
 """)
     send(server, plain_message("over tls"))
@@ -416,3 +418,71 @@ allowed_domains = ["*"]
     [got] = peer.wait_messages(1)
     assert got["tls"] is True and got["auth_login"] == "dev" and got["rcpt_tos"] == ["someone@anywhere.example"]
     assert "s3cret" not in server.stderr_text()
+
+
+# [catcher.release] authenticates its relay: the credentials go only to a server whose
+# certificate chains to the system store or to tls_ca_file and names the relay (RFC 8314 §4.1).
+
+def dev_with_release(tern_factory, relay: str, security: str, extra: str = ""):
+    return tern_factory.dev(config_extra=f"""
+[catcher.release]
+relay = "{relay}"
+security = "{security}"
+username = "tern"
+password = "s3cret"
+allowed_domains = ["example.test"]
+{extra}
+""")
+
+
+def caught(server, subject: str) -> str:
+    send(server, plain_message(subject))
+    return wait_count(server, 1)["messages"][0]["ID"]
+
+
+def tls_peer_options(cert, key, implicit: bool) -> list[str]:
+    return ["--tls-cert", str(cert), "--tls-key", str(key), "--auth", "tern:s3cret",
+            *(["--implicit-tls"] if implicit else [])]
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "tls"])
+def test_release_checks_the_relay_certificate(tern_factory, peers, tmp_path, implicit):
+    """The catcher's release over STARTTLS and over implicit TLS: delivered with the CA of
+    tls_ca_file; refused (502 naming the certificate, nothing sent, no AUTH) with the system
+    store or a certificate for another address; delivered again with tls_verify = false."""
+    from ternlib import CertificateAuthority, make_cert
+    ca = CertificateAuthority.create(tmp_path / "ca")
+    security = "tls" if implicit else "starttls"
+    cert, key = ca.issue("release", ["127.0.0.4"])
+    peer = peers.start("127.0.0.4", *tls_peer_options(cert, key, implicit))
+    relay = f"127.0.0.4:{peers.port}"
+
+    server = dev_with_release(tern_factory, relay, security, f'tls_ca_file = "{ca.cert}"')
+    status, _, body = release(server, caught(server, "released"), ["dev@example.test"])
+    assert status == 200, body
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"
+    server.stop()
+
+    untrusted = dev_with_release(tern_factory, relay, security)
+    status, _, body = release(untrusted, caught(untrusted, "not released"), ["dev@example.test"])
+    assert status == 502 and b"the certificate is not trusted" in body, body
+    untrusted.stop()
+
+    wrong_cert, wrong_key = ca.issue("release-other", ["127.0.0.9", "elsewhere.test"])
+    other = peers.start("127.0.0.6", *tls_peer_options(wrong_cert, wrong_key, implicit))
+    wrong = dev_with_release(tern_factory, f"127.0.0.6:{peers.port}", security, f'tls_ca_file = "{ca.cert}"')
+    status, _, body = release(wrong, caught(wrong, "wrong name"), ["dev@example.test"])
+    assert status == 502 and b"the certificate does not name 127.0.0.6" in body, body
+    assert "s3cret" not in wrong.stderr_text() + untrusted.stderr_text()
+    wrong.stop()
+    assert other.messages() == [] and other.auth_attempts() == []
+    assert len(peer.messages()) == 1 and len(peer.auth_attempts()) == 1
+
+    self_signed, self_key = make_cert(tmp_path, "self-signed.test")
+    unchecked_peer = peers.start("127.0.0.2", *tls_peer_options(self_signed, self_key, implicit))
+    unchecked = dev_with_release(tern_factory, f"127.0.0.2:{peers.port}", security, "tls_verify = false")
+    status, _, body = release(unchecked, caught(unchecked, "unchecked"), ["dev@example.test"])
+    assert status == 200, body
+    [got] = unchecked_peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"

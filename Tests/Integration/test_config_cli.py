@@ -107,6 +107,14 @@ INVALID = [
     ("[auth]\nlockout = 3", ["lockout"]),
     ("[catcher]\nhttp = \"everywhere\"", ["catcher.http"]),
     ("[catcher]\nmax_messages = -1", ["catcher.max_messages"]),
+    ("[[route]]\ndomain = \"*\"\nrelay = \"smtp.tern.test\"\nsecurity = \"required\"\n"
+     "tls_ca_file = \"/nonexistent/ca.pem\"", ["route[0].tls_ca_file", "cannot read /nonexistent/ca.pem"]),
+    ("[[route]]\ndomain = \"*\"\nrelay = \"smtp.tern.test\"\nsecurity = \"required\"\ntls_verify = \"no\"",
+     ["route[0].tls_verify"]),
+    ("[[route]]\ndomain = \"*\"\nrelay = \"smtp.tern.test\"\nusername = \"u\"\npassword = \"p\"",
+     ["route[0].security"]),
+    ("[catcher.release]\nrelay = \"smtp.tern.test\"\nallowed_domains = [\"*\"]\n"
+     "tls_ca_file = \"/nonexistent/ca.pem\"", ["catcher.release.tls_ca_file"]),
 ]
 
 

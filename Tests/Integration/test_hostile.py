@@ -6,6 +6,7 @@ process stays alive and serving, including after a restart on the same data."""
 from __future__ import annotations
 
 import base64
+import base64
 import json
 import subprocess
 import threading
@@ -13,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -226,6 +228,129 @@ def test_logins_share_an_inbox_by_canonical_name_and_make_it_only_with_mail(tern
     assert sorted(m["Subject"] for m in json.loads(body)["messages"]) == ["one", "two"]
 
 
+# --------------------------------------------------------------------------------------------
+# Hostile content (issue 14 item 3, hostile-inputs 42 and 47): messages whose scanning used to be
+# quadratic, or whose summary or view used to grow without bound. Each is sent over SMTP; the
+# API then answers promptly (a request timeout, not a clock, is the bound) with bounded sizes.
+
+def lines(text: str, width: int = 700) -> str:
+    """`text` cut into CRLF lines (SMTP's line length limit); the scans do not care."""
+    return "\r\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+def content_message(subject: str, header: str = "", body: str = "body", content_type: str = "text/plain") -> bytes:
+    return (f"From: a@client.example\r\nTo: b@example.test\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.example>\r\n"
+            f"Content-Type: {content_type}\r\n{header}\r\n{body}\r\n").encode()
+
+
+def send_all(server, messages: list[bytes]) -> None:
+    with server.connect() as c:
+        c.ehlo()
+        for content in messages:
+            c.send_message(content)
+
+
+def summaries(server, count: int) -> tuple[dict, int]:
+    """The first page once `count` messages are listed, and its size in octets."""
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = request(server, "/api/v1/messages")
+        assert status == 200, body
+        page = json.loads(body)
+        if page["messages_count"] >= count or time.monotonic() > deadline:
+            return page, len(body)
+        time.sleep(0.1)
+
+
+def by_subject(page: dict) -> dict[str, dict]:
+    return {m["Subject"]: m for m in page["messages"]}
+
+
+def test_hostile_content_is_listed_and_served_bounded(tern_factory):
+    """100,000 To lines, thousands of folded X-Tags, 40,000 unclosed <style> (280 KB) and as many
+    unclosed <!--, 20,000 unclosed links of every scheme, a cid: image referenced 250 times:
+    stored, indexed, listed with bounded summaries, and served whole with bounded extracts."""
+    server = tern_factory.dev()
+    image = base64.encodebytes(bytes((i * 7) & 0xFF for i in range(34_000))).decode().replace("\n", "\r\n")
+    cid_html = "<html><head></head><body>" + '<img src="cid:logo@x">\r\n' * 250 + "</body></html>"
+    schemes = ["javascript:alert({})", "data:text/html,{}", "file:///etc/{}", "vbscript:{}", "/relative/{}",
+               "https://ok.test/{}", "mailto:u{}@ok.test"]
+    links = "".join(f'<a href="{schemes[n % len(schemes)].format(n)}">link {n} ' for n in range(20_000))
+    send_all(server, [
+        ("From: a@client.example\r\nSubject: many recipients\r\n"
+         + "".join(f"To: a{n}@t.test\r\n" for n in range(100_000)) + "\r\nhi\r\n").encode(),
+        content_message("folded tags", "X-Tags: first" + "".join(f"\r\n ,tag{n}" for n in range(20_000)) + "\r\n"),
+        content_message("style bomb", body="<p>visible</p>" + lines("<style>" * 40_000), content_type="text/html"),
+        content_message("comment bomb", body="<p>seen</p>" + lines("<!--" * 40_000), content_type="text/html"),
+        content_message("link bomb", body=lines(links), content_type="text/html"),
+        content_message("cid bomb", body=(
+            "--b\r\nContent-Type: text/html\r\n\r\n" + cid_html + "\r\n--b\r\nContent-Type: image/png\r\n"
+            "Content-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n" + image + "--b--"),
+            content_type='multipart/related; boundary="b"'),
+    ])
+    page, page_size = summaries(server, 6)
+    assert page["messages_count"] == 6, page
+    assert page_size < 96 * 1024, page_size  # was 4.7 MB for the 100,000 To lines alone
+    found = by_subject(page)
+
+    many = found["many recipients"]
+    assert len(many["To"]) == 100 and many["ToCount"] == 100_000, many["ToCount"]
+    assert many["To"][0] == {"Name": "", "Address": "a0@t.test"} and many["CcCount"] == 0
+    assert len(found["folded tags"]["Tags"]) == 100 and found["folded tags"]["Tags"][0] == "first"
+    assert found["style bomb"]["Snippet"] == "visible"
+    assert found["comment bomb"]["Snippet"] == "seen"
+
+    for summary in page["messages"]:
+        status, body = request(server, f"/api/v1/message/{summary['ID']}", timeout=60)
+        assert status == 200, (summary["Subject"], body[:200])
+        message = json.loads(body)
+        assert len(message["To"]) <= 100 and len(message["Links"]) <= 500
+        assert all(link["Href"].split(":")[0].lower() in ("http", "https", "mailto") for link in message["Links"])
+        status, view = request(server, f"/view/{summary['ID']}", timeout=60)
+        assert status == 200
+        # The view holds the HTML and at most twice the message (plus 64 KB) of inlined images.
+        assert len(view) <= len(message["HTML"].encode()) + 2 * summary["Size"] + 64 * 1024 + 1024, summary["Subject"]
+
+    link_bomb = json.loads(request(server, f"/api/v1/message/{found['link bomb']['ID']}")[1])
+    hrefs = [link["Href"] for link in link_bomb["Links"]]
+    assert len(hrefs) == 500 and hrefs[0] == "https://ok.test/5" and "mailto:u6@ok.test" in hrefs
+    assert link_bomb["Links"][0]["Text"] == "link 5"
+
+    cid = found["cid bomb"]
+    status, view = request(server, f"/view/{cid['ID']}")
+    inlined = view.count(b"data:image/png;base64,")
+    assert 1 <= inlined <= (2 * cid["Size"] + 64 * 1024) // 45_000, inlined  # was 250 copies (12 MB)
+    assert b"cid:logo@x" in view  # the references past the budget stay as written
+
+
+def vm_peak_kib(server) -> int:
+    """The process's peak resident set (VmHWM), in KiB."""
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def test_a_48_mb_message_is_indexed_from_a_bounded_read(tern_factory):
+    """The index reads the header and the start of a message: indexing a 48 MB message raises the
+    catcher's peak memory by far less than the message (it used to raise it by all of it, and
+    more: the text decoded and lower-cased); the whole message is still served."""
+    server = tern_factory.dev()
+    send_all(server, [content_message("warm-up")])
+    summaries(server, 1)
+    before = vm_peak_kib(server)
+    line = "word " * 199 + "\r\n"
+    body = line * (48 * 1024 * 1024 // len(line))
+    send_all(server, [content_message("big one", body=body)])
+    page, _ = summaries(server, 2)
+    big = by_subject(page)["big one"]
+    grown = vm_peak_kib(server) - before
+    assert big["Size"] > 48_000_000 and big["Snippet"].startswith("word word")
+    assert grown < 24 * 1024, f"peak memory grew by {grown} KiB indexing a 48 MB message"
+    status, raw = request(server, f"/api/v1/message/{big['ID']}/raw", timeout=120)
+    assert status == 200 and len(raw) == big["Size"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Storms: random and mutated input on every way in; the process must stay alive and serving.
 # ---------------------------------------------------------------------------------------------
@@ -345,3 +470,41 @@ def test_spool_journal_and_uid_files_of_random_bytes_do_not_stop_a_start(tern_fa
         c.ehlo()
         qid = c.send_message(message("after the damage"), rcpts=["alice@example.test"])
     assert qid
+
+
+V1_INDEX = """
+CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+INSERT INTO grdb_migrations VALUES ('v1: message');
+CREATE TABLE message (id TEXT PRIMARY KEY NOT NULL, inbox TEXT NOT NULL, path TEXT NOT NULL,
+    received_at INTEGER NOT NULL, size INTEGER NOT NULL, read INTEGER NOT NULL, subject TEXT NOT NULL, from_json TEXT,
+    to_json TEXT NOT NULL, cc_json TEXT NOT NULL, bcc_json TEXT NOT NULL, reply_to_json TEXT NOT NULL,
+    message_id TEXT NOT NULL, date INTEGER, snippet TEXT NOT NULL, attachments INTEGER NOT NULL, tags_json TEXT NOT NULL,
+    search_subject TEXT NOT NULL, search_from TEXT NOT NULL, search_to TEXT NOT NULL, search_text TEXT NOT NULL);
+CREATE INDEX message_received ON message(received_at);
+CREATE INDEX message_inbox ON message(inbox, received_at);
+"""
+
+
+def test_an_index_of_an_earlier_version_is_rebuilt_bounded(tern_factory):
+    """A catcher.sqlite written before summaries were bounded (a row with every one of 5,000 To
+    addresses) is emptied at start and rebuilt from the files, with the bounded list and counts."""
+    import sqlite3
+    server = tern_factory.dev()
+    send_all(server, [("From: a@client.example\r\nSubject: old row\r\n"
+                       + "".join(f"To: a{n}@t.test\r\n" for n in range(5000)) + "\r\nhi\r\n").encode()])
+    [summary] = summaries(server, 1)[0]["messages"]
+    server.stop()
+    server.expect_exit = True
+    index = server.data_dir / "catcher.sqlite"
+    for leftover in server.data_dir.glob("catcher.sqlite*"):
+        leftover.unlink()
+    everyone = json.dumps([{"name": "", "address": f"a{n}@t.test"} for n in range(5000)])
+    with sqlite3.connect(index) as db:
+        db.executescript(V1_INDEX)
+        db.execute("INSERT INTO message VALUES (?, 'default', ?, 0, 1, 0, 'old row', NULL, ?, '[]', '[]', '[]', '', "
+                   "NULL, '', 0, '[]', '', '', '', '')", (summary["ID"], f"new/{server.new_files()[0].name}", everyone))
+    db.close()
+
+    restarted = tern_factory.dev(data_dir=server.data_dir)
+    [rebuilt] = summaries(restarted, 1)[0]["messages"]
+    assert rebuilt["ID"] == summary["ID"] and len(rebuilt["To"]) == 100 and rebuilt["ToCount"] == 5000

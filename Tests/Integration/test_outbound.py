@@ -15,8 +15,10 @@ import time
 from email import policy
 from pathlib import Path
 
+import pytest
+
 from outbound import sender_config
-from ternlib import make_cert, message, tern_bin, wait_for_files
+from ternlib import CertificateAuthority, make_cert, message, tern_bin, wait_for_files
 
 
 def sender_maildir(server) -> Path:
@@ -389,9 +391,10 @@ def test_queue_commands_on_a_stopped_server(tern_factory, nsd, peers):
 
 def test_smarthost_route_with_auth(tern_factory, nsd, peers, tmp_path):
     """A `[[route]]` sends every domain through a relay host instead of the MX: STARTTLS is
-    required, then AUTH (RFC 4954) with the configured credentials; wrong credentials keep the
-    mail queued (4.7.8) instead of bouncing it."""
-    cert, key = make_cert(tmp_path, "relay.test")
+    required (the certificate checked against tls_ca_file), then AUTH (RFC 4954) with the
+    configured credentials; wrong credentials keep the mail queued (4.7.8) instead of bouncing it."""
+    ca = CertificateAuthority.create(tmp_path / "ca")
+    cert, key = ca.issue("relay", ["127.0.0.5"])
     peer = peers.start("127.0.0.5", "--tls-cert", str(cert), "--tls-key", str(key), "--auth", "tern:s3cret")
     route = f"""
 [[route]]
@@ -400,6 +403,7 @@ relay = "127.0.0.5:{peers.port}"
 security = "required"
 username = "tern"
 password = "s3cret"
+tls_ca_file = "{ca.cert}"
 """
     server = mta(tern_factory, nsd, peers, extra=route)
     send(server, ["someone@unserved.test"], subject="via relay")
@@ -508,3 +512,142 @@ def test_4xx_moves_to_the_next_mx(tern_factory, nsd, peers):
     assert "Subject: second best" in got["content"]
     assert a.messages() == []
     assert queue_empty(server)
+
+
+# TLS to relay hosts is authenticated (RFC 8314 §4.1, RFC 9525): a `[[route]]` with
+# `security = "required"` (STARTTLS) or `"implicit"` sends its credentials only to a server whose
+# certificate chains to a trusted CA (the system store, or `tls_ca_file`) and names the relay as
+# configured (a DNS name, or the IP address). A failed check defers the message (451 4.7.5, the
+# reason in the queue and the log), never falls back to cleartext, and no AUTH reaches the peer.
+# `tls_verify = false` is the (unsafe) opt-out. The certificates come from a throwaway CA made
+# with openssl; mx-c.remote.test resolves to 127.0.0.5 through the test NSD.
+
+@pytest.fixture
+def ca(tmp_path) -> CertificateAuthority:
+    return CertificateAuthority.create(tmp_path / "ca")
+
+
+RELAY_NAME = "mx-c.remote.test"
+RELAY_IP = "127.0.0.5"
+
+
+def tls_route(relay: str, security: str, extra: str = "", domain: str = "routed.test") -> str:
+    return f"""
+[[route]]
+domain = "{domain}"
+relay = "{relay}"
+security = "{security}"
+username = "tern"
+password = "s3cret"
+{extra}
+"""
+
+
+def peer_options(cert, key, implicit: bool = False) -> list[str]:
+    return ["--tls-cert", str(cert), "--tls-key", str(key), "--auth", "tern:s3cret",
+            *(["--implicit-tls"] if implicit else [])]
+
+
+def assert_refused(server, peer, qid: str, reason: str) -> dict:
+    """The message waits in the queue with a 451 4.7.5 naming `reason`, shown by `tern queue
+    show` and logged; the peer got no AUTH and no message, and no cleartext retry was made."""
+    record = wait_deferred(server, qid)
+    reply = record["deliveries"][0]["last_reply"]
+    assert reply.startswith("451 4.7.5 TLS handshake with"), record
+    assert reason in reply, reply
+    shown = tern_queue(server, "show", qid)
+    assert shown.returncode == 0 and reason in shown.stdout, shown.stdout + shown.stderr
+    deadline = time.monotonic() + 5
+    while reason not in server.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.stderr_text()
+    assert reason in log and "status=deferred" in log, log
+    assert "trying again without TLS" not in log
+    assert "s3cret" not in log
+    assert peer.auth_attempts() == [], peer.auth_attempts()
+    assert peer.messages() == []
+    return record
+
+
+def test_starttls_relay_verified_with_the_private_ca(tern_factory, nsd, peers, ca):
+    """STARTTLS to a relay named by host name: its certificate, from the CA of tls_ca_file and
+    naming mx-c.remote.test, is accepted; AUTH and the message go over it."""
+    cert, key = ca.issue("relay", [RELAY_NAME])
+    peer = peers.start(RELAY_IP, *peer_options(cert, key))
+    server = mta(tern_factory, nsd, peers,
+                 extra=tls_route(f"{RELAY_NAME}:{peers.port}", "required", f'tls_ca_file = "{ca.cert}"'))
+    send(server, ["someone@routed.test"], subject="verified relay")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"
+    assert "Subject: verified relay" in got["content"]
+    assert [a.split()[1:] for a in peer.auth_attempts()] == [["PLAIN", "tls=True"]]
+    assert queue_empty(server)
+
+
+def test_starttls_relay_unknown_to_the_system_store_is_deferred(tern_factory, nsd, peers, ca):
+    """By default the system trust store decides, and it does not know the test CA: the message
+    is deferred, the password never sent. In the same server, opportunistic STARTTLS to an MX
+    with a self-signed certificate still delivers (RFC 7435: it authenticates nobody)."""
+    cert, key = ca.issue("relay", [RELAY_NAME])
+    peer = peers.start(RELAY_IP, *peer_options(cert, key))
+    mx_cert, mx_key = make_cert(ca.directory, "mx-a.remote.test")
+    mx = peers.start("127.0.0.3", "--tls-cert", str(mx_cert), "--tls-key", str(mx_key))
+    server = mta(tern_factory, nsd, peers, extra=tls_route(f"{RELAY_NAME}:{peers.port}", "required"))
+    qid = send(server, ["someone@routed.test"], subject="untrusted relay")
+    send(server, ["user@a.remote.test"], subject="opportunistic mx")
+    [got] = mx.wait_messages(1)
+    assert got["tls"] is True and "Subject: opportunistic mx" in got["content"]
+    assert_refused(server, peer, qid, "the certificate is not trusted")
+
+
+def test_starttls_relay_with_a_certificate_for_another_name_is_deferred(tern_factory, nsd, peers, ca):
+    """A certificate from the trusted CA, but for another host, is a man in the middle as far
+    as Tern can tell: deferred, no AUTH."""
+    cert, key = ca.issue("other", ["elsewhere.test", "127.0.0.9"])
+    peer = peers.start(RELAY_IP, *peer_options(cert, key))
+    server = mta(tern_factory, nsd, peers,
+                 extra=tls_route(f"{RELAY_NAME}:{peers.port}", "required", f'tls_ca_file = "{ca.cert}"'))
+    qid = send(server, ["someone@routed.test"], subject="wrong name")
+    assert_refused(server, peer, qid, f"the certificate does not name {RELAY_NAME}")
+
+
+def test_starttls_relay_with_verification_turned_off(tern_factory, nsd, peers, tmp_path):
+    """tls_verify = false (documented as unsafe) takes a self-signed certificate for another
+    name: the message and the login go through."""
+    cert, key = make_cert(tmp_path, "self-signed.test")
+    peer = peers.start(RELAY_IP, *peer_options(cert, key))
+    server = mta(tern_factory, nsd, peers,
+                 extra=tls_route(f"{RELAY_NAME}:{peers.port}", "required", "tls_verify = false"))
+    send(server, ["someone@routed.test"], subject="unchecked")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"
+    assert queue_empty(server)
+
+
+def test_implicit_tls_relay_by_ip_address(tern_factory, nsd, peers, ca):
+    """Implicit TLS (RFC 8314) to a relay named by IP address: the certificate must list that
+    address. With the CA it is delivered; with the system store, or with a certificate for
+    another address, it is deferred before a single SMTP octet, with no AUTH."""
+    good_cert, good_key = ca.issue("relay-ip", [RELAY_IP])
+    peer = peers.start(RELAY_IP, *peer_options(good_cert, good_key, implicit=True))
+    relay = f"{RELAY_IP}:{peers.port}"
+    server = mta(tern_factory, nsd, peers, extra=tls_route(relay, "implicit", f'tls_ca_file = "{ca.cert}"'))
+    send(server, ["someone@routed.test"], subject="implicit verified")
+    [got] = peer.wait_messages(1)
+    assert got["tls"] is True and got["auth_login"] == "tern"
+    assert queue_empty(server)
+    server.stop()
+
+    untrusted = mta(tern_factory, nsd, peers, extra=tls_route(relay, "implicit"))
+    qid = send(untrusted, ["someone@routed.test"], subject="implicit untrusted")
+    record = wait_deferred(untrusted, qid)
+    assert "the certificate is not trusted" in record["deliveries"][0]["last_reply"], record
+    untrusted.stop()
+    assert len(peer.messages()) == 1 and len(peer.auth_attempts()) == 1
+
+    wrong_cert, wrong_key = ca.issue("other-ip", ["127.0.0.9"])
+    other = peers.start("127.0.0.6", *peer_options(wrong_cert, wrong_key, implicit=True))
+    server = mta(tern_factory, nsd, peers,
+                 extra=tls_route(f"127.0.0.6:{peers.port}", "implicit", f'tls_ca_file = "{ca.cert}"'))
+    qid = send(server, ["someone@routed.test"], subject="implicit wrong address")
+    assert_refused(server, other, qid, "the certificate does not name 127.0.0.6")

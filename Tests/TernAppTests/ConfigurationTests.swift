@@ -1,5 +1,7 @@
+import Foundation
 import NIOCore
 import TernAccounts
+import TernDelivery
 import TernSMTPServer
 import TernStore
 import Testing
@@ -352,6 +354,153 @@ struct ConfigurationTests {
             } catch {
                 #expect(error.key == key)
             }
+        }
+    }
+
+    // MARK: Certificate checks of relays (tls_verify, tls_ca_file)
+
+    /// A CA certificate (P-256, self-signed) for the tls_ca_file tests; only parsed, never trusted.
+    static let testCA = """
+        -----BEGIN CERTIFICATE-----
+        MIIBjDCCATOgAwIBAgIUbLvjCnFq8V8aswy0bmXsBA4Y2g0wCgYIKoZIzj0EAwIw
+        HDEaMBgGA1UEAwwRVGVybiB1bml0IHRlc3QgQ0EwHhcNMjYxMjA0MTc1NjI2WhcN
+        MzYxMjAxMTc1NjI2WjAcMRowGAYDVQQDDBFUZXJuIHVuaXQgdGVzdCBDQTBZMBMG
+        ByqGSM49AgEGCCqGSM49AwEHA0IABDzpAt1G7MXc7ijxvyG0A8yBZKIRmE1FZc7o
+        HzlcQ9qFkq7hfRkbT0JZibSMsZitPgP04f/dL/gSG/IlfemznYWjUzBRMB0GA1Ud
+        DgQWBBRqr174FL7dJ1H1Wu4IAJhzx6k3FzAfBgNVHSMEGDAWgBRqr174FL7dJ1H1
+        Wu4IAJhzx6k3FzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIBgI
+        byrptVO51zRtAXwhiaGpydms5SavVxC3RADBKihIAiBEW8vWwnLRyqnF5My5irM0
+        1U6ZC4zYNLLHk/kewoFNvQ==
+        -----END CERTIFICATE-----
+        """
+
+    /// A file in a fresh temporary directory, holding `contents`.
+    static func temporaryFile(_ contents: String, name: String = "ca.pem") throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tern-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(name).path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a relay's certificate is checked by default; tls_ca_file and tls_verify = false change how")
+    func relayCertificateChecks() throws {
+        let caFile = try Self.temporaryFile(Self.testCA)
+        let configuration = try ConfigurationLoader.parse(
+            """
+            [[route]]
+            domain = "a.test"
+            relay = "smtp.a.test:587"
+            security = "required"
+            username = "u"
+            password = "p"
+
+            [[route]]
+            domain = "b.test"
+            relay = "127.0.0.1:465"
+            security = "implicit"
+            tls_ca_file = "\(caFile)"
+
+            [[route]]
+            domain = "c.test"
+            relay = "smtp.c.test"
+            security = "required"
+            tls_verify = false
+
+            [[route]]
+            domain = "*"
+            relay = "smtp.d.test"
+            tls_verify = true
+            security = "implicit"
+
+            [catcher.release]
+            relay = "smtp.e.test"
+            tls_ca_file = "\(caFile)"
+            allowed_domains = ["*"]
+            """)
+        let routes = configuration.outbound.routes
+        #expect(routes.map(\.tlsVerify) == [true, true, false, true])
+        #expect(routes.map(\.tlsCAFile) == [nil, caFile, nil, nil])
+        let release = try #require(configuration.catcher.release)
+        #expect(release.tlsVerify && release.tlsCAFile == caFile)
+        #expect(try ConfigurationLoader.parse("[catcher.release]\nrelay = \"r.test\"\nallowed_domains = [\"*\"]")
+            .catcher.release?.tlsVerify == true)
+        let optedOut = try ConfigurationLoader.parse(
+            "[catcher.release]\nrelay = \"r.test\"\nsecurity = \"tls\"\ntls_verify = false\nallowed_domains = [\"*\"]")
+        #expect(optedOut.catcher.release?.tlsVerify == false)
+
+        // What the delivery agent gets: the system store, the CA file, or no check; nothing
+        // for opportunistic routes, whose TLS authenticates nobody.
+        #expect(TernServer.certificateVerification(verify: true, caFile: nil) == .systemTrustStore)
+        #expect(
+            TernServer.certificateVerification(verify: true, caFile: caFile) == .certificateAuthorities(file: caFile))
+        #expect(TernServer.certificateVerification(verify: false, caFile: nil) == ServerCertificateCheck.none)
+        let relays = TernServer.remoteDeliveryConfiguration(configuration).routes
+        #expect(relays["a.test"]?.verification == .systemTrustStore)
+        #expect(relays["b.test"]?.verification == .certificateAuthorities(file: caFile))
+        #expect(relays["c.test"]?.verification == ServerCertificateCheck.none)
+        #expect(relays["*"]?.verification == .systemTrustStore)
+    }
+
+    @Test("bad certificate settings name their key", arguments: [
+        ("security = \"required\"\ntls_ca_file = \"/nonexistent/ca.pem\"", "route[0].tls_ca_file"),
+        ("security = \"implicit\"\ntls_ca_file = \"EMPTY\"", "route[0].tls_ca_file"),
+        ("security = \"required\"\ntls_ca_file = \"GARBAGE\"", "route[0].tls_ca_file"),
+        ("security = \"required\"\ntls_ca_file = 7", "route[0].tls_ca_file"),
+        ("security = \"required\"\ntls_verify = \"no\"", "route[0].tls_verify"),
+        ("security = \"required\"\ntls_verify = false\ntls_ca_file = \"CA\"", "route[0].tls_ca_file"),
+        ("tls_verify = true", "route[0].tls_verify"),
+        ("security = \"opportunistic\"\ntls_ca_file = \"CA\"", "route[0].tls_ca_file"),
+        ("security = \"none\"\ntls_verify = false", "route[0].tls_verify"),
+        ("security = \"required\"\ntls_verfy = false", "route[0].tls_verfy"),
+        // Credentials on an opportunistic route would go to anyone who offers STARTTLS.
+        ("username = \"u\"\npassword = \"p\"", "route[0].security"),
+        ("security = \"opportunistic\"\nusername = \"u\"\npassword = \"p\"", "route[0].security"),
+    ])
+    func certificateErrors(settings: String, key: String) throws {
+        let caFile = try Self.temporaryFile(Self.testCA)
+        let empty = try Self.temporaryFile("", name: "empty.pem")
+        let garbage = try Self.temporaryFile(
+            "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+        let text = "[[route]]\ndomain = \"a.test\"\nrelay = \"b.test\"\n" + settings
+            .replacingOccurrences(of: "\"CA\"", with: "\"\(caFile)\"")
+            .replacingOccurrences(of: "\"EMPTY\"", with: "\"\(empty)\"")
+            .replacingOccurrences(of: "\"GARBAGE\"", with: "\"\(garbage)\"")
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.key == key, "\(error)")
+        }
+    }
+
+    @Test("[catcher.release]: bad certificate settings name their key", arguments: [
+        ("tls_ca_file = \"/nonexistent/ca.pem\"", "catcher.release.tls_ca_file"),
+        ("security = \"tls\"\ntls_verify = 0", "catcher.release.tls_verify"),
+        ("security = \"none\"\ntls_verify = false", "catcher.release.tls_verify"),
+        ("security = \"none\"\ntls_ca_file = \"/nonexistent/ca.pem\"", "catcher.release.tls_ca_file"),
+        ("tls_verify = false\ntls_ca_file = \"/nonexistent/ca.pem\"", "catcher.release.tls_ca_file"),
+    ])
+    func releaseCertificateErrors(settings: String, key: String) {
+        let text = "[catcher.release]\nrelay = \"r.test\"\nallowed_domains = [\"*\"]\n" + settings
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.key == key, "\(error)")
+        }
+    }
+
+    @Test("an unreadable tls_ca_file is named with its path")
+    func unreadableCAFile() throws {
+        do {
+            _ = try ConfigurationLoader.parse(
+                "[[route]]\ndomain = \"a.test\"\nrelay = \"b.test\"\nsecurity = \"required\"\n"
+                    + "tls_ca_file = \"/nonexistent/ca.pem\"")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "route[0].tls_ca_file: cannot read /nonexistent/ca.pem")
         }
     }
 }

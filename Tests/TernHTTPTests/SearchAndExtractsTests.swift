@@ -89,10 +89,11 @@ struct MessageExtractsTests {
     @Test("links from HTML (with their text) and from plain text, without duplicates")
     func links() {
         let html = MessageExtracts.htmlLinks(
-            "<p><a class=x href=\"https://a.test/?a=1&amp;b=2\">Click <b>here</b></a> <A HREF='/rel'>rel</A> <abbr>x</abbr></p>")
+            "<p><a class=x href=\"https://a.test/?a=1&amp;b=2\">Click <b>here</b></a> <A HREF='mailto:m@a.test'>mail</A> "
+                + "<a href='/rel'>relative: no scheme, dropped</a> <abbr>x</abbr></p>")
         #expect(
             html == [
-                .init(href: "https://a.test/?a=1&b=2", text: "Click here"), .init(href: "/rel", text: "rel"),
+                .init(href: "https://a.test/?a=1&b=2", text: "Click here"), .init(href: "mailto:m@a.test", text: "mail"),
             ])
         #expect(
             MessageExtracts.urls(in: "See https://b.test/path, or (http://c.test/x). Not ftp://d.test")

@@ -37,6 +37,17 @@ struct SQLiteMessageIndexTests {
         #expect(try await index.message(id: "M3") == nil)
     }
 
+    @Test("address counts round-trip beside the bounded lists")
+    func addressCounts() async throws {
+        var message = Self.message("C", at: 1000)
+        message.toCount = 100_000
+        message.replyToCount = 3
+        try await index.upsert([message])
+        let read = try #require(try await index.message(id: "C"))
+        #expect(read.toCount == 100_000 && read.to.count == 1 && read.ccCount == 0 && read.replyToCount == 3)
+        #expect(Self.message("D", at: 0).toCount == 1)  // by default, the list's length
+    }
+
     @Test("every filter condition, values only as arguments")
     func filters() async throws {
         try await index.upsert([

@@ -80,7 +80,8 @@ extension WebPage {
           $("view-pane").hidden = false;
           document.querySelector("main").classList.add("viewing");
           $("subject").textContent = m.Subject || "(no subject)";
-          const meta = [["From", who(m.From)], ["To", m.To.map(who).join(", ")], ["Cc", m.Cc.map(who).join(", ")],
+          const list = (shown, count) => shown.map(who).join(", ") + (count > shown.length ? ` and ${count - shown.length} more` : "");
+          const meta = [["From", who(m.From)], ["To", list(m.To, m.ToCount)], ["Cc", list(m.Cc, m.CcCount)],
             ["Date", new Date(m.Date).toLocaleString()], ["Inbox", m.Inbox], ["Size", `${m.Size} bytes`]];
           $("meta").replaceChildren(...meta.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
           $("toggle-read").textContent = "Mark unread";

@@ -109,10 +109,15 @@ public struct MessageContent: Sendable {
 
 /// The visible text of HTML, roughly: tags, comments, scripts and styles removed, common
 /// entities decoded. For previews and search, not for display.
+///
+/// Linear in the length of the HTML (hostile-inputs 47): a search for a closing `</style>`,
+/// `</script>` or `-->` that found none is not repeated, so 40,000 unclosed `<style>` cost one
+/// scan to the end, not 40,000.
 public enum HTMLText {
     public static func plainText(_ html: String) -> String {
         var output = ""
         var index = html.startIndex
+        var unclosed: Set<String> = []  // closings known to be absent from here to the end
         while index < html.endIndex {
             let character = html[index]
             if character == "<" {
@@ -126,9 +131,14 @@ public enum HTMLText {
                 } else if lowered.hasPrefix("<style") {
                     closing = "</style>"
                 }
-                if let closing, let end = endOfASCII(closing, in: rest) {
-                    index = end
-                } else if let end = rest.firstIndex(of: ">") {
+                if let closing, !unclosed.contains(closing) {
+                    if let end = endOfASCII(closing, in: rest) {
+                        index = end
+                        continue
+                    }
+                    unclosed.insert(closing)
+                }
+                if let end = rest.firstIndex(of: ">") {
                     output.append(" ")
                     index = html.index(after: end)
                 } else {

@@ -6,7 +6,11 @@ Runs as its own process under the Debian Python that has python3-aiosmtpd:
 Prints "ready" on stdout when it listens. Every accepted message becomes DIR/NNNNNN.json with
 the envelope, the ESMTP parameters, the client's port (one per TCP connection, so a test can
 count connections), whether TLS was on, and the content (latin-1 text). Every connection is
-logged as a line in DIR/connections.log.
+logged as a line in DIR/connections.log, and every AUTH command that arrives (over TLS or
+not, whether it succeeds or not) as a line in DIR/auth.log.
+
+TLS: --tls-cert/--tls-key offer STARTTLS; with --implicit-tls the same certificate is used
+from the first octet instead (port 465 style), and no STARTTLS is offered.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult, syntax
 
 
 class Handler:
@@ -32,6 +36,12 @@ class Handler:
         self.count = 0
         self.data_commands = 0
         self.lock = threading.Lock()
+
+    def log_auth(self, server, arg: str) -> None:
+        """Records an AUTH command (its mechanism only, never the credentials)."""
+        mechanism = arg.split()[0] if arg else ""
+        with self.lock, open(self.out / "auth.log", "a") as log:
+            log.write(f"{server.session.peer[1]} {mechanism} tls={is_tls(server)}\n")
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -66,7 +76,7 @@ class Handler:
             "rcpt_options": getattr(envelope, "rcpt_options", []),
             "peer_port": session.peer[1],
             "helo": session.host_name,
-            "tls": session.ssl is not None,
+            "tls": is_tls(server),
             "auth_login": session.auth_data.login.decode() if session.auth_data else None,
             "content": envelope.original_content.decode("latin-1"),
         }
@@ -75,6 +85,24 @@ class Handler:
         tmp.rename(self.out / f"{n:06d}.json")
         return "250 2.0.0 Ok: queued as peer%06d" % n
 
+
+def is_tls(server) -> bool:
+    """After STARTTLS (session.ssl) or on an implicit-TLS connection (an SSL transport)."""
+    return server.session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+
+
+class PeerSMTP(SMTP):
+    """aiosmtpd's server, with every AUTH command logged before it is looked at."""
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        self.event_handler.log_auth(self, arg)
+        return await super().smtp_AUTH(arg)
+
+
+class PeerController(Controller):
+    def factory(self):
+        return PeerSMTP(self.handler, **self.SMTP_kwargs)
 
 
 def main() -> None:
@@ -91,6 +119,8 @@ def main() -> None:
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--auth", help="USER:PASSWORD: AUTH is required, and only over TLS")
+    parser.add_argument("--implicit-tls", action="store_true",
+                        help="TLS from the first octet with --tls-cert/--tls-key, instead of STARTTLS")
     parser.add_argument("--tls-fail", action="store_true",
                         help="offer STARTTLS but fail every handshake (TLS 1.2 only, client certificate required)")
     args = parser.parse_args()
@@ -113,11 +143,13 @@ def main() -> None:
             ok = auth_data.login == user and auth_data.password == password
             return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
-        auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True)
-    controller = Controller(
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; an implicit-TLS connection is TLS too.
+        auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=not args.implicit_tls)
+    tls = dict(ssl_context=tls_context) if args.implicit_tls else dict(tls_context=tls_context)
+    controller = PeerController(
         handler, hostname=args.host, port=args.port, server_hostname=args.name, ident="peer ESMTP",
-        enable_SMTPUTF8=not args.no_smtputf8, decode_data=False, tls_context=tls_context,
-        data_size_limit=60 * 1024 * 1024, **auth)
+        enable_SMTPUTF8=not args.no_smtputf8, decode_data=False, data_size_limit=60 * 1024 * 1024,
+        **tls, **auth)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

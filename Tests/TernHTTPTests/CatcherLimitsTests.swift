@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+import TernStore
+import Testing
+
+@testable import TernHTTP
+
+/// The index in memory, for tests of the `Catcher` actor.
+actor MemoryIndex: MessageIndex {
+    var rows: [String: IndexedMessage] = [:]
+
+    func upsert(_ messages: [IndexedMessage]) { for message in messages { rows[message.id] = message } }
+    func remove(ids: [String]) { for id in ids { rows[id] = nil } }
+    func paths() -> [String: String] { rows.mapValues(\.path) }
+    func message(id: String) -> IndexedMessage? { rows[id] }
+    func inboxes() -> [InboxCount] { [] }
+
+    func search(_ filter: MessageFilter, offset: Int, limit: Int) -> MessagePage {
+        let all = rows.values.sorted { ($0.receivedAt, $0.id) > ($1.receivedAt, $1.id) }
+        let matched = all.filter { MessageMatcher.matches($0, filter) }
+        return MessagePage(
+            total: all.count, unread: all.filter { !$0.read }.count, matched: matched.count,
+            matchedUnread: matched.filter { !$0.read }.count, messages: Array(matched.dropFirst(offset).prefix(limit)))
+    }
+}
+
+/// A catcher on a fresh temporary Maildir.
+struct CatcherFixture {
+    let root: String
+    let store: CatcherStore
+    let index = MemoryIndex()
+    let catcher: Catcher
+    let pool: NIOThreadPool
+
+    init(limits: Catcher.Limits = Catcher.Limits()) throws {
+        root = NSTemporaryDirectory() + "tern-catcher-\(UUID().uuidString)"
+        pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        store = try CatcherStore(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
+        catcher = Catcher(store: store, index: index, pool: pool, limits: limits, logger: Logger(label: "test"))
+    }
+
+    func finish() async {
+        try? await pool.shutdownGracefully()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Waits (yielding, a bounded number of times) until `condition` holds.
+    func eventually(_ condition: () async -> Bool) async -> Bool {
+        for _ in 0..<10_000 {
+            if await condition() { return true }
+            await Task.yield()
+        }
+        return await condition()
+    }
+}
+
+@Suite("Catcher limits")
+struct CatcherLimitsTests {
+    @Test("event streams past the limit are refused; a dropped stream frees its place")
+    func listeners() async throws {
+        let fixture = try CatcherFixture(limits: .init(waiters: 4, listeners: 2))
+        let catcher = fixture.catcher
+        var streams = [try #require(await catcher.events()), try #require(await catcher.events())]
+        #expect(await catcher.events() == nil)
+        #expect(await catcher.clients.listeners == 2)
+        streams.removeLast()
+        #expect(await fixture.eventually { await catcher.clients.listeners == 1 })
+        streams.append(try #require(await catcher.events()))
+        #expect(streams.count == 2)
+        await fixture.finish()
+    }
+
+    @Test("waits past the limit are refused (busy); a cancelled wait frees its place")
+    func waiters() async throws {
+        let fixture = try CatcherFixture(limits: .init(waiters: 3, listeners: 2))
+        let catcher = fixture.catcher
+        let waits = (0..<3).map { _ in Task { await catcher.waitForNext(MessageFilter(), timeout: .seconds(600)) } }
+        #expect(await fixture.eventually { await catcher.clients.waiters == 3 })
+        #expect(await catcher.waitForNext(MessageFilter(), timeout: .seconds(600)) == .busy)
+        waits[0].cancel()
+        #expect(await waits[0].value == .timedOut)
+        #expect(await fixture.eventually { await catcher.clients.waiters == 2 })
+        #expect(await catcher.waitForNext(MessageFilter(), timeout: .zero) == .timedOut)
+        for wait in waits { wait.cancel() }
+        for wait in waits { _ = await wait.value }
+        #expect(await catcher.clients.waiters == 0)
+        await fixture.finish()
+    }
+
+    @Test("a large message is indexed from a bounded read, with the file's size")
+    func boundedRead() async throws {
+        let fixture = try CatcherFixture()
+        let name = "1700000000.ABCDEFGHJKLMNPQR.mx.test"
+        let body = String(repeating: String(repeating: "x", count: 998) + "\r\n", count: 5000)
+        let raw = rawMessage(["From: a@x.test", "To: b@x.test", "Subject: big one"], body: body)
+        #expect(FileManager.default.createFile(atPath: "\(fixture.root)/new/\(name)", contents: Data(raw)))
+
+        let file = CatcherStore.StoredFile(inbox: "default", path: "new/\(name)", key: name, seen: false)
+        let (octets, size) = try fixture.store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets)
+        #expect(octets.count == MessageSummary.maximumIndexedOctets && size == raw.count)
+        #expect(octets[...] == raw.prefix(octets.count))
+
+        await fixture.catcher.synchronize()
+        let indexed = try #require(await fixture.index.message(id: "ABCDEFGHJKLMNPQR"))
+        #expect(indexed.size == raw.count && indexed.subject == "big one" && indexed.toCount == 1)
+        await fixture.finish()
+    }
+
+    @Test("a small or empty file is read whole")
+    func smallRead() async throws {
+        let fixture = try CatcherFixture()
+        for (name, contents) in [("1.AAAAAAAAAAAAAAAA.x", "Subject: s\r\n\r\nbody"), ("2.BBBBBBBBBBBBBBBB.x", "")] {
+            #expect(FileManager.default.createFile(atPath: "\(fixture.root)/new/\(name)", contents: Data(contents.utf8)))
+            let file = CatcherStore.StoredFile(inbox: "default", path: "new/\(name)", key: name, seen: false)
+            let (octets, size) = try fixture.store.prefix(of: file, limit: 1 << 21)
+            #expect(octets == Array(contents.utf8) && size == contents.utf8.count)
+        }
+        await fixture.finish()
+    }
+}
+
+@Suite("Routes")
+struct RoutesTests {
+    @Test("a known path with another method is 405 with its methods; unknown paths go on")
+    func methodCheck() {
+        let check = MethodNotAllowed<BasicRequestContext>(table: [
+            (Routes.segments("api/v1/messages"), [.get, .put, .delete]),
+            (Routes.segments("api/v1/message/{id}"), [.get]),
+            (Routes.segments("api/v1/message/{id}/release"), [.post]),
+            (Routes.segments("/"), [.get]),
+        ])
+        #expect(check.allowedMethods(path: "/api/v1/messages") == [.get, .put, .delete])
+        #expect(check.allowedMethods(path: "/api/v1/messages/") == [.get, .put, .delete])
+        #expect(check.allowedMethods(path: "/api/v1/message/ABC") == [.get])
+        #expect(check.allowedMethods(path: "/api/v1/message/latest/release") == [.post])
+        #expect(check.allowedMethods(path: "/") == [.get])
+        #expect(check.allowedMethods(path: "/api/v1/nothing").isEmpty)
+        #expect(check.allowedMethods(path: "/api/v1/message/ABC/raw/more").isEmpty)
+    }
+}

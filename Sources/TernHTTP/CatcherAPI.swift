@@ -66,7 +66,7 @@ public enum CatcherHTTP {
         routes.get("ui/app.js") { _, _ in asset(WebPage.script, "text/javascript; charset=utf-8", policy: pagePolicy) }
         routes.get("view/{id}") { request, context in
             guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
-            let remote = request.uri.queryParameters.get("remote") == "1"
+            let remote = request.form["remote"] == "1"
             return asset(
                 MessageView.html(content), "text/html; charset=utf-8", policy: MessageView.policy(remoteImages: remote))
         }
@@ -81,13 +81,15 @@ public enum CatcherHTTP {
         }
         routes.get("api/v1/search") { request, _ in
             let (start, limit) = page(request)
-            let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
+            let query = request.form["query"] ?? ""
             let filter = filter(request, query: query)
             return try json(APIMessageList(try await catcher.search(filter, offset: start, limit: limit), start: start))
         }
         routes.delete("api/v1/search") { request, _ in
-            let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
-            guard !query.trimmingCharacters(in: .whitespaces).isEmpty else { return plain("query is required", .badRequest) }
+            let query = request.form["query"] ?? ""
+            // Never "delete everything" for want of a term: a query of white space and quotes
+            // is refused, as a missing one is.
+            guard !SearchQuery.terms(query).isEmpty else { return plain("query needs a search term", .badRequest) }
             _ = try await catcher.delete(matching: filter(request, query: query))
             return plain("ok")
         }
@@ -125,7 +127,7 @@ public enum CatcherHTTP {
         routes.get("api/v1/message/{id}/raw") { request, context in
             guard let (message, content) = try await load(context, request, catcher) else { return notFound() }
             var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
-            if request.uri.queryParameters.get("dl") == "1" {
+            if request.form["dl"] == "1" {
                 headers[.contentDisposition] = "attachment; filename=\"\(message.id).eml\""
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: content.raw)))
@@ -155,8 +157,8 @@ public enum CatcherHTTP {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         routes.get("api/v1/wait") { request, _ in
-            let query = request.uri.queryParameters.get("query").map { String($0) } ?? ""
-            guard let timeout = waitTimeout(request.uri.queryParameters.get("timeout")) else {
+            let query = request.form["query"] ?? ""
+            guard let timeout = waitTimeout(request.form["timeout"]) else {
                 return plain("timeout must be a number of seconds", .badRequest)
             }
             let filter = filter(request, query: query)
@@ -212,8 +214,11 @@ public enum CatcherHTTP {
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
             guard let asked = try? JSONDecoder().decode(APIRelease.self, from: Data(body.readableBytesView)),
-                !asked.to.isEmpty, asked.to.allSatisfy({ $0.contains("@") && !$0.contains(where: \.isWhitespace) })
+                !asked.to.isEmpty
             else { return plain("the body must be {\"To\": [\"address\", ...]}", .badRequest) }
+            if let malformed = asked.to.first(where: { !APIRelease.isAddress($0) }) {
+                return plain("not an address (local@domain.example): \(malformed)", .badRequest)
+            }
             let refused = release.disallowed(asked.to)
             guard refused.isEmpty else {
                 return plain("not in an allowed domain: \(refused.joined(separator: ", "))", .badRequest)
@@ -237,13 +242,44 @@ public enum CatcherHTTP {
     // MARK: Helpers
 
     /// `wait`'s `timeout`: seconds, 30 when absent, clamped to 0...`maximumWait`; nil when it is
-    /// not a finite number. The clamp comes before any conversion: `1e300` seconds in
-    /// milliseconds does not fit an `Int64`, and that conversion traps.
+    /// not a number as JSON writes one (RFC 8259 §6, what docs/openapi.yaml's `type: number`
+    /// means: no `inf`, `nan`, hexadecimal, `+5` or `.5`) or too large for a `Double`. The clamp
+    /// comes before any conversion: `1e300` seconds in milliseconds does not fit an `Int64`,
+    /// and that conversion traps.
     static func waitTimeout<Text: StringProtocol>(_ text: Text?) -> Duration? {
         guard let text else { return .seconds(30) }
-        guard let seconds = Double(String(text)), seconds.isFinite else { return nil }
+        guard isJSONNumber(text), let seconds = Double(String(text)), seconds.isFinite else { return nil }
         let maximum = Double(maximumWait.components.seconds)
         return .milliseconds(Int64((min(max(seconds, 0), maximum) * 1000).rounded()))
+    }
+
+    /// `number = [ "-" ] int [ frac ] [ exp ]` of RFC 8259 §6: `int = "0" / ( digit1-9 *DIGIT )`,
+    /// `frac = "." 1*DIGIT`, `exp = ( "e" / "E" ) [ "-" / "+" ] 1*DIGIT`.
+    static func isJSONNumber(_ text: some StringProtocol) -> Bool {
+        let octets = Array(text.utf8)
+        var index = 0
+        func digits() -> Int {
+            let start = index
+            while index < octets.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(octets[index]) { index += 1 }
+            return index - start
+        }
+        if index < octets.count, octets[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < octets.count else { return false }
+        if octets[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if index < octets.count, octets[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < octets.count, octets[index] == UInt8(ascii: "e") || octets[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < octets.count, octets[index] == UInt8(ascii: "+") || octets[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return index == octets.count
     }
 
     /// A `Duration` as NIO's `TimeAmount`, saturating instead of trapping.
@@ -257,16 +293,17 @@ public enum CatcherHTTP {
 
     /// `start` and `limit` as Mailpit takes them: bad or negative values fall back to 0 and 50.
     static func page(_ request: Request) -> (Int, Int) {
-        let start = request.uri.queryParameters.get("start").flatMap { ASCIIDecimal.parse($0, in: 0...Int.max) } ?? 0
-        let limit = request.uri.queryParameters.get("limit").flatMap { ASCIIDecimal.parse($0, in: 1...Int.max) } ?? 50
+        let form = request.form
+        let start = form["start"].flatMap { ASCIIDecimal.parse($0, in: 0...Int.max) } ?? 0
+        let limit = form["limit"].flatMap { ASCIIDecimal.parse($0, in: 1...Int.max) } ?? 50
         return (start, min(limit, 10_000))
     }
 
     /// The search query plus `?inbox=NAME`.
     static func filter(_ request: Request, query: String?) -> MessageFilter {
         var filter = SearchQuery.parse(query ?? "")
-        if let inbox = request.uri.queryParameters.get("inbox"), !inbox.isEmpty {
-            filter.conditions.append(.contains(.inbox, CatcherStore.inboxName(login: String(inbox))))
+        if let inbox = request.form["inbox"], !inbox.isEmpty {
+            filter.conditions.append(.contains(.inbox, CatcherStore.inboxName(login: inbox)))
         }
         return filter
     }
@@ -279,7 +316,7 @@ public enum CatcherHTTP {
         let id = try context.parameters.require("id")
         let message: IndexedMessage?
         if id == "latest" {
-            let query = request.uri.queryParameters.get("query").map { String($0) }
+            let query = request.form["query"]
             message = try await catcher.latest(filter(request, query: query))
         } else {
             message = try await catcher.message(id: id)

@@ -77,7 +77,9 @@ struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
 /// `X-Content-Type-Options: nosniff` on every response, errors included: no browser may take a
 /// message part, a raw message or an error text for HTML or script of the catcher's origin.
 /// Added first, so it wraps every other middleware and route; an error thrown below it becomes
-/// its response here (with the header), as Hummingbird would have made it.
+/// its response here (with the header). Every error is answered as the routes answer theirs,
+/// in `text/plain` (as Mailpit does, and as docs/openapi.yaml says), not in Hummingbird's JSON
+/// `{"error": {"message": ...}}`: a 400, 405, 413 or 415 reads the same as a 404.
 struct NoSniff<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -85,6 +87,8 @@ struct NoSniff<Context: RequestContext>: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError {
+            response = Self.plainText(error)
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
         } catch {
@@ -94,6 +98,16 @@ struct NoSniff<Context: RequestContext>: RouterMiddleware {
                 body: .init(byteBuffer: ByteBuffer(string: "internal error")))
         }
         response.headers[.xContentTypeOptions] = "nosniff"
+        return response
+    }
+}
+
+extension NoSniff {
+    /// An `HTTPError` as a `text/plain` response: its message (or its status's reason phrase),
+    /// its status and its headers (`Allow` of a 405).
+    static func plainText(_ error: HTTPError) -> Response {
+        var response = CatcherHTTP.plain(error.body ?? error.status.reasonPhrase, error.status)
+        for field in error.headers where field.name != .contentType { response.headers.append(field) }
         return response
     }
 }

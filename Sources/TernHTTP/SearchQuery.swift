@@ -7,66 +7,78 @@ import TernStore
 /// `message-id:`, `tag:` and `inbox:` match one field; `is:read`, `is:unread`,
 /// `has:attachment`; `before:` and `after:` take a date (`2026-03-02`, RFC 3339, or seconds
 /// since 1970). A leading `-` or `!` negates a term. Every term must hold.
+///
+/// A term that cannot be read as what its prefix names (`before:someday`, `is:nothing`, an
+/// empty `from:`) is a word like any other, searched for in the text: it never widens a search,
+/// so `DELETE /api/v1/search?query=before:someday` deletes what has those words, not every
+/// message.
 enum SearchQuery {
     static func parse(_ query: String) -> MessageFilter {
-        MessageFilter(terms(query).compactMap(condition))
+        MessageFilter(terms(query).map(condition))
     }
 
-    /// Splits on white space outside double quotes; quotes are removed (`from:"Alice B"`).
+    /// Splits on white space (Unicode `White_Space`, one scalar at a time) outside double
+    /// quotes; quotes are removed (`from:"Alice B"`). A term of nothing but white space (`" "`)
+    /// is no term, so a query has a term exactly when it has a character that is neither white
+    /// space nor `"` (what docs/openapi.yaml asks of `DELETE /api/v1/search`'s query).
     static func terms(_ query: String) -> [String] {
         var terms: [String] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var inQuotes = false
-        for character in query {
-            if character == "\"" {
+        func endTerm() {
+            if current.contains(where: { !$0.properties.isWhitespace }) { terms.append(String(current)) }
+            current = String.UnicodeScalarView()
+        }
+        for scalar in query.unicodeScalars {
+            if scalar == "\"" {
                 inQuotes.toggle()
-            } else if character.isWhitespace, !inQuotes {
-                if !current.isEmpty { terms.append(current) }
-                current = ""
+            } else if scalar.properties.isWhitespace, !inQuotes {
+                endTerm()
             } else {
-                current.append(character)
+                current.append(scalar)
             }
         }
-        if !current.isEmpty { terms.append(current) }
+        endTerm()
         return terms
     }
 
-    static func condition(_ term: String) -> MessageFilter.Condition? {
+    static func condition(_ term: String) -> MessageFilter.Condition {
         var term = Substring(term)
         var negated = false
         if term.count > 1, term.first == "-" || term.first == "!" {
             negated = true
             term = term.dropFirst()
         }
-        guard let parsed = positive(term) else { return nil }
+        let parsed = positive(term)
         return negated ? .not(parsed) : parsed
     }
 
-    private static func positive(_ term: Substring) -> MessageFilter.Condition? {
-        guard let colon = term.firstIndex(of: ":") else { return .contains(.text, String(term)) }
+    private static func positive(_ term: Substring) -> MessageFilter.Condition {
+        let word = MessageFilter.Condition.contains(.text, String(term))
+        guard let colon = term.firstIndex(of: ":") else { return word }
         let key = term[..<colon].lowercased()
         let value = String(term[term.index(after: colon)...])
         switch key {
-        case "from": return value.isEmpty ? nil : .contains(.from, value)
-        case "to": return value.isEmpty ? nil : .contains(.to, value)
-        case "subject": return value.isEmpty ? nil : .contains(.subject, value)
-        case "message-id", "messageid": return value.isEmpty ? nil : .contains(.messageID, value)
-        case "tag": return value.isEmpty ? nil : .contains(.tag, value)
-        case "inbox": return value.isEmpty ? nil : .contains(.inbox, CatcherStore.inboxName(login: value))
+        case "from": return value.isEmpty ? word : .contains(.from, value)
+        case "to": return value.isEmpty ? word : .contains(.to, value)
+        case "subject": return value.isEmpty ? word : .contains(.subject, value)
+        case "message-id", "messageid": return value.isEmpty ? word : .contains(.messageID, value)
+        case "tag": return value.isEmpty ? word : .contains(.tag, value)
+        case "inbox": return value.isEmpty ? word : .contains(.inbox, CatcherStore.inboxName(login: value))
         case "is":
             switch value.lowercased() {
             case "read", "seen": return .isRead(true)
             case "unread", "unseen", "new": return .isRead(false)
-            default: return nil
+            default: return word
             }
         case "has":
             switch value.lowercased() {
             case "attachment", "attachments": return .hasAttachment(true)
-            default: return nil
+            default: return word
             }
-        case "before": return milliseconds(value).map(MessageFilter.Condition.receivedBefore)
-        case "after", "since": return milliseconds(value).map(MessageFilter.Condition.receivedSince)
-        default: return .contains(.text, String(term))  // "http://x": a word with a colon
+        case "before": return milliseconds(value).map(MessageFilter.Condition.receivedBefore) ?? word
+        case "after", "since": return milliseconds(value).map(MessageFilter.Condition.receivedSince) ?? word
+        default: return word  // "http://x": a word with a colon
         }
     }
 

@@ -140,4 +140,39 @@ struct RoutesTests {
         #expect(check.allowedMethods(path: "/api/v1/nothing").isEmpty)
         #expect(check.allowedMethods(path: "/api/v1/message/ABC/raw/more").isEmpty)
     }
+
+    @Test("errors are text/plain, as docs/openapi.yaml says, with their status and headers")
+    func errorsAreText() async throws {
+        let withMessage = NoSniff<BasicRequestContext>.plainText(
+            HTTPError(.methodNotAllowed, headers: [.allow: "GET, PUT"], message: "POST is not a method of this path"))
+        #expect(withMessage.status == .methodNotAllowed)
+        #expect(withMessage.headers[.contentType] == "text/plain; charset=utf-8")
+        #expect(withMessage.headers[.allow] == "GET, PUT")
+        let bare = NoSniff<BasicRequestContext>.plainText(
+            HTTPError(.contentTooLarge, headers: [.contentType: "application/json"]))
+        #expect(bare.status == .contentTooLarge)
+        #expect(bare.headers[values: .contentType] == ["text/plain; charset=utf-8"])
+    }
+}
+
+@Suite("Release")
+struct ReleaseTests {
+    @Test("addresses a release may name: Dot-string @ host name, US-ASCII, within RFC 5321's limits", arguments: [
+        "dev@example.org", "a@b", "first.last+tag@sub.example-1.test", "!#$%&'*+-/=?^_`{|}~@x.y",
+        String(repeating: "l", count: 64) + "@example.org", "x@" + String(repeating: "d", count: 63) + ".test",
+        "x@" + Array(repeating: String(repeating: "d", count: 63), count: 3).joined(separator: ".") + "." + String(repeating: "e", count: 60),
+    ])
+    func goodAddresses(address: String) {
+        #expect(APIRelease.isAddress(address))
+    }
+
+    @Test("anything else is refused before any relay is asked", arguments: [
+        "", "@", "dev", "dev@", "@example.org", "a..b@c", ".a@c", "a.@c", "a@b..c", "a@-b", "a@b-", "a@b.", "a@.b",
+        "a b@c", "a@b c", "a@b\r\nRCPT TO:<x@y>", "\"q\"@c", "a@[127.0.0.1]", "ü@c", "a@ü.test", "a@b@c", "a<b>@c",
+        String(repeating: "l", count: 65) + "@example.org", String(repeating: "l", count: 200) + "@example.org", "x@" + String(repeating: "d", count: 64) + ".test",
+        "x@" + Array(repeating: String(repeating: "d", count: 63), count: 3).joined(separator: ".") + "." + String(repeating: "e", count: 61),
+    ])
+    func badAddresses(address: String) {
+        #expect(!APIRelease.isAddress(address))
+    }
 }

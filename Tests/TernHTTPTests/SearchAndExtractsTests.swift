@@ -19,8 +19,29 @@ struct SearchQueryTests {
                 .contains(.text, "https://example.test/x"),
             ])
         #expect(SearchQuery.parse("").conditions.isEmpty)
-        #expect(SearchQuery.parse("is:whatever before:yesterday from:").conditions.isEmpty)
         #expect(SearchQuery.parse("-").conditions == [.contains(.text, "-")])
+    }
+
+    @Test("a term that cannot be read as its prefix says is a word: it never widens a search")
+    func unreadableTermsAreWords() {
+        #expect(
+            SearchQuery.parse("is:whatever before:yesterday from: has:nothing -after:soon").conditions == [
+                .contains(.text, "is:whatever"), .contains(.text, "before:yesterday"), .contains(.text, "from:"),
+                .contains(.text, "has:nothing"), .not(.contains(.text, "after:soon")),
+            ])
+    }
+
+    @Test("terms split on Unicode white space outside quotes; white space and quotes alone are no term")
+    func terms() {
+        #expect(SearchQuery.terms("a\u{3000}b\u{85}c\nd\te") == ["a", "b", "c", "d", "e"])
+        #expect(SearchQuery.terms("subject:\"two words\" x") == ["subject:two words", "x"])
+        for blank in ["", " ", "\n\r\t", "\"\"", "\" \"", "\"\u{2028}\" \"", "\u{A0}\u{1680}\u{2000}\u{200A}\u{202F}\u{205F}"] {
+            #expect(SearchQuery.terms(blank).isEmpty, "\(blank.unicodeScalars.map { $0.value })")
+        }
+        // What is not Unicode White_Space is a term: U+FEFF (ECMAScript's \s has it), U+200B, NUL.
+        for term in ["\u{FEFF}", "\u{200B}", "\u{0}", "\" \u{301}"] {
+            #expect(SearchQuery.terms(term).count == 1, "\(term.unicodeScalars.map { $0.value })")
+        }
     }
 
     @Test("RFC 3339 times with zones")
@@ -44,10 +65,10 @@ struct SearchQueryTests {
         #expect(SearchQuery.milliseconds(text) == nil)
     }
 
-    @Test("before: and after: with hostile numbers are ignored terms")
+    @Test("before: and after: with hostile numbers are words, never dates")
     func hostileQueries() {
         for query in ["before:9999999999999999", "after:9999999999999999", "before:2026-01-01T00:00+99999999:00", "since:99999-1-1"] {
-            #expect(SearchQuery.parse(query).conditions.isEmpty, "\(query)")
+            #expect(SearchQuery.parse(query).conditions == [.contains(.text, query)], "\(query)")
         }
     }
 
@@ -62,6 +83,19 @@ struct SearchQueryTests {
         for bad in ["inf", "-inf", "nan", "infinity", "", "ten", "1e400"] {
             #expect(CatcherHTTP.waitTimeout(bad) == nil, "\(bad)")
         }
+    }
+
+    @Test("wait's timeout is a number as JSON writes one (docs/openapi.yaml: type number)")
+    func waitTimeoutGrammar() {
+        for number in ["0", "-0", "7", "-7.25", "0.5", "1e3", "1E+3", "2.5e-1", "10", "123456789012345678901234567890"] {
+            #expect(CatcherHTTP.isJSONNumber(number), "\(number)")
+        }
+        for text in ["+5", ".5", "5.", "05", "-", "1e", "1e+", "0x10", "1_000", " 1", "1 ", "\u{FF11}", "1.5.2", "--1", "Infinity"] {
+            #expect(!CatcherHTTP.isJSONNumber(text), "\(text)")
+            #expect(CatcherHTTP.waitTimeout(text) == nil, "\(text)")
+        }
+        #expect(CatcherHTTP.waitTimeout("2.5e-1") == .milliseconds(250))
+        #expect(CatcherHTTP.waitTimeout("-0") == .zero)
     }
 
     @Test("a waiter's filter judges one message as the index would")
@@ -126,5 +160,29 @@ struct MessageExtractsTests {
         let parsed = APIListUnsubscribe(content: content)
         #expect(parsed.links == ["mailto:u@list.test?subject=unsub", "https://list.test/u/1"])
         #expect(parsed.headerPost == "List-Unsubscribe=One-Click" && parsed.errors.isEmpty)
+    }
+}
+
+@Suite("Query strings")
+struct FormQueryTests {
+    @Test("form-decoded as Go, Python and browsers write them: + is a space, %XX an octet")
+    func decoding() {
+        let form = FormQuery("query=subject%3Ahello+world&inbox=App%2BOne&limit=+5&empty=&bare&query=second&%71=named")
+        #expect(form["query"] == "subject:hello world")  // the first one, as Go's Values.Get
+        #expect(form["inbox"] == "App+One")
+        #expect(form["limit"] == " 5")
+        #expect(form["empty"] == "")
+        #expect(form["bare"] == "")
+        #expect(form["q"] == "named")
+        #expect(form["missing"] == nil)
+        #expect(FormQuery(nil)["query"] == nil)
+    }
+
+    @Test("a malformed % stays a %; octets that are not UTF-8 read as U+FFFD")
+    func lenient() {
+        #expect(FormQuery.decode(Array("100%".utf8)) == "100%")
+        #expect(FormQuery.decode(Array("%zz%4".utf8)) == "%zz%4")
+        #expect(FormQuery.decode(Array("%41%e2%82%ac%ff".utf8)) == "A€\u{FFFD}")
+        #expect(FormQuery.decode(Array("%00".utf8)) == "\u{0}")
     }
 }

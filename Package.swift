@@ -204,6 +204,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Fuzzing (docs/fuzzing.md): one entry function per parser in TernFuzzTargets; `tern-fuzz`
+        // replays inputs in this build and is a libFuzzer binary when scripts/fuzz builds it with
+        // -sanitize=fuzzer -DTERN_FUZZING (CTernFuzz declares libFuzzer's driver for that build).
+        .target(
+            name: "TernFuzzTargets",
+            dependencies: [
+                "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernStore", "TernHTTP", "TernApp",
+                "CTernSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Fuzz/TernFuzzTargets",
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CTernFuzz", path: "Fuzz/CTernFuzz"),
+        .executableTarget(
+            name: "tern-fuzz",
+            dependencies: ["TernFuzzTargets", "CTernFuzz"],
+            path: "Fuzz/tern-fuzz",
+            swiftSettings: swiftSettings
+        ),
+
         // Tests: the pure cores byte by byte, the stores on a real file system.
         .target(
             name: "TernTestSupport",
@@ -280,6 +302,11 @@ let package = Package(
             dependencies: [
                 "TernSMTPServer", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernFuzzTests",
+            dependencies: ["TernFuzzTargets"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,3 @@
+// Declarations only (include/CTernFuzz.h): the definitions come from libFuzzer when tern-fuzz
+// is built with -sanitize=fuzzer (scripts/fuzz).
+#include "CTernFuzz.h"

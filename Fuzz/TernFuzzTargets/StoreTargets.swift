@@ -1,0 +1,153 @@
+import CTernSystem
+import Foundation
+import NIOPosix
+import TernMail
+import TernStore
+
+/// The files Tern reads back from its data directory: after a crash, a disk error or a hand
+/// edit they may hold anything, and a file that traps the reader would stop every restart
+/// (hostile-inputs 46). Each target writes the input to a fresh directory and runs the real
+/// reader on it, as at start.
+enum StoreTargets {
+    /// A queue record (`spool/queue/<id>.json`) through `Spool.contents(in:)`: JSON decoding and
+    /// the range checks of `SpoolRecord.problem`; a record that passes is read as the queue
+    /// reads it.
+    static let spool = FuzzTarget(
+        name: "spool",
+        summary: "Spool.contents(in:) reading queue/<id>.json (SpoolRecord JSON and its range checks)",
+        maximumLength: 8 * 1024
+    ) { bytes in
+        withScratchDirectory { root in
+            try FileManager.default.createDirectory(atPath: "\(root)/queue", withIntermediateDirectories: true)
+            try Data(bytes).write(to: URL(fileURLWithPath: "\(root)/queue/\(seedQueueID).json"))
+            let contents = try Spool.contents(in: root)
+            for record in contents.records {
+                _ = record.isComplete
+                _ = MailAddress(stored: record.from)
+                for recipient in record.recipients {
+                    _ = MailAddress(stored: recipient.address)
+                    _ = recipient.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
+                }
+                for delivery in record.deliveries {
+                    _ = MailAddress(stored: delivery.recipient)
+                }
+            }
+        }
+    }
+
+    /// A journal segment (`journal/0000000000000001.journal`) through
+    /// `MessageJournal.unretired()`: segment header, records, sequence numbers, checkpoints.
+    ///
+    /// Input: `mode`, then the segment's octets. Records carry CRC-32C checksums a fuzzer cannot
+    /// guess, so with mode bit 0 set the target first writes the segment header's magic,
+    /// version, number and checksum and every record's magic, padding and checksum, keeping
+    /// the lengths (cut to what is there), sequence numbers, kinds and payloads of the input:
+    /// the reader then gets past the checksums to the numbers behind them.
+    static let journal = FuzzTarget(
+        name: "journal",
+        summary: "MessageJournal.unretired() reading a segment (with checksums repaired, or raw)",
+        maximumLength: 4096
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let mode = input.byte()
+        var segment = Array(input.rest)
+        if mode & 1 != 0 { JournalFormat.repair(&segment, number: 1) }
+        withScratchDirectory { root in
+            try Data(segment).write(to: URL(fileURLWithPath: "\(root)/0000000000000001.journal"))
+            let journal = try MessageJournal(directory: root, pool: NIOThreadPool.singleton)
+            _ = try journal.unretired()
+        }
+    }
+
+    /// A Maildir's UID list (`tern-uidlist`) through `MaildirUIDList`: reading it, assigning
+    /// the UID of a new message (an append after the last valid line) and a rebuild against
+    /// the messages in `new/` and `cur/`.
+    static let uidList = FuzzTarget(
+        name: "uidlist",
+        summary: "MaildirUIDList reading tern-uidlist, then assign and rebuild",
+        maximumLength: 4096
+    ) { bytes in
+        withScratchDirectory { maildir in
+            for folder in ["new", "cur", "tmp"] {
+                try FileManager.default.createDirectory(atPath: "\(maildir)/\(folder)", withIntermediateDirectories: true)
+            }
+            _ = FileManager.default.createFile(atPath: "\(maildir)/new/1795383379.\(seedQueueID).mx,S=10", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(maildir)/cur/1795383380.K0WH2982MWBWQ4QN.mx,S=12:2,S", contents: nil)
+            try Data(bytes).write(to: URL(fileURLWithPath: "\(maildir)/\(MaildirUIDList.fileName)"))
+            let list = MaildirUIDList(maildir: maildir)
+            _ = try? list.entries()
+            _ = try? list.assign(["1795383381.K0WH2982MWBWQ4QP.mx", "1795383379.\(seedQueueID).mx"], now: 1_795_383_381)
+            _ = try? list.rebuild(now: 1_795_383_382)
+            _ = try? list.entries()
+        }
+    }
+
+    /// The queue ID of the seed records: a record must carry its file's ID to be read.
+    static let seedQueueID = "K0WH2982MWBWQ4QM"
+
+    /// Runs `body` in a new empty directory (in /dev/shm where there is one, so the fsyncs of
+    /// the writers cost nothing) and removes it afterwards. I/O errors are outcomes, not crashes.
+    private static func withScratchDirectory(_ body: (String) throws -> Void) {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        var template = Array("\(base)/tern-fuzz-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            fatalError("fuzz harness: cannot make a directory in \(base)")
+        }
+        let directory = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try? body(directory)
+    }
+}
+
+/// The journal's on-disk format, as `MessageJournal` documents it, for repairing checksums.
+enum JournalFormat {
+    static let segmentMagic: UInt32 = 0x3153_4A54  // "TJS1"
+    static let recordMagic: UInt32 = 0x3152_4A54  // "TJR1"
+    static let segmentHeaderSize = 24 + 4 + 4  // magic, version, number, first sequence, CRC, padding
+    static let recordHeaderSize = 24  // magic, length, sequence, kind, 3 zero octets, CRC
+
+    /// Makes the checksums, magics and fixed fields of `bytes` valid for segment `number`,
+    /// keeping every other octet.
+    static func repair(_ bytes: inout [UInt8], number: UInt64) {
+        guard bytes.count >= segmentHeaderSize else { return }
+        store(segmentMagic, at: 0, in: &bytes)
+        store(UInt32(1), at: 4, in: &bytes)
+        store(number, at: 8, in: &bytes)
+        store(crc(bytes, 4..<24), at: 24, in: &bytes)
+        var position = segmentHeaderSize
+        while bytes.count - position >= recordHeaderSize {
+            store(recordMagic, at: position, in: &bytes)
+            let declared = Int(load(UInt32.self, at: position + 4, in: bytes))
+            let length = min(declared, bytes.count - position - recordHeaderSize)
+            store(UInt32(length), at: position + 4, in: &bytes)
+            bytes[position + 17] = 0
+            bytes[position + 18] = 0
+            bytes[position + 19] = 0
+            let header = crc(bytes, position + 4..<position + 20)
+            let payloadStart = position + recordHeaderSize
+            let checksum = bytes.withUnsafeBytes { raw in
+                tern_crc32c(header, raw.baseAddress! + payloadStart, length)
+            }
+            store(checksum, at: position + 20, in: &bytes)
+            position = payloadStart + length
+        }
+    }
+
+    private static func crc(_ bytes: [UInt8], _ range: Range<Int>) -> UInt32 {
+        bytes.withUnsafeBytes { tern_crc32c(0, $0.baseAddress! + range.lowerBound, range.count) }
+    }
+
+    private static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { octets in
+            for (index, octet) in octets.enumerated() { bytes[offset + index] = octet }
+        }
+    }
+
+    private static func load<T: FixedWidthInteger>(_: T.Type, at offset: Int, in bytes: [UInt8]) -> T {
+        var value: T = 0
+        for index in (0..<MemoryLayout<T>.size).reversed() {
+            value = value << 8 | T(bytes[offset + index])
+        }
+        return value
+    }
+}

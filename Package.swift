@@ -314,6 +314,7 @@ let package = Package(
             dependencies: [
                 "TernApp", "TernSMTPServer", "TernAccounts", "TernMail", "TernQueue", "TernStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -64,6 +64,12 @@ public enum ConfigurationLoader {
     public static func parse(_ text: String, environment: [String: String] = [:]) throws(ConfigurationError)
         -> TernConfiguration
     {
+        if let line = TOMLTableHeaders.firstMalformedLine(in: text) {
+            throw ConfigurationError(
+                key: "",
+                problem: "TOML syntax error at line \(line): a table header must start with a key "
+                    + "(a letter, digit, '_', '-' or a quoted name)")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

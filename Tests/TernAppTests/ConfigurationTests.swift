@@ -3,6 +3,7 @@ import NIOCore
 import TernAccounts
 import TernDelivery
 import TernSMTPServer
+import TOMLKit
 import TernStore
 import Testing
 
@@ -310,6 +311,46 @@ struct ConfigurationTests {
         } catch {
             #expect(error.description.contains("line 1"))
         }
+    }
+
+    /// toml++ (inside TOMLKit) aborts the process on these instead of reporting them; found by
+    /// `scripts/fuzz config` (Fuzz/Regressions/config).
+    @Test("a table header that does not start with a key is an error on its line, not an abort", arguments: [
+        "[=]", "[.a]", "[é]", "[\u{1}]", "[[=]]", "[[ .a]]", "[ #]",
+    ])
+    func malformedTableHeader(header: String) {
+        do {
+            _ = try ConfigurationLoader.parse("hostname = \"mx.example.test\"\n\n\(header)\n")
+            Issue.record("accepted \(header)")
+        } catch {
+            #expect(error.description.contains("line 3"), "\(error.description)")
+        }
+    }
+
+    @Test("table headers are found only where a statement starts")
+    func tableHeadersOutsideValues() {
+        let valid = #"""
+            # [=] in a comment
+            a = "[=] in a string \" [.a]"
+            b = 'C:\path\ has no escapes'
+            c = """
+            [=] inside a multi-line string ""\"""
+            """"
+            d = '''
+            [.a] inside a literal one
+            '''
+            e = [
+              [1, 2], # [=]
+              [ [3] ],
+              { x = "]" },
+            ]
+            [ table ] # spaces are allowed
+            [["array of tables"]]
+            """#
+        #expect(throws: Never.self) { _ = try TOMLTable(string: valid) }
+        #expect(TOMLTableHeaders.firstMalformedLine(in: valid) == nil)
+        #expect(TOMLTableHeaders.firstMalformedLine(in: valid + "\n[=]\n") == 17)
+        #expect(TOMLTableHeaders.firstMalformedLine(in: "[a]\nb = [\n1,\n]\n  [ @]") == 5)
     }
 
     @Test("environment overrides the file")

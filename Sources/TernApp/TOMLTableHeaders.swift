@@ -1,0 +1,150 @@
+/// Finds table headers that the TOML library would abort on instead of reporting.
+///
+/// TOMLKit bundles toml++ 3.x, whose table-header parser asserts that the first character after
+/// `[` or `[[` (and any blanks) starts a key, a bare-key character or a quote, and aborts the
+/// process when it does not (`[=]`, `[.a]`, `[é]`, `[\u{1}]`; fixed upstream in toml++ #301, not
+/// in the copy TOMLKit 0.6 carries). `tern check-config` must name the line of a mistake, whatever
+/// the file holds (hostile-inputs 46), so the loader runs this scan before handing text to TOMLKit.
+///
+/// The scan walks statements the way toml++'s `parse_document` does: a statement starts after
+/// blank lines and comments; one starting with `[` is a table header; any other runs to the end of
+/// its line, except inside strings (basic, literal, and the multi-line forms) and inside the
+/// brackets of arrays and inline tables, which may span lines (TOML 1.0.0 §Array). On valid TOML it
+/// finds every header and nothing else; on other text it may lose track, which only matters for a
+/// document TOMLKit refuses anyway.
+enum TOMLTableHeaders {
+    /// The 1-based line of the first table header whose key does not start with a bare-key
+    /// character (`A-Za-z0-9_-`) or a quote, or nil when there is none.
+    static func firstMalformedLine(in text: String) -> Int? {
+        var scanner = Scanner(bytes: Array(text.utf8))
+        return scanner.firstMalformedHeaderLine()
+    }
+
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+        var line = 1
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        mutating func advance() {
+            if bytes[index] == UInt8(ascii: "\n") { line += 1 }
+            index += 1
+        }
+
+        func isAhead(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - index >= count else { return false }
+            return literal.withUTF8Buffer { literal in
+                literal.indices.allSatisfy { bytes[index + $0] == literal[$0] }
+            }
+        }
+
+        static func startsKey(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"),
+                UInt8(ascii: "\""), UInt8(ascii: "'"):
+                return true
+            default:
+                return false
+            }
+        }
+
+        mutating func skipBlanks() {
+            while let byte = current, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { advance() }
+        }
+
+        mutating func firstMalformedHeaderLine() -> Int? {
+            while let byte = current {
+                switch byte {
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+                    advance()
+                case UInt8(ascii: "#"):
+                    skipComment()
+                case UInt8(ascii: "["):
+                    let headerLine = line
+                    advance()
+                    skipBlanks()
+                    if current == UInt8(ascii: "[") {
+                        advance()
+                        skipBlanks()
+                    }
+                    // `[]`, `[[]]` and an unterminated `[` are errors toml++ reports itself.
+                    if let first = current, first != UInt8(ascii: "]"), !Self.startsKey(first) {
+                        return headerLine
+                    }
+                    skipStatement()
+                default:
+                    skipStatement()
+                }
+            }
+            return nil
+        }
+
+        /// Skips to the end of the statement: the first line break outside strings and brackets.
+        mutating func skipStatement() {
+            var depth = 0
+            while let byte = current {
+                switch byte {
+                case UInt8(ascii: "\n") where depth == 0:
+                    return
+                case UInt8(ascii: "#"):
+                    skipComment()
+                case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                    skipString(quote: byte)
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    depth += 1
+                    advance()
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    depth = max(0, depth - 1)
+                    advance()
+                default:
+                    advance()
+                }
+            }
+        }
+
+        mutating func skipComment() {
+            while let byte = current, byte != UInt8(ascii: "\n") { advance() }
+        }
+
+        /// Skips a string starting at its opening quote. A basic string (`"`) takes backslash
+        /// escapes, a literal one (`'`) none; tripled quotes open a multi-line string, which may
+        /// end with up to two more quotes that belong to its content (TOML 1.0.0 §String).
+        mutating func skipString(quote: UInt8) {
+            let escapes = quote == UInt8(ascii: "\"")
+            let tripled: StaticString = escapes ? "\"\"\"" : "'''"
+            if isAhead(tripled) {
+                for _ in 0..<3 { advance() }
+                while current != nil {
+                    if escapes && current == UInt8(ascii: "\\") {
+                        advance()
+                        if current != nil { advance() }
+                    } else if isAhead(tripled) {
+                        for _ in 0..<3 { advance() }
+                        var extra = 0
+                        while extra < 2, current == quote {
+                            advance()
+                            extra += 1
+                        }
+                        return
+                    } else {
+                        advance()
+                    }
+                }
+                return
+            }
+            advance()
+            while let byte = current, byte != UInt8(ascii: "\n") {
+                advance()
+                if byte == quote { return }
+                if escapes && byte == UInt8(ascii: "\\"), let escaped = current, escaped != UInt8(ascii: "\n") {
+                    advance()
+                }
+            }
+        }
+    }
+}

@@ -1,3 +1,5 @@
+import TernMail
+
 /// An address-list field value (From:, Sender:, To:, ...) read strictly by RFC 5322 §3.4, with
 /// the obsolete forms of §4 that mail clients still read (§4.4 obs-local-part, obs-domain,
 /// obs-route, obs-phrase, empty list elements) and UTF-8 where RFC 6532 §3.2 allows it.
@@ -253,42 +255,11 @@ extension StrictAddressList {
             }
             let first = index
             index += 1
-            var content: [UInt8] = []
-            while let byte = peek {
-                switch byte {
-                case .quote:
-                    index += 1
-                    let range = first..<index
-                    guard skipCFWS() else {
-                        reset(start)
-                        return nil
-                    }
-                    return Word(text: content, quoted: true, range: range)
-                case .backslash:
-                    guard let octet = quotedPair() else {
-                        reset(start)
-                        return nil
-                    }
-                    content.append(octet)
-                case .space, .tab, .cr:
-                    let before = index
-                    skipFWS()
-                    guard index > before else {
-                        reset(start)
-                        return nil
-                    }
-                    content += bytes[before..<index].filter { $0 != .cr && $0 != .lf }
-                default:
-                    guard Self.isQtext(byte) else {
-                        reset(start)
-                        return nil
-                    }
-                    content.append(byte)
-                    index += 1
-                }
+            guard let quoted = delimitedContent(closing: .quote, keepsWhiteSpace: true, isText: Self.isQtext) else {
+                reset(start)
+                return nil
             }
-            reset(start)
-            return nil
+            return Word(text: quoted.content, quoted: true, range: first..<quoted.end)
         }
 
         /// word = atom / quoted-string    ; §3.2.5
@@ -401,40 +372,45 @@ extension StrictAddressList {
         mutating func domainLiteral() -> String? {
             let start = mark
             index += 1
-            var content: [UInt8] = [.openBracket]
+            guard let literal = delimitedContent(closing: .closeBracket, keepsWhiteSpace: false, isText: Self.isDtext)
+            else {
+                reset(start)
+                return nil
+            }
+            return String(decoding: [.openBracket] + literal.content + [.closeBracket], as: UTF8.self)
+        }
+
+        /// The rest of a quoted string or domain literal after its opening delimiter, through the
+        /// closing one and the CFWS after it: the content with quoted pairs resolved (§3.2.1) and
+        /// folding CRLFs removed, the blanks of FWS kept in a quoted string (§3.2.4) and dropped
+        /// from a literal (§3.4.1), and the index just past the closing delimiter. Nil when the
+        /// content holds an octet `isText` refuses or the delimiter never comes; the caller resets.
+        private mutating func delimitedContent(closing: UInt8, keepsWhiteSpace: Bool, isText: (UInt8) -> Bool)
+            -> (content: [UInt8], end: Int)?
+        {
+            var content: [UInt8] = []
             while let byte = peek {
                 switch byte {
-                case .closeBracket:
+                case closing:
                     index += 1
-                    guard skipCFWS() else {
-                        reset(start)
-                        return nil
-                    }
-                    content.append(.closeBracket)
-                    return String(decoding: content, as: UTF8.self)
+                    let end = index
+                    return skipCFWS() ? (content, end) : nil
                 case .backslash:
-                    guard let octet = quotedPair() else {
-                        reset(start)
-                        return nil
-                    }
+                    guard let octet = quotedPair() else { return nil }
                     content.append(octet)
                 case .space, .tab, .cr:
                     let before = index
                     skipFWS()
-                    guard index > before else {
-                        reset(start)
-                        return nil
+                    guard index > before else { return nil }
+                    if keepsWhiteSpace {
+                        content += bytes[before..<index].filter { $0 != .cr && $0 != .lf }
                     }
                 default:
-                    guard Self.isDtext(byte) else {
-                        reset(start)
-                        return nil
-                    }
+                    guard isText(byte) else { return nil }
                     content.append(byte)
                     index += 1
                 }
             }
-            reset(start)
             return nil
         }
 
@@ -583,22 +559,9 @@ extension StrictAddressList {
             (1...8).contains(byte) || byte == 11 || byte == 12 || (14...31).contains(byte) || byte == 127
         }
 
-        /// atext = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "/" /
-        ///         "=" / "?" / "^" / "_" / "`" / "{" / "|" / "}" / "~"       ; §3.2.3
-        static func isAtext(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), 0x80...:
-                return true
-            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-                UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"),
-                UInt8(ascii: "="), UInt8(ascii: "?"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-                UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "~"):
-                return true
-            default:
-                return false
-            }
-        }
+        /// atext of §3.2.3, with the UTF-8 of RFC 6532 §3.2 (mail clients show it, so the
+        /// sender check must read it).
+        static func isAtext(_ byte: UInt8) -> Bool { MailCharacters.isAtext(byte) || byte >= 0x80 }
 
         /// ctext = %d33-39 / %d42-91 / %d93-126 / obs-ctext    ; §3.2.2, §4.1
         static func isCtext(_ byte: UInt8) -> Bool {

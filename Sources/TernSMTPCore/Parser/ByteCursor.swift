@@ -1,3 +1,5 @@
+import TernMail
+
 /// A read position over the octets of one command line, valid only inside the closure that
 /// lent the bytes (`ByteBuffer.withUnsafeReadableBytes`). Parsing works on octets, never on
 /// Characters: see the security notes in TernSMTPCore.swift.
@@ -89,19 +91,8 @@ enum ASCII {
 
     static func isLetDig(_ byte: UInt8) -> Bool { isAlpha(byte) || isDigit(byte) }
 
-    /// `atext` of RFC 5322 §3.2.3: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~".
-    static func isAtext(_ byte: UInt8) -> Bool {
-        if isLetDig(byte) { return true }
-        switch byte {
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"),
-            UInt8(ascii: "="), UInt8(ascii: "?"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-            UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
+    /// `atext` of RFC 5322 §3.2.3, the `Atom` of RFC 5321 §4.1.2.
+    static func isAtext(_ byte: UInt8) -> Bool { MailCharacters.isAtext(byte) }
 
     /// Visible US-ASCII, %d33-126.
     static func isVisible(_ byte: UInt8) -> Bool { byte >= 0x21 && byte <= 0x7E }

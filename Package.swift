@@ -84,6 +84,7 @@ let package = Package(
                 "TernMail", "CTernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -229,7 +230,10 @@ let package = Package(
         // Tests: the pure cores byte by byte, the stores on a real file system.
         .target(
             name: "TernTestSupport",
-            dependencies: ["TernDNSCore"],
+            dependencies: [
+                "TernDNSCore", "TernStore", "TernMail",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/TernTestSupport",
             swiftSettings: swiftSettings
         ),

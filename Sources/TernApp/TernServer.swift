@@ -137,7 +137,7 @@ public enum TernServer {
         var catcherStore: CatcherStore?
         var queue: QueueManager?
         var remote: RemoteDeliveryAgent?
-        var localAgent: LocalDeliveryAgent?
+        var mailboxStore: MaildirMailboxStore?
         var journal: MessageJournal?
         do {
             switch mode {
@@ -153,10 +153,11 @@ public enum TernServer {
                 // Opened in either sync mode: what an earlier run left in it must be replayed.
                 let messageJournal = try MessageJournal(directory: "\(dataDirectory)/journal", pool: pool)
                 journal = messageJournal
-                let local = LocalDeliveryAgent(
+                let mailboxes = MaildirMailboxStore(
                     root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
                     journal: messageJournal, logger: queueLogger)
-                localAgent = local
+                mailboxStore = mailboxes
+                let local = LocalDeliveryAgent(mailboxes: mailboxes)
                 var deliveryLogger = logger
                 deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
                 let relay = try RemoteDeliveryAgent(
@@ -190,8 +191,8 @@ public enum TernServer {
                     "removed_temporary_files": "\(report.removedTemporaryFiles)",
                     "sync": "\(storeSync.mode.rawValue)",
                 ])
-            if let localAgent {
-                let replayed = try await localAgent.recoverJournal()
+            if let mailboxStore {
+                let replayed = try await mailboxStore.recoverJournal()
                 if replayed > 0 {
                     logger.notice("put messages from the journal into their mailboxes", metadata: ["messages": "\(replayed)"])
                 }

@@ -68,13 +68,12 @@ public struct Maildir: MessageStore {
         "\(message.trace.receivedAt).\(message.id).\(hostname)"
     }
 
-    /// Delivers a copy of the spooled message at `source`, with `prefix` (Return-Path,
-    /// Delivered-To) in front. The file name depends only on the message and this mailbox, so
-    /// a delivery repeated after a crash replaces its earlier copy instead of adding one.
-    /// Returns the message's key (`MaildirUIDList.key(ofFileName:)`).
-    @discardableResult
-    public func deliver(copying source: String, prefix: [UInt8], id: String, receivedAt: Int64) async throws
-        -> String
+    /// Stores a message from `source` with `prefix` (Return-Path, Delivered-To) in front, into
+    /// `new/`. The file name depends only on `id`, `receivedAt` and this mailbox, so a delivery
+    /// repeated after a crash replaces its earlier copy instead of adding one. Returns the file's
+    /// name in `new/` and its size.
+    public func deliver(_ source: NewMessage.Source, prefix: [UInt8], id: String, receivedAt: Int64) async throws
+        -> (name: String, size: Int)
     {
         let base = "\(receivedAt).\(id).\(hostname)"
         let temporary = "\(root)/tmp/\(base)"
@@ -86,9 +85,16 @@ public struct Maildir: MessageStore {
             do {
                 defer { POSIXFile.close(descriptor) }
                 try prefix.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-                let size = prefix.count + (try POSIXFile.copyContents(of: source, to: descriptor))
+                let copied: Int
+                switch source {
+                case .file(let path):
+                    copied = try POSIXFile.copyContents(of: path, to: descriptor)
+                case .octets(let octets):
+                    try octets.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
+                    copied = octets.count
+                }
                 try sync.finishWriting(descriptor)
-                return size
+                return prefix.count + copied
             } catch {
                 POSIXFile.remove(temporary)
                 throw error
@@ -103,7 +109,7 @@ public struct Maildir: MessageStore {
             try? await sync.pool.runIfActive { POSIXFile.remove(temporary) }
             throw error
         }
-        return base
+        return ("\(base),S=\(size)", size)
     }
 
     /// Removes this host's files from `tmp/`: deliveries a crash interrupted before they were

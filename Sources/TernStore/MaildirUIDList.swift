@@ -79,6 +79,23 @@ public final class MaildirUIDList: Sendable {
     /// The UIDs of `keys`, in order, assigning the next ones to those without: one append and
     /// one sync for all of them (the group commit of `UIDAssigner`).
     public func assign(_ keys: [String], now: Int64) throws -> [UInt32] {
+        try number(keys, now: now).uids
+    }
+
+    /// What a mailbox listing needs from the list in one locked pass.
+    public struct Numbering: Sendable, Hashable {
+        public var uidValidity: UInt32
+        /// The UID the next new message will get (IMAP's UIDNEXT).
+        public var nextUID: UInt32
+        /// The UIDs of the keys asked for, in their order.
+        public var uids: [UInt32]
+    }
+
+    /// As `assign`, with the list's UIDVALIDITY and next UID after the assignment.
+    ///
+    /// UIDs are 32-bit and never reused (RFC 9051 §2.3.1.1): when the next ones would pass
+    /// 2^32 - 1 this throws, and `rebuild` starts the list over with a new UIDVALIDITY.
+    public func number(_ keys: [String], now: Int64) throws -> Numbering {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
             var assigned: [String: UInt32] = [:]
@@ -88,12 +105,17 @@ public final class MaildirUIDList: Sendable {
                     uids.append(uid)
                     continue
                 }
-                let uid = contents.nextUID &+ UInt32(assigned.count)
+                let (uid, overflowed) = contents.nextUID.addingReportingOverflow(UInt32(assigned.count))
+                guard !overflowed, uid < .max else {
+                    throw StoreError(code: .io, errno: 0, operation: "number \(path): UIDs exhausted; run tern repair")
+                }
                 assigned[key] = uid
                 uids.append(uid)
                 text += "\(uid) \(key)\n"
             }
-            guard !assigned.isEmpty else { return uids }
+            guard !assigned.isEmpty else {
+                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
+            }
             let line = Array(text.utf8)
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
@@ -106,15 +128,14 @@ public final class MaildirUIDList: Sendable {
             try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.dataSync(fd)
             contents.uids.merge(assigned) { old, _ in old }
-            contents.nextUID &+= UInt32(assigned.count)
+            contents.nextUID += UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size
-            return uids
+            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
         } create: {
             Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
         }
     }
-
 
     /// UIDVALIDITY and every message's UID, in UID order.
     public func entries() throws -> (uidValidity: UInt32, entries: [Entry]) {
@@ -142,16 +163,19 @@ public final class MaildirUIDList: Sendable {
             }
         }
         let present = Set(keys)
-        let renumbered = existing == nil
+        // A list whose UIDs would run out numbers every message anew under a new UIDVALIDITY,
+        // as IMAP asks when UIDs cannot be kept (RFC 9051 §2.3.1.1).
+        let usable = existing.flatMap { UInt32.max - $0.nextUID > UInt32(clamping: present.count) ? $0 : nil }
+        let renumbered = usable == nil
         var contents =
-            existing
-            ?? Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
+            usable
+            ?? Contents(uidValidity: Self.validity(now, after: existing?.uidValidity), nextUID: 1, uids: [:], inode: 0, size: 0)
         let removed = contents.uids.keys.filter { !present.contains($0) }
         for key in removed { contents.uids[key] = nil }
         var added = 0
         for key in present.sorted() where contents.uids[key] == nil {
             contents.uids[key] = contents.nextUID
-            contents.nextUID &+= 1
+            contents.nextUID += 1
             added += 1
         }
         let report = RebuildReport(
@@ -281,13 +305,18 @@ public final class MaildirUIDList: Sendable {
             uids[key] = uid
             last = uid
         }
-        next = max(next, last &+ 1)
+        // The largest UID leaves no next one: the list must start over (`rebuild`).
+        guard last < .max else { return nil }
+        next = max(next, last + 1)
         return Contents(uidValidity: validity, nextUID: next, uids: uids, inode: 0, size: 0)
     }
 
     /// A UIDVALIDITY from the clock (seconds), as Dovecot does: a list made later gets a
     /// larger one.
-    static func validity(_ now: Int64) -> UInt32 {
-        UInt32(clamping: max(now, 1))
+    static func validity(_ now: Int64, after previous: UInt32? = nil) -> UInt32 {
+        let fromClock = UInt32(clamping: max(now, 1))
+        // Starting over within the same second must still change UIDVALIDITY.
+        guard let previous, fromClock <= previous else { return fromClock }
+        return previous < .max ? previous + 1 : 1
     }
 }

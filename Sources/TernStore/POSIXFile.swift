@@ -201,6 +201,17 @@ enum POSIXFile {
         guard stat(path, &info) == 0 else { return nil }
         return Int(info.st_size)
     }
+
+    /// The file's modification time in seconds since the epoch.
+    static func modificationTime(_ path: String) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        return Int64(info.st_mtimespec.tv_sec)
+        #else
+        return Int64(info.st_mtim.tv_sec)
+        #endif
+    }
 }
 
 private func systemClose(_ fd: CInt) -> CInt { close(fd) }

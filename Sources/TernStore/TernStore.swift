@@ -15,5 +15,11 @@
 // Writes run on a thread pool, never on an event loop, in large blocks
 // (`MessageWriterLimits.flushThreshold`).
 //
+// `MailboxStore` is where delivered mail lives: mailboxes with UIDs, flags, expunge and a feed of
+// changes, the seam that local delivery, IMAP, POP3 and `tern repair` use and that a PostgreSQL
+// backend implements. `MaildirMailboxStore` is the embedded backend (one Maildir per mailbox, the
+// UIDs in its `MaildirUIDList`, the flags in its file names); `MailboxStoreContract` in
+// TernTestSupport is the suite every backend passes.
+//
 // Recovery: a file in tmp/ was never acknowledged (the rename is before the 250), so every
 // start removes them.

@@ -55,7 +55,11 @@ struct QueueManagerTests {
     private func localQueue(_ pool: NIOThreadPool) throws -> QueueManager {
         QueueManager(
             spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing),
-            agents: [.local: LocalDeliveryAgent(root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool))],
+            agents: [
+                .local: LocalDeliveryAgent(
+                    mailboxes: MaildirMailboxStore(
+                        root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool)))
+            ],
             logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
     }
 

@@ -1,0 +1,189 @@
+public import NIOCore
+
+/// Where users' mail lives once it is delivered: the seam between the roles that put mail in
+/// or read it (local delivery, IMAP, POP3, the catcher, `tern repair`) and the backend that
+/// keeps it. `MaildirMailboxStore` is the embedded backend; a PostgreSQL one implements the same
+/// two protocols, and `MailboxStoreContract` (TernTestSupport) is the suite every backend passes.
+///
+/// The model is IMAP's (RFC 9051 §2.3), which POP3 (RFC 1939) reads a subset of: a mailbox holds
+/// messages, each with a UID that ascends in arrival order and is never reused while the
+/// mailbox's UIDVALIDITY stays, a set of flags, a size and an internal date. A mailbox is named
+/// by the configured address it belongs to (`user@domain`), never by what a client wrote.
+public protocol MailboxStore: Sendable {
+    /// The mailbox of `address`, opened (and created, on first use) for this process: its
+    /// messages numbered, what an interrupted run left behind cleared. Opening once and keeping
+    /// it open is the store's business; callers may ask for the same mailbox as often as they
+    /// like.
+    func mailbox(_ address: String) async throws -> any Mailbox
+
+    /// The mailbox of `address` if this process has opened it already, without waiting: for
+    /// callers on an event loop, which must not wait for a first opening's disk work.
+    func openedMailbox(_ address: String) -> (any Mailbox)?
+}
+
+/// One mailbox. Every method but `beginAppend` and `changes` may touch the disk (or the
+/// database) and so is `async`; none blocks an event loop.
+public protocol Mailbox: AnyObject, Sendable {
+    /// The configured address the mailbox belongs to.
+    var address: String { get }
+
+    /// Stores `message` durably: when this returns, the message survives a crash. The result
+    /// carries its UID, or nil when the message is stored but numbering failed (it is numbered
+    /// when the mailbox is next listed or repaired: the stored message is the truth).
+    func append(_ message: NewMessage) async throws -> AppendedMessage
+
+    /// Starts storing a message as it arrives (the SMTP session's hot path, no copy through a
+    /// queue): `prefix` and the appended chunks are the message; the writer's `commit` completes
+    /// once it is durable. `appended` runs after that, once the message has its UID (nil when
+    /// numbering failed).
+    func beginAppend(
+        _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        appended: @escaping @Sendable (AppendedMessage) -> Void
+    ) -> any MessageWriter
+
+    /// Every message, in UID order, with UIDVALIDITY and UIDNEXT. What changed since the last
+    /// listing, here or by another program (a Maildir reader moving files), is also sent to
+    /// `changes()` subscribers.
+    func snapshot() async throws -> MailboxSnapshot
+
+    /// The stored octets of the message with `uid`; nil when there is no such message (any
+    /// more).
+    func contents(of uid: UInt32) async throws -> [UInt8]?
+
+    /// Changes the flags of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6); returns the
+    /// messages whose flags changed, as they are now. UIDs of messages that are gone are skipped.
+    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage]
+
+    /// Removes the messages with `uids` for good (IMAP EXPUNGE, POP3's UPDATE state); returns
+    /// the UIDs removed, ascending.
+    func expunge(_ uids: [UInt32]) async throws -> [UInt32]
+
+    /// Every change made from now on: appends, flag changes and expunges, in the order they
+    /// happened, for as long as the stream is iterated (IMAP IDLE, the catcher's live view).
+    func changes() -> AsyncStream<MailboxChange>
+}
+
+/// The system flags of RFC 9051 §2.3.2 (`\Recent` is gone from IMAP4rev2). Maildir writes them
+/// as the letters of a file name's info part, `:2,DFRST` (https://cr.yp.to/proto/maildir.html).
+public struct MessageFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `\Seen`, Maildir `S`.
+    public static let seen = MessageFlags(rawValue: 1 << 0)
+    /// `\Answered`, Maildir `R` (replied).
+    public static let answered = MessageFlags(rawValue: 1 << 1)
+    /// `\Flagged`, Maildir `F`.
+    public static let flagged = MessageFlags(rawValue: 1 << 2)
+    /// `\Deleted`, Maildir `T` (trashed).
+    public static let deleted = MessageFlags(rawValue: 1 << 3)
+    /// `\Draft`, Maildir `D`.
+    public static let draft = MessageFlags(rawValue: 1 << 4)
+
+    public static let all: MessageFlags = [.seen, .answered, .flagged, .deleted, .draft]
+}
+
+/// How `updateFlags` changes the flags: IMAP STORE's `+FLAGS`, `-FLAGS` and `FLAGS`.
+public enum FlagUpdate: Sendable, Hashable {
+    case add(MessageFlags)
+    case remove(MessageFlags)
+    case replace(MessageFlags)
+
+    public func applied(to flags: MessageFlags) -> MessageFlags {
+        switch self {
+        case .add(let added): flags.union(added)
+        case .remove(let removed): flags.subtracting(removed)
+        case .replace(let replacement): replacement
+        }
+    }
+}
+
+/// One message of a mailbox.
+public struct MailboxMessage: Sendable, Hashable {
+    public var uid: UInt32
+    /// The message's name in its mailbox, stable while it lives there (a Maildir file's base
+    /// name; a row's key in a database). POP3's UIDL may show it.
+    public var key: String
+    public var flags: MessageFlags
+    /// Octets as stored (IMAP's RFC822.SIZE, POP3's LIST).
+    public var size: Int
+    /// When it arrived, in seconds since the epoch (IMAP's INTERNALDATE).
+    public var internalDate: Int64
+
+    public init(uid: UInt32, key: String, flags: MessageFlags, size: Int, internalDate: Int64) {
+        self.uid = uid
+        self.key = key
+        self.flags = flags
+        self.size = size
+        self.internalDate = internalDate
+    }
+}
+
+/// A mailbox as listed at one moment.
+public struct MailboxSnapshot: Sendable, Hashable {
+    /// RFC 9051 §2.3.1.1: UIDs are only comparable between listings with the same value.
+    public var uidValidity: UInt32
+    /// A UID larger than any message's, and no larger than the next new message's.
+    public var uidNext: UInt32
+    /// Ascending by UID.
+    public var messages: [MailboxMessage]
+
+    public init(uidValidity: UInt32, uidNext: UInt32, messages: [MailboxMessage]) {
+        self.uidValidity = uidValidity
+        self.uidNext = uidNext
+        self.messages = messages
+    }
+}
+
+/// A change to a mailbox, as `changes()` reports it.
+public enum MailboxChange: Sendable, Hashable {
+    case appended([MailboxMessage])
+    /// The messages as they are after the change.
+    case flagsChanged([MailboxMessage])
+    /// The UIDs removed, ascending.
+    case expunged([UInt32])
+}
+
+/// A message to store with `Mailbox.append`.
+public struct NewMessage: Sendable {
+    /// Where its octets are.
+    public enum Source: Sendable {
+        /// A file to copy (a spooled message).
+        case file(path: String)
+        /// Octets in memory (IMAP APPEND's literal).
+        case octets([UInt8])
+    }
+
+    public var source: Source
+    /// Octets stored in front of the source's (local delivery's Return-Path and Delivered-To).
+    public var prefix: [UInt8]
+    /// Names the stored message together with `receivedAt`: appending the same id and time
+    /// again (a delivery repeated after a crash) replaces the earlier copy, never adds one.
+    public var id: String
+    /// Seconds since the epoch: the internal date.
+    public var receivedAt: Int64
+    public var flags: MessageFlags
+
+    public init(source: Source, prefix: [UInt8] = [], id: String, receivedAt: Int64, flags: MessageFlags = []) {
+        self.source = source
+        self.prefix = prefix
+        self.id = id
+        self.receivedAt = receivedAt
+        self.flags = flags
+    }
+}
+
+/// What `append` stored.
+public struct AppendedMessage: Sendable, Hashable {
+    public var key: String
+    /// Nil when the message is stored but could not be numbered yet.
+    public var uid: UInt32?
+    public var size: Int
+
+    public init(key: String, uid: UInt32?, size: Int) {
+        self.key = key
+        self.uid = uid
+        self.size = size
+    }
+}

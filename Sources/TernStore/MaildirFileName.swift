@@ -1,0 +1,77 @@
+import TernMail
+
+/// The parts of a Maildir file name (https://cr.yp.to/proto/maildir.html, with the extensions
+/// Dovecot and Courier write): `<base>[,S=<size>][,W=<size>]...[:2,<flags>]`.
+///
+/// The *base* (up to the first `,` or `:`) names the message for as long as it lives; the rest
+/// changes as readers move it to `cur/` and set flags. The info part `:2,` is followed by the
+/// flag letters in ASCII order; the five of IMAP's system flags are read, and any other letter
+/// (Dovecot's keywords `a`–`z`, experimental ones) is kept as it is when the flags change.
+///
+/// Names come from the disk, where any program may have put any file: every part is parsed into
+/// a bounded value or ignored, never trusted.
+struct MaildirFileName: Sendable, Hashable {
+    /// The whole name as found.
+    var name: String
+
+    init(_ name: String) {
+        self.name = name
+    }
+
+    /// The base: up to the first `,` or `:` (`MaildirUIDList.key(ofFileName:)`).
+    var key: String { MaildirUIDList.key(ofFileName: name) }
+
+    /// The name without its info part.
+    var withoutInfo: Substring {
+        guard let colon = name.firstIndex(of: ":") else { return Substring(name) }
+        return name[..<colon]
+    }
+
+    /// The flag letters after `:2,`; empty without an info part.
+    var flagLetters: Substring {
+        guard let colon = name.firstIndex(of: ":") else { return "" }
+        let info = name[name.index(after: colon)...]
+        guard info.hasPrefix("2,") else { return "" }
+        return info.dropFirst(2)
+    }
+
+    /// The system flags among the letters.
+    var flags: MessageFlags {
+        var flags: MessageFlags = []
+        for letter in flagLetters {
+            if let flag = Self.flag(letter) { flags.insert(flag) }
+        }
+        return flags
+    }
+
+    /// The size the `,S=` field states (Dovecot's and Tern's), if it is a plain decimal number.
+    var statedSize: Int? {
+        for field in withoutInfo.split(separator: ",").dropFirst() where field.hasPrefix("S=") {
+            return ASCIIDecimal.parse(octets: field.utf8.dropFirst(2), in: 0...Int64(Int32.max)).map(Int.init)
+        }
+        return nil
+    }
+
+    /// The arrival time Tern's names begin with (`<seconds>.<QueueID>.<host>`), if the name
+    /// begins with a plausible one.
+    var arrival: Int64? {
+        guard let dot = name.firstIndex(of: ".") else { return nil }
+        return ASCIIDecimal.parse(octets: name[..<dot].utf8, in: 0...CalendarBounds.latestSecond)
+    }
+
+    /// This name with its system flags set to `flags` and every other letter kept: the name the
+    /// file takes in `cur/`.
+    func settingFlags(_ flags: MessageFlags) -> String {
+        var letters = Set(flagLetters.filter { Self.flag($0) == nil })
+        for (letter, flag) in Self.letters where flags.contains(flag) { letters.insert(letter) }
+        return "\(withoutInfo):2,\(String(letters.sorted()))"
+    }
+
+    static let letters: [(Character, MessageFlags)] = [
+        ("D", .draft), ("F", .flagged), ("R", .answered), ("S", .seen), ("T", .deleted),
+    ]
+
+    static func flag(_ letter: Character) -> MessageFlags? {
+        letters.first { $0.0 == letter }?.1
+    }
+}

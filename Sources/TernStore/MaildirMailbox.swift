@@ -1,0 +1,369 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TernMail
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One mailbox of a `MaildirMailboxStore`: a Maildir, its `MaildirUIDList`, and what this
+/// process last listed of it.
+///
+/// The files are the truth. A message is its file in `new/` or `cur/`; its flags are the
+/// letters of the file name's info part; its UID is its key's line in the UID list. Listing
+/// reads the directories every time, so what another program did (mutt moving a message to
+/// `cur/`, a user deleting a file) is seen, and reported to `changes()` subscribers as the
+/// difference from the previous listing.
+///
+/// Operations that move or remove files run one at a time per mailbox (on the thread pool, under
+/// `operations`), so two flag changes never race to rename the same file. Appends do not wait
+/// for them: a new file has a name of its own.
+///
+/// Flag changes and expunges are renames and unlinks without a sync: like Dovecot's default, a
+/// crash may undo the last of them, never lose a message. Appends are durable before they
+/// return (`StoreSync`).
+final class MaildirMailbox: Mailbox {
+    let address: String
+    let maildir: Maildir
+    let list: MaildirUIDList
+    private let store: MaildirMailboxStore
+    /// Numbers messages appended as they arrive: nothing waits for their UIDs but the delivery's
+    /// report, so those arriving in `numberingWindow` share one append and one sync of the list.
+    private let arrivalNumbering: GroupCommit<String, UInt32>
+    /// Numbers messages for a caller who waits for the UID (IMAP APPEND's APPENDUID).
+    private let numbering: GroupCommit<String, UInt32>
+    private let operations = NIOLock()
+    private let listing = NIOLockedValueBox(Listing())
+    private let feed = ChangeFeed()
+
+    /// How long arriving messages' UIDs are gathered before the list is appended and synced.
+    static let numberingWindow = TimeAmount.milliseconds(20)
+
+    /// What the last listing found, with the messages appended since.
+    private struct Listing {
+        /// By UID.
+        var messages: [UInt32: Listed] = [:]
+        /// Whether a listing has run: before it, only appends are known, and the first listing
+        /// reports nothing (there is nothing to compare it with).
+        var listed = false
+    }
+
+    private struct Listed {
+        var message: MailboxMessage
+        /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
+        var path: String
+    }
+
+    init(address: String, maildir: Maildir, list: MaildirUIDList, store: MaildirMailboxStore) {
+        self.address = address
+        self.maildir = maildir
+        self.list = list
+        self.store = store
+        let clock = store.clock
+        arrivalNumbering = GroupCommit(pool: store.sync.pool, linger: Self.numberingWindow) { keys in
+            try list.assign(keys, now: clock())
+        }
+        numbering = GroupCommit(pool: store.sync.pool) { keys in try list.assign(keys, now: clock()) }
+    }
+
+    private var pool: NIOThreadPool { store.sync.pool }
+
+    // MARK: Appending
+
+    func append(_ message: NewMessage) async throws -> AppendedMessage {
+        var (name, size) = try await maildir.deliver(
+            message.source, prefix: message.prefix, id: message.id, receivedAt: message.receivedAt)
+        var path = "new/\(name)"
+        let file = MaildirFileName(name)
+        if !message.flags.isEmpty {
+            // A message with flags belongs in cur/ (new/ is for messages no reader has seen).
+            let (flagged, stored, root) = (file.settingFlags(message.flags), name, maildir.root)
+            do {
+                try await pool.runIfActive { try POSIXFile.rename("\(root)/new/\(stored)", "\(root)/cur/\(flagged)") }
+                name = flagged
+                path = "cur/\(flagged)"
+            } catch {
+                store.logger.warning(
+                    "stored a message, but could not set its flags",
+                    metadata: ["mailbox": "\(address)", "error": "\(error)"])
+            }
+        }
+        size = file.statedSize ?? size
+        let key = file.key
+        do {
+            let uid = try await numbering.submit(key)
+            record(
+                Listed(
+                    message: MailboxMessage(
+                        uid: uid, key: key, flags: MaildirFileName(name).flags, size: size,
+                        internalDate: message.receivedAt),
+                    path: path))
+            return AppendedMessage(key: key, uid: uid, size: size)
+        } catch {
+            logUnnumbered(id: message.id, error: error)
+            return AppendedMessage(key: key, uid: nil, size: size)
+        }
+    }
+
+    func beginAppend(
+        _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        appended: @escaping @Sendable (AppendedMessage) -> Void
+    ) -> any MessageWriter {
+        let receivedAt = message.trace.receivedAt
+        let id = message.id.rawValue
+        // Once the file is in new/: numbered, recorded, reported.
+        let number: @Sendable (_ name: String) -> EventLoopFuture<AppendedMessage> = { [self] name in
+            let file = MaildirFileName(name)
+            let size = file.statedSize ?? 0
+            return arrivalNumbering.submit(file.key, on: eventLoop).map { uid in
+                self.record(
+                    Listed(
+                        message: MailboxMessage(uid: uid, key: file.key, flags: [], size: size, internalDate: receivedAt),
+                        path: "new/\(name)"))
+                return AppendedMessage(key: file.key, uid: uid, size: size)
+            }.recover { error in
+                self.logUnnumbered(id: id, error: error)
+                return AppendedMessage(key: file.key, uid: nil, size: size)
+            }
+        }
+        if let journal = store.journal, store.sync.mode == .filesystem {
+            // Durable in the journal at the 250; the file follows, then its UID and the report.
+            let (logger, address) = (store.logger, self.address)
+            return maildir.begin(
+                message, prefix: prefix, on: eventLoop, journal: journal,
+                stored: { name in number(name).whenSuccess(appended) },
+                failed: { error in
+                    logger.error(
+                        "cannot write an acknowledged message into its mailbox; trying again",
+                        metadata: ["tern_queue_id": "\(id)", "mailbox": "\(address)", "error": "\(error)"])
+                })
+        }
+        let numbered = NIOLockedValueBox<EventLoopFuture<AppendedMessage>?>(nil)
+        let writer = maildir.begin(message, prefix: prefix, on: eventLoop) { name in
+            // Once the file is in new/: numbered while its directory is synced.
+            let future = number(name)
+            numbered.withLockedValue { $0 = future }
+        }
+        // The Maildir names the file before its commit completes, so the number is on its way.
+        return ReportingWriter(writer) {
+            numbered.withLockedValue { $0 }?.whenSuccess(appended)
+        }
+    }
+
+    private func logUnnumbered(id: String, error: any Error) {
+        // The file is in place; the UID list catches up when the mailbox is next listed.
+        store.logger.warning(
+            "delivered, but the UID list could not be updated; run tern repair",
+            metadata: ["tern_queue_id": "\(id)", "mailbox": "\(address)", "error": "\(error)"])
+    }
+
+    /// Adds an appended message to the listing and reports it, unless a listing found it first.
+    private func record(_ appended: Listed) {
+        let isNew = listing.withLockedValue { listing in
+            guard listing.messages[appended.message.uid] == nil else { return false }
+            listing.messages[appended.message.uid] = appended
+            return true
+        }
+        if isNew { feed.send(.appended([appended.message])) }
+    }
+
+    // MARK: Listing and reading
+
+    func snapshot() async throws -> MailboxSnapshot {
+        try await exclusively { try self.relist() }
+    }
+
+    func contents(of uid: UInt32) async throws -> [UInt8]? {
+        let root = maildir.root
+        return try await pool.runIfActive { () throws -> [UInt8]? in
+            for attempt in 0..<2 {
+                if attempt == 1 || !self.listing.withLockedValue({ $0.listed }) {
+                    try self.operations.withLock { _ = try self.relist() }
+                }
+                guard let path = self.listing.withLockedValue({ $0.messages[uid]?.path }) else { return nil }
+                do {
+                    return try POSIXFile.readAll("\(root)/\(path)")
+                } catch let error as StoreError where error.errno == ENOENT {
+                    continue  // moved or removed by another reader since: list again
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Reads the Maildir, numbers what has no UID, replaces the listing and reports what changed.
+    /// Call under `operations`, on the pool.
+    private func relist() throws -> MailboxSnapshot {
+        let root = maildir.root
+        var found: [String: (path: String, file: MaildirFileName)] = [:]
+        for directory in ["new", "cur"] {
+            for name in try POSIXFile.list("\(root)/\(directory)") where !name.hasPrefix(".") {
+                let file = MaildirFileName(name)
+                // Mid-move by another reader a message may show in both: cur/ is the later.
+                if directory == "new", found[file.key] != nil { continue }
+                found[file.key] = ("\(directory)/\(name)", file)
+            }
+        }
+        // Keys in name order, which for Tern's names is arrival order: new UIDs ascend with it.
+        let keys = found.keys.sorted()
+        let numbering = try list.number(keys, now: store.clock())
+        var messages: [UInt32: Listed] = [:]
+        for (key, uid) in zip(keys, numbering.uids) {
+            guard let (path, file) = found[key] else { continue }
+            let size = file.statedSize ?? POSIXFile.fileSize("\(root)/\(path)") ?? 0
+            let internalDate = file.arrival ?? POSIXFile.modificationTime("\(root)/\(path)") ?? 0
+            messages[uid] = Listed(
+                message: MailboxMessage(uid: uid, key: key, flags: file.flags, size: size, internalDate: internalDate),
+                path: path)
+        }
+        let changes = listing.withLockedValue { listing -> [MailboxChange] in
+            defer { listing = Listing(messages: messages, listed: true) }
+            guard listing.listed else { return [] }
+            return Self.changes(from: listing.messages, to: messages)
+        }
+        for change in changes { feed.send(change) }
+        return MailboxSnapshot(
+            uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
+            messages: messages.values.map(\.message).sorted { $0.uid < $1.uid })
+    }
+
+    private static func changes(from old: [UInt32: Listed], to new: [UInt32: Listed]) -> [MailboxChange] {
+        var changes: [MailboxChange] = []
+        let expunged = old.keys.filter { new[$0] == nil }.sorted()
+        if !expunged.isEmpty { changes.append(.expunged(expunged)) }
+        let appended = new.values.filter { old[$0.message.uid] == nil }.map(\.message).sorted { $0.uid < $1.uid }
+        if !appended.isEmpty { changes.append(.appended(appended)) }
+        let flagged = new.values.compactMap { listed -> MailboxMessage? in
+            guard let before = old[listed.message.uid], before.message.flags != listed.message.flags else { return nil }
+            return listed.message
+        }.sorted { $0.uid < $1.uid }
+        if !flagged.isEmpty { changes.append(.flagsChanged(flagged)) }
+        return changes
+    }
+
+    // MARK: Changing
+
+    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage] {
+        let root = maildir.root
+        return try await exclusively {
+            if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
+            var changed: [MailboxMessage] = []
+            var vanished: [UInt32] = []
+            for uid in Set(uids).sorted() {
+                guard let listed = self.listing.withLockedValue({ $0.messages[uid] }) else { continue }
+                let flags = update.applied(to: listed.message.flags)
+                guard flags != listed.message.flags else { continue }
+                let name = MaildirFileName(String(listed.path.drop { $0 != "/" }.dropFirst())).settingFlags(flags)
+                do {
+                    try POSIXFile.rename("\(root)/\(listed.path)", "\(root)/cur/\(name)")
+                } catch let error as StoreError where error.errno == ENOENT {
+                    vanished.append(uid)
+                    continue
+                }
+                var now = listed
+                now.message.flags = flags
+                now.path = "cur/\(name)"
+                self.listing.withLockedValue { $0.messages[uid] = now }
+                changed.append(now.message)
+            }
+            if !vanished.isEmpty {
+                // Removed by another reader: gone for good, as an expunge.
+                self.listing.withLockedValue { listing in for uid in vanished { listing.messages[uid] = nil } }
+                self.feed.send(.expunged(vanished))
+            }
+            if !changed.isEmpty { self.feed.send(.flagsChanged(changed)) }
+            return changed
+        }
+    }
+
+    func expunge(_ uids: [UInt32]) async throws -> [UInt32] {
+        let root = maildir.root
+        return try await exclusively {
+            if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
+            var removed: [UInt32] = []
+            for uid in Set(uids).sorted() {
+                guard let listed = self.listing.withLockedValue({ $0.messages.removeValue(forKey: uid) }) else { continue }
+                // A file another reader removed first is as expunged as one removed here.
+                if unlink("\(root)/\(listed.path)") != 0, errno != ENOENT {
+                    let error = StoreError.posix("unlink \(root)/\(listed.path)", errno: errno)
+                    self.listing.withLockedValue { $0.messages[uid] = listed }
+                    if !removed.isEmpty { self.feed.send(.expunged(removed)) }
+                    throw error
+                }
+                removed.append(uid)
+            }
+            if !removed.isEmpty { self.feed.send(.expunged(removed)) }
+            return removed
+        }
+    }
+
+    func changes() -> AsyncStream<MailboxChange> {
+        feed.subscribe()
+    }
+
+    /// Runs `body` on the pool, alone among this mailbox's listings and changes.
+    private func exclusively<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive { try self.operations.withLock { try body() } }
+    }
+}
+
+/// A writer that runs `committed` once its message is durable.
+private final class ReportingWriter: MessageWriter {
+    private let inner: any MessageWriter
+    private let committed: @Sendable () -> Void
+
+    init(_ inner: any MessageWriter, committed: @escaping @Sendable () -> Void) {
+        self.inner = inner
+        self.committed = committed
+    }
+
+    var bufferedBytes: Int { inner.bufferedBytes }
+    func append(_ chunk: ByteBuffer) { inner.append(chunk) }
+    func drained() -> EventLoopFuture<Void> { inner.drained() }
+    func abort() { inner.abort() }
+
+    func commit() -> EventLoopFuture<Void> {
+        let result = inner.commit()
+        result.whenSuccess { [committed] in committed() }
+        return result
+    }
+}
+
+/// The subscribers of one mailbox's changes.
+///
+/// Each subscriber has a buffer of `bufferLimit` changes; one that falls that far behind (it
+/// stopped reading) has its stream finished rather than memory grow without bound, and learns
+/// of what it missed from its next snapshot.
+final class ChangeFeed: Sendable {
+    static let bufferLimit = 10_000
+
+    private let subscribers = NIOLockedValueBox<(next: Int, continuations: [Int: AsyncStream<MailboxChange>.Continuation])>(
+        (0, [:]))
+
+    func subscribe() -> AsyncStream<MailboxChange> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: MailboxChange.self, bufferingPolicy: .bufferingOldest(Self.bufferLimit))
+        let id = subscribers.withLockedValue { state in
+            defer { state.next += 1 }
+            state.continuations[state.next] = continuation
+            return state.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.subscribers.withLockedValue { _ = $0.continuations.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func send(_ change: MailboxChange) {
+        let continuations = subscribers.withLockedValue { Array($0.continuations.values) }
+        for continuation in continuations {
+            if case .dropped = continuation.yield(change) { continuation.finish() }
+        }
+    }
+}

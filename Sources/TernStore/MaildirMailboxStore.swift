@@ -1,0 +1,190 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The embedded `MailboxStore`: one Maildir per mailbox at `<root>/<domain>/<user>/`, readable
+/// by Dovecot, mutt or Python's `mailbox.Maildir` as it is, with the UIDs in its
+/// `MaildirUIDList` and the flags in the file names.
+///
+/// A mailbox is opened once per process, on its first use: its Maildir is created, what an
+/// interrupted run left in `tmp/` removed, and its UID list brought in line with its files (the
+/// files are the truth; a message whose UID line was lost gets one then). Opening creates
+/// directories, so it runs on the thread pool, and `openedMailbox` lets an event loop take a
+/// mailbox only once it is open.
+///
+/// With a `journal` and `filesystem` sync, messages appended as they arrive (`beginAppend`) are
+/// durable by a journal append (`JournaledMaildirWriter`); `recoverJournal()` replays what an
+/// earlier run acknowledged but had not yet written into its mailbox.
+///
+/// Security notes: a mailbox's path is built from the configured address it belongs to, whose
+/// local part was checked to be a safe directory name, never from what a client wrote.
+public final class MaildirMailboxStore: MailboxStore {
+    public let root: String
+    let hostname: String
+    let sync: StoreSync
+    let journal: MessageJournal?
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    private let mailboxes = NIOLockedValueBox(Registry())
+
+    /// The mailboxes opened since start, and those being opened: one opening per mailbox, so
+    /// no append's file in `tmp/` is taken for an interrupted one.
+    private struct Registry {
+        var open: [String: MaildirMailbox] = [:]
+        var opening: [String: Task<MaildirMailbox, any Error>] = [:]
+    }
+
+    public init(
+        root: String, hostname: String, sync: StoreSync, journal: MessageJournal? = nil,
+        logger: Logger = Logger(label: "tern.mailboxes"),
+        clock: @escaping @Sendable () -> Int64 = MaildirMailboxStore.systemClock
+    ) {
+        self.root = root
+        self.hostname = hostname
+        self.sync = sync
+        self.journal = journal
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Seconds since the epoch, from the system clock.
+    public static let systemClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+
+    /// The Maildir of a mailbox address (`user@domain` → `<root>/domain/user`).
+    public func path(of address: String) -> String {
+        let at = address.lastIndex(of: "@") ?? address.endIndex
+        let user = address[..<at]
+        let domain = at < address.endIndex ? address[address.index(after: at)...] : ""
+        return "\(root)/\(domain)/\(user)"
+    }
+
+    public func openedMailbox(_ address: String) -> (any Mailbox)? {
+        mailboxes.withLockedValue { $0.open[address] }
+    }
+
+    public func mailbox(_ address: String) async throws -> any Mailbox {
+        try await maildirMailbox(address)
+    }
+
+    private func maildirMailbox(_ address: String) async throws -> MaildirMailbox {
+        enum Found {
+            case open(MaildirMailbox)
+            case opening(Task<MaildirMailbox, any Error>)
+        }
+        let found = mailboxes.withLockedValue { registry -> Found in
+            if let open = registry.open[address] { return .open(open) }
+            if let task = registry.opening[address] { return .opening(task) }
+            let task = Task { try await self.open(address) }
+            registry.opening[address] = task
+            return .opening(task)
+        }
+        let opening: Task<MaildirMailbox, any Error>
+        switch found {
+        case .open(let open): return open
+        case .opening(let task): opening = task
+        }
+        let result = await opening.result
+        return try mailboxes.withLockedValue { registry in
+            registry.opening[address] = nil
+            if case .success(let opened) = result { registry.open[address] = opened }
+            return try result.get()
+        }
+    }
+
+    private func open(_ address: String) async throws -> MaildirMailbox {
+        let path = self.path(of: address)
+        let (hostname, sync, clock, logger) = (self.hostname, self.sync, self.clock, self.logger)
+        let list = MaildirUIDList(maildir: path)
+        let maildir = try await sync.pool.runIfActive {
+            let maildir = try Maildir(root: path, hostname: hostname, sync: sync)
+            try maildir.removeInterruptedDeliveries()
+            do {
+                let report = try list.rebuild(now: clock())
+                if report.added > 0 {
+                    logger.info(
+                        "numbered messages the UID list had missed",
+                        metadata: ["mailbox": "\(address)", "messages": "\(report.added)"])
+                }
+            } catch {
+                logger.warning(
+                    "cannot bring the UID list up to date; run tern repair",
+                    metadata: ["mailbox": "\(address)", "error": "\(error)"])
+            }
+            return maildir
+        }
+        return MaildirMailbox(address: address, maildir: maildir, list: list, store: self)
+    }
+
+    /// Puts the messages an earlier run acknowledged through the journal, but had not yet made
+    /// durable in their mailboxes, into them; then checkpoints, so the journal starts empty.
+    /// Call at start, before accepting mail. Returns how many were replayed.
+    public func recoverJournal() async throws -> Int {
+        guard let journal else { return 0 }
+        let pool = sync.pool
+        let entries = try await pool.runIfActive { try journal.unretired() }
+        guard !entries.isEmpty else { return 0 }
+        try await pool.runIfActive {
+            var known: [String: Set<String>] = [:]
+            var directories: [String: DirectorySync] = [:]
+            for entry in entries {
+                let root = try Maildir.replay(entry.payload, known: &known)
+                let directory = try directories[root] ?? DirectorySync(path: "\(root)/new", pool: pool)
+                directories[root] = directory
+                journal.applied(entry.sequence, syncing: directory)
+            }
+        }
+        try await journal.checkpoint()
+        return entries.count
+    }
+
+    // MARK: Repair
+
+    /// What `repair` did to one mailbox.
+    public struct RepairReport: Sendable {
+        /// The Maildir, relative to the store's root (`example.test/alice`).
+        public var mailbox: String
+        public var uids: MaildirUIDList.RebuildReport
+    }
+
+    /// `tern repair`: brings every mailbox's UID list in line with its files. Messages keep
+    /// their UIDs, messages without one (a lost append, files copied in by hand) get the next
+    /// ones, vanished messages are dropped, and a missing or damaged list is made anew with a new
+    /// UIDVALIDITY. Safe while a server runs (the lists are locked while they change). Blocks:
+    /// for the command line or a thread pool.
+    public static func repair(root: String, now: Int64) throws -> [RepairReport] {
+        try maildirs(under: root).map { relative in
+            let list = MaildirUIDList(maildir: "\(root)/\(relative)")
+            return RepairReport(mailbox: relative, uids: try list.rebuild(now: now))
+        }
+    }
+
+    /// Directories below `root` (at most three levels: `<domain>/<user>`, `catch-all`) that are
+    /// Maildirs: they have `new` and `cur`.
+    static func maildirs(under root: String) throws -> [String] {
+        let files = FileManager.default
+        guard files.fileExists(atPath: root) else { return [] }
+        var found: [String] = []
+        func visit(_ relative: String, depth: Int) throws {
+            let path = relative.isEmpty ? root : "\(root)/\(relative)"
+            var isDirectory: ObjCBool = false
+            if files.fileExists(atPath: "\(path)/new", isDirectory: &isDirectory), isDirectory.boolValue,
+                files.fileExists(atPath: "\(path)/cur")
+            {
+                found.append(relative)
+                return
+            }
+            guard depth < 3 else { return }
+            for name in try files.contentsOfDirectory(atPath: path).sorted() where !name.hasPrefix(".") {
+                var child: ObjCBool = false
+                let childPath = "\(path)/\(name)"
+                if files.fileExists(atPath: childPath, isDirectory: &child), child.boolValue {
+                    try visit(relative.isEmpty ? name : "\(relative)/\(name)", depth: depth + 1)
+                }
+            }
+        }
+        try visit("", depth: 0)
+        return found
+    }
+}

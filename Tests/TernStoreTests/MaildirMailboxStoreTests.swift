@@ -1,0 +1,174 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import TernTestSupport
+import Testing
+
+@testable import TernStore
+
+/// The embedded mailbox store on the real file system: the backend contract
+/// (`MailboxStoreContract`), with and without the message journal, and what only a Maildir has:
+/// files other programs read and change.
+@Suite("MaildirMailboxStore")
+struct MaildirMailboxStoreTests {
+    let root = NSTemporaryDirectory() + "tern-mailboxes-\(UUID().uuidString)"
+
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    func store(now: Int64 = 1_800_000_000) throws -> MaildirMailboxStore {
+        let pool = Self.pool
+        return MaildirMailboxStore(
+            root: "\(root)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool),
+            clock: { now })
+    }
+
+    @Test("the MailboxStore contract", arguments: MailboxStoreContract.checks.map(\.name))
+    func contract(_ name: String) async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let environment = MailboxStoreContract.Environment(
+            makeStore: { try self.store() }, eventLoop: Self.group.next())
+        try await MailboxStoreContract.run(name, in: environment)
+    }
+
+    /// The journal serves `filesystem` sync, which needs syncfs(2) (Linux).
+    @Test(
+        "the MailboxStore contract, streamed appends through the journal",
+        .enabled(if: StoreSync.Mode.filesystem.isAvailable), arguments: MailboxStoreContract.checks.map(\.name))
+    func journaledContract(_ name: String) async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // One journal for the data directory, as the server has: a restart opens it again.
+        let journal = try MessageJournal(directory: "\(root)/journal", pool: Self.pool)
+        _ = try journal.unretired()  // as the server's start does, before the first append
+        let (root, pool) = (self.root, Self.pool)
+        let environment = MailboxStoreContract.Environment(
+            makeStore: {
+                MaildirMailboxStore(
+                    root: "\(root)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .filesystem, pool: pool),
+                    journal: journal, clock: { 1_800_000_000 })
+            },
+            eventLoop: Self.group.next())
+        try await MailboxStoreContract.run(name, in: environment)
+    }
+
+    @Test("a mailbox is a Maildir at <root>/<domain>/<user>, its flags in the file names")
+    func layout() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try store()
+        #expect(store.path(of: "alice@example.test") == "\(root)/mailboxes/example.test/alice")
+        let mailbox = try await store.mailbox("alice@example.test")
+        let appended = try await mailbox.append(
+            NewMessage(source: .octets(Array("x".utf8)), id: "K1", receivedAt: 1_800_000_000))
+        let maildir = store.path(of: "alice@example.test")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/new") == ["1800000000.K1.mx.test,S=1"])
+        #expect(appended.key == "1800000000.K1.mx.test")
+        _ = try await mailbox.updateFlags([try #require(appended.uid)], .add([.seen, .answered]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/new").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/cur") == ["1800000000.K1.mx.test,S=1:2,RS"])
+    }
+
+    @Test("what another Maildir reader does is listed, and reported to subscribers")
+    func foreignChanges() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try store()
+        let mailbox = try await store.mailbox("alice@example.test")
+        let maildir = store.path(of: "alice@example.test")
+        let first = try #require(try await mailbox.append(message("a", id: "K1")).uid)
+        let second = try #require(try await mailbox.append(message("b", id: "K2")).uid)
+        _ = try await mailbox.snapshot()
+        var changes = mailbox.changes().makeAsyncIterator()
+        // mutt reads the first message and deletes the second; a file arrives from elsewhere,
+        // with a keyword letter Tern does not know.
+        let files = FileManager.default
+        try files.moveItem(
+            atPath: "\(maildir)/new/1800000000.K1.mx.test,S=\(octets("a").count)",
+            toPath: "\(maildir)/cur/1800000000.K1.mx.test,S=\(octets("a").count):2,Sa")
+        try files.removeItem(atPath: "\(maildir)/new/1800000000.K2.mx.test,S=\(octets("b").count)")
+        try Data("Subject: hi\r\n\r\nhi\r\n".utf8).write(to: URL(fileURLWithPath: "\(maildir)/cur/1800000005.other:2,F"))
+        let listing = try await mailbox.snapshot()
+        #expect(listing.messages.map(\.uid) == [first, second + 1])
+        #expect(listing.messages.map(\.flags) == [[.seen], [.flagged]])
+        #expect(listing.messages.last?.size == 19)
+        #expect(listing.messages.last?.internalDate == 1_800_000_005)
+        var seen: [MailboxChange] = []
+        while seen.count < 3, let change = await changes.next() { seen.append(change) }
+        #expect(seen.contains(.expunged([second])))
+        #expect(seen.contains(.flagsChanged([listing.messages[0]])))
+        #expect(seen.contains(.appended([listing.messages[1]])))
+        // A flag change keeps the letters Tern does not know.
+        _ = try await mailbox.updateFlags([first], .add([.flagged]))
+        #expect(try files.contentsOfDirectory(atPath: "\(maildir)/cur").sorted()
+            == ["1800000000.K1.mx.test,S=\(octets("a").count):2,FSa", "1800000005.other:2,F"])
+    }
+
+    @Test("a message removed by another reader is skipped by flag changes and reported as expunged")
+    func vanished() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try store()
+        let mailbox = try await store.mailbox("alice@example.test")
+        let uid = try #require(try await mailbox.append(message("a", id: "K1")).uid)
+        _ = try await mailbox.snapshot()
+        var changes = mailbox.changes().makeAsyncIterator()
+        let maildir = store.path(of: "alice@example.test")
+        for name in try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/new") {
+            try FileManager.default.removeItem(atPath: "\(maildir)/new/\(name)")
+        }
+        #expect(try await mailbox.updateFlags([uid], .add([.seen])).isEmpty)
+        #expect(await changes.next() == .expunged([uid]))
+        #expect(try await mailbox.contents(of: uid) == nil)
+    }
+
+    @Test("opening a mailbox numbers what an earlier run left unnumbered and clears its tmp/")
+    func opening() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let maildir = "\(root)/mailboxes/example.test/alice"
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
+        }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(maildir)/new/1700000000.A.mx.test,S=1"))
+        try Data("half".utf8).write(to: URL(fileURLWithPath: "\(maildir)/tmp/1700000001.B.mx.test"))
+        let mailbox = try await store().mailbox("alice@example.test")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/tmp").isEmpty)
+        let listing = try await mailbox.snapshot()
+        #expect(listing.messages.map(\.key) == ["1700000000.A.mx.test"])
+        #expect(listing.messages.map(\.uid) == [1])
+    }
+
+    @Test("repair walks every Maildir below the root")
+    func repair() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try store()
+        _ = try await store.mailbox("alice@example.test").append(message("a", id: "K1"))
+        _ = try await store.mailbox("bob@other.test").snapshot()
+        let reports = try MaildirMailboxStore.repair(root: "\(root)/mailboxes", now: 1_800_000_000)
+        #expect(reports.map(\.mailbox) == ["example.test/alice", "other.test/bob"])
+        #expect(reports.map(\.uids.messages) == [1, 0])
+    }
+
+    @Test("file names: key, stated size, arrival and flags, other letters kept")
+    func fileNames() {
+        let name = MaildirFileName("1800000000.K1.mx.test,S=120,W=124:2,FSa")
+        #expect(name.key == "1800000000.K1.mx.test")
+        #expect(name.statedSize == 120)
+        #expect(name.arrival == 1_800_000_000)
+        #expect(name.flags == [.flagged, .seen])
+        #expect(name.settingFlags([.draft]) == "1800000000.K1.mx.test,S=120,W=124:2,Da")
+        #expect(MaildirFileName("x").settingFlags([]) == "x:2,")
+        // Numbers from the disk are bounded or ignored, never trusted.
+        #expect(MaildirFileName("99999999999999999999.K,S=99999999999999999999").statedSize == nil)
+        #expect(MaildirFileName("99999999999999999999.K").arrival == nil)
+        #expect(MaildirFileName("-5.K,S=-1").statedSize == nil)
+        #expect(MaildirFileName("a.b:1,S").flags.isEmpty)
+    }
+
+    private func octets(_ body: String) -> [UInt8] { MailboxStoreContract.octets(body) }
+
+    private func message(_ body: String, id: String) -> NewMessage {
+        NewMessage(source: .octets(octets(body)), id: id, receivedAt: 1_800_000_000)
+    }
+}

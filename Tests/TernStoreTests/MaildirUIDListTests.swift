@@ -132,6 +132,33 @@ struct MaildirUIDListTests {
         #expect(try text() == "tern-uidlist 1 V4242 N2\n1 200.X.mx\n")
     }
 
+    /// RFC 9051 §2.3.1.1: UIDs are 32-bit and never reused, so a list that reaches the last one
+    /// refuses to number more, and rebuild starts over with a new UIDVALIDITY; never a wrap to 0.
+    @Test("UIDs that would pass 2^32 - 1 are refused, and rebuild starts over with a new UIDVALIDITY")
+    func exhausted() throws {
+        try "tern-uidlist 1 V5000 N4294967293\n4294967290 old\n".write(toFile: listPath, atomically: true, encoding: .utf8)
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(try list.assign("a", now: 0) == 4_294_967_293)
+        #expect(try list.assign("b", now: 0) == 4_294_967_294)
+        #expect(throws: StoreError.self) { try list.assign("c", now: 0) }
+        #expect(try list.assign("a", now: 0) == 4_294_967_293)  // known keys keep their UIDs
+        touch("new/1.a.mx,S=1")
+        let report = try list.rebuild(now: 4000)
+        #expect(report.renumbered)
+        #expect(report.uidValidity == 5001)  // later than the old one, though the clock says earlier
+        #expect(try text() == "tern-uidlist 1 V5001 N2\n1 1.a.mx\n")
+    }
+
+    @Test("a list holding the largest UID is damaged: it is made anew")
+    func largestUID() throws {
+        try "tern-uidlist 1 V5000 N1\n4294967295 x\n".write(toFile: listPath, atomically: true, encoding: .utf8)
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(throws: StoreError.self) { try list.entries() }
+        touch("new/1.x.mx,S=1")
+        #expect(try list.rebuild(now: 6000).renumbered)
+        #expect(try list.assign("1.x.mx", now: 0) == 1)
+    }
+
     @Test("parsing random bytes never crashes, and what parses has ascending UIDs")
     func fuzz() {
         var generator = SeededGenerator(seed: 0x7E57)

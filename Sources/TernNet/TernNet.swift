@@ -2,5 +2,7 @@
 // Service with graceful quiescing, TLS contexts (PEM files, or a self-signed certificate made
 // on first start), and connection limits per client address and in total.
 //
-// Protocol drivers (SMTP today; IMAP and POP3 later) plug a channel initializer into
-// `Listener`; they never open sockets themselves.
+// `ServerConnection` is the skeleton of every line-protocol connection: admission, the ordered
+// action loop, batched replies, backpressure, idle timeouts, tarpit and the STARTTLS switch. A
+// protocol supplies a `ConnectionDriver` (its sans-IO session and the code for its actions) and
+// plugs a channel initializer into `Listener`; it never opens sockets itself.

@@ -105,7 +105,13 @@ public struct SMTPEndpoint: Sendable {
             if role == .submissions, let tls {
                 try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
             }
-            try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(endpoint: self))
+            let connection = ServerConnection(
+                driver: SMTPSession(endpoint: self),
+                configuration: ServerConnection.Configuration(
+                    greetingDelay: configuration.greetingDelay, tls: tls, implicitTLS: role == .submissions,
+                    limiter: limiter),
+                logger: logger)
+            try channel.pipeline.syncOperations.addHandler(connection)
         }
     }
 }

@@ -5,7 +5,7 @@ import TernSMTPCore
 /// The SMTP protocol core: what a client sends to Tern's listeners (session, command lines,
 /// paths and parameters, message content, SASL) and what a next hop answers Tern's client.
 enum SMTPTargets {
-    /// A whole server session driven with arbitrary client bytes, the way `SMTPServerHandler`
+    /// A whole server session driven with arbitrary client bytes, the way `SMTPSession`
     /// drives it: commands, pipelining, DATA and BDAT content, AUTH exchanges, STARTTLS.
     ///
     /// Input: `flags`, `read seed`, then the client's octets. Flags choose the listener's
@@ -224,7 +224,7 @@ enum SMTPTargets {
     }
 }
 
-/// Answers the server machine's actions as `SMTPServerHandler` does, with decisions taken from
+/// Answers the server machine's actions as `SMTPSession` does, with decisions taken from
 /// the input's flags.
 private struct ServerDriver {
     var machine: ServerSessionStateMachine

@@ -3,7 +3,7 @@
 // The parser benchmarks feed `CommandParser.parse(_:)` complete lines without CRLF, which is
 // what the session hands it after `CommandLineFramer` has found the CRLF. The session benchmark
 // runs one connection's command dialogue through `ServerSessionStateMachine` the way
-// `SMTPServerHandler` does (framing, parsing, sequencing, reply encoding), without DATA: the
+// `SMTPSession` does (framing, parsing, sequencing, reply encoding), without DATA: the
 // per-command cost an MX pays for every connection, including the ones that never send mail.
 import Benchmark
 import MicroSupport

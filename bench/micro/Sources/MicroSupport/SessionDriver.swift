@@ -2,7 +2,7 @@ public import NIOCore
 public import TernMail
 public import TernSMTPCore
 
-/// Plays the part of `SMTPServerHandler` for a `ServerSessionStateMachine` without a channel:
+/// Plays the part of `SMTPSession` for a `ServerSessionStateMachine` without a channel:
 /// replies are encoded into one output buffer, as the handler does before it flushes; every
 /// sender and recipient is accepted at once; body chunks are counted instead of written; a
 /// commit succeeds immediately. What is left is the work the session itself does per command

@@ -91,7 +91,7 @@ let package = Package(
         // The embedded metadata store: the directory (domains, accounts, aliases) in SQLite.
         .target(
             name: "TernStoreSQLite",
-            dependencies: ["TernAccounts", "TernStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TernAccounts", "TernStore", "TernMail", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -310,7 +310,7 @@ let package = Package(
         .testTarget(
             name: "TernSMTPServerTests",
             dependencies: [
-                "TernSMTPServer", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "TernSMTPServer", "TernMail", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,4 @@
-import Foundation
+import TernMail
 public import TernStore
 
 /// `tern repair`: brings every mailbox's UID list in line with its Maildir files, which are the
@@ -6,7 +6,7 @@ public import TernStore
 public enum MailboxRepair {
     public static func run(dataDirectory: String, now: Int64? = nil) throws -> [MaildirMailboxStore.RepairReport] {
         try MaildirMailboxStore.repair(
-            root: "\(dataDirectory)/mailboxes", now: now ?? Int64(Date().timeIntervalSince1970))
+            root: "\(dataDirectory)/mailboxes", now: now ?? WallClock.system.seconds)
     }
 
     /// One line per mailbox, for the terminal.

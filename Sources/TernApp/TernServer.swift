@@ -179,7 +179,7 @@ public enum TernServer {
                         delayWarning: configuration.queue.delayWarning > .zero
                             ? configuration.queue.delayWarning.wholeSeconds : nil),
                     logger: queueLogger,
-                    clock: { Int64(Date().timeIntervalSince1970) })
+                    clock: .system)
                 queue = manager
                 store = manager
             }

@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import NIOPosix
 import TernMIME
+import TernMail
 public import TernStore
 
 /// The dev catcher's mail as the web UI and the API see it: the Maildir inboxes of a
@@ -164,7 +165,7 @@ public actor Catcher: Service {
     private func applyRetention() async throws {
         if let age = retention.maximumAge, age > .zero {
             let (seconds, attoseconds) = age.components
-            let cutoff = WallClock.milliseconds() - (seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            let cutoff = WallClock.system.milliseconds - (seconds * 1000 + attoseconds / 1_000_000_000_000_000)
             let removed = try await delete(matching: MessageFilter([.receivedBefore(cutoff)]))
             if removed > 0 { logger.info("old messages deleted", metadata: ["count": "\(removed)"]) }
         }
@@ -406,12 +407,5 @@ enum MessageMatcher {
         case .receivedSince(let milliseconds): return message.receivedAt >= milliseconds
         case .not(let inner): return !holds(inner, message)
         }
-    }
-}
-
-enum WallClock {
-    /// Milliseconds since 1970.
-    static func milliseconds() -> Int64 {
-        Int64(Date().timeIntervalSince1970 * 1000)
     }
 }

@@ -2,4 +2,5 @@
 //
 // Value types only: addresses, reply codes, queue identifiers and the protocol limits. Nothing
 // here performs I/O, and nothing imports anything but the standard library, so every other
-// module (pure cores included) can depend on it.
+// module (pure cores included) can depend on it. The one exception is `WallClock.system`, which
+// reads the C library's clock: the single place Tern reads the time of day.

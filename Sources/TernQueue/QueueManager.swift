@@ -2,7 +2,7 @@ public import Logging
 public import NIOCore
 public import ServiceLifecycle
 import TernMIME
-import TernMail
+public import TernMail
 public import TernStore
 
 /// The queue manager (Postfix's qmgr): takes accepted messages into the spool with one
@@ -45,7 +45,7 @@ public final class QueueManager: MessageStore, Service {
     private let agents: [QueuedDelivery.Route: any DeliveryAgent]
     private let configuration: Configuration
     private let logger: Logger
-    private let clock: @Sendable () -> Int64
+    private let clock: WallClock
     private let state: QueueState
     private let wakeup = WakeupSignal()
     private let persistence = SerialTasks()
@@ -53,7 +53,7 @@ public final class QueueManager: MessageStore, Service {
     public init(
         spool: Spool, routing: RoutingTable, agents: [QueuedDelivery.Route: any DeliveryAgent],
         configuration: Configuration = Configuration(), logger: Logger,
-        clock: @escaping @Sendable () -> Int64
+        clock: WallClock = .system
     ) {
         self.spool = spool
         self.routing = routing
@@ -104,7 +104,7 @@ public final class QueueManager: MessageStore, Service {
         return agent.beginDirect(message, mailbox: delivery.recipient, prefix: prefix, on: eventLoop) { result in
             self.logAttempt(
                 messageID: message.id.rawValue, delivery: delivery, arrival: arrival, result: result, status: .delivered,
-                now: clock())
+                now: clock.seconds)
         }
     }
 
@@ -157,14 +157,14 @@ public final class QueueManager: MessageStore, Service {
             await withGracefulShutdownHandler {
                 await withDiscardingTaskGroup { group in
                     while !wakeup.isShutDown {
-                        let now = clock()
+                        let now = clock.seconds
                         let (jobs, nextDue) = await state.takeDue(
                             now: now, limit: configuration.concurrency,
                             perDestination: configuration.destinationConcurrency, spool: spool)
                         for job in jobs {
                             group.addTask { await self.attempt(job) }
                         }
-                        await wakeup.wait(untilSecondsSince1970: nextDue, now: clock)
+                        await wakeup.wait(untilSecondsSince1970: nextDue, now: { clock.seconds })
                     }
                 }
             } onGracefulShutdown: {
@@ -183,7 +183,7 @@ public final class QueueManager: MessageStore, Service {
             logger.error("delivery agent returned a wrong number of results", metadata: ["tern_queue_id": "\(job.messageID)"])
             results = job.items.map { _ in DeliveryResult(.deferred("451 4.3.0 internal delivery error")) }
         }
-        let now = clock()
+        let now = clock.seconds
         let statuses = await state.complete(
             job, results: results, now: now, retry: configuration.retry,
             perDestination: configuration.destinationConcurrency)
@@ -339,7 +339,7 @@ public final class QueueManager: MessageStore, Service {
         do {
             let original = try await spool.readMessage(
                 record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
-            let now = clock()
+            let now = clock.seconds
             var generator = SystemRandomNumberGenerator()
             let id = QueueID(
                 microsecondsSinceEpoch: UInt64(now) * 1_000_000 + UInt64.random(in: 0..<1_000_000), using: &generator)

@@ -5,12 +5,6 @@ import TernMail
 import TernSMTPCore
 import TernStore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// What happens to one message between the session's "354" and its "250": Postfix's cleanup
 /// role. The message gets its queue ID and Received header (RFC 5321 §4.4), is streamed into the
 /// store, and on the submission roles its header section is held until it is whole, so that what
@@ -51,7 +45,7 @@ final class MessageIntake {
         _ start: ServerSessionStateMachine.MessageStart, clientAddress: String, tlsVersion: String?,
         trusted: Bool, allocator: ByteBufferAllocator, eventLoop: any EventLoop
     ) {
-        let now = WallClock.now()
+        let now = endpoint.clock.now()
         var generator = SystemRandomNumberGenerator()
         let id = QueueID(microsecondsSinceEpoch: now.microseconds, using: &generator)
         let recipients = start.envelope.recipients
@@ -168,22 +162,6 @@ private struct HeldSubmission {
     /// The content received so far.
     var content: ByteBuffer
     var header = HeaderSectionCollector()
-}
-
-/// Wall-clock time for Received headers and queue IDs.
-enum WallClock {
-    struct Reading {
-        var seconds: Int64
-        var microseconds: UInt64
-    }
-
-    static func now() -> Reading {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Reading(
-            seconds: Int64(spec.tv_sec),
-            microseconds: UInt64(spec.tv_sec) * 1_000_000 + UInt64(spec.tv_nsec / 1000))
-    }
 }
 
 extension SMTPReply {

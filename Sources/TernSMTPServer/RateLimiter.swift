@@ -1,10 +1,5 @@
 import NIOConcurrencyHelpers
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+public import TernMail
 
 /// Counts events per key (a user, a client address) over a sliding window, in buckets a
 /// sixtieth of the window wide, and says when a key has used up its allowance.
@@ -41,14 +36,13 @@ public final class RateLimiter: Sendable {
     public let limit: Limit
     static let buckets: Int64 = 60
     static let maximumKeys = 100_000
-    /// Milliseconds since 1970.
-    private let now: @Sendable () -> Int64
+    private let clock: WallClock
     private let bucketMilliseconds: Int64
     private let table = NIOLockedValueBox([String: Buckets]())
 
-    public init(limit: Limit, now: @escaping @Sendable () -> Int64 = RateLimiter.wallClockMilliseconds) {
+    public init(limit: Limit, clock: WallClock = .system) {
         self.limit = limit
-        self.now = now
+        self.clock = clock
         let (seconds, attoseconds) = limit.window.components
         let windowMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         bucketMilliseconds = max(1, windowMilliseconds / Self.buckets)
@@ -58,7 +52,7 @@ public final class RateLimiter: Sendable {
     /// nothing is added and the answer is false (a refusal costs no allowance).
     public func take(for keys: [String]) -> Bool {
         guard limit.count > 0 else { return true }
-        let bucket = now() / bucketMilliseconds
+        let bucket = clock.milliseconds / bucketMilliseconds
         return table.withLockedValue { table in
             var updated: [(String, Buckets)] = []
             for key in keys {
@@ -80,7 +74,7 @@ public final class RateLimiter: Sendable {
 
     /// The counts still inside the window, for saving.
     public func counts() -> Counts {
-        let oldest = now() / bucketMilliseconds - Self.buckets
+        let oldest = clock.milliseconds / bucketMilliseconds - Self.buckets
         let keys = table.withLockedValue { table in
             table.compactMapValues { buckets -> Buckets? in
                 let live = buckets.filter { $0.bucket > oldest }
@@ -99,11 +93,5 @@ public final class RateLimiter: Sendable {
                 table[key] = buckets
             }
         }
-    }
-
-    public static let wallClockMilliseconds: @Sendable () -> Int64 = {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }

@@ -4,6 +4,7 @@ public import NIOSSL
 public import TernNet
 public import TernSMTPCore
 public import TernStore
+public import TernMail
 
 /// One SMTP listener's role and everything its sessions need. `initializeConnection` is the
 /// channel initializer handed to `TernNet.Listener`.
@@ -63,11 +64,13 @@ public struct SMTPEndpoint: Sendable {
     public let tls: NIOSSLContext?
     public let limiter: ConnectionLimiter
     public let logger: Logger
+    /// For queue IDs and Received headers.
+    public let clock: WallClock
     let metrics: SMTPMetrics
 
     public init(
         role: Role, configuration: Configuration, store: any MessageStore, policy: any SMTPPolicy,
-        tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger
+        tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger, clock: WallClock = .system
     ) {
         self.role = role
         var configuration = configuration
@@ -90,6 +93,7 @@ public struct SMTPEndpoint: Sendable {
         self.tls = tls
         self.limiter = limiter
         self.logger = logger
+        self.clock = clock
         self.metrics = SMTPMetrics(listener: role.rawValue)
     }
 

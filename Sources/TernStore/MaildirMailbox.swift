@@ -67,9 +67,9 @@ final class MaildirMailbox: Mailbox {
         self.store = store
         let clock = store.clock
         arrivalNumbering = GroupCommit(pool: store.sync.pool, linger: Self.numberingWindow) { keys in
-            try list.assign(keys, now: clock())
+            try list.assign(keys, now: clock.seconds)
         }
-        numbering = GroupCommit(pool: store.sync.pool) { keys in try list.assign(keys, now: clock()) }
+        numbering = GroupCommit(pool: store.sync.pool) { keys in try list.assign(keys, now: clock.seconds) }
     }
 
     private var pool: NIOThreadPool { store.sync.pool }
@@ -212,7 +212,7 @@ final class MaildirMailbox: Mailbox {
         }
         // Keys in name order, which for Tern's names is arrival order: new UIDs ascend with it.
         let keys = found.keys.sorted()
-        let numbering = try list.number(keys, now: store.clock())
+        let numbering = try list.number(keys, now: store.clock.seconds)
         var messages: [UInt32: Listed] = [:]
         for (key, uid) in zip(keys, numbering.uids) {
             guard let (path, file) = found[key] else { continue }

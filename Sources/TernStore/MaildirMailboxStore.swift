@@ -3,6 +3,7 @@ public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+public import TernMail
 
 /// The embedded `MailboxStore`: one Maildir per mailbox at `<root>/<domain>/<user>/`, readable
 /// by Dovecot, mutt or Python's `mailbox.Maildir` as it is, with the UIDs in its
@@ -26,7 +27,7 @@ public final class MaildirMailboxStore: MailboxStore {
     let sync: StoreSync
     let journal: MessageJournal?
     let logger: Logger
-    let clock: @Sendable () -> Int64
+    let clock: WallClock
     private let mailboxes = NIOLockedValueBox(Registry())
 
     /// The mailboxes opened since start, and those being opened: one opening per mailbox, so
@@ -39,7 +40,7 @@ public final class MaildirMailboxStore: MailboxStore {
     public init(
         root: String, hostname: String, sync: StoreSync, journal: MessageJournal? = nil,
         logger: Logger = Logger(label: "tern.mailboxes"),
-        clock: @escaping @Sendable () -> Int64 = MaildirMailboxStore.systemClock
+        clock: WallClock = .system
     ) {
         self.root = root
         self.hostname = hostname
@@ -48,9 +49,6 @@ public final class MaildirMailboxStore: MailboxStore {
         self.logger = logger
         self.clock = clock
     }
-
-    /// Seconds since the epoch, from the system clock.
-    public static let systemClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     /// The Maildir of a mailbox address (`user@domain` → `<root>/domain/user`).
     public func path(of address: String) -> String {
@@ -101,7 +99,7 @@ public final class MaildirMailboxStore: MailboxStore {
             let maildir = try Maildir(root: path, hostname: hostname, sync: sync)
             try maildir.removeInterruptedDeliveries()
             do {
-                let report = try list.rebuild(now: clock())
+                let report = try list.rebuild(now: clock.seconds)
                 if report.added > 0 {
                     logger.info(
                         "numbered messages the UID list had missed",

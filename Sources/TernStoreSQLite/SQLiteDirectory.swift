@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TernMail
 public import TernAccounts
 
 /// The directory in SQLite (GRDB), the embedded default: `<data_dir>/directory.sqlite`.
@@ -259,5 +260,5 @@ public final class SQLiteDirectory: DirectoryStore {
         address.lastIndex(of: "@").map { String(address[address.index(after: $0)...]) } ?? address
     }
 
-    private static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+    private static func now() -> Int64 { WallClock.system.seconds }
 }

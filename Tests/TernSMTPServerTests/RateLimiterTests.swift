@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import TernMail
 import Testing
 
 @testable import TernSMTPServer
@@ -10,6 +11,7 @@ struct RateLimiterTests {
     final class Clock: Sendable {
         let milliseconds = NIOLockedValueBox(Int64(1_795_400_000_000))
         var now: Int64 { milliseconds.withLockedValue { $0 } }
+        var wallClock: WallClock { WallClock { [self] in .init(milliseconds: now) } }
         func advance(_ duration: Duration) {
             milliseconds.withLockedValue { $0 += duration.components.seconds * 1000 }
         }
@@ -18,7 +20,7 @@ struct RateLimiterTests {
     @Test("the allowance is used up, refused without being charged, and comes back as the window slides")
     func slides() {
         let clock = Clock()
-        let limiter = RateLimiter(limit: .init(count: 3, window: .seconds(3600))) { clock.now }
+        let limiter = RateLimiter(limit: .init(count: 3, window: .seconds(3600)), clock: clock.wallClock)
         #expect(limiter.take(for: ["user:a", "ip:1"]))
         clock.advance(.seconds(600))
         #expect(limiter.take(for: ["user:a", "ip:1"]))
@@ -49,7 +51,7 @@ struct RateLimiterTests {
     func survivesRestart() {
         let clock = Clock()
         let limit = RateLimiter.Limit(count: 2, window: .seconds(3600))
-        let before = RateLimiter(limit: limit) { clock.now }
+        let before = RateLimiter(limit: limit, clock: clock.wallClock)
         #expect(before.take(for: ["user:a"]))
         #expect(before.take(for: ["user:a"]))
         #expect(before.take(for: ["user:b"]))
@@ -57,13 +59,13 @@ struct RateLimiterTests {
         #expect(saved.keys.count == 2)
 
         clock.advance(.seconds(300))
-        let after = RateLimiter(limit: limit) { clock.now }
+        let after = RateLimiter(limit: limit, clock: clock.wallClock)
         after.restore(saved)
         #expect(!after.take(for: ["user:a"]))
         #expect(after.take(for: ["user:b"]))
         #expect(!after.take(for: ["user:b"]))
 
-        let otherWindow = RateLimiter(limit: .init(count: 2, window: .seconds(60))) { clock.now }
+        let otherWindow = RateLimiter(limit: .init(count: 2, window: .seconds(60)), clock: clock.wallClock)
         otherWindow.restore(saved)
         #expect(otherWindow.take(for: ["user:a"]))
 

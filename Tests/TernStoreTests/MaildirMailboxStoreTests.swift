@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import TernMail
 import TernTestSupport
 import Testing
 
@@ -25,7 +26,7 @@ struct MaildirMailboxStoreTests {
         let pool = Self.pool
         return MaildirMailboxStore(
             root: "\(root)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool),
-            clock: { now })
+            clock: .fixed(seconds: now))
     }
 
     @Test("the MailboxStore contract", arguments: MailboxStoreContract.checks.map(\.name))
@@ -50,7 +51,7 @@ struct MaildirMailboxStoreTests {
             makeStore: {
                 MaildirMailboxStore(
                     root: "\(root)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .filesystem, pool: pool),
-                    journal: journal, clock: { 1_800_000_000 })
+                    journal: journal, clock: .fixed(seconds: 1_800_000_000))
             },
             eventLoop: Self.group.next())
         try await MailboxStoreContract.run(name, in: environment)

@@ -353,7 +353,7 @@ public enum TernServer {
         var release: CatcherRelease?
         if let settings = settings.release {
             let client = try RelayClient(
-                host: settings.host, port: settings.port, security: RelayClient.Security(rawValue: settings.security) ?? .startTLS,
+                host: settings.host, port: settings.port, security: Self.releaseSecurity(settings.security),
                 credentials: settings.username.flatMap { user in settings.password.map { .init(username: user, password: $0) } },
                 hostname: hostname,
                 verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
@@ -403,7 +403,7 @@ public enum TernServer {
             }
             routes[route.domain] = RemoteDeliveryAgent.Relay(
                 host: route.host, port: route.port,
-                security: RemoteDeliveryAgent.Relay.Security(rawValue: route.security) ?? .opportunistic,
+                security: TransportSecurity(rawValue: route.security) ?? .opportunistic,
                 credentials: credentials,
                 verification: certificateVerification(verify: route.tlsVerify, caFile: route.tlsCAFile))
         }
@@ -418,6 +418,16 @@ public enum TernServer {
             cleartextFallback: outbound.cleartextFallback, routes: routes,
             connectTimeout: outbound.connectTimeout,
             connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
+    }
+
+    /// `[catcher.release] security`, in the words of a mail client's settings: `starttls`
+    /// (STARTTLS required), `tls` (implicit TLS) or `none`.
+    static func releaseSecurity(_ setting: String) -> TransportSecurity {
+        switch setting {
+        case "tls": .implicit
+        case "none": .none
+        default: .required
+        }
     }
 
     /// `tls_verify` and `tls_ca_file` of a route or of the catcher's release.

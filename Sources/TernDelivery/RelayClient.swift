@@ -15,15 +15,6 @@ import TernStore
 /// the system trust store and `host` as the name): a relay that fails the check gets neither
 /// the credentials nor the message, and the release fails with the reason.
 public struct RelayClient: Sendable {
-    public enum Security: String, Sendable {
-        /// STARTTLS required (RFC 3207), the submission port's way.
-        case startTLS = "starttls"
-        /// TLS from the first octet (RFC 8314, port 465).
-        case implicitTLS = "tls"
-        /// Cleartext (a local test server).
-        case none
-    }
-
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
 
@@ -34,7 +25,7 @@ public struct RelayClient: Sendable {
 
     public let host: String
     public let port: Int
-    public let security: Security
+    public let security: TransportSecurity
     public let credentials: ClientSessionStateMachine.Credentials?
     public let hostname: String
     /// How the server's certificate is checked (ignored with `security = none`).
@@ -45,7 +36,7 @@ public struct RelayClient: Sendable {
     private let logger: Logger
 
     public init(
-        host: String, port: Int, security: Security, credentials: ClientSessionStateMachine.Credentials?,
+        host: String, port: Int, security: TransportSecurity, credentials: ClientSessionStateMachine.Credentials?,
         hostname: String, verification: ServerCertificateCheck = .systemTrustStore, group: any EventLoopGroup,
         pool: NIOThreadPool, logger: Logger
     ) throws {
@@ -61,7 +52,7 @@ public struct RelayClient: Sendable {
         // The credentials go to this server: it must prove it is the one configured. A
         // developer's relay with a self-signed certificate is named by `tls_ca_file` (or, at
         // the password's risk, `tls_verify = false`).
-        tls = try (security == .none ? ServerCertificateCheck.none : verification).makeClientContext()
+        tls = try (security.authenticatesPeer ? verification : ServerCertificateCheck.none).makeClientContext()
     }
 
     /// Sends the file at `path` (`size` octets) from `sender` to `recipients`; returns each
@@ -72,11 +63,7 @@ public struct RelayClient: Sendable {
         let (host, port) = (self.host, self.port)
         let address = try await pool.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
         var session = ClientSessionStateMachine.Configuration(hostname: hostname, credentials: credentials)
-        switch security {
-        case .startTLS: session.tlsPolicy = .required
-        case .implicitTLS: session.implicitTLS = true
-        case .none: session.tlsPolicy = .none
-        }
+        security.configure(&session, opportunisticPolicy: .opportunistic)
         let connection = try await SMTPClientConnection.connect(
             to: address, hostName: host, configuration: session, tls: tls, group: group, connectTimeout: .seconds(10),
             logger: logger)

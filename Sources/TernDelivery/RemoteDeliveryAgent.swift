@@ -31,21 +31,10 @@ import TernStore
 public final class RemoteDeliveryAgent: DeliveryAgent {
     /// Where a domain's mail goes instead of its MX: a relay host (smarthost).
     public struct Relay: Sendable, Hashable {
-        public enum Security: String, Sendable, Hashable {
-            /// STARTTLS when offered.
-            case opportunistic
-            /// STARTTLS or nothing: defer rather than send in cleartext.
-            case required
-            /// TLS from the first octet (RFC 8314, port 465).
-            case implicit
-            /// Cleartext only.
-            case none
-        }
-
         /// A host name (looked up with A/AAAA, not MX) or an IP address.
         public var host: String
         public var port: Int
-        public var security: Security
+        public var security: TransportSecurity
         /// AUTH with these (RFC 4954), only over TLS.
         public var credentials: ClientSessionStateMachine.Credentials?
         /// How the relay's certificate is checked with `required` and `implicit` security
@@ -54,7 +43,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         public var verification: ServerCertificateCheck
 
         public init(
-            host: String, port: Int = 25, security: Security = .opportunistic,
+            host: String, port: Int = 25, security: TransportSecurity = .opportunistic,
             credentials: ClientSessionStateMachine.Credentials? = nil,
             verification: ServerCertificateCheck = .systemTrustStore
         ) {
@@ -67,10 +56,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
 
         /// The check in force: only a relay that must speak TLS is authenticated.
         var effectiveVerification: ServerCertificateCheck {
-            switch security {
-            case .required, .implicit: verification
-            case .opportunistic, .none: .none
-            }
+            security.authenticatesPeer ? verification : .none
         }
     }
 
@@ -117,7 +103,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     struct Target: Hashable, Sendable {
         var name: String
         var address: SocketAddress
-        var security: Relay.Security
+        var security: TransportSecurity
         var credentials: ClientSessionStateMachine.Credentials? = nil
         var verification: ServerCertificateCheck = .none
     }
@@ -275,19 +261,12 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     }
 
     private func sessionConfiguration(
-        _ security: Relay.Security, credentials: ClientSessionStateMachine.Credentials?
+        _ security: TransportSecurity, credentials: ClientSessionStateMachine.Credentials?
     ) -> ClientSessionStateMachine.Configuration {
         var session = ClientSessionStateMachine.Configuration(hostname: configuration.hostname)
         session.timeouts = configuration.timeouts
         session.credentials = credentials
-        switch security {
-        case .opportunistic: session.tlsPolicy = configuration.tlsPolicy
-        case .required: session.tlsPolicy = .required
-        case .implicit:
-            session.tlsPolicy = .required
-            session.implicitTLS = true
-        case .none: session.tlsPolicy = .none
-        }
+        security.configure(&session, opportunisticPolicy: configuration.tlsPolicy)
         return session
     }
 

@@ -1,10 +1,10 @@
 // swift-tools-version: 6.2
 //
 // Tern: a complete mail server in one Swift package. The targets follow the roles of Internet
-// mail (RFC 5598); ../shared/design/architecture.md in the project history explains the layers.
-// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore) · L2 infrastructure (TernStore,
-// TernStoreSQLite, TernNet)
-// · L3 roles (TernSMTPServer) · L4 TernApp and the `tern` executable.
+// mail (RFC 5598); docs/architecture.md draws the graph and says what each layer may import.
+// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore, TernDNSCore) · L2 infrastructure
+// (TernStore, TernStoreSQLite, TernNet, TernDNS, TernDirectory) · L3 roles (TernSMTPServer,
+// TernQueue, TernDelivery, TernHTTP) · L4 TernApp and the `tern` executable.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -91,7 +91,7 @@ let package = Package(
         // The embedded metadata store: the directory (domains, accounts, aliases) in SQLite.
         .target(
             name: "TernStoreSQLite",
-            dependencies: ["TernAccounts", "TernStore", "TernMail", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TernDirectory", "TernStore", "TernMail", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernQueue", "TernAccounts",
+                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -130,8 +130,10 @@ let package = Package(
         ),
 
         .target(
-            name: "TernAccounts",
+            name: "TernDirectory",
             dependencies: [
+                "TernMail",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -155,7 +157,7 @@ let package = Package(
         .target(
             name: "TernQueue",
             dependencies: [
-                "TernMail", "TernMIME", "TernStore",
+                "TernMail", "TernMIME", "TernStore", "TernDirectory",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -184,7 +186,7 @@ let package = Package(
             name: "TernApp",
             dependencies: [
                 "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernAccounts", "TernStoreSQLite", "TernHTTP",
+                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -200,7 +202,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernApp", "TernQueue", "TernAccounts",
+                "TernApp", "TernQueue", "TernDirectory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -263,13 +265,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "TernAccountsTests",
-            dependencies: ["TernAccounts"],
+            name: "TernDirectoryTests",
+            dependencies: ["TernDirectory", "TernMail"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TernStoreSQLiteTests",
-            dependencies: ["TernStoreSQLite", "TernAccounts", "TernStore"],
+            dependencies: ["TernStoreSQLite", "TernDirectory", "TernStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -300,7 +302,7 @@ let package = Package(
         .testTarget(
             name: "TernQueueTests",
             dependencies: [
-                "TernQueue", "TernMail", "TernStore", "TernDelivery",
+                "TernQueue", "TernMail", "TernStore", "TernDelivery", "TernDirectory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -322,7 +324,7 @@ let package = Package(
         .testTarget(
             name: "TernAppTests",
             dependencies: [
-                "TernApp", "TernSMTPServer", "TernAccounts", "TernMail", "TernQueue", "TernStore",
+                "TernApp", "TernSMTPServer", "TernDirectory", "TernMail", "TernQueue", "TernStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

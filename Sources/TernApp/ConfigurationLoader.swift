@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import TOMLKit
-import TernAccounts
+import TernDirectory
 import TernDelivery
 import TernMail
 import TernNet

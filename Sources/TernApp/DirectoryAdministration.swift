@@ -1,5 +1,5 @@
 import Foundation
-public import TernAccounts
+public import TernDirectory
 import TernStoreSQLite
 
 /// What `tern domain|user|alias` do: checks what the administrator typed the way the

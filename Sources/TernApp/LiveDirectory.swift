@@ -1,7 +1,6 @@
 public import Logging
 public import ServiceLifecycle
-public import TernAccounts
-public import TernQueue
+public import TernDirectory
 import TernMail
 import TernStoreSQLite
 

@@ -1,5 +1,5 @@
 public import NIOCore
-public import TernAccounts
+public import TernDirectory
 public import TernSMTPServer
 public import TernStore
 

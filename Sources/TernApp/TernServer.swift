@@ -14,7 +14,7 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
-import TernAccounts
+import TernDirectory
 import TernStoreSQLite
 import TernHTTP
 import TernDNS

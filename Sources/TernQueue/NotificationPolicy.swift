@@ -1,3 +1,4 @@
+import TernDirectory
 import TernMIME
 import TernMail
 import TernStore

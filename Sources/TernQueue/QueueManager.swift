@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import ServiceLifecycle
 import TernMIME
+public import TernDirectory
 public import TernMail
 public import TernStore
 

@@ -1,8 +1,7 @@
 public import NIOCore
-public import TernAccounts
+public import TernDirectory
 public import TernMIME
 public import TernNet
-public import TernQueue
 public import TernSMTPCore
 import NIOConcurrencyHelpers
 import TernMail

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOConcurrencyHelpers
-import TernAccounts
+import TernDirectory
 import TernSMTPCore
 
 /// A SCRAM-SHA-256 login (RFC 7677) against the account directory, one per AUTH command.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import TernMail
-public import TernAccounts
+public import TernDirectory
 
 /// The directory in SQLite (GRDB), the embedded default: `<data_dir>/directory.sqlite`.
 ///

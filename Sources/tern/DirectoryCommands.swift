@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TernAccounts
+import TernDirectory
 import TernApp
 
 // `tern user|domain|alias`: the directory database in the data directory. A running server

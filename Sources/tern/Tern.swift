@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import TernAccounts
+import TernDirectory
 import TernApp
 import TernQueue
 

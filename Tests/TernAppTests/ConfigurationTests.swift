@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import TernAccounts
+import TernDirectory
 import TernDelivery
 import TernSMTPServer
 import TOMLKit

@@ -1,4 +1,4 @@
-import TernAccounts
+import TernDirectory
 import TernMail
 import TernQueue
 import Testing

@@ -1,4 +1,5 @@
 import TernMIME
+import TernDirectory
 import TernMail
 import TernStore
 import Testing

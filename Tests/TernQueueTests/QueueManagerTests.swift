@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TernDelivery
+import TernDirectory
 import TernMail
 import TernStore
 import Testing

@@ -1,4 +1,4 @@
-import TernAccounts
+import TernDirectory
 import Testing
 
 @testable import TernSMTPServer

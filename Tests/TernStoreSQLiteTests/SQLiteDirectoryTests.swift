@@ -1,5 +1,5 @@
 import Foundation
-import TernAccounts
+import TernDirectory
 import TernStoreSQLite
 import Testing
 

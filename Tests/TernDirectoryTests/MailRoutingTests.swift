@@ -1,7 +1,7 @@
 import TernMail
 import Testing
 
-@testable import TernQueue
+@testable import TernDirectory
 
 @Suite("MailRouting")
 struct MailRoutingTests {

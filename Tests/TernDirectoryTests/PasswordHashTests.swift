@@ -1,6 +1,6 @@
 import Testing
 
-@testable import TernAccounts
+@testable import TernDirectory
 
 @Suite("PasswordHash")
 struct PasswordHashTests {

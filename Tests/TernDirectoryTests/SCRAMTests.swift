@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import TernAccounts
+@testable import TernDirectory
 
 /// The server side of SCRAM-SHA-256 against RFC 7677 §3's example conversation, byte for byte,
 /// and against what a hostile client may send instead.

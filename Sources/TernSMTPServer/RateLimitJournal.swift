@@ -6,7 +6,6 @@ import Darwin
 import Foundation
 public import Logging
 public import ServiceLifecycle
-public import TernSMTPServer
 
 /// Keeps the submission rate-limit counts across restarts: they are loaded from
 /// `<data_dir>/rate-limits.json` at start, and saved every `interval` and when the server

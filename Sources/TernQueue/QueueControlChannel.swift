@@ -4,11 +4,10 @@ import Glibc
 import Darwin
 #endif
 import Foundation
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import NIOPosix
-import ServiceLifecycle
-public import TernQueue
+public import ServiceLifecycle
 import TernStore
 
 /// The postmaster's line to a running queue: a Unix socket, `<data_dir>/control.sock` (mode
@@ -16,10 +15,10 @@ import TernStore
 /// `retry|hold|release|delete <ID|all>` — and answers with one JSON line: the IDs changed, or
 /// an error. The queue state lives in the server's memory, so changing the spool files behind
 /// its back would be undone by its next write; this is how `tern queue` changes them instead.
-final class QueueControlServer: Service, Sendable {
+public final class QueueControlServer: Service, Sendable {
     static let requestLimit = 256
 
-    let path: String
+    public let path: String
     private let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let queue: QueueManager
     private let logger: Logger
@@ -35,7 +34,7 @@ final class QueueControlServer: Service, Sendable {
     }
 
     /// Binds the socket (replacing one a crashed server left behind).
-    static func bind(dataDirectory: String, queue: QueueManager, group: any EventLoopGroup, logger: Logger)
+    public static func bind(dataDirectory: String, queue: QueueManager, group: any EventLoopGroup, logger: Logger)
         async throws -> QueueControlServer
     {
         let path = QueueControlClient.socketPath(dataDirectory: dataDirectory)
@@ -49,7 +48,7 @@ final class QueueControlServer: Service, Sendable {
         return QueueControlServer(path: path, channel: channel, queue: queue, logger: logger)
     }
 
-    func run() async throws {
+    public func run() async throws {
         let server = channel.channel
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -102,11 +101,11 @@ public enum QueueControlClient {
         public let description: String
     }
 
-    static func socketPath(dataDirectory: String) -> String {
+    public static func socketPath(dataDirectory: String) -> String {
         "\(dataDirectory)/control.sock"
     }
 
-    static func pidPath(dataDirectory: String) -> String {
+    public static func pidPath(dataDirectory: String) -> String {
         "\(dataDirectory)/tern.pid"
     }
 

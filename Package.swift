@@ -263,7 +263,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TernMailTests",
-            dependencies: ["TernMail", "TernMIME"],
+            dependencies: ["TernMail"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernMIMETests",
+            dependencies: ["TernMIME", "TernMail"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -217,7 +217,7 @@ let package = Package(
             name: "TernFuzzTargets",
             dependencies: [
                 "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernStore", "TernHTTP", "TernApp",
-                "CTernSystem",
+                "CTernSystem", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,6 +1,7 @@
 import NIOCore
 import TernMail
 import TernSMTPCore
+import TernTestSupport
 
 /// The SMTP protocol core: what a client sends to Tern's listeners (session, command lines,
 /// paths and parameters, message content, SASL) and what a next hop answers Tern's client.
@@ -258,11 +259,7 @@ private struct ServerDriver {
     }
 
     mutating func run(_ actions: [ServerSessionStateMachine.Action]) {
-        var queue = actions
-        var index = 0
-        while index < queue.count {
-            let action = queue[index]
-            index += 1
+        ActionLoop.run(actions) { action, queue in
             switch action {
             case .sendReply(let reply):
                 var buffer = ByteBuffer()
@@ -350,11 +347,7 @@ private struct ClientDriver {
     }
 
     mutating func run(_ actions: [ClientSessionStateMachine.Action]) {
-        var queue = actions
-        var index = 0
-        while index < queue.count {
-            let action = queue[index]
-            index += 1
+        ActionLoop.run(actions) { action, queue in
             switch action {
             case .write:
                 break

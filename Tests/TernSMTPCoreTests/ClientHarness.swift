@@ -1,3 +1,4 @@
+import TernTestSupport
 import NIOCore
 import TernMail
 import Testing
@@ -56,11 +57,7 @@ struct ClientHarness {
     }
 
     mutating func run(_ actions: [Machine.Action]) {
-        var queue = actions
-        var index = 0
-        while index < queue.count {
-            let action = queue[index]
-            index += 1
+        ActionLoop.run(actions) { action, queue in
             switch action {
             case .write(let buffer):
                 written += buffer.readableBytesView
@@ -73,7 +70,7 @@ struct ClientHarness {
                     let index = bodies.firstIndex { $0.message == machine.currentMessage }
                     currentBody = index.map { bodies.remove(at: $0).chunks } ?? []
                 }
-                guard answersBodyRequests else { continue }
+                guard answersBodyRequests else { return }
                 queue.append(contentsOf: answerBodyRequest())
             case .reportDelivery(let report):
                 reports.append(report)

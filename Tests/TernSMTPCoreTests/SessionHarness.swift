@@ -78,11 +78,7 @@ struct SessionHarness {
     }
 
     mutating func run(_ actions: [ServerSessionStateMachine.Action]) {
-        var queue = actions
-        var index = 0
-        while index < queue.count {
-            let action = queue[index]
-            index += 1
+        ActionLoop.run(actions) { action, queue in
             switch action {
             case .sendReply(let reply):
                 replies.append(reply.description)

@@ -1,6 +1,7 @@
 public import NIOCore
 public import TernDirectory
 public import TernSMTPServer
+import TernSMTPCore
 public import TernStore
 
 /// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
@@ -33,22 +34,28 @@ public struct TernConfiguration: Sendable {
     }
 
     /// `[limits]`: RFC 5321 §4.5.3 sizes and timeouts, and the abuse brakes.
+    ///
+    /// The session's and the endpoint's defaults are theirs (`ServerSessionStateMachine.Configuration`,
+    /// `SMTPEndpoint.Configuration`), written once there and read here.
     public struct Limits: Sendable, Hashable {
-        public var messageSize = 50 * 1024 * 1024
-        public var recipients = 1000
-        public var commandLineLength = 512
-        public var textLineLength = 1000
+        private static let session = ServerSessionStateMachine.Configuration(hostname: "")
+        private static let endpoint = SMTPEndpoint.Configuration(session: session)
+
+        public var messageSize = session.maximumMessageSize
+        public var recipients = session.maximumRecipients
+        public var commandLineLength = session.commandLineLimit
+        public var textLineLength = session.textLineLimit
         /// Received headers a message may carry before it is refused as a loop (554 5.4.6).
-        public var maximumHops = 50
-        public var errors = 20
-        public var softErrors = 10
-        public var errorDelay = TimeAmount.seconds(1)
-        public var commandsWithoutMail = 100
+        public var maximumHops = session.maximumHops
+        public var errors = session.maximumErrors
+        public var softErrors = endpoint.softErrorLimit
+        public var errorDelay = endpoint.errorDelay
+        public var commandsWithoutMail = session.maximumCommandsWithoutTransaction
         public var connections = 1000
         public var connectionsPerIP = 50
-        public var greetingDelay = TimeAmount.zero
-        public var commandTimeout = TimeAmount.minutes(5)
-        public var dataTimeout = TimeAmount.minutes(10)
+        public var greetingDelay = endpoint.greetingDelay
+        public var commandTimeout = endpoint.commandTimeout
+        public var dataTimeout = endpoint.dataTimeout
         public var shutdownGrace = TimeAmount.seconds(30)
 
         public init() {}

@@ -353,6 +353,25 @@ struct ConfigurationTests {
         #expect(TOMLTableHeaders.firstMalformedLine(in: "[a]\nb = [\n1,\n]\n  [ @]") == 5)
     }
 
+    /// Written once, in the session's and the endpoint's configurations; the values are the
+    /// ones docs/configuration.md and tern.example.toml state.
+    @Test("limit defaults are the session's and the endpoint's")
+    func limitDefaults() throws {
+        let limits = try ConfigurationLoader.parse("").limits
+        #expect(limits.messageSize == 50 * 1024 * 1024)
+        #expect(limits.recipients == 1000)
+        #expect(limits.commandLineLength == 512)
+        #expect(limits.textLineLength == 1000)
+        #expect(limits.maximumHops == 50)
+        #expect(limits.errors == 20)
+        #expect(limits.softErrors == 10)
+        #expect(limits.errorDelay == .seconds(1))
+        #expect(limits.commandsWithoutMail == 100)
+        #expect(limits.commandTimeout == .minutes(5))
+        #expect(limits.dataTimeout == .minutes(10))
+        #expect(limits.greetingDelay == .zero)
+    }
+
     @Test("environment overrides the file")
     func environment() throws {
         let configuration = try ConfigurationLoader.parse(

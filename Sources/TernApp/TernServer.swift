@@ -14,14 +14,8 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
-import TernDirectory
-import TernStoreSQLite
-import TernHTTP
-import TernDNS
-import TernDNSCore
 import TernDelivery
 import TernMail
-import TernQueue
 import TernStore
 import UnixSignals
 
@@ -117,93 +111,19 @@ public enum TernServer {
         group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, metrics: PrometheusCollectorRegistry?,
         announce: @escaping @Sendable (String) -> Void
     ) async throws {
-
-        // The directory (domains, accounts, aliases) serves routing and logins; the catcher
-        // needs neither.
-        var directory: LiveDirectory?
-        if mode == .serve {
-            var directoryLogger = logger
-            directoryLogger[metadataKey: "tern_service"] = "directory"
-            let databasePath = LiveDirectory.databasePath(dataDirectory: dataDirectory)
-            do {
-                directory = try await LiveDirectory(
-                    store: try SQLiteDirectory(path: databasePath), mail: configuration.mail, logger: directoryLogger)
-            } catch {
-                throw StartupError(description: "data_dir: cannot open the directory \(databasePath): \(error)")
-            }
-        }
-        let storeSync = StoreSync(mode: configuration.storage.sync, pool: pool)
-        let store: any MessageStore
-        var catcherStore: CatcherStore?
-        var queue: QueueManager?
-        var remote: RemoteDeliveryAgent?
-        var mailboxStore: MaildirMailboxStore?
-        var journal: MessageJournal?
-        do {
+        let environment = Environment(
+            configuration: configuration, dataDirectory: dataDirectory, storeSync: StoreSync(mode: configuration.storage.sync, pool: pool),
+            group: group, pool: pool, logger: logger, metrics: metrics, announce: announce)
+        let assembly =
             switch mode {
-            case .dev:
-                let catcher = try CatcherStore(
-                    root: "\(dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname, sync: storeSync)
-                catcherStore = catcher
-                store = catcher
-            case .serve:
-                guard let directory else { preconditionFailure("serve mode opens the directory first") }
-                var queueLogger = logger
-                queueLogger[metadataKey: "tern_service"] = "queue"
-                // Opened in either sync mode: what an earlier run left in it must be replayed.
-                let messageJournal = try MessageJournal(directory: "\(dataDirectory)/journal", pool: pool)
-                journal = messageJournal
-                let mailboxes = MaildirMailboxStore(
-                    root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
-                    journal: messageJournal, logger: queueLogger)
-                mailboxStore = mailboxes
-                let local = LocalDeliveryAgent(mailboxes: mailboxes)
-                var deliveryLogger = logger
-                deliveryLogger[metadataKey: "tern_service"] = "smtp-client"
-                let relay = try RemoteDeliveryAgent(
-                    configuration: remoteDeliveryConfiguration(configuration),
-                    resolver: try resolver(configuration.dns, group: group, logger: logger), group: group, pool: pool,
-                    logger: deliveryLogger)
-                remote = relay
-                let manager = QueueManager(
-                    spool: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
-                    agents: [.local: local, .remote: relay],
-                    configuration: QueueManager.Configuration(
-                        retry: RetrySchedule(
-                            firstDelay: configuration.queue.retryDelay.wholeSeconds,
-                            maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
-                            maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
-                        concurrency: configuration.queue.concurrency,
-                        destinationConcurrency: configuration.queue.destinationConcurrency,
-                        hostname: configuration.hostname,
-                        delayWarning: configuration.queue.delayWarning > .zero
-                            ? configuration.queue.delayWarning.wholeSeconds : nil),
-                    logger: queueLogger,
-                    clock: .system)
-                queue = manager
-                store = manager
+            case .dev: try await devAssembly(environment)
+            case .serve: try await serveAssembly(environment)
             }
-            let report = try store.recover()
-            logger.info(
-                "store opened",
-                metadata: [
-                    "location": "\(store.location)", "messages": "\(report.messages)",
-                    "removed_temporary_files": "\(report.removedTemporaryFiles)",
-                    "sync": "\(storeSync.mode.rawValue)",
-                ])
-            if let mailboxStore {
-                let replayed = try await mailboxStore.recoverJournal()
-                if replayed > 0 {
-                    logger.notice("put messages from the journal into their mailboxes", metadata: ["messages": "\(replayed)"])
-                }
-            }
-        } catch {
-            throw StartupError(description: "data_dir: cannot open the store in \(dataDirectory): \(error)")
-        }
+        defer { assembly.cleanUp() }
 
         let limits = configuration.limits
         let limiter = ConnectionLimiter(limits: .init(total: limits.connections, perAddress: limits.connectionsPerIP))
-        let session = ServerSessionStateMachine.Configuration(
+        var session = ServerSessionStateMachine.Configuration(
             hostname: configuration.hostname,
             maximumMessageSize: limits.messageSize,
             maximumRecipients: limits.recipients,
@@ -212,88 +132,22 @@ public enum TernServer {
             maximumErrors: limits.errors,
             maximumCommandsWithoutTransaction: limits.commandsWithoutMail,
             maximumHops: limits.maximumHops)
-        var sessionConfiguration = session
-        if mode == .dev {
-            // The catcher offers AUTH even without TLS and takes any credentials, so an app's
-            // SMTP settings work unchanged; the user name is recorded with each message.
-            sessionConfiguration.authenticationMechanisms = [.plain, .login]
-            sessionConfiguration.authenticationRequiresTLS = false
-        }
+        assembly.configureSession(&session)
         var endpointConfiguration = SMTPEndpoint.Configuration(
-            session: sessionConfiguration, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
+            session: session, greetingDelay: limits.greetingDelay, commandTimeout: limits.commandTimeout,
             dataTimeout: limits.dataTimeout, softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
-        endpointConfiguration.fixesSubmittedMessages = mode == .serve
-        endpointConfiguration.forbidsUnauthenticatedPipelining = mode == .serve
+        endpointConfiguration.fixesSubmittedMessages = assembly.guardsSubmission
+        endpointConfiguration.forbidsUnauthenticatedPipelining = assembly.guardsSubmission
 
-        var loginThrottle = LoginThrottle.Settings()
-        loginThrottle.baseDelay = .nanoseconds(configuration.authentication.failureDelay.nanoseconds)
-        loginThrottle.maximumDelay = .nanoseconds(configuration.authentication.maximumFailureDelay.nanoseconds)
-        loginThrottle.window = .nanoseconds(configuration.authentication.failureWindow.nanoseconds)
-        let policy: any SMTPPolicy
-        var routingPolicy: RoutingPolicy?
-        // Password hashes on threads of their own, never on the storage pool.
-        let verifier = PasswordVerifier()
-        if let directory {
-            let serving = RoutingPolicy(
-                routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-                accounts: directory.accounts, verifier: verifier, throttle: LoginThrottle(settings: loginThrottle),
-                messageLimit: .init(
-                    count: configuration.rateLimits.messages,
-                    window: .nanoseconds(configuration.rateLimits.window.nanoseconds)),
-                recipientLimit: .init(
-                    count: configuration.rateLimits.recipients,
-                    window: .nanoseconds(configuration.rateLimits.window.nanoseconds)))
-            routingPolicy = serving
-            policy = serving
-        } else {
-            policy = AcceptAllPolicy(
-                inboxes: catcherStore.map { store in
-                    AcceptAllPolicy.Inboxes(
-                        needsInbox: { store.needsInbox(login: $0) }, openInbox: { try await store.openInbox($0) })
-                })
-        }
-
-        // The group stops services in reverse order: listeners first, then the queue.
-        var services: [any Service] = []
-        if let journal {
-            var journalLogger = logger
-            journalLogger[metadataKey: "tern_service"] = "journal"
-            services.append(JournalCheckpoints(journal: journal, logger: journalLogger))
-        }
-        services += directory.map { [$0] } ?? []
-        if let routingPolicy {
-            var journalLogger = logger
-            journalLogger[metadataKey: "tern_service"] = "rate-limits"
-            services.append(
-                RateLimitJournal(
-                    path: RateLimitJournal.path(dataDirectory: dataDirectory),
-                    limiters: ["messages": routingPolicy.messageRate, "recipients": routingPolicy.recipientRate],
-                    logger: journalLogger))
-        }
-        services += queue.map { [$0] } ?? []
-        let pidPath = QueueControlClient.pidPath(dataDirectory: dataDirectory)
-        if let queue {
-            var controlLogger = logger
-            controlLogger[metadataKey: "tern_service"] = "control"
-            do {
-                services.append(
-                    try await QueueControlServer.bind(
-                        dataDirectory: dataDirectory, queue: queue, group: group, logger: controlLogger))
-            } catch {
-                throw StartupError(
-                    description: "data_dir: cannot create the control socket "
-                        + "\(QueueControlClient.socketPath(dataDirectory: dataDirectory)): \(error)")
-            }
-            try? "\(getpid())\n".write(toFile: pidPath, atomically: true, encoding: .utf8)
-        }
-        defer { if queue != nil { unlink(pidPath) } }
+        // The group stops services in reverse order: listeners first, then what they feed.
+        var services = assembly.services
         for listener in configuration.listeners {
             var endpointLogger = logger
             endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"
             var listenerConfiguration = endpointConfiguration
             listenerConfiguration.allowsCleartextAuthentication = listener.cleartextAuthentication
             let endpoint = SMTPEndpoint(
-                role: listener.role, configuration: listenerConfiguration, store: store, policy: policy,
+                role: listener.role, configuration: listenerConfiguration, store: assembly.store, policy: assembly.policy,
                 tls: tls, limiter: limiter, logger: endpointLogger)
             let bound = try await Listener.bind(
                 name: listener.role.rawValue, host: listener.address, port: listener.port, group: group,
@@ -304,19 +158,10 @@ public enum TernServer {
             announce("tern: listening on \(host):\(address.port ?? listener.port) role=\(listener.role.rawValue) tls=\(endpoint.tlsMode)")
             services.append(bound)
         }
-        switch mode {
-        case .dev: announce("tern: catch-all mailbox \(store.location) (Maildir)")
-        case .serve: announce("tern: spool \(store.location)")
-        }
-        if mode == .dev, let http = configuration.http, let catcherStore {
-            // "ready" waits for the web UI, so whoever waits for it can use the API at once.
-            services += try await catcherServices(
-                store: catcherStore, http: http, settings: configuration.catcher, dataDirectory: dataDirectory,
-                hostname: configuration.hostname, metrics: metrics, group: group, pool: pool, logger: logger,
-                announce: announce)
-        } else {
-            announce("tern: ready")
-        }
+        announce(assembly.storeAnnouncement)
+        // "ready" comes from here, or (dev) once the web UI listens, so whoever waits for it
+        // can use the API at once.
+        services += try await assembly.startAfterListeners()
 
         let serviceGroup = ServiceGroup(
             configuration: .init(
@@ -325,109 +170,61 @@ public enum TernServer {
                 cancellationSignals: [],
                 logger: logger))
         try await serviceGroup.run()
-        await remote?.shutdown()
-        await verifier.shutdown()
+        await assembly.stop()
         logger.info("stopped")
     }
 
-    /// The catcher's index, kept current, and its HTTP server.
-    static func catcherServices(
-        store: CatcherStore, http: TernConfiguration.HTTPListener, settings: TernConfiguration.Catcher,
-        dataDirectory: String, hostname: String, metrics: PrometheusCollectorRegistry?,
-        group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, logger: Logger, announce: @escaping @Sendable (String) -> Void
-    ) async throws -> [any Service] {
-        var httpLogger = logger
-        httpLogger[metadataKey: "tern_service"] = "http"
-        let indexPath = "\(dataDirectory)/catcher.sqlite"
-        let index: SQLiteMessageIndex
-        do {
-            index = try SQLiteMessageIndex(path: indexPath)
-        } catch {
-            throw StartupError(description: "data_dir: cannot open the catcher index \(indexPath): \(error)")
+    /// What the composition needs from either mode.
+    struct Environment: Sendable {
+        var configuration: TernConfiguration
+        var dataDirectory: String
+        var storeSync: StoreSync
+        var group: MultiThreadedEventLoopGroup
+        var pool: NIOThreadPool
+        var logger: Logger
+        var metrics: PrometheusCollectorRegistry?
+        var announce: @Sendable (String) -> Void
+
+        /// The logger of one service (`tern_service=<name>`).
+        func logger(service: String) -> Logger {
+            var logger = self.logger
+            logger[metadataKey: "tern_service"] = "\(service)"
+            return logger
         }
-        let retention = Catcher.Retention(
-            maximumMessages: settings.maximumMessages > 0 ? settings.maximumMessages : nil,
-            maximumAge: settings.maximumAge > .zero ? .nanoseconds(settings.maximumAge.nanoseconds) : nil)
-        let catcher = Catcher(store: store, index: index, pool: pool, retention: retention, logger: httpLogger)
-        await catcher.start()
-        var release: CatcherRelease?
-        if let settings = settings.release {
-            let client = try RelayClient(
-                host: settings.host, port: settings.port, security: Self.releaseSecurity(settings.security),
-                credentials: settings.username.flatMap { user in settings.password.map { .init(username: user, password: $0) } },
-                hostname: hostname,
-                verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
-                group: group, pool: pool, logger: httpLogger)
-            release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
+
+        /// Recovers `store` and logs what it holds.
+        func open(_ store: any MessageStore) throws {
+            let report = try store.recover()
+            logger.info(
+                "store opened",
+                metadata: [
+                    "location": "\(store.location)", "messages": "\(report.messages)",
+                    "removed_temporary_files": "\(report.removedTemporaryFiles)",
+                    "sync": "\(storeSync.mode.rawValue)",
+                ])
         }
-        let host = http.address.contains(":") ? "[\(http.address)]" : http.address
-        let server = CatcherHTTP.service(
-            catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
-            idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
-        ) { port in
-            announce("tern: web UI and API on http://\(host):\(port)")
-            announce("tern: ready")
-        }
-        return [catcher, server]
     }
 
-    /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.
-    static func resolver(_ dns: TernConfiguration.DNS, group: any EventLoopGroup, logger: Logger) throws -> StubResolver {
-        var resolverConfiguration: StubResolver.Configuration
-        if dns.servers.isEmpty {
-            resolverConfiguration = try StubResolver.Configuration.system()
-        } else {
-            let servers = try dns.servers.map { text -> SocketAddress in
-                guard let (host, port) = ConfigurationLoader.parseHostPort(text, defaultPort: 53) else {
-                    throw StartupError(description: "dns.servers: '\(text)' is not address:port")
-                }
-                return try SocketAddress(ipAddress: host, port: port)
-            }
-            resolverConfiguration = StubResolver.Configuration(nameServers: servers)
-        }
-        resolverConfiguration.timeout = dns.timeout
-        resolverConfiguration.attempts = dns.attempts
-        var resolverLogger = logger
-        resolverLogger[metadataKey: "tern_service"] = "dns"
-        return StubResolver(configuration: resolverConfiguration, eventLoopGroup: group, logger: resolverLogger)
-    }
-
-    /// The SMTP client's settings from `[outbound]` and `[[route]]`.
-    static func remoteDeliveryConfiguration(_ configuration: TernConfiguration) -> RemoteDeliveryAgent.Configuration {
-        let outbound = configuration.outbound
-        var routes: [String: RemoteDeliveryAgent.Relay] = [:]
-        for route in outbound.routes {
-            var credentials: ClientSessionStateMachine.Credentials?
-            if let username = route.username, let password = route.password {
-                credentials = .init(username: username, password: password)
-            }
-            routes[route.domain] = RemoteDeliveryAgent.Relay(
-                host: route.host, port: route.port,
-                security: TransportSecurity(rawValue: route.security) ?? .opportunistic,
-                credentials: credentials,
-                verification: certificateVerification(verify: route.tlsVerify, caFile: route.tlsCAFile))
-        }
-        let policy: ClientSessionStateMachine.TLSPolicy
-        switch outbound.tls {
-        case "required": policy = .required
-        case "none": policy = .none
-        default: policy = .opportunistic
-        }
-        return RemoteDeliveryAgent.Configuration(
-            hostname: configuration.hostname, port: outbound.port, tlsPolicy: policy,
-            cleartextFallback: outbound.cleartextFallback, routes: routes,
-            connectTimeout: outbound.connectTimeout,
-            connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
-    }
-
-    /// `[catcher.release] security`, in the words of a mail client's settings: `starttls`
-    /// (STARTTLS required), `tls` (implicit TLS) or `none`.
-    static func releaseSecurity(_ setting: String) -> TransportSecurity {
-        switch setting {
-        case "tls": .implicit
-        case "none": .none
-        default: .required
-        }
+    /// What a mode contributes to the running server: the store its SMTP listeners write into,
+    /// the policy they ask, and the services that run beside them (`devAssembly`,
+    /// `serveAssembly`).
+    struct Assembly {
+        var store: any MessageStore
+        var policy: any SMTPPolicy
+        /// RFC 6409 fix-ups and the From: check on submission, and no unauthenticated
+        /// pipelining on the mx role: a real MTA's duties, which the catcher leaves out.
+        var guardsSubmission: Bool
+        /// The mode's choices for every SMTP session.
+        var configureSession: (inout ServerSessionStateMachine.Configuration) -> Void = { _ in }
+        /// Services started before the listeners, so stopped after them.
+        var services: [any Service] = []
+        var storeAnnouncement: String
+        /// Starts what must wait for the listeners, announces "ready", returns its services.
+        var startAfterListeners: () async throws -> [any Service]
+        /// Runs once the services have stopped.
+        var stop: () async -> Void = {}
+        /// Runs when the server is done, however it ended.
+        var cleanUp: () -> Void = {}
     }
 
     /// `tls_verify` and `tls_ca_file` of a route or of the catcher's release.
@@ -453,9 +250,4 @@ extension TernConfiguration {
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return ConfigurationLoader.isHostname(name) ? name : "localhost"
     }
-}
-
-extension TimeAmount {
-    /// Whole seconds, at least one (the queue schedules in seconds).
-    fileprivate var wholeSeconds: Int64 { max(nanoseconds / 1_000_000_000, 1) }
 }

@@ -1,0 +1,97 @@
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TernDelivery
+import TernHTTP
+import TernSMTPCore
+import TernSMTPServer
+import TernStore
+import TernStoreSQLite
+
+extension TernServer {
+    /// The developers' mail catcher: every recipient accepted into one catch-all Maildir with an
+    /// inbox per login, AUTH with any credentials and without TLS (so an application's SMTP
+    /// settings work unchanged; the user name is recorded with each message), and with
+    /// `[catcher] http` the web UI and API.
+    static func devAssembly(_ environment: Environment) async throws -> Assembly {
+        let configuration = environment.configuration
+        let catcher: CatcherStore
+        do {
+            catcher = try CatcherStore(
+                root: "\(environment.dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname,
+                sync: environment.storeSync)
+            try environment.open(catcher)
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the store in \(environment.dataDirectory): \(error)")
+        }
+        let policy = AcceptAllPolicy(
+            inboxes: AcceptAllPolicy.Inboxes(
+                needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) }))
+        return Assembly(
+            store: catcher, policy: policy, guardsSubmission: false,
+            configureSession: { session in
+                session.authenticationMechanisms = [.plain, .login]
+                session.authenticationRequiresTLS = false
+            },
+            storeAnnouncement: "tern: catch-all mailbox \(catcher.location) (Maildir)",
+            startAfterListeners: {
+                guard let http = configuration.http else {
+                    environment.announce("tern: ready")
+                    return []
+                }
+                return try await catcherServices(store: catcher, http: http, environment: environment)
+            })
+    }
+
+    /// The catcher's index, kept current, and its HTTP server.
+    static func catcherServices(
+        store: CatcherStore, http: TernConfiguration.HTTPListener, environment: Environment
+    ) async throws -> [any Service] {
+        let (settings, hostname, group, pool) = (
+            environment.configuration.catcher, environment.configuration.hostname, environment.group, environment.pool
+        )
+        let (metrics, announce) = (environment.metrics, environment.announce)
+        let httpLogger = environment.logger(service: "http")
+        let indexPath = "\(environment.dataDirectory)/catcher.sqlite"
+        let index: SQLiteMessageIndex
+        do {
+            index = try SQLiteMessageIndex(path: indexPath)
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the catcher index \(indexPath): \(error)")
+        }
+        let retention = Catcher.Retention(
+            maximumMessages: settings.maximumMessages > 0 ? settings.maximumMessages : nil,
+            maximumAge: settings.maximumAge > .zero ? .nanoseconds(settings.maximumAge.nanoseconds) : nil)
+        let catcher = Catcher(store: store, index: index, pool: pool, retention: retention, logger: httpLogger)
+        await catcher.start()
+        var release: CatcherRelease?
+        if let settings = settings.release {
+            let client = try RelayClient(
+                host: settings.host, port: settings.port, security: Self.releaseSecurity(settings.security),
+                credentials: settings.username.flatMap { user in settings.password.map { .init(username: user, password: $0) } },
+                hostname: hostname,
+                verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
+                group: group, pool: pool, logger: httpLogger)
+            release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
+        }
+        let host = http.address.contains(":") ? "[\(http.address)]" : http.address
+        let server = CatcherHTTP.service(
+            catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
+            idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
+        ) { port in
+            announce("tern: web UI and API on http://\(host):\(port)")
+            announce("tern: ready")
+        }
+        return [catcher, server]
+    }
+
+    /// `[catcher.release] security`, in the words of a mail client's settings: `starttls`
+    /// (STARTTLS required), `tls` (implicit TLS) or `none`.
+    static func releaseSecurity(_ setting: String) -> TransportSecurity {
+        switch setting {
+        case "tls": .implicit
+        case "none": .none
+        default: .required
+        }
+    }
+}

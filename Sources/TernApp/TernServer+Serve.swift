@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TernDNS
+import TernDelivery
+import TernDirectory
+import TernMail
+import TernNet
+import TernQueue
+import TernSMTPCore
+import TernSMTPServer
+import TernStore
+import TernStoreSQLite
+
+extension TernServer {
+    /// The MTA: the directory (domains, accounts, aliases) decides who may send and receive;
+    /// accepted mail is queued and delivered into local mailboxes or relayed; submission gets
+    /// RFC 6409's fix-ups and the sender check; rate limits and the queue's control socket.
+    static func serveAssembly(_ environment: Environment) async throws -> Assembly {
+        let (configuration, dataDirectory) = (environment.configuration, environment.dataDirectory)
+        let (group, pool, storeSync) = (environment.group, environment.pool, environment.storeSync)
+        let directory: LiveDirectory
+        let databasePath = LiveDirectory.databasePath(dataDirectory: dataDirectory)
+        do {
+            directory = try await LiveDirectory(
+                store: try SQLiteDirectory(path: databasePath), mail: configuration.mail,
+                logger: environment.logger(service: "directory"))
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the directory \(databasePath): \(error)")
+        }
+
+        let journal: MessageJournal
+        let queue: QueueManager
+        let remote: RemoteDeliveryAgent
+        do {
+            let queueLogger = environment.logger(service: "queue")
+            // Opened in either sync mode: what an earlier run left in it must be replayed.
+            journal = try MessageJournal(directory: "\(dataDirectory)/journal", pool: pool)
+            let mailboxes = MaildirMailboxStore(
+                root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
+                journal: journal, logger: queueLogger)
+            remote = try RemoteDeliveryAgent(
+                configuration: remoteDeliveryConfiguration(configuration),
+                resolver: try resolver(configuration.dns, group: group, logger: environment.logger), group: group,
+                pool: pool, logger: environment.logger(service: "smtp-client"))
+            queue = QueueManager(
+                spool: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
+                agents: [.local: LocalDeliveryAgent(mailboxes: mailboxes), .remote: remote],
+                configuration: QueueManager.Configuration(
+                    retry: RetrySchedule(
+                        firstDelay: configuration.queue.retryDelay.wholeSeconds,
+                        maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
+                        maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
+                    concurrency: configuration.queue.concurrency,
+                    destinationConcurrency: configuration.queue.destinationConcurrency,
+                    hostname: configuration.hostname,
+                    delayWarning: configuration.queue.delayWarning > .zero
+                        ? configuration.queue.delayWarning.wholeSeconds : nil),
+                logger: queueLogger,
+                clock: .system)
+            try environment.open(queue)
+            let replayed = try await mailboxes.recoverJournal()
+            if replayed > 0 {
+                environment.logger.notice(
+                    "put messages from the journal into their mailboxes", metadata: ["messages": "\(replayed)"])
+            }
+        } catch {
+            throw StartupError(description: "data_dir: cannot open the store in \(dataDirectory): \(error)")
+        }
+
+        var loginThrottle = LoginThrottle.Settings()
+        loginThrottle.baseDelay = .nanoseconds(configuration.authentication.failureDelay.nanoseconds)
+        loginThrottle.maximumDelay = .nanoseconds(configuration.authentication.maximumFailureDelay.nanoseconds)
+        loginThrottle.window = .nanoseconds(configuration.authentication.failureWindow.nanoseconds)
+        // Password hashes on threads of their own, never on the storage pool.
+        let verifier = PasswordVerifier()
+        let window = Duration.nanoseconds(configuration.rateLimits.window.nanoseconds)
+        let policy = RoutingPolicy(
+            routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
+            accounts: directory.accounts, verifier: verifier, throttle: LoginThrottle(settings: loginThrottle),
+            messageLimit: .init(count: configuration.rateLimits.messages, window: window),
+            recipientLimit: .init(count: configuration.rateLimits.recipients, window: window))
+
+        var services: [any Service] = [
+            JournalCheckpoints(journal: journal, logger: environment.logger(service: "journal")),
+            directory,
+            RateLimitJournal(
+                path: RateLimitJournal.path(dataDirectory: dataDirectory),
+                limiters: ["messages": policy.messageRate, "recipients": policy.recipientRate],
+                logger: environment.logger(service: "rate-limits")),
+            queue,
+        ]
+        do {
+            services.append(
+                try await QueueControlServer.bind(
+                    dataDirectory: dataDirectory, queue: queue, group: group,
+                    logger: environment.logger(service: "control")))
+        } catch {
+            throw StartupError(
+                description: "data_dir: cannot create the control socket "
+                    + "\(QueueControlClient.socketPath(dataDirectory: dataDirectory)): \(error)")
+        }
+        let pidPath = QueueControlClient.pidPath(dataDirectory: dataDirectory)
+        try? "\(getpid())\n".write(toFile: pidPath, atomically: true, encoding: .utf8)
+
+        return Assembly(
+            store: queue, policy: policy, guardsSubmission: true, services: services,
+            storeAnnouncement: "tern: spool \(queue.location)",
+            startAfterListeners: {
+                environment.announce("tern: ready")
+                return []
+            },
+            stop: {
+                await remote.shutdown()
+                await verifier.shutdown()
+            },
+            cleanUp: { unlink(pidPath) })
+    }
+
+    /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.
+    static func resolver(_ dns: TernConfiguration.DNS, group: any EventLoopGroup, logger: Logger) throws -> StubResolver {
+        var resolverConfiguration: StubResolver.Configuration
+        if dns.servers.isEmpty {
+            resolverConfiguration = try StubResolver.Configuration.system()
+        } else {
+            let servers = try dns.servers.map { text -> SocketAddress in
+                guard let (host, port) = ConfigurationLoader.parseHostPort(text, defaultPort: 53) else {
+                    throw StartupError(description: "dns.servers: '\(text)' is not address:port")
+                }
+                return try SocketAddress(ipAddress: host, port: port)
+            }
+            resolverConfiguration = StubResolver.Configuration(nameServers: servers)
+        }
+        resolverConfiguration.timeout = dns.timeout
+        resolverConfiguration.attempts = dns.attempts
+        var resolverLogger = logger
+        resolverLogger[metadataKey: "tern_service"] = "dns"
+        return StubResolver(configuration: resolverConfiguration, eventLoopGroup: group, logger: resolverLogger)
+    }
+
+    /// The SMTP client's settings from `[outbound]` and `[[route]]`.
+    static func remoteDeliveryConfiguration(_ configuration: TernConfiguration) -> RemoteDeliveryAgent.Configuration {
+        let outbound = configuration.outbound
+        var routes: [String: RemoteDeliveryAgent.Relay] = [:]
+        for route in outbound.routes {
+            var credentials: ClientSessionStateMachine.Credentials?
+            if let username = route.username, let password = route.password {
+                credentials = .init(username: username, password: password)
+            }
+            routes[route.domain] = RemoteDeliveryAgent.Relay(
+                host: route.host, port: route.port,
+                security: TransportSecurity(rawValue: route.security) ?? .opportunistic,
+                credentials: credentials,
+                verification: certificateVerification(verify: route.tlsVerify, caFile: route.tlsCAFile))
+        }
+        let policy: ClientSessionStateMachine.TLSPolicy
+        switch outbound.tls {
+        case "required": policy = .required
+        case "none": policy = .none
+        default: policy = .opportunistic
+        }
+        return RemoteDeliveryAgent.Configuration(
+            hostname: configuration.hostname, port: outbound.port, tlsPolicy: policy,
+            cleartextFallback: outbound.cleartextFallback, routes: routes,
+            connectTimeout: outbound.connectTimeout,
+            connectionIdleTime: .nanoseconds(outbound.connectionIdleTime.nanoseconds))
+    }
+}
+
+extension TimeAmount {
+    /// Whole seconds, at least one (the queue schedules in seconds).
+    fileprivate var wholeSeconds: Int64 { max(nanoseconds / 1_000_000_000, 1) }
+}

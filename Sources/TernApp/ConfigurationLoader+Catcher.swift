@@ -1,0 +1,94 @@
+import TOMLKit
+
+/// `[catcher]`: the developers' mail catcher.
+extension ConfigurationLoader {
+    /// `[catcher]` and `[catcher.release]`: the dev catcher's web UI and API, retention, and
+    /// where a caught message may be released to.
+    static func catcher(_ reader: Reader, into configuration: inout TernConfiguration) throws(ConfigurationError) {
+        if let section = try reader.table("catcher") {
+            try reader.rejectUnknown(
+                in: section, allowed: ["http", "http_idle_timeout", "max_messages", "max_age", "release"], prefix: "catcher.")
+            if let releaseValue = section["release"] {
+                guard let releaseTable = releaseValue.table else {
+                    throw ConfigurationError(key: "catcher.release", problem: "must be a table ([catcher.release])")
+                }
+                configuration.catcher.release = try release(releaseTable)
+            }
+        }
+        if let http = try reader.string("catcher.http") {
+            if http == "off" {
+                configuration.http = nil
+            } else {
+                guard let (host, port) = parseHostPort(http, defaultPort: 8025, ports: 0...65535),
+                    isIPAddress(host) || host == "localhost"
+                else {
+                    throw ConfigurationError(key: "catcher.http", problem: "expected ADDRESS:PORT or off, got '\(http)'")
+                }
+                guard isLoopback(host) else {
+                    throw ConfigurationError(key: "catcher.http", problem: catcherLoopbackOnly(host))
+                }
+                configuration.http = .init(address: host, port: port)
+            }
+        }
+        if let maximum = try reader.int("catcher.max_messages") {
+            guard maximum >= 0 else {
+                throw ConfigurationError(key: "catcher.max_messages", problem: "must not be negative (0: no limit)")
+            }
+            configuration.catcher.maximumMessages = maximum
+        }
+        if let age = try reader.duration("catcher.max_age", positive: false) { configuration.catcher.maximumAge = age }
+        if let idle = try reader.duration("catcher.http_idle_timeout", positive: true) {
+            configuration.catcher.httpIdleTimeout = idle
+        }
+    }
+
+    /// `[catcher.release]`: where the catcher may send a caught message on.
+    static func release(_ table: TOMLTable) throws(ConfigurationError) -> TernConfiguration.Catcher.Release {
+        let key = "catcher.release"
+        let allowed: Set<String> = [
+            "relay", "security", "username", "password", "password_file", "allowed_domains", "tls_verify",
+            "tls_ca_file",
+        ]
+        for name in table.keys where !allowed.contains(name) {
+            throw ConfigurationError(key: "\(key).\(name)", problem: "unknown key")
+        }
+        guard let relay = table["relay"]?.string else {
+            throw ConfigurationError(key: "\(key).relay", problem: "missing (host:port of an SMTP server)")
+        }
+        guard let (host, port) = parseHostPort(relay, defaultPort: 587), isHostname(host) || isIPAddress(host) else {
+            throw ConfigurationError(key: "\(key).relay", problem: "'\(relay)' is not host, host:port or [address]:port")
+        }
+        let security = table["security"]?.string ?? "starttls"
+        guard ["starttls", "tls", "none"].contains(security) else {
+            throw ConfigurationError(key: "\(key).security", problem: "'\(security)' is not starttls, tls or none")
+        }
+        let (username, password) = try credentials(table, key: key)
+        let (verify, caFile) = try certificateCheck(
+            table, key: key, checked: security != "none", otherwise: "only with security = \"starttls\" or \"tls\"")
+        guard let domains = table["allowed_domains"]?.array, !domains.isEmpty else {
+            throw ConfigurationError(
+                key: "\(key).allowed_domains", problem: "missing: name the recipient domains a release may reach (\"*\": any)")
+        }
+        var allowedDomains: [String] = []
+        for (index, value) in domains.enumerated() {
+            guard let domain = value.string?.lowercased(), domain == "*" || isHostname(domain) else {
+                throw ConfigurationError(key: "\(key).allowed_domains[\(index)]", problem: "not a domain")
+            }
+            allowedDomains.append(domain)
+        }
+        return .init(
+            host: host, port: port, security: security, username: username, password: password,
+            allowedDomains: allowedDomains, tlsVerify: verify, tlsCAFile: caFile)
+    }
+
+    /// Why the catcher's web UI and API listen on loopback only: they have no authentication
+    /// (anyone who reaches them reads and deletes all mail and can release it on).
+    static func catcherLoopbackOnly(_ address: String) -> String {
+        "'\(address)' is not a loopback address; the catcher's web UI and API have no authentication, "
+            + "so they listen only on 127.0.0.0/8, ::1 or localhost (reach them from elsewhere through an SSH tunnel)"
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address == "::1" || address == "localhost" || (address.hasPrefix("127.") && isIPAddress(address))
+    }
+}

@@ -61,24 +61,9 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
-    /// `[mail]`, `[[mailbox]]`, `[[alias]]`: the domains this server receives mail for, who
-    /// lives there, and which clients may relay.
-    public struct Mail: Sendable {
-        /// Local domains (lower case).
-        public var domains: [String] = []
-        /// Mailbox addresses (lower case), each one Maildir under `<data>/mailboxes/<domain>/<user>`.
-        public var mailboxes: [String] = []
-        /// Alias address (or `@domain` for a catch-all) → target addresses.
-        public var aliases: [(address: String, targets: [String])] = []
-        /// `+` makes `user+tag@domain` reach `user@domain`; empty disables it.
-        public var recipientDelimiter: String = "+"
-        /// Clients in these networks may relay to any domain (CIDR).
-        public var relayNetworks: [String] = []
-        /// `[[user]]`: accounts that may log in (SMTP AUTH) and send; each is also a mailbox.
-        public var users: [Account] = []
-
-        public init() {}
-    }
+    /// `[mail]`, `[[mailbox]]`, `[[user]]`, `[[alias]]`: the directory's part of the
+    /// configuration (TernDirectory's `DirectoryConfiguration`).
+    public typealias Mail = DirectoryConfiguration
 
     /// `[queue]`: retries of deferred deliveries (RFC 5321 §4.5.4.1).
     public struct Queue: Sendable, Hashable {

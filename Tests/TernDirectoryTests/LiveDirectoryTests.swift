@@ -1,9 +1,7 @@
-import TernDirectory
 import TernMail
-import TernQueue
 import Testing
 
-@testable import TernApp
+@testable import TernDirectory
 
 @Suite("LiveDirectory.compose")
 struct LiveDirectoryComposeTests {
@@ -11,8 +9,8 @@ struct LiveDirectoryComposeTests {
         Account(address: address, passwordHash: hash, sendAs: sendAs)
     }
 
-    var mail: TernConfiguration.Mail {
-        var mail = TernConfiguration.Mail()
+    var mail: DirectoryConfiguration {
+        var mail = DirectoryConfiguration()
         mail.domains = ["config.test"]
         mail.mailboxes = ["box@config.test"]
         mail.users = [Self.account("carol@config.test", hash: "config")]

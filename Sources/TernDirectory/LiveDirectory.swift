@@ -1,8 +1,6 @@
 public import Logging
 public import ServiceLifecycle
-public import TernDirectory
 import TernMail
-import TernStoreSQLite
 
 /// Who lives here, as the running server sees it: the configuration's `[mail]`, `[[mailbox]]`,
 /// `[[user]]` and `[[alias]]` merged with the directory database, and kept current: every
@@ -16,7 +14,7 @@ public actor LiveDirectory: Service {
     public nonisolated let store: any DirectoryStore
     public nonisolated let routing: RoutingTable
     public nonisolated let accounts: AccountTable
-    private let mail: TernConfiguration.Mail
+    private let mail: DirectoryConfiguration
     private let refreshInterval: Duration
     private let logger: Logger
     private var generation: Int64
@@ -25,7 +23,7 @@ public actor LiveDirectory: Service {
     public nonisolated static func databasePath(dataDirectory: String) -> String { "\(dataDirectory)/directory.sqlite" }
 
     public init(
-        store: any DirectoryStore, mail: TernConfiguration.Mail, refreshInterval: Duration = .seconds(1), logger: Logger
+        store: any DirectoryStore, mail: DirectoryConfiguration, refreshInterval: Duration = .seconds(1), logger: Logger
     ) async throws {
         self.store = store
         self.mail = mail
@@ -76,7 +74,7 @@ public actor LiveDirectory: Service {
     ///   address.
     /// - A user may send as an alias that points at them (not a catch-all: that would let
     ///   them send as anyone in the domain), besides what `send_as` grants.
-    static func compose(_ mail: TernConfiguration.Mail, _ snapshot: DirectorySnapshot) -> (MailRouting, [Account]) {
+    static func compose(_ mail: DirectoryConfiguration, _ snapshot: DirectorySnapshot) -> (MailRouting, [Account]) {
         let configured = Set(mail.users.map(\.address))
         var accounts = mail.users + snapshot.accounts.filter { !configured.contains($0.address) }
 

@@ -51,11 +51,9 @@ public enum ConfigurationLoader {
     public static func parse(_ text: String, environment: [String: String] = [:]) throws(ConfigurationError)
         -> TernConfiguration
     {
-        if let line = TOMLTableHeaders.firstMalformedLine(in: text) {
+        if let malformed = TOMLTableHeaders.firstMalformed(in: text) {
             throw ConfigurationError(
-                key: "",
-                problem: "TOML syntax error at line \(line): a table header must start with a key "
-                    + "(a letter, digit, '_', '-' or a quoted name)")
+                key: "", problem: "TOML syntax error at line \(malformed.line): \(malformed.problem)")
         }
         let table: TOMLTable
         do {

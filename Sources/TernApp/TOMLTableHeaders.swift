@@ -13,11 +13,26 @@
 /// finds every header and nothing else; on other text it may lose track, which only matters for a
 /// document TOMLKit refuses anyway.
 enum TOMLTableHeaders {
-    /// The 1-based line of the first table header whose key does not start with a bare-key
-    /// character (`A-Za-z0-9_-`) or a quote, or nil when there is none.
-    static func firstMalformedLine(in text: String) -> Int? {
+    /// What toml++ would abort on, and where (1-based line).
+    struct Malformed: Equatable {
+        var line: Int
+        var problem: String
+
+        static func header(_ line: Int) -> Malformed {
+            Malformed(line: line, problem: "a table header must start with a key (a letter, digit, '_', '-' or a quoted name)")
+        }
+
+        static func brace(_ line: Int) -> Malformed {
+            Malformed(line: line, problem: "'}' closes no inline table")
+        }
+    }
+
+    /// The first table header whose key does not start with a bare-key character
+    /// (`A-Za-z0-9_-`) or a quote, or `}` where no inline table is open (toml++'s array parser
+    /// asserts it is a value: `[1, }`); nil when there is none.
+    static func firstMalformed(in text: String) -> Malformed? {
         var scanner = Scanner(bytes: Array(text.utf8))
-        return scanner.firstMalformedHeaderLine()
+        return scanner.firstMalformed()
     }
 
     private struct Scanner {
@@ -57,7 +72,7 @@ enum TOMLTableHeaders {
             while let byte = current, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { advance() }
         }
 
-        mutating func firstMalformedHeaderLine() -> Int? {
+        mutating func firstMalformed() -> Malformed? {
             while let byte = current {
                 switch byte {
                 case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"):
@@ -74,37 +89,43 @@ enum TOMLTableHeaders {
                     }
                     // `[]`, `[[]]` and an unterminated `[` are errors toml++ reports itself.
                     if let first = current, first != UInt8(ascii: "]"), !Self.startsKey(first) {
-                        return headerLine
+                        return .header(headerLine)
                     }
-                    skipStatement()
+                    if let malformed = skipStatement() { return malformed }
                 default:
-                    skipStatement()
+                    if let malformed = skipStatement() { return malformed }
                 }
             }
             return nil
         }
 
         /// Skips to the end of the statement: the first line break outside strings and brackets.
-        mutating func skipStatement() {
-            var depth = 0
+        /// Returns what toml++ would abort on before it: a `}` no `{` opened.
+        mutating func skipStatement() -> Malformed? {
+            var open: [UInt8] = []
             while let byte = current {
                 switch byte {
-                case UInt8(ascii: "\n") where depth == 0:
-                    return
+                case UInt8(ascii: "\n") where open.isEmpty:
+                    return nil
                 case UInt8(ascii: "#"):
                     skipComment()
                 case UInt8(ascii: "\""), UInt8(ascii: "'"):
                     skipString(quote: byte)
                 case UInt8(ascii: "["), UInt8(ascii: "{"):
-                    depth += 1
+                    open.append(byte)
                     advance()
-                case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                    depth = max(0, depth - 1)
+                case UInt8(ascii: "]"):
+                    if open.last == UInt8(ascii: "[") { open.removeLast() }
+                    advance()
+                case UInt8(ascii: "}"):
+                    guard open.last == UInt8(ascii: "{") else { return .brace(line) }
+                    open.removeLast()
                     advance()
                 default:
                     advance()
                 }
             }
+            return nil
         }
 
         mutating func skipComment() {

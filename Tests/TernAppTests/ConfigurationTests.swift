@@ -348,9 +348,14 @@ struct ConfigurationTests {
             [["array of tables"]]
             """#
         #expect(throws: Never.self) { _ = try TOMLTable(string: valid) }
-        #expect(TOMLTableHeaders.firstMalformedLine(in: valid) == nil)
-        #expect(TOMLTableHeaders.firstMalformedLine(in: valid + "\n[=]\n") == 17)
-        #expect(TOMLTableHeaders.firstMalformedLine(in: "[a]\nb = [\n1,\n]\n  [ @]") == 5)
+        #expect(TOMLTableHeaders.firstMalformed(in: valid) == nil)
+        #expect(TOMLTableHeaders.firstMalformed(in: valid + "\n[=]\n") == .header(17))
+        #expect(TOMLTableHeaders.firstMalformed(in: "[a]\nb = [\n1,\n]\n  [ @]") == .header(5))
+        // `}` where an array expects a value: toml++'s array parser asserts (Fuzz/Regressions/config).
+        #expect(TOMLTableHeaders.firstMalformed(in: "a = [\"x\",}\n") == .brace(1))
+        #expect(TOMLTableHeaders.firstMalformed(in: "a = [\n  1,\n  }\n]") == .brace(3))
+        #expect(TOMLTableHeaders.firstMalformed(in: "a = }\n") == .brace(1))
+        #expect(TOMLTableHeaders.firstMalformed(in: "a = [{ b = [1] }, { c = \"}\" }]\n") == nil)
     }
 
     /// Written once, in the session's and the endpoint's configurations; the values are the

@@ -128,13 +128,12 @@ struct ResolverFailureTests {
             configuration: .init(nameServers: [failing.address, answering.address], timeout: .seconds(2))
         )
         #expect(try await both.a("host.example") == .records([IPv4Address(127, 0, 0, 8)], ttl: 60))
-        let start = ContinuousClock.now
         let alone = StubResolver(
             configuration: .init(nameServers: [failing.address], timeout: .seconds(30), attempts: 2)
         )
+        // An answer, even SERVFAIL, ends the try at once: a try that waited for its timeout
+        // would fail as `.timeout`.
         await #expect(performing: { try await alone.a("host.example") }, throws: isTemporary(.serverFailure))
-        // An answer, even SERVFAIL, ends the try at once: well under the 2 × 30 s bound.
-        #expect(ContinuousClock.now - start < .seconds(15))
         #expect(alone.queriesSent == 2)
         await failing.stop()
         await answering.stop()
@@ -163,10 +162,9 @@ struct ResolverFailureTests {
         let probe = try await ScriptedServer.silent()
         let address = probe.address
         await probe.stop()
+        // A try that waited for its timeout would fail as `.timeout`: `.network` is the ICMP.
         let resolver = StubResolver(configuration: .init(nameServers: [address], timeout: .seconds(30), attempts: 2))
-        let start = ContinuousClock.now
         await #expect(performing: { try await resolver.a("host.example") }, throws: isTemporary(.network))
-        #expect(ContinuousClock.now - start < .seconds(15), "the bound is 60 s")
     }
 
     @Test("no name servers: a temporary error without waiting")
@@ -190,9 +188,7 @@ struct ResolverFailureTests {
         let resolver = StubResolver(
             configuration: .init(nameServers: [server.address], timeout: .seconds(30), attempts: 1)
         )
-        let start = ContinuousClock.now
         await #expect(performing: { try await resolver.a("host.example") }, throws: isTemporary(.network))
-        #expect(ContinuousClock.now - start < .seconds(15), "the bound is 30 s")
         #expect(resolver.queriesSent == 2)
         await server.stop()
     }

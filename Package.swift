@@ -240,6 +240,7 @@ let package = Package(
             dependencies: [
                 "TernDNSCore", "TernStore", "TernMail",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/TernTestSupport",
             swiftSettings: swiftSettings

@@ -9,28 +9,28 @@ import TernStore
 /// (hostile-inputs 46). Each target writes the input to a fresh directory and runs the real
 /// reader on it, as at start.
 enum StoreTargets {
-    /// A queue record (`spool/queue/<id>.json`) through `Spool.contents(in:)`: JSON decoding and
-    /// the range checks of `SpoolRecord.problem`; a record that passes is read as the queue
-    /// reads it.
+    /// A queue record (`spool/queue/<id>.json`) through `Spool.contents(in:)`: JSON decoding,
+    /// the range checks of `SpoolRecord.problem` and the typed `QueuedMessage` it becomes (stored
+    /// replies, NOTIFY, ORCPT, BODY, RET); a message that passes is written back and read
+    /// again, and must come back the same.
     static let spool = FuzzTarget(
         name: "spool",
-        summary: "Spool.contents(in:) reading queue/<id>.json (SpoolRecord JSON and its range checks)",
+        summary: "Spool.contents(in:) reading queue/<id>.json (SpoolRecord JSON, range checks, typed message)",
         maximumLength: 8 * 1024
     ) { bytes in
         withScratchDirectory { root in
             try FileManager.default.createDirectory(atPath: "\(root)/queue", withIntermediateDirectories: true)
             try Data(bytes).write(to: URL(fileURLWithPath: "\(root)/queue/\(seedQueueID).json"))
             let contents = try Spool.contents(in: root)
-            for record in contents.records {
-                _ = record.isComplete
-                _ = MailAddress(stored: record.from)
-                for recipient in record.recipients {
-                    _ = MailAddress(stored: recipient.address)
-                    _ = recipient.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
+            for message in contents.messages {
+                _ = message.isComplete
+                for delivery in message.deliveries {
+                    _ = message.envelopeRecipient(of: delivery)
+                    _ = delivery.lastReply?.storedLine
                 }
-                for delivery in record.deliveries {
-                    _ = MailAddress(stored: delivery.recipient)
-                }
+                try Data(Spool.recordJSON(message).utf8).write(to: URL(fileURLWithPath: "\(root)/queue/\(seedQueueID).json"))
+                let again = try Spool.contents(in: root).messages
+                fuzzCheck(again == [message], "a queue record changed when written back: \(message)")
             }
         }
     }

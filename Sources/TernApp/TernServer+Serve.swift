@@ -51,7 +51,7 @@ extension TernServer {
                 resolver: try resolver(configuration.dns, group: group, logger: environment.logger), group: group,
                 pool: pool, logger: environment.logger(service: "smtp-client"))
             queue = QueueManager(
-                spool: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
+                store: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
                 agents: [.local: LocalDeliveryAgent(mailboxes: mailboxes), .remote: remote],
                 configuration: QueueManager.Configuration(
                     retry: RetrySchedule(

@@ -46,7 +46,7 @@ public final class LocalDeliveryAgent: DirectDelivering {
         head.writeImmutableBuffer(prefix)
         // The delivery is reported once the message has its UID; the 250 waits for neither.
         return mailbox.beginAppend(message, prefix: head, on: eventLoop) { appended in
-            delivered(DeliveryResult(.delivered(Self.reply(appended)), relay: "maildir"))
+            delivered(DeliveryResult(.delivered(.deliveredToMaildir(uid: appended.uid)), relay: "maildir"))
         }
     }
 
@@ -55,23 +55,26 @@ public final class LocalDeliveryAgent: DirectDelivering {
         "Return-Path: <\(sender)>\r\nDelivered-To: \(mailbox)\r\n"
     }
 
-    static func reply(_ appended: AppendedMessage) -> String {
-        appended.uid.map { "250 2.0.0 delivered to maildir (uid \($0))" } ?? "250 2.0.0 delivered to maildir"
-    }
-
     private func deliver(_ job: DeliveryJob, to address: String) async -> DeliveryOutcome {
         do {
             let mailbox = try await mailboxes.mailbox(address)
-            let prefix = Self.deliveryHeader(sender: job.sender, mailbox: address)
+            let sender = job.message.envelope.sender?.description ?? ""
+            let prefix = Self.deliveryHeader(sender: sender, mailbox: address)
+            let content: any MessageSource
+            do {
+                content = try await job.openContent()
+            } catch {
+                return .deferred(.cannotReadQueuedMessage(error))
+            }
             let appended = try await mailbox.append(
                 NewMessage(
-                    source: .file(path: job.messagePath), prefix: Array(prefix.utf8), id: job.messageID,
+                    source: .stored(content), prefix: Array(prefix.utf8), id: job.messageID.rawValue,
                     receivedAt: job.arrival))
-            return .delivered(Self.reply(appended))
+            return .delivered(.deliveredToMaildir(uid: appended.uid))
         } catch let error as StoreError where error.isOutOfSpace {
-            return .deferred("452 4.3.1 insufficient system storage")
+            return .deferred(.mailboxStorageFull)
         } catch {
-            return .deferred("451 4.3.0 local delivery failed: \(error)")
+            return .deferred(.localDeliveryFailed(error))
         }
     }
 }

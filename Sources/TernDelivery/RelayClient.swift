@@ -71,7 +71,7 @@ public struct RelayClient: Sendable {
         let reader = try await MessageFileReader.open(path: path, pool: pool)
         let envelope = Envelope(sender: sender, recipients: recipients.map { EnvelopeRecipient(address: $0) })
         let result = await connection.send(OutboundMessage(envelope: envelope, size: size, body: .eightBitMIME), body: reader)
-        if let localError = result.localError { throw Failure(description: localError) }
+        if let localError = result.localError { throw Failure(description: localError.storedLine) }
         return result.report.recipients
     }
 }

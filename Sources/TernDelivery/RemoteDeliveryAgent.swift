@@ -111,9 +111,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     enum Resolution: Hashable, Sendable {
         case targets([Target])
         /// Every recipient fails with this reply.
-        case failed(String)
+        case failed(SMTPReply)
         /// Every recipient is deferred with this reply.
-        case deferred(String)
+        case deferred(SMTPReply)
     }
 
     public let configuration: Configuration
@@ -161,16 +161,15 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         case .deferred(let reply): return job.items.map { _ in DeliveryResult(.deferred(reply)) }
         case .targets(let found): targets = found
         }
-        let body: MessageFileReader
+        let body: any MessageSource
         do {
-            body = try await MessageFileReader.open(path: job.messagePath, pool: pool)
+            body = try await job.openContent()
         } catch {
-            let reply = "451 4.3.0 cannot read the queued message: \(error)"
-            return job.items.map { _ in DeliveryResult(.deferred(reply)) }
+            return job.items.map { _ in DeliveryResult(.deferred(.cannotReadQueuedMessage(error))) }
         }
 
         var results = [DeliveryResult?](repeating: nil, count: job.items.count)
-        var lastFailure = DeliveryResult(.deferred("451 4.4.1 no server for \(domain) could be reached"))
+        var lastFailure = DeliveryResult(.deferred(.noServerReached(domain: domain)))
         for target in targets.prefix(configuration.maximumAddresses) {
             let undecided = results.indices.filter { results[$0] == nil }
             guard !undecided.isEmpty else { break }
@@ -191,7 +190,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     /// Tries the `items` of `job` on one server: a cached session or a new one, then, if the
     /// TLS handshake failed and policy allows, once more in cleartext. Returns each item's
     /// result from this server.
-    private func attempt(_ job: DeliveryJob, items: [Int], body: MessageFileReader, at target: Target) async
+    private func attempt(_ job: DeliveryJob, items: [Int], body: any MessageSource, at target: Target) async
         -> [(Int, DeliveryResult)]
     {
         // Sessions differ by what was negotiated on them: TLS policy, the certificate check and
@@ -217,8 +216,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                         logger: logger)
                 } catch {
                     let relay = "\(target.name)[\(target.address.ipAddress ?? "?")]:\(target.address.port ?? 0)"
-                    let reply = "451 4.4.1 cannot connect to \(relay): \(Self.describe(error))"
-                    return items.map { ($0, DeliveryResult(.deferred(reply), relay: relay)) }
+                    return items.map { ($0, DeliveryResult(.deferred(.cannotConnect(to: relay, error)), relay: relay)) }
                 }
             }
             reusedFirst = false
@@ -243,12 +241,12 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                 continue
             }
             return zip(items, transfer.report.recipients).map { index, result in
-                let text = (result.outcome.isFinal ? nil : transfer.localError) ?? Self.text(result.outcome.reply)
+                let reply = (result.outcome.isFinal ? nil : transfer.localError) ?? result.outcome.reply
                 let outcome: DeliveryOutcome
                 switch result.outcome {
-                case .delivered: outcome = .delivered(text)
-                case .failed: outcome = .failed(text)
-                case .deferred: outcome = .deferred(text)
+                case .delivered: outcome = .delivered(reply)
+                case .failed: outcome = .failed(reply)
+                case .deferred: outcome = .deferred(reply)
                 }
                 return (
                     index,
@@ -274,28 +272,19 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     /// NOTIFY and ORCPT it arrived with (RFC 3461 §5.2.1: relayed as given; when alias
     /// expansion changed the address and no ORCPT came, the original goes as ORCPT).
     func outboundMessage(_ job: DeliveryJob, items: [Int], size: Int) -> OutboundMessage {
-        let record = job.record
-        let recipients = items.map { position -> EnvelopeRecipient in
+        var envelope = job.message.envelope
+        envelope.recipients = items.map { position -> EnvelopeRecipient in
             let delivery = job.items[position].delivery
-            let arrived = record.recipients.first { $0.address == delivery.original }
-            var notify: DSNNotify?
-            if let keywords = arrived?.notify {
-                notify = DSNNotify(
-                    never: keywords.contains("NEVER"), success: keywords.contains("SUCCESS"),
-                    failure: keywords.contains("FAILURE"), delay: keywords.contains("DELAY"))
-            }
-            var original = arrived?.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
+            let arrived = job.message.envelopeRecipient(of: delivery)
+            var original = arrived?.originalRecipient
             if original == nil, delivery.original.lowercased() != delivery.recipient.lowercased(),
                 delivery.original.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "=") })
             {
                 original = OriginalRecipient(addressType: "rfc822", encodedAddress: delivery.original)
             }
-            return EnvelopeRecipient(address: Self.address(delivery.recipient), notify: notify, originalRecipient: original)
+            return EnvelopeRecipient(
+                address: MailAddress(storedOrBare: delivery.recipient), notify: arrived?.notify, originalRecipient: original)
         }
-        let envelope = Envelope(
-            sender: record.from.isEmpty ? nil : Self.address(record.from), recipients: recipients,
-            body: record.body.flatMap(BodyType.init(rawValue:)), smtpUTF8: record.smtputf8,
-            dsnReturn: record.ret.flatMap(DSNReturn.init(rawValue:)), envelopeID: record.envid)
         return OutboundMessage(envelope: envelope, size: size)
     }
 
@@ -311,7 +300,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             var literal = String(domain.dropFirst().dropLast())
             if literal.lowercased().hasPrefix("ipv6:") { literal.removeFirst(5) }
             guard let address = try? SocketAddress(ipAddress: literal, port: configuration.port) else {
-                return .failed("550 5.1.2 invalid address literal \(domain)")
+                return .failed(.invalidAddressLiteral(domain))
             }
             return .targets([Target(name: literal, address: address, security: .opportunistic)])
         }
@@ -319,7 +308,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         do {
             name = try DNSName(domain)
         } catch {
-            return .failed("550 5.1.2 invalid recipient domain \(domain)")
+            return .failed(.invalidRecipientDomain(domain))
         }
         let route: MXRoute
         do {
@@ -329,12 +318,12 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         }
         switch route {
         case .nullMX:
-            return .failed("556 5.1.10 recipient domain \(domain) does not accept mail (null MX, RFC 7505)")
+            return .failed(.nullMX(domain))
         case .domainDoesNotExist:
-            return .failed("550 5.1.2 recipient domain \(domain) does not exist (NXDOMAIN)")
+            return .failed(.domainDoesNotExist(domain))
         case .exchanges(let exchanges):
             var targets: [Target] = []
-            var temporary: String?
+            var temporary: SMTPReply?
             for exchange in exchanges {
                 let host = exchange.exchange.description
                 do {
@@ -353,7 +342,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
             }
             if !targets.isEmpty { return .targets(targets) }
             if let temporary { return .deferred(temporary) }
-            return .failed("550 5.4.4 no address for the mail servers of \(domain)")
+            return .failed(.noAddressForMailServers(domain))
         }
     }
 
@@ -368,7 +357,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         do {
             guard case .records(let addresses, _) = try await resolver.addresses(relay.host) else {
                 // A configuration mistake: keep the mail until it is fixed.
-                return .deferred("451 4.4.4 relay host \(relay.host) has no address")
+                return .deferred(.relayHostHasNoAddress(relay.host))
             }
             return .targets(
                 addresses.compactMap { address in
@@ -379,7 +368,7 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
                     }
                 })
         } catch {
-            return .deferred("451 4.4.3 cannot resolve relay host \(relay.host): \(Self.describe(error))")
+            return .deferred(.cannotResolveRelayHost(relay.host, error))
         }
     }
 
@@ -387,31 +376,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
     /// anything else fails.
     static func dnsFailure(_ error: any Error, question: String, name: String) -> Resolution {
         if let error = error as? DNSError, !error.isTemporary {
-            return .failed("550 5.4.4 DNS \(question) lookup of \(name) failed: \(error)")
+            return .failed(.dnsLookupFailed(question: question, name: name, error, permanent: true))
         }
-        return .deferred("451 4.4.3 DNS \(question) lookup of \(name) failed: \(describe(error))")
-    }
-
-    // MARK: Text
-
-    /// A reply as one line for the queue and DSNs: code, enhanced code (the class's X.0.0
-    /// when the server gave none, RFC 3463 §3.1), text.
-    static func text(_ reply: SMTPReply) -> String {
-        let code = reply.code.rawValue
-        let enhanced =
-            reply.enhancedCode.map { "\($0)" } ?? "\(code / 100).0.0"
-        let words = reply.lines.joined(separator: " ").filter { $0 >= " " && $0 != "\u{7F}" }
-        return "\(code) \(enhanced) \(words)"
-    }
-
-    /// A stored address; one without a domain (never written by Tern) keeps its text as the
-    /// local part, and the client machine refuses it as unsendable.
-    static func address(_ text: String) -> MailAddress {
-        MailAddress(stored: text) ?? MailAddress(localPart: text, domain: "")
-    }
-
-    static func describe(_ error: any Error) -> String {
-        String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+        return .deferred(.dnsLookupFailed(question: question, name: name, error, permanent: false))
     }
 }
 

@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOPosix
 public import NIOSSL
 import NIOTLS
-import TernMail
+public import TernMail
 public import TernSMTPCore
 public import TernStore
 
@@ -16,7 +16,7 @@ public struct ClientTransferResult: Sendable {
     public var sessionFailure: ClientSessionStateMachine.SessionFailure?
     /// A local failure (the queued message could not be read, the TLS handshake failed and
     /// why), which overrides the report's connection-level replies.
-    public var localError: String?
+    public var localError: SMTPReply?
     /// The session is set up, idle and open: it can take another message.
     public var reusable: Bool = false
 }
@@ -26,7 +26,7 @@ public struct ClientTransferResult: Sendable {
 /// number of messages one after another until it is finished or breaks.
 ///
 /// The machine decides everything; this driver only moves octets, runs the timer the machine
-/// names, adds the TLS handler on `startTLS`, and streams the body from the spool file in
+/// names, adds the TLS handler on `startTLS`, and streams the body from its `MessageSource` in
 /// `chunkSize` reads as the machine asks for it (so memory per connection stays bounded).
 ///
 /// The TLS context decides what a server's certificate must be (`ServerCertificateCheck`);
@@ -90,7 +90,7 @@ public final class SMTPClientConnection: Sendable {
 
     /// Sends one message, its body read from `body`; returns when the server has answered for
     /// every recipient (or the session broke, which defers those not yet decided).
-    public func send(_ message: OutboundMessage, body: MessageFileReader) async -> ClientTransferResult {
+    public func send(_ message: OutboundMessage, body: any MessageSource) async -> ClientTransferResult {
         let promise = channel.eventLoop.makePromise(of: ClientTransferResult.self)
         channel.eventLoop.execute { [handler] in
             handler.value.send(message, body: body, promise: promise)
@@ -144,17 +144,17 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A TLS handshake is under way: after STARTTLS (`startTLS`), or from the first octet.
     private var handshakePending: Handshake?
     /// Why the handshake failed, as the deferral's text; kept for the session's every message.
-    private var handshakeFailure: String?
+    private var handshakeFailure: SMTPReply?
     private var needsFlush = false
     private var running = false
     private var queued: [ClientSessionStateMachine.Action] = []
 
-    private var body: MessageFileReader?
+    private var body: (any MessageSource)?
     private var bodyOffset = 0
     private var promise: EventLoopPromise<ClientTransferResult>?
     private var report: ClientSessionStateMachine.DeliveryReport?
     private var sessionFailure: ClientSessionStateMachine.SessionFailure?
-    private var localError: String?
+    private var localError: SMTPReply?
 
     enum Handshake {
         case startTLS
@@ -177,7 +177,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         machine.isIdle && sessionFailure == nil && context?.channel.isActive == true
     }
 
-    func send(_ message: OutboundMessage, body: MessageFileReader, promise: EventLoopPromise<ClientTransferResult>) {
+    func send(_ message: OutboundMessage, body: any MessageSource, promise: EventLoopPromise<ClientTransferResult>) {
         guard self.promise == nil else {
             promise.fail(ChannelError.inappropriateOperationForState)
             return
@@ -245,7 +245,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             let reason = ServerCertificateCheck.describe(handshakeError: error, serverName: displayName)
-            handshakeFailure = "451 4.7.5 TLS handshake with \(displayName) failed: \(reason)"
+            handshakeFailure = .tlsHandshakeFailed(with: displayName, reason: reason)
             logger.debug("TLS handshake failed", metadata: ["error": "\(error)"])
             if handshake == .startTLS { run(machine.tlsFailed()) }
         } else {
@@ -327,7 +327,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error):
                 // The spool file went bad under us: end the session so the machine reports the
                 // message (deferred), and say why.
-                localError = "451 4.3.0 cannot read the queued message: \(error)"
+                localError = .cannotReadQueuedMessage(error)
                 self.context?.close(promise: nil)
             }
         }

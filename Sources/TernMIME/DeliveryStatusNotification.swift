@@ -28,28 +28,22 @@ public struct DeliveryStatusNotification: Sendable {
         /// ORCPT as the client gave it (`rfc822;xtext`), if it did.
         public var originalRecipient: OriginalRecipient?
         /// The reply that made it final (or the last one, for a delay), e.g. `550 5.1.1 no such user`.
-        public var reply: String
+        public var reply: SMTPReply
         /// The host that gave the reply, for `Remote-MTA`.
         public var remoteMTA: String?
 
-        public init(recipient: String, originalRecipient: OriginalRecipient? = nil, reply: String, remoteMTA: String? = nil) {
+        public init(
+            recipient: String, originalRecipient: OriginalRecipient? = nil, reply: SMTPReply, remoteMTA: String? = nil
+        ) {
             self.recipient = recipient
             self.originalRecipient = originalRecipient
             self.reply = reply
             self.remoteMTA = remoteMTA
         }
 
-        /// The RFC 3463 code from the reply, or the generic one for its class.
+        /// The RFC 3463 code of the reply, or the generic one of its class (RFC 3463 §3.1).
         var status: String {
-            let words = reply.split(separator: " ")
-            if words.count > 1, Self.isStatusCode(words[1]) { return String(words[1]) }
-            return reply.hasPrefix("2") ? "2.0.0" : reply.hasPrefix("4") ? "4.0.0" : "5.0.0"
-        }
-
-        static func isStatusCode(_ text: Substring) -> Bool {
-            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            return parts.count == 3 && (parts[0] == "2" || parts[0] == "4" || parts[0] == "5")
-                && parts.dropFirst().allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+            reply.enhancedCodeOrGeneric.description
         }
     }
 
@@ -125,7 +119,7 @@ public struct DeliveryStatusNotification: Sendable {
             text += "Those servers do not send delivery reports, so this is the last you will hear.\r\n\r\n"
         }
         for recipient in recipients {
-            text += "<\(recipient.recipient)>: \(recipient.reply)\r\n"
+            text += "<\(recipient.recipient)>: \(recipient.reply.storedLine)\r\n"
         }
         text += "\r\n"
 
@@ -151,7 +145,7 @@ public struct DeliveryStatusNotification: Sendable {
             text += "Action: \(action.rawValue)\r\n"
             text += "Status: \(action == .delivered || action == .relayed ? "2.0.0" : recipient.status)\r\n"
             if let remote = recipient.remoteMTA { text += "Remote-MTA: dns; \(remote)\r\n" }
-            text += "Diagnostic-Code: smtp; \(Self.oneLine(recipient.reply))\r\n"
+            text += "Diagnostic-Code: smtp; \(Self.oneLine(recipient.reply.storedLine))\r\n"
             text += "Last-Attempt-Date: \(date)\r\n"
             if action == .delayed, let willRetryUntil {
                 text += "Will-Retry-Until: \(MessageDate.format(secondsSince1970: willRetryUntil))\r\n"

@@ -28,6 +28,20 @@ public struct DSNNotify: Hashable, Sendable {
         self.delay = delay
     }
 
+    /// Reads stored keywords: NEVER alone, or any of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1);
+    /// nil for anything else.
+    public init?(keywords: [String]) {
+        if keywords == ["NEVER"] {
+            self.init(never: true)
+            return
+        }
+        let known: Set<String> = ["SUCCESS", "FAILURE", "DELAY"]
+        guard !keywords.isEmpty, keywords.allSatisfy(known.contains) else { return nil }
+        self.init(
+            success: keywords.contains("SUCCESS"), failure: keywords.contains("FAILURE"),
+            delay: keywords.contains("DELAY"))
+    }
+
     /// The keywords in RFC 3461 order, as they go back on the wire or into a DSN.
     public var keywords: [String] {
         if never { return ["NEVER"] }

@@ -24,6 +24,12 @@ public struct MailAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
     }
 
+    /// A stored address, as `init?(stored:)` reads it; text without `@` (never written by Tern)
+    /// becomes a local part with an empty domain, which no client sends to.
+    public init(storedOrBare text: String) {
+        self = MailAddress(stored: text) ?? MailAddress(localPart: text, domain: "")
+    }
+
     /// True when any octet is outside US-ASCII (RFC 6531 calls for SMTPUTF8 then).
     public var isInternationalized: Bool {
         localPart.utf8.contains { $0 >= 0x80 } || domain.utf8.contains { $0 >= 0x80 }

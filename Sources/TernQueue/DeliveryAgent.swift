@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernMail
 public import TernStore
 
 /// One delivery attempt the scheduler hands an agent: a queued message and those of its
@@ -6,9 +7,9 @@ public import TernStore
 /// domain), so a remote host gets one transaction with all of them (RFC 5321 §3.3 lets one
 /// message carry many RCPTs).
 public struct DeliveryJob: Sendable {
-    /// One delivery of the message, with its position in the record.
+    /// One delivery of the message, with its position in the message's deliveries.
     public struct Item: Sendable, Hashable {
-        /// Index into the record's deliveries.
+        /// Index into the message's deliveries.
         public var index: Int
         public var delivery: QueuedDelivery
 
@@ -18,28 +19,30 @@ public struct DeliveryJob: Sendable {
         }
     }
 
-    /// The message's envelope file as it was when the job was made: sender, DSN parameters,
-    /// body type, size.
-    public var record: SpoolRecord
-    /// The spooled message file (trace header first).
-    public var messagePath: String
+    /// The message as it was when the job was made: envelope, trace, size.
+    public var message: QueuedMessage
     /// What the items have in common: `local:<mailbox>` or `remote:<domain>`. The scheduler
     /// limits the jobs in flight per destination.
     public var destination: String
     public var items: [Item]
+    /// Where the content is kept.
+    private let store: any QueueStore
 
-    public init(record: SpoolRecord, messagePath: String, destination: String, items: [Item]) {
-        self.record = record
-        self.messagePath = messagePath
+    public init(message: QueuedMessage, store: any QueueStore, destination: String, items: [Item]) {
+        self.message = message
+        self.store = store
         self.destination = destination
         self.items = items
     }
 
-    public var messageID: String { record.id }
-    /// The envelope sender; empty for the null sender.
-    public var sender: String { record.from }
+    /// Opens the message's content (trace header first) for reading.
+    public func openContent() async throws -> any MessageSource {
+        try await store.content(of: message.id)
+    }
+
+    public var messageID: QueueID { message.id }
     /// Seconds since 1970 when the message arrived.
-    public var arrival: Int64 { record.arrival }
+    public var arrival: Int64 { message.arrival }
 
     /// The domain a remote delivery goes to (lower case), the part after the last `@`.
     public static func domain(of address: String) -> String {
@@ -50,13 +53,13 @@ public struct DeliveryJob: Sendable {
 
 /// How one attempt ended, with the reply that says why (`250 2.0.0 ...`, `451 4.3.0 ...`).
 public enum DeliveryOutcome: Sendable, Hashable {
-    case delivered(String)
+    case delivered(SMTPReply)
     /// A temporary failure: try again later.
-    case deferred(String)
+    case deferred(SMTPReply)
     /// A permanent failure: give up (and tell the sender).
-    case failed(String)
+    case failed(SMTPReply)
 
-    public var reply: String {
+    public var reply: SMTPReply {
         switch self {
         case .delivered(let reply), .deferred(let reply), .failed(let reply): reply
         }

@@ -52,22 +52,19 @@ struct NotificationPolicy {
     /// mailboxes behind an address, or where they were relayed. A trusted sender (one of
     /// ours) learns which forward failed and why, as Postfix's "expanded from" bounces say.
     static func reported(_ delivery: QueuedDelivery, action: DeliveryStatusNotification.Action, trusted: Bool)
-        -> (recipient: String, reply: String, remoteMTA: String?)
+        -> (recipient: String, reply: SMTPReply, remoteMTA: String?)
     {
         let remoteMTA = delivery.history?.last?.relay.flatMap(remoteHost)
-        let reply = delivery.lastReply ?? "550 5.0.0 delivery failed"
+        let reply = delivery.lastReply ?? .deliveryFailed
         let expanded = delivery.recipient != delivery.original
         switch action {
         case .delivered:
-            return (delivery.original, "250 2.0.0 delivered", nil)
+            return (delivery.original, .delivered, nil)
         case .relayed:
-            return expanded ? (delivery.original, "250 2.0.0 delivered", nil) : (delivery.recipient, reply, remoteMTA)
+            return expanded ? (delivery.original, .delivered, nil) : (delivery.recipient, reply, remoteMTA)
         case .failed, .delayed:
             guard expanded, !trusted else { return (delivery.recipient, reply, remoteMTA) }
-            let generic =
-                action == .failed
-                ? "550 5.0.0 delivery to an address it forwards to failed"
-                : "451 4.0.0 delivery to an address it forwards to is delayed"
+            let generic: SMTPReply = action == .failed ? .forwardedDeliveryFailed : .forwardedDeliveryDelayed
             return (delivery.original, generic, nil)
         }
     }

@@ -133,7 +133,7 @@ public enum QueueControlClient {
             // One command, a few files: each synced on its own works on every filesystem.
             let spool = try Spool(root: "\(dataDirectory)/spool", sync: StoreSync(mode: .file, pool: pool))
             _ = try spool.recover()
-            result = .success(try await QueueManager.control(command, QueueSelector(selector), spool: spool))
+            result = .success(try await QueueManager.control(command, QueueSelector(selector), store: spool))
         } catch {
             result = .failure(error)
         }

@@ -12,7 +12,8 @@ public import TernStore
 /// all its deliveries are final.
 ///
 /// It is the `MessageStore` the SMTP server writes into, and a `Service` in the server's
-/// group. After a restart it resumes from the spool: a delivery whose outcome was not yet
+/// group. It keeps messages and their states in a `QueueStore` (the `Spool`, on the embedded
+/// default) and never touches files itself. After a restart it resumes from the store: a delivery whose outcome was not yet
 /// recorded is tried again (the local agent's deterministic file names make that harmless).
 public final class QueueManager: MessageStore, Service {
     public struct Configuration: Sendable {
@@ -41,7 +42,7 @@ public final class QueueManager: MessageStore, Service {
         }
     }
 
-    public let spool: Spool
+    public let store: any QueueStore
     public let routing: RoutingTable
     private let agents: [QueuedDelivery.Route: any DeliveryAgent]
     private let configuration: Configuration
@@ -52,11 +53,11 @@ public final class QueueManager: MessageStore, Service {
     private let persistence = SerialTasks()
 
     public init(
-        spool: Spool, routing: RoutingTable, agents: [QueuedDelivery.Route: any DeliveryAgent],
+        store: any QueueStore, routing: RoutingTable, agents: [QueuedDelivery.Route: any DeliveryAgent],
         configuration: Configuration = Configuration(), logger: Logger,
         clock: WallClock = .system
     ) {
-        self.spool = spool
+        self.store = store
         self.routing = routing
         self.agents = agents
         self.state = QueueState(routes: Set(agents.keys))
@@ -67,10 +68,10 @@ public final class QueueManager: MessageStore, Service {
 
     // MARK: MessageStore
 
-    public var location: String { spool.location }
+    public var location: String { store.location }
 
     public func recover() throws -> RecoveryReport {
-        try spool.recover()
+        try store.recover()
     }
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
@@ -80,11 +81,11 @@ public final class QueueManager: MessageStore, Service {
         }
         let state = self.state
         let wakeup = self.wakeup
-        return spool.begin(message, deliveries: deliveries, prefix: prefix, on: eventLoop) { record in
+        return store.begin(message, deliveries: deliveries, prefix: prefix, on: eventLoop) { queued in
             Task {
-                await state.add(record)
+                await state.add(queued)
                 // Nothing left to try (every recipient failed in planning): finish it now.
-                if record.isComplete { await self.persist(record.id) }
+                if queued.isComplete { await self.persist(queued.id) }
                 wakeup.signal()
             }
         }
@@ -104,7 +105,7 @@ public final class QueueManager: MessageStore, Service {
         let (clock, arrival) = (self.clock, message.trace.receivedAt)
         return agent.beginDirect(message, mailbox: delivery.recipient, prefix: prefix, on: eventLoop) { result in
             self.logAttempt(
-                messageID: message.id.rawValue, delivery: delivery, arrival: arrival, result: result, status: .delivered,
+                messageID: message.id, delivery: delivery, arrival: arrival, result: result, status: .delivered,
                 now: clock.seconds)
         }
     }
@@ -132,7 +133,7 @@ public final class QueueManager: MessageStore, Service {
                 // Refused at RCPT time; only a configuration change in between lands here.
                 var delivery = QueuedDelivery(recipient: original, original: original, route: .local)
                 delivery.status = .failed
-                delivery.lastReply = "550 5.1.1 no such user here"
+                delivery.lastReply = .noSuchUserHere
                 deliveries.append(delivery)
             }
         }
@@ -142,8 +143,8 @@ public final class QueueManager: MessageStore, Service {
     // MARK: Service
 
     public func run() async throws {
-        let contents = try spool.load()
-        let records = contents.records
+        let contents = try await store.load()
+        let records = contents.messages
         for (id, problem) in contents.unreadable {
             logger.error(
                 "damaged queue record moved to spool/corrupt/",
@@ -161,7 +162,7 @@ public final class QueueManager: MessageStore, Service {
                         let now = clock.seconds
                         let (jobs, nextDue) = await state.takeDue(
                             now: now, limit: configuration.concurrency,
-                            perDestination: configuration.destinationConcurrency, spool: spool)
+                            perDestination: configuration.destinationConcurrency, store: store)
                         for job in jobs {
                             group.addTask { await self.attempt(job) }
                         }
@@ -182,7 +183,7 @@ public final class QueueManager: MessageStore, Service {
         if results.count != job.items.count {
             // An agent bug must not lose or invent outcomes: try the whole job again later.
             logger.error("delivery agent returned a wrong number of results", metadata: ["tern_queue_id": "\(job.messageID)"])
-            results = job.items.map { _ in DeliveryResult(.deferred("451 4.3.0 internal delivery error")) }
+            results = job.items.map { _ in DeliveryResult(.deferred(.internalDeliveryError)) }
         }
         let now = clock.seconds
         let statuses = await state.complete(
@@ -197,7 +198,7 @@ public final class QueueManager: MessageStore, Service {
                 status: status, now: now)
         }
         if statuses.contains(.deferred), let threshold = configuration.delayWarning,
-            let record = await state.takeDelayWarning(job.messageID, now: now, threshold: threshold)
+            let record = await state.takeDelayWarning(job.messageID.rawValue, now: now, threshold: threshold)
         {
             await notifySender(record, action: .delayed)
         }
@@ -230,32 +231,33 @@ public final class QueueManager: MessageStore, Service {
         return changed
     }
 
-    /// Runs a postmaster command on a spool no server is using (`tern queue ...` while Tern is
-    /// stopped): the same rules, applied to the files.
-    public static func control(_ command: QueueCommand, _ selector: QueueSelector, spool: Spool) async throws
-        -> [String]
+    /// Runs a postmaster command on a store no server is using (`tern queue ...` while Tern is
+    /// stopped): the same rules, applied to the store.
+    public static func control(_ command: QueueCommand, _ selector: QueueSelector, store: any QueueStore)
+        async throws -> [String]
     {
         let state = QueueState()
-        await state.load(try spool.load().records)
+        await state.load(try await store.load().messages)
         var changed: [String] = []
         for id in await state.ids(selector) where await state.apply(command, to: id) {
             changed.append(id)
-            if let record = await state.record(id) {
-                try await spool.save(record)
-            } else {
-                try await spool.remove(id)
+            if let message = await state.record(id) {
+                try await store.save(message)
+            } else if let queueID = QueueID(id) {
+                try await store.remove(queueID)
             }
         }
         return changed
     }
 
-    /// Removes a message's files after earlier writes of its state have finished.
+    /// Removes a message after earlier writes of its state have finished.
     private func remove(_ id: String) async throws {
-        let spool = self.spool
+        guard let queueID = QueueID(id) else { return }
+        let store = self.store
         let outcome = ResultBox()
         await persistence.run(for: id) {
             do {
-                try await spool.remove(id)
+                try await store.remove(queueID)
             } catch {
                 await outcome.set(error)
             }
@@ -266,18 +268,22 @@ public final class QueueManager: MessageStore, Service {
     /// Writes the message's current state to the spool, or removes it when every delivery is
     /// final. Writes of one message run one after another and each takes the newest state, so
     /// a slower earlier write can never bring back an older state or a removed message.
+    private func persist(_ id: QueueID) async {
+        await persist(id.rawValue)
+    }
+
     private func persist(_ id: String) async {
-        await persistence.run(for: id) { [spool, state, logger] in
+        await persistence.run(for: id) { [store, state, logger] in
             guard let record = await state.record(id) else { return }
             do {
                 if record.isComplete {
                     await self.notifySender(record, action: .failed)
                     await self.notifySender(record, action: .delivered)
                     await self.notifySender(record, action: .relayed)
-                    try await spool.remove(id)
+                    try await store.remove(record.id)
                     await state.remove(id)
                 } else {
-                    try await spool.save(record)
+                    try await store.save(record)
                 }
             } catch {
                 logger.error(
@@ -294,9 +300,9 @@ public final class QueueManager: MessageStore, Service {
     /// NOTIFY went on with the message and that server reports (RFC 3461 §6.2.2). Who may get
     /// one, what it names and what it returns follow `NotificationPolicy` (backscatter, alias
     /// expansion).
-    private func notifySender(_ record: SpoolRecord, action: DeliveryStatusNotification.Action) async {
-        guard !record.from.isEmpty, let sender = MailAddress(stored: record.from) else { return }
-        let trusted = record.trusted == true
+    private func notifySender(_ record: QueuedMessage, action: DeliveryStatusNotification.Action) async {
+        guard let sender = record.envelope.sender else { return }
+        let trusted = record.trace.trusted
         let policy = NotificationPolicy(routing: routing.current)
         let wanted: QueuedDelivery.Status
         let keyword: String
@@ -315,16 +321,16 @@ public final class QueueManager: MessageStore, Service {
             }
         }.compactMap {
             delivery -> DeliveryStatusNotification.Recipient? in
-            let envelopeRecipient = record.recipients.first { $0.address == delivery.original }
+            let envelopeRecipient = record.envelopeRecipient(of: delivery)
             // Without NOTIFY, failures and delays are reported, successes are not.
-            let wantsReport = envelopeRecipient?.notify.map { $0.contains(keyword) } ?? (wanted != .delivered)
+            let wantsReport = envelopeRecipient?.notify.map { $0.keywords.contains(keyword) } ?? (wanted != .delivered)
             guard wantsReport else { return nil }
             let reported = NotificationPolicy.reported(delivery, action: action, trusted: trusted)
             // An address that expanded to several deliveries is named once.
             guard named.insert(reported.recipient).inserted else { return nil }
-            let original = envelopeRecipient?.orcpt.flatMap(OriginalRecipient.init(parameterValue:))
             return .init(
-                recipient: reported.recipient, originalRecipient: original, reply: reported.reply,
+                recipient: reported.recipient, originalRecipient: envelopeRecipient?.originalRecipient,
+                reply: reported.reply,
                 remoteMTA: reported.remoteMTA)
         }
         guard !recipients.isEmpty else { return }
@@ -332,38 +338,39 @@ public final class QueueManager: MessageStore, Service {
             logger.notice(
                 "no delivery status notification",
                 metadata: [
-                    "tern_queue_id": "\(record.id)", "to": "<\(record.from)>", "action": "\(action.rawValue)",
+                    "tern_queue_id": "\(record.id)", "to": "<\(sender)>", "action": "\(action.rawValue)",
                     "reason": "\(refusal)",
                 ])
             return
         }
         do {
-            let original = try await spool.readMessage(
-                record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
+            let original = try await store.contentPrefix(
+                of: record.id, limit: DeliveryStatusNotification.returnedMessageLimit + 1)
             let now = clock.seconds
             var generator = SystemRandomNumberGenerator()
             let id = QueueID(
                 microsecondsSinceEpoch: UInt64(now) * 1_000_000 + UInt64.random(in: 0..<1_000_000), using: &generator)
             let report = DeliveryStatusNotification(
-                reportingMTA: configuration.hostname, queueID: record.id, envelopeID: record.envid,
+                reportingMTA: configuration.hostname, queueID: record.id.rawValue,
+                envelopeID: record.envelope.envelopeID,
                 arrivalDate: record.arrival, recipients: recipients,
-                dsnReturn: policy.returned(record.ret.flatMap(DSNReturn.init(rawValue:)), trusted: trusted), action: action,
+                dsnReturn: policy.returned(record.envelope.dsnReturn, trusted: trusted), action: action,
                 willRetryUntil: record.arrival + configuration.retry.maximumLifetime)
             let trace = "Received: by \(configuration.hostname) (Tern) id \(id); \(MessageDate.format(secondsSince1970: now))\r\n"
             let content = Array(trace.utf8)
-                + report.render(to: record.from, original: original, now: now, boundary: "=_tern_\(id)")
+                + report.render(to: sender.description, original: original, now: now, boundary: "=_tern_\(id)")
             let envelope = Envelope(sender: nil, recipients: [EnvelopeRecipient(address: sender)])
             let message = IncomingMessage(
                 id: id, envelope: envelope,
                 trace: ArrivalTrace(
                     clientName: configuration.hostname, clientAddress: "127.0.0.1", receivedProtocol: "local",
                     receivedAt: now))
-            let queued = try await spool.enqueue(message, content: content, deliveries: plan(envelope))
+            let queued = try await store.enqueue(message, content: content, deliveries: plan(envelope))
             await state.add(queued)
             logger.info(
                 "sender delivery status notification",
                 metadata: [
-                    "tern_queue_id": "\(record.id)", "tern_dsn_id": "\(id)", "to": "<\(record.from)>",
+                    "tern_queue_id": "\(record.id)", "tern_dsn_id": "\(id)", "to": "<\(sender)>",
                     "action": "\(action.rawValue)",
                 ])
             wakeup.signal()
@@ -374,11 +381,11 @@ public final class QueueManager: MessageStore, Service {
 
     /// One line per attempt, like Postfix's `to=<...>, relay=..., delay=..., dsn=..., status=...`.
     private func logAttempt(
-        messageID: String, delivery: QueuedDelivery, arrival: Int64, result: DeliveryResult,
+        messageID: QueueID, delivery: QueuedDelivery, arrival: Int64, result: DeliveryResult,
         status: QueuedDelivery.Status, now: Int64
     ) {
         let reply = result.outcome.reply
-        let dsn = reply.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+        let dsn = reply.enhancedCodeOrGeneric.description
         var metadata: Logger.Metadata = [
             "tern_queue_id": "\(messageID)",
             "to": "<\(delivery.recipient)>",
@@ -387,7 +394,7 @@ public final class QueueManager: MessageStore, Service {
             "delay": "\(now - arrival)",
             "dsn": "\(dsn)",
             "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
-            "reply": "\(reply)",
+            "reply": "\(reply.storedLine)",
         ]
         if let tls = result.tls { metadata["tls"] = "\(tls)" }
         logger.info("delivery", metadata: metadata)

@@ -1,5 +1,6 @@
 import DequeModule
 import HeapModule
+import TernMail
 import TernStore
 
 /// The queue's in-memory view of the spool: every message's record, which deliveries are being
@@ -40,7 +41,7 @@ actor QueueState {
 
     /// The routes that have an agent; deliveries on other routes are never scheduled.
     private let routes: Set<QueuedDelivery.Route>
-    private var records: [String: SpoolRecord] = [:]
+    private var records: [String: QueuedMessage] = [:]
     private var inFlight: Set<DeliveryKey> = []
     private var inFlightJobs = 0
     private var destinations: [String: Destination] = [:]
@@ -53,13 +54,13 @@ actor QueueState {
         self.routes = routes
     }
 
-    func load(_ loaded: [SpoolRecord]) {
-        for record in loaded { add(record) }
+    func load(_ loaded: [QueuedMessage]) {
+        for message in loaded { add(message) }
     }
 
-    func add(_ record: SpoolRecord) {
-        records[record.id] = record
-        schedule(record.id)
+    func add(_ message: QueuedMessage) {
+        records[message.id.rawValue] = message
+        schedule(message.id.rawValue)
     }
 
     func remove(_ id: String) {
@@ -68,7 +69,7 @@ actor QueueState {
 
     /// Due jobs, in turn, until `limit` jobs are in flight in all; and the earliest time a
     /// deferred delivery becomes due (the scheduler sleeps until then or until signalled).
-    func takeDue(now: Int64, limit: Int, perDestination: Int, spool: Spool) -> ([DeliveryJob], Int64?) {
+    func takeDue(now: Int64, limit: Int, perDestination: Int, store: any QueueStore) -> ([DeliveryJob], Int64?) {
         while let timer = timers.min, timer.due <= now {
             _ = timers.removeMin()
             schedule(timer.id, now: now)
@@ -86,7 +87,7 @@ actor QueueState {
                 destination.busy += 1
                 inFlightJobs += 1
                 jobs.append(
-                    DeliveryJob(record: record, messagePath: spool.messagePath(id), destination: name, items: items))
+                    DeliveryJob(message: record, store: store, destination: name, items: items))
                 break  // one job per turn: the next destination's turn
             }
             destinations[name] = destination
@@ -102,9 +103,10 @@ actor QueueState {
     {
         inFlightJobs -= 1
         destinations[job.destination]?.busy -= 1
-        for item in job.items { inFlight.remove(DeliveryKey(id: job.messageID, index: item.index)) }
+        let id = job.messageID.rawValue
+        for item in job.items { inFlight.remove(DeliveryKey(id: id, index: item.index)) }
         makeReadyIfWaiting(job.destination, perDestination: perDestination)
-        guard var record = records[job.messageID] else { return job.items.map { _ in .pending } }
+        guard var record = records[id] else { return job.items.map { _ in .pending } }
         var statuses: [QueuedDelivery.Status] = []
         for (item, result) in zip(job.items, results) where item.index < record.deliveries.count {
             var delivery = record.deliveries[item.index]
@@ -126,18 +128,18 @@ actor QueueState {
                     // RFC 3463 X.4.7: delivery time expired; the last error says why.
                     delivery.status = .failed
                     delivery.nextAttempt = nil
-                    delivery.lastReply = "554 5.4.7 delivery time expired (last error: \(reply))"
+                    delivery.lastReply = .deliveryTimeExpired(lastError: reply)
                 } else {
                     delivery.status = .deferred
                     let due = now + retry.delay(afterAttempts: delivery.attempts)
                     delivery.nextAttempt = due
-                    timers.insert(Timer(due: due, id: job.messageID))
+                    timers.insert(Timer(due: due, id: id))
                 }
             }
             record.deliveries[item.index] = delivery
             statuses.append(delivery.status)
         }
-        records[job.messageID] = record
+        records[id] = record
         return statuses
     }
 
@@ -157,16 +159,16 @@ actor QueueState {
         guard var record = records[id] else { return false }
         switch command {
         case .retry:
-            guard record.hold != true else { return false }
+            guard !record.hold else { return false }
             for index in record.deliveries.indices where !record.deliveries[index].status.isFinal {
                 record.deliveries[index].nextAttempt = nil
             }
         case .hold:
-            guard record.hold != true else { return false }
+            guard !record.hold else { return false }
             record.hold = true
         case .release:
-            guard record.hold == true else { return false }
-            record.hold = nil
+            guard record.hold else { return false }
+            record.hold = false
             for index in record.deliveries.indices where !record.deliveries[index].status.isFinal {
                 record.deliveries[index].nextAttempt = nil
             }
@@ -179,17 +181,17 @@ actor QueueState {
         return true
     }
 
-    func record(_ id: String) -> SpoolRecord? {
+    func record(_ id: String) -> QueuedMessage? {
         records[id]
     }
 
     /// The first time a message has waited `threshold` seconds with deliveries still deferred,
     /// marks it warned and returns it; nil otherwise.
-    func takeDelayWarning(_ id: String, now: Int64, threshold: Int64) -> SpoolRecord? {
-        guard var record = records[id], record.delay_warned != true, now - record.arrival >= threshold,
+    func takeDelayWarning(_ id: String, now: Int64, threshold: Int64) -> QueuedMessage? {
+        guard var record = records[id], !record.delayWarned, now - record.arrival >= threshold,
             record.deliveries.contains(where: { $0.status == .deferred })
         else { return nil }
-        record.delay_warned = true
+        record.delayWarned = true
         records[id] = record
         return record
     }
@@ -207,7 +209,7 @@ actor QueueState {
     /// Queues the message at each destination where a delivery is due by `now` (nil: any
     /// delivery without a scheduled time), and sets timers for the later ones.
     private func schedule(_ id: String, now: Int64? = nil) {
-        guard let record = records[id], record.hold != true else { return }
+        guard let record = records[id], !record.hold else { return }
         for (index, delivery) in record.deliveries.enumerated() where !delivery.status.isFinal {
             guard routes.contains(delivery.route), !inFlight.contains(DeliveryKey(id: id, index: index)) else {
                 continue
@@ -228,12 +230,12 @@ actor QueueState {
     }
 
     /// The message's deliveries to `destination` that may start now.
-    private func dueItems(_ record: SpoolRecord, destination: String, now: Int64) -> [DeliveryJob.Item] {
-        guard record.hold != true else { return [] }
+    private func dueItems(_ record: QueuedMessage, destination: String, now: Int64) -> [DeliveryJob.Item] {
+        guard !record.hold else { return [] }
         var items: [DeliveryJob.Item] = []
         for (index, delivery) in record.deliveries.enumerated() where !delivery.status.isFinal {
             guard routes.contains(delivery.route), (delivery.nextAttempt ?? Int64.min) <= now,
-                !inFlight.contains(DeliveryKey(id: record.id, index: index)),
+                !inFlight.contains(DeliveryKey(id: record.id.rawValue, index: index)),
                 Self.destination(of: delivery) == destination
             else { continue }
             items.append(DeliveryJob.Item(index: index, delivery: delivery))

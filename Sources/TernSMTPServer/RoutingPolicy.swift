@@ -4,7 +4,7 @@ public import TernMIME
 public import TernNet
 public import TernSMTPCore
 import NIOConcurrencyHelpers
-import TernMail
+public import TernMail
 
 /// The MTA's recipient check (RFC 5321 §3.6, §7.1): local addresses must exist, anything else
 /// is relaying and needs a trusted client. Tern is never an open relay.

@@ -1,6 +1,7 @@
 public import NIOCore
 public import TernMIME
 public import TernSMTPCore
+public import TernMail
 
 /// What a policy knows about the session when it decides.
 public struct SessionFacts: Sendable {

@@ -149,8 +149,8 @@ public enum MailboxChange: Sendable, Hashable {
 public struct NewMessage: Sendable {
     /// Where its octets are.
     public enum Source: Sendable {
-        /// A file to copy (a spooled message).
-        case file(path: String)
+        /// Stored content to copy (a queued message).
+        case stored(any MessageSource)
         /// Octets in memory (IMAP APPEND's literal).
         case octets([UInt8])
     }

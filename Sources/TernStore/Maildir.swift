@@ -79,6 +79,14 @@ public struct Maildir: MessageStore {
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
         let sync = self.sync
+        // A file is copied by reads on the pool thread; other stored content (a database row)
+        // is read first, in the source's own chunks.
+        let body: (file: MessageFileReader?, octets: [UInt8])
+        switch source {
+        case .octets(let octets): body = (nil, octets)
+        case .stored(let file as MessageFileReader): body = (file, [])
+        case .stored(let stored): body = (nil, try await Self.readAll(stored))
+        }
         let size = try await sync.pool.runIfActive {
             POSIXFile.remove(temporary)
             let descriptor = try POSIXFile.create(temporary)
@@ -86,12 +94,11 @@ public struct Maildir: MessageStore {
                 defer { POSIXFile.close(descriptor) }
                 try prefix.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
                 let copied: Int
-                switch source {
-                case .file(let path):
-                    copied = try POSIXFile.copyContents(of: path, to: descriptor)
-                case .octets(let octets):
-                    try octets.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
-                    copied = octets.count
+                if let file = body.file {
+                    copied = try file.copyContents(to: descriptor)
+                } else {
+                    try body.octets.withUnsafeBytes { try POSIXFile.writeAll(descriptor, $0) }
+                    copied = body.octets.count
                 }
                 try sync.finishWriting(descriptor)
                 return prefix.count + copied
@@ -110,6 +117,19 @@ public struct Maildir: MessageStore {
             throw error
         }
         return ("\(base),S=\(size)", size)
+    }
+
+    /// The whole content of `source`, read in 256 KiB chunks.
+    static func readAll(_ source: any MessageSource) async throws -> [UInt8] {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        var octets: [UInt8] = []
+        octets.reserveCapacity(source.size)
+        while octets.count < source.size {
+            let chunk = try await source.read(at: octets.count, count: 256 * 1024, on: eventLoop).get()
+            guard chunk.readableBytes > 0 else { break }
+            octets.append(contentsOf: chunk.readableBytesView)
+        }
+        return octets
     }
 
     /// Removes this host's files from `tmp/`: deliveries a crash interrupted before they were

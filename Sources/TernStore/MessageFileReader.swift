@@ -8,14 +8,14 @@ import Darwin
 public import NIOCore
 public import NIOPosix
 
-/// A queued message opened for sending: the remote delivery agent streams it to the peer
-/// chunk by chunk, so a 50 MB message never sits in memory whole.
+/// A message file opened for reading: the spool's `MessageSource`. The remote delivery agent
+/// streams it to the peer chunk by chunk; a Maildir copies it whole on a pool thread.
 ///
 /// Reads are positional (`pread`) and run on the thread pool, never on an event loop; the
 /// reader keeps no cursor, so it is safe to share, and the caller says where to read. The first
 /// `prefetch` octets are read when the file is opened, in the same trip to the pool, so a
 /// typical message is sent without another one.
-public final class MessageFileReader: Sendable {
+public final class MessageFileReader: MessageSource {
     /// The size of the file when it was opened, in octets.
     public let size: Int
     private let descriptor: CInt
@@ -61,6 +61,23 @@ public final class MessageFileReader: Sendable {
         }
         return pool.runIfActive(eventLoop: eventLoop) {
             try Self.pread(descriptor, path: path, offset: offset, length: length)
+        }
+    }
+
+    /// Appends the whole file to `destination`, in 256 KiB reads. Blocks: call on the pool.
+    func copyContents(to destination: CInt) throws(StoreError) -> Int {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let count = systemPread(descriptor, buffer.baseAddress!, buffer.count, off_t(total))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .posix("read \(path)", errno: errno)
+            }
+            if count == 0 { return total }
+            try POSIXFile.writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            total += count
         }
     }
 

@@ -18,26 +18,6 @@ enum POSIXFile {
         return fd
     }
 
-    /// Appends the whole file at `path` to `destination`, in 256 KiB reads.
-    static func copyContents(of path: String, to destination: CInt) throws(StoreError) -> Int {
-        let source = open(path, O_RDONLY | O_CLOEXEC)
-        guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
-        defer { _ = systemClose(source) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-        defer { buffer.deallocate() }
-        var total = 0
-        while true {
-            let count = read(source, buffer.baseAddress, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .posix("read \(path)", errno: errno)
-            }
-            if count == 0 { return total }
-            try writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            total += count
-        }
-    }
-
     /// The first `limit` octets of a file.
     static func readPrefix(of path: String, limit: Int) throws(StoreError) -> [UInt8] {
         let source = open(path, O_RDONLY | O_CLOEXEC)

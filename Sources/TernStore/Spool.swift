@@ -1,17 +1,18 @@
 import Foundation
 public import NIOCore
 import NIOPosix
-import TernMail
+public import TernMail
 
-/// The queue directory of a serving MTA: `spool/queue/<QueueID>.eml` holds the message as it
-/// will be delivered (trace header first), `spool/queue/<QueueID>.json` its envelope and the
-/// state of each delivery (`SpoolRecord`).
+/// The embedded `QueueStore`, the queue directory of a serving MTA: `spool/queue/<QueueID>.eml`
+/// holds the message as it will be delivered (trace header first), `spool/queue/<QueueID>.json`
+/// its envelope and the state of each delivery (`SpoolRecord`, the on-disk form of a
+/// `QueuedMessage`).
 ///
 /// The envelope file is renamed into place last, so it marks a complete message: a `.eml`
 /// without its `.json` belongs to a transaction that never got its 250 and is removed at start.
 /// State changes rewrite the `.json` atomically (write, sync, rename, directory sync: one
 /// `StoreSync` publication), so after a crash each file is either the old state or the new one.
-public struct Spool: MessageStore {
+public struct Spool: QueueStore {
     public let root: String
     private let sync: StoreSync
     private let queueDirectory: DirectorySync
@@ -29,23 +30,22 @@ public struct Spool: MessageStore {
         begin(message, deliveries: [], prefix: prefix, on: eventLoop) { _ in }
     }
 
-    /// Opens a message whose envelope file will list `deliveries`; `committed` runs (on the
-    /// event loop) once the message is durable.
     public func begin(
         _ message: IncomingMessage, deliveries: [QueuedDelivery], prefix: ByteBuffer, on eventLoop: any EventLoop,
-        committed: @escaping @Sendable (SpoolRecord) -> Void
+        committed: @escaping @Sendable (QueuedMessage) -> Void
     ) -> any MessageWriter {
         let (root, id, sync, directory) = (self.root, message.id, self.sync, queueDirectory)
         let messagePath = "\(root)/tmp/\(id).eml"
         let writer = FileMessageWriter(prefix: prefix, temporaryPath: messagePath, sync: sync, eventLoop: eventLoop) {
             size in
-            let record = SpoolRecord(message, size: size, deliveries: deliveries)
+            let queued = QueuedMessage(
+                id: message.id, envelope: message.envelope, trace: message.trace, size: size, deliveries: deliveries)
             let envelopePath = "\(root)/tmp/\(id).json"
-            try sync.writeFile(Array(try record.encoded()), to: envelopePath)
+            try sync.writeFile(Array(try SpoolRecord(queued).encoded()), to: envelopePath)
             let publication = StoreSync.Publication(files: [messagePath, envelopePath], directory: directory) {
                 try Self.publishMessage(id, root: root)
             }
-            return (publication, record)
+            return (publication, queued)
         }
         return SpoolWriter(inner: writer, committed: committed)
     }
@@ -72,24 +72,10 @@ public struct Spool: MessageStore {
         return RecoveryReport(messages: messages, removedTemporaryFiles: removed)
     }
 
-    /// What a spool's queue directory holds: the records it could read, oldest first, and the
-    /// queue IDs of those it could not.
-    public struct Contents: Sendable {
-        public var records: [SpoolRecord]
-        /// Queue IDs (file stems) whose record is damaged: not JSON, not a record, or with
-        /// values no Tern writes (see `SpoolRecord.problem`), each with why.
-        public var unreadable: [(id: String, problem: String)]
-
-        public init(records: [SpoolRecord], unreadable: [(id: String, problem: String)]) {
-            self.records = records
-            self.unreadable = unreadable
-        }
-    }
-
-    /// Every complete message's record, oldest first. Call after `recover()`. A record that
-    /// cannot be read is moved with its message to `corrupt/` (returned in `unreadable`), so
-    /// one damaged file neither stops the server nor is tried again at every start.
-    public func load() throws -> Contents {
+    /// Every complete message, oldest first. A record that cannot be read (not JSON, not a
+    /// record, or with values no Tern writes: `SpoolRecord.problem`) is moved with its message
+    /// to `corrupt/`.
+    public func load() throws -> QueueContents {
         let contents = try Self.contents(in: root)
         if !contents.unreadable.isEmpty {
             try POSIXFile.makeDirectories("\(root)/corrupt")
@@ -103,29 +89,32 @@ public struct Spool: MessageStore {
         return contents
     }
 
-    /// The records of the spool at `root`, oldest first, read without opening the spool or
+    /// The messages of the spool at `root`, oldest first, read without opening the spool or
     /// changing it (for `tern queue`, while a server may be running).
-    public static func contents(in root: String) throws -> Contents {
-        let decoder = JSONDecoder()
-        var contents = Contents(records: [], unreadable: [])
+    public static func contents(in root: String) throws -> QueueContents {
+        var contents = QueueContents(messages: [], unreadable: [])
         for name in try POSIXFile.list("\(root)/queue") where name.hasSuffix(".json") {
             let id = String(name.dropLast(5))
             // A record removed between listing and reading was just completed.
             guard let data = try? Data(contentsOf: URL(fileURLWithPath: "\(root)/queue/\(name)")) else { continue }
-            do {
-                let record = try decoder.decode(SpoolRecord.self, from: data)
-                if let problem = record.problem(expectedID: id) {
-                    contents.unreadable.append((id, problem))
-                } else {
-                    contents.records.append(record)
-                }
-            } catch {
-                contents.unreadable.append((id, "not a queue record: \(error)"))
+            switch SpoolRecord.message(from: data, expectedID: id) {
+            case .success(let message): contents.messages.append(message)
+            case .failure(let problem): contents.unreadable.append((id, problem.description))
             }
         }
-        contents.records.sort { $0.id < $1.id }
+        contents.messages.sort { $0.id.rawValue < $1.id.rawValue }
         contents.unreadable.sort { $0.id < $1.id }
         return contents
+    }
+
+    /// The record file's JSON for `message`, pretty-printed (`tern queue show --json`).
+    public static func recordJSON(_ message: QueuedMessage) throws -> String {
+        String(decoding: try SpoolRecord(message).encoded(pretty: true), as: UTF8.self)
+    }
+
+    /// The record files' JSON for `messages`, as one pretty-printed array (`tern queue list --json`).
+    public static func recordJSON(_ messages: [QueuedMessage]) throws -> String {
+        String(decoding: try SpoolRecord.encoder(pretty: true).encode(messages.map(SpoolRecord.init)), as: UTF8.self)
     }
 
     /// The queue IDs of the messages an earlier `load()` moved to `corrupt/`.
@@ -134,13 +123,14 @@ public struct Spool: MessageStore {
         return Set(try POSIXFile.list("\(root)/corrupt").map { split($0).0 }).sorted()
     }
 
-    /// Queues a message generated here (a DSN): `content` is the whole message. Durable when
-    /// this returns, like a message accepted over SMTP.
     public func enqueue(_ message: IncomingMessage, content: [UInt8], deliveries: [QueuedDelivery]) async throws
-        -> SpoolRecord
+        -> QueuedMessage
     {
         let (root, id, sync) = (self.root, message.id, self.sync)
-        let record = SpoolRecord(message, size: content.count, deliveries: deliveries)
+        let queued = QueuedMessage(
+            id: message.id, envelope: message.envelope, trace: message.trace, size: content.count,
+            deliveries: deliveries)
+        let record = SpoolRecord(queued)
         let messagePath = "\(root)/tmp/\(id).eml"
         let envelopePath = "\(root)/tmp/\(id).json"
         try await sync.pool.runIfActive {
@@ -151,7 +141,7 @@ public struct Spool: MessageStore {
             StoreSync.Publication(files: [messagePath, envelopePath], directory: queueDirectory) {
                 try Self.publishMessage(id, root: root)
             })
-        return record
+        return queued
     }
 
     /// Renames a message and then its envelope from tmp/ into queue/: the envelope last, as it
@@ -168,18 +158,19 @@ public struct Spool: MessageStore {
         }
     }
 
-    /// Up to `limit` octets from the start of a queued message (for DSNs).
-    public func readMessage(_ id: String, limit: Int) async throws -> [UInt8] {
+    public func contentPrefix(of id: QueueID, limit: Int) async throws -> [UInt8] {
         let path = messagePath(id)
         return try await sync.pool.runIfActive { try POSIXFile.readPrefix(of: path, limit: limit) }
     }
 
-    /// Where the message of `id` is, for delivery agents to read.
-    public func messagePath(_ id: String) -> String { "\(root)/queue/\(id).eml" }
+    public func content(of id: QueueID) async throws -> any MessageSource {
+        try await MessageFileReader.open(path: messagePath(id), pool: sync.pool)
+    }
 
-    /// Replaces the stored record (delivery states) atomically and durably.
-    public func save(_ record: SpoolRecord) async throws {
-        let (root, sync) = (self.root, self.sync)
+    private func messagePath(_ id: QueueID) -> String { "\(root)/queue/\(id).eml" }
+
+    public func save(_ message: QueuedMessage) async throws {
+        let (root, sync, record) = (self.root, self.sync, SpoolRecord(message))
         let temporary = "\(root)/tmp/\(record.id).json.update"
         try await sync.pool.runIfActive {
             POSIXFile.remove(temporary)  // left by a save whose sync failed
@@ -199,7 +190,7 @@ public struct Spool: MessageStore {
     /// Removes a message whose deliveries are all final: the record first, so a crash in
     /// between leaves an orphan `.eml` that the next start removes, never a record without
     /// its message.
-    public func remove(_ id: String) async throws {
+    public func remove(_ id: QueueID) async throws {
         let root = self.root
         try await sync.publish(
             StoreSync.Publication(files: [], directory: queueDirectory) {
@@ -217,9 +208,9 @@ public struct Spool: MessageStore {
 /// Hands the committed record to the queue once the message is durable.
 final class SpoolWriter: MessageWriter {
     private let inner: FileMessageWriter
-    private let committed: @Sendable (SpoolRecord) -> Void
+    private let committed: @Sendable (QueuedMessage) -> Void
 
-    init(inner: FileMessageWriter, committed: @escaping @Sendable (SpoolRecord) -> Void) {
+    init(inner: FileMessageWriter, committed: @escaping @Sendable (QueuedMessage) -> Void) {
         self.inner = inner
         self.committed = committed
     }
@@ -232,126 +223,46 @@ final class SpoolWriter: MessageWriter {
     func commit() -> EventLoopFuture<Void> {
         let committed = self.committed
         return inner.commitPublishing().map { record in
-            if let record = record as? SpoolRecord { committed(record) }
+            if let message = record as? QueuedMessage { committed(message) }
         }
     }
 }
 
-/// One delivery of a queued message: a final destination (a local mailbox or a remote
-/// address, after alias expansion) and where it stands.
-public struct QueuedDelivery: Codable, Sendable, Hashable {
-    public enum Route: String, Codable, Sendable {
-        case local
-        case remote
+/// A queued message as its record file holds it: the envelope file's JSON. Keys are stable:
+/// other tools (and the tests) read them. Only the spool sees this form; everything above it
+/// works with `QueuedMessage`.
+struct SpoolRecord: Codable, Sendable {
+    struct Recipient: Codable, Sendable {
+        var address: String
+        var notify: [String]?
+        var orcpt: String?
     }
 
-    public enum Status: String, Codable, Sendable {
-        case pending
-        case deferred
-        case delivered
-        case failed
-
-        /// Delivered or failed: nothing more will be tried.
-        public var isFinal: Bool { self == .delivered || self == .failed }
-    }
-
-    /// The destination: a mailbox address for `local`, the recipient for `remote`.
-    public var recipient: String
-    /// The envelope recipient (RCPT TO) this delivery came from.
-    public var original: String
-    public var route: Route
-    public var status: Status
-    public var attempts: Int
-    /// Seconds since 1970 of the next try, for deferred deliveries.
-    public var nextAttempt: Int64?
-    /// The last reply, e.g. `451 4.3.0 ...`, for `tern queue show` and DSNs.
-    public var lastReply: String?
-    /// The most recent attempts, oldest first (at most `historyLimit`), for `tern queue show`.
-    public var history: [DeliveryAttempt]?
-    /// Set when delivered to a remote server: whether it offered DSN and so took over success
-    /// reports (RFC 3461 §6.2.2).
-    public var remoteDSN: Bool?
-
-    /// How many attempts `history` keeps.
-    public static let historyLimit = 20
-
-    public init(recipient: String, original: String, route: Route) {
-        self.recipient = recipient
-        self.original = original
-        self.route = route
-        self.status = .pending
-        self.attempts = 0
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case recipient, original, route, status, attempts
-        case nextAttempt = "next_attempt"
-        case lastReply = "last_reply"
-        case history
-        case remoteDSN = "remote_dsn"
-    }
-
-    /// Appends an attempt to `history`, dropping the oldest beyond `historyLimit`.
-    public mutating func record(_ attempt: DeliveryAttempt) {
-        var attempts = history ?? []
-        attempts.append(attempt)
-        if attempts.count > Self.historyLimit { attempts.removeFirst(attempts.count - Self.historyLimit) }
-        history = attempts
-    }
-}
-
-/// One try at a delivery: when, where to, over TLS or not, and what the other side said.
-public struct DeliveryAttempt: Codable, Sendable, Hashable {
-    /// Seconds since 1970.
-    public var at: Int64
-    /// Who answered: `mx.example.org[192.0.2.1]:25` for a remote host, `maildir` locally; nil
-    /// when no host was reached (a DNS failure).
-    public var relay: String?
-    /// The session was encrypted (remote deliveries).
-    public var tls: Bool?
-    public var reply: String
-
-    public init(at: Int64, relay: String?, tls: Bool?, reply: String) {
-        self.at = at
-        self.relay = relay
-        self.tls = tls
-        self.reply = reply
-    }
-}
-
-/// The envelope file's JSON. Keys are stable: other tools (and the tests) read them.
-public struct SpoolRecord: Codable, Sendable {
-    public struct Recipient: Codable, Sendable {
-        public var address: String
-        public var notify: [String]?
-        public var orcpt: String?
-    }
-
-    public var id: String
+    var id: String
     /// The reverse path; empty for the null sender.
-    public var from: String
-    public var recipients: [Recipient]
-    public var helo: String
-    public var peer: String
-    public var `protocol`: String
-    public var body: String?
-    public var smtputf8: Bool
-    public var ret: String?
-    public var envid: String?
-    public var size: Int
-    public var received_at: String
-    /// Seconds since 1970 when the message arrived (for delays and expiry).
-    public var arrival: Int64
-    public var deliveries: [QueuedDelivery]
-    /// Set once the sender was told that delivery is delayed (one warning per message).
-    public var delay_warned: Bool?
-    /// Put on hold by the postmaster (`tern queue hold`): nothing is tried until released.
-    public var hold: Bool?
+    var from: String
+    var recipients: [Recipient]
+    var helo: String
+    var peer: String
+    var `protocol`: String
+    var body: String?
+    var smtputf8: Bool
+    var ret: String?
+    var envid: String?
+    var size: Int
+    var received_at: String
+    /// Seconds since 1970 when the message arrived.
+    var arrival: Int64
+    var deliveries: [QueuedDelivery]
+    var delay_warned: Bool?
+    var hold: Bool?
     /// The client authenticated or came from a relay network (`ArrivalTrace.trusted`); nil,
     /// in a record written before this field existed, counts as false.
-    public var trusted: Bool?
+    var trusted: Bool?
+    /// The user the client authenticated as, if it did.
+    var auth_user: String?
 
-    init(_ message: IncomingMessage, size: Int, deliveries: [QueuedDelivery]) {
+    init(_ message: QueuedMessage) {
         let envelope = message.envelope
         self.id = message.id.rawValue
         self.from = envelope.sender?.description ?? ""
@@ -367,29 +278,46 @@ public struct SpoolRecord: Codable, Sendable {
         self.smtputf8 = envelope.smtpUTF8
         self.ret = envelope.dsnReturn?.rawValue
         self.envid = envelope.envelopeID
-        self.size = size
+        self.size = message.size
         self.arrival = message.trace.receivedAt
         self.received_at = Date(timeIntervalSince1970: TimeInterval(message.trace.receivedAt))
             .formatted(.iso8601)
-        self.deliveries = deliveries
+        self.deliveries = message.deliveries
+        self.delay_warned = message.delayWarned ? true : nil
+        self.hold = message.hold ? true : nil
         self.trusted = message.trace.trusted
+        self.auth_user = message.trace.authenticatedUser
     }
 
-    /// True when every delivery is delivered or failed.
-    public var isComplete: Bool { deliveries.allSatisfy(\.status.isFinal) }
+    /// Why a record file cannot be read as a queued message.
+    struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The queued message that the record file `<expectedID>.json` holds, or why it holds none.
+    static func message(from data: Data, expectedID: String) -> Result<QueuedMessage, Problem> {
+        let record: SpoolRecord
+        do {
+            record = try JSONDecoder().decode(SpoolRecord.self, from: data)
+        } catch {
+            return .failure(Problem(description: "not a queue record: \(error)"))
+        }
+        if let problem = record.problem(expectedID: expectedID) { return .failure(Problem(description: problem)) }
+        return record.message().mapError { Problem(description: $0.description) }
+    }
 
     /// The most attempts a delivery can have made: one a minute for the ten years a
     /// configuration allows a message to stay.
-    public static let maximumAttempts = 6_000_000
+    static let maximumAttempts = 6_000_000
     /// The largest message size a record can state (1 TiB).
-    public static let maximumSize = 1 << 40
+    static let maximumSize = 1 << 40
 
     /// Why the record cannot be the envelope file `<expectedID>.json` Tern wrote, or nil.
     ///
     /// Security: the queue joins `id` into paths and does arithmetic on the times and counts,
     /// so a record whose ID is not its file's (`../../x`), or whose numbers no Tern writes,
     /// is refused here rather than deleting a file elsewhere or overflowing later.
-    public func problem(expectedID: String) -> String? {
+    func problem(expectedID: String) -> String? {
         guard QueueID(id) != nil, id == expectedID else { return "its id is not the queue ID of its file" }
         guard CalendarBounds.seconds.contains(arrival) else { return "arrival out of range" }
         guard (0...Self.maximumSize).contains(size) else { return "size out of range" }
@@ -405,9 +333,52 @@ public struct SpoolRecord: Codable, Sendable {
         return nil
     }
 
-    func encoded() throws -> Data {
+    /// The typed message; fails on a value no Tern writes (an unknown BODY or RET, a NOTIFY
+    /// keyword RFC 3461 does not define, a malformed ORCPT).
+    func message() -> Result<QueuedMessage, Problem> {
+        guard let id = QueueID(id) else { return .failure(Problem(description: "its id is not a queue ID")) }
+        var envelope = Envelope(sender: from.isEmpty ? nil : MailAddress(storedOrBare: from), smtpUTF8: smtputf8, envelopeID: envid)
+        if let body {
+            guard let type = BodyType(rawValue: body) else { return .failure(Problem(description: "unknown body \(body)")) }
+            envelope.body = type
+        }
+        if let ret {
+            guard let type = DSNReturn(rawValue: ret) else { return .failure(Problem(description: "unknown ret \(ret)")) }
+            envelope.dsnReturn = type
+        }
+        for recipient in recipients {
+            var parsed = EnvelopeRecipient(address: MailAddress(storedOrBare: recipient.address))
+            if let keywords = recipient.notify {
+                guard let notify = DSNNotify(keywords: keywords) else {
+                    return .failure(Problem(description: "unknown NOTIFY of \(recipient.address)"))
+                }
+                parsed.notify = notify
+            }
+            if let orcpt = recipient.orcpt {
+                guard let original = OriginalRecipient(parameterValue: orcpt) else {
+                    return .failure(Problem(description: "malformed ORCPT of \(recipient.address)"))
+                }
+                parsed.originalRecipient = original
+            }
+            envelope.recipients.append(parsed)
+        }
+        let trace = ArrivalTrace(
+            clientName: helo, clientAddress: peer, receivedProtocol: self.protocol, receivedAt: arrival,
+            authenticatedUser: auth_user, trusted: trusted ?? false)
+        return .success(
+            QueuedMessage(
+                id: id, envelope: envelope, trace: trace, size: size, deliveries: deliveries,
+                delayWarned: delay_warned == true, hold: hold == true))
+    }
+
+    func encoded(pretty: Bool = false) throws -> Data {
+        try Self.encoder(pretty: pretty).encode(self)
+    }
+
+    static func encoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        if pretty { encoder.outputFormatting.insert(.prettyPrinted) }
+        return encoder
     }
 }

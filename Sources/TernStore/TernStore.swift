@@ -15,6 +15,10 @@
 // Writes run on a thread pool, never on an event loop, in large blocks
 // (`MessageWriterLimits.flushThreshold`).
 //
+// `QueueStore` is where accepted mail waits for delivery: typed `QueuedMessage`s, their delivery
+// states saved by the queue manager, their content opened as a `MessageSource`. `Spool` is the
+// embedded backend; `QueueStoreContract` in TernTestSupport is the suite every backend passes.
+//
 // `MailboxStore` is where delivered mail lives: mailboxes with UIDs, flags, expunge and a feed of
 // changes, the seam that local delivery, IMAP, POP3 and `tern repair` use and that a PostgreSQL
 // backend implements. `MaildirMailboxStore` is the embedded backend (one Maildir per mailbox, the

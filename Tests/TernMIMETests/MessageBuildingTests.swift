@@ -48,7 +48,7 @@ struct DeliveryStatusNotificationTests {
             recipients: [
                 .init(
                     recipient: "c@d.test", originalRecipient: OriginalRecipient(addressType: "rfc822", encodedAddress: "c+40d.test"),
-                    reply: "550 5.1.1 no such user", remoteMTA: "mx.d.test")
+                    reply: SMTPReply(550, EnhancedStatusCode(5, 1, 1), "no such user"), remoteMTA: "mx.d.test")
             ], dsnReturn: ret, action: action, willRetryUntil: 1_795_383_379 + 86_400)
         return String(decoding: report.render(to: "a@b.test", original: original ?? self.original, now: 1_795_383_400, boundary: "BOUNDARY"), as: UTF8.self)
     }
@@ -89,7 +89,7 @@ struct DeliveryStatusNotificationTests {
     func international() {
         let report = DeliveryStatusNotification(
             reportingMTA: "mx.test", queueID: "K0WH2982MWBWQ4QM", envelopeID: nil, arrivalDate: 0,
-            recipients: [.init(recipient: "käthe@d.test", reply: "550 5.1.1 käthe unknown\r\nX-Injected: yes")],
+            recipients: [.init(recipient: "käthe@d.test", reply: SMTPReply(550, EnhancedStatusCode(5, 1, 1), "käthe unknown\r\nX-Injected: yes"))],
             dsnReturn: nil, action: .failed)
         let text = String(decoding: report.render(to: "a@b.test", original: original, now: 0, boundary: "B"), as: UTF8.self)
         #expect(text.contains("Content-Type: message/global-delivery-status\r\n"))

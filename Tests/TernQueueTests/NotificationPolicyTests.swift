@@ -11,9 +11,10 @@ struct NotificationPolicyTests {
     let policy = NotificationPolicy(routing: MailRouting(localDomains: ["example.test"]))
 
     private func delivery(
-        _ recipient: String, for original: String, reply: String, relay: String? = nil
-    ) -> QueuedDelivery {
+        _ recipient: String, for original: String, reply text: String, relay: String? = nil
+    ) throws -> QueuedDelivery {
         var delivery = QueuedDelivery(recipient: recipient, original: original, route: relay == nil ? .local : .remote)
+        let reply = try #require(SMTPReply(storedLine: text))
         delivery.lastReply = reply
         if let relay { delivery.record(DeliveryAttempt(at: 0, relay: relay, tls: true, reply: reply)) }
         return delivery
@@ -41,30 +42,30 @@ struct NotificationPolicyTests {
     }
 
     @Test("a success report names the address the client gave, never the mailboxes behind it or their UIDs")
-    func successHidesExpansion() {
-        let member = delivery("bob@example.test", for: "team@example.test", reply: "250 2.0.0 delivered to maildir (uid 7)")
+    func successHidesExpansion() throws {
+        let member = try delivery("bob@example.test", for: "team@example.test", reply: "250 2.0.0 delivered to maildir (uid 7)")
         let reported = NotificationPolicy.reported(member, action: .delivered, trusted: false)
         #expect(reported.recipient == "team@example.test")
-        #expect(reported.reply == "250 2.0.0 delivered")
+        #expect(reported.reply.storedLine == "250 2.0.0 delivered")
         #expect(reported.remoteMTA == nil)
 
-        let forwarded = delivery(
+        let forwarded = try delivery(
             "friend@far.test", for: "team@example.test", reply: "250 2.0.0 Ok", relay: "mx.far.test[192.0.2.7]:25")
         let relayed = NotificationPolicy.reported(forwarded, action: .relayed, trusted: true)
-        #expect(relayed == ("team@example.test", "250 2.0.0 delivered", nil))
+        #expect((relayed.recipient, relayed.reply.storedLine, relayed.remoteMTA) == ("team@example.test", "250 2.0.0 delivered", nil))
 
-        let direct = delivery("alice@example.test", for: "alice@example.test", reply: "250 2.0.0 delivered to maildir (uid 3)")
-        #expect(NotificationPolicy.reported(direct, action: .delivered, trusted: true).reply == "250 2.0.0 delivered")
+        let direct = try delivery("alice@example.test", for: "alice@example.test", reply: "250 2.0.0 delivered to maildir (uid 3)")
+        #expect(NotificationPolicy.reported(direct, action: .delivered, trusted: true).reply.storedLine == "250 2.0.0 delivered")
     }
 
     @Test("a failure through a forward is explained to a trusted sender and hidden from an untrusted one")
-    func failureThroughForward() {
-        let forwarded = delivery(
+    func failureThroughForward() throws {
+        let forwarded = try delivery(
             "friend@far.test", for: "team@example.test", reply: "550 5.1.1 no such user", relay: "mx.far.test[192.0.2.7]:25")
         let toStranger = NotificationPolicy.reported(forwarded, action: .failed, trusted: false)
         #expect(toStranger.recipient == "team@example.test")
-        #expect(!toStranger.reply.contains("far.test") && toStranger.remoteMTA == nil)
+        #expect(!toStranger.reply.storedLine.contains("far.test") && toStranger.remoteMTA == nil)
         let toUser = NotificationPolicy.reported(forwarded, action: .failed, trusted: true)
-        #expect(toUser == ("friend@far.test", "550 5.1.1 no such user", "mx.far.test"))
+        #expect((toUser.recipient, toUser.reply.storedLine, toUser.remoteMTA) == ("friend@far.test", "550 5.1.1 no such user", "mx.far.test"))
     }
 }

@@ -55,7 +55,7 @@ struct QueueManagerTests {
     /// The real spool and local delivery agent under `directory`.
     private func localQueue(_ pool: NIOThreadPool) throws -> QueueManager {
         QueueManager(
-            spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing),
+            store: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing),
             agents: [
                 .local: LocalDeliveryAgent(
                     mailboxes: MaildirMailboxStore(
@@ -70,7 +70,7 @@ struct QueueManagerTests {
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = QueueManager(
-            spool: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing), agents: [:],
+            store: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing), agents: [:],
             logger: Logger(label: "test"), clock: .fixed(seconds: 0))
         let deliveries = manager.plan(incoming(["team@example.test", "alice@example.test", "x@remote.test"]).envelope)
         #expect(deliveries.map(\.recipient) == ["alice@example.test", "bob@example.test", "x@remote.test"])
@@ -224,7 +224,7 @@ extension QueueManagerTests {
 struct QueueStateTests {
     let directory = NSTemporaryDirectory() + "tern-queue-state-\(UUID().uuidString)"
 
-    private func enqueue(_ spool: Spool, _ deliveries: [QueuedDelivery]) async throws -> SpoolRecord {
+    private func enqueue(_ spool: Spool, _ deliveries: [QueuedDelivery]) async throws -> QueuedMessage {
         var generator = SystemRandomNumberGenerator()
         let message = IncomingMessage(
             id: QueueID(microsecondsSinceEpoch: UInt64(Date().timeIntervalSince1970 * 1_000_000), using: &generator),
@@ -251,33 +251,33 @@ struct QueueStateTests {
         let state = QueueState()
         await state.load([first, second])
 
-        let (jobs, _) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 10, perDestination: 1, store: spool)
         let taken = jobs.map { "\($0.messageID == first.id ? 1 : 2) \($0.destination) \($0.items.map(\.index))" }
         #expect(taken == ["1 remote:x.test [0, 2]", "1 local:alice@example.test [1]", "1 remote:y.test [3]"])
 
         // x.test is busy: the second message waits, and the loop is told to wait for a completion.
-        let (none, nextDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
+        let (none, nextDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, store: spool)
         #expect(none.isEmpty)
         #expect(nextDue == nil)
 
         let xJob = try #require(jobs.first)
         let statuses = await state.complete(
-            xJob, results: [DeliveryResult(.delivered("250 2.0.0 ok"), relay: "mx.x.test[192.0.2.1]:25", tls: true),
-                            DeliveryResult(.deferred("451 4.3.0 later"))],
+            xJob, results: [DeliveryResult(.delivered(SMTPReply(250, EnhancedStatusCode(2, 0, 0), "ok")), relay: "mx.x.test[192.0.2.1]:25", tls: true),
+                            DeliveryResult(.deferred(SMTPReply(451, EnhancedStatusCode(4, 3, 0), "later")))],
             now: 100, retry: RetrySchedule(), perDestination: 1)
         #expect(statuses == [.delivered, .deferred])
-        let record = try #require(await state.record(first.id))
+        let record = try #require(await state.record(first.id.rawValue))
         #expect(record.deliveries[0].history?.first?.relay == "mx.x.test[192.0.2.1]:25")
         #expect(record.deliveries[2].nextAttempt == 400)
 
-        let (next, laterDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, spool: spool)
+        let (next, laterDue) = await state.takeDue(now: 0, limit: 10, perDestination: 1, store: spool)
         #expect(next.map(\.messageID) == [second.id])
         #expect(next.first?.items.map(\.delivery.recipient) == ["d@x.test"])
         // The deferred delivery comes back when its time comes, not before.
         #expect(laterDue == 400)
-        let (early, _) = await state.takeDue(now: 399, limit: 10, perDestination: 2, spool: spool)
+        let (early, _) = await state.takeDue(now: 399, limit: 10, perDestination: 2, store: spool)
         #expect(early.isEmpty)
-        let (due, _) = await state.takeDue(now: 400, limit: 10, perDestination: 2, spool: spool)
+        let (due, _) = await state.takeDue(now: 400, limit: 10, perDestination: 2, store: spool)
         #expect(due.map { "\($0.destination) \($0.items.map(\.index))" } == ["remote:x.test [2]"])
         try await pool.shutdownGracefully()
     }
@@ -288,7 +288,7 @@ struct QueueStateTests {
         pool.start()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let spool = try Spool(root: directory, sync: StoreSync(mode: .default, pool: pool))
-        var loaded: [SpoolRecord] = []
+        var loaded: [QueuedMessage] = []
         for n in 0..<6 {
             loaded.append(
                 try await enqueue(spool, [QueuedDelivery(recipient: "u\(n)@busy.test", original: "u\(n)@busy.test", route: .remote)]))
@@ -296,12 +296,12 @@ struct QueueStateTests {
         loaded.append(try await enqueue(spool, [QueuedDelivery(recipient: "v@quiet.test", original: "v@quiet.test", route: .remote)]))
         let state = QueueState()
         await state.load(loaded)
-        let (jobs, _) = await state.takeDue(now: 0, limit: 3, perDestination: 10, spool: spool)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 3, perDestination: 10, store: spool)
         #expect(jobs.map(\.destination) == ["remote:busy.test", "remote:quiet.test", "remote:busy.test"])
         // Held and deleted messages are skipped when their turn comes.
-        #expect(await state.apply(.hold, to: loaded[2].id))
-        #expect(await state.apply(.delete, to: loaded[3].id))
-        let (more, _) = await state.takeDue(now: 0, limit: 10, perDestination: 10, spool: spool)
+        #expect(await state.apply(.hold, to: loaded[2].id.rawValue))
+        #expect(await state.apply(.delete, to: loaded[3].id.rawValue))
+        let (more, _) = await state.takeDue(now: 0, limit: 10, perDestination: 10, store: spool)
         #expect(more.map(\.messageID) == [loaded[4].id, loaded[5].id])
         try await pool.shutdownGracefully()
     }
@@ -318,7 +318,7 @@ struct QueueStateTests {
                 + [QueuedDelivery(recipient: "v@y.test", original: "v@y.test", route: .remote)])
         let state = QueueState()
         await state.load([record])
-        let (jobs, _) = await state.takeDue(now: 0, limit: 1, perDestination: 20, spool: spool)
+        let (jobs, _) = await state.takeDue(now: 0, limit: 1, perDestination: 20, store: spool)
         #expect(jobs.count == 1)
         #expect(jobs.first?.items.count == 5)
         try await pool.shutdownGracefully()

@@ -171,7 +171,7 @@ extension OutboundMessage {
     ) -> OutboundMessage {
         OutboundMessage(
             envelope: Envelope(
-                sender: sender.map(MailAddress.init),
+                sender: sender.map { MailAddress($0) },
                 recipients: recipients.map { EnvelopeRecipient(address: MailAddress($0)) },
                 smtpUTF8: smtpUTF8),
             size: size, body: body)

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import TernMail
+import TernTestSupport
 import Testing
 
 @testable import TernStore
@@ -127,6 +128,16 @@ struct StoreTests {
         }
     }
 
+    @Test("Spool: the QueueStore contract", arguments: StoreSync.Mode.allCases, QueueStoreContract.checks.map(\.name))
+    func spoolContract(mode: StoreSync.Mode, check: String) async throws {
+        try await withPool { pool, loop in
+            let root = "\(directory)/spool"
+            let environment = QueueStoreContract.Environment(
+                makeStore: { try Spool(root: root, sync: StoreSync(mode: mode, pool: pool)) }, eventLoop: loop)
+            try await QueueStoreContract.run(check, in: environment)
+        }
+    }
+
     @Test("Spool: message and envelope side by side; orphans removed at recovery", arguments: StoreSync.Mode.allCases)
     func spool(mode: StoreSync.Mode) async throws {
         try await withPool { pool, loop in
@@ -158,15 +169,16 @@ struct StoreTests {
         try await withPool { pool, _ in
             let spool = try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .file, pool: pool))
             let good = message(1)
-            let record = try await spool.enqueue(
+            let queued = try await spool.enqueue(
                 good, content: Array("Subject: x\r\n\r\nx\r\n".utf8),
                 deliveries: [QueuedDelivery(recipient: "c@d.test", original: "c@d.test", route: .remote)])
+            let (recordID, arrival) = (queued.id.rawValue, queued.arrival)
             let queue = "\(directory)/spool/queue"
-            let json = try String(contentsOfFile: "\(queue)/\(record.id).json", encoding: .utf8)
+            let json = try String(contentsOfFile: "\(queue)/\(recordID).json", encoding: .utf8)
             var generator = SystemRandomNumberGenerator()
             func hostile(_ n: UInt64, _ text: String) throws -> String {
                 let id = QueueID(microsecondsSinceEpoch: 1_795_383_380_000_000 + n, using: &generator).rawValue
-                try text.replacingOccurrences(of: record.id, with: id).write(
+                try text.replacingOccurrences(of: recordID, with: id).write(
                     toFile: "\(queue)/\(id).json", atomically: false, encoding: .utf8)
                 try "Subject: y\r\n\r\ny\r\n".write(toFile: "\(queue)/\(id).eml", atomically: false, encoding: .utf8)
                 return id
@@ -174,18 +186,22 @@ struct StoreTests {
             let damaged = [
                 try hostile(1, String(json.prefix(json.count / 2))),  // truncated
                 try hostile(2, "not json"),
-                try hostile(3, json.replacingOccurrences(of: "\"arrival\":\(record.arrival)", with: "\"arrival\":9223372036854775807")),
+                try hostile(3, json.replacingOccurrences(of: "\"arrival\":\(arrival)", with: "\"arrival\":9223372036854775807")),
                 try hostile(4, json.replacingOccurrences(of: "\"attempts\":0", with: "\"attempts\":9223372036854775807")),
-                try hostile(5, json.replacingOccurrences(of: "\"id\":\"\(record.id)\"", with: "\"id\":\"..\\/..\\/x\"")),
+                try hostile(5, json.replacingOccurrences(of: "\"id\":\"\(recordID)\"", with: "\"id\":\"..\\/..\\/x\"")),
+                try hostile(6, json.replacingOccurrences(
+                    of: "\"route\":\"remote\"", with: "\"last_reply\":\"999 not a reply\",\"route\":\"remote\"")),
+                try hostile(7, json.replacingOccurrences(of: "\"FAILURE\"", with: "\"SOMETIMES\"")),
+                try hostile(8, json.replacingOccurrences(of: "\"from\":", with: "\"body\":\"9BIT\",\"from\":")),
             ].sorted()
             let contents = try Spool.contents(in: "\(directory)/spool")
-            #expect(contents.records.map(\.id) == [record.id])
+            #expect(contents.messages.map(\.id.rawValue) == [recordID])
             #expect(contents.unreadable.map(\.id) == damaged)
 
             let loaded = try spool.load()
-            #expect(loaded.records.map(\.id) == [record.id])
+            #expect(loaded.messages.map(\.id.rawValue) == [recordID])
             #expect(try Spool.quarantined(in: "\(directory)/spool") == damaged)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: queue).sorted() == ["\(record.id).eml", "\(record.id).json"])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: queue).sorted() == ["\(recordID).eml", "\(recordID).json"])
             #expect(try spool.load().unreadable.isEmpty, "moved once, not found again")
         }
     }
@@ -201,11 +217,11 @@ struct StoreTests {
             record.deliveries[0].status = .deferred
             record.deliveries[0].attempts = 1
             try await spool.save(record)
-            let loaded = try #require(try spool.load().records.first)
+            let loaded = try #require(try spool.load().messages.first)
             #expect(loaded.deliveries[0].status == .deferred)
             #expect(loaded.size == "Subject: dsn\r\n\r\nx\r\n".utf8.count)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/tmp").isEmpty)
-            try await spool.remove(incoming.id.rawValue)
+            try await spool.remove(incoming.id)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/spool/queue").isEmpty)
         }
     }
@@ -235,7 +251,7 @@ struct StoreTests {
                 #expect(results.filter { $0 }.count == 30)
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/new").count == 15)
-            #expect(try spool.load().records.count == 15)
+            #expect(try spool.load().messages.count == 15)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/box/tmp").isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(self.directory)/spool/tmp").isEmpty)
         }

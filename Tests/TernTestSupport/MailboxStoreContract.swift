@@ -1,5 +1,6 @@
 import Foundation
 public import NIOCore
+import NIOPosix
 import TernMail
 public import TernStore
 
@@ -28,18 +29,11 @@ public enum MailboxStoreContract {
         }
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    public struct Check: Sendable {
-        public var name: String
-        public var run: @Sendable (Environment) async throws -> Void
-    }
+    public typealias Failure = ContractFailure
+    public typealias Check = ContractCheck<Environment>
 
     public static func run(_ name: String, in environment: Environment) async throws {
-        guard let check = checks.first(where: { $0.name == name }) else { throw Failure(description: "no check \(name)") }
-        try await check.run(environment)
+        try await Check.run(name, of: checks, in: environment)
     }
 
     public static let checks: [Check] = [
@@ -62,18 +56,24 @@ public enum MailboxStoreContract {
             try require(after.messages.allSatisfy { $0.flags.isEmpty }, "no flags")
             try require(Set(after.messages.map(\.key)).count == 2, "distinct keys")
         },
-        Check(name: "contents are the prefix and the source's octets, from memory or from a file") { environment in
+        Check(name: "contents are the prefix and the source's octets, from memory, a file or another store") { environment in
             let mailbox = try await environment.makeStore().mailbox("alice@example.test")
             let fromMemory = try await mailbox.append(
                 NewMessage(source: .octets(octets("body")), prefix: Array("X-Prefix: 1\r\n".utf8), id: "C1", receivedAt: 10))
             let file = NSTemporaryDirectory() + "tern-contract-\(UUID().uuidString)"
             try Data(octets("from a file")).write(to: URL(fileURLWithPath: file))
             defer { try? FileManager.default.removeItem(atPath: file) }
-            let fromFile = try await mailbox.append(NewMessage(source: .file(path: file), id: "C2", receivedAt: 11))
+            let reader = try await MessageFileReader.open(path: file, pool: .singleton)
+            let fromFile = try await mailbox.append(NewMessage(source: .stored(reader), id: "C2", receivedAt: 11))
+            let big = (0..<700_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
+            let fromElsewhere = try await mailbox.append(
+                NewMessage(source: .stored(InMemoryMessageSource(big)), prefix: octets("P: 1"), id: "C3", receivedAt: 12))
             let memoryOctets = try await mailbox.contents(of: try uid(fromMemory))
             try require(memoryOctets == Array("X-Prefix: 1\r\n".utf8) + octets("body"), "prefix and octets")
             let fileOctets = try await mailbox.contents(of: try uid(fromFile))
             try require(fileOctets == octets("from a file"), "a file's octets")
+            let elsewhereOctets = try await mailbox.contents(of: try uid(fromElsewhere))
+            try require(elsewhereOctets == octets("P: 1") + big, "a source read in chunks, whole and in order")
             try require(try await mailbox.contents(of: 999_999) == nil, "no message, no contents")
         },
         Check(name: "appending the same id and time again replaces the message, never adds one") { environment in
@@ -179,10 +179,6 @@ public enum MailboxStoreContract {
     ]
 
     // MARK: Helpers
-
-    static func require(_ condition: Bool, _ what: @autoclosure () -> String) throws {
-        guard condition else { throw Failure(description: what()) }
-    }
 
     /// The octets of the test message with `body`.
     public static func octets(_ body: String) -> [UInt8] {

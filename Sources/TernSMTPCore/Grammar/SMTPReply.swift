@@ -1,55 +1,10 @@
 public import NIOCore
 public import TernMail
 
-/// One SMTP reply (RFC 5321 §4.2): a code, an optional RFC 3463 enhanced status code and one
-/// or more lines of text.
-public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
-    public var code: ReplyCode
-    public var enhancedCode: EnhancedStatusCode?
-    public var lines: [String]
-
-    public init(_ code: Int, _ enhancedCode: EnhancedStatusCode?, _ lines: [String]) {
-        precondition(!lines.isEmpty, "a reply has at least one line")
-        self.code = ReplyCode(code)
-        self.enhancedCode = enhancedCode
-        self.lines = lines
-    }
-
-    public init(_ code: Int, _ enhancedCode: EnhancedStatusCode?, _ text: String) {
-        self.init(code, enhancedCode, [text])
-    }
-
-    /// `Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF`
-    /// (§4.2). Each line carries the enhanced code when there is one (RFC 2034 §4).
+extension SMTPReply {
+    /// Writes the reply's wire form (`wireOctets`: every line with its code and CRLF).
     public func write(to buffer: inout ByteBuffer) {
-        for (index, line) in lines.enumerated() {
-            buffer.writeString(String(code.rawValue))
-            buffer.writeInteger(index == lines.count - 1 ? UInt8(ascii: " ") : UInt8(ascii: "-"))
-            if let enhancedCode {
-                buffer.writeString(enhancedCode.description)
-                if !line.isEmpty { buffer.writeInteger(UInt8(ascii: " ")) }
-            }
-            Self.writeText(line, to: &buffer)
-            buffer.writeStaticString("\r\n")
-        }
-    }
-
-    /// Reply text is for humans and may echo client input; a CR, LF or other control octet in
-    /// it would split the reply, so they become `?`, as does any octet outside US-ASCII
-    /// (`textstring` is %d9 / %d32-126, §4.2), and a line is cut at the §4.5.3.1.5 limit.
-    private static func writeText(_ text: String, to buffer: inout ByteBuffer) {
-        var remaining = Limits.replyLine - 2 - 4 - 10
-        for byte in text.utf8 {
-            guard remaining > 0 else { return }
-            buffer.writeInteger(byte < 0x20 || byte >= 0x7F ? UInt8(ascii: "?") : byte)
-            remaining -= 1
-        }
-    }
-
-    public var description: String {
-        var buffer = ByteBuffer()
-        write(to: &buffer)
-        return String(buffer: buffer)
+        buffer.writeBytes(wireOctets)
     }
 }
 

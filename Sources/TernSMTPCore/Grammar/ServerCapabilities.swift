@@ -1,3 +1,5 @@
+public import TernMail
+
 /// What a server offers, read from its EHLO reply (RFC 5321 §4.1.1.1) — or nothing, after a
 /// HELO fallback.
 ///

@@ -1,5 +1,5 @@
 public import NIOCore
-import TernMail
+public import TernMail
 
 /// The outcome of parsing one command line: a command, or the reply that refuses it.
 public enum CommandParseResult: Hashable, Sendable {

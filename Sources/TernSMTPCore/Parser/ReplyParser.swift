@@ -1,5 +1,5 @@
 public import NIOCore
-import TernMail
+public import TernMail
 
 /// Reads the replies of an SMTP server (RFC 5321 §4.2), as the client side of a session
 /// receives them: incrementally, from reads split anywhere.

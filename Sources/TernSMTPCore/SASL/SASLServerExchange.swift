@@ -1,4 +1,4 @@
-import TernMail
+public import TernMail
 
 /// What a client proved it knows, for the directory to check. The password never leaves the
 /// authentication path: `description` leaves it out, so a log line cannot show it.

@@ -53,6 +53,7 @@ package enum FuzzTargets {
         StoreTargets.spool,
         StoreTargets.journal,
         StoreTargets.uidList,
+        StoreTargets.maildirName,
     ]
 
     package static func named(_ name: String) -> FuzzTarget? {

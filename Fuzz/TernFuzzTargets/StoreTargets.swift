@@ -82,6 +82,29 @@ enum StoreTargets {
         }
     }
 
+    /// Maildir file names as another program may have left them (`MaildirFileName`): each line
+    /// of the input is one name. Every part parses into a bounded value or nothing; setting
+    /// flags gives a name with exactly those system flags, the same base and every other letter
+    /// kept.
+    static let maildirName = FuzzTarget(
+        name: "maildir-name",
+        summary: "MaildirFileName: base, ,S= size, arrival, :2, flags, and setting flags",
+        maximumLength: 1024
+    ) { bytes in
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let name = MaildirFileName(String(decoding: line, as: UTF8.self))
+            _ = (name.statedSize, name.arrival, name.withoutInfo)
+            let others = name.otherLetters
+            for bits: UInt8 in [0, 1, 0b10101, 0b11111, (line.first ?? 0) & 0b11111] {
+                let wanted = MessageFlags(rawValue: bits)
+                let renamed = MaildirFileName(name.settingFlags(wanted))
+                fuzzCheck(renamed.flags == wanted, "flags \(wanted) set on \(name.name) gave \(renamed.name)")
+                fuzzCheck(renamed.key == name.key, "setting flags changed the base of \(name.name)")
+                fuzzCheck(renamed.otherLetters == others, "setting flags lost a letter of \(name.name)")
+            }
+        }
+    }
+
     /// The queue ID of the seed records: a record must carry its file's ID to be read.
     static let seedQueueID = "K0WH2982MWBWQ4QM"
 

@@ -68,7 +68,7 @@ public final class MaildirUIDList: Sendable {
 
     /// The key of a Maildir file name: up to the first `,` (Tern's `,S=size`) or `:` (flags).
     public static func key(ofFileName name: String) -> String {
-        String(name.prefix { $0 != "," && $0 != ":" })
+        String(String.UnicodeScalarView(name.unicodeScalars.prefix { $0 != "," && $0 != ":" }))
     }
 
     /// The UID of `key`, assigning the next one (durably) if it has none.

@@ -165,6 +165,12 @@ struct MaildirMailboxStoreTests {
         #expect(MaildirFileName("99999999999999999999.K").arrival == nil)
         #expect(MaildirFileName("-5.K,S=-1").statedSize == nil)
         #expect(MaildirFileName("a.b:1,S").flags.isEmpty)
+        // Split on scalars: a mark that would join a separator into one character does not
+        // hide it, and only ASCII letters are kept as keywords.
+        #expect(MaildirFileName("b\u{0600}:2,S").flags == [.seen])
+        #expect(MaildirFileName("b:2,\u{301}S").flags == [.seen])
+        #expect(MaildirFileName("b:2,\u{301}Sé").settingFlags([.flagged]) == "b:2,F")
+        #expect(MaildirFileName(MaildirFileName("b,\u{301}x:2,a").settingFlags([.seen])).key == "b")
     }
 
     private func octets(_ body: String) -> [UInt8] { MailboxStoreContract.octets(body) }

@@ -39,7 +39,7 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
         "\(code) \(enhancedCodeOrGeneric) \(Self.printable(text))"
     }
 
-    /// Reads a `storedLine`: a reply code in 200...599, an enhanced code of the same class (the
+    /// Reads a `storedLine`: a reply code of class 2, 4 or 5, an enhanced code of the same class (the
     /// generic one when none follows), and the text. Nil for anything else (a record no Tern
     /// wrote). Reading what `storedLine` wrote gives the same reply back.
     public init?(storedLine line: String) {
@@ -48,7 +48,9 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
             bytes.count == 3 || bytes[3] == UInt8(ascii: " ")
         else { return nil }
         let value = bytes[0..<3].reduce(0) { $0 * 10 + Int($1 - 0x30) }
-        guard (200...599).contains(value) else { return nil }
+        // A stored reply is an outcome: 2yz, 4yz or 5yz (a 3yz asks for more and ends nothing,
+        // and RFC 3463 has no class 3 for its enhanced code).
+        guard (200...299).contains(value) || (400...599).contains(value) else { return nil }
         var rest = bytes.count > 4 ? Substring(String(decoding: bytes[4...], as: UTF8.self)) : ""
         var enhanced = EnhancedStatusCode(UInt8(value / 100), 0, 0)
         let firstWord = rest.prefix { $0 != " " }

@@ -39,7 +39,7 @@ struct SMTPReplyValueTests {
 
     @Test(
         "what no Tern wrote is refused, never trapped on",
-        arguments: ["", "25", "2500 x", "199 x", "600 x", "999 x", "-51 x", "abc", "45a x", "451x", "٤٥١ x"])
+        arguments: ["", "25", "2500 x", "199 x", "354 go ahead", "378 4.7.1 later", "600 x", "999 x", "-51 x", "abc", "45a x", "451x", "٤٥١ x"])
     func refused(line: String) {
         #expect(SMTPReply(storedLine: line) == nil)
     }

@@ -56,7 +56,8 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
         let firstWord = rest.prefix { $0 != " " }
         if let parsed = EnhancedStatusCode(parsing: firstWord), Int(parsed.statusClass) == value / 100 {
             enhanced = parsed
-            rest = rest.dropFirst(firstWord.count).drop { $0 == " " }
+            // `storedLine` writes one space after the enhanced code; more belong to the text.
+            rest = rest.dropFirst(firstWord.count).dropFirst()
         }
         self.init(value, enhanced, Self.printable(rest))
     }

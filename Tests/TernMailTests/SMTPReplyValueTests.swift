@@ -20,12 +20,25 @@ struct SMTPReplyValueTests {
             SMTPReply(554, EnhancedStatusCode(5, 4, 7), "delivery time expired (last error: 451 4.4.1 x)"),
             SMTPReply(250, EnhancedStatusCode(2, 0, 0), ""),
             SMTPReply(451, EnhancedStatusCode(4, 0, 0), "5.1.1 a code of the wrong class is text"),
+            SMTPReply(451, EnhancedStatusCode(4, 7, 1), "  text that starts with spaces"),
         ])
     func roundTrip(reply: SMTPReply) throws {
         let read = try #require(SMTPReply(storedLine: reply.storedLine))
         #expect(read.code == reply.code)
         #expect(read.enhancedCode == reply.enhancedCode)
         #expect(read.storedLine == reply.storedLine)
+        #expect(read.text == reply.text)
+    }
+
+    @Test("spaces at the start of the text survive being stored (found by the spool fuzzer)")
+    func leadingSpaces() throws {
+        // A line without an enhanced code whose text starts with a space: written back with the
+        // generic code, it must read as the same text, not one with the space dropped.
+        let read = try #require(SMTPReply(storedLine: "451  14..7later"))
+        #expect(read.text == " 14..7later")
+        #expect(read.storedLine == "451 4.0.0  14..7later")
+        #expect(SMTPReply(storedLine: read.storedLine) == read)
+        #expect(try #require(SMTPReply(storedLine: "451 4.7.1 later")).text == "later")
     }
 
     @Test("a line without an enhanced code gets its class's generic one")

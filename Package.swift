@@ -44,8 +44,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // L0: the vocabulary every role shares.
-        .target(name: "TernMail", swiftSettings: swiftSettings),
+        // L0: the vocabulary every role shares, and the system beneath it: the C library under
+        // its platform's name and the calls Swift's Glibc module does not export (syncfs), in
+        // one place (TernSystem over CTernSystem).
+        .target(name: "CTernSystem"),
+        .target(name: "TernSystem", dependencies: ["CTernSystem"], swiftSettings: swiftSettings),
+        .target(name: "TernMail", dependencies: ["TernSystem"], swiftSettings: swiftSettings),
 
         // L1: pure cores (no sockets, clocks or loggers).
         .target(
@@ -69,19 +73,17 @@ let package = Package(
         .target(
             name: "TernDNS",
             dependencies: [
-                "TernDNSCore",
+                "TernDNSCore", "TernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The system calls Swift's Glibc module does not export (syncfs).
-        .target(name: "CTernSystem"),
         .target(
             name: "TernStore",
             dependencies: [
-                "TernMail", "CTernSystem",
+                "TernMail", "TernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,13 +93,15 @@ let package = Package(
         // The embedded metadata store: the directory (domains, accounts, aliases) in SQLite.
         .target(
             name: "TernStoreSQLite",
-            dependencies: ["TernDirectory", "TernStore", "TernMail", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TernDirectory", "TernStore", "TernMail", "TernSystem", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TernNet",
             dependencies: [
-                "TernMail",
+                "TernMail", "TernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -117,7 +121,7 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory",
+                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory", "TernSystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -160,7 +164,7 @@ let package = Package(
         .target(
             name: "TernQueue",
             dependencies: [
-                "TernMail", "TernMIME", "TernStore", "TernDirectory",
+                "TernMail", "TernMIME", "TernStore", "TernDirectory", "TernSystem",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -190,7 +194,7 @@ let package = Package(
             name: "TernApp",
             dependencies: [
                 "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP",
+                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -206,7 +210,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernApp", "TernQueue", "TernDirectory",
+                "TernApp", "TernQueue", "TernDirectory", "TernSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -219,7 +223,7 @@ let package = Package(
             name: "TernFuzzTargets",
             dependencies: [
                 "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernStore", "TernHTTP", "TernApp",
-                "CTernSystem", "TernTestSupport",
+                "TernSystem", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -292,7 +296,7 @@ let package = Package(
         .testTarget(
             name: "TernStoreTests",
             dependencies: [
-                "TernStore", "TernMail", "TernTestSupport", "CTernSystem",
+                "TernStore", "TernMail", "TernTestSupport", "TernSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,13 +1,7 @@
 public import NIOCore
 import TernDNSCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// What Tern takes from resolv.conf(5): the `nameserver` lines and the `timeout:` and
 /// `attempts:` options. `search`, `domain` and `ndots` are ignored: mail names are absolute.

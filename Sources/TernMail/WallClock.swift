@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// The time of day, in UTC since 1970: what Received headers, queue IDs, the queue's schedule,
 /// rate-limit windows, UIDVALIDITY and the catcher's dates are made of.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// An IPv4 or IPv6 network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`), for relay
 /// permissions and connection policies.

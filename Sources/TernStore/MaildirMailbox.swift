@@ -4,13 +4,7 @@ import NIOCore
 import NIOPosix
 import TernMail
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// One mailbox of a `MaildirMailboxStore`: a Maildir, its `MaildirUIDList`, and what this
 /// process last listed of it.

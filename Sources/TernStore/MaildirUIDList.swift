@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 import NIOConcurrencyHelpers
 
 /// The UIDs of one Maildir's messages, for IMAP (RFC 9051 §2.3.1.1: UIDs strictly ascending

@@ -1,15 +1,8 @@
-import CTernSystem
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// A write-ahead journal: an entry is durable once `append` completes, after one overwrite of
 /// already-allocated blocks and one `fdatasync` shared by every entry of the batch (group

@@ -1,12 +1,5 @@
-import CTernSystem
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// Thin, blocking POSIX file calls for the stores. They run on a thread pool, never on an
 /// event loop, and report failures as `StoreError` with the errno.

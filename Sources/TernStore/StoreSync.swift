@@ -1,14 +1,7 @@
-import CTernSystem
 import NIOCore
 public import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 
 /// How the stores make a new file durable before it gets its final name.
 ///

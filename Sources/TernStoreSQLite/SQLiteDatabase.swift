@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 import GRDB
 
 /// How Tern opens its SQLite files: created mode 0600 (they hold hashes and mail metadata), in

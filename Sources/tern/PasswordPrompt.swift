@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TernSystem
 import Foundation
 
 /// Reads a password: from the terminal with echo off (and asked again to confirm), or one line

@@ -1,4 +1,4 @@
-import CTernSystem
+import TernSystem
 import Foundation
 import NIOCore
 import NIOPosix

@@ -54,6 +54,7 @@ package enum FuzzTargets {
         StoreTargets.journal,
         StoreTargets.uidList,
         StoreTargets.maildirName,
+        StoreTargets.maildirFolder,
     ]
 
     package static func named(_ name: String) -> FuzzTarget? {

@@ -105,6 +105,28 @@ enum StoreTargets {
         }
     }
 
+    /// Maildir++ folder names as another program may have made them (`MaildirFolderName`), each
+    /// line of the input one name: a folder Tern would have made decodes to the one name that
+    /// encodes to it, any other decodes to nothing; any name encodes to a folder within the
+    /// length limit, made of kept octets and `%XX`, that decodes back to it.
+    static let maildirFolder = FuzzTarget(
+        name: "maildir-folder",
+        summary: "MaildirFolderName: a catcher inbox's folder name, decoded and encoded",
+        maximumLength: 1024
+    ) { bytes in
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let text = String(decoding: line, as: UTF8.self)
+            if let name = MaildirFolderName.name(ofFolder: text) {
+                fuzzCheck(MaildirFolderName.folder(of: name) == text, "folder \(text) is not the folder of its name \(name)")
+            }
+            if let folder = MaildirFolderName.folder(of: text) {
+                fuzzCheck(folder.utf8.count <= MaildirFolderName.maximumLength, "folder of \(text) is too long")
+                fuzzCheck(!folder.contains(".") && !folder.contains("/"), "folder of \(text) can make a path: \(folder)")
+                fuzzCheck(MaildirFolderName.name(ofFolder: folder) == text, "folder \(folder) does not decode to \(text)")
+            }
+        }
+    }
+
     /// The queue ID of the seed records: a record must carry its file's ID to be read.
     static let seedQueueID = "K0WH2982MWBWQ4QM"
 

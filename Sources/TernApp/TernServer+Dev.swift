@@ -17,9 +17,9 @@ extension TernServer {
         let configuration = environment.configuration
         let catcher: CatcherStore
         do {
-            catcher = try CatcherStore(
+            catcher = try await CatcherStore.open(
                 root: "\(environment.dataDirectory)/mailboxes/catch-all", hostname: configuration.hostname,
-                sync: environment.storeSync)
+                sync: environment.storeSync, logger: environment.logger(service: "catcher"))
             try environment.open(catcher)
         } catch {
             throw StartupError(description: "data_dir: cannot open the store in \(environment.dataDirectory): \(error)")

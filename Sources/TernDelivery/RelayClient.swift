@@ -4,7 +4,7 @@ public import NIOPosix
 import NIOSSL
 public import TernMail
 public import TernSMTPCore
-import TernStore
+public import TernStore
 
 /// Sends single stored messages through one configured SMTP server: the catcher's "release"
 /// (a developer sends a caught message on to a real mailbox). The server is fixed by the
@@ -55,9 +55,9 @@ public struct RelayClient: Sendable {
         tls = try (security.authenticatesPeer ? verification : ServerCertificateCheck.none).makeClientContext()
     }
 
-    /// Sends the file at `path` (`size` octets) from `sender` to `recipients`; returns each
+    /// Sends the message `source` holds from `sender` to `recipients`; returns each
     /// recipient's outcome, or throws when no session could be had.
-    public func send(path: String, size: Int, sender: MailAddress?, recipients: [MailAddress]) async throws
+    public func send(_ source: any MessageSource, sender: MailAddress?, recipients: [MailAddress]) async throws
         -> [ClientSessionStateMachine.RecipientResult]
     {
         let (host, port) = (self.host, self.port)
@@ -68,9 +68,9 @@ public struct RelayClient: Sendable {
             to: address, hostName: host, configuration: session, tls: tls, group: group, connectTimeout: .seconds(10),
             logger: logger)
         defer { connection.finish() }
-        let reader = try await MessageFileReader.open(path: path, pool: pool)
         let envelope = Envelope(sender: sender, recipients: recipients.map { EnvelopeRecipient(address: $0) })
-        let result = await connection.send(OutboundMessage(envelope: envelope, size: size, body: .eightBitMIME), body: reader)
+        let result = await connection.send(
+            OutboundMessage(envelope: envelope, size: source.size, body: .eightBitMIME), body: source)
         if let localError = result.localError { throw Failure(description: localError.storedLine) }
         return result.report.recipients
     }

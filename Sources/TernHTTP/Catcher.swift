@@ -6,19 +6,23 @@ import TernMIME
 import TernMail
 public import TernStore
 
-/// The dev catcher's mail as the web UI and the API see it: the Maildir inboxes of a
-/// `CatcherStore`, indexed for listing and search.
+/// The dev catcher's mail as the web UI and the API see it: the inboxes of a `CatcherStore`,
+/// indexed for listing and search.
 ///
-/// The files are the truth. `synchronize()` brings the index in line with them: files that
-/// appeared (a message just stored, an .eml a developer copied in) are parsed and added, rows
-/// whose file went are dropped. It runs at start, whenever the store reports a new message,
-/// and every `rescanInterval`. Waiters (`/api/v1/wait`) and event listeners hear of each new
-/// message once it is indexed.
+/// The mailboxes are the truth, read and changed through the `Mailbox` protocol as IMAP reads
+/// them. The catcher follows each inbox's `changes()`: a message stored over SMTP is indexed
+/// when its mailbox reports it (one parse per message, however much mail there is).
+/// `synchronize()` brings the whole index in line with the mailboxes: messages that appeared
+/// other than over SMTP (an .eml a developer copied in) are parsed and added, rows whose
+/// message went are dropped, read flags another program changed are taken over. It runs at
+/// start and every `rescanInterval`. Waiters (`/api/v1/wait`) and event listeners hear of each
+/// new message once it is indexed.
 ///
-/// Indexing reads at most `MessageSummary.maximumIndexedOctets` of a file (its header and the
-/// start of its body): a 48 MB message costs the index 2 MB of memory, as it cost the SMTP path
-/// that stored it; the whole file is read only when it is served. Waiters and event listeners
-/// are bounded (`Limits`): past the bound, `waitForNext` answers `.busy` and `events()` nil.
+/// Indexing reads at most `MessageSummary.maximumIndexedOctets` of a message (its header and
+/// the start of its body): a 48 MB message costs the index 2 MB of memory, as it cost the SMTP
+/// path that stored it; the whole message is read only when it is served. Waiters and event
+/// listeners are bounded (`Limits`): past the bound, `waitForNext` answers `.busy` and
+/// `events()` nil.
 public actor Catcher: Service {
     public let store: CatcherStore
     public let index: any MessageIndex
@@ -35,6 +39,13 @@ public actor Catcher: Service {
     /// them is older than their rows, so it neither removes nor replaces those rows.
     private var touchedDuringRescan: Set<String> = []
     private var synchronizeAgain = false
+    /// Messages the mailboxes reported while a rescan ran: indexed after it (unless it did).
+    private var arrivedDuringRescan: [(inbox: String, message: MailboxMessage)] = []
+    /// The UID of each message, by inbox and key: the API names a message by its id, its
+    /// mailbox by its UID.
+    private var uids: [String: [String: UInt32]] = [:]
+    /// The task that follows each inbox's changes.
+    private var watchers: [String: Task<Void, Never>] = [:]
 
     /// How much mail the catcher keeps: at most `maximumMessages`, none older than
     /// `maximumAge`; the oldest go first. Nil or zero: no limit.
@@ -75,16 +86,16 @@ public actor Catcher: Service {
         self.logger = logger
     }
 
-    /// Starts listening to the store; call once.
+    /// Starts following the inboxes, and indexes what they hold; call once.
     public func start() async {
-        store.observe { [weak self] file in
+        store.observeInboxes { [weak self] name, mailbox in
             guard let self else { return }
-            Task { await self.indexStored(file) }
+            Task { await self.inboxOpened(name, mailbox) }
         }
         await synchronize()
     }
 
-    /// Rescans every `rescanInterval`, for files that arrive other than through SMTP (a
+    /// Rescans every `rescanInterval`, for messages that arrive other than through SMTP (a
     /// developer copying .eml files in, another tool marking one read).
     public func run() async throws {
         do {
@@ -95,19 +106,75 @@ public actor Catcher: Service {
                 }
             }
         } catch is CancellationError {}
+        for watcher in watchers.values { watcher.cancel() }
+        watchers = [:]
+    }
+
+    // MARK: Following the inboxes
+
+    /// Follows `mailbox`'s changes, once per inbox.
+    private func watch(_ inbox: String, _ mailbox: any Mailbox) {
+        guard watchers[inbox] == nil else { return }
+        let changes = mailbox.changes()
+        watchers[inbox] = Task { [weak self] in
+            for await change in changes {
+                guard let self else { return }
+                // Flag changes and expunges are the API's own (applied already) or another
+                // program's, which the next rescan takes over.
+                if case .appended(let messages) = change { await self.arrived(messages, in: inbox) }
+            }
+            // The stream ends early only when this watcher fell `ChangeFeed.bufferLimit`
+            // changes behind: follow anew, and rescan for what was missed.
+            guard !Task.isCancelled, let self else { return }
+            await self.rewatch(inbox, mailbox)
+        }
+    }
+
+    private func rewatch(_ inbox: String, _ mailbox: any Mailbox) async {
+        watchers[inbox] = nil
+        watch(inbox, mailbox)
+        await synchronize()
+    }
+
+    private func inboxOpened(_ inbox: String, _ mailbox: any Mailbox) async {
+        watch(inbox, mailbox)
+        // What arrived before the watch began is found by a rescan.
+        await synchronize()
+    }
+
+    /// Indexes messages a mailbox reports as new: O(messages reported), where a rescan is
+    /// O(messages), so a burst of mail costs the catcher one parse per message.
+    private func arrived(_ messages: [MailboxMessage], in inbox: String) async {
+        for message in messages { uids[inbox, default: [:]][message.key] = message.uid }
+        if synchronizing {
+            arrivedDuringRescan += messages.map { (inbox, $0) }
+            return
+        }
+        do {
+            var fresh: [(inbox: String, message: MailboxMessage)] = []
+            for message in messages where try await index.message(id: Self.id(inbox: inbox, key: message.key)) == nil {
+                fresh.append((inbox, message))
+            }
+            touch(fresh.map { Self.id(inbox: $0.inbox, key: $0.message.key) })
+            let indexed = try await summaries(of: fresh)
+            try await index.upsert(indexed)
+            for message in indexed { publish(.stored(message)) }
+            // Retention is applied by the next rescan (within `rescanInterval`), not per message.
+        } catch {
+            logger.warning("catcher index not updated", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Index upkeep
 
-    /// Brings the index in line with the files. Calls that arrive while one runs make it run
-    /// once more afterwards, never twice at once.
+    /// Brings the index in line with the mailboxes. Calls that arrive while one runs make it
+    /// run once more afterwards, never twice at once.
     public func synchronize() async {
         if synchronizing {
             synchronizeAgain = true
             return
         }
         synchronizing = true
-        defer { synchronizing = false }
         repeat {
             synchronizeAgain = false
             do {
@@ -117,47 +184,67 @@ public actor Catcher: Service {
                 logger.warning("catcher index not updated", metadata: ["error": "\(error)"])
             }
         } while synchronizeAgain
+        synchronizing = false
+        let arrivals = arrivedDuringRescan
+        arrivedDuringRescan = []
+        for (inbox, message) in arrivals { await arrived([message], in: inbox) }
     }
 
     private func synchronizeOnce() async throws {
         touchedDuringRescan = []
-        let store = self.store
-        // The rows first, then the files: a row added meanwhile (a message just stored) is not
-        // in `indexed`, so it cannot be taken for one whose file went.
-        let indexed = try await index.paths()
-        let files = try await pool.runIfActive { try store.files() }
-        let indexedPaths = Set(indexed.values)
-        let filePaths = Set(files.map(\.path))
-        // A file renamed behind our back (a mail reader marked it read) is gone under its old
-        // path and fresh under its new one: same ID, so the row is replaced.
-        let gone = indexed.filter { !filePaths.contains($0.value) }
-        let fresh = files.filter { !indexedPaths.contains($0.path) }
-        if !gone.isEmpty {
-            // A returning row is not removed: the upsert below replaces it, and meanwhile it
-            // stays listed (a message marked read by the API while this ran has its new path in
-            // the row already; removing it would answer 404 until the batch is parsed).
-            let returning = Set(fresh.map(Self.id))
-            let removed = gone.keys.filter { !returning.contains($0) && !touchedDuringRescan.contains($0) }
-            try await index.remove(ids: removed)
-            for id in removed { publish(.deleted(id)) }
+        // The rows first, then the mailboxes: a row added meanwhile (a message just stored) is
+        // not in `indexed`, so it cannot be taken for one whose message went.
+        let indexed = try await index.entries()
+        var listed: [String: (inbox: String, message: MailboxMessage)] = [:]
+        for (inbox, mailbox) in store.allInboxes {
+            watch(inbox, mailbox)
+            let snapshot = try await mailbox.snapshot()
+            uids[inbox] = Dictionary(snapshot.messages.map { ($0.key, $0.uid) }, uniquingKeysWith: { _, last in last })
+            for message in snapshot.messages { listed[Self.id(inbox: inbox, key: message.key)] = (inbox, message) }
         }
-        guard !fresh.isEmpty else { return }
-        // Parse in batches on the thread pool: a copied-in folder of thousands of files must
-        // not hold the actor for long.
-        for batch in stride(from: 0, to: fresh.count, by: 200).map({ Array(fresh[$0..<min($0 + 200, fresh.count)]) }) {
-            let parsed = try await pool.runIfActive {
-                batch.compactMap { file -> IndexedMessage? in
-                    guard let (octets, size) = try? store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets) else {
-                        return nil
-                    }
-                    return MessageSummary.indexed(raw: octets, size: size, file: file, id: Self.id(of: file))
-                }
-            }
-            // Parsing took a while: a message marked read (renamed) or deleted meanwhile keeps
-            // the row the API gave it.
+        let gone = indexed.keys.filter { listed[$0] == nil && !touchedDuringRescan.contains($0) }
+        if !gone.isEmpty {
+            try await index.remove(ids: gone)
+            for id in gone { publish(.deleted(id)) }
+        }
+        // Marked read or unread by another program (a mail reader renamed the file).
+        for (id, entry) in indexed {
+            guard let found = listed[id], found.message.flags.contains(.seen) != entry.read,
+                !touchedDuringRescan.contains(id), var message = try await index.message(id: id)
+            else { continue }
+            message.read = found.message.flags.contains(.seen)
+            try await index.upsert([message])
+            publish(.updated(message))
+        }
+        let fresh = listed.filter { indexed[$0.key] == nil }.values.sorted { $0.message.internalDate < $1.message.internalDate }
+        // In batches: a copied-in folder of thousands of files must not hold the actor for long.
+        for start in stride(from: 0, to: fresh.count, by: 200) {
+            let parsed = try await summaries(of: Array(fresh[start..<min(start + 200, fresh.count)]))
+            // Parsing took a while: a message marked read or deleted meanwhile keeps the row
+            // the API gave it.
             let messages = parsed.filter { !touchedDuringRescan.contains($0.id) }
             try await index.upsert(messages)
             for message in messages.sorted(by: { $0.receivedAt < $1.receivedAt }) { publish(.stored(message)) }
+        }
+    }
+
+    /// The index rows of `messages`, each from a bounded read, parsed on the thread pool. A
+    /// message that went meanwhile is skipped.
+    private func summaries(of messages: [(inbox: String, message: MailboxMessage)]) async throws -> [IndexedMessage] {
+        var read: [(inbox: String, message: MailboxMessage, octets: [UInt8], size: Int)] = []
+        for (inbox, message) in messages {
+            guard let mailbox = store.inbox(inbox),
+                let (octets, size) = try? await mailbox.contents(of: message.uid, limit: MessageSummary.maximumIndexedOctets)
+            else { continue }
+            read.append((inbox, message, octets, size))
+        }
+        guard !read.isEmpty else { return [] }
+        return try await pool.runIfActive { [read] in
+            read.map { item in
+                MessageSummary.indexed(
+                    raw: item.octets, size: item.size, inbox: item.inbox, message: item.message,
+                    id: Self.id(inbox: item.inbox, key: item.message.key))
+            }
         }
     }
 
@@ -179,43 +266,31 @@ public actor Catcher: Service {
         }
     }
 
-    /// Indexes one message the SMTP side just stored: O(1), where a rescan is O(messages), so a
-    /// burst of mail costs the catcher one parse per message.
-    private func indexStored(_ file: CatcherStore.StoredFile) async {
-        let store = self.store
-        do {
-            let id = Self.id(of: file)
-            touch([id])
-            guard try await index.message(id: id) == nil else { return }
-            guard
-                let (octets, size) = try? await pool.runIfActive({
-                    try store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets)
-                })
-            else { return }
-            let message = MessageSummary.indexed(raw: octets, size: size, file: file, id: id)
-            try await index.upsert([message])
-            publish(.stored(message))
-            // Retention is applied by the next rescan (within `rescanInterval`), not per message.
-        } catch {
-            logger.warning("catcher index not updated", metadata: ["error": "\(error)"])
-        }
-    }
-
     /// A message's ID: the QueueID in a name Tern wrote (`<time>.<QueueID>.<host>`), else a
-    /// hash of the file's key, so a copied-in file keeps one ID across rescans.
-    static func id(of file: CatcherStore.StoredFile) -> String {
-        let fields = file.key.split(separator: ".", maxSplits: 2)
+    /// hash of its inbox and key, so a copied-in file keeps one ID across rescans.
+    static func id(inbox: String, key: String) -> String {
+        let fields = key.split(separator: ".", maxSplits: 2)
         if fields.count >= 2, fields[1].count == 16, fields[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isUppercase) }) {
             return String(fields[1])
         }
         // FNV-1a, 64 bits, as 16 hex digits: stable, and never mistaken for a QueueID.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for octet in "\(file.inbox)/\(file.key)".utf8 {
+        for octet in "\(inbox)/\(key)".utf8 {
             hash ^= UInt64(octet)
             hash = hash &* 0x100_0000_01b3
         }
         let hex = String(hash, radix: 16)
         return "x" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The mailbox and UID of an indexed message; nil when its inbox or the message went.
+    private func locate(_ message: IndexedMessage) async -> (mailbox: any Mailbox, uid: UInt32)? {
+        guard let mailbox = store.inbox(message.inbox) else { return nil }
+        if let uid = uids[message.inbox]?[message.key] { return (mailbox, uid) }
+        // Not seen since start (stored since the last rescan, by another program): list it.
+        guard let snapshot = try? await mailbox.snapshot() else { return nil }
+        uids[message.inbox] = Dictionary(snapshot.messages.map { ($0.key, $0.uid) }, uniquingKeysWith: { _, last in last })
+        return uids[message.inbox]?[message.key].map { (mailbox, $0) }
     }
 
     // MARK: Reading
@@ -232,16 +307,16 @@ public actor Catcher: Service {
         try await index.message(id: id)
     }
 
-    /// The raw message of an indexed row (nil when its file went meanwhile).
+    /// The raw message of an indexed row (nil when it went meanwhile).
     public func raw(_ message: IndexedMessage) async throws -> [UInt8]? {
-        let store = self.store
-        let file = Self.file(of: message)
-        return try? await pool.runIfActive { try store.contents(of: file) }
+        guard let (mailbox, uid) = await locate(message) else { return nil }
+        return try? await mailbox.contents(of: uid)
     }
 
-    /// Where a message's file is, for code that reads it itself (release).
-    public func absolutePath(_ message: IndexedMessage) -> String? {
-        "\(store.root)/\(message.path)"
+    /// The message of an indexed row opened for streaming (release); nil when it went.
+    public func source(_ message: IndexedMessage) async -> (any MessageSource)? {
+        guard let (mailbox, uid) = await locate(message) else { return nil }
+        return try? await mailbox.source(of: uid)
     }
 
     public func inboxes() async throws -> [InboxCount] {
@@ -250,16 +325,16 @@ public actor Catcher: Service {
 
     // MARK: Changing
 
-    /// Marks messages read or unread: the Maildir seen flag, then the index.
+    /// Marks messages read or unread: the mailbox's `\Seen` flag (Maildir `S`), then the index.
     public func setRead(ids: [String], read: Bool) async throws {
         touch(ids)
         var changed: [IndexedMessage] = []
         for id in ids {
-            guard var message = try await index.message(id: id), message.read != read else { continue }
-            let store = self.store
-            let file = Self.file(of: message)
-            guard let moved = try? await pool.runIfActive({ try store.setSeen(file, read) }) else { continue }
-            message.path = moved.path
+            guard var message = try await index.message(id: id), message.read != read,
+                let (mailbox, uid) = await locate(message),
+                let updated = try? await mailbox.updateFlags([uid], read ? .add(.seen) : .remove(.seen)),
+                !updated.isEmpty
+            else { continue }
             message.read = read
             changed.append(message)
         }
@@ -267,17 +342,20 @@ public actor Catcher: Service {
         for message in changed { publish(.updated(message)) }
     }
 
-    /// Deletes messages: their files, then their rows.
+    /// Deletes messages: from their mailboxes, then their rows.
     public func delete(ids: [String]) async throws {
         touch(ids)
         var removed: [String] = []
+        var expunging: [String: (mailbox: any Mailbox, uids: [UInt32])] = [:]
         for id in ids {
             guard let message = try await index.message(id: id) else { continue }
-            let store = self.store
-            let file = Self.file(of: message)
-            try await pool.runIfActive { store.remove(file) }
             removed.append(id)
+            // A row whose message went already is only removed.
+            guard let (mailbox, uid) = await locate(message) else { continue }
+            expunging[message.inbox, default: (mailbox, [])].uids.append(uid)
+            uids[message.inbox]?[message.key] = nil
         }
+        for (mailbox, uids) in expunging.values { _ = try await mailbox.expunge(uids) }
         try await index.remove(ids: removed)
         for id in removed { publish(.deleted(id)) }
     }
@@ -296,12 +374,6 @@ public actor Catcher: Service {
     /// Notes that `ids` change now, for a rescan running meanwhile (`touchedDuringRescan`).
     private func touch(_ ids: [String]) {
         if synchronizing { touchedDuringRescan.formUnion(ids) }
-    }
-
-    static func file(of message: IndexedMessage) -> CatcherStore.StoredFile {
-        let name = message.path.split(separator: "/").last.map(String.init) ?? message.path
-        return CatcherStore.StoredFile(
-            inbox: message.inbox, path: message.path, key: MaildirUIDList.key(ofFileName: name), seen: message.read)
     }
 
     // MARK: Waiting and events

@@ -223,11 +223,11 @@ public enum CatcherHTTP {
             guard refused.isEmpty else {
                 return plain("not in an allowed domain: \(refused.joined(separator: ", "))", .badRequest)
             }
-            guard let (message, _) = try await load(context, request, catcher), let path = await catcher.absolutePath(message)
+            guard let (message, _) = try await load(context, request, catcher), let source = await catcher.source(message)
             else { return notFound() }
             let sender = message.from?.address ?? ""
             do {
-                let failures = try await release.release(path: path, size: message.size, sender: sender, recipients: asked.to)
+                let failures = try await release.release(source, sender: sender, recipients: asked.to)
                 guard failures.isEmpty else {
                     let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
                     return plain("the server refused: \(text)", .badGateway)

@@ -4,7 +4,7 @@ import TernStore
 
 /// What the index keeps of a message, computed from its raw octets.
 ///
-/// Bounded (hostile-inputs 42, 47): it reads at most `maximumIndexedOctets` of the file (the
+/// Bounded (hostile-inputs 42, 47): it reads at most `maximumIndexedOctets` of a message (the
 /// header and the start of the body are all a summary needs), keeps at most
 /// `maximumAddresses` addresses per field with the count of all of them, at most
 /// `maximumTags` tags, and every scan over the content is linear.
@@ -17,9 +17,9 @@ enum MessageSummary {
     /// At most this many addresses of each of To, Cc, Bcc and Reply-To are kept.
     static let maximumAddresses = 100
 
-    /// The summary of a message from its first octets `raw` (all of them, or the first
-    /// `maximumIndexedOctets`); `size` is the whole file's (nil: `raw` is all of it).
-    static func indexed(raw: [UInt8], size: Int? = nil, file: CatcherStore.StoredFile, id: String) -> IndexedMessage {
+    /// The summary of `message` of `inbox` from its first octets `raw` (all of them, or the
+    /// first `maximumIndexedOctets`); `size` is the whole message's (nil: `raw` is all of it).
+    static func indexed(raw: [UInt8], size: Int? = nil, inbox: String, message: MailboxMessage, id: String) -> IndexedMessage {
         let content = MessageContent(raw: raw)
         let address = { (mailbox: AddressList.Mailbox) in IndexedAddress(name: mailbox.name, address: mailbox.address) }
         let text = content.textBody ?? content.htmlBody.map(HTMLText.plainText) ?? ""
@@ -30,8 +30,8 @@ enum MessageSummary {
         let replyTo = content.mailboxes("Reply-To")
         let kept = { (mailboxes: [AddressList.Mailbox]) in mailboxes.prefix(maximumAddresses).map(address) }
         return IndexedMessage(
-            id: id, inbox: file.inbox, path: file.path, receivedAt: receivedAt(file: file, date: content.date),
-            size: max(size ?? raw.count, raw.count), read: file.seen, subject: content.subject, from: from, to: kept(to),
+            id: id, inbox: inbox, key: message.key, receivedAt: receivedAt(key: message.key, date: content.date),
+            size: max(size ?? raw.count, raw.count), read: message.flags.contains(.seen), subject: content.subject, from: from, to: kept(to),
             cc: kept(cc), bcc: kept(bcc), replyTo: kept(replyTo), messageID: content.messageID ?? "", date: content.date,
             snippet: MessageContent.snippet(of: text, maximumLength: 250), attachments: content.attachments.count,
             tags: tags(content), searchText: String(text.prefix(64 * 1024)).lowercased(), toCount: to.count,
@@ -60,8 +60,8 @@ enum MessageSummary {
     /// The arrival time Tern wrote into the file name (`<seconds>.<QueueID>.<host>`); for a
     /// file from elsewhere, its Date field; else 0. File names come from whoever can write to
     /// the Maildir, so their number is bounded like any other.
-    static func receivedAt(file: CatcherStore.StoredFile, date: Int64?) -> Int64 {
-        if let prefix = file.key.split(separator: ".", maxSplits: 1).first,
+    static func receivedAt(key: String, date: Int64?) -> Int64 {
+        if let prefix = key.split(separator: ".", maxSplits: 1).first,
             let seconds = ASCIIDecimal.parse(prefix, in: 0...CalendarBounds.latestSecond)
         {
             return seconds * 1000

@@ -1,3 +1,5 @@
+public import TernStore
+
 /// Sends a caught message on to a real mailbox through the SMTP server the configuration names
 /// (`[catcher.release]`), for the moment a developer wants to see it in a real mail client.
 /// Only recipients in allowed domains may be named: a catcher must never become a way to mail
@@ -5,9 +7,10 @@
 public protocol MessageReleasing: Sendable {
     /// Lower-case domains recipients must be in; `*` allows any.
     var allowedDomains: [String] { get }
-    /// Sends the file at `path` from `sender` to `recipients`; returns the refusal text of each
-    /// recipient the server refused (empty: all accepted). Throws when no session could be had.
-    func release(path: String, size: Int, sender: String, recipients: [String]) async throws -> [String: String]
+    /// Sends the message `source` holds from `sender` to `recipients`; returns the refusal text
+    /// of each recipient the server refused (empty: all accepted). Throws when no session could
+    /// be had.
+    func release(_ source: any MessageSource, sender: String, recipients: [String]) async throws -> [String: String]
 }
 
 extension MessageReleasing {

@@ -46,9 +46,15 @@ public protocol Mailbox: AnyObject, Sendable {
     /// `changes()` subscribers.
     func snapshot() async throws -> MailboxSnapshot
 
-    /// The stored octets of the message with `uid`; nil when there is no such message (any
-    /// more).
-    func contents(of uid: UInt32) async throws -> [UInt8]?
+    /// At most the first `limit` octets of the message with `uid`, and its whole size; nil when
+    /// there is no such message (any more). A partial FETCH (RFC 9051 §6.4.5, `BODY[]<0.n>`) or
+    /// an index that reads only the header need not read a 48 MB message.
+    func contents(of uid: UInt32, limit: Int) async throws -> (octets: [UInt8], size: Int)?
+
+    /// The message with `uid` opened for streaming (a release to another server, a large
+    /// FETCH): the source reads the message as it was when opened, even if it is flagged or
+    /// expunged meanwhile. Nil when there is no such message.
+    func source(of uid: UInt32) async throws -> (any MessageSource)?
 
     /// Changes the flags of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6); returns the
     /// messages whose flags changed, as they are now. UIDs of messages that are gone are skipped.
@@ -61,6 +67,14 @@ public protocol Mailbox: AnyObject, Sendable {
     /// Every change made from now on: appends, flag changes and expunges, in the order they
     /// happened, for as long as the stream is iterated (IMAP IDLE, the catcher's live view).
     func changes() -> AsyncStream<MailboxChange>
+}
+
+extension Mailbox {
+    /// The stored octets of the message with `uid`; nil when there is no such message (any
+    /// more).
+    public func contents(of uid: UInt32) async throws -> [UInt8]? {
+        try await contents(of: uid, limit: .max)?.octets
+    }
 }
 
 /// The system flags of RFC 9051 §2.3.2 (`\Recent` is gone from IMAP4rev2). Maildir writes them

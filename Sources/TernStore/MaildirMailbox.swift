@@ -173,18 +173,35 @@ final class MaildirMailbox: Mailbox {
         try await exclusively { try self.relist() }
     }
 
-    func contents(of uid: UInt32) async throws -> [UInt8]? {
+    func contents(of uid: UInt32, limit: Int) async throws -> (octets: [UInt8], size: Int)? {
+        try await withFile(of: uid) { path in
+            guard let size = POSIXFile.fileSize(path) else { throw StoreError.posix("stat \(path)", errno: errno) }
+            // The buffer is sized to the file, not to `limit`, for the many small ones.
+            let octets = try POSIXFile.readPrefix(of: path, limit: max(0, min(limit, size)))
+            return (octets, max(size, octets.count))
+        }
+    }
+
+    func source(of uid: UInt32) async throws -> (any MessageSource)? {
+        let pool = self.pool
+        return try await withFile(of: uid) { path in try MessageFileReader.openBlocking(path: path, pool: pool) }
+    }
+
+    /// Runs `read` on the pool with the path of the file of `uid`; lists the Maildir again, once,
+    /// when the file moved meanwhile (another reader flagged it). Nil when there is no such
+    /// message.
+    private func withFile<T: Sendable>(of uid: UInt32, _ read: @escaping @Sendable (String) throws -> T) async throws -> T? {
         let root = maildir.root
-        return try await pool.runIfActive { () throws -> [UInt8]? in
+        return try await pool.runIfActive { () throws -> T? in
             for attempt in 0..<2 {
                 if attempt == 1 || !self.listing.withLockedValue({ $0.listed }) {
                     try self.operations.withLock { _ = try self.relist() }
                 }
                 guard let path = self.listing.withLockedValue({ $0.messages[uid]?.path }) else { return nil }
                 do {
-                    return try POSIXFile.readAll("\(root)/\(path)")
+                    return try read("\(root)/\(path)")
                 } catch let error as StoreError where error.errno == ENOENT {
-                    continue  // moved or removed by another reader since: list again
+                    continue
                 }
             }
             return nil

@@ -5,9 +5,9 @@ import NIOCore
 import NIOPosix
 public import TernMail
 
-/// The embedded `MailboxStore`: one Maildir per mailbox at `<root>/<domain>/<user>/`, readable
-/// by Dovecot, mutt or Python's `mailbox.Maildir` as it is, with the UIDs in its
-/// `MaildirUIDList` and the flags in the file names.
+/// The embedded `MailboxStore`: one Maildir per mailbox, where its `Layout` says, readable by
+/// Dovecot, mutt or Python's `mailbox.Maildir` as it is, with the UIDs in its `MaildirUIDList`
+/// and the flags in the file names.
 ///
 /// A mailbox is opened once per process, on its first use: its Maildir is created, what an
 /// interrupted run left in `tmp/` removed, and its UID list brought in line with its files (the
@@ -28,7 +28,18 @@ public final class MaildirMailboxStore: MailboxStore {
     let journal: MessageJournal?
     let logger: Logger
     let clock: WallClock
+    public let layout: Layout
     private let mailboxes = NIOLockedValueBox(Registry())
+
+    /// Where each mailbox's Maildir is.
+    public enum Layout: Sendable, Hashable {
+        /// `user@domain` → `<root>/<domain>/<user>`: a Maildir per account (serve mode).
+        case domains
+        /// Maildir++, the layout of Dovecot and Courier: the mailbox named `inbox` is the Maildir
+        /// at `<root>`, every other one the folder `<root>/.<folder name>/` with its
+        /// `maildirfolder` marker (`MaildirFolderName`). The catcher's inboxes.
+        case folders(inbox: String)
+    }
 
     /// The mailboxes opened since start, and those being opened: one opening per mailbox, so
     /// no append's file in `tmp/` is taken for an interrupted one.
@@ -40,8 +51,9 @@ public final class MaildirMailboxStore: MailboxStore {
     public init(
         root: String, hostname: String, sync: StoreSync, journal: MessageJournal? = nil,
         logger: Logger = Logger(label: "tern.mailboxes"),
-        clock: WallClock = .system
+        clock: WallClock = .system, layout: Layout = .domains
     ) {
+        self.layout = layout
         self.root = root
         self.hostname = hostname
         self.sync = sync
@@ -50,12 +62,19 @@ public final class MaildirMailboxStore: MailboxStore {
         self.clock = clock
     }
 
-    /// The Maildir of a mailbox address (`user@domain` → `<root>/domain/user`).
-    public func path(of address: String) -> String {
-        let at = address.lastIndex(of: "@") ?? address.endIndex
-        let user = address[..<at]
-        let domain = at < address.endIndex ? address[address.index(after: at)...] : ""
-        return "\(root)/\(domain)/\(user)"
+    /// The Maildir of a mailbox (`user@domain` → `<root>/domain/user`, or a Maildir++ folder);
+    /// nil for a name the layout has no folder for.
+    public func path(of address: String) -> String? {
+        switch layout {
+        case .domains:
+            let at = address.lastIndex(of: "@") ?? address.endIndex
+            let user = address[..<at]
+            let domain = at < address.endIndex ? address[address.index(after: at)...] : ""
+            return "\(root)/\(domain)/\(user)"
+        case .folders(let inbox):
+            if address == inbox { return root }
+            return MaildirFolderName.folder(of: address).map { "\(root)/.\($0)" }
+        }
     }
 
     public func openedMailbox(_ address: String) -> (any Mailbox)? {
@@ -92,12 +111,19 @@ public final class MaildirMailboxStore: MailboxStore {
     }
 
     private func open(_ address: String) async throws -> MaildirMailbox {
-        let path = self.path(of: address)
+        guard let path = self.path(of: address) else { throw StoreError.noSuchMailbox(address) }
         let (hostname, sync, clock, logger) = (self.hostname, self.sync, self.clock, self.logger)
+        let isFolder = path != root && layout != .domains
         let list = MaildirUIDList(maildir: path)
         let maildir = try await sync.pool.runIfActive {
             let maildir = try Maildir(root: path, hostname: hostname, sync: sync)
-            try maildir.removeInterruptedDeliveries()
+            if isFolder { try POSIXFile.touch("\(path)/maildirfolder") }
+            let removed = try maildir.removeInterruptedDeliveries()
+            if removed > 0 {
+                logger.info(
+                    "removed what interrupted deliveries left in tmp/",
+                    metadata: ["mailbox": "\(address)", "files": "\(removed)"])
+            }
             do {
                 let report = try list.rebuild(now: clock.seconds)
                 if report.added > 0 {

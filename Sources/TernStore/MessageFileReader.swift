@@ -30,19 +30,24 @@ public final class MessageFileReader: MessageSource {
     public static func open(path: String, pool: NIOThreadPool, prefetch: Int = 64 * 1024) async throws
         -> MessageFileReader
     {
-        try await pool.runIfActive {
-            let fd = systemOpen(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
-            do {
-                var info = stat()
-                guard fstat(fd, &info) == 0 else { throw StoreError.posix("stat \(path)", errno: errno) }
-                let size = Int(info.st_size)
-                let head = try Self.pread(fd, path: path, offset: 0, length: min(prefetch, size))
-                return MessageFileReader(descriptor: fd, size: size, path: path, pool: pool, head: head)
-            } catch {
-                _ = systemClose(fd)
-                throw error
-            }
+        try await pool.runIfActive { try openBlocking(path: path, pool: pool, prefetch: prefetch) }
+    }
+
+    /// `open`, on the calling thread: for code already on a pool thread.
+    static func openBlocking(path: String, pool: NIOThreadPool, prefetch: Int = 64 * 1024) throws
+        -> MessageFileReader
+    {
+        let fd = systemOpen(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
+        do {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw StoreError.posix("stat \(path)", errno: errno) }
+            let size = Int(info.st_size)
+            let head = try Self.pread(fd, path: path, offset: 0, length: min(prefetch, size))
+            return MessageFileReader(descriptor: fd, size: size, path: path, pool: pool, head: head)
+        } catch {
+            _ = systemClose(fd)
+            throw error
         }
     }
 

@@ -1,17 +1,30 @@
-/// The catcher's index: one row per message file, with what the list and the search need, so
-/// neither opens a file. The Maildir files are the truth; the index is rebuilt from them when
-/// it is missing or stale. SQLite is the embedded implementation (TernStoreSQLite).
+/// The catcher's index: one row per message of its inboxes, with what the list and the search
+/// need, so neither reads a message. The mailboxes are the truth; the index is rebuilt from them
+/// when it is missing or stale. SQLite is the embedded implementation (TernStoreSQLite).
 public protocol MessageIndex: Sendable {
     /// Adds or replaces rows (by `id`).
     func upsert(_ messages: [IndexedMessage]) async throws
     func remove(ids: [String]) async throws
-    /// Every row's id and file path, to compare with the files on disk.
-    func paths() async throws -> [String: String]
+    /// Where every row's message is, by id, to compare with the mailboxes.
+    func entries() async throws -> [String: IndexEntry]
     func message(id: String) async throws -> IndexedMessage?
     /// The newest first, filtered.
     func search(_ filter: MessageFilter, offset: Int, limit: Int) async throws -> MessagePage
     /// Message and unread counts per inbox.
     func inboxes() async throws -> [InboxCount]
+}
+
+/// Where an indexed message is, and what the index knows of its flags.
+public struct IndexEntry: Hashable, Sendable {
+    public var inbox: String
+    public var key: String
+    public var read: Bool
+
+    public init(inbox: String, key: String, read: Bool) {
+        self.inbox = inbox
+        self.key = key
+        self.read = read
+    }
 }
 
 /// An address as the API shows it.
@@ -30,8 +43,8 @@ public struct IndexedMessage: Hashable, Sendable, Codable {
     /// The message's QueueID (from its file name), or a hash of a foreign file's name.
     public var id: String
     public var inbox: String
-    /// The file, relative to the catcher's root (`CatcherStore.StoredFile.path`).
-    public var path: String
+    /// The message's key in its inbox's mailbox (`MailboxMessage.key`).
+    public var key: String
     /// When Tern received it, in milliseconds since 1970 (the file's arrival time).
     public var receivedAt: Int64
     public var size: Int
@@ -59,14 +72,14 @@ public struct IndexedMessage: Hashable, Sendable, Codable {
     public var searchText: String
 
     public init(
-        id: String, inbox: String, path: String, receivedAt: Int64, size: Int, read: Bool, subject: String,
+        id: String, inbox: String, key: String, receivedAt: Int64, size: Int, read: Bool, subject: String,
         from: IndexedAddress?, to: [IndexedAddress], cc: [IndexedAddress], bcc: [IndexedAddress],
         replyTo: [IndexedAddress], messageID: String, date: Int64?, snippet: String, attachments: Int, tags: [String],
         searchText: String, toCount: Int? = nil, ccCount: Int? = nil, bccCount: Int? = nil, replyToCount: Int? = nil
     ) {
         self.id = id
         self.inbox = inbox
-        self.path = path
+        self.key = key
         self.receivedAt = receivedAt
         self.size = size
         self.read = read

@@ -100,6 +100,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case noSpace
         case io
         case closed
+        case noSuchMailbox
     }
 
     let code: Code
@@ -116,6 +117,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     }
 
     static let closed = StoreError(code: .closed, errno: 0, operation: "store is shut down")
+
+    /// A mailbox name the store's layout has no place for.
+    static func noSuchMailbox(_ name: String) -> StoreError {
+        StoreError(code: .noSuchMailbox, errno: 2, operation: "open mailbox '\(name)'")  // ENOENT
+    }
 
     public var description: String { "\(operation) failed (errno \(errno))" }
 }

@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 public import TernStore
 
-/// The catcher's index in SQLite (`<data_dir>/catcher.sqlite`). It is a cache of the Maildir
-/// files, so durability matters less than for the directory: WAL with `synchronous=NORMAL`;
+/// The catcher's index in SQLite (`<data_dir>/catcher.sqlite`). It is a cache of the
+/// catcher's mailboxes, so durability matters less than for the directory: WAL with `synchronous=NORMAL`;
 /// a lost row comes back at the next rescan.
 public final class SQLiteMessageIndex: MessageIndex {
     public let path: String
@@ -58,6 +58,15 @@ public final class SQLiteMessageIndex: MessageIndex {
                     DELETE FROM message;
                     """)
         }
+        migrator.registerMigration("v3: mailbox keys") { db in
+            // Rows name their message by its key in its mailbox (a Maildir file's base name),
+            // no longer by a file path that changes with its flags. Emptied, rebuilt at start.
+            try db.execute(
+                sql: """
+                    ALTER TABLE message RENAME COLUMN path TO key;
+                    DELETE FROM message;
+                    """)
+        }
         return migrator
     }
 
@@ -67,7 +76,7 @@ public final class SQLiteMessageIndex: MessageIndex {
             for row in rows {
                 try db.execute(
                     sql: """
-                        INSERT OR REPLACE INTO message (id, inbox, path, received_at, size, read, subject, from_json, to_json,
+                        INSERT OR REPLACE INTO message (id, inbox, key, received_at, size, read, subject, from_json, to_json,
                             cc_json, bcc_json, reply_to_json, message_id, date, snippet, attachments, tags_json,
                             search_subject, search_from, search_to, search_text, to_count, cc_count, bcc_count,
                             reply_to_count)
@@ -83,10 +92,12 @@ public final class SQLiteMessageIndex: MessageIndex {
         }
     }
 
-    public func paths() async throws -> [String: String] {
+    public func entries() async throws -> [String: IndexEntry] {
         try await database.read { db in
-            var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, path FROM message") { result[row["id"]] = row["path"] }
+            var result: [String: IndexEntry] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, inbox, key, read FROM message") {
+                result[row["id"]] = IndexEntry(inbox: row["inbox"], key: row["key"], read: row["read"])
+            }
             return result
         }
     }
@@ -140,7 +151,7 @@ public final class SQLiteMessageIndex: MessageIndex {
     private static func row(_ message: IndexedMessage) throws -> StatementArguments {
         let addresses = { (list: [IndexedAddress]) in list.map { "\($0.name) \($0.address)" }.joined(separator: "\n").lowercased() }
         return [
-            message.id, message.inbox, message.path, message.receivedAt, message.size, message.read, message.subject,
+            message.id, message.inbox, message.key, message.receivedAt, message.size, message.read, message.subject,
             try message.from.map(json), try json(message.to), try json(message.cc), try json(message.bcc),
             try json(message.replyTo), message.messageID, message.date, message.snippet, message.attachments,
             try json(message.tags.map { $0.lowercased() }), message.subject.lowercased(),
@@ -151,7 +162,7 @@ public final class SQLiteMessageIndex: MessageIndex {
 
     private static func message(_ row: Row) throws -> IndexedMessage {
         IndexedMessage(
-            id: row["id"], inbox: row["inbox"], path: row["path"], receivedAt: row["received_at"], size: row["size"],
+            id: row["id"], inbox: row["inbox"], key: row["key"], receivedAt: row["received_at"], size: row["size"],
             read: row["read"], subject: row["subject"], from: try decode(IndexedAddress.self, row["from_json"]),
             to: try decode([IndexedAddress].self, row["to_json"]) ?? [],
             cc: try decode([IndexedAddress].self, row["cc_json"]) ?? [],

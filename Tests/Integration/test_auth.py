@@ -63,7 +63,12 @@ def test_dev_mode_keeps_one_inbox_per_login(tern_factory):
     assert (server.maildir / ".alice@example%2Etest").is_dir()
     assert (server.maildir / ".%2E%2E%2F%2E%2E%2Fetc").is_dir()
     assert not (server.data_dir / "etc").exists() and not (server.maildir.parent / "etc").exists()
-    assert len(list(server.maildir.iterdir())) == 3 + len(logins)  # tmp new cur + one folder each
+    # tmp new cur, the default inbox's UID list (the inboxes are mailboxes with UIDs, as IMAP
+    # would read them), and one folder each
+    entries = [entry.name for entry in server.maildir.iterdir()]
+    assert {"tmp", "new", "cur", "tern-uidlist"} <= set(entries)
+    assert len([name for name in entries if name.startswith(".")]) == len(logins)
+    assert len(entries) == 4 + len(logins), entries
 
     server.stop()
     server.start()

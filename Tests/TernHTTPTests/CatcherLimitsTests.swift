@@ -13,7 +13,7 @@ actor MemoryIndex: MessageIndex {
 
     func upsert(_ messages: [IndexedMessage]) { for message in messages { rows[message.id] = message } }
     func remove(ids: [String]) { for id in ids { rows[id] = nil } }
-    func paths() -> [String: String] { rows.mapValues(\.path) }
+    func entries() -> [String: IndexEntry] { rows.mapValues { IndexEntry(inbox: $0.inbox, key: $0.key, read: $0.read) } }
     func message(id: String) -> IndexedMessage? { rows[id] }
     func inboxes() -> [InboxCount] { [] }
 
@@ -34,11 +34,11 @@ struct CatcherFixture {
     let catcher: Catcher
     let pool: NIOThreadPool
 
-    init(limits: Catcher.Limits = Catcher.Limits()) throws {
+    init(limits: Catcher.Limits = Catcher.Limits()) async throws {
         root = NSTemporaryDirectory() + "tern-catcher-\(UUID().uuidString)"
         pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        store = try CatcherStore(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
+        store = try await CatcherStore.open(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
         catcher = Catcher(store: store, index: index, pool: pool, limits: limits, logger: Logger(label: "test"))
     }
 
@@ -61,7 +61,7 @@ struct CatcherFixture {
 struct CatcherLimitsTests {
     @Test("event streams past the limit are refused; a dropped stream frees its place")
     func listeners() async throws {
-        let fixture = try CatcherFixture(limits: .init(waiters: 4, listeners: 2))
+        let fixture = try await CatcherFixture(limits: .init(waiters: 4, listeners: 2))
         let catcher = fixture.catcher
         var streams = [try #require(await catcher.events()), try #require(await catcher.events())]
         #expect(await catcher.events() == nil)
@@ -75,7 +75,7 @@ struct CatcherLimitsTests {
 
     @Test("waits past the limit are refused (busy); a cancelled wait frees its place")
     func waiters() async throws {
-        let fixture = try CatcherFixture(limits: .init(waiters: 3, listeners: 2))
+        let fixture = try await CatcherFixture(limits: .init(waiters: 3, listeners: 2))
         let catcher = fixture.catcher
         let waits = (0..<3).map { _ in Task { await catcher.waitForNext(MessageFilter(), timeout: .seconds(600)) } }
         #expect(await fixture.eventually { await catcher.clients.waiters == 3 })
@@ -92,14 +92,15 @@ struct CatcherLimitsTests {
 
     @Test("a large message is indexed from a bounded read, with the file's size")
     func boundedRead() async throws {
-        let fixture = try CatcherFixture()
+        let fixture = try await CatcherFixture()
         let name = "1700000000.ABCDEFGHJKLMNPQR.mx.test"
         let body = String(repeating: String(repeating: "x", count: 998) + "\r\n", count: 5000)
         let raw = rawMessage(["From: a@x.test", "To: b@x.test", "Subject: big one"], body: body)
         #expect(FileManager.default.createFile(atPath: "\(fixture.root)/new/\(name)", contents: Data(raw)))
 
-        let file = CatcherStore.StoredFile(inbox: "default", path: "new/\(name)", key: name, seen: false)
-        let (octets, size) = try fixture.store.prefix(of: file, limit: MessageSummary.maximumIndexedOctets)
+        let inbox = try #require(fixture.store.inbox("default"))
+        let uid = try #require(try await inbox.snapshot().messages.first?.uid)
+        let (octets, size) = try #require(try await inbox.contents(of: uid, limit: MessageSummary.maximumIndexedOctets))
         #expect(octets.count == MessageSummary.maximumIndexedOctets && size == raw.count)
         #expect(octets[...] == raw.prefix(octets.count))
 
@@ -111,11 +112,12 @@ struct CatcherLimitsTests {
 
     @Test("a small or empty file is read whole")
     func smallRead() async throws {
-        let fixture = try CatcherFixture()
+        let fixture = try await CatcherFixture()
         for (name, contents) in [("1.AAAAAAAAAAAAAAAA.x", "Subject: s\r\n\r\nbody"), ("2.BBBBBBBBBBBBBBBB.x", "")] {
             #expect(FileManager.default.createFile(atPath: "\(fixture.root)/new/\(name)", contents: Data(contents.utf8)))
-            let file = CatcherStore.StoredFile(inbox: "default", path: "new/\(name)", key: name, seen: false)
-            let (octets, size) = try fixture.store.prefix(of: file, limit: 1 << 21)
+            let inbox = try #require(fixture.store.inbox("default"))
+            let uid = try #require(try await inbox.snapshot().messages.first { $0.key == name }?.uid)
+            let (octets, size) = try #require(try await inbox.contents(of: uid, limit: 1 << 21))
             #expect(octets == Array(contents.utf8) && size == contents.utf8.count)
         }
         await fixture.finish()

@@ -101,7 +101,7 @@ struct SearchQueryTests {
     @Test("a waiter's filter judges one message as the index would")
     func matcher() {
         let message = IndexedMessage(
-            id: "A", inbox: "app", path: "new/x", receivedAt: 1000, size: 1, read: false, subject: "Your Code",
+            id: "A", inbox: "app", key: "x", receivedAt: 1000, size: 1, read: false, subject: "Your Code",
             from: IndexedAddress(name: "Shop", address: "no-reply@shop.example"), to: [IndexedAddress(name: "", address: "u@x.test")],
             cc: [], bcc: [], replyTo: [], messageID: "m@x", date: nil, snippet: "", attachments: 0, tags: ["Signup"],
             searchText: "your code is 1234")

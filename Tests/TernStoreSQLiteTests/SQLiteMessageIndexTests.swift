@@ -16,7 +16,7 @@ struct SQLiteMessageIndexTests {
     static func message(_ id: String, inbox: String = "default", at: Int64, read: Bool = false, subject: String = "s",
                         from: String = "a@x.test", attachments: Int = 0, tags: [String] = []) -> IndexedMessage {
         IndexedMessage(
-            id: id, inbox: inbox, path: "new/\(id)", receivedAt: at, size: 10, read: read, subject: subject,
+            id: id, inbox: inbox, key: "\(id)", receivedAt: at, size: 10, read: read, subject: subject,
             from: IndexedAddress(name: "Ä Name", address: from), to: [IndexedAddress(name: "", address: "to@y.test")],
             cc: [], bcc: [], replyTo: [], messageID: "\(id)@x", date: 5, snippet: "snip", attachments: attachments,
             tags: tags, searchText: "body of \(id.lowercased())")
@@ -33,7 +33,7 @@ struct SQLiteMessageIndexTests {
         let unread = try await index.search(MessageFilter([.isRead(false)]), offset: 0, limit: 10)
         #expect(unread.messages.map(\.id) == ["M3", "M1"] && unread.matched == 2 && unread.total == 5)
         try await index.remove(ids: ["M3"])
-        #expect(try await index.paths().count == 4)
+        #expect(try await index.entries().count == 4)
         #expect(try await index.message(id: "M3") == nil)
     }
 

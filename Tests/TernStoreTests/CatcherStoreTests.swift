@@ -11,22 +11,23 @@ struct CatcherStoreTests {
         ("a b", "a%20b"), ("Ü", "%C3%9C"), ("100%", "100%25"), ("user+tag=1_2", "user+tag=1_2"),
     ])
     func roundTrip(name: String, folder: String) {
-        #expect(CatcherStore.folderName(name) == folder)
-        #expect(CatcherStore.inboxName(folder: folder) == name)
+        #expect(MaildirFolderName.folder(of: name) == folder)
+        #expect(MaildirFolderName.name(ofFolder: folder) == name)
     }
 
     @Test("folder names Tern would not make are not inboxes", arguments: [
         "", "a.b", "a%2", "a%zz", "a%41", "a/b", "%FF", "a%2e",
     ])
     func foreign(folder: String) {
-        #expect(CatcherStore.inboxName(folder: folder) == nil)
+        #expect(MaildirFolderName.name(ofFolder: folder) == nil)
     }
 
     @Test("empty and overlong names have no folder")
     func limits() {
-        #expect(CatcherStore.folderName("") == nil)
-        #expect(CatcherStore.folderName(String(repeating: "a", count: 200)) != nil)
-        #expect(CatcherStore.folderName(String(repeating: ".", count: 67)) == nil)
+        #expect(MaildirFolderName.folder(of: "") == nil)
+        #expect(MaildirFolderName.folder(of: String(repeating: "a", count: 200)) != nil)
+        #expect(MaildirFolderName.folder(of: String(repeating: ".", count: 67)) == nil)
+        #expect(MaildirFolderName.name(ofFolder: String(repeating: "a", count: 201)) == nil, "longer than any folder Tern makes")
     }
 
     @Test("every UTF-8 name round-trips")
@@ -37,9 +38,9 @@ struct CatcherStoreTests {
                 Unicode.Scalar(UInt32.random(in: 1...0x2FF, using: &generator))
             }
             let name = String(String.UnicodeScalarView(scalars))
-            guard let folder = CatcherStore.folderName(name) else { continue }
+            guard let folder = MaildirFolderName.folder(of: name) else { continue }
             #expect(!folder.contains(".") && !folder.contains("/"))
-            #expect(CatcherStore.inboxName(folder: folder) == name)
+            #expect(MaildirFolderName.name(ofFolder: folder) == name)
         }
     }
 
@@ -52,7 +53,7 @@ struct CatcherStoreTests {
     func canonicalNames(login: String, inbox: String) {
         #expect(Array(CatcherStore.inboxName(login: login).utf8) == Array(inbox.utf8))
         #expect(
-            CatcherStore.folderName(CatcherStore.inboxName(login: login)) == CatcherStore.folderName(inbox),
+            MaildirFolderName.folder(of: CatcherStore.inboxName(login: login)) == MaildirFolderName.folder(of: inbox),
             "one folder on disk, whatever the spelling")
     }
 
@@ -62,7 +63,7 @@ struct CatcherStoreTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        let store = try CatcherStore(
+        let store = try await CatcherStore.open(
             root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool), maximumInboxes: 3)
         #expect(store.needsInbox(login: "App"))
         for login in ["App", "app", "APP", "cafe\u{301}", "caf\u{E9}", "two"] { try await store.openInbox(login) }
@@ -73,8 +74,14 @@ struct CatcherStoreTests {
         #expect(!FileManager.default.fileExists(atPath: "\(root)/.three"))
         #expect(!store.needsInbox(login: "default"), "the default inbox is never made again")
         // A restart finds the same inboxes.
-        let reopened = try CatcherStore(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
+        let reopened = try await CatcherStore.open(root: root, hostname: "mx.test", sync: StoreSync(mode: .file, pool: pool))
         #expect(reopened.inboxNames == ["app", "caf\u{E9}", "two"])
+        // Maildir++: each inbox is a marked folder of the default one, a mailbox of its own.
+        #expect(FileManager.default.fileExists(atPath: "\(root)/.app/maildirfolder"))
+        #expect(FileManager.default.fileExists(atPath: "\(root)/.app/new"))
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/maildirfolder"), "the default inbox is the root Maildir")
+        #expect(reopened.inbox("app")?.address == "app" && reopened.inbox("default")?.address == "default")
+        #expect(reopened.inbox("three") == nil)
         try await pool.shutdownGracefully()
     }
 }

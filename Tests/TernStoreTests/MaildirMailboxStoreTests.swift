@@ -65,7 +65,7 @@ struct MaildirMailboxStoreTests {
         let mailbox = try await store.mailbox("alice@example.test")
         let appended = try await mailbox.append(
             NewMessage(source: .octets(Array("x".utf8)), id: "K1", receivedAt: 1_800_000_000))
-        let maildir = store.path(of: "alice@example.test")
+        let maildir = try #require(store.path(of: "alice@example.test"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/new") == ["1800000000.K1.mx.test,S=1"])
         #expect(appended.key == "1800000000.K1.mx.test")
         _ = try await mailbox.updateFlags([try #require(appended.uid)], .add([.seen, .answered]))
@@ -78,7 +78,7 @@ struct MaildirMailboxStoreTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = try store()
         let mailbox = try await store.mailbox("alice@example.test")
-        let maildir = store.path(of: "alice@example.test")
+        let maildir = try #require(store.path(of: "alice@example.test"))
         let first = try #require(try await mailbox.append(message("a", id: "K1")).uid)
         let second = try #require(try await mailbox.append(message("b", id: "K2")).uid)
         _ = try await mailbox.snapshot()
@@ -115,7 +115,7 @@ struct MaildirMailboxStoreTests {
         let uid = try #require(try await mailbox.append(message("a", id: "K1")).uid)
         _ = try await mailbox.snapshot()
         var changes = mailbox.changes().makeAsyncIterator()
-        let maildir = store.path(of: "alice@example.test")
+        let maildir = try #require(store.path(of: "alice@example.test"))
         for name in try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/new") {
             try FileManager.default.removeItem(atPath: "\(maildir)/new/\(name)")
         }

@@ -76,6 +76,30 @@ public enum MailboxStoreContract {
             try require(elsewhereOctets == octets("P: 1") + big, "a source read in chunks, whole and in order")
             try require(try await mailbox.contents(of: 999_999) == nil, "no message, no contents")
         },
+        Check(name: "a bounded read gives the first octets and the whole size; a source streams the message") { environment in
+            let mailbox = try await environment.makeStore().mailbox("alice@example.test")
+            let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 % 253) }
+            let appended = try uid(try await mailbox.append(NewMessage(source: .octets(big), id: "B1", receivedAt: 15)))
+            let head = try await mailbox.contents(of: appended, limit: 1000)
+            try require(head?.octets == Array(big.prefix(1000)) && head?.size == big.count, "the first 1000 octets, and the size")
+            let whole = try await mailbox.contents(of: appended, limit: 1 << 30)
+            try require(whole?.octets == big && whole?.size == big.count, "a limit past the end reads it all")
+            try require(try await mailbox.contents(of: appended, limit: 0)?.octets.isEmpty == true, "a limit of 0 reads nothing")
+            try require(try await mailbox.contents(of: 999_999, limit: 10) == nil, "no message, no prefix")
+            let source = try await mailbox.source(of: appended)
+            try require(source?.size == big.count, "the source has the message's size")
+            // The source reads the message as it was opened, even once it is flagged.
+            _ = try await mailbox.updateFlags([appended], .add(.seen))
+            var streamed: [UInt8] = []
+            let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+            while let source, streamed.count < source.size {
+                let chunk = try await source.read(at: streamed.count, count: 65_536, on: eventLoop).get()
+                guard chunk.readableBytes > 0 else { break }
+                streamed += chunk.readableBytesView
+            }
+            try require(streamed == big, "the source's octets are the message's (\(streamed.count) read)")
+            try require(try await mailbox.source(of: 999_999) == nil, "no message, no source")
+        },
         Check(name: "appending the same id and time again replaces the message, never adds one") { environment in
             let mailbox = try await environment.makeStore().mailbox("alice@example.test")
             let first = try await mailbox.append(message("once", id: "R1", at: 20))

@@ -51,15 +51,18 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
         // A stored reply is an outcome: 2yz, 4yz or 5yz (a 3yz asks for more and ends nothing,
         // and RFC 3463 has no class 3 for its enhanced code).
         guard (200...299).contains(value) || (400...599).contains(value) else { return nil }
-        var rest = bytes.count > 4 ? Substring(String(decoding: bytes[4...], as: UTF8.self)) : ""
+        // On octets, not Characters: a combining mark after a space would otherwise join the
+        // space into one Character and hide the word boundary.
+        var text = bytes.count > 4 ? bytes[4...] : []
         var enhanced = EnhancedStatusCode(UInt8(value / 100), 0, 0)
-        let firstWord = rest.prefix { $0 != " " }
-        if let parsed = EnhancedStatusCode(parsing: firstWord), Int(parsed.statusClass) == value / 100 {
+        let wordEnd = text.firstIndex(of: UInt8(ascii: " ")) ?? text.endIndex
+        let firstWord = String(decoding: text[..<wordEnd], as: UTF8.self)
+        if let parsed = EnhancedStatusCode(parsing: firstWord[...]), Int(parsed.statusClass) == value / 100 {
             enhanced = parsed
             // `storedLine` writes one space after the enhanced code; more belong to the text.
-            rest = rest.dropFirst(firstWord.count).dropFirst()
+            text = text[wordEnd...].dropFirst()
         }
-        self.init(value, enhanced, Self.printable(rest))
+        self.init(value, enhanced, Self.printable(String(decoding: text, as: UTF8.self)))
     }
 
     /// The text with each control character (which could end a stored line) made a space.

@@ -30,7 +30,7 @@ struct SMTPReplyValueTests {
         #expect(read.text == reply.text)
     }
 
-    @Test("spaces at the start of the text survive being stored (found by the spool fuzzer)")
+    @Test("spaces and combining marks at the start of the text survive being stored (found by the spool fuzzer)")
     func leadingSpaces() throws {
         // A line without an enhanced code whose text starts with a space: written back with the
         // generic code, it must read as the same text, not one with the space dropped.
@@ -39,6 +39,11 @@ struct SMTPReplyValueTests {
         #expect(read.storedLine == "451 4.0.0  14..7later")
         #expect(SMTPReply(storedLine: read.storedLine) == read)
         #expect(try #require(SMTPReply(storedLine: "451 4.7.1 later")).text == "later")
+        // A combining mark right after a space: the word boundary is the space octet.
+        let marked = try #require(SMTPReply(storedLine: "451 \u{334}"))
+        #expect(marked.text == "\u{334}" && marked.enhancedCode == EnhancedStatusCode(4, 0, 0))
+        #expect(SMTPReply(storedLine: marked.storedLine) == marked)
+        #expect(try #require(SMTPReply(storedLine: "451 4.7.1 \u{334}x")).text == "\u{334}x")
     }
 
     @Test("a line without an enhanced code gets its class's generic one")

@@ -2,9 +2,9 @@
 //
 // Tern: a complete mail server in one Swift package. The targets follow the roles of Internet
 // mail (RFC 5598); docs/architecture.md draws the graph and says what each layer may import.
-// L0 TernMail · L1 pure cores (TernMIME, TernSMTPCore, TernDNSCore) · L2 infrastructure
-// (TernStore, TernStoreSQLite, TernNet, TernDNS, TernDirectory) · L3 roles (TernSMTPServer,
-// TernQueue, TernDelivery, TernHTTP) · L4 TernApp and the `tern` executable.
+// L0 TernSystem, TernMail · L1 pure cores (TernMIME, TernSMTPCore, TernIMAPCore, TernDNSCore) ·
+// L2 infrastructure (TernStore, TernStoreSQLite, TernNet, TernDNS, TernDirectory) · L3 roles
+// (TernSMTPServer, TernQueue, TernDelivery, TernHTTP) · L4 TernApp and the `tern` executable.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -66,6 +66,11 @@ let package = Package(
         .target(
             name: "TernDNSCore",
             dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TernIMAPCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
 
@@ -222,8 +227,8 @@ let package = Package(
         .target(
             name: "TernFuzzTargets",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernStore", "TernHTTP", "TernApp",
-                "TernSystem", "TernTestSupport",
+                "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
+                "TernApp", "TernSystem", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -252,6 +257,11 @@ let package = Package(
         .testTarget(
             name: "TernSMTPCoreTests",
             dependencies: ["TernSMTPCore", "TernMail", "TernTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernIMAPCoreTests",
+            dependencies: ["TernIMAPCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

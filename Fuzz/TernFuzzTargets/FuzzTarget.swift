@@ -43,6 +43,8 @@ package enum FuzzTargets {
         SMTPTargets.sasl,
         SMTPTargets.reply,
         SMTPTargets.client,
+        IMAPTargets.framer,
+        IMAPTargets.sequenceSet,
         DNSTargets.message,
         MIMETargets.message,
         MIMETargets.header,

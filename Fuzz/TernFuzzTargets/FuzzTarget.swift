@@ -44,6 +44,7 @@ package enum FuzzTargets {
         SMTPTargets.reply,
         SMTPTargets.client,
         IMAPTargets.framer,
+        IMAPTargets.command,
         IMAPTargets.sequenceSet,
         DNSTargets.message,
         MIMETargets.message,

@@ -50,6 +50,60 @@ enum IMAPTargets {
         fuzzCheck(framed <= fed, "framed \(framed) octets of \(fed)")
     }
 
+    /// Framed commands through `IMAPCommandParser`, and through the reads it is made of
+    /// (`CommandCursor`) on their own: a tag and a keyword, then whatever the next octet suggests (a list, a number or sequence set, a
+    /// string or literal, NIL, an atom), as a command parser would read arguments. Every read
+    /// consumes what it returns or throws; nothing traps, and reading always ends.
+    static let command = FuzzTarget(
+        name: "imap-command",
+        summary: "IMAPCommandParser and CommandCursor reads: tag, keyword, astring, nstring, literal, list, sequence set",
+        maximumLength: 8192
+    ) { bytes in
+        var framer = IMAPCommandFramer(
+            configuration: .init(maximumLineLength: 2048, maximumLiteralSize: 2048, maximumNonSynchronizingLiteralSize: 2048))
+        var buffer = ByteBuffer(bytes: bytes)
+        framing: while true {
+            switch framer.next(&buffer) {
+            case .command(let command):
+                _ = try? IMAPCommandParser.parse(command)
+                var cursor = CommandCursor(command)
+                guard (try? cursor.octets("a tag", while: { IMAPCharacters.isAStringChar($0) && $0 != UInt8(ascii: "+") })) != nil,
+                    (try? cursor.space()) != nil, (try? cursor.keyword()) != nil
+                else { continue }
+                var steps = 0
+                while (try? cursor.space()) != nil, steps < 1000 {
+                    steps += 1
+                    if (try? readArgument(&cursor, depth: 0)) == nil { break }
+                }
+                _ = try? cursor.end()
+            case .continuationRequested, .literalRefused:
+                continue
+            case .needMoreData, .fatal:
+                break framing
+            }
+        }
+    }
+
+    /// One argument, chosen by its first octet; lists nest at most 100 deep (the bound a server
+    /// keeps, hostile-inputs: nesting).
+    private static func readArgument(_ cursor: inout CommandCursor, depth: Int) throws(IMAPSyntaxError) {
+        switch cursor.peek() {
+        case UInt8(ascii: "(")?:
+            guard depth < 100 else { throw IMAPSyntaxError("nested too deep") }
+            _ = try cursor.list { (item: inout CommandCursor) throws(IMAPSyntaxError) in
+                try readArgument(&item, depth: depth + 1)
+            }
+        case let octet? where IMAPCharacters.isDigit(octet) || octet == UInt8(ascii: "*") || octet == UInt8(ascii: "$"):
+            _ = try cursor.sequenceSet()  // a number is a sequence set too
+        case UInt8(ascii: "\"")?, UInt8(ascii: "{")?, UInt8(ascii: "~")?:
+            _ = try cursor.string()
+        case UInt8(ascii: "N")?, UInt8(ascii: "n")?:
+            _ = try cursor.nstring()
+        default:
+            _ = try cursor.astring()
+        }
+    }
+
     /// Sequence sets (`SequenceSet`): each line of the input parsed; a set that parses prints
     /// as it was written and resolves, against a largest number from the input, into
     /// ascending, disjoint ranges within 1...UInt32.max, without enumerating them.

@@ -1,0 +1,56 @@
+/// A client command (RFC 9051 §6), as the parser reads it: the tag and what is asked. Mailbox
+/// names are the octets the client sent (UTF-8 in IMAP4rev2, modified UTF-7 in IMAP4rev1), with
+/// `INBOX` in any case made `INBOX` (§5.1); the session decodes and checks them.
+public struct IMAPCommand: Sendable, Hashable {
+    public var tag: String
+    public var kind: Kind
+
+    public init(tag: String, _ kind: Kind) {
+        self.tag = tag
+        self.kind = kind
+    }
+
+    public enum Kind: Sendable, Hashable {
+        // §6.1: any state.
+        case capability
+        case noop
+        case logout
+        // §6.2: not authenticated.
+        case startTLS
+        /// The mechanism (upper case) and the SASL-IR initial response (RFC 4959), base64 as
+        /// sent; `=` is an empty one.
+        case authenticate(mechanism: String, initialResponse: [UInt8]?)
+        case login(user: [UInt8], password: [UInt8])
+        // §6.3: authenticated.
+        case enable([String])
+        case select(mailbox: [UInt8], readOnly: Bool)
+        case create(mailbox: [UInt8])
+        case delete(mailbox: [UInt8])
+        case rename(from: [UInt8], to: [UInt8])
+        case subscribe(mailbox: [UInt8])
+        case unsubscribe(mailbox: [UInt8])
+        /// LIST's reference and pattern (§6.3.9), the basic form.
+        case list(reference: [UInt8], pattern: [UInt8])
+        case namespace
+        /// STATUS's items, upper case (§6.3.11).
+        case status(mailbox: [UInt8], items: [String])
+        case append(mailbox: [UInt8], flags: [String], date: [UInt8]?, message: [UInt8])
+        case idle
+        /// RFC 2971: field and value pairs, or nil for `NIL`.
+        case id([[UInt8]: [UInt8]?]?)
+        // §6.4: selected.
+        case close
+        case unselect
+        case expunge(uids: SequenceSet?)
+        case store(SequenceSet, byUID: Bool, StoreOperation, silent: Bool, flags: [String])
+        case copy(SequenceSet, byUID: Bool, mailbox: [UInt8])
+        case move(SequenceSet, byUID: Bool, mailbox: [UInt8])
+    }
+
+    /// STORE's `+FLAGS`, `-FLAGS` and `FLAGS`.
+    public enum StoreOperation: Sendable, Hashable {
+        case add
+        case remove
+        case replace
+    }
+}

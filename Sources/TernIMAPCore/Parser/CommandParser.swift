@@ -1,0 +1,214 @@
+/// Reads one framed command into an `IMAPCommand` (RFC 9051 §9):
+///
+///     command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF
+///
+/// A command that does not parse throws `IMAPCommandParser.Refusal` with its tag when one
+/// could be read: the session answers `tag BAD text` (or `* BAD` without a tag). The state a
+/// command is allowed in is the session's business, not the parser's.
+public enum IMAPCommandParser {
+    public struct Refusal: Error, Sendable, Hashable {
+        public var tag: String?
+        public var reason: IMAPSyntaxError
+    }
+
+    public static func parse(_ octets: IMAPCommandOctets) throws(Refusal) -> IMAPCommand {
+        var cursor = CommandCursor(octets)
+        // tag = 1*<any ASTRING-CHAR except "+">
+        guard let tagOctets = try? cursor.octets("a tag", while: { IMAPCharacters.isAStringChar($0) && $0 != UInt8(ascii: "+") })
+        else { throw Refusal(tag: nil, reason: IMAPSyntaxError("expected a tag")) }
+        let tag = String(decoding: tagOctets, as: UTF8.self)
+        do throws(IMAPSyntaxError) {
+            guard !octets.hasBareLineEnding else { throw IMAPSyntaxError("a line must end with CRLF") }
+            try cursor.space()
+            let kind = try command(&cursor)
+            try cursor.end()
+            return IMAPCommand(tag: tag, kind)
+        } catch {
+            throw Refusal(tag: tag, reason: error)
+        }
+    }
+
+    private static func command(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> IMAPCommand.Kind {
+        let name = try cursor.keyword()
+        switch name {
+        case "CAPABILITY": return .capability
+        case "NOOP": return .noop
+        case "LOGOUT": return .logout
+        case "STARTTLS": return .startTLS
+        case "AUTHENTICATE":
+            // authenticate = "AUTHENTICATE" SP auth-type [SP initial-resp]; initial-resp = (base64 / "=")
+            try cursor.space()
+            let mechanism = try cursor.keyword()
+            guard cursor.consume(UInt8(ascii: " ")) else { return .authenticate(mechanism: mechanism, initialResponse: nil) }
+            let response = try cursor.octets("a base64 response", while: isBase64OrEquals)
+            return .authenticate(mechanism: mechanism, initialResponse: response)
+        case "LOGIN":
+            // login = "LOGIN" SP userid SP password; userid = astring; password = astring
+            try cursor.space()
+            let user = try cursor.astring()
+            try cursor.space()
+            return .login(user: user, password: try cursor.astring())
+        case "ENABLE":
+            // enable = "ENABLE" 1*(SP capability)
+            var capabilities: [String] = []
+            repeat {
+                try cursor.space()
+                capabilities.append(try cursor.keyword())
+            } while cursor.peek() == UInt8(ascii: " ")
+            return .enable(capabilities)
+        case "SELECT", "EXAMINE":
+            try cursor.space()
+            return .select(mailbox: try mailbox(&cursor), readOnly: name == "EXAMINE")
+        case "CREATE":
+            try cursor.space()
+            return .create(mailbox: try mailbox(&cursor))
+        case "DELETE":
+            try cursor.space()
+            return .delete(mailbox: try mailbox(&cursor))
+        case "RENAME":
+            try cursor.space()
+            let from = try mailbox(&cursor)
+            try cursor.space()
+            return .rename(from: from, to: try mailbox(&cursor))
+        case "SUBSCRIBE":
+            try cursor.space()
+            return .subscribe(mailbox: try mailbox(&cursor))
+        case "UNSUBSCRIBE":
+            try cursor.space()
+            return .unsubscribe(mailbox: try mailbox(&cursor))
+        case "LIST":
+            // list = "LIST" SP mailbox SP mbox-or-pat; list-mailbox = 1*list-char / string
+            try cursor.space()
+            let reference = try mailbox(&cursor)
+            try cursor.space()
+            return .list(reference: reference, pattern: try listMailbox(&cursor))
+        case "NAMESPACE": return .namespace
+        case "STATUS":
+            // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
+            try cursor.space()
+            let name = try mailbox(&cursor)
+            try cursor.space()
+            let items = try cursor.list(allowEmpty: false) { (item: inout CommandCursor) throws(IMAPSyntaxError) in
+                try item.keyword()
+            }
+            return .status(mailbox: name, items: items)
+        case "APPEND":
+            // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+            try cursor.space()
+            let name = try mailbox(&cursor)
+            try cursor.space()
+            var flags: [String] = []
+            if cursor.peek() == UInt8(ascii: "(") {
+                flags = try flagList(&cursor)
+                try cursor.space()
+            }
+            var date: [UInt8]?
+            if cursor.peek() == UInt8(ascii: "\"") {
+                date = try cursor.string()
+                try cursor.space()
+            }
+            return .append(mailbox: name, flags: flags, date: date, message: try cursor.literal())
+        case "IDLE": return .idle
+        case "ID":
+            // id = "ID" SP id-params-list; id-params-list = "(" *(string SP nstring) ")" / nil
+            try cursor.space()
+            if cursor.peek() != UInt8(ascii: "(") {
+                guard try cursor.keyword() == "NIL" else { throw IMAPSyntaxError("expected ( or NIL") }
+                return .id(nil)
+            }
+            var fields: [[UInt8]: [UInt8]?] = [:]
+            let pairs = try cursor.list { (item: inout CommandCursor) throws(IMAPSyntaxError) -> ([UInt8], [UInt8]?) in
+                let field = try item.string()
+                try item.space()
+                return (field, try item.nstring())
+            }
+            guard pairs.count <= 30 else { throw IMAPSyntaxError("at most 30 ID fields") }  // RFC 2971 §3.3
+            for (field, value) in pairs { fields[field] = value }
+            return .id(fields)
+        case "CLOSE": return .close
+        case "UNSELECT": return .unselect
+        case "EXPUNGE": return .expunge(uids: nil)
+        case "STORE", "COPY", "MOVE": return try selected(name, byUID: false, &cursor)
+        case "UID":
+            // uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)
+            try cursor.space()
+            let inner = try cursor.keyword()
+            if inner == "EXPUNGE" {
+                try cursor.space()
+                return .expunge(uids: try cursor.sequenceSet())
+            }
+            guard ["STORE", "COPY", "MOVE"].contains(inner) else { throw IMAPSyntaxError("unknown UID command") }
+            return try selected(inner, byUID: true, &cursor)
+        default:
+            throw IMAPSyntaxError("unknown command")
+        }
+    }
+
+    /// STORE, COPY and MOVE, with or without UID.
+    private static func selected(_ name: String, byUID: Bool, _ cursor: inout CommandCursor) throws(IMAPSyntaxError)
+        -> IMAPCommand.Kind
+    {
+        try cursor.space()
+        let set = try cursor.sequenceSet()
+        try cursor.space()
+        switch name {
+        case "COPY": return .copy(set, byUID: byUID, mailbox: try mailbox(&cursor))
+        case "MOVE": return .move(set, byUID: byUID, mailbox: try mailbox(&cursor))
+        default:
+            // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
+            let operation: IMAPCommand.StoreOperation =
+                cursor.consume(UInt8(ascii: "+")) ? .add : cursor.consume(UInt8(ascii: "-")) ? .remove : .replace
+            let item = try cursor.keyword()
+            guard item == "FLAGS" || item == "FLAGS.SILENT" else { throw IMAPSyntaxError("expected FLAGS") }
+            try cursor.space()
+            var flags: [String]
+            if cursor.peek() == UInt8(ascii: "(") {
+                flags = try flagList(&cursor)
+            } else {
+                flags = [try flag(&cursor)]
+                while cursor.consume(UInt8(ascii: " ")) { flags.append(try flag(&cursor)) }
+            }
+            return .store(set, byUID: byUID, operation, silent: item == "FLAGS.SILENT", flags: flags)
+        }
+    }
+
+    /// `mailbox = "INBOX" / astring`; INBOX is case-insensitive (§5.1).
+    static func mailbox(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> [UInt8] {
+        let name = try cursor.astring()
+        return name.count == 5 && name.map({ $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }) == Array("INBOX".utf8)
+            ? Array("INBOX".utf8) : name
+    }
+
+    /// `list-mailbox = 1*list-char / string`; `list-char = ATOM-CHAR / list-wildcards / resp-specials`.
+    private static func listMailbox(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> [UInt8] {
+        if let octet = cursor.peek(), octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "{") { return try cursor.string() }
+        return try cursor.octets("a mailbox pattern") {
+            IMAPCharacters.isAtomChar($0) || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "]")
+        }
+    }
+
+    /// `flag-list = "(" [flag *(SP flag)] ")"`.
+    private static func flagList(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> [String] {
+        try cursor.list { (item: inout CommandCursor) throws(IMAPSyntaxError) in try flag(&item) }
+    }
+
+    /// `flag = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / flag-keyword /
+    /// flag-extension`; `flag-extension = "\" atom`, `flag-keyword = atom`. System flags are
+    /// case-insensitive and returned in their canonical spelling.
+    private static func flag(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> String {
+        let system = cursor.consume(UInt8(ascii: "\\"))
+        let atom = String(decoding: try cursor.atom(), as: UTF8.self)
+        guard system else { return atom }
+        let canonical = ["Answered", "Flagged", "Deleted", "Seen", "Draft"].first { $0.lowercased() == atom.lowercased() }
+        return "\\" + (canonical ?? atom)
+    }
+
+    private static func isBase64OrEquals(_ octet: UInt8) -> Bool {
+        switch octet {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
+            true
+        default: false
+        }
+    }
+}

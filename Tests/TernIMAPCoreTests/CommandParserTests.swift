@@ -1,0 +1,100 @@
+import NIOCore
+import Testing
+
+@testable import TernIMAPCore
+
+@Suite("IMAP command parser")
+struct CommandParserTests {
+    /// Frames `text` (whole commands, literals included) and parses the first command.
+    static func parse(_ text: String) throws(IMAPCommandParser.Refusal) -> IMAPCommand {
+        var framer = IMAPCommandFramer(configuration: .init(maximumNonSynchronizingLiteralSize: 1 << 20))
+        var buffer = ByteBuffer(string: text)
+        while true {
+            switch framer.next(&buffer) {
+            case .command(let octets): return try IMAPCommandParser.parse(octets)
+            case .continuationRequested: continue
+            default: throw IMAPCommandParser.Refusal(tag: nil, reason: IMAPSyntaxError("not framed"))
+            }
+        }
+    }
+
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test("any state and not authenticated, keywords in any case")
+    func simple() throws {
+        #expect(try Self.parse("a1 capability\r\n") == IMAPCommand(tag: "a1", .capability))
+        #expect(try Self.parse("a2 NOOP\r\n").kind == .noop)
+        #expect(try Self.parse("a3 LogOut\r\n").kind == .logout)
+        #expect(try Self.parse("a4 STARTTLS\r\n").kind == .startTLS)
+        #expect(try Self.parse("a5 AUTHENTICATE plain\r\n").kind == .authenticate(mechanism: "PLAIN", initialResponse: nil))
+        #expect(
+            try Self.parse("a6 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n").kind
+                == .authenticate(mechanism: "PLAIN", initialResponse: Self.bytes("AGFsaWNlAHNlY3JldA==")))
+        #expect(try Self.parse("a7 AUTHENTICATE PLAIN =\r\n").kind == .authenticate(mechanism: "PLAIN", initialResponse: Self.bytes("=")))
+        #expect(
+            try Self.parse("a8 LOGIN alice \"p a\\\"ss\"\r\n").kind == .login(user: Self.bytes("alice"), password: Self.bytes("p a\"ss")))
+        #expect(try Self.parse("a9 LOGIN {5}\r\nalice {3+}\r\npwd\r\n").kind == .login(user: Self.bytes("alice"), password: Self.bytes("pwd")))
+        #expect(try Self.parse("b1 ENABLE CONDSTORE utf8=accept\r\n").kind == .enable(["CONDSTORE", "UTF8=ACCEPT"]))
+    }
+
+    @Test("mailbox commands; INBOX in any case is INBOX")
+    func mailboxes() throws {
+        #expect(try Self.parse("c1 SELECT inbox\r\n").kind == .select(mailbox: Self.bytes("INBOX"), readOnly: false))
+        #expect(try Self.parse("c2 EXAMINE \"Sent Items\"\r\n").kind == .select(mailbox: Self.bytes("Sent Items"), readOnly: true))
+        #expect(try Self.parse("c3 CREATE Archive/2026\r\n").kind == .create(mailbox: Self.bytes("Archive/2026")))
+        #expect(try Self.parse("c4 RENAME a b\r\n").kind == .rename(from: Self.bytes("a"), to: Self.bytes("b")))
+        #expect(try Self.parse("c5 LIST \"\" *\r\n").kind == .list(reference: [], pattern: Self.bytes("*")))
+        #expect(try Self.parse("c6 LIST \"\" %/x]\r\n").kind == .list(reference: [], pattern: Self.bytes("%/x]")))
+        #expect(
+            try Self.parse("c7 STATUS INBOX (messages UIDNEXT size)\r\n").kind
+                == .status(mailbox: Self.bytes("INBOX"), items: ["MESSAGES", "UIDNEXT", "SIZE"]))
+        #expect(
+            try Self.parse("c8 APPEND Drafts (\\seen $Label) \"06-Dec-2026 10:00:00 +0000\" {5}\r\nhello\r\n").kind
+                == .append(
+                    mailbox: Self.bytes("Drafts"), flags: ["\\Seen", "$Label"], date: Self.bytes("06-Dec-2026 10:00:00 +0000"),
+                    message: Self.bytes("hello")))
+        #expect(try Self.parse("c9 APPEND INBOX {2+}\r\nhi\r\n").kind == .append(mailbox: Self.bytes("INBOX"), flags: [], date: nil, message: Self.bytes("hi")))
+        #expect(try Self.parse("d1 ID NIL\r\n").kind == .id(nil))
+        #expect(try Self.parse("d2 ID (\"name\" \"mutt\" \"version\" NIL)\r\n").kind == .id([Self.bytes("name"): Self.bytes("mutt"), Self.bytes("version"): nil]))
+    }
+
+    @Test("selected-state commands with and without UID")
+    func selected() throws {
+        #expect(try Self.parse("e1 EXPUNGE\r\n").kind == .expunge(uids: nil))
+        #expect(try Self.parse("e2 UID EXPUNGE 3:5\r\n").kind == .expunge(uids: SequenceSet(parsing: Self.bytes("3:5"))))
+        #expect(
+            try Self.parse("e3 STORE 1:* +FLAGS.SILENT (\\Deleted)\r\n").kind
+                == .store(SequenceSet.ranges([.init(.number(1), .largest)]), byUID: false, .add, silent: true, flags: ["\\Deleted"]))
+        #expect(
+            try Self.parse("e4 UID STORE 7 -FLAGS \\Seen \\Flagged\r\n").kind
+                == .store(SequenceSet.ranges([.init(.number(7), .number(7))]), byUID: true, .remove, silent: false, flags: ["\\Seen", "\\Flagged"]))
+        #expect(try Self.parse("e5 UID MOVE $ Trash\r\n").kind == .move(.savedResult, byUID: true, mailbox: Self.bytes("Trash")))
+        #expect(try Self.parse("e6 COPY 2,4 \"Sent\"\r\n").kind == .copy(SequenceSet(parsing: Self.bytes("2,4"))!, byUID: false, mailbox: Self.bytes("Sent")))
+    }
+
+    @Test(
+        "malformed commands are refused with their tag",
+        arguments: [
+            "a1 FROB\r\n", "a1 NOOP extra\r\n", "a1  NOOP\r\n", "a1 LOGIN alice\r\n", "a1 SELECT\r\n", "a1 STORE 0 FLAGS x\r\n",
+            "a1 STORE 1 FLAGGED x\r\n", "a1 UID FETCHX 1\r\n", "a1 APPEND INBOX hello\r\n", "a1 LOGIN \"a\0\" b\r\n",
+            "a1 STATUS INBOX ()\r\n", "a1 NOOP\nx\r\n", "a1 ENABLE\r\n", "a1 COPY 1:4294967296 x\r\n",
+        ])
+    func refused(text: String) {
+        do {
+            let command = try Self.parse(text)
+            Issue.record("parsed as \(command)")
+        } catch {
+            #expect(error.tag == "a1")
+        }
+    }
+
+    @Test("no tag, no tag in the refusal", arguments: ["\r\n", " NOOP\r\n", "+a NOOP\r\n", "(a NOOP\r\n"])
+    func untagged(text: String) {
+        do {
+            _ = try Self.parse(text)
+            Issue.record("parsed")
+        } catch {
+            #expect(error.tag == nil)
+        }
+    }
+}

@@ -105,7 +105,7 @@ enum IMAPTargets {
     }
 
     /// Sequence sets (`SequenceSet`): each line of the input parsed; a set that parses prints
-    /// as it was written and resolves, against a largest number from the input, into
+    /// as a set that reads back as itself, and resolves, against a largest number from the input, into
     /// ascending, disjoint ranges within 1...UInt32.max, without enumerating them.
     static let sequenceSet = FuzzTarget(
         name: "imap-sequence-set",
@@ -114,7 +114,8 @@ enum IMAPTargets {
     ) { bytes in
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let set = SequenceSet(parsing: line) else { continue }
-            fuzzCheck(Array(set.description.utf8) == Array(line), "\(set) does not print as it was written")
+            // `1:1` prints as `1`: the printed set is the same set, not always the same octets.
+            fuzzCheck(SequenceSet(parsing: Array(set.description.utf8)) == set, "\(set) does not read back as itself")
             let largest = line.reduce(UInt32(0)) { $0 &* 31 &+ UInt32($1) }
             for bound in [0, 1, largest, UInt32.max] {
                 let ranges = set.ranges(largest: bound)

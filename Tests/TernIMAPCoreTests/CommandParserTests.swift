@@ -72,6 +72,45 @@ struct CommandParserTests {
         #expect(try Self.parse("e6 COPY 2,4 \"Sent\"\r\n").kind == .copy(SequenceSet(parsing: Self.bytes("2,4"))!, byUID: false, mailbox: Self.bytes("Sent")))
     }
 
+    @Test("FETCH: shorthands, items, sections, partials, BINARY, modifiers")
+    func fetch() throws {
+        func attributes(_ text: String) throws -> [FetchAttribute] {
+            guard case .fetch(_, _, let attributes, _, _) = try Self.parse("f \(text)\r\n").kind else { return [] }
+            return attributes
+        }
+        #expect(try attributes("FETCH 1 all") == [.flags, .internalDate, .size, .envelope])
+        #expect(try attributes("FETCH 1 FAST") == [.flags, .internalDate, .size])
+        #expect(try attributes("FETCH 1:* (UID FLAGS RFC822.SIZE BODYSTRUCTURE body)") == [.uid, .flags, .size, .bodyStructure, .body])
+        #expect(
+            try attributes("FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"To\")]<0.2048>)")
+                == [.section(.init(text: .headerFields([Self.bytes("From"), Self.bytes("To")], not: false)), partial: .init(offset: 0, count: 2048), peek: true)])
+        #expect(try attributes("FETCH 1 BODY[]") == [.section(.init(), partial: nil, peek: false)])
+        #expect(try attributes("FETCH 1 body[1.2.mime]") == [.section(.init(part: [1, 2], text: .mime), partial: nil, peek: false)])
+        #expect(try attributes("FETCH 1 BODY[3.HEADER.FIELDS.NOT (X-A)]") == [.section(.init(part: [3], text: .headerFields([Self.bytes("X-A")], not: true)), partial: nil, peek: false)])
+        #expect(try attributes("FETCH 1 (BINARY.PEEK[1]<5.10> BINARY.SIZE[] RFC822.HEADER)") == [
+            .binary(part: [1], partial: .init(offset: 5, count: 10), peek: true), .binarySize(part: []),
+            .section(.init(text: .header), partial: nil, peek: true),
+        ])
+        #expect(
+            try Self.parse("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n").kind
+                == .fetch(SequenceSet(parsing: Self.bytes("1:*"))!, byUID: true, [.flags], changedSince: 12345, vanished: true))
+    }
+
+    @Test(
+        "malformed FETCH items are refused",
+        arguments: [
+            "BODY.PEEK", "BODY[1.MIME", "BODY[MIME]", "BODY[0]", "BODY[]<1.0>", "BODY[]<1>", "BODY[HEADER.FIELDS ()]", "FLAGZ",
+            "(FLAGS) (VANISHED)", "(FLAGS) (CHANGEDSINCE)", "()", "BINARY", "BODY[1.2.3.TEXTX]", "BODY[]<99999999999999999999.1>",
+        ])
+    func badFetch(items: String) {
+        do {
+            let command = try Self.parse("a1 FETCH 1 \(items)\r\n")
+            Issue.record("parsed as \(command)")
+        } catch {
+            #expect(error.tag == "a1")
+        }
+    }
+
     @Test(
         "malformed commands are refused with their tag",
         arguments: [

@@ -13,6 +13,12 @@ struct SequenceSetTests {
         #expect(try #require(Self.parse(text)).description == text)
     }
 
+    @Test("a range of one number prints as the number, the same set")
+    func singleRange() throws {
+        let set = try #require(Self.parse("1:1"))
+        #expect(set.description == "1" && Self.parse(set.description) == set)
+    }
+
     @Test(
         "everything else is refused",
         arguments: ["", "0", "0:5", "01", "4294967296", "99999999999999999999", "1:", ":1", "1::2", "1,", ",1", "1:2:3", "a", "$,1", " 1", "1 ", "-1", "１"])

@@ -42,6 +42,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case close
         case unselect
         case expunge(uids: SequenceSet?)
+        /// FETCH with its CONDSTORE/QRESYNC modifiers (RFC 7162 §3.1.4, §3.2.6).
+        case fetch(SequenceSet, byUID: Bool, [FetchAttribute], changedSince: UInt64?, vanished: Bool)
         case store(SequenceSet, byUID: Bool, StoreOperation, silent: Bool, flags: [String])
         case copy(SequenceSet, byUID: Bool, mailbox: [UInt8])
         case move(SequenceSet, byUID: Bool, mailbox: [UInt8])

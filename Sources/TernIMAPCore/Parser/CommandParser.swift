@@ -128,7 +128,7 @@ public enum IMAPCommandParser {
         case "CLOSE": return .close
         case "UNSELECT": return .unselect
         case "EXPUNGE": return .expunge(uids: nil)
-        case "STORE", "COPY", "MOVE": return try selected(name, byUID: false, &cursor)
+        case "FETCH", "STORE", "COPY", "MOVE": return try selected(name, byUID: false, &cursor)
         case "UID":
             // uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)
             try cursor.space()
@@ -137,14 +137,14 @@ public enum IMAPCommandParser {
                 try cursor.space()
                 return .expunge(uids: try cursor.sequenceSet())
             }
-            guard ["STORE", "COPY", "MOVE"].contains(inner) else { throw IMAPSyntaxError("unknown UID command") }
+            guard ["FETCH", "STORE", "COPY", "MOVE"].contains(inner) else { throw IMAPSyntaxError("unknown UID command") }
             return try selected(inner, byUID: true, &cursor)
         default:
             throw IMAPSyntaxError("unknown command")
         }
     }
 
-    /// STORE, COPY and MOVE, with or without UID.
+    /// FETCH, STORE, COPY and MOVE, with or without UID.
     private static func selected(_ name: String, byUID: Bool, _ cursor: inout CommandCursor) throws(IMAPSyntaxError)
         -> IMAPCommand.Kind
     {
@@ -152,6 +152,28 @@ public enum IMAPCommandParser {
         let set = try cursor.sequenceSet()
         try cursor.space()
         switch name {
+        case "FETCH":
+            let attributes = try fetchAttributes(&cursor)
+            // fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+            // fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value / "VANISHED" (RFC 7162)
+            var changedSince: UInt64?
+            var vanished = false
+            if cursor.consume(UInt8(ascii: " ")) {
+                let modifiers = try cursor.list(allowEmpty: false) { (item: inout CommandCursor) throws(IMAPSyntaxError) -> (String, UInt64?) in
+                    let name = try item.keyword()
+                    guard name == "CHANGEDSINCE" else { return (name, nil) }
+                    try item.space()
+                    return (name, try item.number(maximum: UInt64(Int64.max)))
+                }
+                for (name, value) in modifiers {
+                    switch name {
+                    case "CHANGEDSINCE": changedSince = value
+                    case "VANISHED" where byUID: vanished = true
+                    default: throw IMAPSyntaxError("unknown FETCH modifier")
+                    }
+                }
+            }
+            return .fetch(set, byUID: byUID, attributes, changedSince: changedSince, vanished: vanished)
         case "COPY": return .copy(set, byUID: byUID, mailbox: try mailbox(&cursor))
         case "MOVE": return .move(set, byUID: byUID, mailbox: try mailbox(&cursor))
         default:

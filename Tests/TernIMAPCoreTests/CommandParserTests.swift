@@ -96,6 +96,43 @@ struct CommandParserTests {
                 == .fetch(SequenceSet(parsing: Self.bytes("1:*"))!, byUID: true, [.flags], changedSince: 12345, vanished: true))
     }
 
+    @Test("SEARCH: keys, nesting, dates, RETURN and CHARSET")
+    func search() throws {
+        func key(_ text: String) throws -> SearchKey? {
+            guard case .search(_, _, _, let key) = try Self.parse("s SEARCH \(text)\r\n").kind else { return nil }
+            return key
+        }
+        #expect(try key("ALL") == .all)
+        #expect(try key("unseen from \"Alice\" 2:4") == .and([.noFlag("\\Seen"), .header(name: Self.bytes("FROM"), value: Self.bytes("Alice")), .sequence(SequenceSet(parsing: Self.bytes("2:4"))!)]))
+        #expect(try key("OR (SEEN FLAGGED) NOT DELETED") == .or(.and([.flag("\\Seen"), .flag("\\Flagged")]), .not(.flag("\\Deleted"))))
+        #expect(try key("SINCE 1-Feb-2026 BEFORE \"29-feb-2024\"") == .and([.since(SearchDate(parsing: Self.bytes("1-Feb-2026"))!), .before(SearchDate(parsing: Self.bytes("29-Feb-2024"))!)]))
+        #expect(try key("HEADER X-Mailer \"\" LARGER 1000 UID 1:* KEYWORD $Junk") == .and([
+            .header(name: Self.bytes("X-Mailer"), value: []), .larger(1000), .uid(SequenceSet(parsing: Self.bytes("1:*"))!), .flag("$Junk"),
+        ]))
+        #expect(try key("MODSEQ 620162338") == .modificationSequence(620_162_338))
+        #expect(
+            try Self.parse("s UID SEARCH RETURN (MIN COUNT SAVE) CHARSET utf-8 TEXT {4}\r\ncafe\r\n").kind
+                == .search(byUID: true, returnOptions: ["MIN", "COUNT", "SAVE"], charset: "UTF-8", .text(Self.bytes("cafe"))))
+        #expect(try Self.parse("s SEARCH RETURN () ALL\r\n").kind == .search(byUID: false, returnOptions: [], charset: nil, .all))
+        let deep = String(repeating: "NOT ", count: 99) + "ALL"
+        #expect(try key(deep) != nil)
+    }
+
+    @Test(
+        "malformed searches are refused, and nesting past the bound",
+        arguments: [
+            "", "FROBNICATE", "FROM", "SINCE 30-Feb-2026", "SINCE 1-Foo-2026", "SINCE 1-Feb-26", "OR ALL", "()", "LARGER x",
+            "ALL ", "RETURN (MIN)", String(repeating: "NOT ", count: 100) + "ALL", String(repeating: "(", count: 101) + "ALL" + String(repeating: ")", count: 101),
+        ])
+    func badSearch(program: String) {
+        do {
+            let command = try Self.parse("a1 SEARCH \(program)\r\n")
+            Issue.record("parsed as \(command)")
+        } catch {
+            #expect(error.tag == "a1")
+        }
+    }
+
     @Test(
         "malformed FETCH items are refused",
         arguments: [

@@ -42,6 +42,9 @@ public struct IMAPCommand: Sendable, Hashable {
         case close
         case unselect
         case expunge(uids: SequenceSet?)
+        /// SEARCH (§6.4.4): the RETURN options (ESEARCH, RFC 4731; SAVE, RFC 5182) when given,
+        /// the charset (upper case) when given, and the keys (an `.and` of several).
+        case search(byUID: Bool, returnOptions: [String]?, charset: String?, SearchKey)
         /// FETCH with its CONDSTORE/QRESYNC modifiers (RFC 7162 §3.1.4, §3.2.6).
         case fetch(SequenceSet, byUID: Bool, [FetchAttribute], changedSince: UInt64?, vanished: Bool)
         case store(SequenceSet, byUID: Bool, StoreOperation, silent: Bool, flags: [String])

@@ -1,4 +1,5 @@
-/// Reads one framed command into an `IMAPCommand` (RFC 9051 §9):
+/// Reads one framed command into an `IMAPCommand` (RFC 9051 §9; SEARCH in SearchKey.swift,
+/// FETCH items in FetchAttribute.swift):
 ///
 ///     command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF
 ///
@@ -128,11 +129,13 @@ public enum IMAPCommandParser {
         case "CLOSE": return .close
         case "UNSELECT": return .unselect
         case "EXPUNGE": return .expunge(uids: nil)
+        case "SEARCH": return try search(&cursor, byUID: false)
         case "FETCH", "STORE", "COPY", "MOVE": return try selected(name, byUID: false, &cursor)
         case "UID":
             // uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)
             try cursor.space()
             let inner = try cursor.keyword()
+            if inner == "SEARCH" { return try search(&cursor, byUID: true) }
             if inner == "EXPUNGE" {
                 try cursor.space()
                 return .expunge(uids: try cursor.sequenceSet())

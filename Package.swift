@@ -70,7 +70,7 @@ let package = Package(
         ),
         .target(
             name: "TernIMAPCore",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
 

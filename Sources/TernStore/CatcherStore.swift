@@ -3,7 +3,7 @@ public import Logging
 public import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
-public import TernMail
+import TernMail
 
 /// The dev-mode catcher's mail: one inbox per SMTP user name, so each application (or test
 /// suite) that logs in with its own name sees only its own messages; mail sent without a login

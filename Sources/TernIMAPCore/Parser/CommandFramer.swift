@@ -1,4 +1,5 @@
 public import NIOCore
+import TernMail
 
 /// Splits the client's stream into whole commands (RFC 9051 §2.2.1, §4.3).
 ///
@@ -157,25 +158,10 @@ public struct IMAPCommandFramer: Sendable {
     /// Reads one line without its CRLF, and whether it held a bare CR or LF; nil when no CRLF
     /// is within `limit` octets.
     private static func readLine(_ input: inout ByteBuffer, limit: Int) -> (ByteBuffer, Bool)? {
-        let found: (end: Int, bare: Bool)? = input.withUnsafeReadableBytes { bytes in
-            var bare = false
-            let end = min(bytes.count, limit)
-            var index = 0
-            while index < end {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\n") {
-                    if index > 0, bytes[index - 1] == UInt8(ascii: "\r") { return (index - 1, bare) }
-                    bare = true
-                } else if byte == UInt8(ascii: "\r"), index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") {
-                    bare = true
-                }
-                index += 1
-            }
-            return nil
-        }
+        let found = input.withUnsafeReadableBytes { LineEnd.find(in: $0, limit: limit) }
         guard let found, let line = input.readSlice(length: found.end) else { return nil }
         input.moveReaderIndex(forwardBy: 2)
-        return (line, found.bare)
+        return (line, found.hasBareLineEnding)
     }
 
     /// The literal a line announces at its end: `{n}`, `{n+}`, `~{n}` or `~{n+}`. The size is

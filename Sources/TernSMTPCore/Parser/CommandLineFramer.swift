@@ -24,26 +24,11 @@ public struct CommandLineFramer: Sendable {
     }
 
     public func nextLine(_ input: inout ByteBuffer) -> Frame {
-        let found: (end: Int, bare: Bool)? = input.withUnsafeReadableBytes { bytes in
-            var bare = false
-            var index = 0
-            let limit = Swift.min(bytes.count, maximumLength)
-            while index < limit {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\n") {
-                    if index > 0, bytes[index - 1] == UInt8(ascii: "\r") { return (index - 1, bare) }
-                    bare = true
-                } else if byte == UInt8(ascii: "\r"), index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") {
-                    bare = true
-                }
-                index += 1
-            }
-            return nil
-        }
+        let found = input.withUnsafeReadableBytes { LineEnd.find(in: $0, limit: maximumLength) }
         if let found {
             let line = input.readSlice(length: found.end) ?? ByteBuffer()
             input.moveReaderIndex(forwardBy: 2)
-            return .line(line, hasBareLineEnding: found.bare)
+            return .line(line, hasBareLineEnding: found.hasBareLineEnding)
         }
         return input.readableBytes >= maximumLength ? .tooLong : .needMoreData
     }

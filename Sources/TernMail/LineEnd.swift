@@ -1,0 +1,24 @@
+/// Where a line of a line-based protocol ends: SMTP (RFC 5321 §2.3.8) and IMAP (RFC 9051
+/// §2.2) end lines only at CR LF. A bare CR or bare LF does not end a line; it stays inside it
+/// and is reported, so the protocol can refuse the whole line (`NOOP\nQUIT\r\n` runs nothing).
+public enum LineEnd {
+    /// The index of the CR of the first CR LF that ends within the first `limit` octets of
+    /// `bytes`, and whether a bare CR or LF came before it; nil when there is none.
+    @inlinable
+    public static func find(in bytes: UnsafeRawBufferPointer, limit: Int) -> (end: Int, hasBareLineEnding: Bool)? {
+        var bare = false
+        let end = min(bytes.count, limit)
+        var index = 0
+        while index < end {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\n") {
+                if index > 0, bytes[index - 1] == UInt8(ascii: "\r") { return (index - 1, bare) }
+                bare = true
+            } else if byte == UInt8(ascii: "\r"), index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") {
+                bare = true
+            }
+            index += 1
+        }
+        return nil
+    }
+}

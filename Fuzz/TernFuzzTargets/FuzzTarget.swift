@@ -43,6 +43,7 @@ package enum FuzzTargets {
         SMTPTargets.sasl,
         SMTPTargets.reply,
         SMTPTargets.client,
+        IMAPTargets.server,
         IMAPTargets.framer,
         IMAPTargets.command,
         IMAPTargets.sequenceSet,

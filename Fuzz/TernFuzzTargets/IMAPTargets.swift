@@ -50,6 +50,49 @@ enum IMAPTargets {
         fuzzCheck(framed <= fed, "framed \(framed) octets of \(fed)")
     }
 
+    /// A whole server session driven with arbitrary client octets, the way an IMAP driver
+    /// drives it: greeting, commands split into reads, STARTTLS, logins accepted or refused and
+    /// mailbox commands answered as the flags choose. Input: `flags`, `read seed`, then the
+    /// client's octets. Every action must be one the state allows: nothing is executed before a
+    /// login, nothing is sent after `.close`.
+    static let server = FuzzTarget(
+        name: "imap-server",
+        summary: "IMAPServerSession fed arbitrary client octets (commands, literals, STARTTLS, LOGIN)",
+        maximumLength: 16 * 1024
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let flags = input.byte()
+        let seed = input.byte()
+        var session = IMAPServerSession(
+            configuration: .init(
+                startTLSAvailable: flags & 1 != 0, implicitTLS: flags & 2 != 0, loginRequiresTLS: flags & 4 != 0,
+                unauthenticatedLimits: .init(maximumLineLength: 256, maximumLiteralSize: 256),
+                authenticatedLimits: .init(maximumLineLength: 2048, maximumLiteralSize: 4096)))
+        var closed = false
+        func run(_ actions: [IMAPServerSession.Action]) {
+            var pending = actions
+            var rounds = 0
+            while !pending.isEmpty, rounds < 10_000 {
+                rounds += 1
+                let action = pending.removeFirst()
+                fuzzCheck(!closed, "an action after close: \(action)")
+                switch action {
+                case .send: break
+                case .close: closed = true
+                case .startTLS: pending += session.tlsEstablished()
+                case .verifyLogin(let tag, _, _): pending += session.loginCompleted(tag: tag, user: flags & 8 != 0 ? "user" : nil)
+                case .execute(let command):
+                    if case .notAuthenticated = session.state { fuzzCheck(false, "executed \(command) before a login") }
+                    pending += session.commandCompleted()
+                }
+            }
+        }
+        run(session.greet())
+        for read in FuzzInput.reads(input.rest, seed: seed) where !closed {
+            run(session.bytesReceived(ByteBuffer(bytes: read)))
+        }
+    }
+
     /// Framed commands through `IMAPCommandParser`, and through the reads it is made of
     /// (`CommandCursor`) on their own: a tag and a keyword, then whatever the next octet suggests (a list, a number or sequence set, a
     /// string or literal, NIL, an atom), as a command parser would read arguments. Every read

@@ -84,7 +84,7 @@ extension IMAPCommandParser {
             IMAPCharacters.isDigit(octet) || octet == UInt8(ascii: ".")
                 || (octet | 0x20 >= UInt8(ascii: "a") && octet | 0x20 <= UInt8(ascii: "z"))
         }
-        return String(decoding: octets.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }, as: UTF8.self)
+        return IMAPCharacters.uppercased(octets)
     }
 
     static func fetchAttribute(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> FetchAttribute {

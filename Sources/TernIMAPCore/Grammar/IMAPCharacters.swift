@@ -25,4 +25,10 @@ public enum IMAPCharacters {
     public static func isAStringChar(_ octet: UInt8) -> Bool { isAtomChar(octet) || octet == UInt8(ascii: "]") }
 
     public static func isDigit(_ octet: UInt8) -> Bool { octet >= 0x30 && octet <= 0x39 }
+
+    /// Octets with ASCII letters in upper case, as a String: keywords, command names, FETCH
+    /// items and month names compare case-insensitively (§9 note 3), and only ASCII letters fold.
+    public static func uppercased(_ octets: some Sequence<UInt8>) -> String {
+        String(decoding: octets.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }, as: UTF8.self)
+    }
 }

@@ -52,7 +52,7 @@ public struct SearchDate: Sendable, Hashable {
         guard fields.count == 3, (1...2).contains(fields[0].count), fields[0].allSatisfy(IMAPCharacters.isDigit),
             fields[2].count == 4, fields[2].allSatisfy(IMAPCharacters.isDigit)
         else { return nil }
-        let monthName = String(decoding: fields[1].map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }, as: UTF8.self)
+        let monthName = IMAPCharacters.uppercased(fields[1])
         guard let monthIndex = Self.months.firstIndex(of: monthName) else { return nil }
         let day = fields[0].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         let year = fields[2].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
@@ -92,7 +92,7 @@ extension IMAPCommandParser {
         }
         if consumeWord(&cursor, "CHARSET") {
             try cursor.space()
-            charset = String(decoding: try cursor.astring(), as: UTF8.self).uppercased()
+            charset = IMAPCharacters.uppercased(try cursor.astring())
             try cursor.space()
         }
         var keys = [try searchKey(&cursor, depth: 0)]

@@ -64,7 +64,7 @@ public struct CommandCursor: Sendable {
     /// An atom read as an upper-case ASCII keyword (command names, FETCH items, search keys are
     /// case-insensitive, §9 note 3).
     public mutating func keyword() throws(IMAPSyntaxError) -> String {
-        String(decoding: try atom().map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }, as: UTF8.self)
+        IMAPCharacters.uppercased(try atom())
     }
 
     /// Octets that may appear in a `tag`, `sequence-set`, `flag` and the like: the caller's

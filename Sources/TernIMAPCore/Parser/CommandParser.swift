@@ -200,7 +200,7 @@ public enum IMAPCommandParser {
     /// `mailbox = "INBOX" / astring`; INBOX is case-insensitive (§5.1).
     static func mailbox(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> [UInt8] {
         let name = try cursor.astring()
-        return name.count == 5 && name.map({ $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }) == Array("INBOX".utf8)
+        return name.count == 5 && IMAPCharacters.uppercased(name) == "INBOX"
             ? Array("INBOX".utf8) : name
     }
 

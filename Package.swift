@@ -57,9 +57,10 @@ let package = Package(
             dependencies: ["TernMail"],
             swiftSettings: swiftSettings
         ),
+        .target(name: "TernSASL", dependencies: ["TernMail"], swiftSettings: swiftSettings),
         .target(
             name: "TernSMTPCore",
-            dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
 
@@ -70,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "TernIMAPCore",
-            dependencies: ["TernMail", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
 
@@ -126,7 +127,7 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory", "TernSystem",
+                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory", "TernSystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -142,8 +143,10 @@ let package = Package(
         .target(
             name: "TernDirectory",
             dependencies: [
-                "TernMail",
+                "TernMail", "TernSASL",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -198,7 +201,7 @@ let package = Package(
         .target(
             name: "TernApp",
             dependencies: [
-                "TernMail", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
+                "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
                 "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

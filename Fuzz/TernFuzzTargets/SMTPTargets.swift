@@ -1,6 +1,7 @@
 import NIOCore
 import TernMail
 import TernSMTPCore
+import TernSASL
 import TernTestSupport
 
 /// The SMTP protocol core: what a client sends to Tern's listeners (session, command lines,

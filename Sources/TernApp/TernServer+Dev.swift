@@ -3,6 +3,7 @@ import NIOPosix
 import ServiceLifecycle
 import TernDelivery
 import TernHTTP
+import TernSASL
 import TernSMTPCore
 import TernSMTPServer
 import TernStore

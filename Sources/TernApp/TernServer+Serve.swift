@@ -76,11 +76,12 @@ extension TernServer {
         loginThrottle.maximumDelay = .nanoseconds(configuration.authentication.maximumFailureDelay.nanoseconds)
         loginThrottle.window = .nanoseconds(configuration.authentication.failureWindow.nanoseconds)
         // Password hashes on threads of their own, never on the storage pool.
-        let verifier = PasswordVerifier()
+        let authenticator = Authenticator(
+            accounts: directory.accounts, verifier: PasswordVerifier(), throttle: LoginThrottle(settings: loginThrottle))
         let window = Duration.nanoseconds(configuration.rateLimits.window.nanoseconds)
         let policy = RoutingPolicy(
             routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
-            accounts: directory.accounts, verifier: verifier, throttle: LoginThrottle(settings: loginThrottle),
+            authenticator: authenticator,
             messageLimit: .init(count: configuration.rateLimits.messages, window: window),
             recipientLimit: .init(count: configuration.rateLimits.recipients, window: window))
 
@@ -115,7 +116,7 @@ extension TernServer {
             },
             stop: {
                 await remote.shutdown()
-                await verifier.shutdown()
+                await authenticator.shutdown()
             },
             cleanUp: { unlink(pidPath) })
     }

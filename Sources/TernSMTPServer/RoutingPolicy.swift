@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernSASL
 public import TernDirectory
 public import TernMIME
 public import TernNet
@@ -16,12 +17,8 @@ public import TernMail
 /// - An authenticated user may send only as their own addresses (`Account.maySend`):
 ///   anything else is `553 5.7.1` (RFC 6409 §8, hostile-inputs 22).
 ///
-/// Logins are checked against the account directory: the password hash is computed by a
-/// `PasswordVerifier` (threads of its own, a bounded number at once), never on an event loop
-/// or the storage pool; an unknown user costs the same hash as a wrong password, and an
-/// attempt after recent failures of the client's address or the user name waits before its
-/// hash, longer the more failures there were (`LoginThrottle`, hostile-inputs 23), so a
-/// brute-forcer's attempts cost it time before they cost the server a core.
+/// Logins are checked by the directory's `Authenticator` (bounded hashing off the event loops,
+/// the brute-force brake shared with IMAP and POP3).
 /// - The classic relay tricks land on one of those two: `user%other@local` and
 ///   `"user@other"@local` are local parts of a local domain (unknown unless configured);
 ///   a source route `@local:user@other` is dropped (§3.6.1) and `other` is judged;
@@ -29,9 +26,7 @@ public import TernMail
 public struct RoutingPolicy: SMTPPolicy {
     public let routing: RoutingTable
     public let relayNetworks: [IPNetwork]
-    public let accounts: any AccountDirectory
-    private let verifier: PasswordVerifier
-    let throttle: LoginThrottle
+    public let authenticator: Authenticator
     /// The accounts of users who logged in, for the sender check that follows.
     let loggedIn = NIOLockedValueBox([String: Account]())
     /// Submission rate limits: messages and recipients per window, per user and per client
@@ -40,8 +35,8 @@ public struct RoutingPolicy: SMTPPolicy {
     public let recipientRate: RateLimiter
 
     public init(
-        routing: RoutingTable, relayNetworks: [IPNetwork], accounts: any AccountDirectory = AccountTable(),
-        verifier: PasswordVerifier = PasswordVerifier(), throttle: LoginThrottle = LoginThrottle(),
+        routing: RoutingTable, relayNetworks: [IPNetwork],
+        authenticator: Authenticator = Authenticator(accounts: AccountTable()),
         messageLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
         recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600))
     ) {
@@ -49,9 +44,7 @@ public struct RoutingPolicy: SMTPPolicy {
         self.recipientRate = RateLimiter(limit: recipientLimit)
         self.routing = routing
         self.relayNetworks = relayNetworks
-        self.accounts = accounts
-        self.verifier = verifier
-        self.throttle = throttle
+        self.authenticator = authenticator
     }
 
     public func checkSender(_ path: ReversePath, _ parameters: MailParameters, session: SessionFacts) -> PolicyCheck {
@@ -70,30 +63,17 @@ public struct RoutingPolicy: SMTPPolicy {
     public func authenticate(_ credentials: SASLCredentials, session: SessionFacts, on eventLoop: any EventLoop)
         -> AuthenticationCheck
     {
-        let (accounts, verifier, throttle, loggedIn) = (self.accounts, self.verifier, self.throttle, self.loggedIn)
+        let (authenticator, loggedIn) = (self.authenticator, self.loggedIn)
         let client = session.clientAddress
         let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
         promise.completeWithTask {
-            // The brake comes first: recent failures make this attempt wait before it costs a hash.
-            let user = credentials.username.lowercased()
-            let brake = throttle.delay(client: client, user: user)
-            if brake > .zero { try await Task.sleep(for: brake) }
-            let account = try await accounts.account(named: credentials.username)
-            // Proxy authentication (an authzid naming someone else) is not offered.
-            let proxy = !credentials.authorizationID.isEmpty
-                && credentials.authorizationID.lowercased() != credentials.username.lowercased()
-            // The same work for an unknown user as for a known one: timing tells nothing.
-            let hash = account?.passwordHash ?? LoginThrottle.decoyHash
-            guard let matches = try await verifier.verify(password: credentials.password, against: hash) else {
-                return .temporaryFailure
-            }
-            if let account, account.enabled, matches, !proxy {
-                throttle.succeeded(client: client, user: account.address)
+            switch try await authenticator.verify(credentials, client: client) {
+            case .accepted(let account):
                 loggedIn.withLockedValue { $0[account.address] = account }
                 return .accepted(user: account.address)
+            case .rejected: return .rejected
+            case .unavailable: return .temporaryFailure
             }
-            throttle.failed(client: client, user: user)
-            return .rejected
         }
         return .pending(promise.futureResult)
     }
@@ -122,7 +102,7 @@ public struct RoutingPolicy: SMTPPolicy {
         -> (any SASLMechanismServer)?
     {
         guard mechanism == .scramSHA256 else { return nil }
-        return SCRAMLogin(policy: self, client: session.clientAddress)
+        return SCRAMMechanism(login: authenticator.scramLogin(client: session.clientAddress), loggedIn: loggedIn)
     }
 
     public func checkRecipient(_ path: ForwardPath, _ parameters: RecipientParameters, session: SessionFacts)
@@ -157,70 +137,34 @@ public struct RoutingPolicy: SMTPPolicy {
     }
 }
 
-/// The brute-force brake: failed logins per client address and per user name in the last
-/// `window`; the next attempt of that address or user name waits, before its password is
-/// hashed, a delay that doubles with that count, from `baseDelay` up to `maximumDelay`. A
-/// success clears the user's count and the address's. Nothing locks the account for its
-/// owner: a client that keeps failing only slows itself.
-public final class LoginThrottle: Sendable {
-    public struct Settings: Sendable {
-        public var baseDelay: Duration = .milliseconds(500)
-        public var maximumDelay: Duration = .seconds(16)
-        public var window: Duration = .seconds(15 * 60)
+/// SMTP AUTH's side of a SCRAM-SHA-256 login: each step of the directory's exchange as a 334
+/// challenge or an outcome (RFC 4954 §4: the server-final message goes as a challenge and the
+/// client answers it with an empty response).
+final class SCRAMMechanism: SASLMechanismServer {
+    private let login: SCRAMLogin
+    private let loggedIn: NIOLockedValueBox<[String: Account]>
 
-        public init() {}
+    init(login: SCRAMLogin, loggedIn: NIOLockedValueBox<[String: Account]>) {
+        self.login = login
+        self.loggedIn = loggedIn
     }
 
-    /// Verified when the user does not exist, so that answer costs the same.
-    static let decoyHash = (try? PasswordHash.make(password: "decoy \(UInt64.random(in: 0...UInt64.max))")) ?? ""
+    var username: String? { login.username }
 
-    private struct Failures {
-        var count: Int
-        var since: ContinuousClock.Instant
-    }
-
-    private let settings: Settings
-    private let failures = NIOLockedValueBox([String: Failures]())
-
-    public init(settings: Settings = Settings()) {
-        self.settings = settings
-    }
-
-    /// Records a failure of `client` and `user`.
-    func failed(client: String, user: String) {
-        let now = ContinuousClock.now
-        let window = settings.window
-        failures.withLockedValue { table in
-            for key in ["ip:\(client)", "user:\(user)"] {
-                var entry = table[key] ?? Failures(count: 0, since: now)
-                if entry.since.duration(to: now) > window { entry = Failures(count: 0, since: now) }
-                entry.count = min(entry.count + 1, 1_000_000)
-                table[key] = entry
+    func respond(_ response: [UInt8], on eventLoop: any EventLoop) -> AuthenticationCheck {
+        let (login, loggedIn) = (self.login, self.loggedIn)
+        let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
+        promise.completeWithTask {
+            switch try await login.respond(response) {
+            case .challenge(let octets): return .challenge(octets)
+            case .accepted(let account):
+                loggedIn.withLockedValue { $0[account.address] = account }
+                return .accepted(user: account.address)
+            case .rejected: return .rejected
+            case .malformed: return .malformed
             }
-            if table.count > 100_000 { table.removeAll() }  // bounded memory under a flood
         }
-    }
-
-    /// How long an attempt of `client` as `user` waits before its hash: nothing without recent
-    /// failures, else `baseDelay` doubled for each failure after the first, at most
-    /// `maximumDelay`.
-    func delay(client: String, user: String) -> Duration {
-        let now = ContinuousClock.now
-        let window = settings.window
-        let count = failures.withLockedValue { table in
-            ["ip:\(client)", "user:\(user)"].compactMap { table[$0] }.filter { $0.since.duration(to: now) <= window }
-                .map(\.count).max() ?? 0
-        }
-        guard count > 0 else { return .zero }
-        let factor = 1 << min(count - 1, 16)
-        return min(settings.baseDelay * factor, settings.maximumDelay)
-    }
-
-    func succeeded(client: String, user: String) {
-        failures.withLockedValue { table in
-            table["ip:\(client)"] = nil
-            table["user:\(user)"] = nil
-        }
+        return .pending(promise.futureResult)
     }
 }
 

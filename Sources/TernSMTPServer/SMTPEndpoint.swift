@@ -3,6 +3,7 @@ public import NIOCore
 public import NIOSSL
 public import TernNet
 public import TernSMTPCore
+import TernSASL
 public import TernStore
 public import TernMail
 

@@ -2,6 +2,7 @@ import CoreMetrics
 import Logging
 import NIOCore
 import TernMail
+import TernSASL
 import TernNet
 import TernSMTPCore
 import TernStore

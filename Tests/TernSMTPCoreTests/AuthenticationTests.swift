@@ -1,6 +1,7 @@
 import NIOCore
 import TernMail
 import TernTestSupport
+import TernSASL
 import Testing
 
 @testable import TernSMTPCore

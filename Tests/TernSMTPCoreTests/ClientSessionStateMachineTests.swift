@@ -1,6 +1,7 @@
 import TernTestSupport
 import NIOCore
 import TernMail
+import TernSASL
 import Testing
 
 @testable import TernSMTPCore

@@ -1,5 +1,6 @@
 public import NIOCore
 import TernMail
+import TernSASL
 
 /// The client side of one SMTP connection (RFC 5321 §3, §4.1.4), as the MTA uses it to relay
 /// mail to a remote MX host or a smarthost: greeting, EHLO with HELO fallback, STARTTLS

@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernSASL
 public import TernMail
 
 extension ServerSessionStateMachine {

@@ -1,4 +1,5 @@
 public import TernMail
+public import TernSASL
 
 extension ServerSessionStateMachine {
     /// The limits and capabilities of one server session. Defaults follow RFC 5321 §4.5.3.1

@@ -1,5 +1,6 @@
 public import NIOCore
 public import TernMail
+import TernSASL
 
 /// The server side of one SMTP session (RFC 5321 §4.1.4 command order, §4.3.2 replies), with
 /// PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531),

@@ -1,7 +1,6 @@
-import TernDirectory
 import Testing
 
-@testable import TernSMTPServer
+@testable import TernDirectory
 
 /// Password hashes run on the verifier's own threads, a bounded number at once; beyond the
 /// running and waiting bound a verification is refused (nil: the caller answers 454 4.7.0).

@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import TernDirectory
+
 
 /// Checks passwords against their stored hashes on threads of its own, a bounded number at
 /// once.

@@ -1,17 +1,25 @@
-import NIOCore
 import NIOConcurrencyHelpers
-import TernDirectory
-import TernSMTPCore
 
-/// A SCRAM-SHA-256 login (RFC 7677) against the account directory, one per AUTH command.
+/// A SCRAM-SHA-256 login (RFC 7677) against the account directory, one per AUTH or
+/// AUTHENTICATE command, whichever protocol carries it.
 ///
 /// client-first → look the user up, answer server-first (salt, iterations) · client-final →
 /// check the proof, answer server-final (the server's signature, which the client checks) ·
-/// the client's empty response → 235. An unknown or disabled user, or one whose hash cannot
-/// serve SCRAM, gets a salt derived from its name and the default cost, so the exchange looks
-/// the same until the proof fails (RFC 5802 §5.1). Failures go through the same brute-force
-/// brake as PLAIN and LOGIN.
-final class SCRAMLogin: SASLMechanismServer {
+/// the client's empty response → accepted (SMTP, IMAP and POP3 have no "additional data with
+/// success" everywhere, so server-final goes as a challenge). An unknown or disabled user, or
+/// one whose hash cannot serve SCRAM, gets a salt derived from its name and the default cost,
+/// so the exchange looks the same until the proof fails (RFC 5802 §5.1). Failures go through
+/// the same brute-force brake as PLAIN.
+public final class SCRAMLogin: Sendable {
+    public enum Step: Sendable {
+        /// Send these octets to the client and wait for its next response.
+        case challenge([UInt8])
+        case accepted(Account)
+        case rejected
+        /// The response is not a SCRAM message of this stage.
+        case malformed
+    }
+
     private enum Stage {
         case clientFirst
         case clientFinal(account: Account?)
@@ -25,24 +33,24 @@ final class SCRAMLogin: SASLMechanismServer {
         var username: String?
     }
 
-    private let policy: RoutingPolicy
+    private let authenticator: Authenticator
     private let client: String
     private let state = NIOLockedValueBox(State())
 
-    init(policy: RoutingPolicy, client: String) {
-        self.policy = policy
+    init(authenticator: Authenticator, client: String) {
+        self.authenticator = authenticator
         self.client = client
     }
 
-    var username: String? { state.withLockedValue { $0.username } }
+    /// The user name the client gave, once it gave one (for the log).
+    public var username: String? { state.withLockedValue { $0.username } }
 
-    func respond(_ response: [UInt8], on eventLoop: any EventLoop) -> AuthenticationCheck {
+    /// The client's next (decoded) response.
+    public func respond(_ response: [UInt8]) async throws -> Step {
         let stage = state.withLockedValue { $0.stage }
         switch stage {
         case .clientFirst:
-            let promise = eventLoop.makePromise(of: ServerSessionStateMachine.AuthenticationDecision.self)
-            promise.completeWithTask { try await self.start(response) }
-            return .pending(promise.futureResult)
+            return try await start(response)
         case .clientFinal(let account):
             let result = state.withLockedValue { state in
                 state.stage = .finished
@@ -51,28 +59,25 @@ final class SCRAMLogin: SASLMechanismServer {
             switch result {
             case .success(let serverFinal):
                 // `account` is nil only for the decoy, whose proof can never hold.
-                guard let account else { return failed(on: eventLoop) }
+                guard let account else { return failed() }
                 state.withLockedValue { $0.stage = .acknowledgement(account: account) }
-                return .decided(.challenge(serverFinal))
+                return .challenge(serverFinal)
             case .failure(.malformed):
-                return .decided(.malformed)
+                return .malformed
             case .failure:
-                return failed(on: eventLoop)
+                return failed()
             }
         case .acknowledgement(let account):
             state.withLockedValue { $0.stage = .finished }
-            // RFC 4954 §4: SMTP has no "additional data with success", so the server-final
-            // message went as a challenge and the client answers it with an empty response.
-            guard response.isEmpty else { return .decided(.malformed) }
-            policy.throttle.succeeded(client: client, user: account.address)
-            policy.loggedIn.withLockedValue { $0[account.address] = account }
-            return .decided(.accepted(user: account.address))
+            guard response.isEmpty else { return .malformed }
+            authenticator.throttle.succeeded(client: client, user: account.address)
+            return .accepted(account)
         case .finished:
-            return .decided(.malformed)
+            return .malformed
         }
     }
 
-    private func start(_ clientFirst: [UInt8]) async throws -> ServerSessionStateMachine.AuthenticationDecision {
+    private func start(_ clientFirst: [UInt8]) async throws -> Step {
         let parsed = state.withLockedValue { state in
             Result { () throws(SCRAMServerExchange.Failure) in try state.exchange.receiveClientFirst(clientFirst) }
         }
@@ -82,9 +87,9 @@ final class SCRAMLogin: SASLMechanismServer {
         }
         state.withLockedValue { $0.username = username }
         // The brake, as for PLAIN: recent failures make the exchange wait before it goes on.
-        let brake = policy.throttle.delay(client: client, user: username.lowercased())
+        let brake = authenticator.throttle.delay(client: client, user: username.lowercased())
         if brake > .zero { try await Task.sleep(for: brake) }
-        let found = try await policy.accounts.account(named: username)
+        let found = try await authenticator.accounts.account(named: username)
         // Proxy authentication (an authzid naming someone else) is not offered.
         let proxy = !authorizationID.isEmpty && authorizationID.lowercased() != username.lowercased()
         let account = found.flatMap { $0.enabled && !proxy ? $0 : nil }
@@ -97,8 +102,8 @@ final class SCRAMLogin: SASLMechanismServer {
     }
 
     /// A failed proof counts toward the brake, like a wrong PLAIN password.
-    private func failed(on eventLoop: any EventLoop) -> AuthenticationCheck {
-        policy.throttle.failed(client: client, user: (username ?? "").lowercased())
-        return .decided(.rejected)
+    private func failed() -> Step {
+        authenticator.throttle.failed(client: client, user: (username ?? "").lowercased())
+        return .rejected
     }
 }

@@ -230,7 +230,7 @@ let package = Package(
         .target(
             name: "TernFuzzTargets",
             dependencies: [
-                "TernMail", "TernMIME", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
+                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
                 "TernApp", "TernSystem", "TernTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -264,7 +264,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TernIMAPCoreTests",
-            dependencies: ["TernIMAPCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TernIMAPCore", "TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

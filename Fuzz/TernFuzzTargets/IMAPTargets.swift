@@ -1,5 +1,6 @@
 import NIOCore
 import TernIMAPCore
+import TernSASL
 
 /// The IMAP protocol core: what a client sends to Tern's IMAP listeners.
 enum IMAPTargets {
@@ -57,7 +58,7 @@ enum IMAPTargets {
     /// login, nothing is sent after `.close`.
     static let server = FuzzTarget(
         name: "imap-server",
-        summary: "IMAPServerSession fed arbitrary client octets (commands, literals, STARTTLS, LOGIN)",
+        summary: "IMAPServerSession fed arbitrary client octets (commands, literals, STARTTLS, LOGIN, AUTHENTICATE, IDLE)",
         maximumLength: 16 * 1024
     ) { bytes in
         var input = FuzzInput(bytes)
@@ -66,6 +67,7 @@ enum IMAPTargets {
         var session = IMAPServerSession(
             configuration: .init(
                 startTLSAvailable: flags & 1 != 0, implicitTLS: flags & 2 != 0, loginRequiresTLS: flags & 4 != 0,
+                authenticationMechanisms: [.plain, .scramSHA256],
                 unauthenticatedLimits: .init(maximumLineLength: 256, maximumLiteralSize: 256),
                 authenticatedLimits: .init(maximumLineLength: 2048, maximumLiteralSize: 4096)))
         var closed = false
@@ -80,10 +82,26 @@ enum IMAPTargets {
                 case .send: break
                 case .close: closed = true
                 case .startTLS: pending += session.tlsEstablished()
-                case .verifyLogin(let tag, _, _): pending += session.loginCompleted(tag: tag, user: flags & 8 != 0 ? "user" : nil)
+                case .authenticate:
+                    pending += session.authenticationCompleted(flags & 8 != 0 ? .accepted(user: "user") : .rejected)
+                case .continueAuthentication(_, _, let isFirst):
+                    // A first response is challenged; a later one accepted or refused as the flags say.
+                    pending += session.authenticationCompleted(
+                        isFirst ? .challenge([0x72, 0x3D]) : flags & 8 != 0 ? .accepted(user: "user") : .malformed)
                 case .execute(let command):
-                    if case .notAuthenticated = session.state { fuzzCheck(false, "executed \(command) before a login") }
+                    fuzzCheck(session.user != nil, "executed \(command) before a login")
+                    switch command.kind {
+                    case .select(let name, let readOnly) where flags & 16 != 0:
+                        session.mailboxSelected(String(decoding: name, as: UTF8.self), readOnly: readOnly)
+                    case .fetch, .store, .search, .copy, .move, .expunge:
+                        guard case .selected = session.state else { fuzzCheck(false, "\(command) without a mailbox"); break }
+                    case .close, .unselect:
+                        session.mailboxClosed()
+                    default: break
+                    }
                     pending += session.commandCompleted()
+                case .startIdle: break
+                case .endIdle: pending += session.commandCompleted()
                 }
             }
         }

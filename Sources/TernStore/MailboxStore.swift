@@ -1,4 +1,5 @@
 public import NIOCore
+public import TernMail
 
 /// Where users' mail lives once it is delivered: the seam between the roles that put mail in
 /// or read it (local delivery, IMAP, POP3, the catcher, `tern repair`) and the backend that
@@ -74,42 +75,6 @@ extension Mailbox {
     /// more).
     public func contents(of uid: UInt32) async throws -> [UInt8]? {
         try await contents(of: uid, limit: .max)?.octets
-    }
-}
-
-/// The system flags of RFC 9051 §2.3.2 (`\Recent` is gone from IMAP4rev2). Maildir writes them
-/// as the letters of a file name's info part, `:2,DFRST` (https://cr.yp.to/proto/maildir.html).
-public struct MessageFlags: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt8
-
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-
-    /// `\Seen`, Maildir `S`.
-    public static let seen = MessageFlags(rawValue: 1 << 0)
-    /// `\Answered`, Maildir `R` (replied).
-    public static let answered = MessageFlags(rawValue: 1 << 1)
-    /// `\Flagged`, Maildir `F`.
-    public static let flagged = MessageFlags(rawValue: 1 << 2)
-    /// `\Deleted`, Maildir `T` (trashed).
-    public static let deleted = MessageFlags(rawValue: 1 << 3)
-    /// `\Draft`, Maildir `D`.
-    public static let draft = MessageFlags(rawValue: 1 << 4)
-
-    public static let all: MessageFlags = [.seen, .answered, .flagged, .deleted, .draft]
-}
-
-/// How `updateFlags` changes the flags: IMAP STORE's `+FLAGS`, `-FLAGS` and `FLAGS`.
-public enum FlagUpdate: Sendable, Hashable {
-    case add(MessageFlags)
-    case remove(MessageFlags)
-    case replace(MessageFlags)
-
-    public func applied(to flags: MessageFlags) -> MessageFlags {
-        switch self {
-        case .add(let added): flags.union(added)
-        case .remove(let removed): flags.subtracting(removed)
-        case .replace(let replacement): replacement
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-import TernMail
+package import TernMail
 
 /// The parts of a Maildir file name (https://cr.yp.to/proto/maildir.html, with the extensions
 /// Dovecot and Courier write): `<base>[,S=<size>][,W=<size>]...[:2,<flags>]`.

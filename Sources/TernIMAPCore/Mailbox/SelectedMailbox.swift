@@ -1,0 +1,192 @@
+public import NIOCore
+public import TernMail
+
+/// The selected mailbox as this session has shown it to the client (RFC 9051 §2.3.1.2, §7.4).
+///
+/// Message sequence numbers are positions in the client's view, which changes only when the
+/// client is told: a message that another session or a delivery adds, flags or expunges is
+/// recorded as pending and reported at a point where the protocol allows it
+/// (`writeUpdates`), never in the middle of a command that names messages by sequence number
+/// (§7.5.1: no EXPUNGE during FETCH, STORE or SEARCH). Recording is idempotent: the mailbox's
+/// change feed also reports this session's own changes, which are already in the view.
+public struct SelectedMailbox: Sendable {
+    public struct Message: Sendable, Hashable {
+        public var uid: UInt32
+        public var flags: MessageFlags
+
+        public init(uid: UInt32, flags: MessageFlags) {
+            self.uid = uid
+            self.flags = flags
+        }
+    }
+
+    /// A change to report.
+    public enum Change: Sendable, Hashable {
+        case appended([Message])
+        /// Messages as they are after the change.
+        case flagsChanged([Message])
+        case expunged([UInt32])
+    }
+
+    public let readOnly: Bool
+    public let uidValidity: UInt32
+    public private(set) var uidNext: UInt32
+    /// The client's view, ascending by UID: the message with sequence number n is at n - 1.
+    public private(set) var messages: [Message]
+    /// The last `SEARCH RETURN (SAVE)` result, as UIDs so it survives expunges (RFC 5182 §2.1).
+    public var savedSearch: [UInt32] = []
+    private var pending: [Change] = []
+
+    public init(uidValidity: UInt32, uidNext: UInt32, messages: [Message], readOnly: Bool) {
+        self.uidValidity = uidValidity
+        self.uidNext = uidNext
+        self.messages = messages
+        self.readOnly = readOnly
+    }
+
+    public var count: Int { messages.count }
+
+    /// Whether changes wait to be reported.
+    public var hasPendingChanges: Bool { !pending.isEmpty }
+
+    /// The index of the message with `uid`, by binary search.
+    public func index(ofUID uid: UInt32) -> Int? {
+        let found = lowerBound(uid)
+        return found < messages.count && messages[found].uid == uid ? found : nil
+    }
+
+    /// The first index whose UID is not below `uid`.
+    private func lowerBound(_ uid: UInt32) -> Int {
+        var low = 0
+        var high = messages.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if messages[middle].uid < uid { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// The indices a set names, ascending, each once. For UIDs, numbers without a message are
+    /// skipped (§6.4.8); for sequence numbers, one beyond the view is an error (nil; the
+    /// caller answers BAD), except where `*` stands for the last. Costs the size of the answer
+    /// plus a binary search per range, never the size of the ranges.
+    public func resolve(_ set: SequenceSet, byUID: Bool) -> [Int]? {
+        if case .savedResult = set {
+            return savedSearch.compactMap { index(ofUID: $0) }
+        }
+        var indices: [Int] = []
+        if byUID {
+            let largest = messages.last?.uid ?? 0
+            for range in set.ranges(largest: largest) {
+                var position = lowerBound(range.lowerBound)
+                while position < messages.count, messages[position].uid <= range.upperBound {
+                    indices.append(position)
+                    position += 1
+                }
+            }
+        } else {
+            let largest = UInt32(clamping: messages.count)
+            for range in set.ranges(largest: largest) {
+                guard range.upperBound <= largest else { return nil }
+                guard range.lowerBound >= 1 else { continue }
+                indices.append(contentsOf: Int(range.lowerBound - 1)...Int(range.upperBound - 1))
+            }
+        }
+        return indices
+    }
+
+    /// Records a change of the mailbox, to report later.
+    public mutating func record(_ change: Change) {
+        pending.append(change)
+    }
+
+    /// Applies the pending changes to the view and writes what the client must be told:
+    /// `* n EXPUNGE` (or one `* VANISHED` when `vanished`, RFC 7162 §3.2.10), `* n EXISTS`,
+    /// and `* n FETCH (UID u FLAGS (...))` for flags that changed. When expunges may not be
+    /// sent now, nothing is (EXISTS must count what the client still sees).
+    public mutating func writeUpdates(expungesAllowed: Bool, vanished: Bool = false, to buffer: inout ByteBuffer) {
+        guard !pending.isEmpty else { return }
+        if !expungesAllowed, pending.contains(where: { if case .expunged = $0 { true } else { false } }) { return }
+        let changes = pending
+        pending.removeAll()
+        var appended = false
+        var changedFlags: Set<UInt32> = []
+        for change in changes {
+            switch change {
+            case .expunged(let uids):
+                expunge(uids, vanished: vanished, to: &buffer)
+            case .appended(let added):
+                // Ascending UIDs: one not above the view's last is known already (or was expunged).
+                for message in added where message.uid > (messages.last?.uid ?? 0) {
+                    messages.append(message)
+                    uidNext = max(uidNext, message.uid &+ 1)
+                    appended = true
+                }
+            case .flagsChanged(let changed):
+                for message in changed {
+                    guard let position = index(ofUID: message.uid), messages[position].flags != message.flags else { continue }
+                    messages[position].flags = message.flags
+                    changedFlags.insert(message.uid)
+                }
+            }
+        }
+        if appended { buffer.writeString("* \(messages.count) EXISTS\r\n") }
+        for uid in changedFlags.sorted() {
+            guard let position = index(ofUID: uid) else { continue }
+            writeFlags(at: position, to: &buffer)
+        }
+    }
+
+    /// Removes the messages with `uids` from the view (an EXPUNGE of this session or another's)
+    /// and writes their EXPUNGE responses, highest sequence number first so each number is
+    /// right when the client reads it.
+    public mutating func expunge(_ uids: [UInt32], vanished: Bool = false, to buffer: inout ByteBuffer) {
+        let positions = uids.compactMap { index(ofUID: $0) }.sorted(by: >)
+        guard !positions.isEmpty else { return }
+        if vanished {
+            let removed = positions.map { messages[$0].uid }.sorted()
+            buffer.writeString("* VANISHED \(Self.compress(removed))\r\n")
+        } else {
+            for position in positions { buffer.writeString("* \(position + 1) EXPUNGE\r\n") }
+        }
+        for position in positions { messages.remove(at: position) }
+    }
+
+    /// Sets the flags of messages this session changed (STORE), as the store reports them.
+    /// Returns the indices whose flags the client has not seen yet.
+    public mutating func setFlags(_ changed: [Message]) -> [Int] {
+        var indices: [Int] = []
+        for message in changed {
+            guard let position = index(ofUID: message.uid) else { continue }
+            messages[position].flags = message.flags
+            indices.append(position)
+        }
+        return indices
+    }
+
+    /// Adds messages this session appended or copied into the selected mailbox.
+    public mutating func add(_ added: [Message]) {
+        record(.appended(added))
+    }
+
+    /// `* n FETCH (UID u FLAGS (...))`.
+    public func writeFlags(at position: Int, to buffer: inout ByteBuffer) {
+        let message = messages[position]
+        buffer.writeString("* \(position + 1) FETCH (UID \(message.uid) FLAGS ")
+        message.flags.writeIMAP(to: &buffer)
+        buffer.writeStaticString(")\r\n")
+    }
+
+    /// Ascending numbers as a sequence set with ranges: `1:3,7,9:10`.
+    public static func compress(_ numbers: [UInt32]) -> String {
+        var parts: [String] = []
+        var index = 0
+        while index < numbers.count {
+            var end = index
+            while end + 1 < numbers.count, numbers[end + 1] == numbers[end] &+ 1 { end += 1 }
+            parts.append(end == index ? "\(numbers[index])" : "\(numbers[index]):\(numbers[end])")
+            index = end + 1
+        }
+        return parts.joined(separator: ",")
+    }
+}

@@ -141,6 +141,16 @@ let package = Package(
         ),
 
         .target(
+            name: "TernIMAPServer",
+            dependencies: [
+                "TernMail", "TernMIME", "TernSASL", "TernIMAPCore", "TernStore", "TernNet", "TernDirectory",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TernDirectory",
             dependencies: [
                 "TernMail", "TernSASL",
@@ -201,7 +211,7 @@ let package = Package(
         .target(
             name: "TernApp",
             dependencies: [
-                "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernQueue", "TernDelivery",
+                "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernIMAPCore", "TernIMAPServer", "TernQueue", "TernDelivery",
                 "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

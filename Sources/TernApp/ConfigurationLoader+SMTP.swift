@@ -32,15 +32,15 @@ extension ConfigurationLoader {
                 throw ConfigurationError(key: "\(key).port", problem: "must be between 0 and 65535")
             }
             let roleName = try local.string("role") ?? "mx"
-            guard let role = SMTPEndpoint.Role(rawValue: roleName) else {
+            guard let role = TernConfiguration.ListenerRole(rawValue: roleName) else {
                 throw ConfigurationError(
-                    key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission or submissions)")
+                    key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission, submissions, imap or imaps)")
             }
             let cleartext = try local.bool("cleartext_auth") ?? false
             if cleartext {
                 guard role != .mx else {
                     throw ConfigurationError(
-                        key: "\(key).cleartext_auth", problem: "only for the submission roles (mx offers no AUTH)")
+                        key: "\(key).cleartext_auth", problem: "only for the submission and IMAP roles (mx offers no AUTH)")
                 }
                 guard isLoopback(address) else {
                     throw ConfigurationError(

@@ -1,21 +1,34 @@
 public import NIOCore
 public import TernDirectory
 public import TernSMTPServer
+public import TernIMAPServer
 import TernSMTPCore
 public import TernStore
 
 /// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
 /// defaults are the embedded, single-machine ones.
 public struct TernConfiguration: Sendable {
+    /// What a `[[listener]]` serves: SMTP (mx, submission, submissions) or IMAP (imap, imaps).
+    public enum ListenerRole: String, Sendable, Hashable, CaseIterable {
+        case mx
+        case submission
+        case submissions
+        case imap
+        case imaps
+
+        public var smtp: SMTPEndpoint.Role? { SMTPEndpoint.Role(rawValue: rawValue) }
+        public var imap: IMAPEndpoint.Role? { IMAPEndpoint.Role(rawValue: rawValue) }
+    }
+
     public struct ListenerConfiguration: Sendable, Hashable {
         public var address: String
         public var port: Int
-        public var role: SMTPEndpoint.Role
-        /// Submission roles only, loopback addresses only, for development: AUTH is offered and
-        /// mail accepted without TLS (`cleartext_auth`). Never on a public address.
+        public var role: ListenerRole
+        /// Submission and IMAP roles only, loopback addresses only, for development: logins
+        /// (and mail) accepted without TLS (`cleartext_auth`). Never on a public address.
         public var cleartextAuthentication: Bool
 
-        public init(address: String, port: Int, role: SMTPEndpoint.Role, cleartextAuthentication: Bool = false) {
+        public init(address: String, port: Int, role: ListenerRole, cleartextAuthentication: Bool = false) {
             self.address = address
             self.port = port
             self.role = role
@@ -281,5 +294,10 @@ public struct TernConfiguration: Sendable {
     /// Dev mode's listener: the port Mailpit and MailHog use, so apps set up for them work.
     public static func devListener(address: String = "127.0.0.1", port: Int = 1025) -> ListenerConfiguration {
         ListenerConfiguration(address: address, port: port, role: .mx)
+    }
+
+    /// Dev mode's IMAP listener: any login reads its catcher inbox, without TLS on loopback.
+    public static func devIMAPListener(address: String = "127.0.0.1", port: Int = 1143) -> ListenerConfiguration {
+        ListenerConfiguration(address: address, port: port, role: .imap, cleartextAuthentication: true)
     }
 }

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import TernDelivery
 import TernHTTP
 import TernSASL
+import TernIMAPServer
 import TernSMTPCore
 import TernSMTPServer
 import TernStore
@@ -29,7 +30,7 @@ extension TernServer {
             inboxes: AcceptAllPolicy.Inboxes(
                 needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) }))
         return Assembly(
-            store: catcher, policy: policy, guardsSubmission: false,
+            store: catcher, policy: policy, imapAccess: CatcherIMAPAccess(catcher: catcher), guardsSubmission: false,
             configureSession: { session in
                 session.authenticationMechanisms = [.plain, .login]
                 session.authenticationRequiresTLS = false

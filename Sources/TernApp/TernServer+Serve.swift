@@ -12,6 +12,7 @@ import TernNet
 import TernQueue
 import TernSMTPCore
 import TernSMTPServer
+import TernIMAPServer
 import TernStore
 import TernStoreSQLite
 
@@ -35,6 +36,7 @@ extension TernServer {
         let journal: MessageJournal
         let queue: QueueManager
         let remote: RemoteDeliveryAgent
+        let mailboxStore: MaildirMailboxStore
         do {
             let queueLogger = environment.logger(service: "queue")
             // Opened in either sync mode: what an earlier run left in it must be replayed.
@@ -42,6 +44,7 @@ extension TernServer {
             let mailboxes = MaildirMailboxStore(
                 root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
                 journal: journal, logger: queueLogger)
+            mailboxStore = mailboxes
             remote = try RemoteDeliveryAgent(
                 configuration: remoteDeliveryConfiguration(configuration),
                 resolver: try resolver(configuration.dns, group: group, logger: environment.logger), group: group,
@@ -108,7 +111,8 @@ extension TernServer {
         try? "\(getpid())\n".write(toFile: pidPath, atomically: true, encoding: .utf8)
 
         return Assembly(
-            store: queue, policy: policy, guardsSubmission: true, services: services,
+            store: queue, policy: policy, imapAccess: DirectoryIMAPAccess(authenticator: authenticator, mailboxes: mailboxStore),
+            guardsSubmission: true, services: services,
             storeAnnouncement: "tern: spool \(queue.location)",
             startAfterListeners: {
                 environment.announce("tern: ready")

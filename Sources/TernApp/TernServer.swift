@@ -10,6 +10,9 @@ import ServiceLifecycle
 import TernNet
 import TernSMTPCore
 import TernSMTPServer
+import TernIMAPServer
+import TernIMAPCore
+import TernSASL
 import TernDelivery
 import TernMail
 import TernStore
@@ -140,18 +143,31 @@ public enum TernServer {
         for listener in configuration.listeners {
             var endpointLogger = logger
             endpointLogger[metadataKey: "tern_listener"] = "\(listener.role.rawValue)"
-            var listenerConfiguration = endpointConfiguration
-            listenerConfiguration.allowsCleartextAuthentication = listener.cleartextAuthentication
-            let endpoint = SMTPEndpoint(
-                role: listener.role, configuration: listenerConfiguration, store: assembly.store, policy: assembly.policy,
-                tls: tls, limiter: limiter, logger: endpointLogger)
+            let initializer: @Sendable (any Channel) -> EventLoopFuture<Void>
+            let tlsMode: String
+            if let role = listener.role.imap {
+                var imapConfiguration = IMAPEndpoint.Configuration(
+                    softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
+                imapConfiguration.session.loginRequiresTLS = !listener.cleartextAuthentication
+                imapConfiguration.session.authenticationMechanisms = [.plain, .scramSHA256]
+                let endpoint = IMAPEndpoint(
+                    role: role, configuration: imapConfiguration, access: assembly.imapAccess, tls: tls, limiter: limiter,
+                    logger: endpointLogger)
+                (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
+            } else {
+                var listenerConfiguration = endpointConfiguration
+                listenerConfiguration.allowsCleartextAuthentication = listener.cleartextAuthentication
+                let endpoint = SMTPEndpoint(
+                    role: listener.role.smtp ?? .mx, configuration: listenerConfiguration, store: assembly.store,
+                    policy: assembly.policy, tls: tls, limiter: limiter, logger: endpointLogger)
+                (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
+            }
             let bound = try await Listener.bind(
                 name: listener.role.rawValue, host: listener.address, port: listener.port, group: group,
-                shutdownGrace: limits.shutdownGrace, logger: endpointLogger,
-                childInitializer: endpoint.initializeConnection)
+                shutdownGrace: limits.shutdownGrace, logger: endpointLogger, childInitializer: initializer)
             let address = bound.localAddress
             let host = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? listener.address
-            announce("tern: listening on \(host):\(address.port ?? listener.port) role=\(listener.role.rawValue) tls=\(endpoint.tlsMode)")
+            announce("tern: listening on \(host):\(address.port ?? listener.port) role=\(listener.role.rawValue) tls=\(tlsMode)")
             services.append(bound)
         }
         announce(assembly.storeAnnouncement)
@@ -207,6 +223,8 @@ public enum TernServer {
     struct Assembly {
         var store: any MessageStore
         var policy: any SMTPPolicy
+        /// Who logs in over IMAP and where their mailboxes are.
+        var imapAccess: any IMAPAccess
         /// RFC 6409 fix-ups and the From: check on submission, and no unauthenticated
         /// pipelining on the mx role: a real MTA's duties, which the catcher leaves out.
         var guardsSubmission: Bool

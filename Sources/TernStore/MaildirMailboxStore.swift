@@ -82,19 +82,31 @@ public final class MaildirMailboxStore: MailboxStore {
     }
 
     public func mailbox(_ address: String) async throws -> any Mailbox {
-        try await maildirMailbox(address)
+        guard let path = self.path(of: address) else { throw StoreError.noSuchMailbox(address) }
+        return try await maildirMailbox(key: address, address: address, path: path, isFolder: path != root && layout != .domains)
     }
 
-    private func maildirMailbox(_ address: String) async throws -> MaildirMailbox {
+    /// The Maildir++ folder `folder` of `address`'s mailbox (serve mode's IMAP folders): opened
+    /// like the mailbox itself, once per process. The caller (`MaildirFolders`) made the path.
+    func folderMailbox(of address: String, folder: String, path: String) async throws -> any Mailbox {
+        try await maildirMailbox(key: "\(address)/\(folder)", address: address, path: path, isFolder: true)
+    }
+
+    /// Forgets an opened folder (it was deleted or renamed): the next opening starts afresh.
+    func forgetFolder(of address: String, folder: String) {
+        mailboxes.withLockedValue { $0.open["\(address)/\(folder)"] = nil }
+    }
+
+    private func maildirMailbox(key: String, address: String, path: String, isFolder: Bool) async throws -> MaildirMailbox {
         enum Found {
             case open(MaildirMailbox)
             case opening(Task<MaildirMailbox, any Error>)
         }
         let found = mailboxes.withLockedValue { registry -> Found in
-            if let open = registry.open[address] { return .open(open) }
-            if let task = registry.opening[address] { return .opening(task) }
-            let task = Task { try await self.open(address) }
-            registry.opening[address] = task
+            if let open = registry.open[key] { return .open(open) }
+            if let task = registry.opening[key] { return .opening(task) }
+            let task = Task { try await self.open(address, path: path, isFolder: isFolder) }
+            registry.opening[key] = task
             return .opening(task)
         }
         let opening: Task<MaildirMailbox, any Error>
@@ -104,16 +116,14 @@ public final class MaildirMailboxStore: MailboxStore {
         }
         let result = await opening.result
         return try mailboxes.withLockedValue { registry in
-            registry.opening[address] = nil
-            if case .success(let opened) = result { registry.open[address] = opened }
+            registry.opening[key] = nil
+            if case .success(let opened) = result { registry.open[key] = opened }
             return try result.get()
         }
     }
 
-    private func open(_ address: String) async throws -> MaildirMailbox {
-        guard let path = self.path(of: address) else { throw StoreError.noSuchMailbox(address) }
+    private func open(_ address: String, path: String, isFolder: Bool) async throws -> MaildirMailbox {
         let (hostname, sync, clock, logger) = (self.hostname, self.sync, self.clock, self.logger)
-        let isFolder = path != root && layout != .domains
         let list = MaildirUIDList(maildir: path)
         let maildir = try await sync.pool.runIfActive {
             let maildir = try Maildir(root: path, hostname: hostname, sync: sync)

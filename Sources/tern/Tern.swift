@@ -53,6 +53,11 @@ struct Dev: AsyncParsableCommand {
     @Option(name: .long, help: "Where the web UI and API listen, ADDRESS:PORT (default 127.0.0.1:8025), or off.")
     var http: String?
 
+    @Option(
+        name: .long,
+        help: "Where IMAP listens, ADDRESS:PORT (default 127.0.0.1:1143), or off. Any login reads its catcher inbox.")
+    var imap: String?
+
     func run() async throws {
         var configuration = try exitOnError { try options.load() }
         if let smtp {
@@ -62,6 +67,16 @@ struct Dev: AsyncParsableCommand {
             configuration.listeners = [listener]
         } else if configuration.listeners.isEmpty {
             configuration.listeners = [TernConfiguration.devListener()]
+        }
+        if imap != "off", !configuration.listeners.contains(where: { $0.role.imap != nil }) {
+            if let imap {
+                guard let listener = parseAddress(imap) else { fail("--imap: expected ADDRESS:PORT or off, got '\(imap)'") }
+                configuration.listeners.append(TernConfiguration.devIMAPListener(address: listener.address, port: listener.port))
+            } else {
+                configuration.listeners.append(TernConfiguration.devIMAPListener())
+            }
+        } else if imap == "off" {
+            configuration.listeners.removeAll { $0.role.imap != nil }
         }
         if let http {
             if http == "off" {

@@ -53,9 +53,13 @@ struct SelectedMailboxTests {
         // The feed reports this session's own changes again: nothing new to tell.
         mailbox.record(.appended([.init(uid: 10, flags: [.seen])]))
         mailbox.record(.expunged([3]))
+        // The last message expunged, then reported as appended again by a late listing: still gone.
+        mailbox.record(.expunged([10]))
+        mailbox.record(.appended([.init(uid: 10, flags: [.seen])]))
         var again = ByteBuffer()
         mailbox.writeUpdates(expungesAllowed: true, to: &again)
-        #expect(again.readableBytes == 0)
+        #expect(String(buffer: again) == "* 3 EXPUNGE\r\n")
+        #expect(mailbox.messages.map(\.uid) == [5, 9])
     }
 
     @Test("VANISHED instead of EXPUNGE, as ranges")

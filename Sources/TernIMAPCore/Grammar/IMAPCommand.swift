@@ -31,6 +31,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case unsubscribe(mailbox: [UInt8])
         /// LIST's reference and pattern (§6.3.9), the basic form.
         case list(reference: [UInt8], pattern: [UInt8])
+        /// IMAP4rev1's LSUB (RFC 3501 §6.3.9): LIST of the subscribed mailboxes.
+        case lsub(reference: [UInt8], pattern: [UInt8])
         case namespace
         /// STATUS's items, upper case (§6.3.11).
         case status(mailbox: [UInt8], items: [String])

@@ -116,8 +116,9 @@ public struct SelectedMailbox: Sendable {
             case .expunged(let uids):
                 expunge(uids, vanished: vanished, to: &buffer)
             case .appended(let added):
-                // Ascending UIDs: one not above the view's last is known already (or was expunged).
-                for message in added where message.uid > (messages.last?.uid ?? 0) {
+                // UIDs ascend and are never reused: one below UIDNEXT was shown already (and may
+                // have been expunged since), so only the ones from UIDNEXT up are new.
+                for message in added where message.uid >= uidNext {
                     messages.append(message)
                     uidNext = max(uidNext, message.uid &+ 1)
                     appended = true

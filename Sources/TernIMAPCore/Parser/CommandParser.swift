@@ -77,12 +77,14 @@ public enum IMAPCommandParser {
         case "UNSUBSCRIBE":
             try cursor.space()
             return .unsubscribe(mailbox: try mailbox(&cursor))
-        case "LIST":
+        case "LIST", "LSUB":
             // list = "LIST" SP mailbox SP mbox-or-pat; list-mailbox = 1*list-char / string
+            // lsub = "LSUB" SP mailbox SP list-mailbox (RFC 3501)
             try cursor.space()
             let reference = try mailbox(&cursor)
             try cursor.space()
-            return .list(reference: reference, pattern: try listMailbox(&cursor))
+            let pattern = try listMailbox(&cursor)
+            return name == "LIST" ? .list(reference: reference, pattern: pattern) : .lsub(reference: reference, pattern: pattern)
         case "NAMESPACE": return .namespace
         case "STATUS":
             // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"

@@ -155,9 +155,6 @@ public struct IMAPServerSession: Sendable {
 
     public var isClosed: Bool { state == .logout }
 
-    /// The session holds framed input it has not processed yet.
-    public var hasMoreInput: Bool { input.readableBytes > 0 && !waiting && !awaitingTLS }
-
     private var mayLogIn: Bool { tlsActive || !configuration.loginRequiresTLS }
 
     /// The capabilities of the current state (§7.2.2), IMAP4rev2 first.
@@ -422,7 +419,7 @@ public struct IMAPServerSession: Sendable {
             }
             waiting = true
             return [.execute(command)]
-        case .select, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .namespace, .status, .append:
+        case .select, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .namespace, .status, .append:
             guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
             waiting = true
             return [.execute(command)]

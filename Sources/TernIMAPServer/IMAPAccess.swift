@@ -1,0 +1,92 @@
+public import TernDirectory
+public import TernSASL
+public import TernStore
+
+/// Who may log in over IMAP, and where their mailboxes are.
+public protocol IMAPAccess: Sendable {
+    /// Checks a user name and password from `client`.
+    func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult
+    /// A SCRAM-SHA-256 exchange, or nil when this access cannot run one.
+    func scramLogin(client: String) -> SCRAMLogin?
+    /// Whether `scramLogin` runs exchanges (AUTH=SCRAM-SHA-256 is advertised).
+    var offersSCRAM: Bool { get }
+    /// The mailboxes of a user who logged in.
+    func folders(of user: String) async throws -> any MailboxFolders
+}
+
+public enum IMAPLoginResult: Sendable {
+    /// Logged in as this user (the account's address).
+    case accepted(String)
+    case rejected
+    case unavailable
+}
+
+/// Serve mode: the account directory's logins, each account's Maildir with its folders.
+public struct DirectoryIMAPAccess: IMAPAccess {
+    public let authenticator: Authenticator
+    public let mailboxes: MaildirMailboxStore
+
+    public init(authenticator: Authenticator, mailboxes: MaildirMailboxStore) {
+        self.authenticator = authenticator
+        self.mailboxes = mailboxes
+    }
+
+    public func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult {
+        switch try await authenticator.verify(credentials, client: client) {
+        case .accepted(let account): .accepted(account.address)
+        case .rejected: .rejected
+        case .unavailable: .unavailable
+        }
+    }
+
+    public func scramLogin(client: String) -> SCRAMLogin? {
+        authenticator.scramLogin(client: client)
+    }
+
+    public var offersSCRAM: Bool { true }
+
+    public func folders(of user: String) async throws -> any MailboxFolders {
+        guard let folders = MaildirFolders(store: mailboxes, address: user) else { throw FolderError.noSuchFolder }
+        return folders
+    }
+}
+
+/// Dev mode: any credentials; the user name picks the catcher inbox (as for SMTP, made on first
+/// use), which is the user's INBOX and only mailbox. A test reads what its application sent.
+public struct CatcherIMAPAccess: IMAPAccess {
+    public let catcher: CatcherStore
+
+    public init(catcher: CatcherStore) {
+        self.catcher = catcher
+    }
+
+    public func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult {
+        .accepted(CatcherStore.inboxName(login: credentials.username))
+    }
+
+    public func scramLogin(client: String) -> SCRAMLogin? { nil }
+
+    public var offersSCRAM: Bool { false }
+
+    public func folders(of user: String) async throws -> any MailboxFolders {
+        try await catcher.openInbox(user)
+        // Past the inbox cap, or for a name that has no folder, the default inbox.
+        let inbox = catcher.inbox(CatcherStore.inboxName(login: user)) ?? catcher.inbox(CatcherStore.defaultInboxName)
+        guard let inbox else { throw FolderError.noSuchFolder }
+        return InboxOnly(inbox: inbox)
+    }
+}
+
+/// One mailbox, INBOX, and no folders (the dev catcher's view for a login).
+struct InboxOnly: MailboxFolders {
+    let inbox: any Mailbox
+
+    func list() async throws -> [MailboxFolder] { [MailboxFolder(name: "INBOX", subscribed: true)] }
+    func open(_ name: String) async throws -> (any Mailbox)? { name == "INBOX" ? inbox : nil }
+    func create(_ name: String) async throws(FolderError) { throw name == "INBOX" ? .exists : .notPermitted }
+    func delete(_ name: String) async throws(FolderError) { throw .notPermitted }
+    func rename(_ name: String, to newName: String) async throws(FolderError) { throw .notPermitted }
+    func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError) {
+        guard name == "INBOX" else { throw .noSuchFolder }
+    }
+}

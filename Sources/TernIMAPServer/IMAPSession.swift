@@ -1,0 +1,177 @@
+import Logging
+import NIOCore
+import TernDirectory
+import TernIMAPCore
+import TernNet
+import TernSASL
+
+/// The IMAP half of one connection: runs an `IMAPServerSession` inside TernNet's
+/// `ServerConnection` (I/O, backpressure, timeouts, TLS). Logins go to the endpoint's
+/// `IMAPAccess`; once a user is in, mailbox commands run in that user's `MailboxCommands`, one
+/// at a time, with reading suspended until each is answered.
+final class IMAPSession: ConnectionDriver {
+    private let endpoint: IMAPEndpoint
+    private var machine: IMAPServerSession
+    private var commands: MailboxCommands?
+    private var scram: SCRAMLogin?
+    private var failedLogins = 0
+    private var executed = 0
+
+    init(endpoint: IMAPEndpoint) {
+        self.endpoint = endpoint
+        self.machine = IMAPServerSession(configuration: endpoint.configuration.session)
+    }
+
+    // MARK: Events
+
+    func greet() -> [IMAPServerSession.Action] { machine.greet() }
+    func bytesReceived(_ bytes: ByteBuffer) -> [IMAPServerSession.Action] { machine.bytesReceived(bytes) }
+    func resumeProcessing() -> [IMAPServerSession.Action] { machine.resumeProcessing() }
+    func tlsEstablished() -> [IMAPServerSession.Action] { machine.tlsEstablished() }
+    func timedOut() -> [IMAPServerSession.Action] { machine.end("Autologout; idle for too long") }
+    func shutdownRequested() -> [IMAPServerSession.Action] { machine.end("Server shutting down") }
+
+    func connectionClosed() -> [IMAPServerSession.Action] {
+        if let commands { Task { await commands.shutDown() } }
+        commands = nil
+        return []
+    }
+
+    /// Never: the machine works through every whole command it holds whenever it may (a
+    /// partial line is not more input to process, and must not be rescheduled as if it were).
+    var hasMoreInput: Bool { false }
+    var isClosed: Bool { machine.isClosed }
+    var readsAreProgress: Bool { false }
+
+    var idleTimeout: TimeAmount {
+        machine.user == nil ? endpoint.configuration.loginTimeout : endpoint.configuration.autologout
+    }
+
+    func connectionOpened(admitted: Bool, connection: ServerConnection<IMAPSession>) {}
+
+    func refusal(into buffer: inout ByteBuffer) {
+        ResponseWriter.writeStatus(tag: nil, .bye, text: "Too many connections", to: &buffer)
+    }
+
+    func sessionSummary() -> Logger.Metadata {
+        ["tern_user": "\(machine.user ?? "-")", "tern_commands": "\(executed)"]
+    }
+
+    private var dialect: MailboxCommands.Dialect {
+        .init(rev2: machine.isRev2, utf8: machine.acceptsUTF8, condstore: machine.enabled.contains("CONDSTORE"))
+    }
+
+    // MARK: Actions
+
+    func execute(_ action: IMAPServerSession.Action, on connection: ServerConnection<IMAPSession>) {
+        guard let eventLoop = connection.eventLoop else { return }
+        switch action {
+        case .send(let buffer):
+            connection.write { $0.writeImmutableBuffer(buffer) }
+
+        case .startTLS:
+            connection.startTLS()
+
+        case .close:
+            connection.close()
+
+        case .authenticate(let credentials):
+            let (access, client) = (endpoint.access, connection.clientAddress)
+            let future = eventLoop.makeFutureWithTask { try await access.login(credentials, client: client) }
+            connection.suspendReading(until: future) { [self] result in
+                switch result {
+                case .success(.accepted(let user)): return loggedIn(user, mechanism: credentials.mechanism, connection)
+                case .success(.rejected): return failed(credentials.username, .rejected, connection)
+                case .success(.unavailable): return failed(credentials.username, .unavailable, connection)
+                case .failure(let error):
+                    connection.logger.warning("login could not be checked", metadata: ["error": "\(error)"])
+                    return failed(credentials.username, .unavailable, connection)
+                }
+            }
+
+        case .continueAuthentication(_, let response, let isFirst):
+            if isFirst { scram = endpoint.access.scramLogin(client: connection.clientAddress) }
+            guard let exchange = scram else { return connection.run(machine.authenticationCompleted(.rejected)) }
+            let future = eventLoop.makeFutureWithTask { try await exchange.respond(response) }
+            connection.suspendReading(until: future) { [self] result in
+                switch result {
+                case .success(.challenge(let challenge)): return machine.authenticationCompleted(.challenge(challenge))
+                case .success(.accepted(let account)):
+                    scram = nil
+                    return loggedIn(account.address, mechanism: .scramSHA256, connection)
+                case .success(.rejected): return failed(exchange.username ?? "-", .rejected, connection)
+                case .success(.malformed): return failed(exchange.username ?? "-", .malformed, connection)
+                case .failure: return failed(exchange.username ?? "-", .unavailable, connection)
+                }
+            }
+
+        case .execute(let command):
+            guard let commands else { return connection.run(machine.commandCompleted()) }
+            executed += 1
+            let dialect = self.dialect
+            let future = eventLoop.makeFutureWithTask { await commands.execute(command, dialect: dialect) }
+            connection.suspendReading(until: future) { [self] result in
+                guard case .success(let outcome) = result else { return machine.end("Internal error") }
+                connection.write { $0.writeImmutableBuffer(outcome.output) }
+                switch outcome.selection {
+                case .unchanged: break
+                case .selected(let name, let readOnly): machine.mailboxSelected(name, readOnly: readOnly)
+                case .closed: machine.mailboxClosed()
+                }
+                return machine.commandCompleted()
+            }
+
+        case .startIdle:
+            guard let commands else { return }
+            let dialect = self.dialect
+            let interval = endpoint.configuration.idlePollInterval
+            // Updates arrive from the mailbox's feed on other threads: hop to the loop to write.
+            let loopBound = NIOLoopBound(connection, eventLoop: eventLoop)
+            let push: @Sendable (ByteBuffer) -> Void = { buffer in
+                eventLoop.execute { loopBound.value.write { $0.writeImmutableBuffer(buffer) }; loopBound.value.run([]) }
+            }
+            Task { await commands.startIdle(dialect: dialect, pollInterval: interval, push: push) }
+
+        case .endIdle(let tag, let done):
+            guard let commands else { return connection.run(machine.commandCompleted()) }
+            let dialect = self.dialect
+            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done, dialect: dialect) }
+            connection.suspendReading(until: future) { [self] result in
+                if case .success(let output) = result { connection.write { $0.writeImmutableBuffer(output) } }
+                return machine.commandCompleted()
+            }
+        }
+    }
+
+    private func loggedIn(_ user: String, mechanism: SASLCredentials.Mechanism, _ connection: ServerConnection<IMAPSession>)
+        -> [IMAPServerSession.Action]
+    {
+        connection.logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(mechanism.rawValue)"])
+        // The user's folders are opened before the OK, so a login's first command finds them.
+        let access = endpoint.access
+        let (clock, limit) = (endpoint.clock, 64 * 1024 * 1024)
+        guard let eventLoop = connection.eventLoop else { return [] }
+        let future = eventLoop.makeFutureWithTask { try await access.folders(of: user) }
+        connection.suspendReading(until: future) { [self] result in
+            switch result {
+            case .success(let folders):
+                commands = MailboxCommands(user: user, folders: folders, clock: clock, appendLimit: limit)
+                return machine.authenticationCompleted(.accepted(user: user))
+            case .failure(let error):
+                connection.logger.error("cannot open the user's mailboxes", metadata: ["tern_user": "\(user)", "error": "\(error)"])
+                return machine.authenticationCompleted(.unavailable)
+            }
+        }
+        return []
+    }
+
+    private func failed(_ username: String, _ outcome: IMAPServerSession.AuthenticationOutcome, _ connection: ServerConnection<IMAPSession>)
+        -> [IMAPServerSession.Action]
+    {
+        scram = nil
+        failedLogins += 1
+        connection.logger.notice("authentication failed", metadata: ["sasl_username": "\(username)"])
+        if failedLogins > endpoint.configuration.softErrorLimit { connection.startTarpit(endpoint.configuration.errorDelay) }
+        return machine.authenticationCompleted(outcome)
+    }
+}

@@ -1,0 +1,699 @@
+import NIOCore
+import TernIMAPCore
+import TernMIME
+import TernMail
+import TernStore
+
+/// The commands of the authenticated and selected states for one logged-in connection
+/// (RFC 9051 §6.3, §6.4): runs them against the user's `MailboxFolders` and the selected
+/// `Mailbox`, and keeps the selected mailbox's view in line with its change feed.
+///
+/// An actor: a command and the feed's changes never interleave, so each response sees one
+/// consistent view. The connection runs one command at a time; IDLE's updates go out through
+/// the `push` the connection gave.
+actor MailboxCommands {
+    /// How the response is written for this client.
+    struct Dialect: Sendable {
+        var rev2: Bool
+        var utf8: Bool
+        var condstore: Bool
+    }
+
+    /// What the command did to the selection, for the session machine.
+    enum Selection: Sendable {
+        case unchanged
+        case selected(name: String, readOnly: Bool)
+        case closed
+    }
+
+    struct Outcome: Sendable {
+        var output: ByteBuffer
+        var selection: Selection = .unchanged
+    }
+
+    private struct Selected {
+        var name: String
+        var mailbox: any Mailbox
+        var view: SelectedMailbox
+        /// The stored facts of each message in view (size, internal date).
+        var details: [UInt32: MailboxMessage]
+        var feed: Task<Void, Never>
+    }
+
+    let user: String
+    let folders: any MailboxFolders
+    let clock: WallClock
+    /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
+    let appendLimit: Int
+    private var selected: Selected?
+    private var idle: (push: @Sendable (ByteBuffer) -> Void, dialect: Dialect, poll: Task<Void, Never>)?
+
+    init(user: String, folders: any MailboxFolders, clock: WallClock, appendLimit: Int) {
+        self.user = user
+        self.folders = folders
+        self.clock = clock
+        self.appendLimit = appendLimit
+    }
+
+    /// Stops following the selected mailbox (the connection ended).
+    func shutDown() {
+        selected?.feed.cancel()
+        idle?.poll.cancel()
+        selected = nil
+        idle = nil
+    }
+
+    // MARK: Updates
+
+    /// A change the selected mailbox reported.
+    private func record(_ change: MailboxChange, from mailbox: any Mailbox) {
+        guard var current = selected, current.mailbox === mailbox else { return }
+        switch change {
+        case .appended(let messages):
+            for message in messages { current.details[message.uid] = message }
+            current.view.record(.appended(messages.map { .init(uid: $0.uid, flags: $0.flags) }))
+        case .flagsChanged(let messages):
+            current.view.record(.flagsChanged(messages.map { .init(uid: $0.uid, flags: $0.flags) }))
+        case .expunged(let uids):
+            current.view.record(.expunged(uids))
+        }
+        selected = current
+        if let idle {
+            var buffer = ByteBuffer()
+            writeUpdates(expungesAllowed: true, dialect: idle.dialect, to: &buffer)
+            if buffer.readableBytes > 0 { idle.push(buffer) }
+        }
+    }
+
+    private func writeUpdates(expungesAllowed: Bool, dialect: Dialect, to buffer: inout ByteBuffer) {
+        guard var current = selected, current.view.hasPendingChanges else { return }
+        current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
+        let inView = Set(current.view.messages.map(\.uid))
+        current.details = current.details.filter { inView.contains($0.key) }
+        selected = current
+    }
+
+    /// IDLE began: what is pending now, then every change as it comes. Changes made by other
+    /// programs (a Maildir reader) are found by listing the mailbox every `pollInterval`.
+    func startIdle(dialect: Dialect, pollInterval: Duration, push: @escaping @Sendable (ByteBuffer) -> Void) {
+        let mailbox = selected?.mailbox
+        let poll = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: pollInterval)
+                guard !Task.isCancelled else { return }
+                _ = try? await mailbox?.snapshot()
+            }
+        }
+        idle = (push, dialect, poll)
+        var buffer = ByteBuffer()
+        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
+        if buffer.readableBytes > 0 { push(buffer) }
+    }
+
+    /// IDLE ended: what is pending, and the tagged response.
+    func endIdle(tag: String, done: Bool, dialect: Dialect) -> ByteBuffer {
+        idle?.poll.cancel()
+        idle = nil
+        var buffer = ByteBuffer()
+        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
+        if done {
+            ResponseWriter.writeStatus(tag: tag, .ok, text: "IDLE terminated", to: &buffer)
+        } else {
+            ResponseWriter.writeStatus(tag: tag, .bad, text: "Expected DONE", to: &buffer)
+        }
+        return buffer
+    }
+
+    // MARK: Commands
+
+    /// Runs one command; the output holds its untagged responses, the updates the protocol
+    /// allows at its end, and its tagged status.
+    func execute(_ command: IMAPCommand, dialect: Dialect) async -> Outcome {
+        var out = ByteBuffer()
+        var selection = Selection.unchanged
+        let status: Status
+        do {
+            status = try await run(command, dialect: dialect, out: &out, selection: &selection)
+        } catch let error as FolderError {
+            status = Self.status(of: error)
+        } catch {
+            status = Status(.no, code: "SERVERBUG", "Internal error: \(error)")
+        }
+        // §7.5.1: no EXPUNGE while the command named messages by sequence number.
+        let expungesAllowed: Bool
+        switch command.kind {
+        case .fetch(_, let byUID, _, _, _), .store(_, let byUID, _, _, _), .search(let byUID, _, _, _),
+            .copy(_, let byUID, _), .move(_, let byUID, _):
+            expungesAllowed = byUID
+        default:
+            expungesAllowed = true
+        }
+        writeUpdates(expungesAllowed: expungesAllowed, dialect: dialect, to: &out)
+        ResponseWriter.writeStatus(tag: command.tag, status.status, code: status.code, text: status.text, to: &out)
+        return Outcome(output: out, selection: selection)
+    }
+
+    struct Status {
+        var status: ResponseWriter.Status
+        var code: String?
+        var text: String
+
+        init(_ status: ResponseWriter.Status, code: String? = nil, _ text: String) {
+            self.status = status
+            self.code = code
+            self.text = text
+        }
+    }
+
+    static func status(of error: FolderError) -> Status {
+        switch error {
+        case .exists: Status(.no, code: "ALREADYEXISTS", "Mailbox already exists")
+        case .noSuchFolder: Status(.no, code: "NONEXISTENT", "Mailbox does not exist")
+        case .invalidName: Status(.no, code: "CANNOT", "Invalid mailbox name")
+        case .notPermitted: Status(.no, code: "CANNOT", "Not permitted for this mailbox")
+        case .storage: Status(.no, code: "SERVERBUG", "The mailbox store failed")
+        }
+    }
+
+    private func run(_ command: IMAPCommand, dialect: Dialect, out: inout ByteBuffer, selection: inout Selection) async throws
+        -> Status
+    {
+        switch command.kind {
+        case .select(let name, let readOnly):
+            return try await select(Self.name(name), readOnly: readOnly, dialect: dialect, out: &out, selection: &selection)
+        case .close:
+            if let current = selected, !current.view.readOnly {
+                // §6.4.1: CLOSE expunges silently.
+                let deleted = current.view.messages.filter { $0.flags.contains(.deleted) }.map(\.uid)
+                if !deleted.isEmpty { _ = try await current.mailbox.expunge(deleted) }
+            }
+            deselect()
+            selection = .closed
+            return Status(.ok, "CLOSE completed")
+        case .unselect:
+            deselect()
+            selection = .closed
+            return Status(.ok, "UNSELECT completed")
+        case .noop:
+            // Also finds what other programs changed: the listing reports it to the feed.
+            if let current = selected { _ = try await current.mailbox.snapshot() }
+            return Status(.ok, "NOOP completed")
+        case .expunge(let uids):
+            return try await expunge(uids, out: &out)
+        case .fetch(let set, let byUID, let attributes, _, _):
+            return try await fetch(set, byUID: byUID, attributes, dialect: dialect, out: &out)
+        case .store(let set, let byUID, let operation, let silent, let flags):
+            return try await store(set, byUID: byUID, operation, silent: silent, flags: flags, out: &out)
+        case .search(let byUID, let returnOptions, let charset, let key):
+            return try await search(key, byUID: byUID, returnOptions: returnOptions, charset: charset, tag: command.tag, dialect: dialect, out: &out)
+        case .copy(let set, let byUID, let destination):
+            return try await copy(set, byUID: byUID, to: Self.name(destination), move: false, out: &out)
+        case .move(let set, let byUID, let destination):
+            return try await copy(set, byUID: byUID, to: Self.name(destination), move: true, out: &out)
+        case .create(let name):
+            var folder = Self.name(name)
+            // §6.3.4: a trailing delimiter says the name is a parent; the folder is the same.
+            if folder.hasSuffix("/") { folder.removeLast() }
+            try await folders.create(folder)
+            return Status(.ok, "CREATE completed")
+        case .delete(let name):
+            let folder = Self.name(name)
+            if selected?.name == folder { return Status(.no, code: "INUSE", "Mailbox is selected") }
+            try await folders.delete(folder)
+            return Status(.ok, "DELETE completed")
+        case .rename(let from, let to):
+            try await folders.rename(Self.name(from), to: Self.name(to))
+            return Status(.ok, "RENAME completed")
+        case .subscribe(let name):
+            try await folders.subscribe(Self.name(name), true)
+            return Status(.ok, "SUBSCRIBE completed")
+        case .unsubscribe(let name):
+            try await folders.subscribe(Self.name(name), false)
+            return Status(.ok, "UNSUBSCRIBE completed")
+        case .list(let reference, let pattern):
+            return try await list(reference: Self.name(reference), pattern: Self.name(pattern), subscribedOnly: false, dialect: dialect, out: &out)
+        case .lsub(let reference, let pattern):
+            return try await list(reference: Self.name(reference), pattern: Self.name(pattern), subscribedOnly: true, dialect: dialect, out: &out)
+        case .namespace:
+            // RFC 2342: one personal namespace, no prefix, "/" between levels.
+            out.writeString("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n")
+            return Status(.ok, "NAMESPACE completed")
+        case .status(let name, let items):
+            return try await status(Self.name(name), items: items, dialect: dialect, out: &out)
+        case .append(let name, let flags, let date, let message):
+            return try await append(Self.name(name), flags: flags, date: date, message: message)
+        case .capability, .logout, .startTLS, .authenticate, .login, .enable, .idle, .id:
+            // The session machine answers these itself.
+            return Status(.bad, "Unexpected command")
+        }
+    }
+
+    /// A mailbox name as sent: UTF-8 (IMAP4rev2), or ASCII that IMAP4rev1 clients write in
+    /// modified UTF-7 (RFC 3501 §5.1.3), kept as written.
+    static func name(_ octets: [UInt8]) -> String {
+        String(decoding: octets, as: UTF8.self)
+    }
+
+    // MARK: SELECT, EXAMINE
+
+    private func select(_ name: String, readOnly: Bool, dialect: Dialect, out: inout ByteBuffer, selection: inout Selection)
+        async throws -> Status
+    {
+        if selected != nil {
+            deselect()
+            // RFC 9051 §6.3.2 (and RFC 7162 §3.2.11): the old mailbox is closed first.
+            if dialect.rev2 || dialect.condstore { out.writeString("* OK [CLOSED] Previous mailbox closed\r\n") }
+            selection = .closed
+        }
+        guard let mailbox = try await folders.open(name) else {
+            return Status(.no, code: "NONEXISTENT", "Mailbox does not exist")
+        }
+        // Subscribe before listing: nothing that happens between the two is missed.
+        let changes = mailbox.changes()
+        let snapshot = try await mailbox.snapshot()
+        let view = SelectedMailbox(
+            uidValidity: snapshot.uidValidity, uidNext: snapshot.uidNext,
+            messages: snapshot.messages.map { .init(uid: $0.uid, flags: $0.flags) }, readOnly: readOnly)
+        let feed = Task { [weak self] in
+            for await change in changes {
+                guard let self else { return }
+                await self.record(change, from: mailbox)
+            }
+        }
+        selected = Selected(
+            name: name, mailbox: mailbox, view: view,
+            details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), feed: feed)
+        let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        out.writeString("* \(view.count) EXISTS\r\n")
+        if !dialect.rev2 { out.writeString("* 0 RECENT\r\n") }
+        out.writeString("* FLAGS (\(flags))\r\n")
+        out.writeString("* OK [PERMANENTFLAGS (\(readOnly ? "" : flags))] Flags permitted\r\n")
+        if !dialect.rev2, let unseen = view.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
+            out.writeString("* OK [UNSEEN \(unseen + 1)] First unseen\r\n")
+        }
+        out.writeString("* OK [UIDVALIDITY \(view.uidValidity)] UIDs valid\r\n")
+        out.writeString("* OK [UIDNEXT \(view.uidNext)] Predicted next UID\r\n")
+        if dialect.rev2 {
+            // §6.3.2: IMAP4rev2 servers also send the mailbox's LIST response.
+            out.writeString("* LIST () \"/\" ")
+            ResponseWriter.writeAString(Array(name.utf8), utf8: dialect.utf8, to: &out)
+            out.writeString("\r\n")
+        }
+        selection = .selected(name: name, readOnly: readOnly)
+        return Status(.ok, code: readOnly ? "READ-ONLY" : "READ-WRITE", readOnly ? "EXAMINE completed" : "SELECT completed")
+    }
+
+    private func deselect() {
+        selected?.feed.cancel()
+        selected = nil
+    }
+
+    // MARK: EXPUNGE
+
+    private func expunge(_ uids: SequenceSet?, out: inout ByteBuffer) async throws -> Status {
+        guard var current = selected else { return Status(.bad, "No mailbox selected") }
+        guard !current.view.readOnly else { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
+        var doomed = current.view.messages.filter { $0.flags.contains(.deleted) }
+        if let uids {
+            let named = Set((current.view.resolve(uids, byUID: true) ?? []).map { current.view.messages[$0].uid })
+            doomed = doomed.filter { named.contains($0.uid) }
+        }
+        guard !doomed.isEmpty else { return Status(.ok, "EXPUNGE completed") }
+        let removed = try await current.mailbox.expunge(doomed.map(\.uid))
+        current = selected ?? current
+        current.view.expunge(removed, to: &out)
+        for uid in removed { current.details[uid] = nil }
+        selected = current
+        return Status(.ok, "EXPUNGE completed")
+    }
+
+    // MARK: FETCH
+
+    private func fetch(_ set: SequenceSet, byUID: Bool, _ attributes: [FetchAttribute], dialect: Dialect, out: inout ByteBuffer)
+        async throws -> Status
+    {
+        guard var current = selected else { return Status(.bad, "No mailbox selected") }
+        guard let indices = current.view.resolve(set, byUID: byUID) else {
+            return Status(.bad, "Invalid message sequence number")
+        }
+        // A non-PEEK body section sets \Seen (§6.4.5), before the responses say what the flags are.
+        let marksSeen = !current.view.readOnly && attributes.contains {
+            switch $0 {
+            case .section(_, _, let peek), .binary(_, _, let peek): !peek
+            default: false
+            }
+        }
+        var items = attributes
+        if byUID, !items.contains(.uid) { items.insert(.uid, at: 0) }
+        if marksSeen {
+            let unseen = indices.map { current.view.messages[$0] }.filter { !$0.flags.contains(.seen) }.map(\.uid)
+            if !unseen.isEmpty {
+                let changed = try await current.mailbox.updateFlags(unseen, .add(.seen))
+                current = selected ?? current
+                _ = current.view.setFlags(changed.map { .init(uid: $0.uid, flags: $0.flags) })
+                selected = current
+                if !items.contains(.flags) { items.append(.flags) }
+            }
+        }
+        let needsContent = items.contains {
+            switch $0 {
+            case .envelope, .body, .bodyStructure, .section, .binary, .binarySize: true
+            default: false
+            }
+        }
+        for index in indices {
+            let message = current.view.messages[index]
+            var rendered: RenderedMessage?
+            if needsContent {
+                guard let octets = try await current.mailbox.contents(of: message.uid) else { continue }
+                rendered = RenderedMessage(octets)
+            }
+            out.writeString("* \(index + 1) FETCH (")
+            for (position, item) in items.enumerated() {
+                if position > 0 { out.writeStaticString(" ") }
+                write(item, message: message, details: current.details[message.uid], rendered: rendered, dialect: dialect, to: &out)
+            }
+            out.writeStaticString(")\r\n")
+        }
+        return Status(.ok, byUID ? "UID FETCH completed" : "FETCH completed")
+    }
+
+    private func write(
+        _ item: FetchAttribute, message: SelectedMailbox.Message, details: MailboxMessage?, rendered: RenderedMessage?,
+        dialect: Dialect, to out: inout ByteBuffer
+    ) {
+        switch item {
+        case .uid:
+            out.writeString("UID \(message.uid)")
+        case .flags:
+            out.writeStaticString("FLAGS ")
+            message.flags.writeIMAP(to: &out)
+        case .internalDate:
+            out.writeString("INTERNALDATE \"\(Self.internalDate(details?.internalDate ?? 0))\"")
+        case .size:
+            out.writeString("RFC822.SIZE \(details?.size ?? rendered?.raw.count ?? 0)")
+        case .modificationSequence:
+            out.writeString("MODSEQ (1)")
+        case .envelope:
+            out.writeStaticString("ENVELOPE ")
+            (rendered?.envelope ?? IMAPEnvelope()).write(to: &out, utf8: dialect.utf8)
+        case .body, .bodyStructure:
+            out.writeString(item == .body ? "BODY " : "BODYSTRUCTURE ")
+            let structure = rendered?.bodyStructure ?? .single(.init(type: Array("TEXT".utf8), subtype: Array("PLAIN".utf8), size: 0, lines: 0))
+            structure.write(to: &out, extensible: item == .bodyStructure, utf8: dialect.utf8)
+        case .section(let section, let partial, _):
+            out.writeString("BODY[\(Self.describe(section))]")
+            let octets = rendered?.octets(of: section) ?? []
+            Self.writePartial(octets, partial, to: &out)
+        case .binary(let part, let partial, _):
+            out.writeString("BINARY[\(part.map(String.init).joined(separator: "."))]")
+            Self.writePartial(ArraySlice(rendered?.binary(part) ?? []), partial, to: &out)
+        case .binarySize(let part):
+            out.writeString("BINARY.SIZE[\(part.map(String.init).joined(separator: "."))] \(rendered?.binary(part)?.count ?? 0)")
+        }
+    }
+
+    /// `<origin>` and the octets from it (§6.4.5: a partial past the end is empty).
+    static func writePartial(_ octets: ArraySlice<UInt8>, _ partial: FetchAttribute.Partial?, to out: inout ByteBuffer) {
+        guard let partial else {
+            out.writeStaticString(" ")
+            ResponseWriter.writeLiteral(octets, to: &out)
+            return
+        }
+        out.writeString("<\(partial.offset)> ")
+        let start = octets.startIndex + Int(min(partial.offset, UInt64(octets.count)))
+        let end = start + Int(min(partial.count, UInt64(octets.endIndex - start)))
+        ResponseWriter.writeLiteral(octets[start..<end], to: &out)
+    }
+
+    /// The section as the response names it: `1.2.HEADER.FIELDS (FROM TO)`.
+    static func describe(_ section: FetchAttribute.Section) -> String {
+        var parts = section.part.map(String.init)
+        switch section.text {
+        case nil: break
+        case .header: parts.append("HEADER")
+        case .text: parts.append("TEXT")
+        case .mime: parts.append("MIME")
+        case .headerFields(let names, let not):
+            let list = names.map { String(decoding: $0, as: UTF8.self).uppercased() }.joined(separator: " ")
+            parts.append((not ? "HEADER.FIELDS.NOT (" : "HEADER.FIELDS (") + list + ")")
+        }
+        return parts.joined(separator: ".")
+    }
+
+    static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE`, in UTC.
+    static func internalDate(_ seconds: Int64) -> String {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let (year, month, day) = MessageDate.civilDate(daysSince1970: days)
+        let time = seconds - days * 86_400
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let dayText = day < 10 ? " \(day)" : "\(day)"
+        return "\(dayText)-\(monthNames[max(0, min(11, month - 1))])-\(year) \(two(time / 3600)):\(two(time / 60 % 60)):\(two(time % 60)) +0000"
+    }
+
+    // MARK: STORE
+
+    private func store(
+        _ set: SequenceSet, byUID: Bool, _ operation: IMAPCommand.StoreOperation, silent: Bool, flags: [String],
+        out: inout ByteBuffer
+    ) async throws -> Status {
+        guard var current = selected else { return Status(.bad, "No mailbox selected") }
+        guard !current.view.readOnly else { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
+        guard let indices = current.view.resolve(set, byUID: byUID) else {
+            return Status(.bad, "Invalid message sequence number")
+        }
+        // Keywords are not kept yet (PERMANENTFLAGS lists only the system flags).
+        let system = MessageFlags.parsing(flags).flags
+        let update: FlagUpdate =
+            switch operation {
+            case .add: .add(system)
+            case .remove: .remove(system)
+            case .replace: .replace(system)
+            }
+        let uids = indices.map { current.view.messages[$0].uid }
+        let changed = uids.isEmpty ? [] : try await current.mailbox.updateFlags(uids, update)
+        current = selected ?? current
+        _ = current.view.setFlags(changed.map { .init(uid: $0.uid, flags: $0.flags) })
+        selected = current
+        if !silent {
+            for uid in uids {
+                guard let position = current.view.index(ofUID: uid) else { continue }
+                current.view.writeFlags(at: position, to: &out)
+            }
+        }
+        return Status(.ok, byUID ? "UID STORE completed" : "STORE completed")
+    }
+
+    // MARK: SEARCH
+
+    private func search(
+        _ key: SearchKey, byUID: Bool, returnOptions: [String]?, charset: String?, tag: String, dialect: Dialect,
+        out: inout ByteBuffer
+    ) async throws -> Status {
+        guard var current = selected else { return Status(.bad, "No mailbox selected") }
+        if let charset, charset != "UTF-8", charset != "US-ASCII" {
+            return Status(.no, code: "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+        }
+        var matcher = SearchMatcher(view: current.view, details: current.details, now: clock.seconds)
+        var matches: [Int] = []
+        for index in current.view.messages.indices {
+            if try await matcher.matches(key, at: index, mailbox: current.mailbox) { matches.append(index) }
+        }
+        let numbers = matches.map { byUID ? current.view.messages[$0].uid : UInt32($0 + 1) }
+        let options = Set(returnOptions ?? [])
+        if options.contains("SAVE") {
+            current.view.savedSearch = matches.map { current.view.messages[$0].uid }
+            selected = current
+        }
+        if returnOptions == nil && !dialect.rev2 {
+            out.writeString("* SEARCH" + numbers.map { " \($0)" }.joined() + "\r\n")
+        } else if !(options == ["SAVE"]) {
+            // ESEARCH (RFC 4731; IMAP4rev2's only form): ALL when no option asks otherwise.
+            let asked = options.subtracting(["SAVE"]).isEmpty ? ["ALL"] : options.subtracting(["SAVE"])
+            out.writeString("* ESEARCH (TAG ")
+            ResponseWriter.writeString(Array(tag.utf8), utf8: false, to: &out)
+            out.writeString(")")
+            if byUID { out.writeString(" UID") }
+            if asked.contains("MIN"), let first = numbers.first { out.writeString(" MIN \(first)") }
+            if asked.contains("MAX"), let last = numbers.last { out.writeString(" MAX \(last)") }
+            if asked.contains("COUNT") { out.writeString(" COUNT \(numbers.count)") }
+            if asked.contains("ALL"), !numbers.isEmpty { out.writeString(" ALL \(SelectedMailbox.compress(numbers))") }
+            out.writeString("\r\n")
+        }
+        return Status(.ok, byUID ? "UID SEARCH completed" : "SEARCH completed")
+    }
+
+    // MARK: COPY, MOVE
+
+    private func copy(_ set: SequenceSet, byUID: Bool, to destinationName: String, move: Bool, out: inout ByteBuffer)
+        async throws -> Status
+    {
+        guard var current = selected else { return Status(.bad, "No mailbox selected") }
+        if move, current.view.readOnly { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
+        guard let indices = current.view.resolve(set, byUID: byUID) else {
+            return Status(.bad, "Invalid message sequence number")
+        }
+        guard let destination = try await folders.open(destinationName) else {
+            return Status(.no, code: "TRYCREATE", "Mailbox does not exist")
+        }
+        var sourceUIDs: [UInt32] = []
+        var destinationUIDs: [UInt32] = []
+        for index in indices {
+            let message = current.view.messages[index]
+            guard let source = try await current.mailbox.source(of: message.uid) else { continue }
+            let details = current.details[message.uid]
+            let appended = try await destination.append(
+                NewMessage(
+                    source: .stored(source), id: "copy-\(UInt64.random(in: 0...UInt64.max))",
+                    receivedAt: details?.internalDate ?? clock.seconds, flags: message.flags))
+            sourceUIDs.append(message.uid)
+            if let uid = appended.uid { destinationUIDs.append(uid) }
+        }
+        var code: String?
+        if !sourceUIDs.isEmpty, destinationUIDs.count == sourceUIDs.count {
+            // RFC 4315 §3: COPYUID uidvalidity source-uids destination-uids.
+            let validity = try await destination.snapshot().uidValidity
+            code = "COPYUID \(validity) \(SelectedMailbox.compress(sourceUIDs)) \(SelectedMailbox.compress(destinationUIDs))"
+        }
+        guard move else { return Status(.ok, code: code, "COPY completed") }
+        // RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges, then the tagged OK.
+        if let code { out.writeString("* OK [\(code)] Moved\r\n") }
+        let removed = try await current.mailbox.expunge(sourceUIDs)
+        current = selected ?? current
+        current.view.expunge(removed, to: &out)
+        selected = current
+        return Status(.ok, "MOVE completed")
+    }
+
+    // MARK: LIST, STATUS
+
+    private func list(reference: String, pattern: String, subscribedOnly: Bool, dialect: Dialect, out: inout ByteBuffer)
+        async throws -> Status
+    {
+        let verb = subscribedOnly ? "LSUB" : "LIST"
+        if pattern.isEmpty {
+            // §6.3.9: an empty pattern asks for the delimiter and the root.
+            out.writeString("* \(verb) (\\Noselect) \"/\" \"\"\r\n")
+            return Status(.ok, "\(verb) completed")
+        }
+        let all = try await folders.list()
+        let full = reference + pattern
+        let names = Set(all.map(\.name))
+        for folder in all where !subscribedOnly || folder.subscribed {
+            guard Self.matches(folder.name, pattern: full) else { continue }
+            var attributes: [String] = []
+            attributes.append(names.contains { $0.hasPrefix(folder.name + "/") } ? "\\HasChildren" : "\\HasNoChildren")
+            if let use = folder.specialUse { attributes.append(use.rawValue) }
+            if folder.subscribed, !subscribedOnly, dialect.rev2 { attributes.append("\\Subscribed") }
+            out.writeString("* \(verb) (\(attributes.joined(separator: " "))) \"/\" ")
+            ResponseWriter.writeAString(Array(folder.name.utf8), utf8: dialect.utf8, to: &out)
+            out.writeStaticString("\r\n")
+        }
+        return Status(.ok, "\(verb) completed")
+    }
+
+    /// `*` matches anything, `%` anything but the delimiter (§6.3.9); INBOX in any case.
+    static func matches(_ name: String, pattern: String) -> Bool {
+        let name = Array(name.unicodeScalars)
+        let pattern = Array(pattern.unicodeScalars)
+        // Iterative matching with backtracking to the last wildcard: linear in practice, and
+        // bounded by name × pattern at worst (both are short).
+        var memo = [[Bool?]](repeating: [Bool?](repeating: nil, count: pattern.count + 1), count: name.count + 1)
+        func match(_ n: Int, _ p: Int) -> Bool {
+            if let known = memo[n][p] { return known }
+            let result: Bool
+            if p == pattern.count {
+                result = n == name.count
+            } else if pattern[p] == "*" {
+                result = match(n, p + 1) || (n < name.count && match(n + 1, p))
+            } else if pattern[p] == "%" {
+                result = match(n, p + 1) || (n < name.count && name[n] != "/" && match(n + 1, p))
+            } else {
+                result = n < name.count && name[n] == pattern[p] && match(n + 1, p + 1)
+            }
+            memo[n][p] = result
+            return result
+        }
+        if String(String.UnicodeScalarView(pattern)).uppercased() == "INBOX" {
+            return String(String.UnicodeScalarView(name)) == "INBOX"
+        }
+        return match(0, 0)
+    }
+
+    private func status(_ name: String, items: [String], dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
+        guard let mailbox = try await folders.open(name) else {
+            return Status(.no, code: "NONEXISTENT", "Mailbox does not exist")
+        }
+        let snapshot = try await mailbox.snapshot()
+        var values: [String] = []
+        for item in items {
+            switch item {
+            case "MESSAGES": values.append("MESSAGES \(snapshot.messages.count)")
+            case "UIDNEXT": values.append("UIDNEXT \(snapshot.uidNext)")
+            case "UIDVALIDITY": values.append("UIDVALIDITY \(snapshot.uidValidity)")
+            case "UNSEEN": values.append("UNSEEN \(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)")
+            case "DELETED": values.append("DELETED \(snapshot.messages.filter { $0.flags.contains(.deleted) }.count)")
+            case "SIZE": values.append("SIZE \(snapshot.messages.reduce(0) { $0 + $1.size })")
+            case "RECENT" where !dialect.rev2: values.append("RECENT 0")
+            case "HIGHESTMODSEQ" where dialect.condstore: values.append("HIGHESTMODSEQ 1")
+            default: return Status(.bad, "Unknown STATUS item \(item)")
+            }
+        }
+        out.writeStaticString("* STATUS ")
+        ResponseWriter.writeAString(Array(name.utf8), utf8: dialect.utf8, to: &out)
+        out.writeString(" (\(values.joined(separator: " ")))\r\n")
+        return Status(.ok, "STATUS completed")
+    }
+
+    // MARK: APPEND
+
+    private func append(_ name: String, flags: [String], date: [UInt8]?, message: [UInt8]) async throws -> Status {
+        guard message.count <= appendLimit else { return Status(.no, code: "TOOBIG", "Message too large") }
+        var receivedAt = clock.seconds
+        if let date {
+            guard let parsed = Self.parseDateTime(date) else { return Status(.bad, "Invalid date-time") }
+            receivedAt = parsed
+        }
+        guard let mailbox = try await folders.open(name) else {
+            return Status(.no, code: "TRYCREATE", "Mailbox does not exist")
+        }
+        let appended = try await mailbox.append(
+            NewMessage(
+                source: .octets(message), id: "append-\(UInt64.random(in: 0...UInt64.max))", receivedAt: receivedAt,
+                flags: MessageFlags.parsing(flags).flags))
+        guard let uid = appended.uid else { return Status(.ok, "APPEND completed") }
+        let validity = try await mailbox.snapshot().uidValidity
+        return Status(.ok, code: "APPENDUID \(validity) \(uid)", "APPEND completed")
+    }
+
+    /// `date-time` (§9): `"dd-Mon-yyyy hh:mm:ss +zzzz"`, the day possibly space-padded.
+    static func parseDateTime(_ octets: [UInt8]) -> Int64? {
+        let text = String(decoding: octets, as: UTF8.self).trimmingCharacters(in: " ")
+        let parts = text.split(separator: " ")
+        guard parts.count == 3 else { return nil }
+        let date = parts[0].split(separator: "-")
+        let time = parts[1].split(separator: ":")
+        let zone = parts[2]
+        guard date.count == 3, time.count == 3, zone.count == 5,
+            let day = Int(date[0]), let month = monthNames.firstIndex(where: { $0.lowercased() == date[1].lowercased() }),
+            let year = Int(date[2]), (1...31).contains(day), (1...9999).contains(year),
+            let hour = Int(time[0]), let minute = Int(time[1]), let second = Int(time[2]),
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second),
+            let sign = zone.first, sign == "+" || sign == "-", let offset = Int(zone.dropFirst()), (0...2359).contains(offset),
+            let days = MessageDate.daysSince1970(year: year, month: month + 1, day: day)
+        else { return nil }
+        let offsetSeconds = Int64(offset / 100 * 3600 + offset % 100 * 60) * (sign == "-" ? -1 : 1)
+        return days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - offsetSeconds
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in character: Character) -> String {
+        var text = Substring(self)
+        while text.first == character { text.removeFirst() }
+        while text.last == character { text.removeLast() }
+        return String(text)
+    }
+}

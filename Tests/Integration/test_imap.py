@@ -1,0 +1,211 @@
+"""IMAP (RFC 9051 / RFC 3501) against the real binary with Python's imaplib: the dev catcher's
+inbox read by any login, serve mode's accounts with their Maildir++ folders, TLS rules (no login
+before STARTTLS, implicit TLS on imaps), IDLE seeing an SMTP delivery, two sessions on one
+mailbox, and the Maildir itself (flags in file names, as mutt and Dovecot read them)."""
+
+from __future__ import annotations
+
+import imaplib
+import mailbox
+import smtplib
+import socket
+import ssl
+import threading
+import time
+
+from test_directory import tern_cli
+from ternlib import message, unverified_context
+
+IMAP_LISTENERS = [
+    {"address": "127.0.0.1", "port": 0, "role": "mx"},
+    {"address": "127.0.0.1", "port": 0, "role": "imap"},
+    {"address": "127.0.0.1", "port": 0, "role": "imaps"},
+]
+
+
+def send(server, subject: str, login: str | None = None, to: str = "someone@example.test") -> None:
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        if login:
+            client.login(login, "any password")
+        client.sendmail("app@example.test", [to], message(subject))
+
+
+def imap(server, role: str = "imap") -> imaplib.IMAP4:
+    listener = server.listener(role)
+    if role == "imaps":
+        return imaplib.IMAP4_SSL(listener.host, listener.port, ssl_context=unverified_context(), timeout=30)
+    return imaplib.IMAP4(listener.host, listener.port, timeout=30)
+
+
+def test_dev_catcher_inbox_over_imap(tern):
+    """Any login reads the catcher inbox its name selects: SELECT, FETCH of every kind, SEARCH,
+    STORE, APPEND, EXPUNGE; BODY[] marks the message seen, BODY.PEEK[] does not."""
+    send(tern, "for alice", login="alice")
+    send(tern, "second for alice", login="alice")
+    send(tern, "for the default inbox")
+    m = imap(tern)
+    assert "AUTH=PLAIN" in m.capabilities and "IMAP4REV2" in m.capabilities
+    typ, _ = m.login("alice", "whatever")
+    assert typ == "OK"
+    typ, data = m.select("INBOX")
+    assert (typ, data) == ("OK", [b"2"])
+    typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK"
+    subjects = [part[1] for part in data if isinstance(part, tuple)]
+    assert subjects == [b"Subject: for alice\r\n\r\n", b"Subject: second for alice\r\n\r\n"]
+    assert b'"for alice"' in data[0][0] and b"FLAGS ()" in data[0][0]
+    typ, data = m.fetch("1", "(BODY.PEEK[TEXT])")
+    assert data[0][1].startswith(b"Hello from the Tern integration tests.")
+    typ, data = m.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    typ, data = m.fetch("1", "(BODY[])")
+    assert b"Subject: for alice" in data[0][1] and b"\\Seen" in data[1]
+    assert m.search(None, "UNSEEN") == ("OK", [b"2"])
+    assert m.search(None, "SUBJECT", "second") == ("OK", [b"2"])
+    assert m.uid("SEARCH", "ALL") == ("OK", [b"1 2"])
+    typ, data = m.store("2", "+FLAGS", "(\\Flagged \\Deleted)")
+    assert typ == "OK" and b"\\Flagged" in data[0]
+    typ, data = m.append("INBOX", "(\\Seen)", None, b"Subject: appended\r\n\r\nbody\r\n")
+    assert typ == "OK" and data[0].startswith(b"[APPENDUID ")
+    typ, data = m.expunge()
+    assert (typ, data) == ("OK", [b"2"])
+    assert m.status("INBOX", "(MESSAGES UNSEEN)") == ("OK", [b"INBOX (MESSAGES 2 UNSEEN 0)"])
+    assert m.create("Elsewhere")[0] == "NO", "the catcher has only INBOX"
+    m.logout()
+
+    # Another login, another inbox: the message without a login is in "default".
+    other = imap(tern)
+    other.login("default", "x")
+    assert other.select("INBOX") == ("OK", [b"1"])
+    other.logout()
+
+    # The Maildir carries the flags (Maildir++ folder of the login), for any Maildir reader.
+    folder = mailbox.Maildir(str(tern.catch_all / ".alice"), factory=None, create=False)
+    flags = sorted(msg.get_flags() for msg in folder)
+    assert flags == ["S", "S"]
+
+
+def test_idle_sees_smtp_delivery_within_a_second(tern):
+    m = imap(tern)
+    m.login("idler", "x")
+    m.select("INBOX")
+    tag = m._new_tag().decode()
+    m.send(f"{tag} IDLE\r\n".encode())
+    assert m.readline().startswith(b"+")
+    started = time.monotonic()
+    send(tern, "wake up", login="idler")
+    m.sock.settimeout(5)
+    line = m.readline()
+    assert line == b"* 1 EXISTS\r\n", line
+    assert time.monotonic() - started < 1.5
+    m.send(b"DONE\r\n")
+    assert m.readline() == f"{tag} OK IDLE terminated\r\n".encode()
+    m.logout()
+
+
+def test_two_sessions_see_each_others_changes(tern):
+    send(tern, "shared", login="pair")
+    a, b = imap(tern), imap(tern)
+    for session in (a, b):
+        session.login("pair", "x")
+        session.select("INBOX")
+    a.store("1", "+FLAGS", "(\\Answered)")
+    time.sleep(0.3)
+    b.noop()
+    fetches = b.untagged_responses.get("FETCH", [])
+    assert any(b"\\Answered" in line for line in fetches), b.untagged_responses
+    a.store("1", "+FLAGS", "(\\Deleted)")
+    assert a.expunge() == ("OK", [b"1"])
+    deadline = time.monotonic() + 3
+    while "EXPUNGE" not in b.untagged_responses and time.monotonic() < deadline:
+        b.noop()
+        time.sleep(0.1)
+    assert b.untagged_responses.get("EXPUNGE") == [b"1"], b.untagged_responses
+    a.logout()
+    b.logout()
+
+
+def test_serve_mode_accounts_folders_and_tls(tern_factory):
+    """Accounts from the directory log in (PLAIN over STARTTLS, LOGIN on imaps); a wrong password
+    is NO; the special-use folders exist at first LIST; CREATE, RENAME, DELETE, COPY and MOVE
+    work on the Maildir++ folders; SMTP delivery lands in INBOX."""
+    server = tern_factory.serve(listeners=IMAP_LISTENERS)
+    cfg = server.workdir / "tern.toml"
+    tern_cli("domain", "add", "example.test", config=cfg)
+    tern_cli("user", "add", "alice@example.test", config=cfg, password="s3cret alice")
+    time.sleep(2.5)  # the directory reloads
+    send(server, "to alice", to="alice@example.test")
+    inbox = server.data_dir / "mailboxes" / "example.test" / "alice" / "new"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (inbox.exists() and any(inbox.iterdir())):
+        time.sleep(0.1)
+
+    plain = imap(server)
+    assert "LOGINDISABLED" in plain.capabilities
+    typ, data = plain._simple_command("LOGIN", "alice@example.test", '"s3cret alice"')
+    assert typ == "NO"
+    plain.starttls(ssl_context=unverified_context())
+    try:
+        plain.login("alice@example.test", "wrong")
+        raise AssertionError("a wrong password logged in")
+    except imaplib.IMAP4.error as error:
+        assert "AUTHENTICATIONFAILED" in str(error)
+    plain.logout()
+
+    m = imap(server, "imaps")
+    m.login("alice@example.test", "s3cret alice")
+    typ, data = m.list()
+    listed = b"\n".join(data)
+    for use, name in [(b"\\Sent", b"Sent"), (b"\\Drafts", b"Drafts"), (b"\\Junk", b"Junk"), (b"\\Trash", b"Trash"),
+                      (b"\\Archive", b"Archive")]:
+        assert use in listed and name in listed, listed
+    assert m.select("INBOX") == ("OK", [b"1"])
+    assert m.create("Projects/2026")[0] == "OK"
+    assert m.copy("1", "Projects/2026")[0] == "OK"
+    typ, data = m.copy("1", "Nowhere")
+    assert typ == "NO" and b"TRYCREATE" in data[0]
+    assert m.status("Projects/2026", "(MESSAGES)") == ("OK", [b"Projects/2026 (MESSAGES 1)"])
+    assert m.rename("Projects", "Work")[0] == "OK"
+    assert m.status("Work/2026", "(MESSAGES)") == ("OK", [b"Work/2026 (MESSAGES 1)"])
+    typ, data = m._simple_command("MOVE", "1", "Archive")
+    assert typ == "OK"
+    assert m.status("Archive", "(MESSAGES)") == ("OK", [b"Archive (MESSAGES 1)"])
+    assert m.select("INBOX") == ("OK", [b"0"])
+    assert m.delete("Work/2026")[0] == "OK"
+    assert m.select("Work/2026")[0] == "NO"
+    m.logout()
+    # The folders are Maildir++ directories beside the inbox.
+    root = server.data_dir / "mailboxes" / "example.test" / "alice"
+    assert (root / ".Archive" / "maildirfolder").exists() and (root / ".Work" / "cur").is_dir()
+
+
+def test_hostile_imap_input_keeps_the_server_up(tern):
+    """Literal sizes past any limit, a line over 64 KB, a sequence set of 4 billion, NUL in a
+    quoted string, and STARTTLS with a pipelined command: each gets its answer."""
+    listener = tern.listener("imap")
+    with socket.create_connection((listener.host, listener.port), timeout=10) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"* OK")
+        s.sendall(b"a LOGIN {99999999999999999999}\r\n")
+        assert f.readline().startswith(b"a BAD")
+        s.sendall(b"b LOGIN \"x\0\" y\r\n")
+        assert f.readline().startswith(b"b BAD")
+        s.sendall(b"c LOGIN u p\r\nd SELECT INBOX\r\n")
+        assert f.readline().startswith(b"c OK")
+        while not (line := f.readline()).startswith(b"d "):
+            pass
+        assert line.startswith(b"d OK")
+        s.sendall(b"e UID FETCH 1:4294967295 (FLAGS)\r\nf FETCH 1:4294967295 FLAGS\r\n")
+        assert f.readline().startswith(b"e OK")
+        assert f.readline().startswith(b"f BAD")
+        s.sendall(b"g NOOP " + b"x" * 70000 + b"\r\n")
+        assert f.readline().startswith(b"* BYE")
+    with socket.create_connection((listener.host, listener.port), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"h STARTTLS\r\ni LOGIN injected x\r\n")
+        assert f.readline().startswith(b"h OK")
+        context = unverified_context()
+        with context.wrap_socket(s, server_hostname="localhost") as t:
+            t.sendall(b"j NOOP\r\n")
+            assert t.recv(100).startswith(b"j OK"), "the pipelined LOGIN was dropped"

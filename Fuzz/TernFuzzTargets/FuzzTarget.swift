@@ -47,6 +47,7 @@ package enum FuzzTargets {
         IMAPTargets.framer,
         IMAPTargets.command,
         IMAPTargets.sequenceSet,
+        IMAPTargets.dateTime,
         DNSTargets.message,
         MIMETargets.message,
         MIMETargets.header,

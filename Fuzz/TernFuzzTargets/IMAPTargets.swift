@@ -1,4 +1,5 @@
 import NIOCore
+import TernMail
 import TernIMAPCore
 import TernSASL
 
@@ -182,6 +183,35 @@ enum IMAPTargets {
                 let ranges = set.ranges(largest: bound)
                 fuzzCheck(ranges.allSatisfy { $0.lowerBound >= 1 }, "a range holds 0: \(ranges)")
                 fuzzCheck(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound + 1 < $1.lowerBound }, "ranges overlap: \(ranges)")
+            }
+            // Resolved against a selected mailbox: positions ascend, each once, within the view.
+            let uids = (0..<UInt32(line.count % 40)).map { $0 * 3 + UInt32(line.first ?? 1) % 5 + 1 }
+            let mailbox = SelectedMailbox(
+                uidValidity: 1, uidNext: (uids.last ?? 0) + 1, messages: uids.map { .init(uid: $0, flags: []) }, readOnly: false)
+            for byUID in [false, true] {
+                guard let positions = mailbox.resolve(set, byUID: byUID) else { continue }
+                fuzzCheck(zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 }, "positions not ascending: \(positions)")
+                fuzzCheck(positions.allSatisfy { $0 >= 0 && $0 < uids.count }, "a position outside the view: \(positions)")
+            }
+        }
+    }
+
+    /// `date-time` (APPEND, INTERNALDATE) and `date` (SEARCH): what parses is a date Tern can
+    /// hold, and INTERNALDATE's text of it parses back to the same second.
+    static let dateTime = FuzzTarget(
+        name: "imap-date-time",
+        summary: "IMAPDateTime and SearchDate: APPEND's date-time, SEARCH's date, INTERNALDATE round trip",
+        maximumLength: 1024
+    ) { bytes in
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let octets = Array(line)
+            if let seconds = IMAPDateTime.parse(octets) {
+                fuzzCheck(CalendarBounds.seconds.contains(seconds), "\(seconds) is outside the calendar")
+                let text = IMAPDateTime.format(seconds)
+                fuzzCheck(IMAPDateTime.parse(Array(text.utf8)) == seconds, "\(text) does not read back as \(seconds)")
+            }
+            if let date = SearchDate(parsing: octets) {
+                fuzzCheck((1...12).contains(date.month) && (1...31).contains(date.day), "impossible date \(date)")
             }
         }
     }

@@ -111,7 +111,7 @@ enum StoreTargets {
     /// length limit, made of kept octets and `%XX`, that decodes back to it.
     static let maildirFolder = FuzzTarget(
         name: "maildir-folder",
-        summary: "MaildirFolderName: a catcher inbox's folder name, decoded and encoded",
+        summary: "MaildirFolderName and MaildirFolders: inbox and IMAP folder names, decoded and encoded",
         maximumLength: 1024
     ) { bytes in
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
@@ -123,6 +123,14 @@ enum StoreTargets {
                 fuzzCheck(folder.utf8.count <= MaildirFolderName.maximumLength, "folder of \(text) is too long")
                 fuzzCheck(!folder.contains(".") && !folder.contains("/"), "folder of \(text) can make a path: \(folder)")
                 fuzzCheck(MaildirFolderName.name(ofFolder: folder) == text, "folder \(folder) does not decode to \(text)")
+            }
+            // An IMAP folder name (levels split at "/") and its Maildir++ directory `.a.b`.
+            if let directory = MaildirFolders.directory(of: text) {
+                fuzzCheck(directory.hasPrefix(".") && !directory.contains("/"), "directory of \(text) can make a path: \(directory)")
+                fuzzCheck(MaildirFolders.name(ofDirectory: directory) == text, "directory \(directory) does not name \(text)")
+            }
+            if let name = MaildirFolders.name(ofDirectory: text) {
+                fuzzCheck(MaildirFolders.directory(of: name) == text, "\(text) is not the directory of its name \(name)")
             }
         }
     }

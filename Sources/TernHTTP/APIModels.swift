@@ -347,7 +347,7 @@ enum Timestamp {
         let millis = Int(milliseconds - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
-        let (year, month, day) = MessageDate.civilDate(daysSince1970: days)
+        let (year, month, day) = CalendarBounds.civilDate(daysSince1970: days)
         func pad(_ value: Int, _ width: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text

@@ -97,7 +97,7 @@ enum SearchQuery {
         }
         guard utf8.count >= 10, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"),
             let year = number(0..<4, in: CalendarBounds.years), let month = number(5..<7, in: 1...12),
-            let day = number(8..<10, in: 1...31), let days = MessageDate.daysSince1970(year: year, month: month, day: day)
+            let day = number(8..<10, in: 1...31), let days = CalendarBounds.daysSince1970(year: year, month: month, day: day)
         else { return nil }
         var seconds = days * 86_400
         if utf8.count > 10 {

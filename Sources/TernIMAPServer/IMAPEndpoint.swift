@@ -44,11 +44,13 @@ public struct IMAPEndpoint: Sendable {
     }
 
     /// What IMAP advertises once a client logged in (RFC 9051 §7.2.2 and the extensions Tern
-    /// implements).
-    public static let capabilities = [
-        "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "SPECIAL-USE",
-        "STATUS=SIZE", "APPENDLIMIT=\(64 * 1024 * 1024)",
-    ]
+    /// implements); APPENDLIMIT (RFC 7889) is the framer's literal limit.
+    public static func capabilities(appendLimit: Int) -> [String] {
+        [
+            "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "SPECIAL-USE", "STATUS=SIZE",
+            "APPENDLIMIT=\(appendLimit)",
+        ]
+    }
 
     public let role: Role
     public let configuration: Configuration
@@ -66,7 +68,8 @@ public struct IMAPEndpoint: Sendable {
         configuration.session.implicitTLS = role == .imaps
         configuration.session.startTLSAvailable = tls != nil && role == .imap
         if configuration.session.authenticatedCapabilities.isEmpty {
-            configuration.session.authenticatedCapabilities = Self.capabilities
+            configuration.session.authenticatedCapabilities = Self.capabilities(
+                appendLimit: configuration.session.authenticatedLimits.maximumLiteralSize)
         }
         if !access.offersSCRAM {
             configuration.session.authenticationMechanisms.removeAll { $0 == .scramSHA256 }

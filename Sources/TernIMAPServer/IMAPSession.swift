@@ -123,19 +123,17 @@ final class IMAPSession: ConnectionDriver {
 
         case .startIdle:
             guard let commands else { return }
-            let dialect = self.dialect
             let interval = endpoint.configuration.idlePollInterval
             // Updates arrive from the mailbox's feed on other threads: hop to the loop to write.
             let loopBound = NIOLoopBound(connection, eventLoop: eventLoop)
             let push: @Sendable (ByteBuffer) -> Void = { buffer in
                 eventLoop.execute { loopBound.value.write { $0.writeImmutableBuffer(buffer) }; loopBound.value.run([]) }
             }
-            Task { await commands.startIdle(dialect: dialect, pollInterval: interval, push: push) }
+            Task { await commands.startIdle(pollInterval: interval, push: push) }
 
         case .endIdle(let tag, let done):
             guard let commands else { return connection.run(machine.commandCompleted()) }
-            let dialect = self.dialect
-            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done, dialect: dialect) }
+            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done) }
             connection.suspendReading(until: future) { [self] result in
                 if case .success(let output) = result { connection.write { $0.writeImmutableBuffer(output) } }
                 return machine.commandCompleted()
@@ -149,7 +147,7 @@ final class IMAPSession: ConnectionDriver {
         connection.logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(mechanism.rawValue)"])
         // The user's folders are opened before the OK, so a login's first command finds them.
         let access = endpoint.access
-        let (clock, limit) = (endpoint.clock, 64 * 1024 * 1024)
+        let (clock, limit) = (endpoint.clock, endpoint.configuration.session.authenticatedLimits.maximumLiteralSize)
         guard let eventLoop = connection.eventLoop else { return [] }
         let future = eventLoop.makeFutureWithTask { try await access.folders(of: user) }
         connection.suspendReading(until: future) { [self] result in

@@ -46,7 +46,7 @@ actor MailboxCommands {
     /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
     let appendLimit: Int
     private var selected: Selected?
-    private var idle: (push: @Sendable (ByteBuffer) -> Void, dialect: Dialect, poll: Task<Void, Never>)?
+    private var idle: (push: @Sendable (ByteBuffer) -> Void, poll: Task<Void, Never>)?
 
     init(user: String, folders: any MailboxFolders, clock: WallClock, appendLimit: Int) {
         self.user = user
@@ -80,12 +80,32 @@ actor MailboxCommands {
         selected = current
         if let idle {
             var buffer = ByteBuffer()
-            writeUpdates(expungesAllowed: true, dialect: idle.dialect, to: &buffer)
+            writeUpdates(expungesAllowed: true, to: &buffer)
             if buffer.readableBytes > 0 { idle.push(buffer) }
         }
     }
 
-    private func writeUpdates(expungesAllowed: Bool, dialect: Dialect, to buffer: inout ByteBuffer) {
+    /// Records the differences between the view and a listing of its mailbox: what the feed
+    /// reports too is recorded twice, which the view ignores.
+    private func reconcile(with snapshot: MailboxSnapshot, of mailbox: any Mailbox) {
+        guard var current = selected, current.mailbox === mailbox else { return }
+        let listed = Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 })
+        let gone = current.view.messages.map(\.uid).filter { listed[$0] == nil }
+        if !gone.isEmpty { current.view.record(.expunged(gone)) }
+        let changed = current.view.messages.compactMap { shown -> SelectedMailbox.Message? in
+            guard let now = listed[shown.uid], now.flags != shown.flags else { return nil }
+            return .init(uid: now.uid, flags: now.flags)
+        }
+        if !changed.isEmpty { current.view.record(.flagsChanged(changed)) }
+        let added = snapshot.messages.filter { $0.uid >= current.view.uidNext }
+        if !added.isEmpty {
+            for message in added { current.details[message.uid] = message }
+            current.view.record(.appended(added.map { .init(uid: $0.uid, flags: $0.flags) }))
+        }
+        selected = current
+    }
+
+    private func writeUpdates(expungesAllowed: Bool, to buffer: inout ByteBuffer) {
         guard var current = selected, current.view.hasPendingChanges else { return }
         current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
         let inView = Set(current.view.messages.map(\.uid))
@@ -95,7 +115,7 @@ actor MailboxCommands {
 
     /// IDLE began: what is pending now, then every change as it comes. Changes made by other
     /// programs (a Maildir reader) are found by listing the mailbox every `pollInterval`.
-    func startIdle(dialect: Dialect, pollInterval: Duration, push: @escaping @Sendable (ByteBuffer) -> Void) {
+    func startIdle(pollInterval: Duration, push: @escaping @Sendable (ByteBuffer) -> Void) {
         let mailbox = selected?.mailbox
         let poll = Task {
             while !Task.isCancelled {
@@ -104,18 +124,18 @@ actor MailboxCommands {
                 _ = try? await mailbox?.snapshot()
             }
         }
-        idle = (push, dialect, poll)
+        idle = (push, poll)
         var buffer = ByteBuffer()
-        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
+        writeUpdates(expungesAllowed: true, to: &buffer)
         if buffer.readableBytes > 0 { push(buffer) }
     }
 
     /// IDLE ended: what is pending, and the tagged response.
-    func endIdle(tag: String, done: Bool, dialect: Dialect) -> ByteBuffer {
+    func endIdle(tag: String, done: Bool) -> ByteBuffer {
         idle?.poll.cancel()
         idle = nil
         var buffer = ByteBuffer()
-        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
+        writeUpdates(expungesAllowed: true, to: &buffer)
         if done {
             ResponseWriter.writeStatus(tag: tag, .ok, text: "IDLE terminated", to: &buffer)
         } else {
@@ -148,7 +168,7 @@ actor MailboxCommands {
         default:
             expungesAllowed = true
         }
-        writeUpdates(expungesAllowed: expungesAllowed, dialect: dialect, to: &out)
+        writeUpdates(expungesAllowed: expungesAllowed, to: &out)
         ResponseWriter.writeStatus(tag: command.tag, status.status, code: status.code, text: status.text, to: &out)
         return Outcome(output: out, selection: selection)
     }
@@ -195,8 +215,9 @@ actor MailboxCommands {
             selection = .closed
             return Status(.ok, "UNSELECT completed")
         case .noop:
-            // Also finds what other programs changed: the listing reports it to the feed.
-            if let current = selected { _ = try await current.mailbox.snapshot() }
+            // §6.1.2: NOOP is how a client asks what changed. The listing is the answer, whatever
+            // the change feed has delivered by now (it may lag behind another session's write).
+            if let mailbox = selected?.mailbox { reconcile(with: try await mailbox.snapshot(), of: mailbox) }
             return Status(.ok, "NOOP completed")
         case .expunge(let uids):
             return try await expunge(uids, out: &out)
@@ -389,7 +410,7 @@ actor MailboxCommands {
             out.writeStaticString("FLAGS ")
             message.flags.writeIMAP(to: &out)
         case .internalDate:
-            out.writeString("INTERNALDATE \"\(Self.internalDate(details?.internalDate ?? 0))\"")
+            out.writeString("INTERNALDATE \"\(IMAPDateTime.format(details?.internalDate ?? 0))\"")
         case .size:
             out.writeString("RFC822.SIZE \(details?.size ?? rendered?.raw.count ?? 0)")
         case .modificationSequence:
@@ -439,18 +460,6 @@ actor MailboxCommands {
             parts.append((not ? "HEADER.FIELDS.NOT (" : "HEADER.FIELDS (") + list + ")")
         }
         return parts.joined(separator: ".")
-    }
-
-    static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    /// `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE`, in UTC.
-    static func internalDate(_ seconds: Int64) -> String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let (year, month, day) = MessageDate.civilDate(daysSince1970: days)
-        let time = seconds - days * 86_400
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let dayText = day < 10 ? " \(day)" : "\(day)"
-        return "\(dayText)-\(monthNames[max(0, min(11, month - 1))])-\(year) \(two(time / 3600)):\(two(time / 60 % 60)):\(two(time % 60)) +0000"
     }
 
     // MARK: STORE
@@ -653,7 +662,7 @@ actor MailboxCommands {
         guard message.count <= appendLimit else { return Status(.no, code: "TOOBIG", "Message too large") }
         var receivedAt = clock.seconds
         if let date {
-            guard let parsed = Self.parseDateTime(date) else { return Status(.bad, "Invalid date-time") }
+            guard let parsed = IMAPDateTime.parse(date) else { return Status(.bad, "Invalid date-time") }
             receivedAt = parsed
         }
         guard let mailbox = try await folders.open(name) else {
@@ -666,34 +675,5 @@ actor MailboxCommands {
         guard let uid = appended.uid else { return Status(.ok, "APPEND completed") }
         let validity = try await mailbox.snapshot().uidValidity
         return Status(.ok, code: "APPENDUID \(validity) \(uid)", "APPEND completed")
-    }
-
-    /// `date-time` (§9): `"dd-Mon-yyyy hh:mm:ss +zzzz"`, the day possibly space-padded.
-    static func parseDateTime(_ octets: [UInt8]) -> Int64? {
-        let text = String(decoding: octets, as: UTF8.self).trimmingCharacters(in: " ")
-        let parts = text.split(separator: " ")
-        guard parts.count == 3 else { return nil }
-        let date = parts[0].split(separator: "-")
-        let time = parts[1].split(separator: ":")
-        let zone = parts[2]
-        guard date.count == 3, time.count == 3, zone.count == 5,
-            let day = Int(date[0]), let month = monthNames.firstIndex(where: { $0.lowercased() == date[1].lowercased() }),
-            let year = Int(date[2]), (1...31).contains(day), (1...9999).contains(year),
-            let hour = Int(time[0]), let minute = Int(time[1]), let second = Int(time[2]),
-            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second),
-            let sign = zone.first, sign == "+" || sign == "-", let offset = Int(zone.dropFirst()), (0...2359).contains(offset),
-            let days = MessageDate.daysSince1970(year: year, month: month + 1, day: day)
-        else { return nil }
-        let offsetSeconds = Int64(offset / 100 * 3600 + offset % 100 * 60) * (sign == "-" ? -1 : 1)
-        return days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - offsetSeconds
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in character: Character) -> String {
-        var text = Substring(self)
-        while text.first == character { text.removeFirst() }
-        while text.last == character { text.removeLast() }
-        return String(text)
     }
 }

@@ -124,7 +124,7 @@ struct RenderedMessage {
     /// `HEADER.FIELDS (names)` / `HEADER.FIELDS.NOT`: the fields (with their folded lines) whose
     /// names are (or are not) listed, then the empty line.
     static func headerFields(_ header: ArraySlice<UInt8>, names: [[UInt8]], not: Bool) -> [UInt8] {
-        let wanted = Set(names.map { $0.map { $0 | ($0 >= 0x41 && $0 <= 0x5A ? 0x20 : 0) } })
+        let wanted = Set(names.map { IMAPCharacters.uppercased($0) })
         var output: [UInt8] = []
         var include = false
         var lineStart = header.startIndex
@@ -139,8 +139,7 @@ struct RenderedMessage {
                 break
             } else {
                 let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
-                let name = line[line.startIndex..<colon].map { $0 | ($0 >= 0x41 && $0 <= 0x5A ? 0x20 : 0) }
-                include = wanted.contains(name) != not
+                include = wanted.contains(IMAPCharacters.uppercased(line[line.startIndex..<colon])) != not
                 if include { output += line }
             }
             lineStart = next

@@ -103,6 +103,6 @@ struct SearchMatcher {
     }
 
     static func day(_ date: SearchDate) -> Int64 {
-        MessageDate.daysSince1970(year: date.year, month: date.month, day: date.day) ?? 0
+        CalendarBounds.daysSince1970(year: date.year, month: date.month, day: date.day) ?? 0
     }
 }

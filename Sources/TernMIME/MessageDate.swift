@@ -15,28 +15,12 @@ public enum MessageDate {
         let seconds = CalendarBounds.clamp(seconds: secondsSince1970)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
-        let (year, month, day) = civilDate(daysSince1970: days)
+        let (year, month, day) = CalendarBounds.civilDate(daysSince1970: days)
         let weekday = weekdays[Int(((days % 7) + 7) % 7)]
         return "\(weekday), \(day) \(months[month - 1]) \(year) "
             + "\(twoDigits(secondOfDay / 3600)):\(twoDigits(secondOfDay / 60 % 60)):\(twoDigits(secondOfDay % 60)) +0000"
     }
 
-    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar); days outside
-    /// `CalendarBounds` are clamped into it.
-    public static func civilDate(daysSince1970 unclamped: Int64) -> (year: Int, month: Int, day: Int) {
-        let daysSince1970 = min(
-            max(unclamped, CalendarBounds.earliestSecond / 86_400), CalendarBounds.latestSecond / 86_400)
-        let z = daysSince1970 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (Int(year), Int(month), Int(day))
-    }
 
     private static func twoDigits(_ value: Int) -> String {
         value < 10 ? "0\(value)" : "\(value)"
@@ -72,7 +56,7 @@ extension MessageDate {
             let second = time.count == 3 ? ASCIIDecimal.parse(time[2], in: 0...60) : 0
         else { return nil }
         guard let offset = tokens.count > 4 ? zoneOffset(tokens[4]) : 0,
-            let days = daysSince1970(year: year, month: month + 1, day: day)
+            let days = CalendarBounds.daysSince1970(year: year, month: month + 1, day: day)
         else { return nil }
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
         return CalendarBounds.seconds.contains(seconds) ? seconds : nil
@@ -109,16 +93,4 @@ extension MessageDate {
         return (names[zone.uppercased()] ?? 0) * 3600
     }
 
-    /// Days from 1970-01-01 to a date of `CalendarBounds.years` (Howard Hinnant's
-    /// days-from-civil); nil for a year, month or day out of range.
-    public static func daysSince1970(year: Int, month: Int, day: Int) -> Int64? {
-        guard CalendarBounds.years.contains(year), (1...12).contains(month), (1...31).contains(day) else { return nil }
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
 }

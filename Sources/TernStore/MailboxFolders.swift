@@ -94,7 +94,7 @@ public final class MaildirFolders: MailboxFolders {
     }
 
     /// The directory of folder `name`, nil for a name it cannot have.
-    static func directory(of name: String) -> String? {
+    public static func directory(of name: String) -> String? {
         let levels = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !levels.isEmpty, levels.count <= maximumDepth,
             !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
@@ -109,7 +109,7 @@ public final class MaildirFolders: MailboxFolders {
     }
 
     /// The name of a folder directory (`.Archive.2026`), nil for one this store did not make.
-    static func name(ofDirectory entry: String) -> String? {
+    public static func name(ofDirectory entry: String) -> String? {
         guard entry.hasPrefix("."), entry != ".", entry != ".." else { return nil }
         var levels: [String] = []
         for level in entry.dropFirst().split(separator: ".", omittingEmptySubsequences: false) {

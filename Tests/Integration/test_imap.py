@@ -116,10 +116,8 @@ def test_two_sessions_see_each_others_changes(tern):
     assert any(b"\\Answered" in line for line in fetches), b.untagged_responses
     a.store("1", "+FLAGS", "(\\Deleted)")
     assert a.expunge() == ("OK", [b"1"])
-    deadline = time.monotonic() + 3
-    while "EXPUNGE" not in b.untagged_responses and time.monotonic() < deadline:
-        b.noop()
-        time.sleep(0.1)
+    time.sleep(0.3)
+    b.noop()
     assert b.untagged_responses.get("EXPUNGE") == [b"1"], b.untagged_responses
     a.logout()
     b.logout()

@@ -29,10 +29,10 @@ struct HostileDateTests {
     func formatAnything() {
         #expect(MessageDate.format(secondsSince1970: .max) == "Fri, 31 Dec 9999 23:59:59 +0000")
         #expect(MessageDate.format(secondsSince1970: .min) == "Mon, 1 Jan 1900 00:00:00 +0000")
-        #expect(MessageDate.civilDate(daysSince1970: .max) == (9999, 12, 31))
-        #expect(MessageDate.civilDate(daysSince1970: .min) == (1900, 1, 1))
-        #expect(MessageDate.daysSince1970(year: .max, month: 1, day: 1) == nil)
-        #expect(MessageDate.daysSince1970(year: 2026, month: 13, day: 1) == nil)
+        #expect(CalendarBounds.civilDate(daysSince1970: .max) == (9999, 12, 31))
+        #expect(CalendarBounds.civilDate(daysSince1970: .min) == (1900, 1, 1))
+        #expect(CalendarBounds.daysSince1970(year: .max, month: 1, day: 1) == nil)
+        #expect(CalendarBounds.daysSince1970(year: 2026, month: 13, day: 1) == nil)
     }
 
     @Test("a message with a far year has no date")

@@ -43,7 +43,7 @@ public struct SearchDate: Sendable, Hashable {
     public var month: Int
     public var day: Int
 
-    static let months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+    static let months = IMAPDateTime.monthNames.map { $0.uppercased() }
 
     /// Parses `date-text` (`1-Feb-2026`, `01-FEB-2026`); nil for anything else or a day the
     /// month does not have.

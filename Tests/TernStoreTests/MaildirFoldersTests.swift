@@ -1,0 +1,80 @@
+import Foundation
+import NIOPosix
+import TernMail
+import Testing
+
+@testable import TernStore
+
+/// A user's IMAP folders as Maildir++ directories beside their inbox.
+@Suite("MaildirFolders")
+struct MaildirFoldersTests {
+    let root = NSTemporaryDirectory() + "tern-folders-\(UUID().uuidString)"
+
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    func folders() throws -> MaildirFolders {
+        let store = MaildirMailboxStore(
+            root: root, hostname: "mx.test", sync: StoreSync(mode: .default, pool: Self.pool), clock: .fixed(seconds: 1_800_000_000))
+        return try #require(MaildirFolders(store: store, address: "alice@example.test"))
+    }
+
+    /// The error a folder operation was refused with, nil when it was not.
+    static func refusal(_ body: () async throws(FolderError) -> Void) async -> FolderError? {
+        do {
+            try await body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("names map to Maildir++ directories and back; a name that could make a path has none")
+    func names() {
+        #expect(MaildirFolders.directory(of: "Archive/2026") == ".Archive.2026")
+        #expect(MaildirFolders.directory(of: "a.b") == ".a%2Eb")
+        #expect(MaildirFolders.name(ofDirectory: ".Archive.2026") == "Archive/2026")
+        #expect(MaildirFolders.name(ofDirectory: ".a%2Eb") == "a.b")
+        for bad in ["", "/", "a//b", "a/", "/a", "x\u{0}y", "tab\there", String(repeating: "a/", count: 17) + "a"] {
+            #expect(MaildirFolders.directory(of: bad) == nil, "\(bad)")
+        }
+        #expect(MaildirFolders.directory(of: "a//b") == nil)
+        #expect(MaildirFolders.directory(of: "x\u{0}y") == nil)
+        #expect(MaildirFolders.name(ofDirectory: "..") == nil && MaildirFolders.name(ofDirectory: "cur") == nil)
+    }
+
+    @Test("the first LIST makes the special-use folders; CREATE, RENAME, DELETE, SUBSCRIBE")
+    func lifecycle() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folders = try folders()
+        let first = try await folders.list()
+        #expect(first.map(\.name) == ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"])
+        #expect(first.first { $0.name == "Sent" }?.specialUse == .sent)
+        #expect(first.allSatisfy { $0.subscribed })
+
+        try await folders.create("Projects/2026")
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.create("Projects/2026") } == .exists)
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.create("INBOX") } == .exists)
+        #expect(try await folders.list().map(\.name).contains("Projects"), "the level above is made too")
+        let projects = try #require(try await folders.open("Projects/2026"))
+        _ = try await projects.append(NewMessage(source: .octets(Array("Subject: x\r\n\r\n".utf8)), id: "m1", receivedAt: 1))
+
+        try await folders.rename("Projects", to: "Work")
+        let names = try await folders.list().map(\.name)
+        #expect(names.contains("Work/2026") && !names.contains("Projects/2026"), "children move with their parent")
+        #expect(try await folders.open("Work/2026")?.snapshot().messages.count == 1)
+        #expect(try await folders.open("Projects/2026") == nil)
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.rename("INBOX", to: "Old") } == .notPermitted)
+
+        try await folders.subscribe("Work/2026", true)
+        #expect(try await folders.list().first { $0.name == "Work/2026" }?.subscribed == true)
+        try await folders.delete("Work/2026")
+        #expect(try await folders.open("Work/2026") == nil)
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.delete("Work/2026") } == .noSuchFolder)
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.delete("INBOX") } == .notPermitted)
+        #expect(await Self.refusal { () async throws(FolderError) in try await folders.create("a//b") } == .invalidName)
+    }
+}

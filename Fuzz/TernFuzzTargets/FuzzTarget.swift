@@ -48,6 +48,7 @@ package enum FuzzTargets {
         IMAPTargets.command,
         IMAPTargets.sequenceSet,
         IMAPTargets.dateTime,
+        IMAPTargets.mailboxName,
         DNSTargets.message,
         MIMETargets.message,
         MIMETargets.header,

@@ -215,4 +215,22 @@ enum IMAPTargets {
             }
         }
     }
+
+    /// IMAP4rev1's modified UTF-7 mailbox names: what decodes encodes back to the same octets
+    /// (one spelling per name), and any name's encoding decodes to it.
+    static let mailboxName = FuzzTarget(
+        name: "imap-mailbox-name",
+        summary: "ModifiedUTF7: IMAP4rev1 mailbox names decoded and encoded",
+        maximumLength: 1024
+    ) { bytes in
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let octets = Array(line)
+            if let name = ModifiedUTF7.decode(octets) {
+                fuzzCheck(ModifiedUTF7.encode(name) == octets, "\(name) does not encode back to what it was read from")
+            }
+            let name = String(decoding: octets, as: UTF8.self)
+            guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { continue }
+            fuzzCheck(ModifiedUTF7.decode(ModifiedUTF7.encode(name)) == name, "\(name) does not survive encoding")
+        }
+    }
 }

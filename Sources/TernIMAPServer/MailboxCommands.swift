@@ -17,6 +17,22 @@ actor MailboxCommands {
         var rev2: Bool
         var utf8: Bool
         var condstore: Bool
+
+        /// A mailbox name as the client sent it: UTF-8 (IMAP4rev2, UTF8=ACCEPT), or modified
+        /// UTF-7 (IMAP4rev1, RFC 3501 §5.1.3). A name that is neither is refused.
+        func mailboxName(_ octets: [UInt8]) throws(FolderError) -> String {
+            if utf8 {
+                guard let name = String(validating: octets, as: UTF8.self) else { throw .invalidName }
+                return name
+            }
+            guard let name = ModifiedUTF7.decode(octets) else { throw .invalidName }
+            return name
+        }
+
+        /// A mailbox name as this client reads it, written as an astring.
+        func writeMailboxName(_ name: String, to buffer: inout ByteBuffer) {
+            ResponseWriter.writeAString(utf8 ? Array(name.utf8) : ModifiedUTF7.encode(name), utf8: utf8, to: &buffer)
+        }
     }
 
     /// What the command did to the selection, for the session machine.
@@ -200,7 +216,7 @@ actor MailboxCommands {
     {
         switch command.kind {
         case .select(let name, let readOnly):
-            return try await select(Self.name(name), readOnly: readOnly, dialect: dialect, out: &out, selection: &selection)
+            return try await select(try dialect.mailboxName(name), readOnly: readOnly, dialect: dialect, out: &out, selection: &selection)
         case .close:
             if let current = selected, !current.view.readOnly {
                 // §6.4.1: CLOSE expunges silently.
@@ -228,52 +244,47 @@ actor MailboxCommands {
         case .search(let byUID, let returnOptions, let charset, let key):
             return try await search(key, byUID: byUID, returnOptions: returnOptions, charset: charset, tag: command.tag, dialect: dialect, out: &out)
         case .copy(let set, let byUID, let destination):
-            return try await copy(set, byUID: byUID, to: Self.name(destination), move: false, out: &out)
+            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: false, out: &out)
         case .move(let set, let byUID, let destination):
-            return try await copy(set, byUID: byUID, to: Self.name(destination), move: true, out: &out)
+            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: true, out: &out)
         case .create(let name):
-            var folder = Self.name(name)
+            var folder = try dialect.mailboxName(name)
             // §6.3.4: a trailing delimiter says the name is a parent; the folder is the same.
             if folder.hasSuffix("/") { folder.removeLast() }
             try await folders.create(folder)
             return Status(.ok, "CREATE completed")
         case .delete(let name):
-            let folder = Self.name(name)
+            let folder = try dialect.mailboxName(name)
             if selected?.name == folder { return Status(.no, code: "INUSE", "Mailbox is selected") }
             try await folders.delete(folder)
             return Status(.ok, "DELETE completed")
         case .rename(let from, let to):
-            try await folders.rename(Self.name(from), to: Self.name(to))
+            try await folders.rename(try dialect.mailboxName(from), to: try dialect.mailboxName(to))
             return Status(.ok, "RENAME completed")
         case .subscribe(let name):
-            try await folders.subscribe(Self.name(name), true)
+            try await folders.subscribe(try dialect.mailboxName(name), true)
             return Status(.ok, "SUBSCRIBE completed")
         case .unsubscribe(let name):
-            try await folders.subscribe(Self.name(name), false)
+            try await folders.subscribe(try dialect.mailboxName(name), false)
             return Status(.ok, "UNSUBSCRIBE completed")
         case .list(let reference, let pattern):
-            return try await list(reference: Self.name(reference), pattern: Self.name(pattern), subscribedOnly: false, dialect: dialect, out: &out)
+            return try await list(reference: try dialect.mailboxName(reference), pattern: try dialect.mailboxName(pattern), subscribedOnly: false, dialect: dialect, out: &out)
         case .lsub(let reference, let pattern):
-            return try await list(reference: Self.name(reference), pattern: Self.name(pattern), subscribedOnly: true, dialect: dialect, out: &out)
+            return try await list(reference: try dialect.mailboxName(reference), pattern: try dialect.mailboxName(pattern), subscribedOnly: true, dialect: dialect, out: &out)
         case .namespace:
             // RFC 2342: one personal namespace, no prefix, "/" between levels.
             out.writeString("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n")
             return Status(.ok, "NAMESPACE completed")
         case .status(let name, let items):
-            return try await status(Self.name(name), items: items, dialect: dialect, out: &out)
+            return try await status(try dialect.mailboxName(name), items: items, dialect: dialect, out: &out)
         case .append(let name, let flags, let date, let message):
-            return try await append(Self.name(name), flags: flags, date: date, message: message)
+            return try await append(try dialect.mailboxName(name), flags: flags, date: date, message: message)
         case .capability, .logout, .startTLS, .authenticate, .login, .enable, .idle, .id:
             // The session machine answers these itself.
             return Status(.bad, "Unexpected command")
         }
     }
 
-    /// A mailbox name as sent: UTF-8 (IMAP4rev2), or ASCII that IMAP4rev1 clients write in
-    /// modified UTF-7 (RFC 3501 §5.1.3), kept as written.
-    static func name(_ octets: [UInt8]) -> String {
-        String(decoding: octets, as: UTF8.self)
-    }
 
     // MARK: SELECT, EXAMINE
 
@@ -317,7 +328,7 @@ actor MailboxCommands {
         if dialect.rev2 {
             // §6.3.2: IMAP4rev2 servers also send the mailbox's LIST response.
             out.writeString("* LIST () \"/\" ")
-            ResponseWriter.writeAString(Array(name.utf8), utf8: dialect.utf8, to: &out)
+            dialect.writeMailboxName(name, to: &out)
             out.writeString("\r\n")
         }
         selection = .selected(name: name, readOnly: readOnly)
@@ -361,6 +372,7 @@ actor MailboxCommands {
         let marksSeen = !current.view.readOnly && attributes.contains {
             switch $0 {
             case .section(_, _, let peek), .binary(_, _, let peek): !peek
+            case .rfc822(let part): !part.peek
             default: false
             }
         }
@@ -378,7 +390,7 @@ actor MailboxCommands {
         }
         let needsContent = items.contains {
             switch $0 {
-            case .envelope, .body, .bodyStructure, .section, .binary, .binarySize: true
+            case .envelope, .body, .bodyStructure, .section, .rfc822, .binary, .binarySize: true
             default: false
             }
         }
@@ -426,6 +438,9 @@ actor MailboxCommands {
             out.writeString("BODY[\(Self.describe(section))]")
             let octets = rendered?.octets(of: section) ?? []
             Self.writePartial(octets, partial, to: &out)
+        case .rfc822(let part):
+            out.writeString(part.name)
+            Self.writePartial(rendered?.octets(of: part.section) ?? [], nil, to: &out)
         case .binary(let part, let partial, _):
             out.writeString("BINARY[\(part.map(String.init).joined(separator: "."))]")
             Self.writePartial(ArraySlice(rendered?.binary(part) ?? []), partial, to: &out)
@@ -597,7 +612,7 @@ actor MailboxCommands {
             if let use = folder.specialUse { attributes.append(use.rawValue) }
             if folder.subscribed, !subscribedOnly, dialect.rev2 { attributes.append("\\Subscribed") }
             out.writeString("* \(verb) (\(attributes.joined(separator: " "))) \"/\" ")
-            ResponseWriter.writeAString(Array(folder.name.utf8), utf8: dialect.utf8, to: &out)
+            dialect.writeMailboxName(folder.name, to: &out)
             out.writeStaticString("\r\n")
         }
         return Status(.ok, "\(verb) completed")
@@ -651,7 +666,7 @@ actor MailboxCommands {
             }
         }
         out.writeStaticString("* STATUS ")
-        ResponseWriter.writeAString(Array(name.utf8), utf8: dialect.utf8, to: &out)
+        dialect.writeMailboxName(name, to: &out)
         out.writeString(" (\(values.joined(separator: " ")))\r\n")
         return Status(.ok, "STATUS completed")
     }

@@ -54,6 +54,8 @@ def test_dev_catcher_inbox_over_imap(tern):
     subjects = [part[1] for part in data if isinstance(part, tuple)]
     assert subjects == [b"Subject: for alice\r\n\r\n", b"Subject: second for alice\r\n\r\n"]
     assert b'"for alice"' in data[0][0] and b"FLAGS ()" in data[0][0]
+    typ, data = m.fetch("1", "(RFC822.HEADER RFC822.SIZE)")
+    assert data[0][0].startswith(b"1 (RFC822.HEADER {") and b"Subject: for alice" in data[0][1]
     typ, data = m.fetch("1", "(BODY.PEEK[TEXT])")
     assert data[0][1].startswith(b"Hello from the Tern integration tests.")
     typ, data = m.fetch("1", "(FLAGS)")
@@ -170,6 +172,11 @@ def test_serve_mode_accounts_folders_and_tls(tern_factory):
     assert m.status("Archive", "(MESSAGES)") == ("OK", [b"Archive (MESSAGES 1)"])
     assert m.select("INBOX") == ("OK", [b"0"])
     assert m.delete("Work/2026")[0] == "OK"
+    # IMAP4rev1 names non-ASCII folders in modified UTF-7 (RFC 3501 §5.1.3); IMAP4rev2 in UTF-8.
+    assert m.create("Entw&APw-rfe")[0] == "OK"
+    assert b'"/" Entw&APw-rfe' in b"\n".join(m.list('""', "Entw*")[1])
+    assert m.create("Bad&-&AGE-")[0] == "NO"
+    assert (server.data_dir / "mailboxes" / "example.test" / "alice" / ".Entw%C3%BCrfe").is_dir()
     assert m.select("Work/2026")[0] == "NO"
     m.logout()
     # The folders are Maildir++ directories beside the inbox.

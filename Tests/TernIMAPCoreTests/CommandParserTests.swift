@@ -89,8 +89,9 @@ struct CommandParserTests {
         #expect(try attributes("FETCH 1 BODY[3.HEADER.FIELDS.NOT (X-A)]") == [.section(.init(part: [3], text: .headerFields([Self.bytes("X-A")], not: true)), partial: nil, peek: false)])
         #expect(try attributes("FETCH 1 (BINARY.PEEK[1]<5.10> BINARY.SIZE[] RFC822.HEADER)") == [
             .binary(part: [1], partial: .init(offset: 5, count: 10), peek: true), .binarySize(part: []),
-            .section(.init(text: .header), partial: nil, peek: true),
+            .rfc822(.header),
         ])
+        #expect(try attributes("FETCH 1 (RFC822 rfc822.text)") == [.rfc822(.message), .rfc822(.text)])
         #expect(
             try Self.parse("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n").kind
                 == .fetch(SequenceSet(parsing: Self.bytes("1:*"))!, byUID: true, [.flags], changedSince: 12345, vanished: true))

@@ -9,15 +9,43 @@ public enum FetchAttribute: Sendable, Hashable {
     /// `BODY`: the body structure without extension data.
     case body
     case bodyStructure
-    /// `BODY[section]<partial>` and `BODY.PEEK[...]` (peek: `\Seen` is not set); IMAP4rev1's
-    /// `RFC822` is `BODY[]`, `RFC822.HEADER` is `BODY.PEEK[HEADER]`, `RFC822.TEXT` is `BODY[TEXT]`.
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]` (peek: `\Seen` is not set).
     case section(Section, partial: Partial?, peek: Bool)
+    /// IMAP4rev1's `RFC822` (`BODY[]`), `RFC822.HEADER` (`BODY.PEEK[HEADER]`) and `RFC822.TEXT`
+    /// (`BODY[TEXT]`), kept apart because the response names them as they were asked.
+    case rfc822(RFC822Part)
     /// `BINARY[part]<partial>` and `BINARY.PEEK` (RFC 3516): the part decoded from its transfer encoding.
     case binary(part: [UInt32], partial: Partial?, peek: Bool)
     /// `BINARY.SIZE[part]`.
     case binarySize(part: [UInt32])
     /// `MODSEQ` (RFC 7162 CONDSTORE).
     case modificationSequence
+
+    public enum RFC822Part: Sendable, Hashable {
+        case message
+        case header
+        case text
+
+        /// The section it is, and whether reading it leaves `\Seen` alone.
+        public var section: Section {
+            switch self {
+            case .message: Section()
+            case .header: Section(text: .header)
+            case .text: Section(text: .text)
+            }
+        }
+
+        public var peek: Bool { self == .header }
+
+        /// The item's name in the response.
+        public var name: String {
+            switch self {
+            case .message: "RFC822"
+            case .header: "RFC822.HEADER"
+            case .text: "RFC822.TEXT"
+            }
+        }
+    }
 
     /// `ALL`, `FAST` and `FULL` (§6.4.5): shorthands for lists of attributes.
     static let all: [FetchAttribute] = [.flags, .internalDate, .size, .envelope]
@@ -97,9 +125,9 @@ extension IMAPCommandParser {
         case "UID": return .uid
         case "BODYSTRUCTURE": return .bodyStructure
         case "MODSEQ": return .modificationSequence
-        case "RFC822": return .section(.init(), partial: nil, peek: false)
-        case "RFC822.HEADER": return .section(.init(text: .header), partial: nil, peek: true)
-        case "RFC822.TEXT": return .section(.init(text: .text), partial: nil, peek: false)
+        case "RFC822": return .rfc822(.message)
+        case "RFC822.HEADER": return .rfc822(.header)
+        case "RFC822.TEXT": return .rfc822(.text)
         case "BODY", "BODY.PEEK":
             guard cursor.peek() == UInt8(ascii: "[") else {
                 guard name == "BODY" else { throw IMAPSyntaxError("BODY.PEEK needs a section") }

@@ -178,8 +178,7 @@ actor MailboxCommands {
         // §7.5.1: no EXPUNGE while the command named messages by sequence number.
         let expungesAllowed: Bool
         switch command.kind {
-        case .fetch(_, let byUID, _, _, _), .store(_, let byUID, _, _, _), .search(let byUID, _, _, _),
-            .copy(_, let byUID, _), .move(_, let byUID, _):
+        case .fetch(_, let byUID, _, _, _), .store(_, let byUID, _, _, _), .search(let byUID, _, _, _):
             expungesAllowed = byUID
         default:
             expungesAllowed = true
@@ -230,11 +229,11 @@ actor MailboxCommands {
             deselect()
             selection = .closed
             return Status(.ok, "UNSELECT completed")
-        case .noop:
+        case .noop, .check:
             // §6.1.2: NOOP is how a client asks what changed. The listing is the answer, whatever
             // the change feed has delivered by now (it may lag behind another session's write).
             if let mailbox = selected?.mailbox { reconcile(with: try await mailbox.snapshot(), of: mailbox) }
-            return Status(.ok, "NOOP completed")
+            return Status(.ok, command.kind == .check ? "CHECK completed" : "NOOP completed")
         case .expunge(let uids):
             return try await expunge(uids, out: &out)
         case .fetch(let set, let byUID, let attributes, _, _):
@@ -267,10 +266,13 @@ actor MailboxCommands {
         case .unsubscribe(let name):
             try await folders.subscribe(try dialect.mailboxName(name), false)
             return Status(.ok, "UNSUBSCRIBE completed")
-        case .list(let reference, let pattern):
-            return try await list(reference: try dialect.mailboxName(reference), pattern: try dialect.mailboxName(pattern), subscribedOnly: false, dialect: dialect, out: &out)
-        case .lsub(let reference, let pattern):
-            return try await list(reference: try dialect.mailboxName(reference), pattern: try dialect.mailboxName(pattern), subscribedOnly: true, dialect: dialect, out: &out)
+        case .list(let reference, let pattern), .lsub(let reference, let pattern):
+            let verb = if case .list = command.kind { "LIST" } else { "LSUB" }
+            // A pattern no mailbox name can match (not modified UTF-7) matches nothing.
+            guard let reference = try? dialect.mailboxName(reference), let pattern = try? dialect.mailboxName(pattern) else {
+                return Status(.ok, "\(verb) completed")
+            }
+            return try await list(reference: reference, pattern: pattern, subscribedOnly: verb == "LSUB", dialect: dialect, out: &out)
         case .namespace:
             // RFC 2342: one personal namespace, no prefix, "/" between levels.
             out.writeString("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n")

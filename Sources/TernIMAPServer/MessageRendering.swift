@@ -1,5 +1,6 @@
 import TernIMAPCore
 import TernMIME
+import TernSASL
 
 /// What FETCH reports of a message's content (RFC 9051 §7.5.2), from its MIME tree (TernMIME):
 /// ENVELOPE, BODY and BODYSTRUCTURE, and the octets of a section (§6.4.5).
@@ -20,14 +21,7 @@ struct RenderedMessage {
         func value(_ name: String) -> [UInt8]? { part.field(name).map { Array($0.utf8) } }
         func addresses(_ name: String) -> [IMAPAddress] {
             guard let field = part.field(name) else { return [] }
-            return AddressList.mailboxes(in: field).prefix(1000).map { mailbox in
-                let at = mailbox.address.lastIndex(of: "@")
-                let local = at.map { String(mailbox.address[..<$0]) } ?? mailbox.address
-                let host = at.map { String(mailbox.address[mailbox.address.index(after: $0)...]) }
-                return .mailbox(
-                    name: mailbox.name.isEmpty ? nil : Array(mailbox.name.utf8), route: nil, localPart: Array(local.utf8),
-                    host: host.map { Array($0.utf8) })
-            }
+            return Self.addresses(field)
         }
         let from = addresses("From")
         let sender = addresses("Sender")
@@ -37,6 +31,48 @@ struct RenderedMessage {
             date: value("Date"), subject: value("Subject"), from: from, sender: sender.isEmpty ? from : sender,
             replyTo: replyTo.isEmpty ? from : replyTo, to: addresses("To"), cc: addresses("Cc"), bcc: addresses("Bcc"),
             inReplyTo: value("In-Reply-To"), messageID: value("Message-ID"))
+    }
+
+    /// An address field as ENVELOPE lists it (§7.5.2): mailboxes, groups as a start and an end,
+    /// a lone mailbox's comment as its name (`user@example.test (Real Name)`, as Dovecot shows
+    /// it). Read by RFC 5322 (`StrictAddressList`), or leniently when that fails.
+    static func addresses(_ field: String) -> [IMAPAddress] {
+        guard let list = StrictAddressList(parsing: field) else {
+            return AddressList.mailboxes(in: field).prefix(1000).map { mailbox in
+                let at = mailbox.address.lastIndex(of: "@")
+                return .mailbox(
+                    name: name(mailbox.name), route: nil,
+                    localPart: Array((at.map { String(mailbox.address[..<$0]) } ?? mailbox.address).utf8),
+                    host: at.map { Array(mailbox.address[mailbox.address.index(after: $0)...].utf8) })
+            }
+        }
+        let commentName = list.addresses.count == 1 && list.comments.count == 1 ? list.comments[0] : ""
+        func entry(_ mailbox: StrictAddressList.Mailbox) -> IMAPAddress {
+            .mailbox(
+                name: name(mailbox.displayName.isEmpty ? commentName : mailbox.displayName), route: nil,
+                localPart: Array(mailbox.localPart.utf8), host: Array(mailbox.domain.utf8))
+        }
+        var result: [IMAPAddress] = []
+        for address in list.addresses.prefix(1000) {
+            switch address {
+            case .mailbox(let mailbox):
+                result.append(entry(mailbox))
+            case .group(let group):
+                result.append(.groupStart(name: Array(group.displayName.utf8)))
+                result += group.mailboxes.prefix(1000).map(entry)
+                result.append(.groupEnd)
+            }
+        }
+        return result
+    }
+
+    /// A display name as the envelope carries it: non-ASCII as an RFC 2047 encoded word, as it
+    /// came in the header (the parser decoded it), so IMAP4rev1 clients get 7-bit text.
+    static func name(_ text: String) -> [UInt8]? {
+        let text = String(Substring(text).trimmingSpaces)
+        guard !text.isEmpty else { return nil }
+        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return Array(text.utf8) }
+        return Array(("=?UTF-8?B?" + Base64.encode(Array(text.utf8)) + "?=").utf8)
     }
 
     // MARK: BODYSTRUCTURE
@@ -80,22 +116,29 @@ struct RenderedMessage {
     // MARK: Sections
 
     /// The part a section's numbers name (§6.4.5): `[]` the message, `[1]` the first part (the
-    /// body of a single-part message), `[2.1]` ..., through embedded messages. Nil for a part
-    /// the message does not have.
+    /// body of a single-part message), `[2.1]` ..., through embedded messages (`[2.1]` of a
+    /// message/rfc822 part 2 is the first part of the message it holds). Nil for a part the
+    /// message does not have.
     func part(_ numbers: [UInt32]) -> MIMEPart? {
         var current = root
+        var isMessage = true
         for number in numbers {
-            // An embedded message's parts are its message's parts.
-            if current.contentType.isEmbeddedMessage, let inner = current.children.first { current = inner }
-            if current.contentType.isMultipart {
-                let index = Int(number) - 1
-                guard index >= 0, index < current.children.count else { return nil }
-                current = current.children[index]
-            } else {
-                guard number == 1 else { return nil }
-            }
+            let parts = Self.parts(of: current, isMessage: isMessage)
+            let index = Int(number) - 1
+            guard index >= 0, index < parts.count else { return nil }
+            current = parts[index]
+            isMessage = false
         }
         return current
+    }
+
+    /// The numbered parts inside an entity: a multipart's parts; a message's one body when it is
+    /// not multipart; those of the message a message/rfc822 part holds; none in a leaf.
+    private static func parts(of entity: MIMEPart, isMessage: Bool) -> [MIMEPart] {
+        if entity.contentType.isMultipart { return entity.children }
+        if isMessage { return [entity] }
+        if entity.contentType.isEmbeddedMessage, let inner = entity.children.first { return parts(of: inner, isMessage: true) }
+        return []
     }
 
     /// The octets of a section; nil when the message has no such part (the response is then

@@ -38,8 +38,10 @@ struct SearchMatcher {
         case .on(let date): return Self.day(details[message.uid]?.internalDate ?? 0) == Self.day(date)
         case .since(let date): return Self.day(details[message.uid]?.internalDate ?? 0) >= Self.day(date)
         case .sentBefore(let date), .sentOn(let date), .sentSince(let date):
-            guard let sent = try await content(index, mailbox)?.root.field("Date").flatMap(MessageDate.parse) else { return false }
-            let (day, wanted) = (Self.day(sent), Self.day(date))
+            // §6.4.4: the date as written in the Date field, its time and zone disregarded.
+            guard let sent = try await content(index, mailbox)?.root.field("Date").flatMap(MessageDate.parseWithZone)
+            else { return false }
+            let (day, wanted) = (Self.day(sent.seconds + Int64(sent.offset)), Self.day(date))
             switch key {
             case .sentBefore: return day < wanted
             case .sentOn: return day == wanted

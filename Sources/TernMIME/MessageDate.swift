@@ -37,6 +37,13 @@ extension MessageDate {
     ///     time      = hour ":" minute [ ":" second ] FWS zone
     ///     zone      = ( "+" / "-" ) 4DIGIT    ; obs-zone: "UT" / "GMT" / "EST" / ... / military
     public static func parse(_ text: String) -> Int64? {
+        parseWithZone(text)?.seconds
+    }
+
+    /// `parse`, and the zone's offset from UTC in seconds: the date as its writer saw it is
+    /// `seconds + offset` (IMAP's SENTBEFORE, SENTON and SENTSINCE compare that date, RFC 9051
+    /// §6.4.4).
+    public static func parseWithZone(_ text: String) -> (seconds: Int64, offset: Int)? {
         var cleaned = ""
         var depth = 0
         for character in text {
@@ -59,7 +66,7 @@ extension MessageDate {
             let days = CalendarBounds.daysSince1970(year: year, month: month + 1, day: day)
         else { return nil }
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
-        return CalendarBounds.seconds.contains(seconds) ? seconds : nil
+        return CalendarBounds.seconds.contains(seconds) ? (seconds, offset) : nil
     }
 
     /// `4*DIGIT`, or the obsolete two- and three-digit forms of RFC 5322 §4.3 (`49` is 2049,

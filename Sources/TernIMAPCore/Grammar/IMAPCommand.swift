@@ -41,6 +41,8 @@ public struct IMAPCommand: Sendable, Hashable {
         /// RFC 2971: field and value pairs, or nil for `NIL`.
         case id([[UInt8]: [UInt8]?]?)
         // §6.4: selected.
+        /// IMAP4rev1's CHECK (RFC 3501 §6.4.1): a checkpoint, here the same as NOOP.
+        case check
         case close
         case unselect
         case expunge(uids: SequenceSet?)

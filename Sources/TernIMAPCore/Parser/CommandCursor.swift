@@ -23,6 +23,12 @@ public struct CommandCursor: Sendable {
         return lines[line].getInteger(at: lines[line].readerIndex + offset)
     }
 
+    /// The octet after the next one, on the same line.
+    func peekSecond() -> UInt8? {
+        guard line < lines.count, offset + 1 < lines[line].readableBytes else { return nil }
+        return lines[line].getInteger(at: lines[line].readerIndex + offset + 1)
+    }
+
     /// Whether the whole command was read.
     public var isAtEnd: Bool { line == lines.count - 1 && peek() == nil }
 
@@ -95,7 +101,11 @@ public struct CommandCursor: Sendable {
 
     /// `astring = 1*ASTRING-CHAR / string`.
     public mutating func astring() throws(IMAPSyntaxError) -> [UInt8] {
-        if let octet = peek(), octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "{") || octet == UInt8(ascii: "~") {
+        // `~` is an ATOM-CHAR: it starts a literal8 only as `~{`.
+        if let octet = peek(),
+            octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "{")
+                || (octet == UInt8(ascii: "~") && peekSecond() == UInt8(ascii: "{"))
+        {
             return try string()
         }
         return try run("a string", while: IMAPCharacters.isAStringChar)

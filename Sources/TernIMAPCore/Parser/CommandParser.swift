@@ -128,6 +128,7 @@ public enum IMAPCommandParser {
             guard pairs.count <= 30 else { throw IMAPSyntaxError("at most 30 ID fields") }  // RFC 2971 §3.3
             for (field, value) in pairs { fields[field] = value }
             return .id(fields)
+        case "CHECK": return .check
         case "CLOSE": return .close
         case "UNSELECT": return .unselect
         case "EXPUNGE": return .expunge(uids: nil)

@@ -43,7 +43,7 @@ public struct IMAPServerSession: Sendable {
         public init(
             greeting: String = "Tern IMAP ready", startTLSAvailable: Bool = false, implicitTLS: Bool = false,
             loginRequiresTLS: Bool = true, authenticationMechanisms: [SASLCredentials.Mechanism] = [.plain],
-            unauthenticatedLimits: IMAPCommandFramer.Configuration = .init(maximumLineLength: 8192, maximumLiteralSize: 8192),
+            unauthenticatedLimits: IMAPCommandFramer.Configuration = .init(maximumLineLength: 64 * 1024, maximumLiteralSize: 8192),
             authenticatedLimits: IMAPCommandFramer.Configuration = .init(),
             authenticatedCapabilities: [String] = [], enableableExtensions: [String] = []
         ) {
@@ -413,7 +413,7 @@ public struct IMAPServerSession: Sendable {
             guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
             idleTag = tag
             return [.send(continuation("idling")), .startIdle(tag: tag)]
-        case .close, .unselect, .expunge, .search, .fetch, .store, .copy, .move:
+        case .check, .close, .unselect, .expunge, .search, .fetch, .store, .copy, .move:
             guard case .selected = state else {
                 return [.send(status(tag: tag, .bad, text: user == nil ? "Log in first" : "No mailbox selected"))]
             }

@@ -87,9 +87,9 @@ actor MailboxCommands {
         switch change {
         case .appended(let messages):
             for message in messages { current.details[message.uid] = message }
-            current.view.record(.appended(messages.map { .init(uid: $0.uid, flags: $0.flags) }))
+            current.view.record(.appended(messages.map { Self.shown($0) }))
         case .flagsChanged(let messages):
-            current.view.record(.flagsChanged(messages.map { .init(uid: $0.uid, flags: $0.flags) }))
+            current.view.record(.flagsChanged(messages.map { Self.shown($0) }))
         case .expunged(let uids):
             current.view.record(.expunged(uids))
         }
@@ -116,7 +116,7 @@ actor MailboxCommands {
         let added = snapshot.messages.filter { $0.uid >= current.view.uidNext }
         if !added.isEmpty {
             for message in added { current.details[message.uid] = message }
-            current.view.record(.appended(added.map { .init(uid: $0.uid, flags: $0.flags) }))
+            current.view.record(.appended(added.map { Self.shown($0) }))
         }
         selected = current
     }
@@ -288,6 +288,11 @@ actor MailboxCommands {
     }
 
 
+    /// A listed message as the view holds it.
+    static func shown(_ message: MailboxMessage) -> SelectedMailbox.Message {
+        .init(uid: message.uid, flags: message.flags, keywords: message.keywords)
+    }
+
     // MARK: SELECT, EXAMINE
 
     private func select(_ name: String, readOnly: Bool, dialect: Dialect, out: inout ByteBuffer, selection: inout Selection)
@@ -307,7 +312,7 @@ actor MailboxCommands {
         let snapshot = try await mailbox.snapshot()
         let view = SelectedMailbox(
             uidValidity: snapshot.uidValidity, uidNext: snapshot.uidNext,
-            messages: snapshot.messages.map { .init(uid: $0.uid, flags: $0.flags) }, readOnly: readOnly)
+            messages: snapshot.messages.map { Self.shown($0) }, readOnly: readOnly)
         let feed = Task { [weak self] in
             for await change in changes {
                 guard let self else { return }
@@ -317,11 +322,13 @@ actor MailboxCommands {
         selected = Selected(
             name: name, mailbox: mailbox, view: view,
             details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), feed: feed)
-        let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        // §7.3.5, §7.1: the flags defined here, and those a STORE keeps (`\\*`: new keywords too).
+        let flags = (MessageFlags.imapNames.map(\.name) + snapshot.keywords).joined(separator: " ")
         out.writeString("* \(view.count) EXISTS\r\n")
         if !dialect.rev2 { out.writeString("* 0 RECENT\r\n") }
         out.writeString("* FLAGS (\(flags))\r\n")
-        out.writeString("* OK [PERMANENTFLAGS (\(readOnly ? "" : flags))] Flags permitted\r\n")
+        let permanent = readOnly ? "" : flags + (snapshot.acceptsNewKeywords ? " \\*" : "")
+        out.writeString("* OK [PERMANENTFLAGS (\(permanent))] Flags permitted\r\n")
         if !dialect.rev2, let unseen = view.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
             out.writeString("* OK [UNSEEN \(unseen + 1)] First unseen\r\n")
         }
@@ -385,7 +392,7 @@ actor MailboxCommands {
             if !unseen.isEmpty {
                 let changed = try await current.mailbox.updateFlags(unseen, .add(.seen))
                 current = selected ?? current
-                _ = current.view.setFlags(changed.map { .init(uid: $0.uid, flags: $0.flags) })
+                _ = current.view.setFlags(changed.map { Self.shown($0) })
                 selected = current
                 if !items.contains(.flags) { items.append(.flags) }
             }
@@ -422,7 +429,7 @@ actor MailboxCommands {
             out.writeString("UID \(message.uid)")
         case .flags:
             out.writeStaticString("FLAGS ")
-            message.flags.writeIMAP(to: &out)
+            message.flags.writeIMAP(keywords: message.keywords, to: &out)
         case .internalDate:
             out.writeString("INTERNALDATE \"\(IMAPDateTime.format(details?.internalDate ?? 0))\"")
         case .size:
@@ -490,18 +497,18 @@ actor MailboxCommands {
         guard let indices = current.view.resolve(set, byUID: byUID) else {
             return Status(.bad, "Invalid message sequence number")
         }
-        // Keywords are not kept yet (PERMANENTFLAGS lists only the system flags).
-        let system = MessageFlags.parsing(flags).flags
+        let (system, others) = MessageFlags.parsing(flags)
+        let keywords = MessageFlags.keywords(others)
         let update: FlagUpdate =
             switch operation {
-            case .add: .add(system)
-            case .remove: .remove(system)
-            case .replace: .replace(system)
+            case .add: .add(system, keywords: keywords)
+            case .remove: .remove(system, keywords: keywords)
+            case .replace: .replace(system, keywords: keywords)
             }
         let uids = indices.map { current.view.messages[$0].uid }
         let changed = uids.isEmpty ? [] : try await current.mailbox.updateFlags(uids, update)
         current = selected ?? current
-        _ = current.view.setFlags(changed.map { .init(uid: $0.uid, flags: $0.flags) })
+        _ = current.view.setFlags(changed.map { Self.shown($0) })
         selected = current
         if !silent {
             for uid in uids {
@@ -573,7 +580,7 @@ actor MailboxCommands {
             let appended = try await destination.append(
                 NewMessage(
                     source: .stored(source), id: "copy-\(UInt64.random(in: 0...UInt64.max))",
-                    receivedAt: details?.internalDate ?? clock.seconds, flags: message.flags))
+                    receivedAt: details?.internalDate ?? clock.seconds, flags: message.flags, keywords: message.keywords))
             sourceUIDs.append(message.uid)
             if let uid = appended.uid { destinationUIDs.append(uid) }
         }
@@ -685,10 +692,11 @@ actor MailboxCommands {
         guard let mailbox = try await folders.open(name) else {
             return Status(.no, code: "TRYCREATE", "Mailbox does not exist")
         }
+        let (system, others) = MessageFlags.parsing(flags)
         let appended = try await mailbox.append(
             NewMessage(
                 source: .octets(message), id: "append-\(UInt64.random(in: 0...UInt64.max))", receivedAt: receivedAt,
-                flags: MessageFlags.parsing(flags).flags))
+                flags: system, keywords: MessageFlags.keywords(others)))
         guard let uid = appended.uid else { return Status(.ok, "APPEND completed") }
         let validity = try await mailbox.snapshot().uidValidity
         return Status(.ok, code: "APPENDUID \(validity) \(uid)", "APPEND completed")

@@ -24,8 +24,8 @@ struct SearchMatcher {
         let message = view.messages[index]
         switch key {
         case .all: return true
-        case .flag(let name): return Self.has(name, message.flags)
-        case .noFlag(let name): return !Self.has(name, message.flags)
+        case .flag(let name): return Self.has(name, message)
+        case .noFlag(let name): return !Self.has(name, message)
         case .recent: return false
         case .larger(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) > size
         case .smaller(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) < size
@@ -79,11 +79,13 @@ struct SearchMatcher {
         return message
     }
 
-    static func has(_ name: String, _ flags: MessageFlags) -> Bool {
-        guard let flag = MessageFlags.imapNames.first(where: { $0.name.lowercased() == name.lowercased() })?.flag else {
-            return false  // keywords are not kept yet
+    /// A system flag or a keyword, in any case.
+    static func has(_ name: String, _ message: SelectedMailbox.Message) -> Bool {
+        let folded = name.lowercased()
+        if let flag = MessageFlags.imapNames.first(where: { $0.name.lowercased() == folded })?.flag {
+            return message.flags.contains(flag)
         }
-        return flags.contains(flag)
+        return message.keywords.contains { $0.lowercased() == folded }
     }
 
     /// The text parts' decoded bodies (and the raw body of anything else).

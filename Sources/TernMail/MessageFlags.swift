@@ -19,17 +19,34 @@ public struct MessageFlags: OptionSet, Sendable, Hashable {
     public static let all: MessageFlags = [.seen, .answered, .flagged, .deleted, .draft]
 }
 
-/// How `updateFlags` changes the flags: IMAP STORE's `+FLAGS`, `-FLAGS` and `FLAGS`.
+/// How `updateFlags` changes the flags: IMAP STORE's `+FLAGS`, `-FLAGS` and `FLAGS`, for the
+/// system flags and the keywords (`$Forwarded`, `Junk`: RFC 9051 §2.3.2 flag-keyword).
 public enum FlagUpdate: Sendable, Hashable {
-    case add(MessageFlags)
-    case remove(MessageFlags)
-    case replace(MessageFlags)
+    case add(MessageFlags, keywords: [String] = [])
+    case remove(MessageFlags, keywords: [String] = [])
+    case replace(MessageFlags, keywords: [String] = [])
 
     public func applied(to flags: MessageFlags) -> MessageFlags {
         switch self {
-        case .add(let added): flags.union(added)
-        case .remove(let removed): flags.subtracting(removed)
-        case .replace(let replacement): replacement
+        case .add(let added, _): flags.union(added)
+        case .remove(let removed, _): flags.subtracting(removed)
+        case .replace(let replacement, _): replacement
         }
+    }
+
+    /// Keywords compare without regard to case; one already set keeps its spelling.
+    public func applied(toKeywords keywords: [String]) -> [String] {
+        switch self {
+        case .add(_, let added): Self.distinct(keywords + added)
+        case .remove(_, let removed):
+            keywords.filter { keyword in !removed.contains { $0.lowercased() == keyword.lowercased() } }
+        case .replace(_, let replacement): Self.distinct(replacement)
+        }
+    }
+
+    /// The keywords without repeats (the first spelling of each is kept).
+    public static func distinct(_ keywords: [String]) -> [String] {
+        var seen: Set<String> = []
+        return keywords.filter { seen.insert($0.lowercased()).inserted }
     }
 }

@@ -57,8 +57,10 @@ public protocol Mailbox: AnyObject, Sendable {
     /// expunged meanwhile. Nil when there is no such message.
     func source(of uid: UInt32) async throws -> (any MessageSource)?
 
-    /// Changes the flags of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6); returns the
-    /// messages whose flags changed, as they are now. UIDs of messages that are gone are skipped.
+    /// Changes the flags and keywords of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6);
+    /// returns the messages whose flags or keywords changed, as they are now. UIDs of messages
+    /// that are gone are skipped; a keyword the mailbox has no room for is not set
+    /// (`MailboxSnapshot.acceptsNewKeywords`).
     func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage]
 
     /// Removes the messages with `uids` for good (IMAP EXPUNGE, POP3's UPDATE state); returns
@@ -85,15 +87,18 @@ public struct MailboxMessage: Sendable, Hashable {
     /// name; a row's key in a database). POP3's UIDL may show it.
     public var key: String
     public var flags: MessageFlags
+    /// The keywords set on it, in the order the mailbox defined them.
+    public var keywords: [String]
     /// Octets as stored (IMAP's RFC822.SIZE, POP3's LIST).
     public var size: Int
     /// When it arrived, in seconds since the epoch (IMAP's INTERNALDATE).
     public var internalDate: Int64
 
-    public init(uid: UInt32, key: String, flags: MessageFlags, size: Int, internalDate: Int64) {
+    public init(uid: UInt32, key: String, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64) {
         self.uid = uid
         self.key = key
         self.flags = flags
+        self.keywords = keywords
         self.size = size
         self.internalDate = internalDate
     }
@@ -107,11 +112,20 @@ public struct MailboxSnapshot: Sendable, Hashable {
     public var uidNext: UInt32
     /// Ascending by UID.
     public var messages: [MailboxMessage]
+    /// The keywords the mailbox has defined (IMAP's FLAGS response lists them).
+    public var keywords: [String]
+    /// Whether a keyword not yet defined can be set (IMAP's `\*` in PERMANENTFLAGS).
+    public var acceptsNewKeywords: Bool
 
-    public init(uidValidity: UInt32, uidNext: UInt32, messages: [MailboxMessage]) {
+    public init(
+        uidValidity: UInt32, uidNext: UInt32, messages: [MailboxMessage], keywords: [String] = [],
+        acceptsNewKeywords: Bool = true
+    ) {
         self.uidValidity = uidValidity
         self.uidNext = uidNext
         self.messages = messages
+        self.keywords = keywords
+        self.acceptsNewKeywords = acceptsNewKeywords
     }
 }
 
@@ -143,13 +157,17 @@ public struct NewMessage: Sendable {
     /// Seconds since the epoch: the internal date.
     public var receivedAt: Int64
     public var flags: MessageFlags
+    public var keywords: [String]
 
-    public init(source: Source, prefix: [UInt8] = [], id: String, receivedAt: Int64, flags: MessageFlags = []) {
+    public init(
+        source: Source, prefix: [UInt8] = [], id: String, receivedAt: Int64, flags: MessageFlags = [], keywords: [String] = []
+    ) {
         self.source = source
         self.prefix = prefix
         self.id = id
         self.receivedAt = receivedAt
         self.flags = flags
+        self.keywords = keywords
     }
 }
 

@@ -67,10 +67,16 @@ package struct MaildirFileName: Sendable, Hashable {
         return ASCIIDecimal.parse(octets: name[..<dot].utf8, in: 0...CalendarBounds.latestSecond)
     }
 
-    /// This name with its system flags set to `flags` and every other letter kept: the name the
-    /// file takes in `cur/`.
-    package func settingFlags(_ flags: MessageFlags) -> String {
+    /// The keyword letters (Dovecot's `a`–`z`, `MaildirKeywords`).
+    package var keywordLetters: Set<Unicode.Scalar> {
+        Set(flagLetters.filter { ("a"..."z").contains($0) })
+    }
+
+    /// This name with its system flags set to `flags`, its keyword letters to `keywords` when
+    /// given, and every other letter kept: the name the file takes in `cur/`.
+    package func settingFlags(_ flags: MessageFlags, keywords: Set<Unicode.Scalar>? = nil) -> String {
         var letters = otherLetters
+        if let keywords { letters = letters.filter { !("a"..."z").contains($0) }.union(keywords) }
         for (letter, flag) in Self.letters where flags.contains(flag) { letters.insert(letter) }
         return "\(withoutInfo):2,\(String(String.UnicodeScalarView(letters.sorted { $0.value < $1.value })))"
     }

@@ -74,14 +74,22 @@ final class MaildirMailbox: Mailbox {
         var (name, size) = try await maildir.deliver(
             message.source, prefix: message.prefix, id: message.id, receivedAt: message.receivedAt)
         var path = "new/\(name)"
+        var keywords: [String] = []
         let file = MaildirFileName(name)
-        if !message.flags.isEmpty {
+        if !message.flags.isEmpty || !message.keywords.isEmpty {
             // A message with flags belongs in cur/ (new/ is for messages no reader has seen).
-            let (flagged, stored, root) = (file.settingFlags(message.flags), name, maildir.root)
+            let (stored, root, flags, wanted) = (name, maildir.root, message.flags, message.keywords)
             do {
-                try await pool.runIfActive { try POSIXFile.rename("\(root)/new/\(stored)", "\(root)/cur/\(flagged)") }
-                name = flagged
-                path = "cur/\(flagged)"
+                let flagged = try await exclusively { () throws -> (String, [String]) in
+                    var table = MaildirKeywords.load(root: root)
+                    let (letters, defined) = table.letters(for: wanted)
+                    if defined { try table.write(root: root) }
+                    let flagged = MaildirFileName(stored).settingFlags(flags, keywords: letters)
+                    try POSIXFile.rename("\(root)/new/\(stored)", "\(root)/cur/\(flagged)")
+                    return (flagged, table.keywords(of: letters))
+                }
+                (name, keywords) = flagged
+                path = "cur/\(name)"
             } catch {
                 store.logger.warning(
                     "stored a message, but could not set its flags",
@@ -95,7 +103,7 @@ final class MaildirMailbox: Mailbox {
             record(
                 Listed(
                     message: MailboxMessage(
-                        uid: uid, key: key, flags: MaildirFileName(name).flags, size: size,
+                        uid: uid, key: key, flags: MaildirFileName(name).flags, keywords: keywords, size: size,
                         internalDate: message.receivedAt),
                     path: path))
             return AppendedMessage(key: key, uid: uid, size: size)
@@ -224,13 +232,16 @@ final class MaildirMailbox: Mailbox {
         // Keys in name order, which for Tern's names is arrival order: new UIDs ascend with it.
         let keys = found.keys.sorted()
         let numbering = try list.number(keys, now: store.clock.seconds)
+        let keywords = MaildirKeywords.load(root: root)
         var messages: [UInt32: Listed] = [:]
         for (key, uid) in zip(keys, numbering.uids) {
             guard let (path, file) = found[key] else { continue }
             let size = file.statedSize ?? POSIXFile.fileSize("\(root)/\(path)") ?? 0
             let internalDate = file.arrival ?? POSIXFile.modificationTime("\(root)/\(path)") ?? 0
             messages[uid] = Listed(
-                message: MailboxMessage(uid: uid, key: key, flags: file.flags, size: size, internalDate: internalDate),
+                message: MailboxMessage(
+                    uid: uid, key: key, flags: file.flags, keywords: keywords.keywords(of: file.keywordLetters), size: size,
+                    internalDate: internalDate),
                 path: path)
         }
         let changes = listing.withLockedValue { listing -> [MailboxChange] in
@@ -241,7 +252,8 @@ final class MaildirMailbox: Mailbox {
         for change in changes { feed.send(change) }
         return MailboxSnapshot(
             uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
-            messages: messages.values.map(\.message).sorted { $0.uid < $1.uid })
+            messages: messages.values.map(\.message).sorted { $0.uid < $1.uid }, keywords: keywords.defined,
+            acceptsNewKeywords: !keywords.isFull)
     }
 
     private static func changes(from old: [UInt32: Listed], to new: [UInt32: Listed]) -> [MailboxChange] {
@@ -251,7 +263,9 @@ final class MaildirMailbox: Mailbox {
         let appended = new.values.filter { old[$0.message.uid] == nil }.map(\.message).sorted { $0.uid < $1.uid }
         if !appended.isEmpty { changes.append(.appended(appended)) }
         let flagged = new.values.compactMap { listed -> MailboxMessage? in
-            guard let before = old[listed.message.uid], before.message.flags != listed.message.flags else { return nil }
+            guard let before = old[listed.message.uid],
+                before.message.flags != listed.message.flags || before.message.keywords != listed.message.keywords
+            else { return nil }
             return listed.message
         }.sorted { $0.uid < $1.uid }
         if !flagged.isEmpty { changes.append(.flagsChanged(flagged)) }
@@ -266,11 +280,17 @@ final class MaildirMailbox: Mailbox {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             var changed: [MailboxMessage] = []
             var vanished: [UInt32] = []
+            var table = MaildirKeywords.load(root: root)
             for uid in Set(uids).sorted() {
                 guard let listed = self.listing.withLockedValue({ $0.messages[uid] }) else { continue }
                 let flags = update.applied(to: listed.message.flags)
-                guard flags != listed.message.flags else { continue }
-                let name = MaildirFileName(String(listed.path.drop { $0 != "/" }.dropFirst())).settingFlags(flags)
+                let (letters, defined) = table.letters(for: update.applied(toKeywords: listed.message.keywords))
+                let keywords = table.keywords(of: letters)
+                guard flags != listed.message.flags || keywords != listed.message.keywords else { continue }
+                // The table first: a name never carries a letter the table does not define.
+                if defined { try table.write(root: root) }
+                let file = MaildirFileName(String(listed.path.drop { $0 != "/" }.dropFirst()))
+                let name = file.settingFlags(flags, keywords: letters.union(table.undefined(file.keywordLetters)))
                 do {
                     try POSIXFile.rename("\(root)/\(listed.path)", "\(root)/cur/\(name)")
                 } catch let error as StoreError where error.errno == ENOENT {
@@ -279,6 +299,7 @@ final class MaildirMailbox: Mailbox {
                 }
                 var now = listed
                 now.message.flags = flags
+                now.message.keywords = keywords
                 now.path = "cur/\(name)"
                 self.listing.withLockedValue { $0.messages[uid] = now }
                 changed.append(now.message)

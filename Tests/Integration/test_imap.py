@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
+import os
 import smtplib
 import socket
 import ssl
@@ -160,6 +161,14 @@ def test_serve_mode_accounts_folders_and_tls(tern_factory):
                       (b"\\Archive", b"Archive")]:
         assert use in listed and name in listed, listed
     assert m.select("INBOX") == ("OK", [b"1"])
+    assert b"\\*" in m.untagged_responses["PERMANENTFLAGS"][0]
+    # Keywords live where Dovecot keeps them: dovecot-keywords and a letter in the file name.
+    typ, data = m.store("1", "+FLAGS", "($Forwarded Junk)")
+    assert typ == "OK" and b"$Forwarded Junk" in data[0], data
+    assert m.search(None, "KEYWORD", "junk") == ("OK", [b"1"])
+    root = server.data_dir / "mailboxes" / "example.test" / "alice"
+    assert (root / "dovecot-keywords").read_text() == "0 $Forwarded\n1 Junk\n"
+    assert [name.split(":2,")[1] for name in os.listdir(root / "cur")] == ["ab"]
     assert m.create("Projects/2026")[0] == "OK"
     assert m.copy("1", "Projects/2026")[0] == "OK"
     typ, data = m.copy("1", "Nowhere")
@@ -180,7 +189,6 @@ def test_serve_mode_accounts_folders_and_tls(tern_factory):
     assert m.select("Work/2026")[0] == "NO"
     m.logout()
     # The folders are Maildir++ directories beside the inbox.
-    root = server.data_dir / "mailboxes" / "example.test" / "alice"
     assert (root / ".Archive" / "maildirfolder").exists() and (root / ".Work" / "cur").is_dir()
 
 

@@ -129,6 +129,26 @@ public enum MailboxStoreContract {
             try require(relisted.map(\.flags) == [[.answered, .deleted], [.flagged]], "flags kept: \(relisted)")
             try require(try await restarted.contents(of: a) == octets("a"), "a flagged message reads as before")
         },
+        Check(name: "keywords are set with flags, compared without case, defined once, and kept across a restart") { environment in
+            let mailbox = try await environment.makeStore().mailbox("alice@example.test")
+            var new = message("k", id: "K1", at: 35)
+            new.keywords = ["$Forwarded"]
+            let a = try uid(try await mailbox.append(new))
+            let b = try uid(try await mailbox.append(message("l", id: "K2", at: 36)))
+            var changed = try await mailbox.updateFlags([a, b], .add([.seen], keywords: ["Junk", "$forwarded"]))
+            try require(changed.map(\.keywords) == [["$Forwarded", "Junk"], ["$Forwarded", "Junk"]], "added: \(changed)")
+            changed = try await mailbox.updateFlags([a], .add([], keywords: ["junk"]))
+            try require(changed.isEmpty, "a keyword already set, in another case, changes nothing: \(changed)")
+            changed = try await mailbox.updateFlags([b], .remove([], keywords: ["JUNK"]))
+            try require(changed.map(\.keywords) == [["$Forwarded"]], "removed: \(changed)")
+            changed = try await mailbox.updateFlags([a], .replace([.flagged], keywords: ["NonJunk"]))
+            try require(changed.map(\.keywords) == [["NonJunk"]] && changed[0].flags == [.flagged], "replaced: \(changed)")
+            let restarted = try await environment.makeStore().mailbox("alice@example.test")
+            let listing = try await restarted.snapshot()
+            try require(listing.messages.map(\.keywords) == [["NonJunk"], ["$Forwarded"]], "kept: \(listing.messages)")
+            try require(Set(listing.keywords) == ["$Forwarded", "Junk", "NonJunk"], "defined: \(listing.keywords)")
+            try require(listing.acceptsNewKeywords, "room for more")
+        },
         Check(name: "expunged messages are gone, and their UIDs never come back, also after a restart") { environment in
             let store = try environment.makeStore()
             let mailbox = try await store.mailbox("alice@example.test")

@@ -23,15 +23,21 @@ extension MessageFlags {
         return (flags, others)
     }
 
-    /// `flag-list = "(" [flag *(SP flag)] ")"`.
-    public func writeIMAP(to buffer: inout ByteBuffer) {
+    /// `flag-list = "(" [flag *(SP flag)] ")"`: the system flags, then the keywords.
+    public func writeIMAP(keywords: [String] = [], to buffer: inout ByteBuffer) {
         buffer.writeStaticString("(")
         var first = true
-        for (flag, name) in Self.imapNames where contains(flag) {
+        for name in Self.imapNames.filter({ contains($0.flag) }).map(\.name) + keywords {
             if !first { buffer.writeStaticString(" ") }
             first = false
             buffer.writeString(name)
         }
         buffer.writeStaticString(")")
+    }
+
+    /// The keywords among names a client sent (`others` of `parsing`): flag extensions
+    /// (`\Recent`, `\Foo`) are not keywords and are not stored.
+    public static func keywords(_ others: [String]) -> [String] {
+        FlagUpdate.distinct(others.filter { !$0.hasPrefix("\\") })
     }
 }

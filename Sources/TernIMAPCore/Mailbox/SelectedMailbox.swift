@@ -13,10 +13,12 @@ public struct SelectedMailbox: Sendable {
     public struct Message: Sendable, Hashable {
         public var uid: UInt32
         public var flags: MessageFlags
+        public var keywords: [String]
 
-        public init(uid: UInt32, flags: MessageFlags) {
+        public init(uid: UInt32, flags: MessageFlags, keywords: [String] = []) {
             self.uid = uid
             self.flags = flags
+            self.keywords = keywords
         }
     }
 
@@ -125,8 +127,11 @@ public struct SelectedMailbox: Sendable {
                 }
             case .flagsChanged(let changed):
                 for message in changed {
-                    guard let position = index(ofUID: message.uid), messages[position].flags != message.flags else { continue }
+                    guard let position = index(ofUID: message.uid),
+                        messages[position].flags != message.flags || messages[position].keywords != message.keywords
+                    else { continue }
                     messages[position].flags = message.flags
+                    messages[position].keywords = message.keywords
                     changedFlags.insert(message.uid)
                 }
             }
@@ -160,6 +165,7 @@ public struct SelectedMailbox: Sendable {
         for message in changed {
             guard let position = index(ofUID: message.uid) else { continue }
             messages[position].flags = message.flags
+            messages[position].keywords = message.keywords
             indices.append(position)
         }
         return indices
@@ -174,7 +180,7 @@ public struct SelectedMailbox: Sendable {
     public func writeFlags(at position: Int, to buffer: inout ByteBuffer) {
         let message = messages[position]
         buffer.writeString("* \(position + 1) FETCH (UID \(message.uid) FLAGS ")
-        message.flags.writeIMAP(to: &buffer)
+        message.flags.writeIMAP(keywords: message.keywords, to: &buffer)
         buffer.writeStaticString(")\r\n")
     }
 

@@ -123,17 +123,19 @@ final class IMAPSession: ConnectionDriver {
 
         case .startIdle:
             guard let commands else { return }
+            let dialect = self.dialect
             let interval = endpoint.configuration.idlePollInterval
             // Updates arrive from the mailbox's feed on other threads: hop to the loop to write.
             let loopBound = NIOLoopBound(connection, eventLoop: eventLoop)
             let push: @Sendable (ByteBuffer) -> Void = { buffer in
                 eventLoop.execute { loopBound.value.write { $0.writeImmutableBuffer(buffer) }; loopBound.value.run([]) }
             }
-            Task { await commands.startIdle(pollInterval: interval, push: push) }
+            Task { await commands.startIdle(dialect: dialect, pollInterval: interval, push: push) }
 
         case .endIdle(let tag, let done):
             guard let commands else { return connection.run(machine.commandCompleted()) }
-            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done) }
+            let dialect = self.dialect
+            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done, dialect: dialect) }
             connection.suspendReading(until: future) { [self] result in
                 if case .success(let output) = result { connection.write { $0.writeImmutableBuffer(output) } }
                 return machine.commandCompleted()

@@ -53,7 +53,12 @@ actor MailboxCommands {
         var view: SelectedMailbox
         /// The stored facts of each message in view (size, internal date).
         var details: [UInt32: MailboxMessage]
+        /// The messages recent to this session (IMAP4rev1's `\Recent`): those it claimed, or
+        /// for EXAMINE those nobody has claimed.
+        var recent: Set<UInt32> = []
         var feed: Task<Void, Never>
+
+        var recentCount: Int { view.messages.count { recent.contains($0.uid) } }
     }
 
     let user: String
@@ -62,7 +67,7 @@ actor MailboxCommands {
     /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
     let appendLimit: Int
     private var selected: Selected?
-    private var idle: (push: @Sendable (ByteBuffer) -> Void, poll: Task<Void, Never>)?
+    private var idle: (push: @Sendable (ByteBuffer) -> Void, dialect: Dialect, poll: Task<Void, Never>)?
 
     init(user: String, folders: any MailboxFolders, clock: WallClock, appendLimit: Int) {
         self.user = user
@@ -82,7 +87,8 @@ actor MailboxCommands {
     // MARK: Updates
 
     /// A change the selected mailbox reported.
-    private func record(_ change: MailboxChange, from mailbox: any Mailbox) {
+    private func record(_ change: MailboxChange, from mailbox: any Mailbox) async {
+        if case .appended(let messages) = change { await takeRecent(messages, of: mailbox) }
         guard var current = selected, current.mailbox === mailbox else { return }
         switch change {
         case .appended(let messages):
@@ -96,21 +102,50 @@ actor MailboxCommands {
         selected = current
         if let idle {
             var buffer = ByteBuffer()
-            writeUpdates(expungesAllowed: true, to: &buffer)
+            writeUpdates(expungesAllowed: true, dialect: idle.dialect, to: &buffer)
             if buffer.readableBytes > 0 { idle.push(buffer) }
         }
     }
 
+    /// New messages become recent to this session: a read-write session claims them (no other
+    /// session will see them as recent), a read-only one sees those nobody claimed.
+    private func takeRecent(_ messages: [MailboxMessage], of mailbox: any Mailbox) async {
+        guard let current = selected, current.mailbox === mailbox, messages.contains(where: \.isRecent) else { return }
+        let taken: [UInt32]
+        if current.view.readOnly {
+            taken = messages.filter(\.isRecent).map(\.uid)
+        } else {
+            taken = (try? await mailbox.claimRecent()) ?? []
+        }
+        guard var now = selected, now.mailbox === mailbox else { return }
+        now.recent.formUnion(taken)
+        selected = now
+    }
+
+    /// A message this session put into its selected mailbox is in its view before the tagged OK
+    /// (the change feed would tell it a moment later), and recent to it.
+    private func showOwnAppend(
+        uid: UInt32, _ appended: AppendedMessage, flags: MessageFlags, keywords: [String], internalDate: Int64,
+        in mailbox: any Mailbox
+    ) async {
+        guard selected?.mailbox === mailbox else { return }
+        let message = MailboxMessage(
+            uid: uid, key: appended.key, flags: flags, keywords: keywords, size: appended.size, internalDate: internalDate,
+            isRecent: true)
+        await record(.appended([message]), from: mailbox)
+    }
+
     /// Records the differences between the view and a listing of its mailbox: what the feed
     /// reports too is recorded twice, which the view ignores.
-    private func reconcile(with snapshot: MailboxSnapshot, of mailbox: any Mailbox) {
+    private func reconcile(with snapshot: MailboxSnapshot, of mailbox: any Mailbox) async {
+        await takeRecent(snapshot.messages.filter { $0.uid >= (selected?.view.uidNext ?? .max) }, of: mailbox)
         guard var current = selected, current.mailbox === mailbox else { return }
         let listed = Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 })
         let gone = current.view.messages.map(\.uid).filter { listed[$0] == nil }
         if !gone.isEmpty { current.view.record(.expunged(gone)) }
         let changed = current.view.messages.compactMap { shown -> SelectedMailbox.Message? in
-            guard let now = listed[shown.uid], now.flags != shown.flags else { return nil }
-            return .init(uid: now.uid, flags: now.flags)
+            guard let now = listed[shown.uid], now.flags != shown.flags || now.keywords != shown.keywords else { return nil }
+            return Self.shown(now)
         }
         if !changed.isEmpty { current.view.record(.flagsChanged(changed)) }
         let added = snapshot.messages.filter { $0.uid >= current.view.uidNext }
@@ -121,17 +156,21 @@ actor MailboxCommands {
         selected = current
     }
 
-    private func writeUpdates(expungesAllowed: Bool, to buffer: inout ByteBuffer) {
+    private func writeUpdates(expungesAllowed: Bool, dialect: Dialect, to buffer: inout ByteBuffer) {
         guard var current = selected, current.view.hasPendingChanges else { return }
+        let uidNext = current.view.uidNext
         current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
         let inView = Set(current.view.messages.map(\.uid))
         current.details = current.details.filter { inView.contains($0.key) }
+        current.recent.formIntersection(inView)
+        // RFC 3501 §7.3.2: IMAP4rev1 clients hear of RECENT with EXISTS.
+        if !dialect.rev2, current.view.uidNext != uidNext { buffer.writeString("* \(current.recentCount) RECENT\r\n") }
         selected = current
     }
 
     /// IDLE began: what is pending now, then every change as it comes. Changes made by other
     /// programs (a Maildir reader) are found by listing the mailbox every `pollInterval`.
-    func startIdle(pollInterval: Duration, push: @escaping @Sendable (ByteBuffer) -> Void) {
+    func startIdle(dialect: Dialect, pollInterval: Duration, push: @escaping @Sendable (ByteBuffer) -> Void) {
         let mailbox = selected?.mailbox
         let poll = Task {
             while !Task.isCancelled {
@@ -140,18 +179,18 @@ actor MailboxCommands {
                 _ = try? await mailbox?.snapshot()
             }
         }
-        idle = (push, poll)
+        idle = (push, dialect, poll)
         var buffer = ByteBuffer()
-        writeUpdates(expungesAllowed: true, to: &buffer)
+        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
         if buffer.readableBytes > 0 { push(buffer) }
     }
 
     /// IDLE ended: what is pending, and the tagged response.
-    func endIdle(tag: String, done: Bool) -> ByteBuffer {
+    func endIdle(tag: String, done: Bool, dialect: Dialect) -> ByteBuffer {
         idle?.poll.cancel()
         idle = nil
         var buffer = ByteBuffer()
-        writeUpdates(expungesAllowed: true, to: &buffer)
+        writeUpdates(expungesAllowed: true, dialect: dialect, to: &buffer)
         if done {
             ResponseWriter.writeStatus(tag: tag, .ok, text: "IDLE terminated", to: &buffer)
         } else {
@@ -183,7 +222,7 @@ actor MailboxCommands {
         default:
             expungesAllowed = true
         }
-        writeUpdates(expungesAllowed: expungesAllowed, to: &out)
+        writeUpdates(expungesAllowed: expungesAllowed, dialect: dialect, to: &out)
         ResponseWriter.writeStatus(tag: command.tag, status.status, code: status.code, text: status.text, to: &out)
         return Outcome(output: out, selection: selection)
     }
@@ -232,7 +271,7 @@ actor MailboxCommands {
         case .noop, .check:
             // §6.1.2: NOOP is how a client asks what changed. The listing is the answer, whatever
             // the change feed has delivered by now (it may lag behind another session's write).
-            if let mailbox = selected?.mailbox { reconcile(with: try await mailbox.snapshot(), of: mailbox) }
+            if let mailbox = selected?.mailbox { await reconcile(with: try await mailbox.snapshot(), of: mailbox) }
             return Status(.ok, command.kind == .check ? "CHECK completed" : "NOOP completed")
         case .expunge(let uids):
             return try await expunge(uids, out: &out)
@@ -319,13 +358,16 @@ actor MailboxCommands {
                 await self.record(change, from: mailbox)
             }
         }
+        // RFC 3501 §2.3.2: a read-write session claims what is recent; EXAMINE only looks.
+        let recent = readOnly ? snapshot.messages.filter(\.isRecent).map(\.uid) : try await mailbox.claimRecent()
         selected = Selected(
             name: name, mailbox: mailbox, view: view,
-            details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), feed: feed)
+            details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), recent: Set(recent),
+            feed: feed)
         // §7.3.5, §7.1: the flags defined here, and those a STORE keeps (`\\*`: new keywords too).
         let flags = (MessageFlags.imapNames.map(\.name) + snapshot.keywords).joined(separator: " ")
         out.writeString("* \(view.count) EXISTS\r\n")
-        if !dialect.rev2 { out.writeString("* 0 RECENT\r\n") }
+        if !dialect.rev2 { out.writeString("* \(selected?.recentCount ?? 0) RECENT\r\n") }
         out.writeString("* FLAGS (\(flags))\r\n")
         let permanent = readOnly ? "" : flags + (snapshot.acceptsNewKeywords ? " \\*" : "")
         out.writeString("* OK [PERMANENTFLAGS (\(permanent))] Flags permitted\r\n")
@@ -429,7 +471,8 @@ actor MailboxCommands {
             out.writeString("UID \(message.uid)")
         case .flags:
             out.writeStaticString("FLAGS ")
-            message.flags.writeIMAP(keywords: message.keywords, to: &out)
+            let recent = !dialect.rev2 && selected?.recent.contains(message.uid) == true
+            message.flags.writeIMAP(keywords: (recent ? ["\\Recent"] : []) + message.keywords, to: &out)
         case .internalDate:
             out.writeString("INTERNALDATE \"\(IMAPDateTime.format(details?.internalDate ?? 0))\"")
         case .size:
@@ -529,7 +572,7 @@ actor MailboxCommands {
         if let charset, charset != "UTF-8", charset != "US-ASCII" {
             return Status(.no, code: "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
         }
-        var matcher = SearchMatcher(view: current.view, details: current.details, now: clock.seconds)
+        var matcher = SearchMatcher(view: current.view, details: current.details, recent: current.recent, now: clock.seconds)
         var matches: [Int] = []
         for index in current.view.messages.indices {
             if try await matcher.matches(key, at: index, mailbox: current.mailbox) { matches.append(index) }
@@ -582,7 +625,12 @@ actor MailboxCommands {
                     source: .stored(source), id: "copy-\(UInt64.random(in: 0...UInt64.max))",
                     receivedAt: details?.internalDate ?? clock.seconds, flags: message.flags, keywords: message.keywords))
             sourceUIDs.append(message.uid)
-            if let uid = appended.uid { destinationUIDs.append(uid) }
+            if let uid = appended.uid {
+                destinationUIDs.append(uid)
+                await showOwnAppend(
+                    uid: uid, appended, flags: message.flags, keywords: message.keywords,
+                    internalDate: details?.internalDate ?? clock.seconds, in: destination)
+            }
         }
         var code: String?
         if !sourceUIDs.isEmpty, destinationUIDs.count == sourceUIDs.count {
@@ -669,7 +717,7 @@ actor MailboxCommands {
             case "UNSEEN": values.append("UNSEEN \(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)")
             case "DELETED": values.append("DELETED \(snapshot.messages.filter { $0.flags.contains(.deleted) }.count)")
             case "SIZE": values.append("SIZE \(snapshot.messages.reduce(0) { $0 + $1.size })")
-            case "RECENT" where !dialect.rev2: values.append("RECENT 0")
+            case "RECENT" where !dialect.rev2: values.append("RECENT \(snapshot.messages.count(where: \.isRecent))")
             case "HIGHESTMODSEQ" where dialect.condstore: values.append("HIGHESTMODSEQ 1")
             default: return Status(.bad, "Unknown STATUS item \(item)")
             }
@@ -698,6 +746,7 @@ actor MailboxCommands {
                 source: .octets(message), id: "append-\(UInt64.random(in: 0...UInt64.max))", receivedAt: receivedAt,
                 flags: system, keywords: MessageFlags.keywords(others)))
         guard let uid = appended.uid else { return Status(.ok, "APPEND completed") }
+        await showOwnAppend(uid: uid, appended, flags: system, keywords: MessageFlags.keywords(others), internalDate: receivedAt, in: mailbox)
         let validity = try await mailbox.snapshot().uidValidity
         return Status(.ok, code: "APPENDUID \(validity) \(uid)", "APPEND completed")
     }

@@ -10,13 +10,16 @@ import TernStore
 struct SearchMatcher {
     let view: SelectedMailbox
     let details: [UInt32: MailboxMessage]
+    /// The messages recent to this session.
+    let recent: Set<UInt32>
     let now: Int64
     /// The message read for the current index.
     private var loaded: (index: Int, message: RenderedMessage?)?
 
-    init(view: SelectedMailbox, details: [UInt32: MailboxMessage], now: Int64) {
+    init(view: SelectedMailbox, details: [UInt32: MailboxMessage], recent: Set<UInt32>, now: Int64) {
         self.view = view
         self.details = details
+        self.recent = recent
         self.now = now
     }
 
@@ -26,7 +29,7 @@ struct SearchMatcher {
         case .all: return true
         case .flag(let name): return Self.has(name, message)
         case .noFlag(let name): return !Self.has(name, message)
-        case .recent: return false
+        case .recent: return recent.contains(message.uid)
         case .larger(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) > size
         case .smaller(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) < size
         case .uid(let set): return set.contains(message.uid, largest: view.messages.last?.uid ?? 0)

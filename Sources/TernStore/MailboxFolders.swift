@@ -120,14 +120,14 @@ public final class MaildirFolders: MailboxFolders {
     }
 
     public func list() async throws -> [MailboxFolder] {
-        let root = self.root
+        let (root, now) = (self.root, store.clock.seconds)
         let (names, subscribed) = try await store.sync.pool.runIfActive { () throws -> ([String], Set<String>) in
             try POSIXFile.makeDirectories(root)
             var names = try Self.folderNames(root)
             if !POSIXFile.exists("\(root)/\(Self.subscriptionsFile)") {
                 // The first listing: the special-use folders, made and subscribed.
                 for use in SpecialUse.allCases where !names.contains(use.folderName) {
-                    try Self.makeFolder(root: root, directory: "." + use.folderName)
+                    try Self.makeFolder(root: root, directory: "." + use.folderName, now: now)
                     names.append(use.folderName)
                 }
                 try Self.writeSubscriptions(Set(["INBOX"] + SpecialUse.allCases.map(\.folderName)), root: root)
@@ -150,13 +150,13 @@ public final class MaildirFolders: MailboxFolders {
     public func create(_ name: String) async throws(FolderError) {
         guard name != "INBOX" else { throw .exists }
         guard let directory = Self.directory(of: name) else { throw .invalidName }
-        let root = self.root
+        let (root, now) = (self.root, store.clock.seconds)
         try await run {
             guard !POSIXFile.exists("\(root)/\(directory)/cur") else { throw FolderError.exists }
             // RFC 9051 §6.3.4: the levels above are made too.
             var levels = directory.dropFirst().split(separator: ".").map(String.init)
             while !levels.isEmpty {
-                try Self.makeFolder(root: root, directory: "." + levels.joined(separator: "."))
+                try Self.makeFolder(root: root, directory: "." + levels.joined(separator: "."), now: now)
                 levels.removeLast()
             }
         }
@@ -231,10 +231,27 @@ public final class MaildirFolders: MailboxFolders {
         return names
     }
 
-    static func makeFolder(root: String, directory: String) throws {
+    static func makeFolder(root: String, directory: String, now: Int64) throws {
         let path = "\(root)/\(directory)"
+        guard !POSIXFile.exists("\(path)/cur") else { return }
         for sub in ["tmp", "new", "cur"] { try POSIXFile.makeDirectories("\(path)/\(sub)") }
         try POSIXFile.touch("\(path)/maildirfolder")
+        try MaildirUIDList.begin(maildir: path, uidValidity: try nextUIDValidity(root: root, now: now))
+    }
+
+    /// The user's UIDVALIDITY sequence (`tern-uidvalidity`, like Dovecot's
+    /// `dovecot-uidvalidity`): from the clock, and above every one given before, so a folder
+    /// deleted and made again within a second still gets a new one.
+    static func nextUIDValidity(root: String, now: Int64) throws -> UInt32 {
+        let path = "\(root)/tern-uidvalidity"
+        let last = (try? POSIXFile.readPrefix(of: path, limit: 32)).flatMap {
+            ASCIIDecimal.parse(octets: $0.prefix { $0 != UInt8(ascii: "\n") }, in: 1...Int64(UInt32.max))
+        }
+        let next = MaildirUIDList.validity(now, after: last.map { UInt32($0) })
+        let temporary = "\(path).tmp"
+        try Data("\(next)\n".utf8).write(to: URL(fileURLWithPath: temporary))
+        try POSIXFile.rename(temporary, path)
+        return next
     }
 
     static func readSubscriptions(root: String) -> Set<String> {

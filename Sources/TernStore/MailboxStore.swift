@@ -63,6 +63,11 @@ public protocol Mailbox: AnyObject, Sendable {
     /// (`MailboxSnapshot.acceptsNewKeywords`).
     func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage]
 
+    /// Claims the recent messages for the calling session (a read-write SELECT, RFC 3501 §2.3.2):
+    /// returns their UIDs, and no later claim returns them again, also after a restart (the
+    /// first unclaimed UID is kept with the mailbox, as Dovecot keeps it in its index).
+    func claimRecent() async throws -> [UInt32]
+
     /// Removes the messages with `uids` for good (IMAP EXPUNGE, POP3's UPDATE state); returns
     /// the UIDs removed, ascending.
     func expunge(_ uids: [UInt32]) async throws -> [UInt32]
@@ -93,8 +98,15 @@ public struct MailboxMessage: Sendable, Hashable {
     public var size: Int
     /// When it arrived, in seconds since the epoch (IMAP's INTERNALDATE).
     public var internalDate: Int64
+    /// No IMAP session has claimed it yet (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2; in a
+    /// Maildir, a message still in `new/`).
+    public var isRecent: Bool
 
-    public init(uid: UInt32, key: String, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64) {
+    public init(
+        uid: UInt32, key: String, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64,
+        isRecent: Bool = false
+    ) {
+        self.isRecent = isRecent
         self.uid = uid
         self.key = key
         self.flags = flags

@@ -46,7 +46,12 @@ final class MaildirMailbox: Mailbox {
         /// Whether a listing has run: before it, only appends are known, and the first listing
         /// reports nothing (there is nothing to compare it with).
         var listed = false
+        /// The first UID no IMAP session has claimed (`tern-recent`; 1 when there is none).
+        var firstRecent: UInt32 = 1
     }
+
+    /// Where the first unclaimed UID is kept (Dovecot keeps the same in its index).
+    static let recentFile = "tern-recent"
 
     private struct Listed {
         var message: MailboxMessage
@@ -104,7 +109,7 @@ final class MaildirMailbox: Mailbox {
                 Listed(
                     message: MailboxMessage(
                         uid: uid, key: key, flags: MaildirFileName(name).flags, keywords: keywords, size: size,
-                        internalDate: message.receivedAt),
+                        internalDate: message.receivedAt, isRecent: true),
                     path: path))
             return AppendedMessage(key: key, uid: uid, size: size)
         } catch {
@@ -126,7 +131,8 @@ final class MaildirMailbox: Mailbox {
             return arrivalNumbering.submit(file.key, on: eventLoop).map { uid in
                 self.record(
                     Listed(
-                        message: MailboxMessage(uid: uid, key: file.key, flags: [], size: size, internalDate: receivedAt),
+                        message: MailboxMessage(
+                            uid: uid, key: file.key, flags: [], size: size, internalDate: receivedAt, isRecent: true),
                         path: "new/\(name)"))
                 return AppendedMessage(key: file.key, uid: uid, size: size)
             }.recover { error in
@@ -167,8 +173,10 @@ final class MaildirMailbox: Mailbox {
 
     /// Adds an appended message to the listing and reports it, unless a listing found it first.
     private func record(_ appended: Listed) {
+        var appended = appended
         let isNew = listing.withLockedValue { listing in
             guard listing.messages[appended.message.uid] == nil else { return false }
+            appended.message.isRecent = appended.message.uid >= listing.firstRecent
             listing.messages[appended.message.uid] = appended
             return true
         }
@@ -233,6 +241,7 @@ final class MaildirMailbox: Mailbox {
         let keys = found.keys.sorted()
         let numbering = try list.number(keys, now: store.clock.seconds)
         let keywords = MaildirKeywords.load(root: root)
+        let firstRecent = Self.firstRecent(root: root)
         var messages: [UInt32: Listed] = [:]
         for (key, uid) in zip(keys, numbering.uids) {
             guard let (path, file) = found[key] else { continue }
@@ -241,11 +250,11 @@ final class MaildirMailbox: Mailbox {
             messages[uid] = Listed(
                 message: MailboxMessage(
                     uid: uid, key: key, flags: file.flags, keywords: keywords.keywords(of: file.keywordLetters), size: size,
-                    internalDate: internalDate),
+                    internalDate: internalDate, isRecent: uid >= firstRecent),
                 path: path)
         }
         let changes = listing.withLockedValue { listing -> [MailboxChange] in
-            defer { listing = Listing(messages: messages, listed: true) }
+            defer { listing = Listing(messages: messages, listed: true, firstRecent: firstRecent) }
             guard listing.listed else { return [] }
             return Self.changes(from: listing.messages, to: messages)
         }
@@ -312,6 +321,37 @@ final class MaildirMailbox: Mailbox {
             if !changed.isEmpty { self.feed.send(.flagsChanged(changed)) }
             return changed
         }
+    }
+
+    func claimRecent() async throws -> [UInt32] {
+        let root = maildir.root
+        return try await exclusively {
+            if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
+            // Another process may have claimed since the listing: the file is the truth.
+            let first = max(Self.firstRecent(root: root), self.listing.withLockedValue { $0.firstRecent })
+            let claimed = self.listing.withLockedValue { $0.messages.keys.filter { $0 >= first }.sorted() }
+            guard let last = claimed.last else { return [] }
+            let next = last < .max ? last + 1 : last
+            // Not synced: a claim lost in a crash only makes messages recent once more.
+            let temporary = "\(root)/\(Self.recentFile).tmp"
+            let file = try POSIXFile.create(temporary, replacing: true)
+            defer { POSIXFile.close(file) }
+            try Array("\(next)\n".utf8).withUnsafeBytes { try POSIXFile.writeAll(file, $0) }
+            try POSIXFile.rename(temporary, "\(root)/\(Self.recentFile)")
+            self.listing.withLockedValue { listing in
+                listing.firstRecent = next
+                for uid in claimed { listing.messages[uid]?.message.isRecent = false }
+            }
+            return claimed
+        }
+    }
+
+    /// The first unclaimed UID as the file says; 1 when there is no file or it holds no number.
+    static func firstRecent(root: String) -> UInt32 {
+        guard let octets = try? POSIXFile.readPrefix(of: "\(root)/\(recentFile)", limit: 16),
+            let value = ASCIIDecimal.parse(octets: octets.prefix { $0 != UInt8(ascii: "\n") }, in: 1...Int64(UInt32.max))
+        else { return 1 }
+        return UInt32(value)
     }
 
     func expunge(_ uids: [UInt32]) async throws -> [UInt32] {

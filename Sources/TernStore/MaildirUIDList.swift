@@ -180,7 +180,7 @@ public final class MaildirUIDList: Sendable {
         // the other, never half of each.
         let temporary = "\(path).tmp"
         POSIXFile.remove(temporary)
-        var text = "tern-uidlist 1 V\(contents.uidValidity) N\(contents.nextUID)\n"
+        var text = Self.header(uidValidity: contents.uidValidity, nextUID: contents.nextUID)
         for (key, uid) in contents.uids.sorted(by: { $0.value < $1.value }) { text += "\(uid) \(key)\n" }
         let out = try POSIXFile.create(temporary)
         do {
@@ -303,6 +303,23 @@ public final class MaildirUIDList: Sendable {
         guard last < .max else { return nil }
         next = max(next, last + 1)
         return Contents(uidValidity: validity, nextUID: next, uids: uids, inode: 0, size: 0)
+    }
+
+    /// The first line of the file.
+    static func header(uidValidity: UInt32, nextUID: UInt32) -> String {
+        "tern-uidlist 1 V\(uidValidity) N\(nextUID)\n"
+    }
+
+    /// Starts the empty list of a new Maildir with `uidValidity` (a folder IMAP CREATE made: a
+    /// folder made again under an earlier one's name must not reuse its UIDVALIDITY, RFC 9051
+    /// §2.3.1.1). Does nothing when the Maildir has a list. Blocks.
+    public static func begin(maildir: String, uidValidity: UInt32) throws {
+        let path = "\(maildir)/\(fileName)"
+        guard !POSIXFile.exists(path) else { return }
+        let out = try POSIXFile.create(path)
+        defer { POSIXFile.close(out) }
+        try Array(header(uidValidity: uidValidity, nextUID: 1).utf8).withUnsafeBytes { try POSIXFile.writeAll(out, $0) }
+        try POSIXFile.dataSync(out)
     }
 
     /// A UIDVALIDITY from the clock (seconds), as Dovecot does: a list made later gets a

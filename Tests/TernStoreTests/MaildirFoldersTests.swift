@@ -76,5 +76,13 @@ struct MaildirFoldersTests {
         #expect(await Self.refusal { () async throws(FolderError) in try await folders.delete("Work/2026") } == .noSuchFolder)
         #expect(await Self.refusal { () async throws(FolderError) in try await folders.delete("INBOX") } == .notPermitted)
         #expect(await Self.refusal { () async throws(FolderError) in try await folders.create("a//b") } == .invalidName)
+
+        // Made again under the same name in the same second: a new UIDVALIDITY (RFC 9051 §2.3.1.1).
+        try await folders.create("Again")
+        let before = try await #require(try await folders.open("Again")).snapshot().uidValidity
+        try await folders.delete("Again")
+        try await folders.create("Again")
+        let after = try await #require(try await folders.open("Again")).snapshot().uidValidity
+        #expect(after > before)
     }
 }

@@ -149,6 +149,20 @@ public enum MailboxStoreContract {
             try require(Set(listing.keywords) == ["$Forwarded", "Junk", "NonJunk"], "defined: \(listing.keywords)")
             try require(listing.acceptsNewKeywords, "room for more")
         },
+        Check(name: "new messages are recent until one claim takes them, also across a restart") { environment in
+            let mailbox = try await environment.makeStore().mailbox("alice@example.test")
+            let a = try uid(try await mailbox.append(message("a", id: "N1", at: 37)))
+            let b = try uid(try await mailbox.append(message("b", id: "N2", at: 38, flags: [.seen])))
+            try require(try await mailbox.snapshot().messages.map(\.isRecent) == [true, true], "both are recent")
+            try require(try await mailbox.claimRecent() == [a, b], "the first claim takes both")
+            try require(try await mailbox.claimRecent().isEmpty, "a second claim takes nothing")
+            let c = try uid(try await mailbox.append(message("c", id: "N3", at: 39)))
+            try require(try await mailbox.snapshot().messages.map(\.isRecent) == [false, false, true], "only c is recent")
+            let restarted = try await environment.makeStore().mailbox("alice@example.test")
+            try require(try await restarted.snapshot().messages.map(\.isRecent) == [false, false, true], "kept across a restart")
+            try require(try await restarted.claimRecent() == [c], "c is claimed once")
+            try require(try await restarted.contents(of: a) == octets("a"), "a claimed message reads as before")
+        },
         Check(name: "expunged messages are gone, and their UIDs never come back, also after a restart") { environment in
             let store = try environment.makeStore()
             let mailbox = try await store.mailbox("alice@example.test")

@@ -7,8 +7,7 @@ public indirect enum SearchKey: Sendable, Hashable {
     case flag(String)
     /// A message without it.
     case noFlag(String)
-    /// IMAP4rev1's `RECENT` and `NEW` (no message is recent in IMAP4rev2, so they match
-    /// nothing) and `OLD` (every message).
+    /// IMAP4rev1's `RECENT` (RFC 3501 §6.4.4); `NEW` is `RECENT UNSEEN`, `OLD` is `NOT RECENT`.
     case recent
     /// The field `name` contains `value` (substring, case-insensitive); an empty value matches
     /// every message that has the field.
@@ -147,7 +146,8 @@ extension IMAPCommandParser {
         case "UNDRAFT": return .noFlag("\\Draft")
         case "UNFLAGGED": return .noFlag("\\Flagged")
         case "UNSEEN": return .noFlag("\\Seen")
-        case "RECENT", "NEW": return .recent
+        case "RECENT": return .recent
+        case "NEW": return .and([.recent, .noFlag("\\Seen")])
         case "OLD", "UNRECENT": return .not(.recent)
         case "KEYWORD", "UNKEYWORD":
             try cursor.space()

@@ -89,4 +89,5 @@ struct InboxOnly: MailboxFolders {
     func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError) {
         guard name == "INBOX" else { throw .noSuchFolder }
     }
+    func subscriptions() async throws -> [String] { ["INBOX"] }
 }

@@ -56,6 +56,9 @@ actor MailboxCommands {
         /// The messages recent to this session (IMAP4rev1's `\Recent`): those it claimed, or
         /// for EXAMINE those nobody has claimed.
         var recent: Set<UInt32> = []
+        /// The keywords the client was told of in FLAGS, and those changes brought since.
+        var keywords: [String] = []
+        var arrivingKeywords: [String] = []
         var feed: Task<Void, Never>
 
         var recentCount: Int { view.messages.count { recent.contains($0.uid) } }
@@ -93,8 +96,10 @@ actor MailboxCommands {
         switch change {
         case .appended(let messages):
             for message in messages { current.details[message.uid] = message }
+            current.arrivingKeywords += messages.flatMap(\.keywords)
             current.view.record(.appended(messages.map { Self.shown($0) }))
         case .flagsChanged(let messages):
+            current.arrivingKeywords += messages.flatMap(\.keywords)
             current.view.record(.flagsChanged(messages.map { Self.shown($0) }))
         case .expunged(let uids):
             current.view.record(.expunged(uids))
@@ -120,6 +125,19 @@ actor MailboxCommands {
         guard var now = selected, now.mailbox === mailbox else { return }
         now.recent.formUnion(taken)
         selected = now
+    }
+
+    /// RFC 9051 §7.3.5: a keyword is in FLAGS (and PERMANENTFLAGS) before a FETCH shows it.
+    private func announceKeywords(_ keywords: [String], to out: inout ByteBuffer) {
+        guard var current = selected else { return }
+        let known = Set(current.keywords.map { $0.lowercased() })
+        let new = FlagUpdate.distinct(keywords).filter { !known.contains($0.lowercased()) }
+        guard !new.isEmpty else { return }
+        current.keywords += new
+        selected = current
+        let flags = (MessageFlags.imapNames.map(\.name) + current.keywords).joined(separator: " ")
+        out.writeString("* FLAGS (\(flags))\r\n")
+        if !current.view.readOnly { out.writeString("* OK [PERMANENTFLAGS (\(flags) \\*)] Flags permitted\r\n") }
     }
 
     /// A message this session put into its selected mailbox is in its view before the tagged OK
@@ -157,7 +175,12 @@ actor MailboxCommands {
     }
 
     private func writeUpdates(expungesAllowed: Bool, dialect: Dialect, to buffer: inout ByteBuffer) {
-        guard var current = selected, current.view.hasPendingChanges else { return }
+        guard selected?.view.hasPendingChanges == true else { return }
+        if let arriving = selected?.arrivingKeywords, !arriving.isEmpty {
+            selected?.arrivingKeywords = []
+            announceKeywords(arriving, to: &buffer)
+        }
+        guard var current = selected else { return }
         let uidNext = current.view.uidNext
         current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
         let inView = Set(current.view.messages.map(\.uid))
@@ -363,7 +386,7 @@ actor MailboxCommands {
         selected = Selected(
             name: name, mailbox: mailbox, view: view,
             details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), recent: Set(recent),
-            feed: feed)
+            keywords: snapshot.keywords, feed: feed)
         // §7.3.5, §7.1: the flags defined here, and those a STORE keeps (`\\*`: new keywords too).
         let flags = (MessageFlags.imapNames.map(\.name) + snapshot.keywords).joined(separator: " ")
         out.writeString("* \(view.count) EXISTS\r\n")
@@ -435,6 +458,9 @@ actor MailboxCommands {
                 let changed = try await current.mailbox.updateFlags(unseen, .add(.seen))
                 current = selected ?? current
                 _ = current.view.setFlags(changed.map { Self.shown($0) })
+        selected = current
+        announceKeywords(changed.flatMap(\.keywords), to: &out)
+        current = selected ?? current
                 selected = current
                 if !items.contains(.flags) { items.append(.flags) }
             }
@@ -553,6 +579,8 @@ actor MailboxCommands {
         current = selected ?? current
         _ = current.view.setFlags(changed.map { Self.shown($0) })
         selected = current
+        announceKeywords(changed.flatMap(\.keywords), to: &out)
+        current = selected ?? current
         if !silent {
             for uid in uids {
                 guard let position = current.view.index(ofUID: uid) else { continue }
@@ -659,20 +687,49 @@ actor MailboxCommands {
             out.writeString("* \(verb) (\\Noselect) \"/\" \"\"\r\n")
             return Status(.ok, "\(verb) completed")
         }
-        let all = try await folders.list()
         let full = reference + pattern
+        if subscribedOnly { return try await lsub(full, dialect: dialect, out: &out) }
+        let all = try await folders.list()
         let names = Set(all.map(\.name))
-        for folder in all where !subscribedOnly || folder.subscribed {
+        for folder in all {
             guard Self.matches(folder.name, pattern: full) else { continue }
             var attributes: [String] = []
             attributes.append(names.contains { $0.hasPrefix(folder.name + "/") } ? "\\HasChildren" : "\\HasNoChildren")
             if let use = folder.specialUse { attributes.append(use.rawValue) }
-            if folder.subscribed, !subscribedOnly, dialect.rev2 { attributes.append("\\Subscribed") }
+            if folder.subscribed, dialect.rev2 { attributes.append("\\Subscribed") }
             out.writeString("* \(verb) (\(attributes.joined(separator: " "))) \"/\" ")
             dialect.writeMailboxName(folder.name, to: &out)
             out.writeStaticString("\r\n")
         }
         return Status(.ok, "\(verb) completed")
+    }
+
+    /// LSUB (RFC 3501 §6.3.9): the subscribed names that match, whether their mailboxes exist or
+    /// not, and, as `\\Noselect`, a parent that `%` stops at when only names below it are
+    /// subscribed.
+    private func lsub(_ pattern: String, dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
+        let subscribed = Set(try await folders.subscriptions())
+        var parents: Set<String> = []
+        for name in subscribed {
+            var levels = name.split(separator: "/").dropLast()
+            while !levels.isEmpty {
+                parents.insert(levels.joined(separator: "/"))
+                levels = levels.dropLast()
+            }
+        }
+        for name in subscribed.sorted() where Self.matches(name, pattern: pattern) {
+            out.writeStaticString("* LSUB () \"/\" ")
+            dialect.writeMailboxName(name, to: &out)
+            out.writeStaticString("\r\n")
+        }
+        for parent in parents.subtracting(subscribed).sorted() where Self.matches(parent, pattern: pattern) {
+            // Listed only where the pattern does not reach the subscribed names below it.
+            guard !subscribed.contains(where: { $0.hasPrefix(parent + "/") && Self.matches($0, pattern: pattern) }) else { continue }
+            out.writeStaticString("* LSUB (\\Noselect) \"/\" ")
+            dialect.writeMailboxName(parent, to: &out)
+            out.writeStaticString("\r\n")
+        }
+        return Status(.ok, "LSUB completed")
     }
 
     /// `*` matches anything, `%` anything but the delimiter (§6.3.9); INBOX in any case.

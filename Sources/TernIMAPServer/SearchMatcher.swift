@@ -55,7 +55,9 @@ struct SearchMatcher {
             let fieldName = String(decoding: name, as: UTF8.self)
             let values = root.header.filter { $0.isNamed(fieldName) }.map(\.value)
             guard !values.isEmpty else { return false }
-            return value.isEmpty || values.contains { Self.contains(EncodedWords.decode($0), value) }
+            return value.isEmpty || values.contains { field in
+                Self.contains(EncodedWords.decode(field), value) || Self.addressesContain(field, named: fieldName, value)
+            }
         case .body(let value):
             guard let rendered = try await content(index, mailbox) else { return false }
             return Self.bodyContains(rendered, value)
@@ -83,6 +85,15 @@ struct SearchMatcher {
     }
 
     /// A system flag or a keyword, in any case.
+    /// The address fields also match on their addresses as read (`<user (comment)@ domain>` is
+    /// `user@domain`), as a client's user means them.
+    static func addressesContain(_ field: String, named name: String, _ value: [UInt8]) -> Bool {
+        guard ["from", "to", "cc", "bcc", "sender", "reply-to"].contains(name.lowercased()),
+            let list = StrictAddressList(parsing: field)
+        else { return false }
+        return list.mailboxes.contains { contains("\($0.displayName) <\($0.address)>", value) }
+    }
+
     static func has(_ name: String, _ message: SelectedMailbox.Message) -> Bool {
         let folded = name.lowercased()
         if let flag = MessageFlags.imapNames.first(where: { $0.name.lowercased() == folded })?.flag {

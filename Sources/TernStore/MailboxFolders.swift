@@ -20,6 +20,8 @@ public protocol MailboxFolders: Sendable {
     func rename(_ name: String, to newName: String) async throws(FolderError)
     /// Adds `name` to the subscriptions (LSUB, `LIST (SUBSCRIBED)`) or takes it out.
     func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError)
+    /// The subscribed names, whether their mailboxes exist or not (RFC 9051 §6.3.7).
+    func subscriptions() async throws -> [String]
 }
 
 /// One mailbox in a user's list.
@@ -174,8 +176,7 @@ public final class MaildirFolders: MailboxFolders {
             try POSIXFile.makeDirectories("\(root)/tmp")
             try POSIXFile.rename(path, doomed)
             try? FileManager.default.removeItem(atPath: doomed)
-            var subscriptions = Self.readSubscriptions(root: root)
-            if subscriptions.remove(name) != nil { try Self.writeSubscriptions(subscriptions, root: root) }
+            // The subscription stays (RFC 3501 §6.3.9: never removed on the server's own).
         }
         store.forgetFolder(of: address, folder: name)
     }
@@ -208,6 +209,13 @@ public final class MaildirFolders: MailboxFolders {
             if subscribed { subscriptions.insert(name) } else { subscriptions.remove(name) }
             try Self.writeSubscriptions(subscriptions, root: root)
         }
+    }
+
+    public func subscriptions() async throws -> [String] {
+        let root = self.root
+        // The first listing makes the default subscriptions.
+        if !POSIXFile.exists("\(root)/\(Self.subscriptionsFile)") { _ = try await list() }
+        return try await store.sync.pool.runIfActive { Self.readSubscriptions(root: root).sorted() }
     }
 
     /// Runs blocking folder work on the store's pool; errors become `FolderError`s.

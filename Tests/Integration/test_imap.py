@@ -54,7 +54,7 @@ def test_dev_catcher_inbox_over_imap(tern):
     assert typ == "OK"
     subjects = [part[1] for part in data if isinstance(part, tuple)]
     assert subjects == [b"Subject: for alice\r\n\r\n", b"Subject: second for alice\r\n\r\n"]
-    assert b'"for alice"' in data[0][0] and b"FLAGS ()" in data[0][0]
+    assert b'"for alice"' in data[0][0] and b"FLAGS (\\Recent)" in data[0][0], "imaplib speaks IMAP4rev1: \\Recent"
     typ, data = m.fetch("1", "(RFC822.HEADER RFC822.SIZE)")
     assert data[0][0].startswith(b"1 (RFC822.HEADER {") and b"Subject: for alice" in data[0][1]
     typ, data = m.fetch("1", "(BODY.PEEK[TEXT])")
@@ -101,6 +101,7 @@ def test_idle_sees_smtp_delivery_within_a_second(tern):
     line = m.readline()
     assert line == b"* 1 EXISTS\r\n", line
     assert time.monotonic() - started < 1.5
+    assert m.readline() == b"* 1 RECENT\r\n", "IMAP4rev1 hears of \\Recent with EXISTS"
     m.send(b"DONE\r\n")
     assert m.readline() == f"{tag} OK IDLE terminated\r\n".encode()
     m.logout()
@@ -112,6 +113,9 @@ def test_two_sessions_see_each_others_changes(tern):
     for session in (a, b):
         session.login("pair", "x")
         session.select("INBOX")
+    # IMAP4rev1's \Recent: the first read-write session claims the message, the second sees none.
+    assert a.untagged_responses["RECENT"] == [b"1"] and b.untagged_responses["RECENT"] == [b"0"]
+    assert a.search(None, "RECENT") == ("OK", [b"1"]) and b.search(None, "OLD") == ("OK", [b"1"])
     a.store("1", "+FLAGS", "(\\Answered)")
     time.sleep(0.3)
     b.noop()

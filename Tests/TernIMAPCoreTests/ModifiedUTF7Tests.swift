@@ -18,7 +18,7 @@ struct ModifiedUTF7Tests {
     }
 
     @Test("what is not modified UTF-7 is refused", arguments: [
-        "&", "&U,BTFw", "&AGE-", "&U!BTFw-", "caf\u{E9}", "&2D0-", "tab\there", "&AAA-",
+        "&", "&U,BTFw", "&AGE-", "&U!BTFw-", "caf\u{E9}", "&2D0-", "tab\there", "&AAA-", "&EcA-&EcA-",
     ])
     func refuses(_ text: String) {
         #expect(ModifiedUTF7.decode(Array(text.utf8)) == nil)

@@ -47,10 +47,14 @@ public enum ModifiedUTF7 {
 
     /// The name a modified UTF-7 text stands for; nil for text that is not (8-bit octets, a bad
     /// base64 run, broken UTF-16, a run that encodes ASCII, which has its one spelling outside
-    /// runs) or that holds a control character (no mailbox name has one).
+    /// runs, two runs side by side, which are one run's second spelling) or that holds a
+    /// control character (no mailbox name has one).
     public static func decode(_ octets: [UInt8]) -> String? {
         var scalars = String.UnicodeScalarView()
         var index = 0
+        // Where the last base64 run ended: a run right after it would be a second spelling of
+        // one longer run.
+        var runEnd = -1
         while index < octets.count {
             let octet = octets[index]
             guard octet >= 0x20, octet <= 0x7E else { return nil }
@@ -80,7 +84,7 @@ public enum ModifiedUTF7 {
                 }
             }
             // Leftover bits must be padding zeros, fewer than one base64 digit's worth.
-            guard count < 6, bits == 0, !units.isEmpty else { return nil }
+            guard count < 6, bits == 0, !units.isEmpty, runEnd != index else { return nil }
             var decoded = String.UnicodeScalarView()
             var iterator = units.makeIterator()
             var utf16 = UTF16()
@@ -96,6 +100,7 @@ public enum ModifiedUTF7 {
             }
             scalars.append(contentsOf: decoded)
             index = end + 1
+            runEnd = index
         }
         return String(scalars)
     }

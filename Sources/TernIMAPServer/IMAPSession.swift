@@ -14,6 +14,9 @@ final class IMAPSession: ConnectionDriver {
     private var machine: IMAPServerSession
     private var commands: MailboxCommands?
     private var scram: SCRAMLogin?
+    /// The IDLE being started in the user's commands: its end waits for it (a client may send
+    /// DONE before the start has run).
+    private var idleStart: Task<Void, Never>?
     private var failedLogins = 0
     private var executed = 0
 
@@ -130,12 +133,16 @@ final class IMAPSession: ConnectionDriver {
             let push: @Sendable (ByteBuffer) -> Void = { buffer in
                 eventLoop.execute { loopBound.value.write { $0.writeImmutableBuffer(buffer) }; loopBound.value.run([]) }
             }
-            Task { await commands.startIdle(dialect: dialect, pollInterval: interval, push: push) }
+            idleStart = Task { await commands.startIdle(dialect: dialect, pollInterval: interval, push: push) }
 
         case .endIdle(let tag, let done):
             guard let commands else { return connection.run(machine.commandCompleted()) }
-            let dialect = self.dialect
-            let future = eventLoop.makeFutureWithTask { await commands.endIdle(tag: tag, done: done, dialect: dialect) }
+            let (dialect, started) = (self.dialect, idleStart)
+            idleStart = nil
+            let future = eventLoop.makeFutureWithTask {
+                await started?.value
+                return await commands.endIdle(tag: tag, done: done, dialect: dialect)
+            }
             connection.suspendReading(until: future) { [self] result in
                 if case .success(let output) = result { connection.write { $0.writeImmutableBuffer(output) } }
                 return machine.commandCompleted()

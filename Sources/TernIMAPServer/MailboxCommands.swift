@@ -59,6 +59,9 @@ actor MailboxCommands {
         /// The keywords the client was told of in FLAGS, and those changes brought since.
         var keywords: [String] = []
         var arrivingKeywords: [String] = []
+        /// Flag changes this session made and showed at once: their copies from the change feed
+        /// are dropped when they come, or, arriving after a newer change, they would undo it.
+        var echoes: [MailboxChange] = []
         var feed: Task<Void, Never>
 
         var recentCount: Int { view.messages.count { recent.contains($0.uid) } }
@@ -91,6 +94,10 @@ actor MailboxCommands {
 
     /// A change the selected mailbox reported.
     private func record(_ change: MailboxChange, from mailbox: any Mailbox) async {
+        if let echo = selected?.echoes.firstIndex(of: change) {
+            selected?.echoes.remove(at: echo)
+            return
+        }
         if case .appended(let messages) = change { await takeRecent(messages, of: mailbox) }
         guard var current = selected, current.mailbox === mailbox else { return }
         switch change {
@@ -125,6 +132,17 @@ actor MailboxCommands {
         guard var now = selected, now.mailbox === mailbox else { return }
         now.recent.formUnion(taken)
         selected = now
+    }
+
+    /// Shows flag changes this session made (STORE, FETCH's \\Seen) at once, and expects their
+    /// copies from the feed.
+    private func showOwnFlagChanges(_ changed: [MailboxMessage]) {
+        guard var current = selected, !changed.isEmpty else { return }
+        _ = current.view.setFlags(changed.map { Self.shown($0) })
+        current.echoes.append(.flagsChanged(changed))
+        // Bounded: a feed that ended (it fell too far behind) sends no copies.
+        if current.echoes.count > 256 { current.echoes.removeFirst(current.echoes.count - 256) }
+        selected = current
     }
 
     /// RFC 9051 §7.3.5: a keyword is in FLAGS (and PERMANENTFLAGS) before a FETCH shows it.
@@ -456,12 +474,8 @@ actor MailboxCommands {
             let unseen = indices.map { current.view.messages[$0] }.filter { !$0.flags.contains(.seen) }.map(\.uid)
             if !unseen.isEmpty {
                 let changed = try await current.mailbox.updateFlags(unseen, .add(.seen))
+                showOwnFlagChanges(changed)
                 current = selected ?? current
-                _ = current.view.setFlags(changed.map { Self.shown($0) })
-        selected = current
-        announceKeywords(changed.flatMap(\.keywords), to: &out)
-        current = selected ?? current
-                selected = current
                 if !items.contains(.flags) { items.append(.flags) }
             }
         }
@@ -576,9 +590,7 @@ actor MailboxCommands {
             }
         let uids = indices.map { current.view.messages[$0].uid }
         let changed = uids.isEmpty ? [] : try await current.mailbox.updateFlags(uids, update)
-        current = selected ?? current
-        _ = current.view.setFlags(changed.map { Self.shown($0) })
-        selected = current
+        showOwnFlagChanges(changed)
         announceKeywords(changed.flatMap(\.keywords), to: &out)
         current = selected ?? current
         if !silent {

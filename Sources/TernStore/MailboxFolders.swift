@@ -115,7 +115,10 @@ public final class MaildirFolders: MailboxFolders {
         guard entry.hasPrefix("."), entry != ".", entry != ".." else { return nil }
         var levels: [String] = []
         for level in entry.dropFirst().split(separator: ".", omittingEmptySubsequences: false) {
-            guard let name = MaildirFolderName.name(ofFolder: String(level)), !name.isEmpty else { return nil }
+            // A level holds no "/": `.a%2Fb` would be a second directory for the name `a/b`.
+            guard let name = MaildirFolderName.name(ofFolder: String(level)), !name.isEmpty, !name.contains("/") else {
+                return nil
+            }
             levels.append(name)
         }
         return levels.joined(separator: "/")

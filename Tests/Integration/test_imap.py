@@ -104,6 +104,10 @@ def test_idle_sees_smtp_delivery_within_a_second(tern):
     assert m.readline() == b"* 1 RECENT\r\n", "IMAP4rev1 hears of \\Recent with EXISTS"
     m.send(b"DONE\r\n")
     assert m.readline() == f"{tag} OK IDLE terminated\r\n".encode()
+    # DONE right behind IDLE, in one write: the end waits for the start.
+    m.send(b"q1 IDLE\r\nDONE\r\n")
+    assert m.readline().startswith(b"+")
+    assert m.readline() == b"q1 OK IDLE terminated\r\n"
     m.logout()
 
 
@@ -226,3 +230,24 @@ def test_hostile_imap_input_keeps_the_server_up(tern):
         with context.wrap_socket(s, server_hostname="localhost") as t:
             t.sendall(b"j NOOP\r\n")
             assert t.recv(100).startswith(b"j OK"), "the pipelined LOGIN was dropped"
+
+
+def test_hostile_messages_answer_promptly(tern):
+    """A message of 10,000 nested multiparts and one of 100,000 header lines: FETCH of their
+    structure and envelope answers (the MIME tree is bounded and flattened past its depth), and
+    the server goes on serving. The bound here is generous for a debug build; the issue's 2 s is
+    for a release build."""
+    nested = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(10_000))
+    many = b"".join(b"X-Line-%d: value\r\n" % i for i in range(100_000)) + b"Subject: many\r\n\r\nbody\r\n"
+    m = imap(tern)
+    m.login("hostile", "x")
+    for message in (b"Subject: nested\r\n" + nested + b"end\r\n", many):
+        assert m.append("INBOX", None, None, message)[0] == "OK"
+    m.select("INBOX")
+    for number in (b"1", b"2"):
+        started = time.monotonic()
+        typ, data = m.fetch(number, "(BODYSTRUCTURE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK" and b"BODYSTRUCTURE" in data[0][0]
+        assert time.monotonic() - started < 10, f"message {number} took {time.monotonic() - started:.1f} s"
+    assert m.noop()[0] == "OK"
+    m.logout()

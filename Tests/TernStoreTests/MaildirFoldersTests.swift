@@ -44,6 +44,7 @@ struct MaildirFoldersTests {
         #expect(MaildirFolders.directory(of: "a//b") == nil)
         #expect(MaildirFolders.directory(of: "x\u{0}y") == nil)
         #expect(MaildirFolders.name(ofDirectory: "..") == nil && MaildirFolders.name(ofDirectory: "cur") == nil)
+        #expect(MaildirFolders.name(ofDirectory: ".a%2Fb") == nil, "a second directory for a/b (found by fuzzing)")
     }
 
     @Test("the first LIST makes the special-use folders; CREATE, RENAME, DELETE, SUBSCRIBE")

@@ -110,18 +110,18 @@ public final class MaildirFolders: MailboxFolders {
         return joined.utf8.count <= 250 ? joined : nil
     }
 
-    /// The name of a folder directory (`.Archive.2026`), nil for one this store did not make.
+    /// The name of a folder directory (`.Archive.2026`), nil for one this store did not make:
+    /// only the directory `directory(of:)` gives for the name is that name's, so no name has two
+    /// (`.a%2Fb` is not `a/b`, a control character decoded is no name at all).
     public static func name(ofDirectory entry: String) -> String? {
         guard entry.hasPrefix("."), entry != ".", entry != ".." else { return nil }
         var levels: [String] = []
         for level in entry.dropFirst().split(separator: ".", omittingEmptySubsequences: false) {
-            // A level holds no "/": `.a%2Fb` would be a second directory for the name `a/b`.
-            guard let name = MaildirFolderName.name(ofFolder: String(level)), !name.isEmpty, !name.contains("/") else {
-                return nil
-            }
+            guard let name = MaildirFolderName.name(ofFolder: String(level)) else { return nil }
             levels.append(name)
         }
-        return levels.joined(separator: "/")
+        let name = levels.joined(separator: "/")
+        return directory(of: name) == entry ? name : nil
     }
 
     public func list() async throws -> [MailboxFolder] {

@@ -45,6 +45,7 @@ struct MaildirFoldersTests {
         #expect(MaildirFolders.directory(of: "x\u{0}y") == nil)
         #expect(MaildirFolders.name(ofDirectory: "..") == nil && MaildirFolders.name(ofDirectory: "cur") == nil)
         #expect(MaildirFolders.name(ofDirectory: ".a%2Fb") == nil, "a second directory for a/b (found by fuzzing)")
+        #expect(MaildirFolders.name(ofDirectory: ".a%1Db") == nil, "a control character is no name (found by fuzzing)")
     }
 
     @Test("the first LIST makes the special-use folders; CREATE, RENAME, DELETE, SUBSCRIBE")

@@ -51,8 +51,23 @@ actor MailboxCommands {
         var name: String
         var mailbox: any Mailbox
         var view: SelectedMailbox
-        /// The stored facts of each message in view (size, internal date).
-        var details: [UInt32: MailboxMessage]
+        /// The stored facts (size, internal date) of the messages listed at SELECT: the
+        /// mailbox's own listing, which every session that selected it shares.
+        var listed: [MailboxMessage]
+        /// Those of messages that arrived since.
+        var arrived: [UInt32: MailboxMessage] = [:]
+
+        /// The stored facts of the message with `uid`.
+        func details(_ uid: UInt32) -> MailboxMessage? {
+            if let message = arrived[uid] { return message }
+            var low = 0
+            var high = listed.count
+            while low < high {
+                let middle = low + (high - low) / 2
+                if listed[middle].uid < uid { low = middle + 1 } else { high = middle }
+            }
+            return low < listed.count && listed[low].uid == uid ? listed[low] : nil
+        }
         /// The messages recent to this session (IMAP4rev1's `\Recent`): those it claimed, or
         /// for EXAMINE those nobody has claimed.
         var recent: Set<UInt32> = []
@@ -102,7 +117,7 @@ actor MailboxCommands {
         guard var current = selected, current.mailbox === mailbox else { return }
         switch change {
         case .appended(let messages):
-            for message in messages { current.details[message.uid] = message }
+            for message in messages { current.arrived[message.uid] = message }
             current.arrivingKeywords += messages.flatMap(\.keywords)
             current.view.record(.appended(messages.map { Self.shown($0) }))
         case .flagsChanged(let messages):
@@ -186,7 +201,7 @@ actor MailboxCommands {
         if !changed.isEmpty { current.view.record(.flagsChanged(changed)) }
         let added = snapshot.messages.filter { $0.uid >= current.view.uidNext }
         if !added.isEmpty {
-            for message in added { current.details[message.uid] = message }
+            for message in added { current.arrived[message.uid] = message }
             current.view.record(.appended(added.map { Self.shown($0) }))
         }
         selected = current
@@ -201,9 +216,9 @@ actor MailboxCommands {
         guard var current = selected else { return }
         let uidNext = current.view.uidNext
         current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
-        let inView = Set(current.view.messages.map(\.uid))
-        current.details = current.details.filter { inView.contains($0.key) }
-        current.recent.formIntersection(inView)
+        // What left the view is forgotten; the shared listing stays as it is.
+        current.arrived = current.arrived.filter { current.view.index(ofUID: $0.key) != nil }
+        current.recent = current.recent.filter { current.view.index(ofUID: $0) != nil }
         // RFC 3501 §7.3.2: IMAP4rev1 clients hear of RECENT with EXISTS.
         if !dialect.rev2, current.view.uidNext != uidNext { buffer.writeString("* \(current.recentCount) RECENT\r\n") }
         selected = current
@@ -403,7 +418,7 @@ actor MailboxCommands {
         let recent = readOnly ? snapshot.messages.filter(\.isRecent).map(\.uid) : try await mailbox.claimRecent()
         selected = Selected(
             name: name, mailbox: mailbox, view: view,
-            details: Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { $1 }), recent: Set(recent),
+            listed: snapshot.messages, recent: Set(recent),
             keywords: snapshot.keywords, feed: feed)
         // §7.3.5, §7.1: the flags defined here, and those a STORE keeps (`\\*`: new keywords too).
         let flags = (MessageFlags.imapNames.map(\.name) + snapshot.keywords).joined(separator: " ")
@@ -446,7 +461,7 @@ actor MailboxCommands {
         let removed = try await current.mailbox.expunge(doomed.map(\.uid))
         current = selected ?? current
         current.view.expunge(removed, to: &out)
-        for uid in removed { current.details[uid] = nil }
+        for uid in removed { current.arrived[uid] = nil }
         selected = current
         return Status(.ok, "EXPUNGE completed")
     }
@@ -495,7 +510,7 @@ actor MailboxCommands {
             out.writeString("* \(index + 1) FETCH (")
             for (position, item) in items.enumerated() {
                 if position > 0 { out.writeStaticString(" ") }
-                write(item, message: message, details: current.details[message.uid], rendered: rendered, dialect: dialect, to: &out)
+                write(item, message: message, details: current.details(message.uid), rendered: rendered, dialect: dialect, to: &out)
             }
             out.writeStaticString(")\r\n")
         }
@@ -659,7 +674,7 @@ actor MailboxCommands {
         for index in indices {
             let message = current.view.messages[index]
             guard let source = try await current.mailbox.source(of: message.uid) else { continue }
-            let details = current.details[message.uid]
+            let details = current.details(message.uid)
             let appended = try await destination.append(
                 NewMessage(
                     source: .stored(source), id: "copy-\(UInt64.random(in: 0...UInt64.max))",

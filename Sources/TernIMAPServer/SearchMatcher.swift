@@ -9,14 +9,14 @@ import TernStore
 /// is a case-insensitive substring match on the text with encoded words decoded.
 struct SearchMatcher {
     let view: SelectedMailbox
-    let details: [UInt32: MailboxMessage]
+    let details: (UInt32) -> MailboxMessage?
     /// The messages recent to this session.
     let recent: Set<UInt32>
     let now: Int64
     /// The message read for the current index.
     private var loaded: (index: Int, message: RenderedMessage?)?
 
-    init(view: SelectedMailbox, details: [UInt32: MailboxMessage], recent: Set<UInt32>, now: Int64) {
+    init(view: SelectedMailbox, details: @escaping (UInt32) -> MailboxMessage?, recent: Set<UInt32>, now: Int64) {
         self.view = view
         self.details = details
         self.recent = recent
@@ -30,16 +30,16 @@ struct SearchMatcher {
         case .flag(let name): return Self.has(name, message)
         case .noFlag(let name): return !Self.has(name, message)
         case .recent: return recent.contains(message.uid)
-        case .larger(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) > size
-        case .smaller(let size): return UInt64(max(0, details[message.uid]?.size ?? 0)) < size
+        case .larger(let size): return UInt64(max(0, details(message.uid)?.size ?? 0)) > size
+        case .smaller(let size): return UInt64(max(0, details(message.uid)?.size ?? 0)) < size
         case .uid(let set): return set.contains(message.uid, largest: view.messages.last?.uid ?? 0)
         case .sequence(let set):
             if case .savedResult = set { return view.savedSearch.contains(message.uid) }
             return set.contains(UInt32(index + 1), largest: UInt32(clamping: view.count))
         case .modificationSequence: return true
-        case .before(let date): return Self.day(details[message.uid]?.internalDate ?? 0) < Self.day(date)
-        case .on(let date): return Self.day(details[message.uid]?.internalDate ?? 0) == Self.day(date)
-        case .since(let date): return Self.day(details[message.uid]?.internalDate ?? 0) >= Self.day(date)
+        case .before(let date): return Self.day(details(message.uid)?.internalDate ?? 0) < Self.day(date)
+        case .on(let date): return Self.day(details(message.uid)?.internalDate ?? 0) == Self.day(date)
+        case .since(let date): return Self.day(details(message.uid)?.internalDate ?? 0) >= Self.day(date)
         case .sentBefore(let date), .sentOn(let date), .sentSince(let date):
             // §6.4.4: the date as written in the Date field, its time and zone disregarded.
             guard let sent = try await content(index, mailbox)?.root.field("Date").flatMap(MessageDate.parseWithZone)

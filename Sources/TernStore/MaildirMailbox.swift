@@ -48,6 +48,9 @@ final class MaildirMailbox: Mailbox {
         var listed = false
         /// The first UID no IMAP session has claimed (`tern-recent`; 1 when there is none).
         var firstRecent: UInt32 = 1
+        /// The last listing, while nothing changed: returned again (one array every session
+        /// shares) as long as `new/` and `cur/` keep the stamps they had when it was made.
+        var cached: (stamps: [POSIXFile.ModificationStamp?], snapshot: MailboxSnapshot)?
     }
 
     /// Where the first unclaimed UID is kept (Dovecot keeps the same in its index).
@@ -176,6 +179,7 @@ final class MaildirMailbox: Mailbox {
         var appended = appended
         let isNew = listing.withLockedValue { listing in
             guard listing.messages[appended.message.uid] == nil else { return false }
+            listing.cached = nil
             appended.message.isRecent = appended.message.uid >= listing.firstRecent
             listing.messages[appended.message.uid] = appended
             return true
@@ -186,7 +190,20 @@ final class MaildirMailbox: Mailbox {
     // MARK: Listing and reading
 
     func snapshot() async throws -> MailboxSnapshot {
-        try await exclusively { try self.relist() }
+        let root = maildir.root
+        return try await exclusively {
+            // A SELECT storm on an unchanged mailbox reads two directory stamps, not every name.
+            if let cached = self.listing.withLockedValue({ $0.cached }), cached.stamps == Self.stamps(root: root) {
+                return cached.snapshot
+            }
+            return try self.relist()
+        }
+    }
+
+    /// The stamps a listing is current for.
+    static func stamps(root: String) -> [POSIXFile.ModificationStamp?] {
+        [POSIXFile.modificationStamp("\(root)/new"), POSIXFile.modificationStamp("\(root)/cur"),
+         POSIXFile.modificationStamp("\(root)/\(MaildirKeywords.fileName)")]
     }
 
     func contents(of uid: UInt32, limit: Int) async throws -> (octets: [UInt8], size: Int)? {
@@ -228,6 +245,8 @@ final class MaildirMailbox: Mailbox {
     /// Call under `operations`, on the pool.
     private func relist() throws -> MailboxSnapshot {
         let root = maildir.root
+        // Taken before reading: a change made while the names are read makes the next listing read again.
+        let stamps = Self.stamps(root: root)
         var found: [String: (path: String, file: MaildirFileName)] = [:]
         for directory in ["new", "cur"] {
             for name in try POSIXFile.list("\(root)/\(directory)") where !name.hasPrefix(".") {
@@ -259,10 +278,12 @@ final class MaildirMailbox: Mailbox {
             return Self.changes(from: listing.messages, to: messages)
         }
         for change in changes { feed.send(change) }
-        return MailboxSnapshot(
+        let snapshot = MailboxSnapshot(
             uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
             messages: messages.values.map(\.message).sorted { $0.uid < $1.uid }, keywords: keywords.defined,
             acceptsNewKeywords: !keywords.isFull)
+        listing.withLockedValue { $0.cached = (stamps, snapshot) }
+        return snapshot
     }
 
     private static func changes(from old: [UInt32: Listed], to new: [UInt32: Listed]) -> [MailboxChange] {
@@ -310,12 +331,18 @@ final class MaildirMailbox: Mailbox {
                 now.message.flags = flags
                 now.message.keywords = keywords
                 now.path = "cur/\(name)"
-                self.listing.withLockedValue { $0.messages[uid] = now }
+                self.listing.withLockedValue {
+                    $0.messages[uid] = now
+                    $0.cached = nil
+                }
                 changed.append(now.message)
             }
             if !vanished.isEmpty {
                 // Removed by another reader: gone for good, as an expunge.
-                self.listing.withLockedValue { listing in for uid in vanished { listing.messages[uid] = nil } }
+                self.listing.withLockedValue { listing in
+                    for uid in vanished { listing.messages[uid] = nil }
+                    listing.cached = nil
+                }
                 self.feed.send(.expunged(vanished))
             }
             if !changed.isEmpty { self.feed.send(.flagsChanged(changed)) }
@@ -341,6 +368,7 @@ final class MaildirMailbox: Mailbox {
             self.listing.withLockedValue { listing in
                 listing.firstRecent = next
                 for uid in claimed { listing.messages[uid]?.message.isRecent = false }
+                listing.cached = nil
             }
             return claimed
         }
@@ -360,7 +388,12 @@ final class MaildirMailbox: Mailbox {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             var removed: [UInt32] = []
             for uid in Set(uids).sorted() {
-                guard let listed = self.listing.withLockedValue({ $0.messages.removeValue(forKey: uid) }) else { continue }
+                guard
+                    let listed = self.listing.withLockedValue({ listing in
+                        listing.cached = nil
+                        return listing.messages.removeValue(forKey: uid)
+                    })
+                else { continue }
                 // A file another reader removed first is as expunged as one removed here.
                 if unlink("\(root)/\(listed.path)") != 0, errno != ENOENT {
                     let error = StoreError.posix("unlink \(root)/\(listed.path)", errno: errno)

@@ -175,6 +175,23 @@ enum POSIXFile {
         return Int(info.st_size)
     }
 
+    /// The file's modification time to the nanosecond (a directory's changes with every entry
+    /// added, removed or renamed in it).
+    static func modificationStamp(_ path: String) -> ModificationStamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        return ModificationStamp(seconds: Int64(info.st_mtimespec.tv_sec), nanoseconds: Int64(info.st_mtimespec.tv_nsec))
+        #else
+        return ModificationStamp(seconds: Int64(info.st_mtim.tv_sec), nanoseconds: Int64(info.st_mtim.tv_nsec))
+        #endif
+    }
+
+    struct ModificationStamp: Hashable, Sendable {
+        var seconds: Int64
+        var nanoseconds: Int64
+    }
+
     /// The file's modification time in seconds since the epoch.
     static func modificationTime(_ path: String) -> Int64? {
         var info = stat()

@@ -259,7 +259,7 @@ public final class MaildirFolders: MailboxFolders {
             ASCIIDecimal.parse(octets: $0.prefix { $0 != UInt8(ascii: "\n") }, in: 1...Int64(UInt32.max))
         }
         let next = MaildirUIDList.validity(now, after: last.map { UInt32($0) })
-        let temporary = "\(path).tmp"
+        let temporary = "\(path).\(UInt64.random(in: 0...UInt64.max)).tmp"
         try Data("\(next)\n".utf8).write(to: URL(fileURLWithPath: temporary))
         try POSIXFile.rename(temporary, path)
         return next
@@ -272,7 +272,8 @@ public final class MaildirFolders: MailboxFolders {
 
     static func writeSubscriptions(_ names: Set<String>, root: String) throws {
         let text = names.sorted().joined(separator: "\n") + "\n"
-        let temporary = "\(root)/\(subscriptionsFile).tmp"
+        // A name of its own: two sessions' first listings may write at once.
+        let temporary = "\(root)/\(subscriptionsFile).\(UInt64.random(in: 0...UInt64.max)).tmp"
         try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
         try POSIXFile.rename(temporary, "\(root)/\(subscriptionsFile)")
     }

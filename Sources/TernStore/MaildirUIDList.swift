@@ -315,8 +315,13 @@ public final class MaildirUIDList: Sendable {
     /// §2.3.1.1). Does nothing when the Maildir has a list. Blocks.
     public static func begin(maildir: String, uidValidity: UInt32) throws {
         let path = "\(maildir)/\(fileName)"
-        guard !POSIXFile.exists(path) else { return }
-        let out = try POSIXFile.create(path)
+        let out: CInt
+        do {
+            out = try POSIXFile.create(path)
+        } catch {
+            guard error.errno == EEXIST else { throw error }
+            return  // made already, by an earlier or a concurrent CREATE
+        }
         defer { POSIXFile.close(out) }
         try Array(header(uidValidity: uidValidity, nextUID: 1).utf8).withUnsafeBytes { try POSIXFile.writeAll(out, $0) }
         try POSIXFile.dataSync(out)

@@ -62,6 +62,17 @@ struct SelectedMailboxTests {
         #expect(mailbox.messages.map(\.uid) == [5, 9])
     }
 
+    @Test("an EXPUNGE after an arrival in the same batch comes after the EXISTS that counts it")
+    func existsBeforeExpunge() {
+        var mailbox = Self.view([1, 2])
+        mailbox.record(.appended([.init(uid: 3, flags: [])]))
+        mailbox.record(.expunged([3]))
+        mailbox.record(.appended([.init(uid: 4, flags: [])]))
+        var buffer = ByteBuffer()
+        mailbox.writeUpdates(expungesAllowed: true, to: &buffer)
+        #expect(String(buffer: buffer) == "* 3 EXISTS\r\n* 3 EXPUNGE\r\n* 3 EXISTS\r\n")
+    }
+
     @Test("VANISHED instead of EXPUNGE, as ranges")
     func vanished() {
         var mailbox = Self.view([1, 2, 3, 7, 9])

@@ -116,6 +116,12 @@ public struct SelectedMailbox: Sendable {
         for change in changes {
             switch change {
             case .expunged(let uids):
+                // The client must count the messages added so far before an EXPUNGE numbers
+                // them: an EXPUNGE past the EXISTS it knows is a protocol error.
+                if appended {
+                    buffer.writeString("* \(messages.count) EXISTS\r\n")
+                    appended = false
+                }
                 expunge(uids, vanished: vanished, to: &buffer)
             case .appended(let added):
                 // UIDs ascend and are never reused: one below UIDNEXT was shown already (and may

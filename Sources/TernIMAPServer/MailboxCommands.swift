@@ -500,12 +500,22 @@ actor MailboxCommands {
             default: false
             }
         }
+        // ENVELOPE and the message's header fields need the header only: a bounded read of the
+        // file's start, whole only when the header is longer (a mail client's list view).
+        let headerOnly = items.allSatisfy {
+            switch $0 {
+            case .envelope, .rfc822(.header): true
+            case .section(let section, _, _): section.part.isEmpty && Self.isHeaderText(section.text)
+            case .body, .bodyStructure, .rfc822, .binary, .binarySize: false
+            default: true
+            }
+        }
         for index in indices {
             let message = current.view.messages[index]
             var rendered: RenderedMessage?
             if needsContent {
-                guard let octets = try await current.mailbox.contents(of: message.uid) else { continue }
-                rendered = RenderedMessage(octets)
+                rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
+                guard rendered != nil else { continue }
             }
             out.writeString("* \(index + 1) FETCH (")
             for (position, item) in items.enumerated() {
@@ -554,6 +564,40 @@ actor MailboxCommands {
         case .binarySize(let part):
             out.writeString("BINARY.SIZE[\(part.map(String.init).joined(separator: "."))] \(rendered?.binary(part)?.count ?? 0)")
         }
+    }
+
+    static func isHeaderText(_ text: FetchAttribute.Section.Text?) -> Bool {
+        switch text {
+        case .header, .headerFields: true
+        case nil, .text, .mime: false
+        }
+    }
+
+    /// The prefix that reads a header, when a header is all that is asked.
+    static let headerReadLimit = 64 * 1024
+
+    /// A message read for FETCH: its header alone when that is all that is asked and it ends
+    /// within `headerReadLimit`, else the whole message; nil when it is gone.
+    static func read(_ uid: UInt32, of mailbox: any Mailbox, headerOnly: Bool) async throws -> RenderedMessage? {
+        if headerOnly, let (prefix, size) = try await mailbox.contents(of: uid, limit: headerReadLimit) {
+            if prefix.count == size || holdsHeaderEnd(prefix) { return RenderedMessage(prefix) }
+        }
+        return try await mailbox.contents(of: uid).map(RenderedMessage.init)
+    }
+
+    /// Whether the octets hold the empty line that ends a header section (CRLF CRLF, or bare LFs
+    /// as the MIME parser also reads them).
+    static func holdsHeaderEnd(_ octets: [UInt8]) -> Bool {
+        if octets.first == 0x0A || octets.starts(with: [0x0D, 0x0A]) { return true }
+        var index = 0
+        while index + 1 < octets.count {
+            if octets[index] == 0x0A {
+                if octets[index + 1] == 0x0A { return true }
+                if octets[index + 1] == 0x0D, index + 2 < octets.count, octets[index + 2] == 0x0A { return true }
+            }
+            index += 1
+        }
+        return false
     }
 
     /// `<origin>` and the octets from it (§6.4.5: a partial past the end is empty).

@@ -10,7 +10,7 @@ import Foundation
 ///
 ///       SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
 ///
-///   The keys of RFC 5802 §3 over PBKDF2-HMAC-SHA256 with 600,000 iterations and a 16-octet
+///   The keys of RFC 5802 §3 over PBKDF2-HMAC-SHA256 with 65,536 iterations and a 16-octet
 ///   salt, in base64. It verifies a password sent with PLAIN or LOGIN (derive, compare
 ///   StoredKey) and serves SCRAM-SHA-256 logins (RFC 7677) without any clear password. Stolen
 ///   keys do not let a thief log in: StoredKey only checks a proof, it cannot make one.
@@ -23,7 +23,13 @@ public enum PasswordHash {
         public let description: String
     }
 
-    public static let defaultIterations = 600_000
+    /// As many PBKDF2 rounds as SCRAM clients will compute. RFC 7677 §4 asks for at least 4,096;
+    /// Cyrus SASL, which mbsync, mutt and Postfix's SMTP client log in with, refuses a count over
+    /// 65,536 ("iteration-count is too big"), so a hash made with OWASP's 600,000 for PBKDF2
+    /// alone locks every such client out of SCRAM.
+    public static let defaultIterations = 65_536
+    /// The most iterations a SCRAM client is known to accept (Cyrus SASL's limit).
+    public static let scramClientIterationLimit = 65_536
     static let saltLength = 16
     static let keyLength = 32
     static let pbkdf2Algorithm = "pbkdf2-sha256"
@@ -46,11 +52,12 @@ public enum PasswordHash {
         return constantTimeEquals(derived, parsed.hash)
     }
 
-    /// True when `stored` is weaker than a new hash: fewer iterations, or the PBKDF2 format
-    /// that cannot serve SCRAM. Rehash it when the user next sets a password.
+    /// True when `stored` should be replaced by a new hash: fewer iterations, the PBKDF2 format
+    /// that cannot serve SCRAM, or more iterations than SCRAM clients compute. Rehash it when the
+    /// user next sets a password.
     public static func needsRehash(_ stored: String) -> Bool {
         guard let credentials = SCRAMCredentials(stored: stored) else { return true }
-        return credentials.iterations < defaultIterations
+        return credentials.iterations < defaultIterations || credentials.iterations > scramClientIterationLimit
     }
 
     /// Checks that `stored` is a hash Tern can verify (for configuration loading).

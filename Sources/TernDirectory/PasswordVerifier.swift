@@ -6,7 +6,7 @@ import NIOPosix
 /// Checks passwords against their stored hashes on threads of its own, a bounded number at
 /// once.
 ///
-/// A stored hash costs 600,000 PBKDF2 rounds (a third of a second of one core), on purpose.
+/// A stored hash costs 65,536 PBKDF2 rounds (tens of milliseconds of one core), on purpose.
 /// On the thread pool that writes the spool and the Maildirs, fifty concurrent AUTHs from one
 /// address would hold up every 250 of the server; here they take at most `threads` cores, at
 /// most `waiting` more wait their turn, and any beyond that are refused at once (the caller

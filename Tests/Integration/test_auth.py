@@ -165,7 +165,7 @@ def password_hash(password: str) -> str:
     run = subprocess.run([str(tern_bin()), "user", "hash"], input=password + "\n", capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert password not in run.stdout and run.stdout.startswith("SCRAM-SHA-256$600000:")
+    assert password not in run.stdout and run.stdout.startswith("SCRAM-SHA-256$65536:")
     return run.stdout.strip()
 
 
@@ -412,13 +412,13 @@ def tls_session(server, role: str):
 def test_scram_sha_256_login_and_send(msa, role):
     """SCRAM-SHA-256 is offered after TLS; alice logs in (with and without an initial response),
     the server proves it knows her keys, and she sends as herself. The stored hash of `tern user
-    hash` serves SCRAM with 600,000 iterations."""
+    hash` serves SCRAM with 65,536 iterations."""
     with tls_session(msa, role) as c:
         assert c.greeting.code == 220
         assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in c.ehlo().text
         r, fields = scram_login(c, "alice@example.test", "correct horse", initial_response=(role == "submission"))
         assert r.is_(235, "2.7.0"), r
-        assert fields["i"] == "600000"
+        assert fields["i"] == "65536"
         qid = c.send_message(message(f"scram via {role}", sender=ALICE), mail_from="alice@example.test", rcpts=["bob@example.test"])
         assert qid
     [path] = mailbox_files(msa, "bob", 1)
@@ -449,7 +449,7 @@ def test_scram_refusals(msa):
         assert time.monotonic() - started >= 0.45
         r, unknown_2 = scram_login(c, "nobody@example.test", "y")
         assert r.is_(535, "5.7.8"), r
-        assert unknown_1["s"] == unknown_2["s"] and unknown_1["i"] == "600000"
+        assert unknown_1["s"] == unknown_2["s"] and unknown_1["i"] == "65536"
         r, _ = scram_login(c, "alice@example.test", "correct horse", tamper="x")
         assert r.is_(535, "5.7.8"), r
         for first in ["p=tls-unique,,n=alice@example.test,r=abc", "n,,n=alice@example.test", "n,,r=abc",

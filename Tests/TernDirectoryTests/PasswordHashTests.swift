@@ -13,7 +13,7 @@ struct PasswordHashTests {
     @Test("a new hash is RFC 5803 SCRAM-SHA-256 with 600,000 iterations and verifies its password only")
     func makeAndVerify() throws {
         let hash = try PasswordHash.make(password: "correct horse")
-        #expect(hash.hasPrefix("SCRAM-SHA-256$600000:"))
+        #expect(hash.hasPrefix("SCRAM-SHA-256$65536:"))
         let credentials = try #require(SCRAMCredentials(stored: hash))
         #expect(credentials.salt.count == 16 && credentials.storedKey.count == 32 && credentials.serverKey.count == 32)
         #expect(PasswordHash.verify(password: "correct horse", against: hash))
@@ -52,6 +52,13 @@ struct PasswordHashTests {
     @Test("weaker hashes still verify and ask to be replaced")
     func rehash() throws {
         let hash = try PasswordHash.make(password: "pw", iterations: 1000)
+        #expect(PasswordHash.verify(password: "pw", against: hash))
+        #expect(PasswordHash.needsRehash(hash))
+    }
+
+    @Test("a hash costlier than SCRAM clients compute (Cyrus SASL stops at 65,536) asks to be replaced")
+    func beyondClients() throws {
+        let hash = try PasswordHash.make(password: "pw", iterations: PasswordHash.scramClientIterationLimit + 1)
         #expect(PasswordHash.verify(password: "pw", against: hash))
         #expect(PasswordHash.needsRehash(hash))
     }

@@ -70,7 +70,7 @@ extension ConfigurationLoader {
 
     static let limitKeys: Set<String> = [
         "message_size", "recipients", "command_line_length", "text_line_length", "errors", "soft_errors", "error_delay",
-        "commands_without_mail", "connections", "connections_per_ip", "greeting_delay", "command_timeout",
+        "commands_without_mail", "connections", "connections_per_ip", "connections_per_user", "greeting_delay", "command_timeout",
         "data_timeout", "shutdown_grace", "max_hops",
     ]
 
@@ -105,6 +105,7 @@ extension ConfigurationLoader {
         try positive("commands_without_mail") { limits.commandsWithoutMail = $0 }
         try positive("connections") { limits.connections = $0 }
         try positive("connections_per_ip") { limits.connectionsPerIP = $0 }
+        try positive("connections_per_user") { limits.connectionsPerUser = $0 }
         if let delay = try reader.duration("limits.greeting_delay") { limits.greetingDelay = delay }
         if let timeout = try reader.duration("limits.command_timeout", positive: true) { limits.commandTimeout = timeout }
         if let timeout = try reader.duration("limits.data_timeout", positive: true) { limits.dataTimeout = timeout }

@@ -66,6 +66,8 @@ public struct TernConfiguration: Sendable {
         public var commandsWithoutMail = session.maximumCommandsWithoutTransaction
         public var connections = 1000
         public var connectionsPerIP = 50
+        /// Sessions one user may have logged in at once over IMAP (every IMAP listener counts).
+        public var connectionsPerUser = 20
         public var greetingDelay = endpoint.greetingDelay
         public var commandTimeout = endpoint.commandTimeout
         public var dataTimeout = endpoint.dataTimeout

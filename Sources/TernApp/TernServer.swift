@@ -122,6 +122,7 @@ public enum TernServer {
 
         let limits = configuration.limits
         let limiter = ConnectionLimiter(limits: .init(total: limits.connections, perAddress: limits.connectionsPerIP))
+        let userSessions = UserSessionLimiter(perUser: limits.connectionsPerUser)
         var session = ServerSessionStateMachine.Configuration(
             hostname: configuration.hostname,
             maximumMessageSize: limits.messageSize,
@@ -152,7 +153,7 @@ public enum TernServer {
                 imapConfiguration.session.authenticationMechanisms = [.plain, .scramSHA256]
                 let endpoint = IMAPEndpoint(
                     role: role, configuration: imapConfiguration, access: assembly.imapAccess, tls: tls, limiter: limiter,
-                    logger: endpointLogger)
+                    userSessions: userSessions, logger: endpointLogger)
                 (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
             } else {
                 var listenerConfiguration = endpointConfiguration

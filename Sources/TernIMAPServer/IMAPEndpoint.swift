@@ -57,12 +57,14 @@ public struct IMAPEndpoint: Sendable {
     public let access: any IMAPAccess
     public let tls: NIOSSLContext?
     public let limiter: ConnectionLimiter
+    /// Sessions per logged-in user, shared by every IMAP listener.
+    public let userSessions: UserSessionLimiter
     public let logger: Logger
     public let clock: WallClock
 
     public init(
         role: Role, configuration: Configuration, access: any IMAPAccess, tls: NIOSSLContext?, limiter: ConnectionLimiter,
-        logger: Logger, clock: WallClock = .system
+        userSessions: UserSessionLimiter, logger: Logger, clock: WallClock = .system
     ) {
         var configuration = configuration
         configuration.session.implicitTLS = role == .imaps
@@ -79,6 +81,7 @@ public struct IMAPEndpoint: Sendable {
         self.access = access
         self.tls = tls
         self.limiter = limiter
+        self.userSessions = userSessions
         self.logger = logger
         self.clock = clock
     }

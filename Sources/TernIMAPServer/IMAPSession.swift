@@ -19,6 +19,8 @@ final class IMAPSession: ConnectionDriver {
     private var idleStart: Task<Void, Never>?
     private var failedLogins = 0
     private var executed = 0
+    /// The user whose session slot this connection holds (`UserSessionLimiter`).
+    private var sessionHolder: String?
 
     init(endpoint: IMAPEndpoint) {
         self.endpoint = endpoint
@@ -37,6 +39,8 @@ final class IMAPSession: ConnectionDriver {
     func connectionClosed() -> [IMAPServerSession.Action] {
         if let commands { Task { await commands.shutDown() } }
         commands = nil
+        if let sessionHolder { endpoint.userSessions.release(sessionHolder) }
+        sessionHolder = nil
         return []
     }
 
@@ -153,6 +157,13 @@ final class IMAPSession: ConnectionDriver {
     private func loggedIn(_ user: String, mechanism: SASLCredentials.Mechanism, _ connection: ServerConnection<IMAPSession>)
         -> [IMAPServerSession.Action]
     {
+        guard endpoint.userSessions.acquire(user) else {
+            connection.logger.notice(
+                "too many sessions for the user",
+                metadata: ["tern_user": "\(user)", "tern_limit": "\(endpoint.userSessions.perUser)"])
+            return machine.authenticationCompleted(.tooManySessions)
+        }
+        sessionHolder = user
         connection.logger.info("authenticated", metadata: ["tern_user": "\(user)", "sasl_method": "\(mechanism.rawValue)"])
         // The user's folders are opened before the OK, so a login's first command finds them.
         let access = endpoint.access
@@ -166,6 +177,8 @@ final class IMAPSession: ConnectionDriver {
                 return machine.authenticationCompleted(.accepted(user: user))
             case .failure(let error):
                 connection.logger.error("cannot open the user's mailboxes", metadata: ["tern_user": "\(user)", "error": "\(error)"])
+                endpoint.userSessions.release(user)
+                sessionHolder = nil
                 return machine.authenticationCompleted(.unavailable)
             }
         }

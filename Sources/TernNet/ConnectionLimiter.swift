@@ -51,3 +51,39 @@ public final class ConnectionLimiter: Sendable {
     /// slow clients cannot hold the last slots (Postfix's stress mode, hostile-inputs 44).
     public var isUnderPressure: Bool { state.withLockedValue { $0.total * 5 >= limits.total * 4 } }
 }
+
+/// Counts sessions per logged-in user across listeners (IMAP's and POP3's per-user cap, like
+/// Dovecot's `mail_max_userip_connections`): one client that opens a connection per folder is
+/// fine, a script that opens hundreds for one account is not.
+public final class UserSessionLimiter: Sendable {
+    public let perUser: Int
+    private let sessions = NIOLockedValueBox([String: Int]())
+
+    public init(perUser: Int) {
+        self.perUser = perUser
+    }
+
+    /// Takes a session for `user` (case does not matter); false when the user has `perUser`
+    /// already. Every true must be matched by one `release`.
+    public func acquire(_ user: String) -> Bool {
+        let key = user.lowercased()
+        return sessions.withLockedValue { sessions in
+            let current = sessions[key, default: 0]
+            guard current < perUser else { return false }
+            sessions[key] = current + 1
+            return true
+        }
+    }
+
+    public func release(_ user: String) {
+        let key = user.lowercased()
+        sessions.withLockedValue { sessions in
+            let remaining = sessions[key, default: 1] - 1
+            sessions[key] = remaining > 0 ? remaining : nil
+        }
+    }
+
+    public func sessions(of user: String) -> Int {
+        sessions.withLockedValue { $0[user.lowercased(), default: 0] }
+    }
+}

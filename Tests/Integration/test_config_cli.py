@@ -52,6 +52,7 @@ errors = 20
 commands_without_mail = 100
 connections = 1000
 connections_per_ip = 50
+connections_per_user = 20
 greeting_delay = "0s"
 command_timeout = "5m"
 data_timeout = "10m"

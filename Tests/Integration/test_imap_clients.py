@@ -24,9 +24,9 @@ from ternlib import need_tool, unverified_context
 PASSWORD = "s3cret alice"
 
 
-def serve_with_alice(tern_factory):
+def serve_with_alice(tern_factory, limits: dict | None = None):
     """A serve-mode server (mx, imap, imaps) with the account alice@example.test."""
-    server = tern_factory.serve(listeners=IMAP_LISTENERS)
+    server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits)
     cfg = server.workdir / "tern.toml"
     tern_cli("domain", "add", "example.test", config=cfg)
     tern_cli("user", "add", "alice@example.test", config=cfg, password=PASSWORD)
@@ -377,3 +377,34 @@ def test_kill_9_racing_the_end_of_an_append(tern_factory):
         if found:
             assert m.fetch(found[0].decode(), "(BODY.PEEK[])")[1][0][1] == content, "a partial message was listed"
         m.logout()
+
+
+# -- the per-user session cap ------------------------------------------------------------------
+
+def test_sessions_per_user_are_capped_across_listeners(tern_factory):
+    """[limits] connections_per_user counts one user's logged-in sessions on imap and imaps
+    together; one more login gets NO [LIMIT] and may log in once a session ends."""
+    server = serve_with_alice(tern_factory, limits={"connections_per_user": 2})
+    first = imap(server, "imaps")
+    first.login("alice@example.test", PASSWORD)
+    second = imap(server)
+    second.starttls(ssl_context=unverified_context())
+    second.login("alice@example.test", PASSWORD)
+    third = imap(server, "imaps")
+    try:
+        third.login("alice@example.test", PASSWORD)
+        raise AssertionError("a third session logged in past connections_per_user = 2")
+    except imaplib.IMAP4.error as error:
+        assert "[LIMIT]" in str(error), error
+    first.logout()
+    deadline = time.monotonic() + 5
+    while True:  # the first session's slot is freed once its connection has closed
+        try:
+            third.login("alice@example.test", PASSWORD)
+            break
+        except imaplib.IMAP4.error as error:
+            assert "[LIMIT]" in str(error) and time.monotonic() < deadline, error
+            time.sleep(0.1)
+    assert third.select("INBOX")[0] == "OK"
+    second.logout()
+    third.logout()

@@ -35,6 +35,7 @@ struct ConfigurationTests {
             [limits]
             message_size = 1000000
             recipients = 500
+            connections_per_user = 4
             greeting_delay = "1500ms"
             command_timeout = 300
             data_timeout = "10m"
@@ -47,6 +48,7 @@ struct ConfigurationTests {
         #expect(configuration.tls?.privateKey == "/etc/tern/key.pem")
         #expect(configuration.limits.messageSize == 1_000_000)
         #expect(configuration.limits.recipients == 500)
+        #expect(configuration.limits.connectionsPerUser == 4)
         #expect(configuration.limits.greetingDelay == .milliseconds(1500))
         #expect(configuration.limits.commandTimeout == .minutes(5))
         #expect(configuration.limits.dataTimeout == .minutes(10))
@@ -57,6 +59,7 @@ struct ConfigurationTests {
         ("[limits]\nmessage_size = -1", "limits.message_size"),
         ("[limits]\nmessage_size = \"big\"", "limits.message_size"),
         ("[limits]\nmesage_size = 1", "limits.mesage_size"),
+        ("[limits]\nconnections_per_user = 0", "limits.connections_per_user"),
         ("[limits]\ncommand_line_length = 100", "limits.command_line_length"),
         ("[limits]\ntext_line_length = 80", "limits.text_line_length"),
         ("[limits]\ncommand_timeout = \"5 minutes\"", "limits.command_timeout"),

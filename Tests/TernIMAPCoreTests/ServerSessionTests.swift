@@ -105,6 +105,9 @@ struct ServerSessionTests {
         // "\0alice\0secret"
         #expect(Self.feed(&session, "p1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n") == "<verify PLAIN |alice|secret>\n")
         #expect(Self.transcript(session.authenticationCompleted(.unavailable)) == "p1 NO [UNAVAILABLE] Temporary authentication failure\r\n")
+        #expect(Self.feed(&session, "p1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n") == "<verify PLAIN |alice|secret>\n")
+        #expect(Self.transcript(session.authenticationCompleted(.tooManySessions)) == "p1 NO [LIMIT] Too many connections for this user\r\n")
+        #expect(session.user == nil)
         #expect(Self.feed(&session, "p2 AUTHENTICATE PLAIN\r\n") == "+ \r\n")
         #expect(Self.feed(&session, "*\r\n") == "p2 BAD AUTHENTICATE cancelled\r\n")
         #expect(Self.feed(&session, "p3 authenticate plain\r\nnot base64!\r\n") == "+ \r\np3 BAD Invalid base64 in the response\r\n")

@@ -102,6 +102,9 @@ public struct IMAPServerSession: Sendable {
         case unavailable
         /// The response was not valid for the mechanism.
         case malformed
+        /// The credentials are right, but the user has as many sessions as allowed
+        /// (`NO [LIMIT]`, RFC 5530 §3); the client may try again once one ends.
+        case tooManySessions
     }
 
     /// The longest SASL response line accepted: a SCRAM client-final message for a 255-octet
@@ -229,6 +232,9 @@ public struct IMAPServerSession: Sendable {
         case .malformed:
             self.login = nil
             actions.append(.send(status(tag: login.tag, .bad, text: "Malformed authentication response")))
+        case .tooManySessions:
+            self.login = nil
+            actions.append(.send(status(tag: login.tag, .no, code: "LIMIT", text: "Too many connections for this user")))
         }
         return actions + process()
     }

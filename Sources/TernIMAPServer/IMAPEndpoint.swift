@@ -47,7 +47,8 @@ public struct IMAPEndpoint: Sendable {
     /// implements); APPENDLIMIT (RFC 7889) is the framer's literal limit.
     public static func capabilities(appendLimit: Int) -> [String] {
         [
-            "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "SPECIAL-USE", "STATUS=SIZE",
+            "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+            "SPECIAL-USE", "STATUS=SIZE",
             "APPENDLIMIT=\(appendLimit)",
         ]
     }

@@ -361,13 +361,20 @@ actor MailboxCommands {
         case .unsubscribe(let name):
             try await folders.subscribe(try dialect.mailboxName(name), false)
             return Status(.ok, "UNSUBSCRIBE completed")
-        case .list(let reference, let pattern), .lsub(let reference, let pattern):
-            let verb = if case .list = command.kind { "LIST" } else { "LSUB" }
+        case .list(let reference, let patterns, let options):
             // A pattern no mailbox name can match (not modified UTF-7) matches nothing.
+            guard let reference = try? dialect.mailboxName(reference) else { return Status(.ok, "LIST completed") }
+            let readable = patterns.compactMap { try? dialect.mailboxName($0) }
+            return try await list(reference: reference, patterns: readable, options: options, dialect: dialect, out: &out)
+        case .lsub(let reference, let pattern):
             guard let reference = try? dialect.mailboxName(reference), let pattern = try? dialect.mailboxName(pattern) else {
-                return Status(.ok, "\(verb) completed")
+                return Status(.ok, "LSUB completed")
             }
-            return try await list(reference: reference, pattern: pattern, subscribedOnly: verb == "LSUB", dialect: dialect, out: &out)
+            if pattern.isEmpty {
+                out.writeString("* LSUB (\\Noselect) \"/\" \"\"\r\n")
+                return Status(.ok, "LSUB completed")
+            }
+            return try await lsub(reference + pattern, dialect: dialect, out: &out)
         case .namespace:
             // RFC 2342: one personal namespace, no prefix, "/" between levels.
             out.writeString("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n")
@@ -749,30 +756,84 @@ actor MailboxCommands {
 
     // MARK: LIST, STATUS
 
-    private func list(reference: String, pattern: String, subscribedOnly: Bool, dialect: Dialect, out: inout ByteBuffer)
+    /// LIST (RFC 9051 §6.3.9) with RFC 5258's selection and return options, RFC 5819's STATUS
+    /// and RFC 6154's SPECIAL-USE. The candidates are the mailboxes (with a parent that exists
+    /// only as a level of a child's name), or the subscribed names; those that match a pattern
+    /// are listed, each with its attributes and, when asked, its STATUS.
+    private func list(reference: String, patterns: [String], options: ListOptions, dialect: Dialect, out: inout ByteBuffer)
         async throws -> Status
     {
-        let verb = subscribedOnly ? "LSUB" : "LIST"
-        if pattern.isEmpty {
+        if patterns == [""] {
             // §6.3.9: an empty pattern asks for the delimiter and the root.
-            out.writeString("* \(verb) (\\Noselect) \"/\" \"\"\r\n")
-            return Status(.ok, "\(verb) completed")
+            out.writeString("* LIST (\\Noselect) \"/\" \"\"\r\n")
+            return Status(.ok, "LIST completed")
         }
-        let full = reference + pattern
-        if subscribedOnly { return try await lsub(full, dialect: dialect, out: &out) }
+        if let items = options.returnStatus, let unknown = items.first(where: { !Self.isStatusItem($0, dialect: dialect) }) {
+            return Status(.bad, "Unknown STATUS item \(unknown)")
+        }
+        let patterns = patterns.map { reference + $0 }
+        func matches(_ name: String) -> Bool { patterns.contains { Self.matches(name, pattern: $0) } }
+
         let all = try await folders.list()
-        let names = Set(all.map(\.name))
-        for folder in all {
-            guard Self.matches(folder.name, pattern: full) else { continue }
-            var attributes: [String] = []
-            attributes.append(names.contains { $0.hasPrefix(folder.name + "/") } ? "\\HasChildren" : "\\HasNoChildren")
-            if let use = folder.specialUse { attributes.append(use.rawValue) }
-            if folder.subscribed, dialect.rev2 { attributes.append("\\Subscribed") }
-            out.writeString("* \(verb) (\(attributes.joined(separator: " "))) \"/\" ")
-            dialect.writeMailboxName(folder.name, to: &out)
-            out.writeStaticString("\r\n")
+        let existing = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let subscribed = options.subscribedOnly ? Set(try await folders.subscriptions()) : Set(all.filter(\.subscribed).map(\.name))
+        var parents: Set<String> = []
+        for name in existing.keys { parents.formUnion(Self.ancestors(of: name)) }
+        let hasChildren = parents
+
+        // The names the selection options pick (RFC 5258 §3).
+        var selected: Set<String>
+        if options.subscribedOnly {
+            selected = subscribed
+        } else {
+            selected = Set(existing.keys).union(parents)
         }
-        return Status(.ok, "\(verb) completed")
+        if options.specialUseOnly { selected = selected.filter { existing[$0]?.specialUse != nil } }
+        // RECURSIVEMATCH: a parent of a selected name is listed (with CHILDINFO) when it
+        // matches, even though it is not selected itself.
+        var childInfo: Set<String> = []
+        if options.recursiveMatch {
+            for name in selected { childInfo.formUnion(Self.ancestors(of: name).filter { !selected.contains($0) }) }
+        }
+        let extended = patterns.count > 1 || options != ListOptions()
+        let listed = selected.union(childInfo).filter(matches).sorted { a, b in
+            a == "INBOX" ? b != "INBOX" : b == "INBOX" ? false : a < b
+        }
+        for name in listed {
+            var attributes: [String] = []
+            let folder = existing[name]
+            if folder == nil {
+                // RFC 5258 §3.4: a name without a mailbox; \Noselect for a basic rev1 LIST.
+                attributes.append(dialect.rev2 || extended ? "\\NonExistent" : "\\Noselect")
+            }
+            attributes.append(hasChildren.contains(name) ? "\\HasChildren" : "\\HasNoChildren")
+            if let use = folder?.specialUse { attributes.append(use.rawValue) }
+            if subscribed.contains(name), dialect.rev2 || options.returnSubscribed || options.subscribedOnly {
+                attributes.append("\\Subscribed")
+            }
+            out.writeString("* LIST (\(attributes.joined(separator: " "))) \"/\" ")
+            dialect.writeMailboxName(name, to: &out)
+            if childInfo.contains(name) {
+                out.writeString(options.subscribedOnly ? " (\"CHILDINFO\" (\"SUBSCRIBED\"))" : " (\"CHILDINFO\" (\"SPECIAL-USE\"))")
+            }
+            out.writeStaticString("\r\n")
+            if let items = options.returnStatus, folder != nil, let mailbox = try await folders.open(name) {
+                // RFC 5819 §2: the STATUS of each selectable mailbox right after its LIST.
+                try await writeStatus(name, of: mailbox, items: items, dialect: dialect, out: &out)
+            }
+        }
+        return Status(.ok, "LIST completed")
+    }
+
+    /// The levels above `name`: `a` and `a/b` for `a/b/c`.
+    static func ancestors(of name: String) -> [String] {
+        var levels = name.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        var ancestors: [String] = []
+        while !levels.isEmpty {
+            ancestors.append(levels.joined(separator: "/"))
+            levels = levels.dropLast()
+        }
+        return ancestors
     }
 
     /// LSUB (RFC 3501 §6.3.9): the subscribed names that match, whether their mailboxes exist or
@@ -781,13 +842,7 @@ actor MailboxCommands {
     private func lsub(_ pattern: String, dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
         let subscribed = Set(try await folders.subscriptions())
         var parents: Set<String> = []
-        for name in subscribed {
-            var levels = name.split(separator: "/").dropLast()
-            while !levels.isEmpty {
-                parents.insert(levels.joined(separator: "/"))
-                levels = levels.dropLast()
-            }
-        }
+        for name in subscribed { parents.formUnion(Self.ancestors(of: name)) }
         for name in subscribed.sorted() where Self.matches(name, pattern: pattern) {
             out.writeStaticString("* LSUB () \"/\" ")
             dialect.writeMailboxName(name, to: &out)
@@ -832,28 +887,46 @@ actor MailboxCommands {
     }
 
     private func status(_ name: String, items: [String], dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
+        if let unknown = items.first(where: { !Self.isStatusItem($0, dialect: dialect) }) {
+            return Status(.bad, "Unknown STATUS item \(unknown)")
+        }
         guard let mailbox = try await folders.open(name) else {
             return Status(.no, code: "NONEXISTENT", "Mailbox does not exist")
         }
+        try await writeStatus(name, of: mailbox, items: items, dialect: dialect, out: &out)
+        return Status(.ok, "STATUS completed")
+    }
+
+    /// `status-att` (§6.3.11), with RECENT for IMAP4rev1 and HIGHESTMODSEQ once CONDSTORE is on.
+    static func isStatusItem(_ item: String, dialect: Dialect) -> Bool {
+        switch item {
+        case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE": true
+        case "RECENT": !dialect.rev2
+        case "HIGHESTMODSEQ": dialect.condstore
+        default: false
+        }
+    }
+
+    /// `* STATUS name (item value ...)` for items `isStatusItem` accepted.
+    private func writeStatus(_ name: String, of mailbox: any Mailbox, items: [String], dialect: Dialect, out: inout ByteBuffer)
+        async throws
+    {
         let snapshot = try await mailbox.snapshot()
-        var values: [String] = []
-        for item in items {
+        let values = items.map { item -> String in
             switch item {
-            case "MESSAGES": values.append("MESSAGES \(snapshot.messages.count)")
-            case "UIDNEXT": values.append("UIDNEXT \(snapshot.uidNext)")
-            case "UIDVALIDITY": values.append("UIDVALIDITY \(snapshot.uidValidity)")
-            case "UNSEEN": values.append("UNSEEN \(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)")
-            case "DELETED": values.append("DELETED \(snapshot.messages.filter { $0.flags.contains(.deleted) }.count)")
-            case "SIZE": values.append("SIZE \(snapshot.messages.reduce(0) { $0 + $1.size })")
-            case "RECENT" where !dialect.rev2: values.append("RECENT \(snapshot.messages.count(where: \.isRecent))")
-            case "HIGHESTMODSEQ" where dialect.condstore: values.append("HIGHESTMODSEQ 1")
-            default: return Status(.bad, "Unknown STATUS item \(item)")
+            case "MESSAGES": "MESSAGES \(snapshot.messages.count)"
+            case "UIDNEXT": "UIDNEXT \(snapshot.uidNext)"
+            case "UIDVALIDITY": "UIDVALIDITY \(snapshot.uidValidity)"
+            case "UNSEEN": "UNSEEN \(snapshot.messages.count { !$0.flags.contains(.seen) })"
+            case "DELETED": "DELETED \(snapshot.messages.count { $0.flags.contains(.deleted) })"
+            case "SIZE": "SIZE \(snapshot.messages.reduce(0) { $0 + $1.size })"
+            case "RECENT": "RECENT \(snapshot.messages.count(where: \.isRecent))"
+            default: "HIGHESTMODSEQ 1"
             }
         }
         out.writeStaticString("* STATUS ")
         dialect.writeMailboxName(name, to: &out)
         out.writeString(" (\(values.joined(separator: " ")))\r\n")
-        return Status(.ok, "STATUS completed")
     }
 
     // MARK: APPEND

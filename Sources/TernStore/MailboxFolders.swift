@@ -76,7 +76,7 @@ public enum FolderError: Error, Sendable, Hashable {
 /// the folder `Archive/2026` is the Maildir `<user>/.Archive.2026/` with its `maildirfolder`
 /// marker, each level's name written by `MaildirFolderName` (so a `.` or `/` in a name can never
 /// make a path), and the subscriptions in `<user>/tern-subscriptions`, one name per line. The
-/// special-use folders are made the first time the list is read.
+/// special-use folders are made the first time the folders are listed or a subscription changes.
 public final class MaildirFolders: MailboxFolders {
     public let address: String
     let store: MaildirMailboxStore
@@ -127,16 +127,8 @@ public final class MaildirFolders: MailboxFolders {
     public func list() async throws -> [MailboxFolder] {
         let (root, now) = (self.root, store.clock.seconds)
         let (names, subscribed) = try await store.sync.pool.runIfActive { () throws -> ([String], Set<String>) in
-            try POSIXFile.makeDirectories(root)
             var names = try Self.folderNames(root)
-            if !POSIXFile.exists("\(root)/\(Self.subscriptionsFile)") {
-                // The first listing: the special-use folders, made and subscribed.
-                for use in SpecialUse.allCases where !names.contains(use.folderName) {
-                    try Self.makeFolder(root: root, directory: "." + use.folderName, now: now)
-                    names.append(use.folderName)
-                }
-                try Self.writeSubscriptions(Set(["INBOX"] + SpecialUse.allCases.map(\.folderName)), root: root)
-            }
+            names += try Self.setUpIfNew(root: root, names: names, now: now)
             return (names.sorted(), Self.readSubscriptions(root: root))
         }
         let uses = Dictionary(uniqueKeysWithValues: SpecialUse.allCases.map { ($0.folderName, $0) })
@@ -206,8 +198,9 @@ public final class MaildirFolders: MailboxFolders {
 
     public func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError) {
         guard name == "INBOX" || Self.directory(of: name) != nil else { throw .invalidName }
-        let root = self.root
+        let (root, now) = (self.root, store.clock.seconds)
         try await run {
+            _ = try Self.setUpIfNew(root: root, names: try Self.folderNames(root), now: now)
             var subscriptions = Self.readSubscriptions(root: root)
             if subscribed { subscriptions.insert(name) } else { subscriptions.remove(name) }
             try Self.writeSubscriptions(subscriptions, root: root)
@@ -232,7 +225,21 @@ public final class MaildirFolders: MailboxFolders {
         }
     }
 
+    /// The first use of a user's folders (no `tern-subscriptions` yet): the special-use folders
+    /// made, and subscribed with INBOX. Returns the folders it made.
+    static func setUpIfNew(root: String, names: [String], now: Int64) throws -> [String] {
+        guard !POSIXFile.exists("\(root)/\(subscriptionsFile)") else { return [] }
+        var made: [String] = []
+        for use in SpecialUse.allCases where !names.contains(use.folderName) {
+            try makeFolder(root: root, directory: "." + use.folderName, now: now)
+            made.append(use.folderName)
+        }
+        try writeSubscriptions(Set(["INBOX"] + SpecialUse.allCases.map(\.folderName)), root: root)
+        return made
+    }
+
     static func folderNames(_ root: String) throws -> [String] {
+        try POSIXFile.makeDirectories(root)
         var names: [String] = []
         for entry in try POSIXFile.list(root) where POSIXFile.exists("\(root)/\(entry)/cur") {
             guard let name = name(ofDirectory: entry) else { continue }

@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+from pathlib import Path
 
 from test_directory import tern_cli
 from ternlib import message, unverified_context
@@ -36,6 +37,55 @@ def imap(server, role: str = "imap") -> imaplib.IMAP4:
     if role == "imaps":
         return imaplib.IMAP4_SSL(listener.host, listener.port, ssl_context=unverified_context(), timeout=30)
     return imaplib.IMAP4(listener.host, listener.port, timeout=30)
+
+
+PASSWORD = "s3cret alice"
+
+
+def serve_with_alice(tern_factory, limits: dict | None = None):
+    """A serve-mode server (mx, imap, imaps) with the account alice@example.test."""
+    server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits)
+    cfg = server.workdir / "tern.toml"
+    tern_cli("domain", "add", "example.test", config=cfg)
+    tern_cli("user", "add", "alice@example.test", config=cfg, password=PASSWORD)
+    deadline = time.monotonic() + 15
+    while True:  # the directory reloads within a few seconds
+        m = imap(server, "imaps")
+        try:
+            m.login("alice@example.test", PASSWORD)
+            m.logout()
+            return server
+        except imaplib.IMAP4.error:
+            m.shutdown()
+            assert time.monotonic() < deadline, "the new account never logged in"
+            time.sleep(0.3)
+
+
+def alice_maildir(server) -> Path:
+    return server.data_dir / "mailboxes" / "example.test" / "alice"
+
+
+def wait_delivered(server, count: int) -> None:
+    inbox = alice_maildir(server)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = sum(len(os.listdir(inbox / d)) for d in ("new", "cur") if (inbox / d).is_dir())
+        if found >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{count} messages were not delivered to alice within 15 s")
+
+
+def transcript(m: imaplib.IMAP4, command: str) -> list[bytes]:
+    """Sends one tagged command on an imaplib connection; returns every line up to the tagged one."""
+    tag = m._new_tag().decode()
+    m.send(f"{tag} {command}\r\n".encode())
+    lines = []
+    while True:
+        line = m.readline()
+        lines.append(line)
+        if line.startswith(tag.encode() + b" "):
+            return lines
 
 
 def test_dev_catcher_inbox_over_imap(tern):
@@ -250,4 +300,53 @@ def test_hostile_messages_answer_promptly(tern):
         assert typ == "OK" and b"BODYSTRUCTURE" in data[0][0]
         assert time.monotonic() - started < 10, f"message {number} took {time.monotonic() - started:.1f} s"
     assert m.noop()[0] == "OK"
+    m.logout()
+
+
+def test_list_extended_status_and_special_use(tern_factory):
+    """LIST's selection and return options (RFC 5258), STATUS in LIST (RFC 5819), SPECIAL-USE
+    selection (RFC 6154), several patterns, and a parent that exists only as a level."""
+    server = serve_with_alice(tern_factory)
+    send(server, "one", to="alice@example.test")
+    wait_delivered(server, 1)
+    m = imap(server, "imaps")
+    m.login("alice@example.test", PASSWORD)
+    assert "LIST-EXTENDED" in m.capabilities or b"LIST-EXTENDED" in b" ".join(transcript(m, "CAPABILITY"))
+    assert m.create("Work/2026")[0] == "OK"
+    assert m.subscribe("Work/2026")[0] == "OK" and m.subscribe("Gone")[0] == "OK"
+    assert m.unsubscribe("Work")[0] == "OK"
+
+    lines = transcript(m, 'LIST (SUBSCRIBED) "" "*"')
+    assert lines[-1].split(b" ", 1)[1].startswith(b"OK")
+    listed = {line.rsplit(b" ", 1)[1].strip(): line for line in lines[:-1]}
+    assert b"\\NonExistent" in listed[b"Gone"] and b"\\Subscribed" in listed[b"Gone"], lines
+    assert b"\\Subscribed" in listed[b"Work/2026"] and b"Work" not in listed, lines
+    assert b"\\Sent" in listed[b"Sent"]
+
+    lines = transcript(m, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    work = [line for line in lines if b'"/" Work' in line]
+    assert work and work[0].endswith(b'Work ("CHILDINFO" ("SUBSCRIBED"))\r\n'), lines
+    assert not any(b"2026" in line for line in lines)
+
+    lines = transcript(m, 'LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE)')
+    uses = sorted(line.split(b"(")[1].split(b")")[0] for line in lines[:-1])
+    assert len(uses) == 5 and all(b"\\HasNoChildren" in use for use in uses), lines
+
+    lines = transcript(m, 'LIST "" (INBOX "Sent") RETURN (STATUS (MESSAGES UNSEEN SIZE))')
+    assert [line.split(b" ")[1] for line in lines[:-1]] == [b"LIST", b"STATUS", b"LIST", b"STATUS"], lines
+    assert lines[1].startswith(b"* STATUS INBOX (MESSAGES 1 UNSEEN 1 SIZE ") and lines[3] == b"* STATUS Sent (MESSAGES 0 UNSEEN 0 SIZE 0)\r\n"
+
+    # A level that is not a mailbox (Maildir++ has .Deep.Down without .Deep) is listed as such.
+    maildir = alice_maildir(server)
+    (maildir / ".Deep.Down").mkdir()
+    for sub in ("cur", "new", "tmp"):
+        (maildir / ".Deep.Down" / sub).mkdir()
+    (maildir / ".Deep.Down" / "maildirfolder").touch()
+    lines = transcript(m, 'LIST "" "%" RETURN (CHILDREN STATUS (MESSAGES))')
+    deep = [line for line in lines if line.endswith(b" Deep\r\n")]
+    assert deep and b"\\NonExistent" in deep[0] and b"\\HasChildren" in deep[0], lines
+    assert not any(line.startswith(b"* STATUS Deep") for line in lines), "no STATUS for a name without a mailbox"
+
+    for bad in ['LIST (RECURSIVEMATCH) "" "*"', 'LIST "" "*" RETURN (STATUS (BOGUS))', 'LIST (FROB) "" "*"']:
+        assert transcript(m, bad)[-1].split(b" ")[1] == b"BAD", bad
     m.logout()

@@ -15,48 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from test_directory import tern_cli
-from test_imap import IMAP_LISTENERS, imap, send
+from test_imap import PASSWORD, alice_maildir, imap, send, serve_with_alice, wait_delivered
 from ternlib import need_tool, unverified_context
-
-PASSWORD = "s3cret alice"
-
-
-def serve_with_alice(tern_factory, limits: dict | None = None):
-    """A serve-mode server (mx, imap, imaps) with the account alice@example.test."""
-    server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits)
-    cfg = server.workdir / "tern.toml"
-    tern_cli("domain", "add", "example.test", config=cfg)
-    tern_cli("user", "add", "alice@example.test", config=cfg, password=PASSWORD)
-    deadline = time.monotonic() + 15
-    while True:  # the directory reloads within a few seconds
-        m = imap(server, "imaps")
-        try:
-            m.login("alice@example.test", PASSWORD)
-            m.logout()
-            return server
-        except imaplib.IMAP4.error:
-            m.shutdown()
-            assert time.monotonic() < deadline, "the new account never logged in"
-            time.sleep(0.3)
-
-
-def alice_maildir(server) -> Path:
-    return server.data_dir / "mailboxes" / "example.test" / "alice"
-
-
-def wait_delivered(server, count: int) -> None:
-    inbox = alice_maildir(server)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = sum(len(os.listdir(inbox / d)) for d in ("new", "cur") if (inbox / d).is_dir())
-        if found >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{count} messages were not delivered to alice within 15 s")
-
 
 def subject_of(path: Path) -> bytes:
     """The Subject of a message file, with CRLF or LF line ends (mbsync stores LF locally)."""

@@ -43,8 +43,8 @@ struct CommandParserTests {
         #expect(try Self.parse("c2 EXAMINE \"Sent Items\"\r\n").kind == .select(mailbox: Self.bytes("Sent Items"), readOnly: true))
         #expect(try Self.parse("c3 CREATE Archive/2026\r\n").kind == .create(mailbox: Self.bytes("Archive/2026")))
         #expect(try Self.parse("c4 RENAME a b\r\n").kind == .rename(from: Self.bytes("a"), to: Self.bytes("b")))
-        #expect(try Self.parse("c5 LIST \"\" *\r\n").kind == .list(reference: [], pattern: Self.bytes("*")))
-        #expect(try Self.parse("c6 LIST \"\" %/x]\r\n").kind == .list(reference: [], pattern: Self.bytes("%/x]")))
+        #expect(try Self.parse("c5 LIST \"\" *\r\n").kind == .list(reference: [], patterns: [Self.bytes("*")], options: .init()))
+        #expect(try Self.parse("c6 LIST \"\" %/x]\r\n").kind == .list(reference: [], patterns: [Self.bytes("%/x]")], options: .init()))
         #expect(
             try Self.parse("c7 STATUS INBOX (messages UIDNEXT size)\r\n").kind
                 == .status(mailbox: Self.bytes("INBOX"), items: ["MESSAGES", "UIDNEXT", "SIZE"]))
@@ -147,6 +147,37 @@ struct CommandParserTests {
         } catch {
             #expect(error.tag == "a1")
         }
+    }
+
+    @Test("LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154) options")
+    func extendedList() throws {
+        var options = ListOptions()
+        options.subscribedOnly = true
+        options.recursiveMatch = true
+        options.returnChildren = true
+        options.returnStatus = ["MESSAGES", "UNSEEN"]
+        #expect(
+            try Self.parse("e1 LIST (subscribed RecursiveMatch remote) \"\" (INBOX \"Sent\" %/x) RETURN (CHILDREN STATUS (messages unseen))\r\n").kind
+                == .list(reference: [], patterns: [Self.bytes("INBOX"), Self.bytes("Sent"), Self.bytes("%/x")], options: options))
+        var special = ListOptions()
+        special.specialUseOnly = true
+        special.returnSpecialUse = true
+        special.returnSubscribed = true
+        #expect(
+            try Self.parse("e2 LIST (SPECIAL-USE) \"\" * RETURN (SPECIAL-USE SUBSCRIBED)\r\n").kind
+                == .list(reference: [], patterns: [Self.bytes("*")], options: special))
+        #expect(try Self.parse("e3 LIST () \"\" * RETURN ()\r\n").kind == .list(reference: [], patterns: [Self.bytes("*")], options: .init()))
+    }
+
+    @Test(
+        "LIST options it does not know, RECURSIVEMATCH alone, an empty pattern list, a 1 KB pattern: BAD",
+        arguments: [
+            "a1 LIST (FROB) \"\" *\r\n", "a1 LIST (RECURSIVEMATCH) \"\" *\r\n", "a1 LIST \"\" ()\r\n",
+            "a1 LIST \"\" * RETURN (MYRIGHTS)\r\n", "a1 LIST \"\" * RETURN (STATUS ())\r\n", "a1 LIST \"\" * RETURNS ()\r\n",
+            "a1 LIST \"\" * RETURN (CHILDREN\r\n", "a1 LIST \"\" " + String(repeating: "*", count: 1025) + "\r\n",
+        ])
+    func listRefused(text: String) {
+        #expect(throws: IMAPCommandParser.Refusal.self) { try Self.parse(text) }
     }
 
     @Test(

@@ -48,6 +48,17 @@ struct MaildirFoldersTests {
         #expect(MaildirFolders.name(ofDirectory: ".a%1Db") == nil, "a control character is no name (found by fuzzing)")
     }
 
+    @Test("a SUBSCRIBE before any LIST still gets the special-use folders and their subscriptions")
+    func subscribeFirst() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folders = try folders()
+        try await folders.subscribe("Gone", true)
+        let listed = try await folders.list()
+        #expect(listed.map(\.name) == ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"])
+        #expect(listed.allSatisfy { $0.subscribed })
+        #expect(try await folders.subscriptions() == ["Archive", "Drafts", "Gone", "INBOX", "Junk", "Sent", "Trash"])
+    }
+
     @Test("the first LIST makes the special-use folders; CREATE, RENAME, DELETE, SUBSCRIBE")
     func lifecycle() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -29,8 +29,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case rename(from: [UInt8], to: [UInt8])
         case subscribe(mailbox: [UInt8])
         case unsubscribe(mailbox: [UInt8])
-        /// LIST's reference and pattern (§6.3.9), the basic form.
-        case list(reference: [UInt8], pattern: [UInt8])
+        /// LIST's reference, patterns and options (§6.3.9 with RFC 5258's several patterns).
+        case list(reference: [UInt8], patterns: [[UInt8]], options: ListOptions)
         /// IMAP4rev1's LSUB (RFC 3501 §6.3.9): LIST of the subscribed mailboxes.
         case lsub(reference: [UInt8], pattern: [UInt8])
         case namespace
@@ -62,4 +62,27 @@ public struct IMAPCommand: Sendable, Hashable {
         case remove
         case replace
     }
+}
+
+/// What an extended LIST asks for (RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819
+/// LIST-STATUS, RFC 6154 SPECIAL-USE): which mailboxes (selection options) and what to say of
+/// each (return options). The basic `LIST ref pattern` has none.
+public struct ListOptions: Sendable, Hashable {
+    /// `SUBSCRIBED`: the subscribed names, whether their mailboxes exist or not.
+    public var subscribedOnly = false
+    /// `SPECIAL-USE` (RFC 6154 §3): only mailboxes with a special use.
+    public var specialUseOnly = false
+    /// `RECURSIVEMATCH`: a parent that matches is listed, with `CHILDINFO`, when one of its
+    /// children meets the selection (and the child itself need not match).
+    public var recursiveMatch = false
+    /// `RETURN (SUBSCRIBED)`: `\Subscribed` on subscribed mailboxes.
+    public var returnSubscribed = false
+    /// `RETURN (CHILDREN)`: `\HasChildren` or `\HasNoChildren` (always given here).
+    public var returnChildren = false
+    /// `RETURN (SPECIAL-USE)`: the special-use attributes (always given here).
+    public var returnSpecialUse = false
+    /// `RETURN (STATUS (...))`, RFC 5819: a STATUS response after each selectable mailbox.
+    public var returnStatus: [String]?
+
+    public init() {}
 }

@@ -77,14 +77,13 @@ public enum IMAPCommandParser {
         case "UNSUBSCRIBE":
             try cursor.space()
             return .unsubscribe(mailbox: try mailbox(&cursor))
-        case "LIST", "LSUB":
-            // list = "LIST" SP mailbox SP mbox-or-pat; list-mailbox = 1*list-char / string
+        case "LIST": return try list(&cursor)
+        case "LSUB":
             // lsub = "LSUB" SP mailbox SP list-mailbox (RFC 3501)
             try cursor.space()
             let reference = try mailbox(&cursor)
             try cursor.space()
-            let pattern = try listMailbox(&cursor)
-            return name == "LIST" ? .list(reference: reference, pattern: pattern) : .lsub(reference: reference, pattern: pattern)
+            return .lsub(reference: reference, pattern: try listMailbox(&cursor))
         case "NAMESPACE": return .namespace
         case "STATUS":
             // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
@@ -208,11 +207,86 @@ public enum IMAPCommandParser {
     }
 
     /// `list-mailbox = 1*list-char / string`; `list-char = ATOM-CHAR / list-wildcards / resp-specials`.
+    /// The longest LIST pattern read: matching costs name × pattern, and no mailbox name comes
+    /// near it.
+    public static let maximumPatternLength = 1024
+
+    /// `list-mailbox = 1*list-char / string`.
     private static func listMailbox(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> [UInt8] {
-        if let octet = cursor.peek(), octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "{") { return try cursor.string() }
-        return try cursor.octets("a mailbox pattern") {
-            IMAPCharacters.isAtomChar($0) || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "]")
+        let pattern: [UInt8]
+        if let octet = cursor.peek(), octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "{") {
+            pattern = try cursor.string()
+        } else {
+            pattern = try cursor.octets("a mailbox pattern") {
+                IMAPCharacters.isAtomChar($0) || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "]")
+            }
         }
+        guard pattern.count <= maximumPatternLength else { throw IMAPSyntaxError("mailbox pattern too long") }
+        return pattern
+    }
+
+    /// RFC 9051 §9 with RFC 5258 §6, RFC 5819 and RFC 6154 §6:
+    ///
+    ///     list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
+    ///     list-select-opts = "(" [list-select-opt *(SP list-select-opt)] ")"
+    ///     list-select-opt = "SUBSCRIBED" / "REMOTE" / "RECURSIVEMATCH" / "SPECIAL-USE"
+    ///     mbox-or-pat = list-mailbox / patterns;  patterns = "(" list-mailbox *(SP list-mailbox) ")"
+    ///     list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
+    ///     return-option = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" /
+    ///                     "STATUS" SP "(" status-att *(SP status-att) ")"
+    ///
+    /// An option Tern does not know is BAD (RFC 5258 §3), as is RECURSIVEMATCH without an option
+    /// it could modify.
+    private static func list(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> IMAPCommand.Kind {
+        var options = ListOptions()
+        try cursor.space()
+        if cursor.peek() == UInt8(ascii: "(") {
+            let selection = try cursor.list { (item: inout CommandCursor) throws(IMAPSyntaxError) in try item.keyword() }
+            for option in selection {
+                switch option {
+                case "SUBSCRIBED": options.subscribedOnly = true
+                case "SPECIAL-USE": options.specialUseOnly = true
+                case "RECURSIVEMATCH": options.recursiveMatch = true
+                case "REMOTE": break  // no remote mailboxes (RFC 2193) to add
+                default: throw IMAPSyntaxError("unknown LIST selection option \(option)")
+                }
+            }
+            if options.recursiveMatch, !options.subscribedOnly, !options.specialUseOnly {
+                throw IMAPSyntaxError("RECURSIVEMATCH needs another selection option")
+            }
+            try cursor.space()
+        }
+        let reference = try mailbox(&cursor)
+        try cursor.space()
+        let patterns: [[UInt8]]
+        if cursor.peek() == UInt8(ascii: "(") {
+            patterns = try cursor.list(allowEmpty: false) { (item: inout CommandCursor) throws(IMAPSyntaxError) in
+                try listMailbox(&item)
+            }
+        } else {
+            patterns = [try listMailbox(&cursor)]
+        }
+        guard cursor.consume(UInt8(ascii: " ")) else { return .list(reference: reference, patterns: patterns, options: options) }
+        guard try cursor.keyword() == "RETURN" else { throw IMAPSyntaxError("expected RETURN") }
+        try cursor.space()
+        guard cursor.consume(UInt8(ascii: "(")) else { throw IMAPSyntaxError("expected (") }
+        if !cursor.consume(UInt8(ascii: ")")) {
+            repeat {
+                switch try cursor.keyword() {
+                case "SUBSCRIBED": options.returnSubscribed = true
+                case "CHILDREN": options.returnChildren = true
+                case "SPECIAL-USE": options.returnSpecialUse = true
+                case "STATUS":
+                    try cursor.space()
+                    options.returnStatus = try cursor.list(allowEmpty: false) {
+                        (item: inout CommandCursor) throws(IMAPSyntaxError) in try item.keyword()
+                    }
+                case let other: throw IMAPSyntaxError("unknown LIST return option \(other)")
+                }
+            } while cursor.consume(UInt8(ascii: " "))
+            guard cursor.consume(UInt8(ascii: ")")) else { throw IMAPSyntaxError("expected )") }
+        }
+        return .list(reference: reference, patterns: patterns, options: options)
     }
 
     /// `flag-list = "(" [flag *(SP flag)] ")"`.

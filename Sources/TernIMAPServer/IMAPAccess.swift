@@ -12,6 +12,9 @@ public protocol IMAPAccess: Sendable {
     var offersSCRAM: Bool { get }
     /// The mailboxes of a user who logged in.
     func folders(of user: String) async throws -> any MailboxFolders
+    /// The most octets the user's mailboxes may hold together (IMAP QUOTA's STORAGE), nil for
+    /// no limit. Asked again at each check: an administrator may change it at any time.
+    func quota(of user: String) async throws -> Int?
 }
 
 public enum IMAPLoginResult: Sendable {
@@ -49,6 +52,11 @@ public struct DirectoryIMAPAccess: IMAPAccess {
         guard let folders = MaildirFolders(store: mailboxes, address: user) else { throw FolderError.noSuchFolder }
         return folders
     }
+
+    /// The account's `tern user set --quota`.
+    public func quota(of user: String) async throws -> Int? {
+        try await authenticator.accounts.account(named: user)?.quotaBytes.map { Int(clamping: $0) }
+    }
 }
 
 /// Dev mode: any credentials; the user name picks the catcher inbox (as for SMTP, made on first
@@ -75,6 +83,9 @@ public struct CatcherIMAPAccess: IMAPAccess {
         guard let inbox else { throw FolderError.noSuchFolder }
         return InboxOnly(inbox: inbox)
     }
+
+    /// The catcher keeps whatever it is sent.
+    public func quota(of user: String) async throws -> Int? { nil }
 }
 
 /// One mailbox, INBOX, and no folders (the dev catcher's view for a login).

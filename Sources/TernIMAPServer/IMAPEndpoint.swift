@@ -48,7 +48,7 @@ public struct IMAPEndpoint: Sendable {
     public static func capabilities(appendLimit: Int) -> [String] {
         [
             "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-            "SPECIAL-USE", "STATUS=SIZE",
+            "SPECIAL-USE", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE",
             "APPENDLIMIT=\(appendLimit)",
         ]
     }

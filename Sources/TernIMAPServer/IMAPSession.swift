@@ -173,7 +173,8 @@ final class IMAPSession: ConnectionDriver {
         connection.suspendReading(until: future) { [self] result in
             switch result {
             case .success(let folders):
-                commands = MailboxCommands(user: user, folders: folders, clock: clock, appendLimit: limit)
+                commands = MailboxCommands(
+                    user: user, folders: folders, clock: clock, appendLimit: limit, quota: { try await access.quota(of: user) })
                 return machine.authenticationCompleted(.accepted(user: user))
             case .failure(let error):
                 connection.logger.error("cannot open the user's mailboxes", metadata: ["tern_user": "\(user)", "error": "\(error)"])

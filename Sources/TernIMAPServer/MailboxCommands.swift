@@ -87,14 +87,20 @@ actor MailboxCommands {
     let clock: WallClock
     /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
     let appendLimit: Int
+    /// The user's quota in octets, nil for none: asked at each check.
+    let quota: @Sendable () async throws -> Int?
     private var selected: Selected?
     private var idle: (push: @Sendable (ByteBuffer) -> Void, dialect: Dialect, poll: Task<Void, Never>)?
 
-    init(user: String, folders: any MailboxFolders, clock: WallClock, appendLimit: Int) {
+    init(
+        user: String, folders: any MailboxFolders, clock: WallClock, appendLimit: Int,
+        quota: @escaping @Sendable () async throws -> Int? = { nil }
+    ) {
         self.user = user
         self.folders = folders
         self.clock = clock
         self.appendLimit = appendLimit
+        self.quota = quota
     }
 
     /// Stops following the selected mailbox (the connection ended).
@@ -383,6 +389,15 @@ actor MailboxCommands {
             return try await status(try dialect.mailboxName(name), items: items, dialect: dialect, out: &out)
         case .append(let name, let flags, let date, let message):
             return try await append(try dialect.mailboxName(name), flags: flags, date: date, message: message)
+        case .getQuotaRoot(let name):
+            return try await quotaRoot(of: try dialect.mailboxName(name), dialect: dialect, out: &out)
+        case .getQuota(let root):
+            guard root.isEmpty, let limit = try await quota() else { return Status(.no, code: "NONEXISTENT", "No such quota root") }
+            try await writeQuota(limit: limit, out: &out)
+            return Status(.ok, "GETQUOTA completed")
+        case .setQuota:
+            // RFC 9208 §4.1.3: a server may refuse; limits are the administrator's.
+            return Status(.no, code: "NOPERM", "Quotas are set by the administrator (tern user set --quota)")
         case .capability, .logout, .startTLS, .authenticate, .login, .enable, .idle, .id:
             // The session machine answers these itself.
             return Status(.bad, "Unexpected command")
@@ -720,6 +735,11 @@ actor MailboxCommands {
         guard let destination = try await folders.open(destinationName) else {
             return Status(.no, code: "TRYCREATE", "Mailbox does not exist")
         }
+        if !move {
+            // A MOVE stays within the account; a COPY adds what it copies (RFC 9208 §5).
+            let adding = indices.reduce(0) { $0 + (current.details(current.view.messages[$1].uid)?.size ?? 0) }
+            if try await exceedsQuota(adding: adding) { return Status(.no, code: "OVERQUOTA", "Quota exceeded") }
+        }
         var sourceUIDs: [UInt32] = []
         var destinationUIDs: [UInt32] = []
         for index in indices {
@@ -900,7 +920,7 @@ actor MailboxCommands {
     /// `status-att` (§6.3.11), with RECENT for IMAP4rev1 and HIGHESTMODSEQ once CONDSTORE is on.
     static func isStatusItem(_ item: String, dialect: Dialect) -> Bool {
         switch item {
-        case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE": true
+        case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "DELETED-STORAGE": true
         case "RECENT": !dialect.rev2
         case "HIGHESTMODSEQ": dialect.condstore
         default: false
@@ -921,6 +941,8 @@ actor MailboxCommands {
             case "DELETED": "DELETED \(snapshot.messages.count { $0.flags.contains(.deleted) })"
             case "SIZE": "SIZE \(snapshot.messages.reduce(0) { $0 + $1.size })"
             case "RECENT": "RECENT \(snapshot.messages.count(where: \.isRecent))"
+            case "DELETED-STORAGE":
+                "DELETED-STORAGE \(Self.kibibytes(snapshot.messages.reduce(0) { $0 + ($1.flags.contains(.deleted) ? $1.size : 0) }))"
             default: "HIGHESTMODSEQ 1"
             }
         }
@@ -928,6 +950,36 @@ actor MailboxCommands {
         dialect.writeMailboxName(name, to: &out)
         out.writeString(" (\(values.joined(separator: " ")))\r\n")
     }
+
+    // MARK: QUOTA (RFC 9208)
+
+    /// GETQUOTAROOT: every mailbox is under one root, the account, named "" (§3.2); without a
+    /// quota there is none.
+    private func quotaRoot(of name: String, dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
+        guard try await folders.open(name) != nil else { return Status(.no, code: "NONEXISTENT", "Mailbox does not exist") }
+        let limit = try await quota()
+        out.writeStaticString("* QUOTAROOT ")
+        dialect.writeMailboxName(name, to: &out)
+        out.writeString(limit == nil ? "\r\n" : " \"\"\r\n")
+        if let limit { try await writeQuota(limit: limit, out: &out) }
+        return Status(.ok, "GETQUOTAROOT completed")
+    }
+
+    /// `* QUOTA "" (STORAGE used limit)`, in units of 1024 octets (§5.1).
+    private func writeQuota(limit: Int, out: inout ByteBuffer) async throws {
+        let used = try await folders.usage().octets
+        out.writeString("* QUOTA \"\" (STORAGE \(Self.kibibytes(used)) \(limit / 1024))\r\n")
+    }
+
+    /// Whether storing `octets` more would take the account over its quota.
+    private func exceedsQuota(adding octets: Int) async throws -> Bool {
+        guard let limit = try await quota() else { return false }
+        let (total, overflow) = try await folders.usage().octets.addingReportingOverflow(octets)
+        return overflow || total > limit
+    }
+
+    /// Octets in STORAGE's unit, rounded up: a message of 10 octets uses 1.
+    static func kibibytes(_ octets: Int) -> Int { octets / 1024 + (octets % 1024 == 0 ? 0 : 1) }
 
     // MARK: APPEND
 
@@ -941,6 +993,7 @@ actor MailboxCommands {
         guard let mailbox = try await folders.open(name) else {
             return Status(.no, code: "TRYCREATE", "Mailbox does not exist")
         }
+        if try await exceedsQuota(adding: message.count) { return Status(.no, code: "OVERQUOTA", "Quota exceeded") }
         let (system, others) = MessageFlags.parsing(flags)
         let appended = try await mailbox.append(
             NewMessage(

@@ -22,6 +22,35 @@ public protocol MailboxFolders: Sendable {
     func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError)
     /// The subscribed names, whether their mailboxes exist or not (RFC 9051 §6.3.7).
     func subscriptions() async throws -> [String]
+    /// What all the user's mailboxes hold together: what a quota is checked against (IMAP's
+    /// QUOTA, RFC 9208; the check before a delivery).
+    func usage() async throws -> MailboxUsage
+}
+
+extension MailboxFolders {
+    /// Every mailbox listed and added up; a database backend answers with one query instead.
+    public func usage() async throws -> MailboxUsage {
+        var usage = MailboxUsage()
+        for folder in try await list() {
+            guard let mailbox = try await open(folder.name) else { continue }
+            for message in try await mailbox.snapshot().messages {
+                usage.octets += message.size
+                usage.messages += 1
+            }
+        }
+        return usage
+    }
+}
+
+/// Octets and messages stored, over one user's mailboxes.
+public struct MailboxUsage: Sendable, Hashable {
+    public var octets: Int
+    public var messages: Int
+
+    public init(octets: Int = 0, messages: Int = 0) {
+        self.octets = octets
+        self.messages = messages
+    }
 }
 
 /// One mailbox in a user's list.

@@ -42,12 +42,13 @@ def imap(server, role: str = "imap") -> imaplib.IMAP4:
 PASSWORD = "s3cret alice"
 
 
-def serve_with_alice(tern_factory, limits: dict | None = None):
+def serve_with_alice(tern_factory, limits: dict | None = None, quota: int | None = None):
     """A serve-mode server (mx, imap, imaps) with the account alice@example.test."""
     server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits)
     cfg = server.workdir / "tern.toml"
     tern_cli("domain", "add", "example.test", config=cfg)
-    tern_cli("user", "add", "alice@example.test", config=cfg, password=PASSWORD)
+    tern_cli("user", "add", "alice@example.test", *(["--quota", str(quota)] if quota else []), config=cfg,
+             password=PASSWORD)
     deadline = time.monotonic() + 15
     while True:  # the directory reloads within a few seconds
         m = imap(server, "imaps")
@@ -350,3 +351,39 @@ def test_list_extended_status_and_special_use(tern_factory):
     for bad in ['LIST (RECURSIVEMATCH) "" "*"', 'LIST "" "*" RETURN (STATUS (BOGUS))', 'LIST (FROB) "" "*"']:
         assert transcript(m, bad)[-1].split(b" ")[1] == b"BAD", bad
     m.logout()
+
+
+def test_quota_reported_and_enforced(tern_factory):
+    """RFC 9208: one quota root "" over the account; STORAGE in KiB; APPEND and COPY past it get
+    NO [OVERQUOTA], MOVE stays within it; SETQUOTA is the administrator's; the limit follows
+    `tern user set --quota` while the session runs."""
+    server = serve_with_alice(tern_factory, quota=20_000)
+    m = imap(server, "imaps")
+    m.login("alice@example.test", PASSWORD)
+    assert b"QUOTA=RES-STORAGE" in b" ".join(transcript(m, "CAPABILITY"))
+    big = b"Subject: big\r\n\r\n" + b"x" * 15_000 + b"\r\n"
+    typ, data = m.append("INBOX", None, None, big)
+    assert typ == "OK", data
+    typ, data = m.append("INBOX", None, None, b"Subject: more\r\n\r\n" + b"y" * 6_000 + b"\r\n")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    lines = transcript(m, "GETQUOTAROOT INBOX")
+    assert lines[:2] == [b'* QUOTAROOT INBOX ""\r\n', b'* QUOTA "" (STORAGE 15 19)\r\n'], lines
+    assert lines[2].endswith(b" OK GETQUOTAROOT completed\r\n")
+    assert transcript(m, 'GETQUOTA ""')[0] == b'* QUOTA "" (STORAGE 15 19)\r\n'
+    assert b"NO [NONEXISTENT]" in transcript(m, "GETQUOTA other")[-1]
+    assert b"NO [NOPERM]" in transcript(m, 'SETQUOTA "" (STORAGE 100000)')[-1]
+    m.select("INBOX")
+    typ, data = m.copy("1", "Archive")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    assert m._simple_command("MOVE", "1", "Archive")[0] == "OK", "a MOVE takes no more room"
+    m.select("Archive")
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    assert m.status("Archive", "(DELETED-STORAGE SIZE)")[1][0].startswith(b"Archive (DELETED-STORAGE 15 SIZE ")
+    tern_cli("user", "set", "alice@example.test", "--quota", "0", config=server.workdir / "tern.toml")
+    deadline = time.monotonic() + 10
+    while transcript(m, "GETQUOTAROOT INBOX")[0] != b"* QUOTAROOT INBOX\r\n":
+        assert time.monotonic() < deadline, "the quota was removed but still reported"
+        time.sleep(0.3)
+    assert m.copy("1", "INBOX")[0] == "OK", "no quota, no limit"
+    m.logout()
+

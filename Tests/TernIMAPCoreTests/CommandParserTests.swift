@@ -149,6 +149,19 @@ struct CommandParserTests {
         }
     }
 
+    @Test("QUOTA commands (RFC 9208)")
+    func quota() throws {
+        #expect(try Self.parse("q1 GETQUOTA \"\"\r\n").kind == .getQuota(root: []))
+        #expect(try Self.parse("q2 GETQUOTAROOT inbox\r\n").kind == .getQuotaRoot(mailbox: Self.bytes("INBOX")))
+        #expect(
+            try Self.parse("q3 SETQUOTA \"\" (storage 512 MESSAGE 9223372036854775807)\r\n").kind
+                == .setQuota(root: [], limits: [.init(resource: "STORAGE", limit: 512), .init(resource: "MESSAGE", limit: UInt64(Int64.max))]))
+        #expect(try Self.parse("q4 SETQUOTA x ()\r\n").kind == .setQuota(root: Self.bytes("x"), limits: []))
+        for bad in ["q5 SETQUOTA \"\" (STORAGE 9223372036854775808)\r\n", "q5 SETQUOTA \"\" (STORAGE)\r\n", "q5 GETQUOTA\r\n"] {
+            #expect(throws: IMAPCommandParser.Refusal.self) { try Self.parse(bad) }
+        }
+    }
+
     @Test("LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154) options")
     func extendedList() throws {
         var options = ListOptions()

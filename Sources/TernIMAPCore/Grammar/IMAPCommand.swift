@@ -40,6 +40,10 @@ public struct IMAPCommand: Sendable, Hashable {
         case idle
         /// RFC 2971: field and value pairs, or nil for `NIL`.
         case id([[UInt8]: [UInt8]?]?)
+        /// RFC 9208 §4.1: a quota root's resources, the roots of a mailbox, setting limits.
+        case getQuota(root: [UInt8])
+        case getQuotaRoot(mailbox: [UInt8])
+        case setQuota(root: [UInt8], limits: [QuotaLimit])
         // §6.4: selected.
         /// IMAP4rev1's CHECK (RFC 3501 §6.4.1): a checkpoint, here the same as NOOP.
         case check
@@ -85,4 +89,16 @@ public struct ListOptions: Sendable, Hashable {
     public var returnStatus: [String]?
 
     public init() {}
+}
+
+/// `setquota-resource = resource-name SP resource-limit` (RFC 9208 §7): a resource's name,
+/// upper case, and its limit (STORAGE in units of 1024 octets).
+public struct QuotaLimit: Sendable, Hashable {
+    public var resource: String
+    public var limit: UInt64
+
+    public init(resource: String, limit: UInt64) {
+        self.resource = resource
+        self.limit = limit
+    }
 }

@@ -127,6 +127,27 @@ public enum IMAPCommandParser {
             guard pairs.count <= 30 else { throw IMAPSyntaxError("at most 30 ID fields") }  // RFC 2971 §3.3
             for (field, value) in pairs { fields[field] = value }
             return .id(fields)
+        case "GETQUOTA":
+            // getquota = "GETQUOTA" SP quota-root-name; quota-root-name = astring (RFC 9208 §7)
+            try cursor.space()
+            return .getQuota(root: try cursor.astring())
+        case "GETQUOTAROOT":
+            // getquotaroot = "GETQUOTAROOT" SP mailbox
+            try cursor.space()
+            return .getQuotaRoot(mailbox: try mailbox(&cursor))
+        case "SETQUOTA":
+            // setquota = "SETQUOTA" SP quota-root-name SP setquota-list
+            // setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"
+            // setquota-resource = resource-name SP resource-limit; resource-limit = number64
+            try cursor.space()
+            let root = try cursor.astring()
+            try cursor.space()
+            let limits = try cursor.list { (item: inout CommandCursor) throws(IMAPSyntaxError) -> QuotaLimit in
+                let resource = try item.keyword()
+                try item.space()
+                return QuotaLimit(resource: resource, limit: try item.number(maximum: UInt64(Int64.max)))
+            }
+            return .setQuota(root: root, limits: limits)
         case "CHECK": return .check
         case "CLOSE": return .close
         case "UNSELECT": return .unselect

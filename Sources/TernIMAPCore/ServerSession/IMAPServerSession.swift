@@ -425,7 +425,8 @@ public struct IMAPServerSession: Sendable {
             }
             waiting = true
             return [.execute(command)]
-        case .select, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .namespace, .status, .append:
+        case .select, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .namespace, .status, .append,
+            .getQuota, .getQuotaRoot, .setQuota:
             guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
             waiting = true
             return [.execute(command)]

@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // L0: the vocabulary every role shares, and the system beneath it: the C library under
@@ -147,6 +148,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                // COMPRESS=DEFLATE (RFC 4978): zlib's raw DEFLATE streams.
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -241,9 +244,11 @@ let package = Package(
             name: "TernFuzzTargets",
             dependencies: [
                 "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
-                "TernApp", "TernSystem", "TernTestSupport",
+                "TernApp", "TernSystem", "TernTestSupport", "TernIMAPServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             path: "Fuzz/TernFuzzTargets",
             swiftSettings: swiftSettings

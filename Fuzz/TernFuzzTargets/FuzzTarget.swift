@@ -45,6 +45,7 @@ package enum FuzzTargets {
         SMTPTargets.client,
         IMAPTargets.server,
         IMAPTargets.framer,
+        IMAPTargets.deflate,
         IMAPTargets.command,
         IMAPTargets.sequenceSet,
         IMAPTargets.dateTime,

@@ -1,6 +1,9 @@
+import CompressNIO
 import NIOCore
-import TernMail
+import NIOEmbedded
 import TernIMAPCore
+import TernIMAPServer
+import TernMail
 import TernSASL
 
 /// The IMAP protocol core: what a client sends to Tern's IMAP listeners.
@@ -52,6 +55,64 @@ enum IMAPTargets {
         fuzzCheck(framed <= fed, "framed \(framed) octets of \(fed)")
     }
 
+    /// COMPRESS=DEFLATE's inbound stream (`DeflateStream` in an embedded channel), split into
+    /// reads, with the connection asking for more as a session does. Input: `flags`, `read seed`,
+    /// then the octets. With flag 1 the octets are first deflated as a client would, and what
+    /// comes out must be exactly them; otherwise they are fed raw (garbage, or a stream a fuzzer
+    /// built): whatever happens, it ends, and nothing is handed on past a corrupt stream.
+    static let deflate = FuzzTarget(
+        name: "imap-deflate",
+        summary: "DeflateStream (COMPRESS=DEFLATE, RFC 4978): raw DEFLATE inflated in bounded chunks as reads are asked for",
+        maximumLength: 16 * 1024
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let flags = input.byte()
+        let seed = input.byte()
+        let plain = Array(input.rest)
+        var wire = plain
+        if flags & 1 != 0 {
+            guard let compressor = try? ZlibCompressor(algorithm: .deflate) else { return }
+            var source = ByteBuffer(bytes: plain)
+            var compressed = ByteBuffer()
+            compressed.reserveCapacity(compressor.maxSize(from: source) + 64)
+            guard (try? compressor.deflate(from: &source, to: &compressed, flush: .sync)) != nil else { return }
+            wire = Array(compressed.readableBytesView)
+        }
+        let channel = EmbeddedChannel()
+        guard let stream = try? DeflateStream(allocator: channel.allocator),
+            (try? channel.pipeline.syncOperations.addHandler(stream)) != nil,
+            let peer = try? SocketAddress(ipAddress: "127.0.0.1", port: 143),
+            (try? channel.connect(to: peer).wait()) != nil
+        else { return }
+        var inflated: [UInt8] = []
+        /// Takes what was handed on; true when there was something.
+        func collect() -> Bool {
+            var collected = false
+            while let chunk = try? channel.readInbound(as: ByteBuffer.self) {
+                inflated += chunk.readableBytesView
+                collected = true
+            }
+            return collected
+        }
+        func drain() {
+            // The connection reads on: each read inflates one more chunk until nothing waits.
+            _ = collect()
+            for _ in 0..<10_000 {
+                guard channel.isActive else { return }
+                channel.read()
+                channel.embeddedEventLoop.run()
+                guard collect() else { return }
+            }
+            fuzzCheck(false, "inflating never ended")
+        }
+        for read in FuzzInput.reads(wire[...], seed: seed) where channel.isActive {
+            _ = try? channel.writeInbound(ByteBuffer(bytes: read))
+            drain()
+        }
+        if flags & 1 != 0 { fuzzCheck(inflated == plain, "a deflated stream did not inflate to what was deflated") }
+        _ = try? channel.finish()
+    }
+
     /// A whole server session driven with arbitrary client octets, the way an IMAP driver
     /// drives it: greeting, commands split into reads, STARTTLS, logins accepted or refused and
     /// mailbox commands answered as the flags choose. Input: `flags`, `read seed`, then the
@@ -70,7 +131,8 @@ enum IMAPTargets {
                 startTLSAvailable: flags & 1 != 0, implicitTLS: flags & 2 != 0, loginRequiresTLS: flags & 4 != 0,
                 authenticationMechanisms: [.plain, .scramSHA256],
                 unauthenticatedLimits: .init(maximumLineLength: 256, maximumLiteralSize: 256),
-                authenticatedLimits: .init(maximumLineLength: 2048, maximumLiteralSize: 4096)))
+                authenticatedLimits: .init(maximumLineLength: 2048, maximumLiteralSize: 4096),
+                compressionAvailable: flags & 32 != 0))
         var closed = false
         func run(_ actions: [IMAPServerSession.Action]) {
             var pending = actions
@@ -83,6 +145,7 @@ enum IMAPTargets {
                 case .send: break
                 case .close: closed = true
                 case .startTLS: pending += session.tlsEstablished()
+                case .startCompression: fuzzCheck(session.compressionActive && flags & 32 != 0, "compression started unasked")
                 case .authenticate:
                     pending += session.authenticationCompleted(flags & 8 != 0 ? .accepted(user: "user") : .rejected)
                 case .continueAuthentication(_, _, let isFirst):

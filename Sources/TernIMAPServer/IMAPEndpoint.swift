@@ -70,6 +70,7 @@ public struct IMAPEndpoint: Sendable {
         var configuration = configuration
         configuration.session.implicitTLS = role == .imaps
         configuration.session.startTLSAvailable = tls != nil && role == .imap
+        configuration.session.compressionAvailable = true
         if configuration.session.authenticatedCapabilities.isEmpty {
             configuration.session.authenticatedCapabilities = Self.capabilities(
                 appendLimit: configuration.session.authenticatedLimits.maximumLiteralSize)

@@ -79,6 +79,14 @@ final class IMAPSession: ConnectionDriver {
         case .startTLS:
             connection.startTLS()
 
+        case .startCompression:
+            do {
+                connection.insertTransform(try DeflateStream(allocator: ByteBufferAllocator()))
+            } catch {
+                connection.logger.error("cannot start compression", metadata: ["error": "\(error)"])
+                connection.close()
+            }
+
         case .close:
             connection.close()
 

@@ -398,7 +398,7 @@ actor MailboxCommands {
         case .setQuota:
             // RFC 9208 §4.1.3: a server may refuse; limits are the administrator's.
             return Status(.no, code: "NOPERM", "Quotas are set by the administrator (tern user set --quota)")
-        case .capability, .logout, .startTLS, .authenticate, .login, .enable, .idle, .id:
+        case .capability, .logout, .startTLS, .authenticate, .login, .enable, .idle, .id, .compress:
             // The session machine answers these itself.
             return Status(.bad, "Unexpected command")
         }

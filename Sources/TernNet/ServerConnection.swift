@@ -219,6 +219,21 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
         }
     }
 
+    /// Sends the replies so far as they are, then puts `transform` right in front of this
+    /// connection (behind TLS): everything read and written from now on passes through it
+    /// (IMAP's COMPRESS=DEFLATE, RFC 4978). The session must already have dropped what the
+    /// client sent behind the command.
+    public func insertTransform(_ transform: any ChannelHandler) {
+        guard let context else { return }
+        flushOutput(evenInTarpit: true)
+        do {
+            try context.pipeline.syncOperations.addHandler(transform, position: .before(self))
+        } catch {
+            logger.error("cannot insert a stream transform", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
     /// Sends what is queued (even in the tarpit: last words are never held) and closes.
     public func close() {
         guard let context else { return }

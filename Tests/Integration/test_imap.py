@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from pathlib import Path
 
 from test_directory import tern_cli
@@ -387,3 +388,114 @@ def test_quota_reported_and_enforced(tern_factory):
     assert m.copy("1", "INBOX")[0] == "OK", "no quota, no limit"
     m.logout()
 
+
+
+class Deflated:
+    """An IMAP connection after COMPRESS DEFLATE (RFC 4978): raw DEFLATE both ways, each command
+    flushed with Z_SYNC_FLUSH as a client does."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.compress = zlib.compressobj(wbits=-15)
+        self.inflate = zlib.decompressobj(wbits=-15)
+        self.pending = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(self.compress.compress(data) + self.compress.flush(zlib.Z_SYNC_FLUSH))
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.pending:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; pending {self.pending[:200]!r}")
+            self.pending += self.inflate.decompress(chunk)
+        line, self.pending = self.pending.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+    def until(self, tag: bytes) -> list[bytes]:
+        lines = []
+        while not (lines and lines[-1].startswith(tag + b" ")):
+            lines.append(self.line())
+        return lines
+
+
+def compressed_session(server, user: str) -> Deflated:
+    listener = server.listener("imap")
+    sock = socket.create_connection((listener.host, listener.port), timeout=15)
+    reader = sock.makefile("rb", buffering=0)
+    assert reader.readline().startswith(b"* OK")
+    sock.sendall(f"a LOGIN {user} x\r\n".encode())
+    line = reader.readline()
+    assert line.startswith(b"a OK") and b"COMPRESS=DEFLATE" in line, line
+    sock.sendall(b"b COMPRESS DEFLATE\r\n")
+    assert reader.readline() == b"b OK DEFLATE active\r\n"
+    return Deflated(sock)
+
+
+def test_compress_deflate(tern):
+    """RFC 4978: after COMPRESS DEFLATE both directions are raw DEFLATE; FETCH, a second
+    COMPRESS, and an IDLE update pushed by an SMTP delivery all arrive compressed."""
+    send(tern, "squeeze me", login="zipper")
+    c = compressed_session(tern, "zipper")
+    c.send(b"c SELECT INBOX\r\n")
+    assert c.until(b"c")[-1].startswith(b"c OK [READ-WRITE]")
+    c.send(b"d FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\ne COMPRESS DEFLATE\r\n")
+    lines = c.until(b"d")
+    assert lines[0].endswith(b"{23}\r\n") and lines[1] == b"Subject: squeeze me\r\n", lines
+    assert c.until(b"e") == [b"e NO [COMPRESSIONACTIVE] DEFLATE active via COMPRESS\r\n"]
+    c.send(b"f IDLE\r\n")
+    assert c.line().startswith(b"+ ")
+    send(tern, "while idle", login="zipper")
+    assert c.line() == b"* 2 EXISTS\r\n"
+    c.send(b"DONE\r\n")
+    assert c.until(b"f")[-1] == b"f OK IDLE terminated\r\n"
+    big = b"Subject: big\r\n\r\n" + b"compressible line of text\r\n" * 40_000
+    c.send(b"g APPEND INBOX {%d}\r\n" % len(big))
+    assert c.line().startswith(b"+ ")
+    c.send(big + b"\r\n")
+    assert c.until(b"g")[-1].startswith(b"g OK [APPENDUID")
+    c.send(b"g2 FETCH 3 (RFC822.SIZE BODY.PEEK[])\r\n")
+    lines = c.until(b"g2")
+    assert big in b"".join(lines), "the message comes back whole"
+    c.send(b"h LOGOUT\r\n")
+    assert c.until(b"h")[-1] == b"h OK LOGOUT completed\r\n"
+    c.sock.close()
+
+
+def test_compress_bomb_and_garbage_are_contained(tern):
+    """A few kilobytes that inflate to 200 MB on one line, and octets that are not DEFLATE: the
+    session ends, the server's memory does not follow the inflated size, others are served."""
+    pid = tern.proc.pid
+
+    def rss_kb() -> int:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    before = rss_kb()
+    c = compressed_session(tern, "bomber")
+    bomb = zlib.compressobj(wbits=-15)
+    payload = bomb.compress(b"i NOOP ")
+    for _ in range(200):
+        payload += bomb.compress(b"x" * 1_000_000)
+    payload += bomb.flush(zlib.Z_SYNC_FLUSH)
+    assert len(payload) < 1_000_000
+    try:
+        c.sock.sendall(payload)
+        line = c.line()
+        assert line.startswith(b"* BYE"), line
+    except (ConnectionError, BrokenPipeError):
+        pass  # closed before everything was sent: also contained
+    c.sock.close()
+    assert rss_kb() - before < 64_000, f"RSS grew from {before} kB to {rss_kb()} kB"
+
+    garbage = compressed_session(tern, "garbage")
+    garbage.sock.sendall(b"\xff" * 64 + b"not deflate at all\r\n")
+    garbage.sock.settimeout(10)
+    assert garbage.sock.recv(100) == b"", "a corrupt stream closes the connection"
+    garbage.sock.close()
+    m = imap(tern)
+    m.login("after", "x")
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()

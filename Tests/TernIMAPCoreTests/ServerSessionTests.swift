@@ -13,6 +13,7 @@ struct ServerSessionTests {
             switch action {
             case .send(let buffer): String(decoding: buffer.readableBytesView, as: UTF8.self)
             case .startTLS: "<startTLS>\n"
+            case .startCompression: "<compress>\n"
             case .authenticate(let credentials):
                 "<verify \(credentials.mechanism.rawValue) \(credentials.authorizationID)|\(credentials.username)|\(credentials.password)>\n"
             case .continueAuthentication(let mechanism, let response, let isFirst):
@@ -91,6 +92,21 @@ struct ServerSessionTests {
         #expect(Self.feed(&session, "t4 NOOP " + String(repeating: "x", count: 70_000)) == "* BYE Command line too long\r\n<close>\n")
         #expect(session.state == .logout)
         #expect(Self.feed(&session, "t5 NOOP\r\n") == "", "nothing after BYE")
+    }
+
+    @Test("COMPRESS DEFLATE (RFC 4978): after login only, once, unknown algorithms BAD, pipelined input dropped")
+    func compress() {
+        var session = IMAPServerSession(configuration: .init(loginRequiresTLS: false, compressionAvailable: true))
+        _ = session.greet()
+        #expect(!session.capabilities.contains("COMPRESS=DEFLATE"))
+        #expect(Self.feed(&session, "z1 COMPRESS DEFLATE\r\n") == "z1 BAD Log in first\r\n")
+        _ = Self.feed(&session, "l LOGIN alice secret\r\n")
+        _ = session.authenticationCompleted(.accepted(user: "alice"))
+        #expect(session.capabilities.last == "COMPRESS=DEFLATE")
+        #expect(Self.feed(&session, "z2 COMPRESS GZIP\r\n") == "z2 BAD Unknown compression algorithm GZIP\r\n")
+        #expect(Self.feed(&session, "z3 compress deflate\r\nz4 NOOP\r\n") == "z3 OK DEFLATE active\r\n<compress>\n")
+        #expect(session.compressionActive)
+        #expect(Self.feed(&session, "z5 COMPRESS DEFLATE\r\n") == "z5 NO [COMPRESSIONACTIVE] DEFLATE active via COMPRESS\r\n")
     }
 
     @Test("AUTHENTICATE PLAIN with SASL-IR, without, cancelled, with broken base64; only under TLS")

@@ -40,6 +40,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case idle
         /// RFC 2971: field and value pairs, or nil for `NIL`.
         case id([[UInt8]: [UInt8]?]?)
+        /// RFC 4978: compress the rest of the connection with this algorithm (upper case).
+        case compress(algorithm: String)
         /// RFC 9208 §4.1: a quota root's resources, the roots of a mailbox, setting limits.
         case getQuota(root: [UInt8])
         case getQuotaRoot(mailbox: [UInt8])

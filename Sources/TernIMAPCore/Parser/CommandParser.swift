@@ -127,6 +127,10 @@ public enum IMAPCommandParser {
             guard pairs.count <= 30 else { throw IMAPSyntaxError("at most 30 ID fields") }  // RFC 2971 §3.3
             for (field, value) in pairs { fields[field] = value }
             return .id(fields)
+        case "COMPRESS":
+            // compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (RFC 4978 §4)
+            try cursor.space()
+            return .compress(algorithm: try cursor.keyword())
         case "GETQUOTA":
             // getquota = "GETQUOTA" SP quota-root-name; quota-root-name = astring (RFC 9208 §7)
             try cursor.space()

@@ -39,13 +39,15 @@ public struct IMAPServerSession: Sendable {
         public var authenticatedCapabilities: [String]
         /// What ENABLE may turn on (RFC 5161), besides IMAP4rev2 and UTF8=ACCEPT (RFC 9051 §6.3.1).
         public var enableableExtensions: [String]
+        /// COMPRESS=DEFLATE (RFC 4978) is offered once authenticated: the driver can compress.
+        public var compressionAvailable: Bool
 
         public init(
             greeting: String = "Tern IMAP ready", startTLSAvailable: Bool = false, implicitTLS: Bool = false,
             loginRequiresTLS: Bool = true, authenticationMechanisms: [SASLCredentials.Mechanism] = [.plain],
             unauthenticatedLimits: IMAPCommandFramer.Configuration = .init(maximumLineLength: 64 * 1024, maximumLiteralSize: 8192),
             authenticatedLimits: IMAPCommandFramer.Configuration = .init(),
-            authenticatedCapabilities: [String] = [], enableableExtensions: [String] = []
+            authenticatedCapabilities: [String] = [], enableableExtensions: [String] = [], compressionAvailable: Bool = false
         ) {
             self.greeting = greeting
             self.startTLSAvailable = startTLSAvailable
@@ -56,6 +58,7 @@ public struct IMAPServerSession: Sendable {
             self.authenticatedLimits = authenticatedLimits
             self.authenticatedCapabilities = authenticatedCapabilities
             self.enableableExtensions = enableableExtensions
+            self.compressionAvailable = compressionAvailable
         }
     }
 
@@ -87,6 +90,9 @@ public struct IMAPServerSession: Sendable {
         /// role answers `BAD`). Send what is pending and the tagged status, then call
         /// `commandCompleted()`.
         case endIdle(tag: String, done: Bool)
+        /// Compress everything from here on, both ways, with raw DEFLATE (RFC 4978; the OK went
+        /// out just before, uncompressed).
+        case startCompression
         /// Close the connection (after what was sent).
         case close
     }
@@ -122,6 +128,8 @@ public struct IMAPServerSession: Sendable {
     private var waiting = false
     /// STARTTLS was answered and TLS is not up yet: plaintext that arrives now is dropped.
     private var awaitingTLS = false
+    /// COMPRESS=DEFLATE is on (RFC 4978): a second COMPRESS is refused.
+    public private(set) var compressionActive = false
     /// The AUTHENTICATE or LOGIN under way.
     private var login: Login?
     /// The tag of the IDLE under way, while DONE is awaited.
@@ -174,6 +182,7 @@ public struct IMAPServerSession: Sendable {
             }
         case .authenticated, .selected:
             list += configuration.authenticatedCapabilities
+            if configuration.compressionAvailable { list.append("COMPRESS=DEFLATE") }
         case .logout:
             break
         }
@@ -415,6 +424,19 @@ public struct IMAPServerSession: Sendable {
                 .send(untagged((["ENABLED"] + listed).joined(separator: " "))),
                 .send(status(tag: tag, .ok, text: "ENABLE completed")),
             ]
+        case .compress(let algorithm):
+            guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
+            guard !compressionActive else {
+                return [.send(status(tag: tag, .no, code: "COMPRESSIONACTIVE", text: "DEFLATE active via COMPRESS"))]
+            }
+            guard algorithm == "DEFLATE", configuration.compressionAvailable else {
+                return [.send(status(tag: tag, .bad, text: "Unknown compression algorithm \(algorithm)"))]
+            }
+            // RFC 4978 §3: compression starts right after the OK. What the client sent behind the
+            // command before reading the OK cannot have been compressed by it: dropped.
+            input.clear()
+            compressionActive = true
+            return [.send(status(tag: tag, .ok, text: "DEFLATE active")), .startCompression]
         case .idle:
             guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
             idleTag = tag

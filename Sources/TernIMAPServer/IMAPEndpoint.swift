@@ -48,7 +48,7 @@ public struct IMAPEndpoint: Sendable {
     public static func capabilities(appendLimit: Int) -> [String] {
         [
             "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-            "SPECIAL-USE", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE",
+            "SPECIAL-USE", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC",
             "APPENDLIMIT=\(appendLimit)",
         ]
     }
@@ -71,6 +71,7 @@ public struct IMAPEndpoint: Sendable {
         configuration.session.implicitTLS = role == .imaps
         configuration.session.startTLSAvailable = tls != nil && role == .imap
         configuration.session.compressionAvailable = true
+        configuration.session.enableableExtensions = ["CONDSTORE", "QRESYNC"]
         if configuration.session.authenticatedCapabilities.isEmpty {
             configuration.session.authenticatedCapabilities = Self.capabilities(
                 appendLimit: configuration.session.authenticatedLimits.maximumLiteralSize)

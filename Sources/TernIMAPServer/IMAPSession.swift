@@ -65,7 +65,9 @@ final class IMAPSession: ConnectionDriver {
     }
 
     private var dialect: MailboxCommands.Dialect {
-        .init(rev2: machine.isRev2, utf8: machine.acceptsUTF8, condstore: machine.enabled.contains("CONDSTORE"))
+        .init(
+            rev2: machine.isRev2, utf8: machine.acceptsUTF8, condstore: machine.enabled.contains("CONDSTORE"),
+            qresync: machine.enabled.contains("QRESYNC"))
     }
 
     // MARK: Actions

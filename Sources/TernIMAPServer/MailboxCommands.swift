@@ -16,7 +16,10 @@ actor MailboxCommands {
     struct Dialect: Sendable {
         var rev2: Bool
         var utf8: Bool
+        /// MODSEQs are reported (RFC 7162 §3.1: ENABLE CONDSTORE or a CONDSTORE-enabling command).
         var condstore: Bool
+        /// Expunges are VANISHED responses and SELECT takes QRESYNC (ENABLE QRESYNC, §3.2.3).
+        var qresync: Bool = false
 
         /// A mailbox name as the client sent it: UTF-8 (IMAP4rev2, UTF8=ACCEPT), or modified
         /// UTF-7 (IMAP4rev1, RFC 3501 §5.1.3). A name that is neither is refused.
@@ -78,6 +81,9 @@ actor MailboxCommands {
         /// are dropped when they come, or, arriving after a newer change, they would undo it.
         var echoes: [MailboxChange] = []
         var feed: Task<Void, Never>
+        /// The client was told HIGHESTMODSEQ (RFC 7162 §3.1.2.1: on SELECT with CONDSTORE on, or
+        /// on the first CONDSTORE-enabling command while the mailbox is selected).
+        var announcedModseq = false
 
         var recentCount: Int { view.messages.count { recent.contains($0.uid) } }
     }
@@ -201,7 +207,9 @@ actor MailboxCommands {
         let gone = current.view.messages.map(\.uid).filter { listed[$0] == nil }
         if !gone.isEmpty { current.view.record(.expunged(gone)) }
         let changed = current.view.messages.compactMap { shown -> SelectedMailbox.Message? in
-            guard let now = listed[shown.uid], now.flags != shown.flags || now.keywords != shown.keywords else { return nil }
+            guard let now = listed[shown.uid],
+                now.flags != shown.flags || now.keywords != shown.keywords || now.modseq > shown.modseq
+            else { return nil }
             return Self.shown(now)
         }
         if !changed.isEmpty { current.view.record(.flagsChanged(changed)) }
@@ -221,7 +229,8 @@ actor MailboxCommands {
         }
         guard var current = selected else { return }
         let uidNext = current.view.uidNext
-        current.view.writeUpdates(expungesAllowed: expungesAllowed, to: &buffer)
+        current.view.writeUpdates(
+            expungesAllowed: expungesAllowed, vanished: dialect.qresync, modseq: dialect.condstore, to: &buffer)
         // What left the view is forgotten; the shared listing stays as it is.
         current.arrived = current.arrived.filter { current.view.index(ofUID: $0.key) != nil }
         current.recent = current.recent.filter { current.view.index(ofUID: $0) != nil }
@@ -270,6 +279,13 @@ actor MailboxCommands {
         var selection = Selection.unchanged
         let status: Status
         do {
+            let selecting = if case .select = command.kind { true } else { false }
+            if dialect.condstore, let current = selected, !current.announcedModseq, !selecting {
+                // RFC 7162 §3.1.2.1: CONDSTORE came on with the mailbox selected.
+                let highest = try await current.mailbox.snapshot().highestModseq
+                out.writeString("* OK [HIGHESTMODSEQ \(highest)] Highest\r\n")
+                selected?.announcedModseq = true
+            }
             status = try await run(command, dialect: dialect, out: &out, selection: &selection)
         } catch let error as FolderError {
             status = Self.status(of: error)
@@ -279,7 +295,7 @@ actor MailboxCommands {
         // §7.5.1: no EXPUNGE while the command named messages by sequence number.
         let expungesAllowed: Bool
         switch command.kind {
-        case .fetch(_, let byUID, _, _, _), .store(_, let byUID, _, _, _), .search(let byUID, _, _, _):
+        case .fetch(_, let byUID, _, _, _), .store(_, let byUID, _, _, _, _), .search(let byUID, _, _, _):
             expungesAllowed = byUID
         default:
             expungesAllowed = true
@@ -315,8 +331,10 @@ actor MailboxCommands {
         -> Status
     {
         switch command.kind {
-        case .select(let name, let readOnly):
-            return try await select(try dialect.mailboxName(name), readOnly: readOnly, dialect: dialect, out: &out, selection: &selection)
+        case .select(let name, let readOnly, let parameters):
+            return try await select(
+                try dialect.mailboxName(name), readOnly: readOnly, parameters: parameters, dialect: dialect, out: &out,
+                selection: &selection)
         case .close:
             if let current = selected, !current.view.readOnly {
                 // §6.4.1: CLOSE expunges silently.
@@ -336,17 +354,20 @@ actor MailboxCommands {
             if let mailbox = selected?.mailbox { await reconcile(with: try await mailbox.snapshot(), of: mailbox) }
             return Status(.ok, command.kind == .check ? "CHECK completed" : "NOOP completed")
         case .expunge(let uids):
-            return try await expunge(uids, out: &out)
-        case .fetch(let set, let byUID, let attributes, _, _):
-            return try await fetch(set, byUID: byUID, attributes, dialect: dialect, out: &out)
-        case .store(let set, let byUID, let operation, let silent, let flags):
-            return try await store(set, byUID: byUID, operation, silent: silent, flags: flags, out: &out)
+            return try await expunge(uids, dialect: dialect, out: &out)
+        case .fetch(let set, let byUID, let attributes, let changedSince, let vanished):
+            return try await fetch(
+                set, byUID: byUID, attributes, changedSince: changedSince, vanished: vanished, dialect: dialect, out: &out)
+        case .store(let set, let byUID, let operation, let silent, let flags, let unchangedSince):
+            return try await store(
+                set, byUID: byUID, operation, silent: silent, flags: flags, unchangedSince: unchangedSince, dialect: dialect,
+                out: &out)
         case .search(let byUID, let returnOptions, let charset, let key):
             return try await search(key, byUID: byUID, returnOptions: returnOptions, charset: charset, tag: command.tag, dialect: dialect, out: &out)
         case .copy(let set, let byUID, let destination):
-            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: false, out: &out)
+            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: false, dialect: dialect, out: &out)
         case .move(let set, let byUID, let destination):
-            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: true, out: &out)
+            return try await copy(set, byUID: byUID, to: try dialect.mailboxName(destination), move: true, dialect: dialect, out: &out)
         case .create(let name):
             var folder = try dialect.mailboxName(name)
             // §6.3.4: a trailing delimiter says the name is a parent; the folder is the same.
@@ -407,14 +428,15 @@ actor MailboxCommands {
 
     /// A listed message as the view holds it.
     static func shown(_ message: MailboxMessage) -> SelectedMailbox.Message {
-        .init(uid: message.uid, flags: message.flags, keywords: message.keywords)
+        .init(uid: message.uid, flags: message.flags, keywords: message.keywords, modseq: message.modseq)
     }
 
     // MARK: SELECT, EXAMINE
 
-    private func select(_ name: String, readOnly: Bool, dialect: Dialect, out: inout ByteBuffer, selection: inout Selection)
-        async throws -> Status
-    {
+    private func select(
+        _ name: String, readOnly: Bool, parameters: SelectParameters, dialect: Dialect, out: inout ByteBuffer,
+        selection: inout Selection
+    ) async throws -> Status {
         if selected != nil {
             deselect()
             // RFC 9051 §6.3.2 (and RFC 7162 §3.2.11): the old mailbox is closed first.
@@ -454,6 +476,19 @@ actor MailboxCommands {
         }
         out.writeString("* OK [UIDVALIDITY \(view.uidValidity)] UIDs valid\r\n")
         out.writeString("* OK [UIDNEXT \(view.uidNext)] Predicted next UID\r\n")
+        if dialect.condstore {
+            // RFC 7162 §3.1.2.1.
+            out.writeString("* OK [HIGHESTMODSEQ \(snapshot.highestModseq)] Highest\r\n")
+            selected?.announcedModseq = true
+        }
+        if let resync = parameters.qresync, resync.uidValidity == view.uidValidity {
+            // §3.2.5.1: what went since the client's MODSEQ (at most its known UIDs), then what changed.
+            let vanished = view.missing(from: resync.knownUIDs)
+            if !vanished.isEmpty { out.writeString("* VANISHED (EARLIER) \(vanished)\r\n") }
+            for position in view.messages.indices where view.messages[position].modseq > resync.modseq {
+                view.writeFlags(at: position, modseq: true, to: &out)
+            }
+        }
         if dialect.rev2 {
             // §6.3.2: IMAP4rev2 servers also send the mailbox's LIST response.
             out.writeString("* LIST () \"/\" ")
@@ -471,7 +506,7 @@ actor MailboxCommands {
 
     // MARK: EXPUNGE
 
-    private func expunge(_ uids: SequenceSet?, out: inout ByteBuffer) async throws -> Status {
+    private func expunge(_ uids: SequenceSet?, dialect: Dialect, out: inout ByteBuffer) async throws -> Status {
         guard var current = selected else { return Status(.bad, "No mailbox selected") }
         guard !current.view.readOnly else { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
         var doomed = current.view.messages.filter { $0.flags.contains(.deleted) }
@@ -482,7 +517,7 @@ actor MailboxCommands {
         guard !doomed.isEmpty else { return Status(.ok, "EXPUNGE completed") }
         let removed = try await current.mailbox.expunge(doomed.map(\.uid))
         current = selected ?? current
-        current.view.expunge(removed, to: &out)
+        current.view.expunge(removed, vanished: dialect.qresync, to: &out)
         for uid in removed { current.arrived[uid] = nil }
         selected = current
         return Status(.ok, "EXPUNGE completed")
@@ -490,12 +525,23 @@ actor MailboxCommands {
 
     // MARK: FETCH
 
-    private func fetch(_ set: SequenceSet, byUID: Bool, _ attributes: [FetchAttribute], dialect: Dialect, out: inout ByteBuffer)
-        async throws -> Status
-    {
+    private func fetch(
+        _ set: SequenceSet, byUID: Bool, _ attributes: [FetchAttribute], changedSince: UInt64?, vanished: Bool,
+        dialect: Dialect, out: inout ByteBuffer
+    ) async throws -> Status {
         guard var current = selected else { return Status(.bad, "No mailbox selected") }
-        guard let indices = current.view.resolve(set, byUID: byUID) else {
+        guard var indices = current.view.resolve(set, byUID: byUID) else {
             return Status(.bad, "Invalid message sequence number")
+        }
+        var attributes = attributes
+        if let changedSince {
+            // RFC 7162 §3.1.4: only what changed since, with its MODSEQ; §3.2.6: and what went.
+            indices = indices.filter { current.view.messages[$0].modseq > changedSince }
+            if !attributes.contains(.modificationSequence) { attributes.append(.modificationSequence) }
+            if vanished {
+                let missing = current.view.missing(from: set)
+                if !missing.isEmpty { out.writeString("* VANISHED (EARLIER) \(missing)\r\n") }
+            }
         }
         // A non-PEEK body section sets \Seen (§6.4.5), before the responses say what the flags are.
         let marksSeen = !current.view.readOnly && attributes.contains {
@@ -565,7 +611,7 @@ actor MailboxCommands {
         case .size:
             out.writeString("RFC822.SIZE \(details?.size ?? rendered?.raw.count ?? 0)")
         case .modificationSequence:
-            out.writeString("MODSEQ (1)")
+            out.writeString("MODSEQ (\(message.modseq))")
         case .envelope:
             out.writeStaticString("ENVELOPE ")
             (rendered?.envelope ?? IMAPEnvelope()).write(to: &out, utf8: dialect.utf8)
@@ -654,7 +700,7 @@ actor MailboxCommands {
 
     private func store(
         _ set: SequenceSet, byUID: Bool, _ operation: IMAPCommand.StoreOperation, silent: Bool, flags: [String],
-        out: inout ByteBuffer
+        unchangedSince: UInt64?, dialect: Dialect, out: inout ByteBuffer
     ) async throws -> Status {
         guard var current = selected else { return Status(.bad, "No mailbox selected") }
         guard !current.view.readOnly else { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
@@ -670,15 +716,28 @@ actor MailboxCommands {
             case .replace: .replace(system, keywords: keywords)
             }
         let uids = indices.map { current.view.messages[$0].uid }
-        let changed = uids.isEmpty ? [] : try await current.mailbox.updateFlags(uids, update)
-        showOwnFlagChanges(changed)
-        announceKeywords(changed.flatMap(\.keywords), to: &out)
+        let result =
+            uids.isEmpty ? FlagUpdateResult(changed: []) : try await current.mailbox.updateFlags(uids, update, unchangedSince: unchangedSince)
+        showOwnFlagChanges(result.changed)
+        announceKeywords(result.changed.flatMap(\.keywords), to: &out)
         current = selected ?? current
+        let modified = Set(result.modified)
         if !silent {
-            for uid in uids {
+            for uid in uids where !modified.contains(uid) {
                 guard let position = current.view.index(ofUID: uid) else { continue }
-                current.view.writeFlags(at: position, to: &out)
+                current.view.writeFlags(at: position, modseq: dialect.condstore, to: &out)
             }
+        } else if dialect.condstore {
+            // RFC 7162 §3.1.3: .SILENT still reports the new MODSEQs.
+            for message in result.changed {
+                guard let position = current.view.index(ofUID: message.uid) else { continue }
+                current.view.writeFlags(at: position, modseq: true, flags: false, to: &out)
+            }
+        }
+        guard result.modified.isEmpty else {
+            // §3.1.3: the messages left alone, by UID for UID STORE, else by sequence number.
+            let numbers = byUID ? result.modified : result.modified.compactMap { current.view.index(ofUID: $0) }.map { UInt32($0 + 1) }
+            return Status(.ok, code: "MODIFIED \(SelectedMailbox.compress(numbers.sorted()))", "Conditional STORE failed")
         }
         return Status(.ok, byUID ? "UID STORE completed" : "STORE completed")
     }
@@ -704,8 +763,14 @@ actor MailboxCommands {
             current.view.savedSearch = matches.map { current.view.messages[$0].uid }
             selected = current
         }
+        // RFC 7162 §3.1.5: a search by MODSEQ answers with the highest MODSEQ of what it returns.
+        func highestModseq(_ returned: [Int]) -> String {
+            guard key.mentionsModseq, let highest = returned.map({ current.view.messages[$0].modseq }).max() else { return "" }
+            return "MODSEQ \(highest)"
+        }
         if returnOptions == nil && !dialect.rev2 {
-            out.writeString("* SEARCH" + numbers.map { " \($0)" }.joined() + "\r\n")
+            let modseq = highestModseq(matches)
+            out.writeString("* SEARCH" + numbers.map { " \($0)" }.joined() + (modseq.isEmpty ? "" : " (\(modseq))") + "\r\n")
         } else if !(options == ["SAVE"]) {
             // ESEARCH (RFC 4731; IMAP4rev2's only form): ALL when no option asks otherwise.
             let asked = options.subtracting(["SAVE"]).isEmpty ? ["ALL"] : options.subtracting(["SAVE"])
@@ -717,6 +782,12 @@ actor MailboxCommands {
             if asked.contains("MAX"), let last = numbers.last { out.writeString(" MAX \(last)") }
             if asked.contains("COUNT") { out.writeString(" COUNT \(numbers.count)") }
             if asked.contains("ALL"), !numbers.isEmpty { out.writeString(" ALL \(SelectedMailbox.compress(numbers))") }
+            // With only MIN and MAX, the MODSEQ is of the messages they name (RFC 4731 §3.2).
+            let named = asked.isSubset(of: ["MIN", "MAX"])
+                ? [asked.contains("MIN") ? matches.first : nil, asked.contains("MAX") ? matches.last : nil].compactMap { $0 }
+                : matches
+            let modseq = highestModseq(named)
+            if !modseq.isEmpty { out.writeString(" \(modseq)") }
             out.writeString("\r\n")
         }
         return Status(.ok, byUID ? "UID SEARCH completed" : "SEARCH completed")
@@ -724,9 +795,9 @@ actor MailboxCommands {
 
     // MARK: COPY, MOVE
 
-    private func copy(_ set: SequenceSet, byUID: Bool, to destinationName: String, move: Bool, out: inout ByteBuffer)
-        async throws -> Status
-    {
+    private func copy(
+        _ set: SequenceSet, byUID: Bool, to destinationName: String, move: Bool, dialect: Dialect, out: inout ByteBuffer
+    ) async throws -> Status {
         guard var current = selected else { return Status(.bad, "No mailbox selected") }
         if move, current.view.readOnly { return Status(.no, code: "READ-ONLY", "Mailbox is read-only") }
         guard let indices = current.view.resolve(set, byUID: byUID) else {
@@ -769,7 +840,7 @@ actor MailboxCommands {
         if let code { out.writeString("* OK [\(code)] Moved\r\n") }
         let removed = try await current.mailbox.expunge(sourceUIDs)
         current = selected ?? current
-        current.view.expunge(removed, to: &out)
+        current.view.expunge(removed, vanished: dialect.qresync, to: &out)
         selected = current
         return Status(.ok, "MOVE completed")
     }
@@ -809,11 +880,11 @@ actor MailboxCommands {
             selected = Set(existing.keys).union(parents)
         }
         if options.specialUseOnly { selected = selected.filter { existing[$0]?.specialUse != nil } }
-        // RECURSIVEMATCH: a parent of a selected name is listed (with CHILDINFO) when it
-        // matches, even though it is not selected itself.
+        // RECURSIVEMATCH (RFC 5258 §3.5): a name that matches is listed with CHILDINFO, selected
+        // itself or not, when a name below it is selected but matches no pattern.
         var childInfo: Set<String> = []
         if options.recursiveMatch {
-            for name in selected { childInfo.formUnion(Self.ancestors(of: name).filter { !selected.contains($0) }) }
+            for name in selected where !matches(name) { childInfo.formUnion(Self.ancestors(of: name)) }
         }
         let extended = patterns.count > 1 || options != ListOptions()
         let listed = selected.union(childInfo).filter(matches).sorted { a, b in
@@ -943,7 +1014,7 @@ actor MailboxCommands {
             case "RECENT": "RECENT \(snapshot.messages.count(where: \.isRecent))"
             case "DELETED-STORAGE":
                 "DELETED-STORAGE \(Self.kibibytes(snapshot.messages.reduce(0) { $0 + ($1.flags.contains(.deleted) ? $1.size : 0) }))"
-            default: "HIGHESTMODSEQ 1"
+            default: "HIGHESTMODSEQ \(snapshot.highestModseq)"
             }
         }
         out.writeStaticString("* STATUS ")

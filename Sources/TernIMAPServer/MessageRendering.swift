@@ -49,7 +49,7 @@ struct RenderedMessage {
         let commentName = list.addresses.count == 1 && list.comments.count == 1 ? list.comments[0] : ""
         func entry(_ mailbox: StrictAddressList.Mailbox) -> IMAPAddress {
             .mailbox(
-                name: name(mailbox.displayName.isEmpty ? commentName : mailbox.displayName), route: nil,
+                name: name(mailbox.displayName.isEmpty ? commentName : mailbox.displayName), route: mailbox.route.map { Array($0.utf8) },
                 localPart: Array(mailbox.localPart.utf8), host: Array(mailbox.domain.utf8))
         }
         var result: [IMAPAddress] = []

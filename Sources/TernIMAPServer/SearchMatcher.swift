@@ -36,7 +36,7 @@ struct SearchMatcher {
         case .sequence(let set):
             if case .savedResult = set { return view.savedSearch.contains(message.uid) }
             return set.contains(UInt32(index + 1), largest: UInt32(clamping: view.count))
-        case .modificationSequence: return true
+        case .modificationSequence(let least): return message.modseq >= least
         case .before(let date): return Self.day(details(message.uid)?.internalDate ?? 0) < Self.day(date)
         case .on(let date): return Self.day(details(message.uid)?.internalDate ?? 0) == Self.day(date)
         case .since(let date): return Self.day(details(message.uid)?.internalDate ?? 0) >= Self.day(date)

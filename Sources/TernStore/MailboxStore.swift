@@ -57,11 +57,13 @@ public protocol Mailbox: AnyObject, Sendable {
     /// expunged meanwhile. Nil when there is no such message.
     func source(of uid: UInt32) async throws -> (any MessageSource)?
 
-    /// Changes the flags and keywords of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6);
-    /// returns the messages whose flags or keywords changed, as they are now. UIDs of messages
-    /// that are gone are skipped; a keyword the mailbox has no room for is not set
+    /// Changes the flags and keywords of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6)
+    /// whose MODSEQ is not above `unchangedSince` (RFC 7162 §3.1.3; nil: every one). Returns
+    /// the messages whose flags or keywords changed, as they are now (each with its new
+    /// MODSEQ), and the UIDs left alone because they changed since. UIDs of messages that are
+    /// gone are skipped; a keyword the mailbox has no room for is not set
     /// (`MailboxSnapshot.acceptsNewKeywords`).
-    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage]
+    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate, unchangedSince: UInt64?) async throws -> FlagUpdateResult
 
     /// Claims the recent messages for the calling session (a read-write SELECT, RFC 3501 §2.3.2):
     /// returns their UIDs, and no later claim returns them again, also after a restart (the
@@ -78,6 +80,11 @@ public protocol Mailbox: AnyObject, Sendable {
 }
 
 extension Mailbox {
+    /// `updateFlags` without a condition: the messages whose flags or keywords changed.
+    public func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage] {
+        try await updateFlags(uids, update, unchangedSince: nil).changed
+    }
+
     /// The stored octets of the message with `uid`; nil when there is no such message (any
     /// more).
     public func contents(of uid: UInt32) async throws -> [UInt8]? {
@@ -101,12 +108,16 @@ public struct MailboxMessage: Sendable, Hashable {
     /// No IMAP session has claimed it yet (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2; in a
     /// Maildir, a message still in `new/`).
     public var isRecent: Bool
+    /// The mailbox's modification sequence when the message last changed (RFC 7162 §3.1.1):
+    /// arriving, or a change of its flags or keywords.
+    public var modseq: UInt64
 
     public init(
         uid: UInt32, key: String, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64,
-        isRecent: Bool = false
+        isRecent: Bool = false, modseq: UInt64 = 0
     ) {
         self.isRecent = isRecent
+        self.modseq = modseq
         self.uid = uid
         self.key = key
         self.flags = flags
@@ -128,16 +139,34 @@ public struct MailboxSnapshot: Sendable, Hashable {
     public var keywords: [String]
     /// Whether a keyword not yet defined can be set (IMAP's `\*` in PERMANENTFLAGS).
     public var acceptsNewKeywords: Bool
+    /// The largest MODSEQ given in the mailbox, expunges included (RFC 7162 §3.1.2.1): no
+    /// message's is larger, and any later change gets a larger one.
+    public var highestModseq: UInt64
 
     public init(
         uidValidity: UInt32, uidNext: UInt32, messages: [MailboxMessage], keywords: [String] = [],
-        acceptsNewKeywords: Bool = true
+        acceptsNewKeywords: Bool = true, highestModseq: UInt64 = 0
     ) {
+        self.highestModseq = highestModseq
         self.uidValidity = uidValidity
         self.uidNext = uidNext
         self.messages = messages
         self.keywords = keywords
         self.acceptsNewKeywords = acceptsNewKeywords
+    }
+}
+
+/// What `updateFlags` did.
+public struct FlagUpdateResult: Sendable, Hashable {
+    /// The messages whose flags or keywords changed, as they are now.
+    public var changed: [MailboxMessage]
+    /// The UIDs not changed because their MODSEQ was above `unchangedSince` (IMAP's
+    /// `[MODIFIED]`), ascending.
+    public var modified: [UInt32]
+
+    public init(changed: [MailboxMessage], modified: [UInt32] = []) {
+        self.changed = changed
+        self.modified = modified
     }
 }
 

@@ -51,6 +51,22 @@ final class MaildirMailbox: Mailbox {
         /// The last listing, while nothing changed: returned again (one array every session
         /// shares) as long as `new/` and `cur/` keep the stamps they had when it was made.
         var cached: (stamps: [POSIXFile.ModificationStamp?], snapshot: MailboxSnapshot)?
+        /// MODSEQs given and not yet written (`tern-modseq`).
+        var modseqs = MaildirModseqs()
+
+        /// Gives the message `listed` a new MODSEQ for its current state.
+        mutating func stamp(_ listed: inout Listed, clock: WallClock) {
+            listed.message.modseq = modseqs.next(clock: clock)
+            modseqs.record(uid: listed.message.uid, modseq: listed.message.modseq, signature: listed.signature)
+        }
+
+        /// Takes the MODSEQ records to write (call `MaildirModseqs.write` outside the lock).
+        mutating func takeModseqFlush() -> MaildirModseqs.Flush? {
+            let messages = self.messages
+            return modseqs.takeFlush {
+                messages.mapValues { MaildirModseqs.Entry(modseq: $0.message.modseq, signature: $0.signature) }
+            }
+        }
     }
 
     /// Where the first unclaimed UID is kept (Dovecot keeps the same in its index).
@@ -60,6 +76,9 @@ final class MaildirMailbox: Mailbox {
         var message: MailboxMessage
         /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
         var path: String
+
+        /// The state its MODSEQ stands for (flags and keyword letters of the name).
+        var signature: UInt64 { MaildirFileName(String(path.drop { $0 != "/" }.dropFirst())).stateSignature }
     }
 
     init(address: String, maildir: Maildir, list: MaildirUIDList, store: MaildirMailboxStore) {
@@ -177,10 +196,12 @@ final class MaildirMailbox: Mailbox {
     /// Adds an appended message to the listing and reports it, unless a listing found it first.
     private func record(_ appended: Listed) {
         var appended = appended
+        let clock = store.clock
         let isNew = listing.withLockedValue { listing in
             guard listing.messages[appended.message.uid] == nil else { return false }
             listing.cached = nil
             appended.message.isRecent = appended.message.uid >= listing.firstRecent
+            listing.stamp(&appended, clock: clock)
             listing.messages[appended.message.uid] = appended
             return true
         }
@@ -262,6 +283,8 @@ final class MaildirMailbox: Mailbox {
         let keywords = MaildirKeywords.load(root: root)
         let firstRecent = Self.firstRecent(root: root)
         var messages: [UInt32: Listed] = [:]
+        // The MODSEQs of the last run, read once: the first listing compares with them.
+        let loaded = listing.withLockedValue { $0.listed } ? nil : MaildirModseqs.load(root: root)
         for (key, uid) in zip(keys, numbering.uids) {
             guard let (path, file) = found[key] else { continue }
             let size = file.statedSize ?? POSIXFile.fileSize("\(root)/\(path)") ?? 0
@@ -272,16 +295,42 @@ final class MaildirMailbox: Mailbox {
                     internalDate: internalDate, isRecent: uid >= firstRecent),
                 path: path)
         }
-        let changes = listing.withLockedValue { listing -> [MailboxChange] in
-            defer { listing = Listing(messages: messages, listed: true, firstRecent: firstRecent) }
-            guard listing.listed else { return [] }
-            return Self.changes(from: listing.messages, to: messages)
+        let clock = store.clock
+        let (changes, flush, highestModseq) = listing.withLockedValue {
+            listing -> ([MailboxChange], MaildirModseqs.Flush?, UInt64) in
+            if let loaded { listing.modseqs.merge(loaded: loaded.state) }
+            // A message keeps its MODSEQ while its flags and keywords are the ones it had when it
+            // got it (as this process last listed it, or as the file says); else it gets a new one.
+            var gone = false
+            for uid in messages.keys.sorted() {
+                guard var listed = messages[uid] else { continue }
+                let signature = listed.signature
+                if let before = listing.messages[uid] {
+                    if before.signature == signature { listed.message.modseq = before.message.modseq } else { listing.stamp(&listed, clock: clock) }
+                } else if let entry = loaded?.entries[uid], entry.signature == signature {
+                    listed.message.modseq = entry.modseq
+                } else {
+                    listing.stamp(&listed, clock: clock)
+                }
+                messages[uid] = listed
+            }
+            if listing.listed {
+                gone = listing.messages.keys.contains { messages[$0] == nil }
+            } else if let loaded {
+                gone = loaded.entries.keys.contains { messages[$0] == nil }
+            }
+            // An expunge (here, or by another program) raises HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
+            if gone { listing.modseqs.recordExpunge(modseq: listing.modseqs.next(clock: clock)) }
+            let changes = listing.listed ? Self.changes(from: listing.messages, to: messages) : []
+            listing = Listing(messages: messages, listed: true, firstRecent: firstRecent, modseqs: listing.modseqs)
+            return (changes, listing.takeModseqFlush(), listing.modseqs.highest)
         }
+        if let flush { try? MaildirModseqs.write(flush, root: root) }
         for change in changes { feed.send(change) }
         let snapshot = MailboxSnapshot(
             uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
             messages: messages.values.map(\.message).sorted { $0.uid < $1.uid }, keywords: keywords.defined,
-            acceptsNewKeywords: !keywords.isFull)
+            acceptsNewKeywords: !keywords.isFull, highestModseq: highestModseq)
         listing.withLockedValue { $0.cached = (stamps, snapshot) }
         return snapshot
     }
@@ -304,15 +353,21 @@ final class MaildirMailbox: Mailbox {
 
     // MARK: Changing
 
-    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage] {
-        let root = maildir.root
+    func updateFlags(_ uids: [UInt32], _ update: FlagUpdate, unchangedSince: UInt64?) async throws -> FlagUpdateResult {
+        let (root, clock) = (maildir.root, store.clock)
         return try await exclusively {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             var changed: [MailboxMessage] = []
+            var modified: [UInt32] = []
             var vanished: [UInt32] = []
             var table = MaildirKeywords.load(root: root)
             for uid in Set(uids).sorted() {
                 guard let listed = self.listing.withLockedValue({ $0.messages[uid] }) else { continue }
+                // RFC 7162 §3.1.3: changed since the client's MODSEQ, so left alone.
+                if let unchangedSince, listed.message.modseq > unchangedSince {
+                    modified.append(uid)
+                    continue
+                }
                 let flags = update.applied(to: listed.message.flags)
                 let (letters, defined) = table.letters(for: update.applied(toKeywords: listed.message.keywords))
                 let keywords = table.keywords(of: letters)
@@ -332,21 +387,25 @@ final class MaildirMailbox: Mailbox {
                 now.message.keywords = keywords
                 now.path = "cur/\(name)"
                 self.listing.withLockedValue {
+                    $0.stamp(&now, clock: clock)
                     $0.messages[uid] = now
                     $0.cached = nil
                 }
                 changed.append(now.message)
             }
-            if !vanished.isEmpty {
-                // Removed by another reader: gone for good, as an expunge.
-                self.listing.withLockedValue { listing in
+            let flush = self.listing.withLockedValue { listing -> MaildirModseqs.Flush? in
+                if !vanished.isEmpty {
+                    // Removed by another reader: gone for good, as an expunge.
                     for uid in vanished { listing.messages[uid] = nil }
+                    listing.modseqs.recordExpunge(modseq: listing.modseqs.next(clock: clock))
                     listing.cached = nil
                 }
-                self.feed.send(.expunged(vanished))
+                return listing.takeModseqFlush()
             }
+            if let flush { try? MaildirModseqs.write(flush, root: root) }
+            if !vanished.isEmpty { self.feed.send(.expunged(vanished)) }
             if !changed.isEmpty { self.feed.send(.flagsChanged(changed)) }
-            return changed
+            return FlagUpdateResult(changed: changed, modified: modified)
         }
     }
 
@@ -383,7 +442,7 @@ final class MaildirMailbox: Mailbox {
     }
 
     func expunge(_ uids: [UInt32]) async throws -> [UInt32] {
-        let root = maildir.root
+        let (root, clock) = (maildir.root, store.clock)
         return try await exclusively {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             var removed: [UInt32] = []
@@ -398,14 +457,30 @@ final class MaildirMailbox: Mailbox {
                 if unlink("\(root)/\(listed.path)") != 0, errno != ENOENT {
                     let error = StoreError.posix("unlink \(root)/\(listed.path)", errno: errno)
                     self.listing.withLockedValue { $0.messages[uid] = listed }
-                    if !removed.isEmpty { self.feed.send(.expunged(removed)) }
+                    if !removed.isEmpty {
+                        self.noteExpunge(root: root, clock: clock)
+                        self.feed.send(.expunged(removed))
+                    }
                     throw error
                 }
                 removed.append(uid)
             }
-            if !removed.isEmpty { self.feed.send(.expunged(removed)) }
+            if !removed.isEmpty {
+                self.noteExpunge(root: root, clock: clock)
+                self.feed.send(.expunged(removed))
+            }
             return removed
         }
+    }
+
+    /// An expunge raises HIGHESTMODSEQ (RFC 7162 §3.1.2.1). Call under `operations`.
+    private func noteExpunge(root: String, clock: WallClock) {
+        let flush = listing.withLockedValue { listing -> MaildirModseqs.Flush? in
+            listing.modseqs.recordExpunge(modseq: listing.modseqs.next(clock: clock))
+            listing.cached = nil
+            return listing.takeModseqFlush()
+        }
+        if let flush { try? MaildirModseqs.write(flush, root: root) }
     }
 
     func changes() -> AsyncStream<MailboxChange> {

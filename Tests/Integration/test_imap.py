@@ -499,3 +499,57 @@ def test_compress_bomb_and_garbage_are_contained(tern):
     m.login("after", "x")
     assert m.select("INBOX")[0] == "OK"
     m.logout()
+
+
+def test_condstore_and_qresync(tern):
+    """RFC 7162 with imaplib: MODSEQ on FETCH and STORE, CHANGEDSINCE, UNCHANGEDSINCE and
+    [MODIFIED], VANISHED after ENABLE QRESYNC, and a later session's SELECT (QRESYNC ...) told
+    only what went and what changed since its MODSEQ."""
+    m = imap(tern)
+    m.login("resync", "x")
+    for subject in ("one", "two", "three"):
+        assert m.append("INBOX", None, None, f"Subject: {subject}\r\n\r\nbody\r\n".encode())[0] == "OK"
+    assert transcript(m, "ENABLE QRESYNC")[0] == b"* ENABLED QRESYNC\r\n"
+    lines = transcript(m, "SELECT INBOX (CONDSTORE)")
+    highest = next(int(line.split(b"HIGHESTMODSEQ ")[1].split(b"]")[0]) for line in lines if b"HIGHESTMODSEQ" in line)
+    validity = next(line.split(b"UIDVALIDITY ")[1].split(b"]")[0] for line in lines if b"UIDVALIDITY" in line).decode()
+    assert highest > 0 and lines[-1].split(b" ")[1] == b"OK"
+
+    lines = transcript(m, "STORE 1 +FLAGS (\\Seen)")
+    stored = int(lines[0].split(b"MODSEQ (")[1].split(b")")[0])
+    assert stored > highest and b"FLAGS (\\Seen)" in lines[0], lines
+    lines = transcript(m, f"FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})")
+    assert len(lines) == 2 and lines[0].startswith(b"* 1 FETCH") and b"MODSEQ" in lines[0], lines
+
+    # UNCHANGEDSINCE: message 1 changed after `highest`, so it is left alone; 2 and 3 are set.
+    lines = transcript(m, f"STORE 1:3 (UNCHANGEDSINCE {highest}) +FLAGS.SILENT (\\Flagged)")
+    assert lines[-1].split(b" ", 1)[1].startswith(b"OK [MODIFIED 1]"), lines
+    assert [line.split(b" ")[1] for line in lines[:-1]] == [b"2", b"3"], "SILENT still reports MODSEQs"
+    assert all(b"FLAGS" not in line and b"MODSEQ" in line for line in lines[:-1]), lines
+
+    lines = transcript(m, "SEARCH MODSEQ %d" % (stored + 1))
+    assert lines[0].startswith(b"* SEARCH 2 3 (MODSEQ "), lines
+    status = transcript(m, "STATUS INBOX (HIGHESTMODSEQ)")[0]
+    last = int(status.split(b"HIGHESTMODSEQ ")[1].split(b")")[0])
+    assert last > stored
+
+    # With QRESYNC on, an expunge is a VANISHED response.
+    transcript(m, "STORE 2 +FLAGS.SILENT (\\Deleted)")
+    lines = transcript(m, "EXPUNGE")
+    assert lines[0] == b"* VANISHED 2\r\n", lines
+    lines = transcript(m, f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {last} VANISHED)")
+    assert lines[0] == b"* VANISHED (EARLIER) 2\r\n", lines
+    m.logout()
+
+    # A client back with what it knew: UIDs 1:3 as of `last`.
+    later = imap(tern)
+    later.login("resync", "x")
+    assert b"BAD" in transcript(later, f"SELECT INBOX (QRESYNC ({validity} {last} 1:3))")[-1], "QRESYNC needs ENABLE first"
+    transcript(later, "ENABLE QRESYNC")
+    lines = transcript(later, f"SELECT INBOX (QRESYNC ({validity} {last} 1:3))")
+    assert b"* VANISHED (EARLIER) 2\r\n" in lines, lines
+    assert not any(b"FETCH" in line for line in lines), "nothing changed since `last`"
+    lines = transcript(later, f"SELECT INBOX (QRESYNC ({validity} {highest}))")
+    fetched = [line for line in lines if b"FETCH" in line]
+    assert len(fetched) == 2 and all(b"MODSEQ" in line for line in fetched), lines
+    later.logout()

@@ -19,6 +19,7 @@ struct CommandParserTests {
     }
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+    static func set(_ text: String) -> SequenceSet { SequenceSet(parsing: Array(text.utf8))! }
 
     @Test("any state and not authenticated, keywords in any case")
     func simple() throws {
@@ -146,6 +147,34 @@ struct CommandParserTests {
             Issue.record("parsed as \(command)")
         } catch {
             #expect(error.tag == "a1")
+        }
+    }
+
+    @Test("CONDSTORE and QRESYNC parameters (RFC 7162): SELECT, EXAMINE, STORE UNCHANGEDSINCE")
+    func condstore() throws {
+        #expect(
+            try Self.parse("r1 SELECT INBOX (CONDSTORE)\r\n").kind
+                == .select(mailbox: Self.bytes("INBOX"), readOnly: false, parameters: .init(condstore: true)))
+        #expect(
+            try Self.parse("r2 EXAMINE x (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1:3 4:6)))\r\n").kind
+                == .select(
+                    mailbox: Self.bytes("x"), readOnly: true,
+                    parameters: .init(qresync: .init(uidValidity: 67890007, modseq: 20050715194045000, knownUIDs: Self.set("41,43:211,214:541")))))
+        #expect(
+            try Self.parse("r3 SELECT y (QRESYNC (1 2) CONDSTORE)\r\n").kind
+                == .select(mailbox: Self.bytes("y"), readOnly: false, parameters: .init(condstore: true, qresync: .init(uidValidity: 1, modseq: 2))))
+        #expect(
+            try Self.parse("r4 UID STORE 1:* (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Deleted)\r\n").kind
+                == .store(Self.set("1:*"), byUID: true, .add, silent: true, flags: ["\\Deleted"], unchangedSince: 0))
+        #expect(try Self.parse("r5 FETCH 1 MODSEQ\r\n").kind.enablesCondstore)
+        #expect(try Self.parse("r6 SEARCH OR MODSEQ 5 SEEN ALL\r\n").kind.enablesCondstore)
+        #expect(try !Self.parse("r7 FETCH 1 FLAGS\r\n").kind.enablesCondstore)
+        for bad in [
+            "r8 SELECT x (CONDSTORE CONDSTORE)\r\n", "r8 SELECT x (QRESYNC (0 1))\r\n", "r8 SELECT x (QRESYNC (1 0))\r\n",
+            "r8 SELECT x (FROB)\r\n", "r8 SELECT x ()\r\n", "r8 STORE 1 (UNCHANGEDSINCE 9223372036854775808) FLAGS x\r\n",
+            "r8 STORE 1 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) FLAGS x\r\n", "r8 STORE 1 (FROB 1) FLAGS x\r\n",
+        ] {
+            #expect(throws: IMAPCommandParser.Refusal.self) { try Self.parse(bad) }
         }
     }
 

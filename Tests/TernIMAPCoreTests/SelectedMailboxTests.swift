@@ -73,6 +73,35 @@ struct SelectedMailboxTests {
         #expect(String(buffer: buffer) == "* 3 EXISTS\r\n* 3 EXPUNGE\r\n* 3 EXISTS\r\n")
     }
 
+    @Test("QRESYNC's VANISHED (EARLIER): the set's UIDs below UIDNEXT the view lacks, as ranges, at the cost of the view")
+    func missing() {
+        let mailbox = Self.view([3, 5, 8, 13])
+        #expect(mailbox.missing(from: nil) == "1:2,4,6:7,9:12")
+        #expect(mailbox.missing(from: Self.set("1:4294967295")) == "1:2,4,6:7,9:12")
+        #expect(mailbox.missing(from: Self.set("5:9,100")) == "6:7,9")
+        #expect(mailbox.missing(from: Self.set("3,5,13")) == "")
+        #expect(mailbox.missing(from: Self.set("*")) == "", "* is the last UID below UIDNEXT, present")
+        #expect(Self.view([]).missing(from: Self.set("1:*")) == "", "UIDNEXT 1: nothing ever was")
+    }
+
+    @Test("CONDSTORE: flag updates carry MODSEQ; .SILENT under CONDSTORE shows the MODSEQ alone")
+    func modseqs() {
+        var mailbox = SelectedMailbox(
+            uidValidity: 7, uidNext: 3, messages: [.init(uid: 1, flags: [], modseq: 10), .init(uid: 2, flags: [], modseq: 11)],
+            readOnly: false)
+        mailbox.record(.flagsChanged([.init(uid: 2, flags: [.seen], modseq: 12)]))
+        var buffer = ByteBuffer()
+        mailbox.writeUpdates(expungesAllowed: true, modseq: true, to: &buffer)
+        #expect(String(buffer: buffer) == "* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (12))\r\n")
+        // Only the MODSEQ moved (the flags were shown already): nothing to say, the MODSEQ kept.
+        mailbox.record(.flagsChanged([.init(uid: 2, flags: [.seen], modseq: 13)]))
+        buffer.clear()
+        mailbox.writeUpdates(expungesAllowed: true, modseq: true, to: &buffer)
+        #expect(buffer.readableBytes == 0 && mailbox.messages[1].modseq == 13)
+        mailbox.writeFlags(at: 0, modseq: true, flags: false, to: &buffer)
+        #expect(String(buffer: buffer) == "* 1 FETCH (UID 1 MODSEQ (10))\r\n")
+    }
+
     @Test("VANISHED instead of EXPUNGE, as ranges")
     func vanished() {
         var mailbox = Self.view([1, 2, 3, 7, 9])

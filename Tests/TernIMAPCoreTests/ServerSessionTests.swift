@@ -109,6 +109,25 @@ struct ServerSessionTests {
         #expect(Self.feed(&session, "z5 COMPRESS DEFLATE\r\n") == "z5 NO [COMPRESSIONACTIVE] DEFLATE active via COMPRESS\r\n")
     }
 
+    @Test("ENABLE QRESYNC implies CONDSTORE; a CONDSTORE-enabling command turns it on; QRESYNC needs ENABLE")
+    func condstore() {
+        var session = IMAPServerSession(configuration: .init(loginRequiresTLS: false, enableableExtensions: ["CONDSTORE", "QRESYNC"]))
+        _ = session.greet()
+        _ = Self.feed(&session, "l LOGIN alice secret\r\n")
+        _ = session.authenticationCompleted(.accepted(user: "alice"))
+        #expect(Self.feed(&session, "q1 SELECT INBOX (QRESYNC (1 2))\r\n") == "q1 BAD QRESYNC parameter needs ENABLE QRESYNC first\r\n")
+        #expect(Self.feed(&session, "q2 STATUS INBOX (HIGHESTMODSEQ)\r\n") == "<execute q2>\n")
+        #expect(session.enabled == ["CONDSTORE"], "STATUS HIGHESTMODSEQ is CONDSTORE-enabling")
+        _ = session.commandCompleted()
+        #expect(Self.feed(&session, "q3 ENABLE QRESYNC\r\n") == "* ENABLED QRESYNC\r\nq3 OK ENABLE completed\r\n")
+        #expect(session.enabled == ["CONDSTORE", "QRESYNC"])
+        #expect(Self.feed(&session, "q4 SELECT INBOX (QRESYNC (1 2))\r\n") == "<execute q4>\n")
+        session.mailboxSelected("INBOX", readOnly: false)
+        _ = session.commandCompleted()
+        #expect(Self.feed(&session, "q5 UID FETCH 1:* FLAGS (VANISHED)\r\n") == "q5 BAD VANISHED needs CHANGEDSINCE and ENABLE QRESYNC\r\n")
+        #expect(Self.feed(&session, "q6 UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)\r\n") == "<execute q6>\n")
+    }
+
     @Test("AUTHENTICATE PLAIN with SASL-IR, without, cancelled, with broken base64; only under TLS")
     func authenticatePlain() {
         var session = IMAPServerSession(configuration: .init(startTLSAvailable: true, authenticationMechanisms: [.plain, .scramSHA256]))

@@ -35,7 +35,7 @@ struct StrictAddressListTests {
             ("Empty: , ,(none) ;", []),
             (", alice@example.test,, bob@example.test,", ["alice@example.test", "bob@example.test"]),
             ("", []),
-            // Routes are dropped (§4.4 obs-route); the address after them counts.
+            // Routes are kept apart (§4.4 obs-route); the address after them counts.
             ("<@route.example:victim@other.example>", ["victim@other.example"]),
             ("<@a.example,,@b.example:victim@other.example>", ["victim@other.example"]),
             ("Victim <,@a.example, @b.example : victim@other.example>", ["victim@other.example"]),
@@ -51,6 +51,13 @@ struct StrictAddressListTests {
     func reads(value: String, addresses: [String]) throws {
         let list = try #require(StrictAddressList(parsing: value))
         #expect(list.mailboxes.map(\.address) == addresses)
+    }
+
+    @Test("a source route is the mailbox's route, never its address (IMAP ENVELOPE's adl)")
+    func routes() throws {
+        let list = try #require(StrictAddressList(parsing: "Victim <,@a.example, @b.example : victim@other.example>, <@r.example:u@d.example>, plain@x.example"))
+        #expect(list.mailboxes.map(\.route) == ["@a.example,@b.example", "@r.example", nil])
+        #expect(list.mailboxes.map(\.address) == ["victim@other.example", "u@d.example", "plain@x.example"])
     }
 
     @Test(

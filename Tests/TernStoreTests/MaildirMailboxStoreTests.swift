@@ -107,6 +107,34 @@ struct MaildirMailboxStoreTests {
             == ["1800000000.K1.mx.test,S=\(octets("a").count):2,FSa", "1800000005.other:2,F"])
     }
 
+    @Test("flags another program changed get a new MODSEQ, found while running and after a restart")
+    func modseqOfOutsideChanges() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let mailbox = try await store().mailbox("alice@example.test")
+        _ = try #require(try await mailbox.append(message("a", id: "K1")).uid)
+        let first = try #require(try await mailbox.snapshot().messages.first?.modseq)
+        let maildir = "\(root)/mailboxes/example.test/alice"
+        let files = FileManager.default
+        let name = try #require(try files.contentsOfDirectory(atPath: "\(maildir)/new").first)
+        // mutt reads it: new/ to cur/ with \Seen. This process notices at its next listing.
+        try files.moveItem(atPath: "\(maildir)/new/\(name)", toPath: "\(maildir)/cur/\(name):2,S")
+        let seen = try #require(try await mailbox.snapshot().messages.first)
+        #expect(seen.flags == [.seen] && seen.modseq > first)
+        // Changed again while Tern is down: a restarted store finds it from tern-modseq.
+        try files.moveItem(atPath: "\(maildir)/cur/\(name):2,S", toPath: "\(maildir)/cur/\(name):2,FS")
+        let restarted = try await store().mailbox("alice@example.test").snapshot()
+        #expect(restarted.messages.first?.flags == [.seen, .flagged])
+        #expect((restarted.messages.first?.modseq ?? 0) > seen.modseq)
+        // Unchanged: another restart keeps the MODSEQ.
+        let again = try await store().mailbox("alice@example.test").snapshot()
+        #expect(again.messages.first?.modseq == restarted.messages.first?.modseq)
+        #expect(again.highestModseq >= restarted.highestModseq)
+        // A torn last line (a crash mid-append) is skipped, not trusted.
+        let log = try #require(files.contents(atPath: "\(maildir)/tern-modseq"))
+        try (log + Data("7 99".utf8)).write(to: URL(fileURLWithPath: "\(maildir)/tern-modseq"))
+        #expect(try await store().mailbox("alice@example.test").snapshot().messages.first?.modseq == again.messages.first?.modseq)
+    }
+
     @Test("a message removed by another reader is skipped by flag changes and reported as expunged")
     func vanished() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -223,6 +223,33 @@ public enum MailboxStoreContract {
             try require(Set(uids).count == 40, "40 distinct UIDs: \(uids.sorted())")
             try require(try await mailbox.snapshot().messages.count == 40, "40 messages")
         },
+        Check(name: "MODSEQs grow with every change, survive a restart, and guard a conditional flag change") { environment in
+            let mailbox = try await environment.makeStore().mailbox("alice@example.test")
+            let a = try uid(try await mailbox.append(message("a", id: "Q1", at: 80)))
+            let b = try uid(try await mailbox.append(message("b", id: "Q2", at: 81)))
+            let start = try await mailbox.snapshot()
+            let (ma, mb) = (start.messages[0].modseq, start.messages[1].modseq)
+            try require(ma > 0 && mb > ma, "appends get growing MODSEQs: \(ma), \(mb)")
+            try require(start.highestModseq >= mb, "HIGHESTMODSEQ covers every message: \(start.highestModseq)")
+            let flagged = try await mailbox.updateFlags([a], .add([.flagged]), unchangedSince: ma)
+            try require(flagged.changed.map(\.uid) == [a] && flagged.modified.isEmpty, "unchanged since its MODSEQ: set")
+            let newA = flagged.changed[0].modseq
+            try require(newA > start.highestModseq, "a flag change gets a MODSEQ above all before: \(newA)")
+            let refused = try await mailbox.updateFlags([a, b], .add([.seen]), unchangedSince: mb)
+            try require(refused.modified == [a], "changed since: left alone and reported: \(refused.modified)")
+            try require(refused.changed.map(\.uid) == [b], "the other is changed: \(refused.changed)")
+            let noop = try await mailbox.updateFlags([b], .add([.seen]), unchangedSince: nil)
+            try require(noop.changed.isEmpty, "no change, no new MODSEQ: \(noop)")
+            let beforeExpunge = try await mailbox.snapshot().highestModseq
+            _ = try await mailbox.expunge([b])
+            let afterExpunge = try await mailbox.snapshot()
+            try require(afterExpunge.highestModseq > beforeExpunge, "an expunge raises HIGHESTMODSEQ")
+            let restarted = try await environment.makeStore().mailbox("alice@example.test").snapshot()
+            try require(
+                restarted.messages.map(\.modseq) == afterExpunge.messages.map(\.modseq),
+                "MODSEQs survive a restart: \(restarted.messages.map(\.modseq)) vs \(afterExpunge.messages.map(\.modseq))")
+            try require(restarted.highestModseq >= afterExpunge.highestModseq, "HIGHESTMODSEQ never goes back")
+        },
         Check(name: "mailboxes are separate, and one is opened once") { environment in
             let store = try environment.makeStore()
             try require(store.openedMailbox("alice@example.test") == nil, "nothing is open before its first use")

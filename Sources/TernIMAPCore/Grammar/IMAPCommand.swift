@@ -23,7 +23,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case login(user: [UInt8], password: [UInt8])
         // §6.3: authenticated.
         case enable([String])
-        case select(mailbox: [UInt8], readOnly: Bool)
+        /// SELECT or EXAMINE, with RFC 7162's CONDSTORE and QRESYNC parameters.
+        case select(mailbox: [UInt8], readOnly: Bool, parameters: SelectParameters = .init())
         case create(mailbox: [UInt8])
         case delete(mailbox: [UInt8])
         case rename(from: [UInt8], to: [UInt8])
@@ -57,7 +58,8 @@ public struct IMAPCommand: Sendable, Hashable {
         case search(byUID: Bool, returnOptions: [String]?, charset: String?, SearchKey)
         /// FETCH with its CONDSTORE/QRESYNC modifiers (RFC 7162 §3.1.4, §3.2.6).
         case fetch(SequenceSet, byUID: Bool, [FetchAttribute], changedSince: UInt64?, vanished: Bool)
-        case store(SequenceSet, byUID: Bool, StoreOperation, silent: Bool, flags: [String])
+        /// STORE with RFC 7162's UNCHANGEDSINCE modifier.
+        case store(SequenceSet, byUID: Bool, StoreOperation, silent: Bool, flags: [String], unchangedSince: UInt64? = nil)
         case copy(SequenceSet, byUID: Bool, mailbox: [UInt8])
         case move(SequenceSet, byUID: Bool, mailbox: [UInt8])
     }
@@ -102,5 +104,47 @@ public struct QuotaLimit: Sendable, Hashable {
     public init(resource: String, limit: UInt64) {
         self.resource = resource
         self.limit = limit
+    }
+}
+
+/// SELECT's and EXAMINE's parameters (RFC 7162 §3.1.8, §3.2.5).
+public struct SelectParameters: Sendable, Hashable {
+    /// `CONDSTORE`: the client will use MODSEQs from now on.
+    public var condstore = false
+    /// `QRESYNC (...)`: what the client knew of the mailbox when it last had it.
+    public var qresync: QuickResync?
+
+    public init(condstore: Bool = false, qresync: QuickResync? = nil) {
+        self.condstore = condstore
+        self.qresync = qresync
+    }
+}
+
+/// `QRESYNC (uidvalidity mod-sequence-value [known-uids] [seq-match-data])`.
+public struct QuickResync: Sendable, Hashable {
+    public var uidValidity: UInt32
+    public var modseq: UInt64
+    /// The UIDs the client knows; nil for all below UIDNEXT.
+    public var knownUIDs: SequenceSet?
+
+    public init(uidValidity: UInt32, modseq: UInt64, knownUIDs: SequenceSet? = nil) {
+        self.uidValidity = uidValidity
+        self.modseq = modseq
+        self.knownUIDs = knownUIDs
+    }
+}
+
+extension IMAPCommand.Kind {
+    /// A CONDSTORE-enabling command (RFC 7162 §3.1): once one is used, the session reports
+    /// MODSEQs as if the client had sent ENABLE CONDSTORE.
+    public var enablesCondstore: Bool {
+        switch self {
+        case .select(_, _, let parameters): parameters.condstore || parameters.qresync != nil
+        case .fetch(_, _, let attributes, let changedSince, _): changedSince != nil || attributes.contains(.modificationSequence)
+        case .store(_, _, _, _, _, let unchangedSince): unchangedSince != nil
+        case .search(_, _, _, let key): key.mentionsModseq
+        case .status(_, let items): items.contains("HIGHESTMODSEQ")
+        default: false
+        }
     }
 }

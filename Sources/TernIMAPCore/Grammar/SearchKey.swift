@@ -33,6 +33,18 @@ public indirect enum SearchKey: Sendable, Hashable {
     case not(SearchKey)
     case or(SearchKey, SearchKey)
     case and([SearchKey])
+
+    /// Whether a MODSEQ key is anywhere in it: the response then carries the highest MODSEQ of
+    /// what matched (RFC 7162 §3.1.5). The depth is bounded by the parser.
+    public var mentionsModseq: Bool {
+        switch self {
+        case .modificationSequence: true
+        case .not(let key): key.mentionsModseq
+        case .or(let left, let right): left.mentionsModseq || right.mentionsModseq
+        case .and(let keys): keys.contains { $0.mentionsModseq }
+        default: false
+        }
+    }
 }
 
 /// `date-text = date-day "-" date-month "-" date-year` (§9), a real calendar date.

@@ -14,11 +14,14 @@ public struct SelectedMailbox: Sendable {
         public var uid: UInt32
         public var flags: MessageFlags
         public var keywords: [String]
+        /// RFC 7162's MODSEQ of its last change.
+        public var modseq: UInt64
 
-        public init(uid: UInt32, flags: MessageFlags, keywords: [String] = []) {
+        public init(uid: UInt32, flags: MessageFlags, keywords: [String] = [], modseq: UInt64 = 0) {
             self.uid = uid
             self.flags = flags
             self.keywords = keywords
+            self.modseq = modseq
         }
     }
 
@@ -104,9 +107,12 @@ public struct SelectedMailbox: Sendable {
 
     /// Applies the pending changes to the view and writes what the client must be told:
     /// `* n EXPUNGE` (or one `* VANISHED` when `vanished`, RFC 7162 §3.2.10), `* n EXISTS`,
-    /// and `* n FETCH (UID u FLAGS (...))` for flags that changed. When expunges may not be
-    /// sent now, nothing is (EXISTS must count what the client still sees).
-    public mutating func writeUpdates(expungesAllowed: Bool, vanished: Bool = false, to buffer: inout ByteBuffer) {
+    /// and `* n FETCH (UID u FLAGS (...))` for flags that changed, with `MODSEQ (m)` when
+    /// `modseq` (CONDSTORE is on, §3.1.4). When expunges may not be sent now, nothing is (EXISTS
+    /// must count what the client still sees).
+    public mutating func writeUpdates(
+        expungesAllowed: Bool, vanished: Bool = false, modseq: Bool = false, to buffer: inout ByteBuffer
+    ) {
         guard !pending.isEmpty else { return }
         if !expungesAllowed, pending.contains(where: { if case .expunged = $0 { true } else { false } }) { return }
         let changes = pending
@@ -133,8 +139,9 @@ public struct SelectedMailbox: Sendable {
                 }
             case .flagsChanged(let changed):
                 for message in changed {
-                    guard let position = index(ofUID: message.uid),
-                        messages[position].flags != message.flags || messages[position].keywords != message.keywords
+                    guard let position = index(ofUID: message.uid) else { continue }
+                    messages[position].modseq = max(messages[position].modseq, message.modseq)
+                    guard messages[position].flags != message.flags || messages[position].keywords != message.keywords
                     else { continue }
                     messages[position].flags = message.flags
                     messages[position].keywords = message.keywords
@@ -145,7 +152,7 @@ public struct SelectedMailbox: Sendable {
         if appended { buffer.writeString("* \(messages.count) EXISTS\r\n") }
         for uid in changedFlags.sorted() {
             guard let position = index(ofUID: uid) else { continue }
-            writeFlags(at: position, to: &buffer)
+            writeFlags(at: position, modseq: modseq, to: &buffer)
         }
     }
 
@@ -172,6 +179,7 @@ public struct SelectedMailbox: Sendable {
             guard let position = index(ofUID: message.uid) else { continue }
             messages[position].flags = message.flags
             messages[position].keywords = message.keywords
+            messages[position].modseq = max(messages[position].modseq, message.modseq)
             indices.append(position)
         }
         return indices
@@ -182,12 +190,43 @@ public struct SelectedMailbox: Sendable {
         record(.appended(added))
     }
 
-    /// `* n FETCH (UID u FLAGS (...))`.
-    public func writeFlags(at position: Int, to buffer: inout ByteBuffer) {
+    /// `* n FETCH (UID u FLAGS (...))`, and ` MODSEQ (m)` with `modseq`; without `flags`, only
+    /// the UID and MODSEQ (a STORE .SILENT under CONDSTORE, RFC 7162 §3.1.3).
+    public func writeFlags(at position: Int, modseq: Bool = false, flags: Bool = true, to buffer: inout ByteBuffer) {
         let message = messages[position]
-        buffer.writeString("* \(position + 1) FETCH (UID \(message.uid) FLAGS ")
-        message.flags.writeIMAP(keywords: message.keywords, to: &buffer)
+        buffer.writeString("* \(position + 1) FETCH (UID \(message.uid)")
+        if flags {
+            buffer.writeStaticString(" FLAGS ")
+            message.flags.writeIMAP(keywords: message.keywords, to: &buffer)
+        }
+        if modseq { buffer.writeString(" MODSEQ (\(message.modseq))") }
         buffer.writeStaticString(")\r\n")
+    }
+
+    /// The UIDs of `set` below UIDNEXT that are not in the view, as a compressed set: what
+    /// QRESYNC's `VANISHED (EARLIER)` reports (RFC 7162 §3.2.5.1 lets it name expunged UIDs the
+    /// client never saw). Costs the view and the set's ranges, never the ranges' sizes.
+    public func missing(from set: SequenceSet?) -> String {
+        guard uidNext > 1 else { return "" }
+        let last = uidNext - 1
+        var parts: [String] = []
+        for range in set?.ranges(largest: last) ?? [1...last] where range.lowerBound <= last {
+            let upper = min(range.upperBound, last)
+            // `next` is the first UID of the range not yet accounted for.
+            var next = range.lowerBound
+            var position = lowerBound(next)
+            while next <= upper {
+                guard position < messages.count, messages[position].uid <= upper else {
+                    parts.append(next == upper ? "\(next)" : "\(next):\(upper)")
+                    break
+                }
+                let present = messages[position].uid
+                if present > next { parts.append(present - 1 == next ? "\(next)" : "\(next):\(present - 1)") }
+                next = present + 1  // present <= last < UInt32.max
+                position += 1
+            }
+        }
+        return parts.joined(separator: ",")
     }
 
     /// Ascending numbers as a sequence set with ranges: `1:3,7,9:10`.

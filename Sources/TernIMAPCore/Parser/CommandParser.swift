@@ -58,8 +58,12 @@ public enum IMAPCommandParser {
             } while cursor.peek() == UInt8(ascii: " ")
             return .enable(capabilities)
         case "SELECT", "EXAMINE":
+            // select = "SELECT" SP mailbox [select-params]
+            // select-params = SP "(" select-param *(SP select-param) ")"  (RFC 4466 §2.1)
             try cursor.space()
-            return .select(mailbox: try mailbox(&cursor), readOnly: name == "EXAMINE")
+            let selected = try mailbox(&cursor)
+            let parameters = cursor.consume(UInt8(ascii: " ")) ? try selectParameters(&cursor) : SelectParameters()
+            return .select(mailbox: selected, readOnly: name == "EXAMINE", parameters: parameters)
         case "CREATE":
             try cursor.space()
             return .create(mailbox: try mailbox(&cursor))
@@ -207,6 +211,20 @@ public enum IMAPCommandParser {
         case "COPY": return .copy(set, byUID: byUID, mailbox: try mailbox(&cursor))
         case "MOVE": return .move(set, byUID: byUID, mailbox: try mailbox(&cursor))
         default:
+            // store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags
+            // store-modifiers = SP "(" store-modifier *(SP store-modifier) ")"
+            // store-modifier = "UNCHANGEDSINCE" SP mod-sequence-valzer  (RFC 7162 §7)
+            var unchangedSince: UInt64?
+            if cursor.peek() == UInt8(ascii: "(") {
+                let modifiers = try cursor.list(allowEmpty: false) { (item: inout CommandCursor) throws(IMAPSyntaxError) -> UInt64 in
+                    guard try item.keyword() == "UNCHANGEDSINCE" else { throw IMAPSyntaxError("unknown STORE modifier") }
+                    try item.space()
+                    return try item.number(maximum: UInt64(Int64.max))
+                }
+                guard modifiers.count == 1 else { throw IMAPSyntaxError("UNCHANGEDSINCE given twice") }
+                unchangedSince = modifiers[0]
+                try cursor.space()
+            }
             // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
             let operation: IMAPCommand.StoreOperation =
                 cursor.consume(UInt8(ascii: "+")) ? .add : cursor.consume(UInt8(ascii: "-")) ? .remove : .replace
@@ -220,8 +238,53 @@ public enum IMAPCommandParser {
                 flags = [try flag(&cursor)]
                 while cursor.consume(UInt8(ascii: " ")) { flags.append(try flag(&cursor)) }
             }
-            return .store(set, byUID: byUID, operation, silent: item == "FLAGS.SILENT", flags: flags)
+            return .store(set, byUID: byUID, operation, silent: item == "FLAGS.SILENT", flags: flags, unchangedSince: unchangedSince)
         }
+    }
+
+    /// RFC 7162 §7:
+    ///
+    ///     select-param = "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP mod-sequence-value
+    ///                    [SP known-uids] [SP seq-match-data] ")"
+    ///     known-uids = sequence-set;  seq-match-data = "(" known-sequence-set SP known-uid-set ")"
+    ///
+    /// The sequence-match data only helps a server that cannot tell which UIDs went; Tern can,
+    /// so it is read and not used.
+    private static func selectParameters(_ cursor: inout CommandCursor) throws(IMAPSyntaxError) -> SelectParameters {
+        var parameters = SelectParameters()
+        let names = try cursor.list(allowEmpty: false) { (item: inout CommandCursor) throws(IMAPSyntaxError) -> String in
+            let parameter = try item.keyword()
+            switch parameter {
+            case "CONDSTORE":
+                parameters.condstore = true
+            case "QRESYNC":
+                try item.space()
+                guard item.consume(UInt8(ascii: "(")) else { throw IMAPSyntaxError("expected (") }
+                let validity = try item.nonZeroNumber()
+                try item.space()
+                let modseq = try item.number(maximum: UInt64(Int64.max))
+                guard modseq > 0 else { throw IMAPSyntaxError("a MODSEQ is at least 1") }
+                var known: SequenceSet?
+                if item.consume(UInt8(ascii: " ")) {
+                    if item.peek() != UInt8(ascii: "(") {
+                        known = try item.sequenceSet()
+                        _ = item.consume(UInt8(ascii: " "))
+                    }
+                    if item.peek() == UInt8(ascii: "(") {
+                        _ = try item.list(allowEmpty: false) { (sets: inout CommandCursor) throws(IMAPSyntaxError) in
+                            try sets.sequenceSet()
+                        }
+                    }
+                }
+                guard item.consume(UInt8(ascii: ")")) else { throw IMAPSyntaxError("expected )") }
+                parameters.qresync = QuickResync(uidValidity: validity, modseq: modseq, knownUIDs: known)
+            default:
+                throw IMAPSyntaxError("unknown SELECT parameter \(parameter)")
+            }
+            return parameter
+        }
+        guard Set(names).count == names.count else { throw IMAPSyntaxError("a SELECT parameter given twice") }
+        return parameters
     }
 
     /// `mailbox = "INBOX" / astring`; INBOX is case-insensitive (§5.1).

@@ -419,6 +419,8 @@ public struct IMAPServerSession: Sendable {
                 enabled.insert(name)
                 newly.append(name)
             }
+            // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+            if enabled.contains("QRESYNC") { enabled.insert("CONDSTORE") }
             let listed = newly.map { $0 == "IMAP4REV2" ? "IMAP4rev2" : $0 }
             return [
                 .send(untagged((["ENABLED"] + listed).joined(separator: " "))),
@@ -445,11 +447,23 @@ public struct IMAPServerSession: Sendable {
             guard case .selected = state else {
                 return [.send(status(tag: tag, .bad, text: user == nil ? "Log in first" : "No mailbox selected"))]
             }
+            if case .fetch(_, _, _, let changedSince, true) = command.kind {
+                // RFC 7162 §3.2.6: VANISHED needs CHANGEDSINCE and QRESYNC enabled.
+                guard changedSince != nil, enabled.contains("QRESYNC") else {
+                    return [.send(status(tag: tag, .bad, text: "VANISHED needs CHANGEDSINCE and ENABLE QRESYNC"))]
+                }
+            }
+            if command.kind.enablesCondstore { enabled.insert("CONDSTORE") }
             waiting = true
             return [.execute(command)]
+        case .select(_, _, let parameters) where parameters.qresync != nil && !enabled.contains("QRESYNC"):
+            // RFC 7162 §3.2.5: QRESYNC only after ENABLE QRESYNC.
+            guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
+            return [.send(status(tag: tag, .bad, text: "QRESYNC parameter needs ENABLE QRESYNC first"))]
         case .select, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .namespace, .status, .append,
             .getQuota, .getQuotaRoot, .setQuota:
             guard user != nil else { return [.send(status(tag: tag, .bad, text: "Log in first"))] }
+            if command.kind.enablesCondstore { enabled.insert("CONDSTORE") }
             waiting = true
             return [.execute(command)]
         }

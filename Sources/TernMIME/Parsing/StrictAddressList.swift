@@ -15,7 +15,8 @@ import TernMail
 /// - Encoded words (RFC 2047) are display names or comments only, never an address:
 ///   `=?utf-8?q?a=40b.example?=` alone is not a mailbox.
 /// - A group (`Friends: a@x, b@y;`, allowed in From: by RFC 6854) gives its members; a route
-///   (`<@a.example,@b.example:c@d.example>`) is dropped, the address after it kept.
+///   (`<@a.example,@b.example:c@d.example>`) is kept apart from the address (IMAP's ENVELOPE
+///   shows it as the address's adl), never part of it.
 /// - Quoted pairs of CR, LF or NUL (allowed by §4.1 obs-qp) are refused: a reader could take
 ///   them for a line end.
 public struct StrictAddressList: Hashable, Sendable {
@@ -29,11 +30,14 @@ public struct StrictAddressList: Hashable, Sendable {
         public var localPart: String
         /// The domain without CFWS, as written (`Example.Test`), or a literal (`[127.0.0.1]`).
         public var domain: String
+        /// An obsolete source route (§4.4 obs-route) as `@a.example,@b.example`, else nil.
+        public var route: String?
 
-        public init(displayName: String = "", localPart: String, domain: String) {
+        public init(displayName: String = "", localPart: String, domain: String, route: String? = nil) {
             self.displayName = displayName
             self.localPart = localPart
             self.domain = domain
+            self.route = route
         }
 
         /// `local-part@domain`.
@@ -421,14 +425,14 @@ extension StrictAddressList {
         ///
         ///     angle-addr     = [CFWS] "<" addr-spec ">" [CFWS] / obs-angle-addr    ; §3.4
         ///     obs-angle-addr = [CFWS] "<" obs-route addr-spec ">" [CFWS]           ; §4.4
-        mutating func angleAddr() -> (localPart: String, domain: String)? {
+        mutating func angleAddr() -> (localPart: String, domain: String, route: String?)? {
             let start = mark
             guard skipCFWS(), peek == .lessThan else {
                 reset(start)
                 return nil
             }
             index += 1
-            _ = obsRoute()
+            let route = obsRoute()
             guard let spec = addrSpec(), peek == .greaterThan else {
                 reset(start)
                 return nil
@@ -438,52 +442,54 @@ extension StrictAddressList {
                 reset(start)
                 return nil
             }
-            return spec
+            return (spec.localPart, spec.domain, route)
         }
 
-        /// Skips a source route; false (input kept) when there is none.
+        /// A source route as `@a,@b`; nil (input kept) when there is none.
         ///
         ///     obs-route       = obs-domain-list ":"                                    ; §4.4
         ///     obs-domain-list = *(CFWS / ",") "@" domain *("," [CFWS] ["@" domain])
-        mutating func obsRoute() -> Bool {
+        mutating func obsRoute() -> String? {
             let start = mark
             while true {
                 guard skipCFWS() else {
                     reset(start)
-                    return false
+                    return nil
                 }
                 guard peek == .comma else { break }
                 index += 1
             }
             guard peek == .at else {
                 reset(start)
-                return false
+                return nil
             }
             index += 1
-            guard domain() != nil else {
+            guard let first = domain() else {
                 reset(start)
-                return false
+                return nil
             }
+            var domains = [first]
             while peek == .comma {
                 index += 1
                 guard skipCFWS() else {
                     reset(start)
-                    return false
+                    return nil
                 }
                 if peek == .at {
                     index += 1
-                    guard domain() != nil else {
+                    guard let next = domain() else {
                         reset(start)
-                        return false
+                        return nil
                     }
+                    domains.append(next)
                 }
             }
             guard peek == .colon else {
                 reset(start)
-                return false
+                return nil
             }
             index += 1
-            return true
+            return domains.map { "@" + $0 }.joined(separator: ",")
         }
 
         /// A mailbox, or (when `allowGroup`) a group; nil (input kept) when there is neither.
@@ -511,11 +517,14 @@ extension StrictAddressList {
                         }
                     }
                 } else if let spec = angleAddr() {
-                    return .mailbox(Mailbox(displayName: name, localPart: spec.localPart, domain: spec.domain))
+                    return .mailbox(Mailbox(displayName: name, localPart: spec.localPart, domain: spec.domain, route: spec.route))
                 }
                 reset(start)
             }
-            if let spec = angleAddr() ?? addrSpec() {
+            if let spec = angleAddr() {
+                return .mailbox(Mailbox(localPart: spec.localPart, domain: spec.domain, route: spec.route))
+            }
+            if let spec = addrSpec() {
                 return .mailbox(Mailbox(localPart: spec.localPart, domain: spec.domain))
             }
             reset(start)

@@ -1,0 +1,148 @@
+import TernMail
+import TernSystem
+
+/// The MODSEQs (RFC 7162 §3.1.1) of one Maildir's messages, kept in `tern-modseq` beside the
+/// UID list so that they survive a restart.
+///
+/// A MODSEQ only has to grow: each change of a mailbox gets one larger than every MODSEQ given
+/// before, and each message keeps the MODSEQ of its last change. The state a MODSEQ stands
+/// for is a message's flags and keywords, which live in its file name; the file records, per
+/// UID, the MODSEQ and a signature of that state (`MaildirFileName.stateSignature`). A listing
+/// that finds a different state (mutt or Dovecot changed the flags, or the change was made
+/// here but its record lost) gives the message a new MODSEQ, so a client asking for changes
+/// since its last MODSEQ hears of it: the file may lag behind without harm, and is written
+/// without a sync.
+///
+/// A new MODSEQ is the larger of the highest so far plus one and the clock in microseconds,
+/// so one given after a crash that lost the end of the file is still larger than any a client
+/// saw before it (as long as the clock did not step back across the crash).
+///
+/// Format, one record per line, the last for a UID wins:
+///
+///     <uid> <modseq> <signature, hex>      a message's state and its MODSEQ
+///     x <modseq>                           an expunge (only the MODSEQ matters)
+///
+/// When the lines outnumber the messages by far, the file is written anew.
+struct MaildirModseqs: Sendable {
+    static let fileName = "tern-modseq"
+
+    struct Entry: Sendable, Hashable {
+        var modseq: UInt64
+        var signature: UInt64
+    }
+
+    /// The largest value RFC 7162 §7 allows (mod-sequence-value is below 2^63).
+    static let largest = UInt64(Int64.max)
+
+    private(set) var highest: UInt64 = 0
+    /// Records not written to the file yet.
+    private var unwritten: [String] = []
+    /// Lines in the file, to know when to compact it.
+    private var lines = 0
+
+    /// The file's records by UID, and the highest MODSEQ it holds. Lines that do not parse
+    /// (a torn last line after a crash) are skipped.
+    static func load(root: String) -> (entries: [UInt32: Entry], state: MaildirModseqs) {
+        var state = MaildirModseqs()
+        var entries: [UInt32: Entry] = [:]
+        guard let octets = try? POSIXFile.readAll("\(root)/\(fileName)") else { return (entries, state) }
+        for line in octets.split(separator: UInt8(ascii: "\n")) {
+            state.lines += 1
+            let fields = line.split(separator: UInt8(ascii: " "))
+            if fields.count == 2, fields[0].elementsEqual("x".utf8),
+                let modseq = ASCIIDecimal.parse(octets: fields[1], in: 1...Int64.max)
+            {
+                state.highest = max(state.highest, UInt64(modseq))
+                continue
+            }
+            guard fields.count == 3,
+                let uid = ASCIIDecimal.parse(octets: fields[0], in: 1...Int64(UInt32.max)),
+                let modseq = ASCIIDecimal.parse(octets: fields[1], in: 1...Int64.max),
+                let signature = UInt64(String(decoding: fields[2], as: UTF8.self), radix: 16)
+            else { continue }
+            entries[UInt32(uid)] = Entry(modseq: UInt64(modseq), signature: signature)
+            state.highest = max(state.highest, UInt64(modseq))
+        }
+        return (entries, state)
+    }
+
+    /// A MODSEQ larger than any given before, now.
+    mutating func next(clock: WallClock) -> UInt64 {
+        let following = highest < Self.largest ? highest + 1 : Self.largest
+        highest = min(Self.largest, max(following, clock.now().microseconds))
+        return highest
+    }
+
+    /// Notes that message `uid` has `signature` as of `modseq`.
+    mutating func record(uid: UInt32, modseq: UInt64, signature: UInt64) {
+        unwritten.append("\(uid) \(modseq) \(String(signature, radix: 16))\n")
+    }
+
+    /// Notes an expunge made as of `modseq`: HIGHESTMODSEQ grows with it (§3.1.2.1).
+    mutating func recordExpunge(modseq: UInt64) {
+        unwritten.append("x \(modseq)\n")
+    }
+
+    /// What to write to the file: the unwritten records appended, or the whole file anew.
+    enum Flush: Sendable {
+        case append(String)
+        case rewrite(String)
+    }
+
+    /// Takes the unwritten records out as one write (cheap; call it under the caller's lock, and
+    /// `write` outside it). The file is written anew from `current` (every message's entry)
+    /// when its lines would outnumber the messages by far.
+    mutating func takeFlush(current: () -> [UInt32: Entry]) -> Flush? {
+        guard !unwritten.isEmpty else { return nil }
+        defer { unwritten.removeAll() }
+        let entries = current()
+        guard lines + unwritten.count > 2 * entries.count + 1024 else {
+            lines += unwritten.count
+            return .append(unwritten.joined())
+        }
+        var text = "x \(highest)\n"
+        for (uid, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            text += "\(uid) \(entry.modseq) \(String(entry.signature, radix: 16))\n"
+        }
+        lines = entries.count + 1
+        return .rewrite(text)
+    }
+
+    /// Writes a flush to the Maildir at `root`. Not synced: a record lost in a crash only gives
+    /// its message a new MODSEQ at the next listing.
+    static func write(_ flush: Flush, root: String) throws {
+        let path = "\(root)/\(fileName)"
+        switch flush {
+        case .append(let text):
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
+            defer { POSIXFile.close(fd) }
+            try Array(text.utf8).withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+        case .rewrite(let text):
+            let temporary = "\(path).\(UInt64.random(in: 0...UInt64.max)).tmp"
+            let fd = try POSIXFile.create(temporary)
+            defer { POSIXFile.close(fd) }
+            try Array(text.utf8).withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            try POSIXFile.rename(temporary, path)
+        }
+    }
+
+    /// Merges what was loaded from the file into a state that already gave MODSEQs (to messages
+    /// appended before the first listing).
+    mutating func merge(loaded: MaildirModseqs) {
+        highest = max(highest, loaded.highest)
+        lines = loaded.lines
+    }
+}
+
+extension MaildirFileName {
+    /// The state a MODSEQ stands for, as one number: the system flags in the low byte, the
+    /// keyword letters `a`–`z` as bits 8 to 33.
+    package var stateSignature: UInt64 {
+        var signature = UInt64(flags.rawValue)
+        for letter in keywordLetters {
+            signature |= 1 << (8 + UInt64(letter.value - UInt32(UInt8(ascii: "a"))))
+        }
+        return signature
+    }
+}

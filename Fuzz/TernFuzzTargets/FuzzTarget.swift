@@ -60,6 +60,7 @@ package enum FuzzTargets {
         StoreTargets.spool,
         StoreTargets.journal,
         StoreTargets.uidList,
+        StoreTargets.maildirModseq,
         StoreTargets.maildirName,
         StoreTargets.maildirFolder,
     ]

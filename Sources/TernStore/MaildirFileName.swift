@@ -81,6 +81,69 @@ package struct MaildirFileName: Sendable, Hashable {
         return "\(withoutInfo):2,\(String(String.UnicodeScalarView(letters.sorted { $0.value < $1.value })))"
     }
 
+    /// What a listing needs of a name, read in one pass over its octets: the system flags, the
+    /// keyword letters as bits (`a` is bit 0), and the stated size.
+    package struct Facts: Sendable, Hashable {
+        package var flags: MessageFlags = []
+        package var keywordBits: UInt32 = 0
+        package var statedSize: Int?
+
+        /// The state a MODSEQ stands for, as one number: the flags in the low byte, the keyword
+        /// letters above.
+        package var stateSignature: UInt64 { UInt64(flags.rawValue) | UInt64(keywordBits) << 8 }
+
+        /// The keyword letters the bits stand for.
+        package var keywordLetters: Set<Unicode.Scalar> {
+            guard keywordBits != 0 else { return [] }
+            return Set((0..<26).filter { keywordBits & (1 << $0) != 0 }.compactMap { Unicode.Scalar(UInt8(ascii: "a") + UInt8($0)) })
+        }
+    }
+
+    /// The state a MODSEQ stands for (`Facts.stateSignature`).
+    package var stateSignature: UInt64 { facts.stateSignature }
+
+    /// The facts of the name (the same as `flags`, `keywordLetters` and `statedSize` give).
+    package var facts: Facts {
+        var facts = Facts()
+        let octets = name.utf8
+        var index = octets.startIndex
+        // The base and its ",name=value" fields, up to the info part.
+        while index != octets.endIndex, octets[index] != UInt8(ascii: ":") {
+            if octets[index] == UInt8(ascii: ",") {
+                let next = octets.index(after: index)
+                if next != octets.endIndex, octets[next] == UInt8(ascii: "S"), octets.index(after: next) != octets.endIndex,
+                    octets[octets.index(after: next)] == UInt8(ascii: "="), facts.statedSize == nil
+                {
+                    var end = octets.index(next, offsetBy: 2)
+                    let start = end
+                    while end != octets.endIndex, octets[end] != UInt8(ascii: ","), octets[end] != UInt8(ascii: ":") {
+                        end = octets.index(after: end)
+                    }
+                    facts.statedSize = ASCIIDecimal.parse(octets: octets[start..<end], in: 0...Int64(Int32.max)).map(Int.init)
+                    index = end
+                    continue
+                }
+            }
+            index = octets.index(after: index)
+        }
+        // ":2," then the letters.
+        guard index != octets.endIndex else { return facts }
+        let info = octets[octets.index(after: index)...]
+        guard info.starts(with: "2,".utf8) else { return facts }
+        for letter in info.dropFirst(2) {
+            switch letter {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): facts.keywordBits |= 1 << UInt32(letter - UInt8(ascii: "a"))
+            case UInt8(ascii: "D"): facts.flags.insert(.draft)
+            case UInt8(ascii: "F"): facts.flags.insert(.flagged)
+            case UInt8(ascii: "R"): facts.flags.insert(.answered)
+            case UInt8(ascii: "S"): facts.flags.insert(.seen)
+            case UInt8(ascii: "T"): facts.flags.insert(.deleted)
+            default: break
+            }
+        }
+        return facts
+    }
+
     static let letters: [(Unicode.Scalar, MessageFlags)] = [
         ("D", .draft), ("F", .flagged), ("R", .answered), ("S", .seen), ("T", .deleted),
     ]

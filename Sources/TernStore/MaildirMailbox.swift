@@ -74,11 +74,21 @@ final class MaildirMailbox: Mailbox {
 
     private struct Listed {
         var message: MailboxMessage
-        /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
-        var path: String
-
+        /// The file's name, in `cur/` or `new/`.
+        var name: String
+        var inCur: Bool
         /// The state its MODSEQ stands for (flags and keyword letters of the name).
-        var signature: UInt64 { MaildirFileName(String(path.drop { $0 != "/" }.dropFirst())).stateSignature }
+        var signature: UInt64
+
+        init(message: MailboxMessage, name: String, inCur: Bool, signature: UInt64? = nil) {
+            self.message = message
+            self.name = name
+            self.inCur = inCur
+            self.signature = signature ?? MaildirFileName(name).stateSignature
+        }
+
+        /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
+        var path: String { (inCur ? "cur/" : "new/") + name }
     }
 
     init(address: String, maildir: Maildir, list: MaildirUIDList, store: MaildirMailboxStore) {
@@ -100,7 +110,7 @@ final class MaildirMailbox: Mailbox {
     func append(_ message: NewMessage) async throws -> AppendedMessage {
         var (name, size) = try await maildir.deliver(
             message.source, prefix: message.prefix, id: message.id, receivedAt: message.receivedAt)
-        var path = "new/\(name)"
+        var inCur = false
         var keywords: [String] = []
         let file = MaildirFileName(name)
         if !message.flags.isEmpty || !message.keywords.isEmpty {
@@ -116,7 +126,7 @@ final class MaildirMailbox: Mailbox {
                     return (flagged, table.keywords(of: letters))
                 }
                 (name, keywords) = flagged
-                path = "cur/\(name)"
+                inCur = true
             } catch {
                 store.logger.warning(
                     "stored a message, but could not set its flags",
@@ -132,7 +142,7 @@ final class MaildirMailbox: Mailbox {
                     message: MailboxMessage(
                         uid: uid, key: key, flags: MaildirFileName(name).flags, keywords: keywords, size: size,
                         internalDate: message.receivedAt, isRecent: true),
-                    path: path))
+                    name: name, inCur: inCur))
             return AppendedMessage(key: key, uid: uid, size: size)
         } catch {
             logUnnumbered(id: message.id, error: error)
@@ -155,7 +165,7 @@ final class MaildirMailbox: Mailbox {
                     Listed(
                         message: MailboxMessage(
                             uid: uid, key: file.key, flags: [], size: size, internalDate: receivedAt, isRecent: true),
-                        path: "new/\(name)"))
+                        name: name, inCur: false))
                 return AppendedMessage(key: file.key, uid: uid, size: size)
             }.recover { error in
                 self.logUnnumbered(id: id, error: error)
@@ -268,32 +278,39 @@ final class MaildirMailbox: Mailbox {
         let root = maildir.root
         // Taken before reading: a change made while the names are read makes the next listing read again.
         let stamps = Self.stamps(root: root)
-        var found: [String: (path: String, file: MaildirFileName)] = [:]
-        for directory in ["new", "cur"] {
-            for name in try POSIXFile.list("\(root)/\(directory)") where !name.hasPrefix(".") {
-                let file = MaildirFileName(name)
-                // Mid-move by another reader a message may show in both: cur/ is the later.
-                if directory == "new", found[file.key] != nil { continue }
-                found[file.key] = ("\(directory)/\(name)", file)
-            }
-        }
+        let (inNew, inCur) = (try POSIXFile.list("\(root)/new"), try POSIXFile.list("\(root)/cur"))
+        var files: [(key: String, inCur: Bool, name: String)] = []
+        files.reserveCapacity(inNew.count + inCur.count)
+        for name in inNew where !name.hasPrefix(".") { files.append((MaildirUIDList.key(ofFileName: name), false, name)) }
+        for name in inCur where !name.hasPrefix(".") { files.append((MaildirUIDList.key(ofFileName: name), true, name)) }
         // Keys in name order, which for Tern's names is arrival order: new UIDs ascend with it.
-        let keys = found.keys.sorted()
+        // Mid-move by another reader a message may show in both: cur/ (sorted after) is the later.
+        files.sort { $0.key != $1.key ? $0.key < $1.key : !$0.inCur && $1.inCur }
+        var found: [(key: String, inCur: Bool, name: String)] = []
+        found.reserveCapacity(files.count)
+        for file in files {
+            if found.last?.key == file.key { found[found.count - 1] = file } else { found.append(file) }
+        }
+        let keys = found.map(\.key)
         let numbering = try list.number(keys, now: store.clock.seconds)
         let keywords = MaildirKeywords.load(root: root)
         let firstRecent = Self.firstRecent(root: root)
         var messages: [UInt32: Listed] = [:]
         // The MODSEQs of the last run, read once: the first listing compares with them.
         let loaded = listing.withLockedValue { $0.listed } ? nil : MaildirModseqs.load(root: root)
-        for (key, uid) in zip(keys, numbering.uids) {
-            guard let (path, file) = found[key] else { continue }
-            let size = file.statedSize ?? POSIXFile.fileSize("\(root)/\(path)") ?? 0
-            let internalDate = file.arrival ?? POSIXFile.modificationTime("\(root)/\(path)") ?? 0
+        messages.reserveCapacity(keys.count)
+        for (entry, uid) in zip(found, numbering.uids) {
+            let file = MaildirFileName(entry.name)
+            let facts = file.facts
+            let path = { "\(root)/\(entry.inCur ? "cur" : "new")/\(entry.name)" }
+            let size = facts.statedSize ?? POSIXFile.fileSize(path()) ?? 0
+            let internalDate = file.arrival ?? POSIXFile.modificationTime(path()) ?? 0
             messages[uid] = Listed(
                 message: MailboxMessage(
-                    uid: uid, key: key, flags: file.flags, keywords: keywords.keywords(of: file.keywordLetters), size: size,
+                    uid: uid, key: entry.key, flags: facts.flags,
+                    keywords: facts.keywordBits == 0 ? [] : keywords.keywords(of: facts.keywordLetters), size: size,
                     internalDate: internalDate, isRecent: uid >= firstRecent),
-                path: path)
+                name: entry.name, inCur: entry.inCur, signature: facts.stateSignature)
         }
         let clock = store.clock
         let (changes, flush, highestModseq) = listing.withLockedValue {
@@ -374,7 +391,7 @@ final class MaildirMailbox: Mailbox {
                 guard flags != listed.message.flags || keywords != listed.message.keywords else { continue }
                 // The table first: a name never carries a letter the table does not define.
                 if defined { try table.write(root: root) }
-                let file = MaildirFileName(String(listed.path.drop { $0 != "/" }.dropFirst()))
+                let file = MaildirFileName(listed.name)
                 let name = file.settingFlags(flags, keywords: letters.union(table.undefined(file.keywordLetters)))
                 do {
                     try POSIXFile.rename("\(root)/\(listed.path)", "\(root)/cur/\(name)")
@@ -385,7 +402,9 @@ final class MaildirMailbox: Mailbox {
                 var now = listed
                 now.message.flags = flags
                 now.message.keywords = keywords
-                now.path = "cur/\(name)"
+                now.name = name
+                now.inCur = true
+                now.signature = MaildirFileName(name).stateSignature
                 self.listing.withLockedValue {
                     $0.stamp(&now, clock: clock)
                     $0.messages[uid] = now

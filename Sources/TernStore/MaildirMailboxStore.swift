@@ -134,7 +134,10 @@ public final class MaildirMailboxStore: MailboxStore {
                     "removed what interrupted deliveries left in tmp/",
                     metadata: ["mailbox": "\(address)", "files": "\(removed)"])
             }
+            // A Maildir without a UID list yet is numbered by its first listing, which reads the
+            // directories anyway; one with a list is checked against the files here.
             do {
+                guard POSIXFile.exists(list.path) else { return maildir }
                 let report = try list.rebuild(now: clock.seconds)
                 if report.added > 0 {
                     logger.info(

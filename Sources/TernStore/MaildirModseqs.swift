@@ -1,4 +1,4 @@
-import TernMail
+package import TernMail
 import TernSystem
 
 /// The MODSEQs (RFC 7162 §3.1.1) of one Maildir's messages, kept in `tern-modseq` beside the
@@ -23,29 +23,35 @@ import TernSystem
 ///     x <modseq>                           an expunge (only the MODSEQ matters)
 ///
 /// When the lines outnumber the messages by far, the file is written anew.
-struct MaildirModseqs: Sendable {
+package struct MaildirModseqs: Sendable {
     static let fileName = "tern-modseq"
 
-    struct Entry: Sendable, Hashable {
-        var modseq: UInt64
-        var signature: UInt64
+    package struct Entry: Sendable, Hashable {
+        package var modseq: UInt64
+        package var signature: UInt64
     }
 
     /// The largest value RFC 7162 §7 allows (mod-sequence-value is below 2^63).
-    static let largest = UInt64(Int64.max)
+    package static let largest = UInt64(Int64.max)
 
-    private(set) var highest: UInt64 = 0
-    /// Records not written to the file yet.
-    private var unwritten: [String] = []
+    package private(set) var highest: UInt64 = 0
+    /// Records not written to the file yet, as the file's octets.
+    private var unwritten: [UInt8] = []
+    private var unwrittenLines = 0
     /// Lines in the file, to know when to compact it.
     private var lines = 0
 
     /// The file's records by UID, and the highest MODSEQ it holds. Lines that do not parse
     /// (a torn last line after a crash) are skipped.
     static func load(root: String) -> (entries: [UInt32: Entry], state: MaildirModseqs) {
+        guard let octets = try? POSIXFile.readAll("\(root)/\(fileName)") else { return ([:], MaildirModseqs()) }
+        return parse(octets)
+    }
+
+    /// The records of a `tern-modseq` file's octets; what does not parse is skipped.
+    package static func parse(_ octets: [UInt8]) -> (entries: [UInt32: Entry], state: MaildirModseqs) {
         var state = MaildirModseqs()
         var entries: [UInt32: Entry] = [:]
-        guard let octets = try? POSIXFile.readAll("\(root)/\(fileName)") else { return (entries, state) }
         for line in octets.split(separator: UInt8(ascii: "\n")) {
             state.lines += 1
             let fields = line.split(separator: UInt8(ascii: " "))
@@ -55,7 +61,7 @@ struct MaildirModseqs: Sendable {
                 state.highest = max(state.highest, UInt64(modseq))
                 continue
             }
-            guard fields.count == 3,
+            guard fields.count == 3, fields[2].count <= 16,
                 let uid = ASCIIDecimal.parse(octets: fields[0], in: 1...Int64(UInt32.max)),
                 let modseq = ASCIIDecimal.parse(octets: fields[1], in: 1...Int64.max),
                 let signature = UInt64(String(decoding: fields[2], as: UTF8.self), radix: 16)
@@ -67,42 +73,58 @@ struct MaildirModseqs: Sendable {
     }
 
     /// A MODSEQ larger than any given before, now.
-    mutating func next(clock: WallClock) -> UInt64 {
+    package mutating func next(clock: WallClock) -> UInt64 {
         let following = highest < Self.largest ? highest + 1 : Self.largest
         highest = min(Self.largest, max(following, clock.now().microseconds))
         return highest
     }
 
     /// Notes that message `uid` has `signature` as of `modseq`.
-    mutating func record(uid: UInt32, modseq: UInt64, signature: UInt64) {
-        unwritten.append("\(uid) \(modseq) \(String(signature, radix: 16))\n")
+    package mutating func record(uid: UInt32, modseq: UInt64, signature: UInt64) {
+        Self.appendRecord(uid: uid, modseq: modseq, signature: signature, to: &unwritten)
+        unwrittenLines += 1
     }
 
     /// Notes an expunge made as of `modseq`: HIGHESTMODSEQ grows with it (§3.1.2.1).
     mutating func recordExpunge(modseq: UInt64) {
-        unwritten.append("x \(modseq)\n")
+        unwritten.append(contentsOf: "x \(modseq)\n".utf8)
+        unwrittenLines += 1
+    }
+
+    /// `<uid> <modseq> <signature, hex>` and a line end.
+    private static func appendRecord(uid: UInt32, modseq: UInt64, signature: UInt64, to text: inout [UInt8]) {
+        text.append(contentsOf: String(uid).utf8)
+        text.append(UInt8(ascii: " "))
+        text.append(contentsOf: String(modseq).utf8)
+        text.append(UInt8(ascii: " "))
+        text.append(contentsOf: String(signature, radix: 16).utf8)
+        text.append(UInt8(ascii: "\n"))
     }
 
     /// What to write to the file: the unwritten records appended, or the whole file anew.
-    enum Flush: Sendable {
-        case append(String)
-        case rewrite(String)
+    package enum Flush: Sendable {
+        case append([UInt8])
+        case rewrite([UInt8])
     }
 
     /// Takes the unwritten records out as one write (cheap; call it under the caller's lock, and
     /// `write` outside it). The file is written anew from `current` (every message's entry)
     /// when its lines would outnumber the messages by far.
-    mutating func takeFlush(current: () -> [UInt32: Entry]) -> Flush? {
+    package mutating func takeFlush(current: () -> [UInt32: Entry]) -> Flush? {
         guard !unwritten.isEmpty else { return nil }
-        defer { unwritten.removeAll() }
-        let entries = current()
-        guard lines + unwritten.count > 2 * entries.count + 1024 else {
-            lines += unwritten.count
-            return .append(unwritten.joined())
+        defer {
+            unwritten.removeAll()
+            unwrittenLines = 0
         }
-        var text = "x \(highest)\n"
+        let entries = current()
+        guard lines + unwrittenLines > 2 * entries.count + 1024 else {
+            lines += unwrittenLines
+            return .append(unwritten)
+        }
+        var text = Array("x \(highest)\n".utf8)
+        text.reserveCapacity(entries.count * 24)
         for (uid, entry) in entries.sorted(by: { $0.key < $1.key }) {
-            text += "\(uid) \(entry.modseq) \(String(entry.signature, radix: 16))\n"
+            Self.appendRecord(uid: uid, modseq: entry.modseq, signature: entry.signature, to: &text)
         }
         lines = entries.count + 1
         return .rewrite(text)
@@ -117,12 +139,12 @@ struct MaildirModseqs: Sendable {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StoreError.posix("open \(path)", errno: errno) }
             defer { POSIXFile.close(fd) }
-            try Array(text.utf8).withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            try text.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
         case .rewrite(let text):
             let temporary = "\(path).\(UInt64.random(in: 0...UInt64.max)).tmp"
             let fd = try POSIXFile.create(temporary)
             defer { POSIXFile.close(fd) }
-            try Array(text.utf8).withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            try text.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.rename(temporary, path)
         }
     }
@@ -132,17 +154,5 @@ struct MaildirModseqs: Sendable {
     mutating func merge(loaded: MaildirModseqs) {
         highest = max(highest, loaded.highest)
         lines = loaded.lines
-    }
-}
-
-extension MaildirFileName {
-    /// The state a MODSEQ stands for, as one number: the system flags in the low byte, the
-    /// keyword letters `a`–`z` as bits 8 to 33.
-    package var stateSignature: UInt64 {
-        var signature = UInt64(flags.rawValue)
-        for letter in keywordLetters {
-            signature |= 1 << (8 + UInt64(letter.value - UInt32(UInt8(ascii: "a"))))
-        }
-        return signature
     }
 }

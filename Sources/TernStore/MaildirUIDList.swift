@@ -52,7 +52,7 @@ public final class MaildirUIDList: Sendable {
     }
 
     public let maildir: String
-    private let path: String
+    let path: String
     private let cache = NIOLockedValueBox<Contents?>(nil)
 
     public init(maildir: String) {
@@ -62,7 +62,9 @@ public final class MaildirUIDList: Sendable {
 
     /// The key of a Maildir file name: up to the first `,` (Tern's `,S=size`) or `:` (flags).
     public static func key(ofFileName name: String) -> String {
-        String(String.UnicodeScalarView(name.unicodeScalars.prefix { $0 != "," && $0 != ":" }))
+        // Both are ASCII: the first either octet ends the key on a scalar boundary.
+        guard let end = name.utf8.firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") }) else { return name }
+        return String(name[..<end])
     }
 
     /// The UID of `key`, assigning the next one (durably) if it has none.
@@ -92,8 +94,11 @@ public final class MaildirUIDList: Sendable {
     public func number(_ keys: [String], now: Int64) throws -> Numbering {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
+            uids.reserveCapacity(keys.count)
             var assigned: [String: UInt32] = [:]
-            var text = ""
+            assigned.reserveCapacity(max(0, keys.count - contents.uids.count))
+            // The new lines, as octets: a mailbox seen for the first time numbers every message.
+            var line: [UInt8] = []
             for key in keys {
                 if let uid = contents.uids[key] ?? assigned[key] {
                     uids.append(uid)
@@ -105,12 +110,14 @@ public final class MaildirUIDList: Sendable {
                 }
                 assigned[key] = uid
                 uids.append(uid)
-                text += "\(uid) \(key)\n"
+                line.append(contentsOf: String(uid).utf8)
+                line.append(UInt8(ascii: " "))
+                line.append(contentsOf: key.utf8)
+                line.append(UInt8(ascii: "\n"))
             }
             guard !assigned.isEmpty else {
                 return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
             }
-            let line = Array(text.utf8)
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
                 guard ftruncate(fd, off_t(contents.validLength)) == 0 else {
@@ -121,7 +128,11 @@ public final class MaildirUIDList: Sendable {
             guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
             try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.dataSync(fd)
-            contents.uids.merge(assigned) { old, _ in old }
+            if contents.uids.isEmpty {
+                contents.uids = assigned
+            } else {
+                contents.uids.merge(assigned) { old, _ in old }
+            }
             contents.nextUID += UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size

@@ -88,6 +88,12 @@ package struct MaildirFileName: Sendable, Hashable {
         package var keywordBits: UInt32 = 0
         package var statedSize: Int?
 
+        package init(flags: MessageFlags = [], keywordBits: UInt32 = 0, statedSize: Int? = nil) {
+            self.flags = flags
+            self.keywordBits = keywordBits
+            self.statedSize = statedSize
+        }
+
         /// The state a MODSEQ stands for, as one number: the flags in the low byte, the keyword
         /// letters above.
         package var stateSignature: UInt64 { UInt64(flags.rawValue) | UInt64(keywordBits) << 8 }

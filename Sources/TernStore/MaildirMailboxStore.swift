@@ -210,6 +210,12 @@ public final class MaildirMailboxStore: MailboxStore {
                 files.fileExists(atPath: "\(path)/cur")
             {
                 found.append(relative)
+                // Its Maildir++ folders (IMAP's, `.Sent`, `.Archive.2026`) are Maildirs too.
+                guard depth <= 3 else { return }
+                let folders = try files.contentsOfDirectory(atPath: path).sorted().filter {
+                    $0.hasPrefix(".") && $0 != "." && $0 != ".." && files.fileExists(atPath: "\(path)/\($0)/cur")
+                }
+                for name in folders { found.append(relative.isEmpty ? name : "\(relative)/\(name)") }
                 return
             }
             guard depth < 3 else { return }

@@ -62,9 +62,10 @@ public final class MaildirUIDList: Sendable {
 
     /// The key of a Maildir file name: up to the first `,` (Tern's `,S=size`) or `:` (flags).
     public static func key(ofFileName name: String) -> String {
-        // Both are ASCII: the first either octet ends the key on a scalar boundary.
+        // Both are ASCII, so the first either octet ends the key on a scalar boundary (not
+        // always a Character's: U+0600 joins the `:` after it, so no String slicing here).
         guard let end = name.utf8.firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") }) else { return name }
-        return String(name[..<end])
+        return String(decoding: name.utf8[..<end], as: UTF8.self)
     }
 
     /// The UID of `key`, assigning the next one (durably) if it has none.

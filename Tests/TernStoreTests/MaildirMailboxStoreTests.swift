@@ -168,15 +168,18 @@ struct MaildirMailboxStoreTests {
         #expect(listing.messages.map(\.uid) == [1])
     }
 
-    @Test("repair walks every Maildir below the root")
+    @Test("repair walks every Maildir below the root, IMAP folders included")
     func repair() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = try store()
         _ = try await store.mailbox("alice@example.test").append(message("a", id: "K1"))
         _ = try await store.mailbox("bob@other.test").snapshot()
+        let folders = try #require(MaildirFolders(store: store, address: "alice@example.test"))
+        try await folders.create("Work")
+        _ = try await folders.open("Work")?.append(message("w", id: "K2"))
         let reports = try MaildirMailboxStore.repair(root: "\(root)/mailboxes", now: 1_800_000_000)
-        #expect(reports.map(\.mailbox) == ["example.test/alice", "other.test/bob"])
-        #expect(reports.map(\.uids.messages) == [1, 0])
+        #expect(reports.map(\.mailbox) == ["example.test/alice", "example.test/alice/.Work", "other.test/bob"])
+        #expect(reports.first { $0.mailbox.hasSuffix(".Work") }?.uids.messages == 1)
     }
 
     @Test("file names: key, stated size, arrival and flags, other letters kept")
@@ -196,6 +199,8 @@ struct MaildirMailboxStoreTests {
         // Split on scalars: a mark that would join a separator into one character does not
         // hide it, and only ASCII letters are kept as keywords.
         #expect(MaildirFileName("b\u{0600}:2,S").flags == [.seen])
+        #expect(MaildirFileName("b\u{0600}:2,S").key == "b\u{0600}")
+        #expect(MaildirFileName("b\u{0600}:2,Sa").facts == MaildirFileName.Facts(flags: [.seen], keywordBits: 1, statedSize: nil))
         #expect(MaildirFileName("b:2,\u{301}S").flags == [.seen])
         #expect(MaildirFileName("b:2,\u{301}Sé").settingFlags([.flagged]) == "b:2,F")
         #expect(MaildirFileName(MaildirFileName("b,\u{301}x:2,a").settingFlags([.seen])).key == "b")

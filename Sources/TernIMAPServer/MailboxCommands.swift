@@ -451,7 +451,7 @@ actor MailboxCommands {
         let snapshot = try await mailbox.snapshot()
         let view = SelectedMailbox(
             uidValidity: snapshot.uidValidity, uidNext: snapshot.uidNext,
-            messages: snapshot.messages.map { Self.shown($0) }, readOnly: readOnly)
+            messages: SharedViews.messages(of: snapshot, in: mailbox), readOnly: readOnly)
         let feed = Task { [weak self] in
             for await change in changes {
                 guard let self else { return }
@@ -578,12 +578,24 @@ actor MailboxCommands {
             default: true
             }
         }
-        for index in indices {
+        // Messages are read a batch at a time (one trip to the store for many small reads), at
+        // most `batchReadLimit` octets of each; a longer one is read on its own.
+        var batch: [UInt32: StoredPrefix] = [:]
+        for (position, index) in indices.enumerated() {
             let message = current.view.messages[index]
             var rendered: RenderedMessage?
             if needsContent {
-                rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
-                guard rendered != nil else { continue }
+                if position % Self.batchSize == 0 {
+                    let next = indices[position..<min(position + Self.batchSize, indices.count)].map { current.view.messages[$0].uid }
+                    batch = try await current.mailbox.contents(of: next, limit: Self.batchReadLimit)
+                }
+                guard let stored = batch[message.uid] else { continue }
+                if stored.isWhole || (headerOnly && Self.holdsHeaderEnd(stored.octets)) {
+                    rendered = RenderedMessage(stored.octets)
+                } else {
+                    rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
+                    guard rendered != nil else { continue }
+                }
             }
             out.writeString("* \(index + 1) FETCH (")
             for (position, item) in items.enumerated() {
@@ -643,6 +655,9 @@ actor MailboxCommands {
 
     /// The prefix that reads a header, when a header is all that is asked.
     static let headerReadLimit = 64 * 1024
+    /// Messages read together by FETCH and SEARCH, and the most octets of each read so.
+    static let batchSize = 256
+    static let batchReadLimit = 64 * 1024
 
     /// A message read for FETCH: its header alone when that is all that is asked and it ends
     /// within `headerReadLimit`, else the whole message; nil when it is gone.
@@ -754,7 +769,12 @@ actor MailboxCommands {
         }
         var matcher = SearchMatcher(view: current.view, details: current.details, recent: current.recent, now: clock.seconds)
         var matches: [Int] = []
+        let readsContent = SearchMatcher.readsContent(key)
         for index in current.view.messages.indices {
+            if readsContent, index % Self.batchSize == 0 {
+                let next = current.view.messages[index..<min(index + Self.batchSize, current.view.count)].map(\.uid)
+                matcher.prefetched = try await current.mailbox.contents(of: next, limit: Self.batchReadLimit)
+            }
             if try await matcher.matches(key, at: index, mailbox: current.mailbox) { matches.append(index) }
         }
         let numbers = matches.map { byUID ? current.view.messages[$0].uid : UInt32($0 + 1) }

@@ -15,6 +15,8 @@ struct SearchMatcher {
     let now: Int64
     /// The message read for the current index.
     private var loaded: (index: Int, message: RenderedMessage?)?
+    /// The first octets of the messages about to be searched, read together by the caller.
+    var prefetched: [UInt32: StoredPrefix] = [:]
 
     init(view: SelectedMailbox, details: @escaping (UInt32) -> MailboxMessage?, recent: Set<UInt32>, now: Int64) {
         self.view = view
@@ -78,10 +80,27 @@ struct SearchMatcher {
 
     private mutating func content(_ index: Int, _ mailbox: any Mailbox) async throws -> RenderedMessage? {
         if let loaded, loaded.index == index { return loaded.message }
-        let octets = try await mailbox.contents(of: view.messages[index].uid)
-        let message = octets.map(RenderedMessage.init)
+        let uid = view.messages[index].uid
+        let message: RenderedMessage?
+        if let stored = prefetched[uid], stored.isWhole {
+            message = RenderedMessage(stored.octets)
+        } else {
+            message = try await mailbox.contents(of: uid).map(RenderedMessage.init)
+        }
         loaded = (index, message)
         return message
+    }
+
+    /// Whether `key` reads messages (a header field, a body, the Date field): worth reading
+    /// them in batches ahead.
+    static func readsContent(_ key: SearchKey) -> Bool {
+        switch key {
+        case .header, .body, .text, .sentBefore, .sentOn, .sentSince: true
+        case .not(let inner): readsContent(inner)
+        case .or(let left, let right): readsContent(left) || readsContent(right)
+        case .and(let keys): keys.contains(where: readsContent)
+        default: false
+        }
     }
 
     /// A system flag or a keyword, in any case.

@@ -52,6 +52,11 @@ public protocol Mailbox: AnyObject, Sendable {
     /// an index that reads only the header need not read a 48 MB message.
     func contents(of uid: UInt32, limit: Int) async throws -> (octets: [UInt8], size: Int)?
 
+    /// `contents(of:limit:)` for several messages at once: what a FETCH of a range or a SEARCH
+    /// over headers reads, in one trip to the store rather than one per message. Messages that
+    /// are gone are left out.
+    func contents(of uids: [UInt32], limit: Int) async throws -> [UInt32: StoredPrefix]
+
     /// The message with `uid` opened for streaming (a release to another server, a large
     /// FETCH): the source reads the message as it was when opened, even if it is flagged or
     /// expunged meanwhile. Nil when there is no such message.
@@ -79,7 +84,30 @@ public protocol Mailbox: AnyObject, Sendable {
     func changes() -> AsyncStream<MailboxChange>
 }
 
+/// The first octets of a stored message, and its whole size.
+public struct StoredPrefix: Sendable, Hashable {
+    public var octets: [UInt8]
+    public var size: Int
+
+    public init(octets: [UInt8], size: Int) {
+        self.octets = octets
+        self.size = size
+    }
+
+    /// Whether the octets are the whole message.
+    public var isWhole: Bool { octets.count >= size }
+}
+
 extension Mailbox {
+    /// One message at a time: for a backend without a cheaper way.
+    public func contents(of uids: [UInt32], limit: Int) async throws -> [UInt32: StoredPrefix] {
+        var found: [UInt32: StoredPrefix] = [:]
+        for uid in uids {
+            if let (octets, size) = try await contents(of: uid, limit: limit) { found[uid] = StoredPrefix(octets: octets, size: size) }
+        }
+        return found
+    }
+
     /// `updateFlags` without a condition: the messages whose flags or keywords changed.
     public func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage] {
         try await updateFlags(uids, update, unchangedSince: nil).changed

@@ -246,6 +246,35 @@ final class MaildirMailbox: Mailbox {
         }
     }
 
+    func contents(of uids: [UInt32], limit: Int) async throws -> [UInt32: StoredPrefix] {
+        let root = maildir.root
+        return try await pool.runIfActive { () throws -> [UInt32: StoredPrefix] in
+            var found: [UInt32: StoredPrefix] = [:]
+            var pending = uids
+            // A file moved by another reader meanwhile: listed again, once, for those.
+            for attempt in 0..<2 where !pending.isEmpty {
+                if attempt == 1 || !self.listing.withLockedValue({ $0.listed }) {
+                    try self.operations.withLock { _ = try self.relist() }
+                }
+                let paths = self.listing.withLockedValue { listing in pending.map { listing.messages[$0]?.path } }
+                var moved: [UInt32] = []
+                for (uid, path) in zip(pending, paths) {
+                    guard let path else { continue }
+                    do {
+                        let full = "\(root)/\(path)"
+                        guard let size = POSIXFile.fileSize(full) else { throw StoreError.posix("stat \(full)", errno: errno) }
+                        let octets = try POSIXFile.readPrefix(of: full, limit: max(0, min(limit, size)))
+                        found[uid] = StoredPrefix(octets: octets, size: max(size, octets.count))
+                    } catch let error as StoreError where error.errno == ENOENT {
+                        moved.append(uid)
+                    }
+                }
+                pending = moved
+            }
+            return found
+        }
+    }
+
     func source(of uid: UInt32) async throws -> (any MessageSource)? {
         let pool = self.pool
         return try await withFile(of: uid) { path in try MessageFileReader.openBlocking(path: path, pool: pool) }

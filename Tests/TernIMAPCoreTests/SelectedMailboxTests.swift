@@ -100,6 +100,12 @@ struct SelectedMailboxTests {
         #expect(buffer.readableBytes == 0 && mailbox.messages[1].modseq == 13)
         mailbox.writeFlags(at: 0, modseq: true, flags: false, to: &buffer)
         #expect(String(buffer: buffer) == "* 1 FETCH (UID 1 MODSEQ (10))\r\n")
+        // Another session's change reported after this session's own later one: left out.
+        _ = mailbox.setFlags([.init(uid: 1, flags: [.seen, .deleted], modseq: 15)])
+        mailbox.record(.flagsChanged([.init(uid: 1, flags: [.seen], modseq: 14)]))
+        buffer.clear()
+        mailbox.writeUpdates(expungesAllowed: true, modseq: true, to: &buffer)
+        #expect(buffer.readableBytes == 0 && mailbox.messages[0].flags == [.seen, .deleted])
     }
 
     @Test("VANISHED instead of EXPUNGE, as ranges")

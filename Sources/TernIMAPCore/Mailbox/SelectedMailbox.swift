@@ -140,6 +140,9 @@ public struct SelectedMailbox: Sendable {
             case .flagsChanged(let changed):
                 for message in changed {
                     guard let position = index(ofUID: message.uid) else { continue }
+                    // A change older than what the view shows (another session's, reported
+                    // after this session's own later STORE) must not undo it: MODSEQs order them.
+                    guard message.modseq >= messages[position].modseq || message.modseq == 0 else { continue }
                     messages[position].modseq = max(messages[position].modseq, message.modseq)
                     guard messages[position].flags != message.flags || messages[position].keywords != message.keywords
                     else { continue }

@@ -14,6 +14,9 @@ public struct Maildir: MessageStore {
     let sync: StoreSync
     /// `new/`, synced by the store's `StoreSync` or by a journal checkpoint.
     public let newDirectory: DirectorySync
+    /// `cur/`, synced after flag changes and expunges (IMAP's STORE, EXPUNGE and MOVE answer
+    /// only once they are durable).
+    public let curDirectory: DirectorySync
     /// Journaled messages waiting to be written in (`JournaledMaildirWriter`).
     let placements: GroupCommit<Placement, Void>
 
@@ -23,6 +26,7 @@ public struct Maildir: MessageStore {
         self.sync = sync
         for sub in ["tmp", "new", "cur"] { try POSIXFile.makeDirectories("\(root)/\(sub)") }
         self.newDirectory = try DirectorySync(path: "\(root)/new", pool: sync.pool)
+        self.curDirectory = try DirectorySync(path: "\(root)/cur", pool: sync.pool)
         self.placements = GroupCommit(pool: sync.pool) { [root] batch in Self.place(batch, root: root) }
     }
 

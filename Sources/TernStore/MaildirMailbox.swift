@@ -19,9 +19,9 @@ import TernSystem
 /// `operations`), so two flag changes never race to rename the same file. Appends do not wait
 /// for them: a new file has a name of its own.
 ///
-/// Flag changes and expunges are renames and unlinks without a sync: like Dovecot's default, a
-/// crash may undo the last of them, never lose a message. Appends are durable before they
-/// return (`StoreSync`).
+/// Appends are durable before they return (`StoreSync`); so are flag changes and expunges,
+/// renames and unlinks followed by a sync of the directories they touched, shared by every
+/// change that finished before it started (`DirectorySync`'s group commit).
 final class MaildirMailbox: Mailbox {
     let address: String
     let maildir: Maildir
@@ -127,6 +127,9 @@ final class MaildirMailbox: Mailbox {
                 }
                 (name, keywords) = flagged
                 inCur = true
+                // The move to cur/ is what carries the flags: durable before the APPEND's OK.
+                try await maildir.curDirectory.sync()
+                try await maildir.newDirectory.sync()
             } catch {
                 store.logger.warning(
                     "stored a message, but could not set its flags",
@@ -400,8 +403,21 @@ final class MaildirMailbox: Mailbox {
     // MARK: Changing
 
     func updateFlags(_ uids: [UInt32], _ update: FlagUpdate, unchangedSince: UInt64?) async throws -> FlagUpdateResult {
+        let (result, movedFromNew) = try await renameForFlags(uids, update, unchangedSince: unchangedSince)
+        if !result.changed.isEmpty {
+            try await maildir.curDirectory.sync()
+            if movedFromNew { try await maildir.newDirectory.sync() }
+        }
+        return result
+    }
+
+    /// The renames of `updateFlags`, under `operations`; whether a file left `new/`.
+    private func renameForFlags(_ uids: [UInt32], _ update: FlagUpdate, unchangedSince: UInt64?) async throws
+        -> (FlagUpdateResult, movedFromNew: Bool)
+    {
         let (root, clock) = (maildir.root, store.clock)
         return try await exclusively {
+            var movedFromNew = false
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             var changed: [MailboxMessage] = []
             var modified: [UInt32] = []
@@ -424,6 +440,7 @@ final class MaildirMailbox: Mailbox {
                 let name = file.settingFlags(flags, keywords: letters.union(table.undefined(file.keywordLetters)))
                 do {
                     try POSIXFile.rename("\(root)/\(listed.path)", "\(root)/cur/\(name)")
+                    if !listed.inCur { movedFromNew = true }
                 } catch let error as StoreError where error.errno == ENOENT {
                     vanished.append(uid)
                     continue
@@ -453,7 +470,7 @@ final class MaildirMailbox: Mailbox {
             if let flush { try? MaildirModseqs.write(flush, root: root) }
             if !vanished.isEmpty { self.feed.send(.expunged(vanished)) }
             if !changed.isEmpty { self.feed.send(.flagsChanged(changed)) }
-            return FlagUpdateResult(changed: changed, modified: modified)
+            return (FlagUpdateResult(changed: changed, modified: modified), movedFromNew)
         }
     }
 
@@ -490,9 +507,18 @@ final class MaildirMailbox: Mailbox {
     }
 
     func expunge(_ uids: [UInt32]) async throws -> [UInt32] {
+        let (removed, directories) = try await unlinkForExpunge(uids)
+        if directories.cur { try await maildir.curDirectory.sync() }
+        if directories.new { try await maildir.newDirectory.sync() }
+        return removed
+    }
+
+    /// The unlinks of `expunge`, under `operations`; which directories lost a file.
+    private func unlinkForExpunge(_ uids: [UInt32]) async throws -> ([UInt32], (cur: Bool, new: Bool)) {
         let (root, clock) = (maildir.root, store.clock)
         return try await exclusively {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
+            var touched = (cur: false, new: false)
             var removed: [UInt32] = []
             for uid in Set(uids).sorted() {
                 guard
@@ -512,12 +538,13 @@ final class MaildirMailbox: Mailbox {
                     throw error
                 }
                 removed.append(uid)
+                if listed.inCur { touched.cur = true } else { touched.new = true }
             }
             if !removed.isEmpty {
                 self.noteExpunge(root: root, clock: clock)
                 self.feed.send(.expunged(removed))
             }
-            return removed
+            return (removed, touched)
         }
     }
 

@@ -578,19 +578,32 @@ actor MailboxCommands {
             default: true
             }
         }
+        // BODY[HEADER] and RFC822.HEADER of the message itself (a client's list view) are its
+        // octets up to the empty line: no MIME parse.
+        let topHeaderOnly = items.allSatisfy {
+            switch $0 {
+            case .section(let section, _, _): section.part.isEmpty && section.text == .header
+            case .rfc822(let part): part == .header
+            case .envelope, .body, .bodyStructure, .binary, .binarySize: false
+            default: true
+            }
+        }
         // Messages are read a batch at a time (one trip to the store for many small reads), at
         // most `batchReadLimit` octets of each; a longer one is read on its own.
         var batch: [UInt32: StoredPrefix] = [:]
         for (position, index) in indices.enumerated() {
             let message = current.view.messages[index]
             var rendered: RenderedMessage?
+            var header: ArraySlice<UInt8>?
             if needsContent {
                 if position % Self.batchSize == 0 {
                     let next = indices[position..<min(position + Self.batchSize, indices.count)].map { current.view.messages[$0].uid }
                     batch = try await current.mailbox.contents(of: next, limit: Self.batchReadLimit)
                 }
                 guard let stored = batch[message.uid] else { continue }
-                if stored.isWhole || (headerOnly && Self.holdsHeaderEnd(stored.octets)) {
+                if topHeaderOnly, let end = Self.headerEnd(stored.octets) ?? (stored.isWhole ? stored.octets.count : nil) {
+                    header = stored.octets[..<end]
+                } else if stored.isWhole || (headerOnly && Self.holdsHeaderEnd(stored.octets)) {
                     rendered = RenderedMessage(stored.octets)
                 } else {
                     rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
@@ -600,7 +613,9 @@ actor MailboxCommands {
             out.writeString("* \(index + 1) FETCH (")
             for (position, item) in items.enumerated() {
                 if position > 0 { out.writeStaticString(" ") }
-                write(item, message: message, details: current.details(message.uid), rendered: rendered, dialect: dialect, to: &out)
+                write(
+                    item, message: message, details: current.details(message.uid), rendered: rendered, header: header,
+                    dialect: dialect, to: &out)
             }
             out.writeStaticString(")\r\n")
         }
@@ -609,7 +624,7 @@ actor MailboxCommands {
 
     private func write(
         _ item: FetchAttribute, message: SelectedMailbox.Message, details: MailboxMessage?, rendered: RenderedMessage?,
-        dialect: Dialect, to out: inout ByteBuffer
+        header: ArraySlice<UInt8>? = nil, dialect: Dialect, to out: inout ByteBuffer
     ) {
         switch item {
         case .uid:
@@ -633,11 +648,11 @@ actor MailboxCommands {
             structure.write(to: &out, extensible: item == .bodyStructure, utf8: dialect.utf8)
         case .section(let section, let partial, _):
             out.writeString("BODY[\(Self.describe(section))]")
-            let octets = rendered?.octets(of: section) ?? []
+            let octets = header ?? rendered?.octets(of: section) ?? []
             Self.writePartial(octets, partial, to: &out)
         case .rfc822(let part):
             out.writeString(part.name)
-            Self.writePartial(rendered?.octets(of: part.section) ?? [], nil, to: &out)
+            Self.writePartial(header ?? rendered?.octets(of: part.section) ?? [], nil, to: &out)
         case .binary(let part, let partial, _):
             out.writeString("BINARY[\(part.map(String.init).joined(separator: "."))]")
             Self.writePartial(ArraySlice(rendered?.binary(part) ?? []), partial, to: &out)
@@ -670,17 +685,21 @@ actor MailboxCommands {
 
     /// Whether the octets hold the empty line that ends a header section (CRLF CRLF, or bare LFs
     /// as the MIME parser also reads them).
-    static func holdsHeaderEnd(_ octets: [UInt8]) -> Bool {
-        if octets.first == 0x0A || octets.starts(with: [0x0D, 0x0A]) { return true }
+    static func holdsHeaderEnd(_ octets: [UInt8]) -> Bool { headerEnd(octets) != nil }
+
+    /// Where the header section ends, its empty line included; nil when the octets hold no end.
+    static func headerEnd(_ octets: [UInt8]) -> Int? {
+        if octets.first == 0x0A { return 1 }
+        if octets.starts(with: [0x0D, 0x0A]) { return 2 }
         var index = 0
         while index + 1 < octets.count {
             if octets[index] == 0x0A {
-                if octets[index + 1] == 0x0A { return true }
-                if octets[index + 1] == 0x0D, index + 2 < octets.count, octets[index + 2] == 0x0A { return true }
+                if octets[index + 1] == 0x0A { return index + 2 }
+                if octets[index + 1] == 0x0D, index + 2 < octets.count, octets[index + 2] == 0x0A { return index + 3 }
             }
             index += 1
         }
-        return false
+        return nil
     }
 
     /// `<origin>` and the octets from it (§6.4.5: a partial past the end is empty).

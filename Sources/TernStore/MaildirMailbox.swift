@@ -250,7 +250,6 @@ final class MaildirMailbox: Mailbox {
     }
 
     func contents(of uids: [UInt32], limit: Int) async throws -> [UInt32: StoredPrefix] {
-        let root = maildir.root
         return try await pool.runIfActive { () throws -> [UInt32: StoredPrefix] in
             var found: [UInt32: StoredPrefix] = [:]
             var pending = uids
@@ -259,15 +258,14 @@ final class MaildirMailbox: Mailbox {
                 if attempt == 1 || !self.listing.withLockedValue({ $0.listed }) {
                     try self.operations.withLock { _ = try self.relist() }
                 }
-                let paths = self.listing.withLockedValue { listing in pending.map { listing.messages[$0]?.path } }
+                let files = self.listing.withLockedValue { listing in pending.map { listing.messages[$0] } }
                 var moved: [UInt32] = []
-                for (uid, path) in zip(pending, paths) {
-                    guard let path else { continue }
+                for (uid, file) in zip(pending, files) {
+                    guard let file else { continue }
                     do {
-                        let full = "\(root)/\(path)"
-                        guard let size = POSIXFile.fileSize(full) else { throw StoreError.posix("stat \(full)", errno: errno) }
-                        let octets = try POSIXFile.readPrefix(of: full, limit: max(0, min(limit, size)))
-                        found[uid] = StoredPrefix(octets: octets, size: max(size, octets.count))
+                        let directory = file.inCur ? self.maildir.curDirectory.descriptor : self.maildir.newDirectory.descriptor
+                        let (octets, size) = try POSIXFile.readPrefixAndSize(in: directory, name: file.name, limit: limit)
+                        found[uid] = StoredPrefix(octets: octets, size: size)
                     } catch let error as StoreError where error.errno == ENOENT {
                         moved.append(uid)
                     }

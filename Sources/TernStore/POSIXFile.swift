@@ -31,6 +31,40 @@ enum POSIXFile {
         return bytes
     }
 
+    /// The first `limit` octets of a file and its size, through one open (no second lookup of
+    /// the path for its size).
+    static func readPrefixAndSize(of path: String, limit: Int) throws(StoreError) -> (octets: [UInt8], size: Int) {
+        try readPrefixAndSize(opened: open(path, O_RDONLY | O_CLOEXEC), path: path, limit: limit)
+    }
+
+    /// The same for the file `name` of an open directory (openat: one component to look up,
+    /// not a whole path, per message of a FETCH).
+    static func readPrefixAndSize(in directory: CInt, name: String, limit: Int) throws(StoreError) -> (octets: [UInt8], size: Int) {
+        try readPrefixAndSize(opened: openat(directory, name, O_RDONLY | O_CLOEXEC), path: name, limit: limit)
+    }
+
+    private static func readPrefixAndSize(opened source: CInt, path: String, limit: Int) throws(StoreError) -> (octets: [UInt8], size: Int) {
+        guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0 else { throw .posix("fstat \(path)", errno: errno) }
+        let size = max(0, Int(info.st_size))
+        let wanted = max(0, min(limit, size))
+        var bytes = [UInt8](repeating: 0, count: wanted)
+        var filled = 0
+        while filled < wanted {
+            let count = bytes.withUnsafeMutableBytes { read(source, $0.baseAddress! + filled, wanted - filled) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .posix("read \(path)", errno: errno)
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
+        return (bytes, max(size, filled))
+    }
+
     /// An existing file, for reading and overwriting in place.
     static func openReadWrite(_ path: String) throws(StoreError) -> CInt {
         let fd = open(path, O_RDWR | O_CLOEXEC)

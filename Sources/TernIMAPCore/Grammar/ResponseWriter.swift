@@ -23,7 +23,10 @@ public enum ResponseWriter {
     /// `literal = "{" number64 "}" CRLF *CHAR8`, or `literal8` (`~{n}`) when the octets hold a
     /// NUL, which a literal may not (RFC 3516; a client sees one only in BINARY data).
     public static func writeLiteral(_ octets: some Collection<UInt8>, to buffer: inout ByteBuffer) {
-        if octets.contains(0) { buffer.writeInteger(UInt8(ascii: "~")) }
+        // Scanned through a buffer pointer where the octets are contiguous (every FETCH's are):
+        // the generic scan is not specialized across modules and cost a third of a FETCH.
+        let holdsNUL = octets.withContiguousStorageIfAvailable { $0.contains(0) } ?? octets.contains(0)
+        if holdsNUL { buffer.writeInteger(UInt8(ascii: "~")) }
         buffer.writeString("{\(octets.count)}\r\n")
         buffer.writeBytes(octets)
     }

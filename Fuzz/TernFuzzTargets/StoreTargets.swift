@@ -124,7 +124,15 @@ enum StoreTargets {
             let facts = name.facts
             fuzzCheck(facts.flags == name.flags, "facts' flags \(facts.flags) differ for \(name.name)")
             fuzzCheck(facts.keywordLetters == name.keywordLetters, "facts' keywords differ for \(name.name)")
-            fuzzCheck(facts.statedSize == name.statedSize, "facts' size \(String(describing: facts.statedSize)) differs for \(name.name)")
+            if let size = facts.statedSize {
+                fuzzCheck(size >= 0 && name.name.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)[0]
+                    .split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).dropFirst()
+                    .first(where: { $0.starts(with: "S=".utf8) }).map { field in
+                        let digits = field.dropFirst(2)
+                        return digits.allSatisfy { (0x30...0x39).contains($0) } && Int(String(decoding: digits, as: UTF8.self)) == size
+                    } ?? false,
+                    "size \(size) is not the first S= field of \(name.name)")
+            }
             let others = name.otherLetters
             for bits: UInt8 in [0, 1, 0b10101, 0b11111, (line.first ?? 0) & 0b11111] {
                 let wanted = MessageFlags(rawValue: bits)

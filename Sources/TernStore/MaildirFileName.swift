@@ -52,13 +52,9 @@ package struct MaildirFileName: Sendable, Hashable {
         return flags
     }
 
-    /// The size the `,S=` field states (Dovecot's and Tern's), if it is a plain decimal number.
-    package var statedSize: Int? {
-        for field in withoutInfo.split(separator: ",").dropFirst() where field.hasPrefix("S=") {
-            return ASCIIDecimal.parse(octets: field.utf8.dropFirst(2), in: 0...Int64(Int32.max)).map(Int.init)
-        }
-        return nil
-    }
+    /// The size the first `,S=` field states (Dovecot's and Tern's), if it is a plain decimal
+    /// number. Fields are split on the octet `,` (a combining mark after it does not hide it).
+    package var statedSize: Int? { facts.statedSize }
 
     /// The arrival time Tern's names begin with (`<seconds>.<QueueID>.<host>`), if the name
     /// begins with a plausible one.
@@ -113,13 +109,16 @@ package struct MaildirFileName: Sendable, Hashable {
         var facts = Facts()
         let octets = name.utf8
         var index = octets.startIndex
+        // Only the first `,S=` field counts, as for `statedSize`, even when it is no number.
+        var sawSize = false
         // The base and its ",name=value" fields, up to the info part.
         while index != octets.endIndex, octets[index] != UInt8(ascii: ":") {
             if octets[index] == UInt8(ascii: ",") {
                 let next = octets.index(after: index)
                 if next != octets.endIndex, octets[next] == UInt8(ascii: "S"), octets.index(after: next) != octets.endIndex,
-                    octets[octets.index(after: next)] == UInt8(ascii: "="), facts.statedSize == nil
+                    octets[octets.index(after: next)] == UInt8(ascii: "="), !sawSize
                 {
+                    sawSize = true
                     var end = octets.index(next, offsetBy: 2)
                     let start = end
                     while end != octets.endIndex, octets[end] != UInt8(ascii: ","), octets[end] != UInt8(ascii: ":") {

@@ -200,6 +200,9 @@ struct MaildirMailboxStoreTests {
         // hide it, and only ASCII letters are kept as keywords.
         #expect(MaildirFileName("b\u{0600}:2,S").flags == [.seen])
         #expect(MaildirFileName("b\u{0600}:2,S").key == "b\u{0600}")
+        // The base is the first field even when empty (found by fuzzing facts against statedSize).
+        #expect(MaildirFileName(",,S=129").statedSize == 129 && MaildirFileName(",,S=129").facts.statedSize == 129)
+        #expect(MaildirFileName("a,S=9x,S=5").statedSize == nil && MaildirFileName("a,S=9x,S=5").facts.statedSize == nil)
         #expect(MaildirFileName("b\u{0600}:2,Sa").facts == MaildirFileName.Facts(flags: [.seen], keywordBits: 1, statedSize: nil))
         #expect(MaildirFileName("b:2,\u{301}S").flags == [.seen])
         #expect(MaildirFileName("b:2,\u{301}Sé").settingFlags([.flagged]) == "b:2,F")

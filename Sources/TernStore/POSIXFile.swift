@@ -16,6 +16,12 @@ enum POSIXFile {
         let source = open(path, O_RDONLY | O_CLOEXEC)
         guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
         defer { _ = systemClose(source) }
+        return try readOctets(source, upTo: limit, path: path)
+    }
+
+    /// Up to `limit` octets from `source`'s position, fewer at its end; EINTR and short reads
+    /// retried.
+    private static func readOctets(_ source: CInt, upTo limit: Int, path: String) throws(StoreError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: limit)
         var filled = 0
         while filled < limit {
@@ -49,20 +55,8 @@ enum POSIXFile {
         var info = stat()
         guard fstat(source, &info) == 0 else { throw .posix("fstat \(path)", errno: errno) }
         let size = max(0, Int(info.st_size))
-        let wanted = max(0, min(limit, size))
-        var bytes = [UInt8](repeating: 0, count: wanted)
-        var filled = 0
-        while filled < wanted {
-            let count = bytes.withUnsafeMutableBytes { read(source, $0.baseAddress! + filled, wanted - filled) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .posix("read \(path)", errno: errno)
-            }
-            if count == 0 { break }
-            filled += count
-        }
-        bytes.removeSubrange(filled...)
-        return (bytes, max(size, filled))
+        let bytes = try readOctets(source, upTo: max(0, min(limit, size)), path: path)
+        return (bytes, max(size, bytes.count))
     }
 
     /// An existing file, for reading and overwriting in place.

@@ -241,12 +241,8 @@ final class MaildirMailbox: Mailbox {
     }
 
     func contents(of uid: UInt32, limit: Int) async throws -> (octets: [UInt8], size: Int)? {
-        try await withFile(of: uid) { path in
-            guard let size = POSIXFile.fileSize(path) else { throw StoreError.posix("stat \(path)", errno: errno) }
-            // The buffer is sized to the file, not to `limit`, for the many small ones.
-            let octets = try POSIXFile.readPrefix(of: path, limit: max(0, min(limit, size)))
-            return (octets, max(size, octets.count))
-        }
+        // One way to read a message's start: the batched one, for a batch of one.
+        try await contents(of: [uid], limit: limit)[uid].map { ($0.octets, $0.size) }
     }
 
     func contents(of uids: [UInt32], limit: Int) async throws -> [UInt32: StoredPrefix] {

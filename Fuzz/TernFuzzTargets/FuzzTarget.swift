@@ -50,6 +50,7 @@ package enum FuzzTargets {
         IMAPTargets.sequenceSet,
         IMAPTargets.dateTime,
         IMAPTargets.mailboxName,
+        IMAPTargets.facts,
         DNSTargets.message,
         MIMETargets.message,
         MIMETargets.header,
@@ -61,6 +62,7 @@ package enum FuzzTargets {
         StoreTargets.journal,
         StoreTargets.uidList,
         StoreTargets.maildirModseq,
+        StoreTargets.maildirCache,
         StoreTargets.maildirName,
         StoreTargets.maildirFolder,
     ]

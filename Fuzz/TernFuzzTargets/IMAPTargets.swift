@@ -314,4 +314,22 @@ enum IMAPTargets {
             fuzzCheck(ModifiedUTF7.decode(ModifiedUTF7.encode(name)) == name, "\(name) does not survive encoding")
         }
     }
+
+    /// A record of `MessageFacts` as the mailbox cache returns it (damaged, foreign or
+    /// hostile): what decodes encodes to a record that decodes to the same facts, and writes as
+    /// ENVELOPE, BODY and BODYSTRUCTURE in both dialects.
+    static let facts = FuzzTarget(
+        name: "imap-facts",
+        summary: "MessageFacts decoding a cached record (ENVELOPE, BODYSTRUCTURE, header length), encoding and writing it",
+        maximumLength: 4096
+    ) { bytes in
+        guard let facts = MessageFacts(decoding: Array(bytes)) else { return }
+        fuzzCheck(MessageFacts(decoding: facts.encoded()) == facts, "facts do not survive their own record: \(facts)")
+        var buffer = ByteBuffer()
+        for utf8 in [false, true] {
+            facts.envelope.write(to: &buffer, utf8: utf8)
+            facts.bodyStructure?.write(to: &buffer, extensible: true, utf8: utf8)
+            facts.bodyStructure?.write(to: &buffer, extensible: false, utf8: utf8)
+        }
+    }
 }

@@ -174,6 +174,36 @@ enum StoreTargets {
         }
     }
 
+    /// A Maildir's `tern-cache` (`MaildirMessageCache`) as a crash, a full disk or another
+    /// program may have left it: whatever it holds, a lookup returns only intact records of the
+    /// UIDs asked, a record kept now reads back (in this process and the next), and a forgotten
+    /// one is not returned. Input: `mode`, then the file. Records carry CRC-32C checksums a
+    /// fuzzer cannot guess: with mode bit 0 set, the target writes a valid header line and
+    /// repairs each record's checksum (lengths cut to what is there), so the lookups get past them.
+    static let maildirCache = FuzzTarget(
+        name: "maildir-cache",
+        summary: "MaildirMessageCache reading tern-cache (checksums repaired, or raw), then keep, forget, reload",
+        maximumLength: 8192
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let mode = input.byte()
+        var file = Array(input.rest)
+        if mode & 1 != 0 { file = MessageCacheFormat.repaired(file, uidValidity: 5) }
+        withScratchDirectory { root in
+            try Data(file).write(to: URL(fileURLWithPath: "\(root)/\(MaildirMessageCache.fileName)"))
+            let cache = MaildirMessageCache(root: root)
+            let asked = Array(UInt32(0)...64) + [.max]
+            let found = cache.records(of: asked, uidValidity: 5)
+            fuzzCheck(Set(found.keys).isSubset(of: Set(asked)), "records of UIDs not asked: \(found.keys.sorted())")
+            cache.keep([3: [1, 2, 3], 70: []], uidValidity: 5)
+            fuzzCheck(cache.records(of: [3, 70], uidValidity: 5) == [3: [1, 2, 3], 70: []], "a record just kept does not read back")
+            let reloaded = MaildirMessageCache(root: root).records(of: [3, 70], uidValidity: 5)
+            fuzzCheck(reloaded == [3: [1, 2, 3], 70: []], "a record kept does not read back after a restart: \(reloaded)")
+            cache.forget([3])
+            fuzzCheck(cache.records(of: [3], uidValidity: 5).isEmpty, "a forgotten record is returned")
+        }
+    }
+
     /// The queue ID of the seed records: a record must carry its file's ID to be read.
     static let seedQueueID = "K0WH2982MWBWQ4QM"
 
@@ -241,5 +271,27 @@ enum JournalFormat {
             value = value << 8 | T(bytes[offset + index])
         }
         return value
+    }
+}
+
+/// `tern-cache`'s format, as `MaildirMessageCache` documents it, for repairing checksums.
+enum MessageCacheFormat {
+    /// `octets` as records (uid, length, checksum, payload) under a valid header, each length
+    /// cut to the octets left and each checksum made right.
+    static func repaired(_ octets: [UInt8], uidValidity: UInt32) -> [UInt8] {
+        var out = Array("tern-cache 1 \(uidValidity)\n".utf8)
+        var rest = octets[...]
+        while rest.count >= 12 {
+            let header = Array(rest.prefix(12))
+            rest = rest.dropFirst(12)
+            let stated = Int(header[4]) | Int(header[5]) << 8 | Int(header[6]) << 16 | Int(header[7]) << 24
+            let payload = Array(rest.prefix(stated))
+            rest = rest.dropFirst(payload.count)
+            let crc = payload.withUnsafeBytes { tern_crc32c(0, $0.baseAddress, $0.count) }
+            out += header[0..<4]
+            for value in [UInt32(payload.count), crc] { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+            out += payload
+        }
+        return out + rest
     }
 }

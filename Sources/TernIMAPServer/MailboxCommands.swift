@@ -588,26 +588,63 @@ actor MailboxCommands {
             default: true
             }
         }
+        // ENVELOPE, BODY and BODYSTRUCTURE come from the mailbox's cache when it has them, with
+        // the header's length, which bounds what is read for a header section asked beside them.
+        // (A header section alone is read without asking: a cache lookup costs what it saves.)
+        let wantsFacts = items.contains { $0 == .envelope || $0 == .body || $0 == .bodyStructure }
+        let wantsStructure = items.contains { $0 == .body || $0 == .bodyStructure }
+        let factsAnswerAll = items.allSatisfy(Self.answeredByFacts)
+        let plan = ContentPlan(
+            usesFacts: wantsFacts,
+            needsOctets: { facts in
+                guard let facts, wantsFacts else { return true }
+                // Facts answer every content item but a header section, which is read anyway.
+                return (wantsStructure && facts.bodyStructure == nil) || !factsAnswerAll
+            },
+            headerOnly: headerOnly)
         // Messages are read a batch at a time (one trip to the store for many small reads), at
         // most `batchReadLimit` octets of each; a longer one is read on its own.
-        var batch: [UInt32: StoredPrefix] = [:]
+        var reader = Self.readAhead(needsContent ? indices.map { current.view.messages[$0].uid } : [], of: current.mailbox, plan: plan)
+        var batch = ContentBatch()
+        var batchEnd = 0
+        var madeFacts: [UInt32: [UInt8]] = [:]
         for (position, index) in indices.enumerated() {
             let message = current.view.messages[index]
             var rendered: RenderedMessage?
             var header: ArraySlice<UInt8>?
+            var facts: MessageFacts?
             if needsContent {
-                if position % Self.batchSize == 0 {
-                    let next = indices[position..<min(position + Self.batchSize, indices.count)].map { current.view.messages[$0].uid }
-                    batch = try await current.mailbox.contents(of: next, limit: Self.batchReadLimit)
+                if position == batchEnd, let (range, next) = try await reader.next() {
+                    (batchEnd, batch) = (range.upperBound, next)
+                    if !madeFacts.isEmpty {
+                        await current.mailbox.cacheFacts(madeFacts)
+                        madeFacts = [:]
+                    }
                 }
-                guard let stored = batch[message.uid] else { continue }
-                if topHeaderOnly, let end = Self.headerEnd(stored.octets) ?? (stored.isWhole ? stored.octets.count : nil) {
-                    header = stored.octets[..<end]
-                } else if stored.isWhole || (headerOnly && Self.holdsHeaderEnd(stored.octets)) {
-                    rendered = RenderedMessage(stored.octets)
+                facts = batch.facts[message.uid]
+                if let facts, !plan.needsOctets(facts) {
+                    // Answered from the cache alone.
+                } else if let stored = batch.prefixes[message.uid] {
+                    if topHeaderOnly, let end = facts?.headerLength ?? Self.headerEnd(stored.octets) ?? (stored.isWhole ? stored.octets.count : nil) {
+                        header = stored.octets[..<min(end, stored.octets.count)]
+                    } else if stored.isWhole || (headerOnly && Self.holdsHeaderEnd(stored.octets)) {
+                        rendered = RenderedMessage(stored.octets)
+                    } else {
+                        rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
+                        guard rendered != nil else { continue }
+                    }
+                    if wantsFacts, let rendered, facts == nil || (wantsStructure && facts?.bodyStructure == nil) {
+                        // Worked out for this answer: kept for the next.
+                        // A header read alone has no structure to tell.
+                        let whole = !headerOnly || stored.isWhole
+                        let made = MessageFacts(
+                            headerLength: Self.headerEnd(rendered.raw) ?? rendered.raw.count, envelope: rendered.envelope,
+                            bodyStructure: whole ? rendered.bodyStructure : nil)
+                        facts = made
+                        madeFacts[message.uid] = made.encoded()
+                    }
                 } else {
-                    rendered = try await Self.read(message.uid, of: current.mailbox, headerOnly: headerOnly)
-                    guard rendered != nil else { continue }
+                    continue
                 }
             }
             out.writeString("* \(index + 1) FETCH (")
@@ -615,16 +652,17 @@ actor MailboxCommands {
                 if position > 0 { out.writeStaticString(" ") }
                 write(
                     item, message: message, details: current.details(message.uid), rendered: rendered, header: header,
-                    dialect: dialect, to: &out)
+                    facts: facts, dialect: dialect, to: &out)
             }
             out.writeStaticString(")\r\n")
         }
+        if !madeFacts.isEmpty { await current.mailbox.cacheFacts(madeFacts) }
         return Status(.ok, byUID ? "UID FETCH completed" : "FETCH completed")
     }
 
     private func write(
         _ item: FetchAttribute, message: SelectedMailbox.Message, details: MailboxMessage?, rendered: RenderedMessage?,
-        header: ArraySlice<UInt8>? = nil, dialect: Dialect, to out: inout ByteBuffer
+        header: ArraySlice<UInt8>? = nil, facts: MessageFacts? = nil, dialect: Dialect, to out: inout ByteBuffer
     ) {
         switch item {
         case .uid:
@@ -641,10 +679,10 @@ actor MailboxCommands {
             out.writeString("MODSEQ (\(message.modseq))")
         case .envelope:
             out.writeStaticString("ENVELOPE ")
-            (rendered?.envelope ?? IMAPEnvelope()).write(to: &out, utf8: dialect.utf8)
+            (facts?.envelope ?? rendered?.envelope ?? IMAPEnvelope()).write(to: &out, utf8: dialect.utf8)
         case .body, .bodyStructure:
             out.writeString(item == .body ? "BODY " : "BODYSTRUCTURE ")
-            let structure = rendered?.bodyStructure ?? .single(.init(type: Array("TEXT".utf8), subtype: Array("PLAIN".utf8), size: 0, lines: 0))
+            let structure = facts?.bodyStructure ?? rendered?.bodyStructure ?? .single(.init(type: Array("TEXT".utf8), subtype: Array("PLAIN".utf8), size: 0, lines: 0))
             structure.write(to: &out, extensible: item == .bodyStructure, utf8: dialect.utf8)
         case .section(let section, let partial, _):
             out.writeString("BODY[\(Self.describe(section))]")
@@ -670,9 +708,57 @@ actor MailboxCommands {
 
     /// The prefix that reads a header, when a header is all that is asked.
     static let headerReadLimit = 64 * 1024
-    /// Messages read together by FETCH and SEARCH, and the most octets of each read so.
-    static let batchSize = 256
+    /// The most octets of each message that FETCH and SEARCH read in a batch.
     static let batchReadLimit = 64 * 1024
+
+    /// Reads the starts of the messages with `uids`, a batch ahead of the caller.
+    static func readAhead(_ uids: [UInt32], of mailbox: any Mailbox) -> ReadAhead<[UInt32: StoredPrefix]> {
+        ReadAhead(uids) { batch in try await mailbox.contents(of: batch, limit: batchReadLimit) }
+    }
+
+    /// What a FETCH needs of each message's content.
+    struct ContentPlan: Sendable {
+        /// Whether the mailbox's cached facts are asked for.
+        var usesFacts: Bool
+        /// Whether the message must be read, given its cached facts.
+        var needsOctets: @Sendable (MessageFacts?) -> Bool
+        /// Whether the header is all that is read.
+        var headerOnly: Bool
+    }
+
+    /// A batch of a FETCH: the facts the mailbox had, and the starts of the messages read.
+    struct ContentBatch: Sendable {
+        var facts: [UInt32: MessageFacts] = [:]
+        var prefixes: [UInt32: StoredPrefix] = [:]
+    }
+
+    /// The items a message's cached facts answer without reading it.
+    static func answeredByFacts(_ item: FetchAttribute) -> Bool {
+        switch item {
+        case .section, .rfc822, .binary, .binarySize: false
+        default: true
+        }
+    }
+
+    /// Reads what `plan` needs of the messages with `uids`, a batch ahead of the caller: the
+    /// cached facts, then the messages they do not answer, only as far as their headers when
+    /// that is all that is asked and their lengths are known.
+    static func readAhead(_ uids: [UInt32], of mailbox: any Mailbox, plan: ContentPlan) -> ReadAhead<ContentBatch> {
+        ReadAhead(uids) { uids in
+            var batch = ContentBatch()
+            if plan.usesFacts {
+                for (uid, record) in await mailbox.cachedFacts(of: uids) { batch.facts[uid] = MessageFacts(decoding: record) }
+            }
+            let unread = uids.filter { plan.needsOctets(batch.facts[$0]) }
+            guard !unread.isEmpty else { return batch }
+            var limit = batchReadLimit
+            if plan.headerOnly, let longest = unread.map({ batch.facts[$0]?.headerLength ?? .max }).max(), longest < limit {
+                limit = max(1, longest)
+            }
+            batch.prefixes = try await mailbox.contents(of: unread, limit: limit)
+            return batch
+        }
+    }
 
     /// A message read for FETCH: its header alone when that is all that is asked and it ends
     /// within `headerReadLimit`, else the whole message; nil when it is gone.
@@ -788,12 +874,10 @@ actor MailboxCommands {
         }
         var matcher = SearchMatcher(view: current.view, details: current.details, recent: current.recent, now: clock.seconds)
         var matches: [Int] = []
-        let readsContent = SearchMatcher.readsContent(key)
+        var reader = Self.readAhead(SearchMatcher.readsContent(key) ? current.view.messages.map(\.uid) : [], of: current.mailbox)
+        var batchEnd = 0
         for index in current.view.messages.indices {
-            if readsContent, index % Self.batchSize == 0 {
-                let next = current.view.messages[index..<min(index + Self.batchSize, current.view.count)].map(\.uid)
-                matcher.prefetched = try await current.mailbox.contents(of: next, limit: Self.batchReadLimit)
-            }
+            if index == batchEnd, let (range, next) = try await reader.next() { (batchEnd, matcher.prefetched) = (range.upperBound, next) }
             if try await matcher.matches(key, at: index, mailbox: current.mailbox) { matches.append(index) }
         }
         let numbers = matches.map { byUID ? current.view.messages[$0].uid : UInt32($0 + 1) }

@@ -62,6 +62,17 @@ public protocol Mailbox: AnyObject, Sendable {
     /// expunged meanwhile. Nil when there is no such message.
     func source(of uid: UInt32) async throws -> (any MessageSource)?
 
+    /// What a reader derived from the messages with `uids` and asked the mailbox to keep
+    /// (`cacheFacts`): octets the store returns without interpreting them, while the message
+    /// is there and UIDVALIDITY stays. A cache: any record may be missing (it is then made
+    /// again), none is ever another message's.
+    func cachedFacts(of uids: [UInt32]) async -> [UInt32: [UInt8]]
+
+    /// Keeps `facts` for the messages with their UIDs (IMAP keeps each message's ENVELOPE,
+    /// BODYSTRUCTURE and header length, as Dovecot keeps them in its cache file), replacing
+    /// what was kept. Best effort: a store that cannot keep them is only slower.
+    func cacheFacts(_ facts: [UInt32: [UInt8]]) async
+
     /// Changes the flags and keywords of the messages with `uids` (IMAP STORE, RFC 9051 §6.4.6)
     /// whose MODSEQ is not above `unchangedSince` (RFC 7162 §3.1.3; nil: every one). Returns
     /// the messages whose flags or keywords changed, as they are now (each with its new
@@ -107,6 +118,10 @@ extension Mailbox {
         }
         return found
     }
+
+    /// Keeps nothing: for a backend without a cache.
+    public func cachedFacts(of uids: [UInt32]) async -> [UInt32: [UInt8]] { [:] }
+    public func cacheFacts(_ facts: [UInt32: [UInt8]]) async {}
 
     /// `updateFlags` without a condition: the messages whose flags or keywords changed.
     public func updateFlags(_ uids: [UInt32], _ update: FlagUpdate) async throws -> [MailboxMessage] {

@@ -35,6 +35,8 @@ final class MaildirMailbox: Mailbox {
     private let operations = NIOLock()
     private let listing = NIOLockedValueBox(Listing())
     private let feed = ChangeFeed()
+    /// What readers keep of each message (`cachedFacts`), in `tern-cache`.
+    private let factsCache: MaildirMessageCache
 
     /// How long arriving messages' UIDs are gathered before the list is appended and synced.
     static let numberingWindow = TimeAmount.milliseconds(20)
@@ -46,6 +48,8 @@ final class MaildirMailbox: Mailbox {
         /// Whether a listing has run: before it, only appends are known, and the first listing
         /// reports nothing (there is nothing to compare it with).
         var listed = false
+        /// The UID list's UIDVALIDITY as of the last listing.
+        var uidValidity: UInt32?
         /// The first UID no IMAP session has claimed (`tern-recent`; 1 when there is none).
         var firstRecent: UInt32 = 1
         /// The last listing, while nothing changed: returned again (one array every session
@@ -96,6 +100,7 @@ final class MaildirMailbox: Mailbox {
         self.maildir = maildir
         self.list = list
         self.store = store
+        factsCache = MaildirMessageCache(root: maildir.root)
         let clock = store.clock
         arrivalNumbering = GroupCommit(pool: store.sync.pool, linger: Self.numberingWindow) { keys in
             try list.assign(keys, now: clock.seconds)
@@ -272,6 +277,23 @@ final class MaildirMailbox: Mailbox {
         }
     }
 
+    func cachedFacts(of uids: [UInt32]) async -> [UInt32: [UInt8]] {
+        let found = try? await pool.runIfActive { () -> [UInt32: [UInt8]] in
+            guard let uidValidity = self.listing.withLockedValue({ $0.uidValidity }) else { return [:] }
+            return self.factsCache.records(of: uids, uidValidity: uidValidity)
+        }
+        return found ?? [:]
+    }
+
+    func cacheFacts(_ facts: [UInt32: [UInt8]]) async {
+        _ = try? await pool.runIfActive {
+            guard let uidValidity = self.listing.withLockedValue({ $0.uidValidity }) else { return }
+            // Only for messages still here: a record for an expunged UID would only take room.
+            let present = self.listing.withLockedValue { listing in facts.filter { listing.messages[$0.key] != nil } }
+            self.factsCache.keep(present, uidValidity: uidValidity)
+        }
+    }
+
     func source(of uid: UInt32) async throws -> (any MessageSource)? {
         let pool = self.pool
         return try await withFile(of: uid) { path in try MessageFileReader.openBlocking(path: path, pool: pool) }
@@ -365,11 +387,16 @@ final class MaildirMailbox: Mailbox {
             // An expunge (here, or by another program) raises HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
             if gone { listing.modseqs.recordExpunge(modseq: listing.modseqs.next(clock: clock)) }
             let changes = listing.listed ? Self.changes(from: listing.messages, to: messages) : []
-            listing = Listing(messages: messages, listed: true, firstRecent: firstRecent, modseqs: listing.modseqs)
+            listing = Listing(
+                messages: messages, listed: true, uidValidity: numbering.uidValidity, firstRecent: firstRecent,
+                modseqs: listing.modseqs)
             return (changes, listing.takeModseqFlush(), listing.modseqs.highest)
         }
         if let flush { try? MaildirModseqs.write(flush, root: root) }
-        for change in changes { feed.send(change) }
+        for change in changes {
+            if case .expunged(let uids) = change { factsCache.forget(uids) }
+            feed.send(change)
+        }
         let snapshot = MailboxSnapshot(
             uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
             messages: messages.values.map(\.message).sorted { $0.uid < $1.uid }, keywords: keywords.defined,
@@ -536,6 +563,7 @@ final class MaildirMailbox: Mailbox {
             }
             if !removed.isEmpty {
                 self.noteExpunge(root: root, clock: clock)
+                self.factsCache.forget(removed)
                 self.feed.send(.expunged(removed))
             }
             return (removed, touched)

@@ -193,7 +193,10 @@ public final class MaildirMailboxStore: MailboxStore {
     public static func repair(root: String, now: Int64) throws -> [RepairReport] {
         try maildirs(under: root).map { relative in
             let list = MaildirUIDList(maildir: "\(root)/\(relative)")
-            return RepairReport(mailbox: relative, uids: try list.rebuild(now: now))
+            let report = RepairReport(mailbox: relative, uids: try list.rebuild(now: now))
+            // Derived from the files: made again as clients read the messages.
+            MaildirMessageCache.remove(root: "\(root)/\(relative)")
+            return report
         }
     }
 

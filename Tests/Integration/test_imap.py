@@ -8,6 +8,7 @@ from __future__ import annotations
 import imaplib
 import mailbox
 import os
+import subprocess
 import smtplib
 import socket
 import ssl
@@ -17,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from test_directory import tern_cli
-from ternlib import message, unverified_context
+from ternlib import message, tern_bin, unverified_context
 
 IMAP_LISTENERS = [
     {"address": "127.0.0.1", "port": 0, "role": "mx"},
@@ -553,3 +554,38 @@ def test_condstore_and_qresync(tern):
     fetched = [line for line in lines if b"FETCH" in line]
     assert len(fetched) == 2 and all(b"MODSEQ" in line for line in fetched), lines
     later.logout()
+
+
+def test_envelope_and_structure_come_from_the_mailbox_cache(tern_factory):
+    """ENVELOPE and BODYSTRUCTURE are worked out once and kept in the Maildir's tern-cache: a
+    second FETCH answers from it without reading the message (proved by changing the file behind
+    the server's back: the header section, read from the file, shows the change; the envelope
+    does not). `tern repair` removes the cache, and the next FETCH works it out again."""
+    server = serve_with_alice(tern_factory)
+    send(server, "first subject", to="alice@example.test")
+    wait_delivered(server, 1)
+    m = imap(server, "imaps")
+    m.login("alice@example.test", PASSWORD)
+    assert m.select("INBOX")[0] == "OK"
+    typ, first = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    assert typ == "OK" and b'"first subject"' in first[0], first
+    cache = alice_maildir(server) / "tern-cache"
+    assert cache.exists() and cache.read_bytes().startswith(b"tern-cache 1 ")
+
+    # Another program rewrites the message (same name, same size): the cache still answers.
+    [stored] = [p for d in ("new", "cur") for p in (alice_maildir(server) / d).iterdir()]
+    octets = stored.read_bytes()
+    stored.write_bytes(octets.replace(b"first subject", b"other subject"))
+    typ, again = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    assert again == first, (again, first)
+    typ, header = m.fetch("1", "(BODY.PEEK[HEADER])")
+    assert b"Subject: other subject" in header[0][1], header
+
+    repair = subprocess.run([str(tern_bin()), "repair", "--data", str(server.data_dir)],
+                            capture_output=True, text=True, timeout=30)
+    assert repair.returncode == 0, repair.stderr
+    assert not cache.exists()
+    typ, rebuilt = m.fetch("1", "(ENVELOPE)")
+    assert b'"other subject"' in rebuilt[0], rebuilt
+    assert cache.exists()
+    m.logout()

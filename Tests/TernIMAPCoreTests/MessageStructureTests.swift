@@ -48,8 +48,8 @@ struct MessageStructureTests {
                 == "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92 NIL NIL NIL NIL)")
     }
 
-    @Test("a multipart with an attachment and an embedded message")
-    func multipart() {
+    /// A multipart/mixed with a PDF attachment (disposition, languages) and a forwarded message.
+    static func forwardedWithAttachment() -> IMAPBodyStructure {
         let attachment = IMAPBodyStructure.single(
             .init(
                 type: Self.bytes("application"), subtype: Self.bytes("pdf"), parameters: [IMAPParameter("name", "a b.pdf")],
@@ -60,8 +60,13 @@ struct MessageStructureTests {
             .init(
                 type: Self.bytes("message"), subtype: Self.bytes("rfc822"), size: 300,
                 embedded: .init(envelope: IMAPEnvelope(subject: Self.bytes("fwd")), body: inner, lines: 12)))
-        let message = IMAPBodyStructure.multipart(
+        return IMAPBodyStructure.multipart(
             [attachment, forwarded], subtype: Self.bytes("mixed"), parameters: [IMAPParameter("boundary", "xyz")], extensions: .init())
+    }
+
+    @Test("a multipart with an attachment and an embedded message")
+    func multipart() {
+        let message = Self.forwardedWithAttachment()
         #expect(
             Self.written { message.write(to: &$0, extensible: false, utf8: true) }
                 == "((\"application\" \"pdf\" (\"name\" \"a b.pdf\") NIL NIL \"base64\" 4096)"
@@ -72,5 +77,29 @@ struct MessageStructureTests {
                 == "((\"application\" \"pdf\" (\"name\" \"a b.pdf\") NIL NIL \"base64\" 4096 NIL (\"attachment\" (\"filename\" \"a b.pdf\")) (\"en\" \"fr\") NIL)"
                 + "(\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 300 (NIL \"fwd\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" NIL NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 12 NIL NIL NIL NIL)"
                 + " \"mixed\" (\"boundary\" \"xyz\") NIL NIL NIL)")
+    }
+
+    @Test("cached facts: every field survives the record, and any damage decodes to nothing")
+    func factsRecord() {
+        let alice = IMAPAddress.mailbox(name: Self.bytes("Alice"), route: Self.bytes("@relay.test"), localPart: Self.bytes("alice"), host: Self.bytes("a.test"))
+        let envelope = IMAPEnvelope(
+            date: Self.bytes("Mon, 7 Dec 2026 04:00:00 +0000"), subject: [], from: [alice], sender: [alice], replyTo: [],
+            to: [.groupStart(name: Self.bytes("team")), .mailbox(name: nil, route: nil, localPart: nil, host: nil), .groupEnd],
+            cc: [], bcc: [alice], inReplyTo: nil, messageID: Self.bytes("<1@a.test>"))
+        let facts = MessageFacts(headerLength: 1_234_567, envelope: envelope, bodyStructure: Self.forwardedWithAttachment())
+        let record = facts.encoded()
+        #expect(MessageFacts(decoding: record) == facts)
+        let headerOnly = MessageFacts(headerLength: 0, envelope: IMAPEnvelope())
+        #expect(MessageFacts(decoding: headerOnly.encoded()) == headerOnly)
+        // Torn at any point, or with anything after it: not a record.
+        for end in 0..<record.count { #expect(MessageFacts(decoding: Array(record[..<end])) == nil) }
+        #expect(MessageFacts(decoding: record + [0]) == nil)
+        // Another version, a count past the end, a number past Int.max, nesting past the limit.
+        #expect(MessageFacts(decoding: [2] + record.dropFirst()) == nil)
+        #expect(MessageFacts(decoding: [1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) == nil)
+        #expect(MessageFacts(decoding: [1] + [UInt8](repeating: 0xFF, count: 9) + [0x01]) == nil)
+        var nested = IMAPBodyStructure.single(.init(type: Self.bytes("text"), subtype: Self.bytes("plain"), size: 1))
+        for _ in 0..<200 { nested = .multipart([nested], subtype: Self.bytes("mixed"), parameters: [], extensions: .init()) }
+        #expect(MessageFacts(decoding: MessageFacts(headerLength: 1, envelope: envelope, bodyStructure: nested).encoded()) == nil)
     }
 }

@@ -135,6 +135,71 @@ struct MaildirMailboxStoreTests {
         #expect(try await store().mailbox("alice@example.test").snapshot().messages.first?.modseq == again.messages.first?.modseq)
     }
 
+    @Test("tern-cache keeps facts across restarts; a torn, damaged or foreign record is a miss")
+    func factsCache() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let mailbox = try await store().mailbox("alice@example.test")
+        let a = try #require(try await mailbox.append(message("a", id: "K1")).uid)
+        let b = try #require(try await mailbox.append(message("b", id: "K2")).uid)
+        _ = try await mailbox.snapshot()
+        await mailbox.cacheFacts([a: Array("facts of a".utf8), b: Array("facts of b".utf8)])
+        #expect(await mailbox.cachedFacts(of: [a, b]) == [a: Array("facts of a".utf8), b: Array("facts of b".utf8)])
+        let path = "\(root)/mailboxes/example.test/alice/\(MaildirMessageCache.fileName)"
+        // Read back by a restarted store.
+        let restarted = try await store().mailbox("alice@example.test")
+        _ = try await restarted.snapshot()
+        #expect(await restarted.cachedFacts(of: [a])[a] == Array("facts of a".utf8))
+        // A crash mid-append: the torn record is cut off at the next load, the rest still read.
+        var file = try #require(FileManager.default.contents(atPath: path))
+        let whole = file.count
+        file += Data([9, 0, 0, 0, 200, 0, 0, 0, 1, 2])
+        try file.write(to: URL(fileURLWithPath: path))
+        let afterTear = try await store().mailbox("alice@example.test")
+        _ = try await afterTear.snapshot()
+        #expect(await afterTear.cachedFacts(of: [a, b]).count == 2)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == whole)
+        // A flipped octet in b's payload (the last record): b is a miss, a is not.
+        file = try #require(FileManager.default.contents(atPath: path))
+        file[file.count - 1] ^= 0xFF
+        try file.write(to: URL(fileURLWithPath: path))
+        let damaged = try await store().mailbox("alice@example.test")
+        _ = try await damaged.snapshot()
+        #expect(await damaged.cachedFacts(of: [a, b]) == [a: Array("facts of a".utf8)])
+        // A cache of another UIDVALIDITY is not read, and is replaced.
+        file = try #require(FileManager.default.contents(atPath: path))
+        let header = try #require(file.firstIndex(of: UInt8(ascii: "\n")))
+        try (Data("tern-cache 1 7\n".utf8) + file[(header + 1)...]).write(to: URL(fileURLWithPath: path))
+        let foreign = try await store().mailbox("alice@example.test")
+        _ = try await foreign.snapshot()
+        #expect(await foreign.cachedFacts(of: [a, b]).isEmpty)
+        await foreign.cacheFacts([b: [1]])
+        #expect(await foreign.cachedFacts(of: [a, b]) == [b: [1]])
+        // Removed by tern repair while the server runs: misses, then kept anew.
+        _ = try MaildirMailboxStore.repair(root: "\(root)/mailboxes", now: 1_800_000_000)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(await foreign.cachedFacts(of: [a, b]).isEmpty)
+        await foreign.cacheFacts([a: [2]])
+        #expect(await foreign.cachedFacts(of: [a, b]) == [a: [2]])
+    }
+
+    @Test("tern-cache is written anew once replaced records outweigh the live ones")
+    func factsCacheCompaction() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let mailbox = try await store().mailbox("alice@example.test")
+        let a = try #require(try await mailbox.append(message("a", id: "K1")).uid)
+        _ = try await mailbox.snapshot()
+        let path = "\(root)/mailboxes/example.test/alice/\(MaildirMessageCache.fileName)"
+        for round in 0..<100 {
+            await mailbox.cacheFacts([a: [UInt8](repeating: UInt8(round), count: 4096)])
+        }
+        let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size < 64 * 1024 + 3 * 4108, "\(size) octets for one live record of 4 KB")
+        #expect(await mailbox.cachedFacts(of: [a])[a] == [UInt8](repeating: 99, count: 4096))
+        let restarted = try await store().mailbox("alice@example.test")
+        _ = try await restarted.snapshot()
+        #expect(await restarted.cachedFacts(of: [a])[a] == [UInt8](repeating: 99, count: 4096))
+    }
+
     @Test("a message removed by another reader is skipped by flag changes and reported as expunged")
     func vanished() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

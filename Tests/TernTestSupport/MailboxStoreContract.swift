@@ -181,6 +181,20 @@ public enum MailboxStoreContract {
             let c = try uid(try await restarted.append(message("c", id: "E3", at: 42)))
             try require(c > b, "a new message never takes an expunged UID: \(c) after \(b)")
         },
+        Check(name: "cached facts are a message's own or none, and go with the message") { environment in
+            let mailbox = try await environment.makeStore().mailbox("alice@example.test")
+            let a = try uid(try await mailbox.append(message("a", id: "C1", at: 45)))
+            let b = try uid(try await mailbox.append(message("b", id: "C2", at: 46)))
+            _ = try await mailbox.snapshot()
+            await mailbox.cacheFacts([a: [1, 2, 3], b: [4], 999_999: [5]])
+            await mailbox.cacheFacts([b: [6, 7]])
+            let kept = await mailbox.cachedFacts(of: [a, b, 999_999])
+            try require(kept[a] == nil || kept[a] == [1, 2, 3], "a's facts are a's: \(kept)")
+            try require(kept[b] == nil || kept[b] == [6, 7], "b's facts are the last kept: \(kept)")
+            try require(kept[999_999] == nil, "no facts for a message that is not there: \(kept)")
+            _ = try await mailbox.expunge([a])
+            try require(await mailbox.cachedFacts(of: [a])[a] == nil, "no facts once the message is expunged")
+        },
         Check(name: "subscribers see appends, flag changes and expunges in order") { environment in
             let mailbox = try await environment.makeStore().mailbox("alice@example.test")
             _ = try await mailbox.snapshot()

@@ -100,7 +100,7 @@ enum StoreTargets {
         state.record(uid: 1, modseq: next, signature: 0)
         // Records far past the entries (an 8 KB input holds under 1,400): the file is compacted.
         for _ in 0..<5000 { state.record(uid: 1, modseq: next, signature: 0) }
-        guard case .rewrite(let text) = state.takeFlush(current: { entries }) else {
+        guard case .rewrite(let text) = state.takeFlush(count: entries.count, current: { entries }) else {
             fuzzCheck(false, "5,001 records over \(entries.count) entries did not compact")
             return
         }

@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "CTernSystem.h"
 
@@ -11,5 +14,17 @@ int tern_syncfs(int fd) {
     (void)fd;
     errno = ENOSYS;
     return -1;
+#endif
+}
+
+void tern_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+void tern_tune_allocator_for_server(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
 }

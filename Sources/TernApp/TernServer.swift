@@ -51,6 +51,8 @@ public enum TernServer {
         guard !configuration.listeners.isEmpty else {
             throw StartupError(description: "listener: no [[listener]] configured")
         }
+        // Large listings and messages pass through; the memory they took must not stay resident.
+        tern_tune_allocator_for_server()
         // The configuration file's catcher.http was checked when it was read; --http was not.
         if mode == .dev, let http = configuration.http, !ConfigurationLoader.isLoopback(http.address) {
             throw StartupError(description: "catcher.http (--http): \(ConfigurationLoader.catcherLoopbackOnly(http.address))")

@@ -137,20 +137,21 @@ extension Mailbox {
 
 /// One message of a mailbox.
 public struct MailboxMessage: Sendable, Hashable {
+    // The small fields first: a listing holds one of these per message (56 octets, not 72).
     public var uid: UInt32
+    public var flags: MessageFlags
+    /// No IMAP session has claimed it yet (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2; in a
+    /// Maildir, a message still in `new/`).
+    public var isRecent: Bool
     /// The message's name in its mailbox, stable while it lives there (a Maildir file's base
     /// name; a row's key in a database). POP3's UIDL may show it.
     public var key: String
-    public var flags: MessageFlags
     /// The keywords set on it, in the order the mailbox defined them.
     public var keywords: [String]
     /// Octets as stored (IMAP's RFC822.SIZE, POP3's LIST).
     public var size: Int
     /// When it arrived, in seconds since the epoch (IMAP's INTERNALDATE).
     public var internalDate: Int64
-    /// No IMAP session has claimed it yet (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2; in a
-    /// Maildir, a message still in `new/`).
-    public var isRecent: Bool
     /// The mailbox's modification sequence when the message last changed (RFC 7162 §3.1.1):
     /// arriving, or a change of its flags or keywords.
     public var modseq: UInt64

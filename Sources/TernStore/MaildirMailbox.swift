@@ -43,8 +43,7 @@ final class MaildirMailbox: Mailbox {
 
     /// What the last listing found, with the messages appended since.
     private struct Listing {
-        /// By UID.
-        var messages: [UInt32: Listed] = [:]
+        var messages = ListedMessages()
         /// Whether a listing has run: before it, only appends are known, and the first listing
         /// reports nothing (there is nothing to compare it with).
         var listed = false
@@ -67,33 +66,17 @@ final class MaildirMailbox: Mailbox {
         /// Takes the MODSEQ records to write (call `MaildirModseqs.write` outside the lock).
         mutating func takeModseqFlush() -> MaildirModseqs.Flush? {
             let messages = self.messages
-            return modseqs.takeFlush {
-                messages.mapValues { MaildirModseqs.Entry(modseq: $0.message.modseq, signature: $0.signature) }
+            return modseqs.takeFlush(count: messages.count) {
+                Dictionary(
+                    uniqueKeysWithValues: messages.all.map {
+                        ($0.message.uid, MaildirModseqs.Entry(modseq: $0.message.modseq, signature: $0.signature))
+                    })
             }
         }
     }
 
     /// Where the first unclaimed UID is kept (Dovecot keeps the same in its index).
     static let recentFile = "tern-recent"
-
-    private struct Listed {
-        var message: MailboxMessage
-        /// The file's name, in `cur/` or `new/`.
-        var name: String
-        var inCur: Bool
-        /// The state its MODSEQ stands for (flags and keyword letters of the name).
-        var signature: UInt64
-
-        init(message: MailboxMessage, name: String, inCur: Bool, signature: UInt64? = nil) {
-            self.message = message
-            self.name = name
-            self.inCur = inCur
-            self.signature = signature ?? MaildirFileName(name).stateSignature
-        }
-
-        /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
-        var path: String { (inCur ? "cur/" : "new/") + name }
-    }
 
     init(address: String, maildir: Maildir, list: MaildirUIDList, store: MaildirMailboxStore) {
         self.address = address
@@ -289,7 +272,7 @@ final class MaildirMailbox: Mailbox {
         _ = try? await pool.runIfActive {
             guard let uidValidity = self.listing.withLockedValue({ $0.uidValidity }) else { return }
             // Only for messages still here: a record for an expunged UID would only take room.
-            let present = self.listing.withLockedValue { listing in facts.filter { listing.messages[$0.key] != nil } }
+            let present = self.listing.withLockedValue { listing in facts.filter { listing.messages.contains($0.key) } }
             self.factsCache.keep(present, uidValidity: uidValidity)
         }
     }
@@ -343,83 +326,83 @@ final class MaildirMailbox: Mailbox {
         let numbering = try list.number(keys, now: store.clock.seconds)
         let keywords = MaildirKeywords.load(root: root)
         let firstRecent = Self.firstRecent(root: root)
-        var messages: [UInt32: Listed] = [:]
         // The MODSEQs of the last run, read once: the first listing compares with them.
         let loaded = listing.withLockedValue { $0.listed } ? nil : MaildirModseqs.load(root: root)
-        messages.reserveCapacity(keys.count)
-        for (entry, uid) in zip(found, numbering.uids) {
+        var built: [Listed] = []
+        built.reserveCapacity(keys.count)
+        // The keys as the UID list holds them: one copy of each, not two.
+        for ((entry, uid), key) in zip(zip(found, numbering.uids), numbering.keys) {
             let file = MaildirFileName(entry.name)
             let facts = file.facts
             let path = { "\(root)/\(entry.inCur ? "cur" : "new")/\(entry.name)" }
             let size = facts.statedSize ?? POSIXFile.fileSize(path()) ?? 0
             let internalDate = file.arrival ?? POSIXFile.modificationTime(path()) ?? 0
-            messages[uid] = Listed(
-                message: MailboxMessage(
-                    uid: uid, key: entry.key, flags: facts.flags,
-                    keywords: facts.keywordBits == 0 ? [] : keywords.keywords(of: facts.keywordLetters), size: size,
-                    internalDate: internalDate, isRecent: uid >= firstRecent),
-                name: entry.name, inCur: entry.inCur, signature: facts.stateSignature)
+            built.append(
+                Listed(
+                    message: MailboxMessage(
+                        uid: uid, key: key, flags: facts.flags,
+                        keywords: facts.keywordBits == 0 ? [] : keywords.keywords(of: facts.keywordLetters), size: size,
+                        internalDate: internalDate, isRecent: uid >= firstRecent),
+                    name: entry.name, inCur: entry.inCur, signature: facts.stateSignature))
         }
+        built.sort { $0.message.uid < $1.message.uid }
         let clock = store.clock
-        let (changes, flush, highestModseq) = listing.withLockedValue {
-            listing -> ([MailboxChange], MaildirModseqs.Flush?, UInt64) in
+        let (changes, flush, listed, highestModseq) = listing.withLockedValue {
+            listing -> ([MailboxChange], MaildirModseqs.Flush?, [MailboxMessage], UInt64) in
             if let loaded { listing.modseqs.merge(loaded: loaded.state) }
             // A message keeps its MODSEQ while its flags and keywords are the ones it had when it
             // got it (as this process last listed it, or as the file says); else it gets a new one.
-            var gone = false
-            for uid in messages.keys.sorted() {
-                guard var listed = messages[uid] else { continue }
-                let signature = listed.signature
+            for index in built.indices {
+                let (uid, signature) = (built[index].message.uid, built[index].signature)
                 if let before = listing.messages[uid] {
-                    if before.signature == signature { listed.message.modseq = before.message.modseq } else { listing.stamp(&listed, clock: clock) }
+                    if before.signature == signature {
+                        built[index].message.modseq = before.message.modseq
+                    } else {
+                        listing.stamp(&built[index], clock: clock)
+                    }
                 } else if let entry = loaded?.entries[uid], entry.signature == signature {
-                    listed.message.modseq = entry.modseq
+                    built[index].message.modseq = entry.modseq
                 } else {
-                    listing.stamp(&listed, clock: clock)
+                    listing.stamp(&built[index], clock: clock)
                 }
-                messages[uid] = listed
             }
+            let messages = ListedMessages(ascending: built)
+            var changes: [MailboxChange] = []
+            var gone = false
             if listing.listed {
-                gone = listing.messages.keys.contains { messages[$0] == nil }
+                let (expunged, appended, flagged) = messages.changes(since: listing.messages)
+                if !expunged.isEmpty { changes.append(.expunged(expunged)) }
+                if !appended.isEmpty { changes.append(.appended(appended)) }
+                if !flagged.isEmpty { changes.append(.flagsChanged(flagged)) }
+                gone = !expunged.isEmpty
             } else if let loaded {
-                gone = loaded.entries.keys.contains { messages[$0] == nil }
+                gone = loaded.entries.keys.contains { !messages.contains($0) }
             }
             // An expunge (here, or by another program) raises HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
             if gone { listing.modseqs.recordExpunge(modseq: listing.modseqs.next(clock: clock)) }
-            let changes = listing.listed ? Self.changes(from: listing.messages, to: messages) : []
             listing = Listing(
                 messages: messages, listed: true, uidValidity: numbering.uidValidity, firstRecent: firstRecent,
                 modseqs: listing.modseqs)
-            return (changes, listing.takeModseqFlush(), listing.modseqs.highest)
+            return (changes, listing.takeModseqFlush(), messages.messages, listing.modseqs.highest)
         }
         if let flush { try? MaildirModseqs.write(flush, root: root) }
         for change in changes {
             if case .expunged(let uids) = change { factsCache.forget(uids) }
             feed.send(change)
         }
+        // The listing's own array: shared with every snapshot until the next change.
         let snapshot = MailboxSnapshot(
-            uidValidity: numbering.uidValidity, uidNext: numbering.nextUID,
-            messages: messages.values.map(\.message).sorted { $0.uid < $1.uid }, keywords: keywords.defined,
+            uidValidity: numbering.uidValidity, uidNext: numbering.nextUID, messages: listed, keywords: keywords.defined,
             acceptsNewKeywords: !keywords.isFull, highestModseq: highestModseq)
         listing.withLockedValue { $0.cached = (stamps, snapshot) }
+        // Listing a large mailbox allocates and frees a name, a key and a record per message;
+        // the pages they took go back to the system rather than stay resident.
+        if found.count >= Self.largeListing { tern_release_free_memory() }
         return snapshot
     }
 
-    private static func changes(from old: [UInt32: Listed], to new: [UInt32: Listed]) -> [MailboxChange] {
-        var changes: [MailboxChange] = []
-        let expunged = old.keys.filter { new[$0] == nil }.sorted()
-        if !expunged.isEmpty { changes.append(.expunged(expunged)) }
-        let appended = new.values.filter { old[$0.message.uid] == nil }.map(\.message).sorted { $0.uid < $1.uid }
-        if !appended.isEmpty { changes.append(.appended(appended)) }
-        let flagged = new.values.compactMap { listed -> MailboxMessage? in
-            guard let before = old[listed.message.uid],
-                before.message.flags != listed.message.flags || before.message.keywords != listed.message.keywords
-            else { return nil }
-            return listed.message
-        }.sorted { $0.uid < $1.uid }
-        if !flagged.isEmpty { changes.append(.flagsChanged(flagged)) }
-        return changes
-    }
+    /// Messages from which a listing is large enough to return its free memory after it.
+    static let largeListing = 10_000
 
     // MARK: Changing
 
@@ -501,7 +484,7 @@ final class MaildirMailbox: Mailbox {
             if !self.listing.withLockedValue({ $0.listed }) { _ = try self.relist() }
             // Another process may have claimed since the listing: the file is the truth.
             let first = max(Self.firstRecent(root: root), self.listing.withLockedValue { $0.firstRecent })
-            let claimed = self.listing.withLockedValue { $0.messages.keys.filter { $0 >= first }.sorted() }
+            let claimed = self.listing.withLockedValue { $0.messages.uids.filter { $0 >= first } }
             guard let last = claimed.last else { return [] }
             let next = last < .max ? last + 1 : last
             // Not synced: a claim lost in a crash only makes messages recent once more.
@@ -512,7 +495,7 @@ final class MaildirMailbox: Mailbox {
             try POSIXFile.rename(temporary, "\(root)/\(Self.recentFile)")
             self.listing.withLockedValue { listing in
                 listing.firstRecent = next
-                for uid in claimed { listing.messages[uid]?.message.isRecent = false }
+                listing.messages.clearRecent(claimed)
                 listing.cached = nil
             }
             return claimed

@@ -48,28 +48,61 @@ package struct MaildirModseqs: Sendable {
         return parse(octets)
     }
 
-    /// The records of a `tern-modseq` file's octets; what does not parse is skipped.
+    /// The records of a `tern-modseq` file's octets; what does not parse is skipped. One pass
+    /// over the octets, no allocation per line: the file of a large mailbox has a line per
+    /// message, and it is read when the mailbox is first opened.
     package static func parse(_ octets: [UInt8]) -> (entries: [UInt32: Entry], state: MaildirModseqs) {
         var state = MaildirModseqs()
         var entries: [UInt32: Entry] = [:]
-        for line in octets.split(separator: UInt8(ascii: "\n")) {
+        var start = 0
+        while start < octets.count {
+            let end = octets[start...].firstIndex(of: UInt8(ascii: "\n")) ?? octets.count
+            defer { start = end + 1 }
+            let line = octets[start..<end]
+            guard !line.isEmpty else { continue }
             state.lines += 1
-            let fields = line.split(separator: UInt8(ascii: " "))
-            if fields.count == 2, fields[0].elementsEqual("x".utf8),
-                let modseq = ASCIIDecimal.parse(octets: fields[1], in: 1...Int64.max)
+            guard let (first, second, third) = fields(line) else { continue }
+            if third == nil, let second, first.elementsEqual("x".utf8),
+                let modseq = ASCIIDecimal.parse(octets: second, in: 1...Int64.max)
             {
                 state.highest = max(state.highest, UInt64(modseq))
                 continue
             }
-            guard fields.count == 3, fields[2].count <= 16,
-                let uid = ASCIIDecimal.parse(octets: fields[0], in: 1...Int64(UInt32.max)),
-                let modseq = ASCIIDecimal.parse(octets: fields[1], in: 1...Int64.max),
-                let signature = UInt64(String(decoding: fields[2], as: UTF8.self), radix: 16)
+            guard let second, let third, let uid = ASCIIDecimal.parse(octets: first, in: 1...Int64(UInt32.max)),
+                let modseq = ASCIIDecimal.parse(octets: second, in: 1...Int64.max),
+                let signature = hexadecimal(third)
             else { continue }
             entries[UInt32(uid)] = Entry(modseq: UInt64(modseq), signature: signature)
             state.highest = max(state.highest, UInt64(modseq))
         }
         return (entries, state)
+    }
+
+    /// A line's space-separated fields (nil past the last); nil when there are more than three.
+    private static func fields(_ line: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, ArraySlice<UInt8>?, ArraySlice<UInt8>?)? {
+        let space = UInt8(ascii: " ")
+        guard let firstEnd = line.firstIndex(of: space) else { return (line, nil, nil) }
+        let rest = line[(firstEnd + 1)...]
+        guard let secondEnd = rest.firstIndex(of: space) else { return (line[..<firstEnd], rest, nil) }
+        let third = rest[(secondEnd + 1)...]
+        return third.contains(space) ? nil : (line[..<firstEnd], rest[..<secondEnd], third)
+    }
+
+    /// 1 to 16 hexadecimal digits.
+    private static func hexadecimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard (1...16).contains(digits.count) else { return nil }
+        var value: UInt64 = 0
+        for octet in digits {
+            let digit: UInt8
+            switch octet {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = octet - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = octet - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = octet - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
     }
 
     /// A MODSEQ larger than any given before, now.
@@ -108,19 +141,19 @@ package struct MaildirModseqs: Sendable {
     }
 
     /// Takes the unwritten records out as one write (cheap; call it under the caller's lock, and
-    /// `write` outside it). The file is written anew from `current` (every message's entry)
-    /// when its lines would outnumber the messages by far.
-    package mutating func takeFlush(current: () -> [UInt32: Entry]) -> Flush? {
+    /// `write` outside it). The file is written anew from `current` (every message's entry, of
+    /// `count` messages; asked for only then) when its lines would outnumber the messages by far.
+    package mutating func takeFlush(count: Int, current: () -> [UInt32: Entry]) -> Flush? {
         guard !unwritten.isEmpty else { return nil }
         defer {
             unwritten.removeAll()
             unwrittenLines = 0
         }
-        let entries = current()
-        guard lines + unwrittenLines > 2 * entries.count + 1024 else {
+        guard lines + unwrittenLines > 2 * count + 1024 else {
             lines += unwrittenLines
             return .append(unwritten)
         }
+        let entries = current()
         var text = Array("x \(highest)\n".utf8)
         text.reserveCapacity(entries.count * 24)
         for (uid, entry) in entries.sorted(by: { $0.key < $1.key }) {

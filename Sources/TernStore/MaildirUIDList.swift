@@ -1,3 +1,4 @@
+import TernMail
 import TernSystem
 import NIOConcurrencyHelpers
 
@@ -86,6 +87,9 @@ public final class MaildirUIDList: Sendable {
         public var nextUID: UInt32
         /// The UIDs of the keys asked for, in their order.
         public var uids: [UInt32]
+        /// The keys asked for, as the list holds them: a listing that keeps these rather than
+        /// its own copies holds each key once (100,000 keys are megabytes).
+        public var keys: [String]
     }
 
     /// As `assign`, with the list's UIDVALIDITY and next UID after the assignment.
@@ -96,12 +100,20 @@ public final class MaildirUIDList: Sendable {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
             uids.reserveCapacity(keys.count)
+            var held: [String] = []
+            held.reserveCapacity(keys.count)
             var assigned: [String: UInt32] = [:]
             assigned.reserveCapacity(max(0, keys.count - contents.uids.count))
             // The new lines, as octets: a mailbox seen for the first time numbers every message.
             var line: [UInt8] = []
             for key in keys {
-                if let uid = contents.uids[key] ?? assigned[key] {
+                if let index = contents.uids.index(forKey: key) {
+                    uids.append(contents.uids[index].value)
+                    held.append(contents.uids[index].key)
+                    continue
+                }
+                held.append(key)
+                if let uid = assigned[key] {
                     uids.append(uid)
                     continue
                 }
@@ -117,7 +129,7 @@ public final class MaildirUIDList: Sendable {
                 line.append(UInt8(ascii: "\n"))
             }
             guard !assigned.isEmpty else {
-                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
+                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keys: held)
             }
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
@@ -137,7 +149,7 @@ public final class MaildirUIDList: Sendable {
             contents.nextUID += UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size
-            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
+            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keys: held)
         } create: {
             Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
         }
@@ -289,26 +301,30 @@ public final class MaildirUIDList: Sendable {
         return result
     }
 
-    /// The header and complete lines of `bytes`; nil when they are not a UID list.
+    /// The header and complete lines of `bytes`; nil when they are not a UID list. One pass, no
+    /// allocation per line but the key's own: a large mailbox has a line per message.
     static func parse(_ bytes: ArraySlice<UInt8>) -> Contents? {
-        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let newline = UInt8(ascii: "\n")
         // The part after the last newline is empty, or a line torn by a crash.
-        lines.removeLast()
-        guard let header = lines.first else { return nil }
-        let fields = String(decoding: header, as: UTF8.self).split(separator: " ")
+        guard let headerEnd = bytes.firstIndex(of: newline) else { return nil }
+        let fields = String(decoding: bytes[..<headerEnd], as: UTF8.self).split(separator: " ")
         guard fields.count == 4, fields[0] == "tern-uidlist", fields[1] == "1", fields[2].hasPrefix("V"),
             fields[3].hasPrefix("N"), let validity = UInt32(fields[2].dropFirst()), validity > 0,
             var next = UInt32(fields[3].dropFirst()), next > 0
         else { return nil }
         var uids: [String: UInt32] = [:]
+        uids.reserveCapacity(bytes.count / 32)
         var last: UInt32 = 0
-        for line in lines.dropFirst() {
+        var start = headerEnd + 1
+        while let end = bytes[start...].firstIndex(of: newline) {
+            let line = bytes[start..<end]
+            start = end + 1
             guard let space = line.firstIndex(of: UInt8(ascii: " ")),
-                let uid = UInt32(String(decoding: line[line.startIndex..<space], as: UTF8.self)), uid > last
+                let uid = ASCIIDecimal.parse(octets: line[..<space], in: 1...Int64(UInt32.max)).map(UInt32.init), uid > last
             else { return nil }
-            let key = String(decoding: line[(space + 1)...], as: UTF8.self)
-            guard !key.isEmpty, !key.contains(" "), uids[key] == nil else { return nil }
-            uids[key] = uid
+            let key = line[(space + 1)...]
+            guard !key.isEmpty, !key.contains(UInt8(ascii: " ")) else { return nil }
+            guard uids.updateValue(uid, forKey: String(decoding: key, as: UTF8.self)) == nil else { return nil }
             last = uid
         }
         // The largest UID leaves no next one: the list must start over (`rebuild`).

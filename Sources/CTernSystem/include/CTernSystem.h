@@ -14,4 +14,16 @@ int tern_syncfs(int fd);
 /// `crc` (0 to start). Uses the SSE 4.2 or ARMv8 CRC instructions where the CPU has them.
 uint32_t tern_crc32c(uint32_t crc, const void *data, size_t length);
 
+/// Gives the allocator's free memory back to the system (glibc's malloc_trim(0), which also
+/// releases free pages inside the heap). For after a burst of short-lived allocations, such as
+/// listing a mailbox of 100,000 messages: glibc otherwise keeps the pages, and the process's
+/// resident size stays at the burst's peak. Does nothing where the C library has no such call.
+void tern_release_free_memory(void);
+
+/// Tunes the allocator for a long-running server (glibc): blocks of 256 KB and more are mapped
+/// on their own and unmapped when freed, instead of glibc's threshold that rises as large blocks
+/// are freed until they come from the heap, where one long-lived small block keeps the pages
+/// around it resident. Does nothing where the C library has no such setting.
+void tern_tune_allocator_for_server(void);
+
 #endif

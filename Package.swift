@@ -75,6 +75,11 @@ let package = Package(
             dependencies: ["TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TernPOP3Core",
+            dependencies: ["TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
 
         // L2: infrastructure.
         .target(
@@ -141,15 +146,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Who may read which mailboxes: the directory's logins and the mailbox store, for IMAP
+        // and POP3 alike.
+        .target(
+            name: "TernAccess",
+            dependencies: ["TernDirectory", "TernStore", "TernSASL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TernIMAPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSASL", "TernIMAPCore", "TernStore", "TernNet", "TernDirectory",
+                "TernMail", "TernMIME", "TernSASL", "TernIMAPCore", "TernStore", "TernNet", "TernDirectory", "TernAccess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 // COMPRESS=DEFLATE (RFC 4978): zlib's raw DEFLATE streams.
                 .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TernPOP3Server",
+            dependencies: [
+                // TernSMTPCore for DotStuffer: RETR's byte-stuffing (RFC 1939 §3) is DATA's (RFC 5321 §4.5.2).
+                "TernMail", "TernSASL", "TernPOP3Core", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory", "TernAccess",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -214,7 +238,8 @@ let package = Package(
         .target(
             name: "TernApp",
             dependencies: [
-                "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernIMAPCore", "TernIMAPServer", "TernQueue", "TernDelivery",
+                "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernIMAPCore", "TernIMAPServer", "TernAccess",
+                "TernPOP3Core", "TernPOP3Server", "TernQueue", "TernDelivery",
                 "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -244,7 +269,7 @@ let package = Package(
             name: "TernFuzzTargets",
             dependencies: [
                 "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
-                "TernApp", "TernSystem", "TernTestSupport", "TernIMAPServer",
+                "TernApp", "TernSystem", "TernTestSupport", "TernIMAPServer", "TernPOP3Core",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -280,6 +305,11 @@ let package = Package(
         .testTarget(
             name: "TernIMAPCoreTests",
             dependencies: ["TernIMAPCore", "TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernPOP3CoreTests",
+            dependencies: ["TernPOP3Core", "TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -51,6 +51,8 @@ package enum FuzzTargets {
         IMAPTargets.dateTime,
         IMAPTargets.mailboxName,
         IMAPTargets.facts,
+        POP3Targets.server,
+        POP3Targets.command,
         DNSTargets.message,
         MIMETargets.message,
         MIMETargets.header,

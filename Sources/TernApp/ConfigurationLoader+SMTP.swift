@@ -34,13 +34,13 @@ extension ConfigurationLoader {
             let roleName = try local.string("role") ?? "mx"
             guard let role = TernConfiguration.ListenerRole(rawValue: roleName) else {
                 throw ConfigurationError(
-                    key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission, submissions, imap or imaps)")
+                    key: "\(key).role", problem: "unknown role '\(roleName)' (mx, submission, submissions, imap, imaps, pop3 or pop3s)")
             }
             let cleartext = try local.bool("cleartext_auth") ?? false
             if cleartext {
                 guard role != .mx else {
                     throw ConfigurationError(
-                        key: "\(key).cleartext_auth", problem: "only for the submission and IMAP roles (mx offers no AUTH)")
+                        key: "\(key).cleartext_auth", problem: "only for the submission, IMAP and POP3 roles (mx offers no AUTH)")
                 }
                 guard isLoopback(address) else {
                     throw ConfigurationError(

@@ -2,22 +2,27 @@ public import NIOCore
 public import TernDirectory
 public import TernSMTPServer
 public import TernIMAPServer
+public import TernPOP3Server
 import TernSMTPCore
 public import TernStore
 
 /// Everything `tern` can be configured with. Documented key by key in docs/configuration.md;
 /// defaults are the embedded, single-machine ones.
 public struct TernConfiguration: Sendable {
-    /// What a `[[listener]]` serves: SMTP (mx, submission, submissions) or IMAP (imap, imaps).
+    /// What a `[[listener]]` serves: SMTP (mx, submission, submissions), IMAP (imap, imaps) or
+    /// POP3 (pop3, pop3s).
     public enum ListenerRole: String, Sendable, Hashable, CaseIterable {
         case mx
         case submission
         case submissions
         case imap
         case imaps
+        case pop3
+        case pop3s
 
         public var smtp: SMTPEndpoint.Role? { SMTPEndpoint.Role(rawValue: rawValue) }
         public var imap: IMAPEndpoint.Role? { IMAPEndpoint.Role(rawValue: rawValue) }
+        public var pop3: POP3Endpoint.Role? { POP3Endpoint.Role(rawValue: rawValue) }
     }
 
     public struct ListenerConfiguration: Sendable, Hashable {
@@ -301,5 +306,10 @@ public struct TernConfiguration: Sendable {
     /// Dev mode's IMAP listener: any login reads its catcher inbox, without TLS on loopback.
     public static func devIMAPListener(address: String = "127.0.0.1", port: Int = 1143) -> ListenerConfiguration {
         ListenerConfiguration(address: address, port: port, role: .imap, cleartextAuthentication: true)
+    }
+
+    /// `tern dev`'s POP3: loopback, any credentials, no TLS needed (the catcher's inboxes).
+    public static func devPOP3Listener(address: String = "127.0.0.1", port: Int = 1110) -> ListenerConfiguration {
+        ListenerConfiguration(address: address, port: port, role: .pop3, cleartextAuthentication: true)
     }
 }

@@ -5,6 +5,7 @@ import TernDelivery
 import TernHTTP
 import TernSASL
 import TernIMAPServer
+import TernAccess
 import TernSMTPCore
 import TernSMTPServer
 import TernStore
@@ -30,7 +31,7 @@ extension TernServer {
             inboxes: AcceptAllPolicy.Inboxes(
                 needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) }))
         return Assembly(
-            store: catcher, policy: policy, imapAccess: CatcherIMAPAccess(catcher: catcher), guardsSubmission: false,
+            store: catcher, policy: policy, mailAccess: CatcherMailAccess(catcher: catcher), guardsSubmission: false,
             configureSession: { session in
                 session.authenticationMechanisms = [.plain, .login]
                 session.authenticationRequiresTLS = false

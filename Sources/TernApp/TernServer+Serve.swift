@@ -13,6 +13,7 @@ import TernQueue
 import TernSMTPCore
 import TernSMTPServer
 import TernIMAPServer
+import TernAccess
 import TernStore
 import TernStoreSQLite
 
@@ -111,7 +112,7 @@ extension TernServer {
         try? "\(getpid())\n".write(toFile: pidPath, atomically: true, encoding: .utf8)
 
         return Assembly(
-            store: queue, policy: policy, imapAccess: DirectoryIMAPAccess(authenticator: authenticator, mailboxes: mailboxStore),
+            store: queue, policy: policy, mailAccess: DirectoryMailAccess(authenticator: authenticator, mailboxes: mailboxStore),
             guardsSubmission: true, services: services,
             storeAnnouncement: "tern: spool \(queue.location)",
             startAfterListeners: {

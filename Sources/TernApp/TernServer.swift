@@ -11,6 +11,9 @@ import TernNet
 import TernSMTPCore
 import TernSMTPServer
 import TernIMAPServer
+import TernPOP3Server
+import TernPOP3Core
+import TernAccess
 import TernIMAPCore
 import TernSASL
 import TernDelivery
@@ -125,6 +128,7 @@ public enum TernServer {
         let limits = configuration.limits
         let limiter = ConnectionLimiter(limits: .init(total: limits.connections, perAddress: limits.connectionsPerIP))
         let userSessions = UserSessionLimiter(perUser: limits.connectionsPerUser)
+        let maildropLocks = MaildropLocks()
         var session = ServerSessionStateMachine.Configuration(
             hostname: configuration.hostname,
             maximumMessageSize: limits.messageSize,
@@ -154,8 +158,16 @@ public enum TernServer {
                 imapConfiguration.session.loginRequiresTLS = !listener.cleartextAuthentication
                 imapConfiguration.session.authenticationMechanisms = [.plain, .scramSHA256]
                 let endpoint = IMAPEndpoint(
-                    role: role, configuration: imapConfiguration, access: assembly.imapAccess, tls: tls, limiter: limiter,
+                    role: role, configuration: imapConfiguration, access: assembly.mailAccess, tls: tls, limiter: limiter,
                     userSessions: userSessions, logger: endpointLogger)
+                (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
+            } else if let role = listener.role.pop3 {
+                var pop3Configuration = POP3Endpoint.Configuration(softErrorLimit: limits.softErrors, errorDelay: limits.errorDelay)
+                pop3Configuration.session.loginRequiresTLS = !listener.cleartextAuthentication
+                pop3Configuration.session.authenticationMechanisms = [.plain, .scramSHA256]
+                let endpoint = POP3Endpoint(
+                    role: role, configuration: pop3Configuration, access: assembly.mailAccess, tls: tls, limiter: limiter,
+                    userSessions: userSessions, maildropLocks: maildropLocks, logger: endpointLogger)
                 (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
             } else {
                 var listenerConfiguration = endpointConfiguration
@@ -226,8 +238,8 @@ public enum TernServer {
     struct Assembly {
         var store: any MessageStore
         var policy: any SMTPPolicy
-        /// Who logs in over IMAP and where their mailboxes are.
-        var imapAccess: any IMAPAccess
+        /// Who logs in over IMAP and POP3, and where their mailboxes are.
+        var mailAccess: any MailAccess
         /// RFC 6409 fix-ups and the From: check on submission, and no unauthenticated
         /// pipelining on the mx role: a real MTA's duties, which the catcher leaves out.
         var guardsSubmission: Bool

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOSSL
+public import TernAccess
 public import TernIMAPCore
 public import TernMail
 public import TernNet
@@ -55,7 +56,7 @@ public struct IMAPEndpoint: Sendable {
 
     public let role: Role
     public let configuration: Configuration
-    public let access: any IMAPAccess
+    public let access: any MailAccess
     public let tls: NIOSSLContext?
     public let limiter: ConnectionLimiter
     /// Sessions per logged-in user, shared by every IMAP listener.
@@ -64,7 +65,7 @@ public struct IMAPEndpoint: Sendable {
     public let clock: WallClock
 
     public init(
-        role: Role, configuration: Configuration, access: any IMAPAccess, tls: NIOSSLContext?, limiter: ConnectionLimiter,
+        role: Role, configuration: Configuration, access: any MailAccess, tls: NIOSSLContext?, limiter: ConnectionLimiter,
         userSessions: UserSessionLimiter, logger: Logger, clock: WallClock = .system
     ) {
         var configuration = configuration

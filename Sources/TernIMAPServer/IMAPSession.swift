@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import TernAccess
 import TernDirectory
 import TernIMAPCore
 import TernNet
@@ -7,7 +8,7 @@ import TernSASL
 
 /// The IMAP half of one connection: runs an `IMAPServerSession` inside TernNet's
 /// `ServerConnection` (I/O, backpressure, timeouts, TLS). Logins go to the endpoint's
-/// `IMAPAccess`; once a user is in, mailbox commands run in that user's `MailboxCommands`, one
+/// `MailAccess`; once a user is in, mailbox commands run in that user's `MailboxCommands`, one
 /// at a time, with reading suspended until each is answered.
 final class IMAPSession: ConnectionDriver {
     private let endpoint: IMAPEndpoint

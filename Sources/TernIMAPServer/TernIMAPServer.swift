@@ -1,6 +1,6 @@
 // TernIMAPServer: the MAA role over IMAP (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1). Each
 // connection runs TernIMAPCore's `IMAPServerSession` inside TernNet's `ServerConnection` (the
-// shape of TernSMTPServer); logins go to an `IMAPAccess` (the account directory's
+// shape of TernSMTPServer); logins go to a `MailAccess` (TernAccess: the account directory's
 // `Authenticator` in serve mode, the catcher's inboxes in dev mode), and mailbox commands run
 // in `MailboxCommands` against the user's `MailboxFolders` (TernStore).
 //

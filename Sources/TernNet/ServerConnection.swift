@@ -116,6 +116,8 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
     private var backlogScheduled = false
     private var backlogWaitsForWritability = false
     private var pendingRead = false
+    /// Drivers waiting (`flushed()`) for the client to read before they write more.
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
 
     /// The last sign of progress: a reply sent, or data read while reads count.
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
@@ -179,6 +181,19 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
             run(completion(result))
             resumeReadingIfPossible()
         }
+    }
+
+    /// Writes what is queued, and completes once the client has read enough that more may be
+    /// written: for a driver that streams a long answer a chunk at a time (POP3's RETR), so a
+    /// slow reader holds one chunk in memory, not the message. Fails when the connection closes;
+    /// nil when it has.
+    public func flushed() -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        flushOutput()
+        if context.channel.isWritable { return context.eventLoop.makeSucceededVoidFuture() }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(promise)
+        return promise.futureResult
     }
 
     /// Stops reading until `future` completes (a store writer draining its buffer).
@@ -287,6 +302,9 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        let waiters = writabilityWaiters
+        writabilityWaiters = []
+        for waiter in waiters { waiter.fail(ChannelError.ioOnClosedChannel) }
         run(driver.connectionClosed())
         idleTimer?.cancel()
         greetingTimer?.cancel()
@@ -340,7 +358,12 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
             backlogScheduled = false
             scheduleBacklog(context: context)
         }
-        if context.channel.isWritable { resumeReadingIfPossible() }
+        if context.channel.isWritable {
+            let waiters = writabilityWaiters
+            writabilityWaiters = []
+            for waiter in waiters { waiter.succeed() }
+            resumeReadingIfPossible()
+        }
         context.fireChannelWritabilityChanged()
     }
 

@@ -58,6 +58,11 @@ struct Dev: AsyncParsableCommand {
         help: "Where IMAP listens, ADDRESS:PORT (default 127.0.0.1:1143), or off. Any login reads its catcher inbox.")
     var imap: String?
 
+    @Option(
+        name: .long,
+        help: "Where POP3 listens, ADDRESS:PORT (default 127.0.0.1:1110), or off. Any login reads its catcher inbox.")
+    var pop3: String?
+
     func run() async throws {
         var configuration = try exitOnError { try options.load() }
         if let smtp {
@@ -77,6 +82,16 @@ struct Dev: AsyncParsableCommand {
             }
         } else if imap == "off" {
             configuration.listeners.removeAll { $0.role.imap != nil }
+        }
+        if pop3 != "off", !configuration.listeners.contains(where: { $0.role.pop3 != nil }) {
+            if let pop3 {
+                guard let listener = parseAddress(pop3) else { fail("--pop3: expected ADDRESS:PORT or off, got '\(pop3)'") }
+                configuration.listeners.append(TernConfiguration.devPOP3Listener(address: listener.address, port: listener.port))
+            } else {
+                configuration.listeners.append(TernConfiguration.devPOP3Listener())
+            }
+        } else if pop3 == "off" {
+            configuration.listeners.removeAll { $0.role.pop3 != nil }
         }
         if let http {
             if http == "off" {

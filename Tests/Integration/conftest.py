@@ -50,6 +50,8 @@ class TernFactory:
         argv += args or []
         if "--imap" not in argv:
             argv += ["--imap", "127.0.0.1:0"]  # never the fixed default port: servers run side by side
+        if "--pop3" not in argv:
+            argv += ["--pop3", "127.0.0.1:0"]
         return self._start(TernServer(argv, work, data, hostname=hostname, mode="dev"), wait)
 
     def serve(self, *, listeners: list[dict] | None = None, limits: dict | None = None, tls: dict | None = None,

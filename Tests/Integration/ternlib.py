@@ -738,3 +738,49 @@ def wait_for_files(directory: Path, count: int, timeout: float = 15.0) -> list[P
         time.sleep(0.05)
     raise AssertionError(f"{directory}: {len(files)} of {count} messages delivered after {timeout} s")
 
+
+
+class ScramClient:
+    """The client side of SCRAM-SHA-256 (RFC 5802, RFC 7677), written from the RFCs, for any
+    protocol's SASL exchange: `first()` is the client-first message, `final(server_first)` the
+    client-final one (both base64), and `verifies(server_final)` checks the server's signature,
+    which only a server that knows the user's ServerKey can produce (mutual authentication)."""
+
+    def __init__(self, user: str, password: str):
+        import base64
+        self.password = password
+        self.nonce = base64.b64encode(os.urandom(18)).decode()
+        self.bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={self.nonce}"
+        self.fields: dict[str, str] = {}
+        self.expected = ""
+
+    @staticmethod
+    def _b64(data: bytes | str) -> str:
+        import base64
+        return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+    def first(self) -> str:
+        return self._b64("n,," + self.bare)
+
+    def final(self, server_first_b64: str, tamper: str | None = None) -> str:
+        import base64
+        import hashlib
+        import hmac
+        server_first = base64.b64decode(server_first_b64).decode()
+        self.fields = dict(item.split("=", 1) for item in server_first.split(","))
+        assert self.fields["r"].startswith(self.nonce) and len(self.fields["r"]) > len(self.nonce)
+        salt, iterations = base64.b64decode(self.fields["s"]), int(self.fields["i"])
+        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(), salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        without_proof = f"c=biws,r={self.fields['r'] + (tamper or '')}"
+        auth_message = f"{self.bare},{server_first},{without_proof}".encode()
+        signature = hmac.new(stored_key, auth_message, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        self.expected = "v=" + self._b64(hmac.new(server_key, auth_message, "sha256").digest())
+        return self._b64(f"{without_proof},p={self._b64(proof)}")
+
+    def verifies(self, server_final_b64: str) -> bool:
+        import base64
+        return base64.b64decode(server_final_b64).decode() == self.expected

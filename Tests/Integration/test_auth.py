@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from ternlib import SUBMISSION_LISTENERS, data_payload, message, need_tool, split_received, unverified_context, wait_for_files
+from ternlib import ScramClient, SUBMISSION_LISTENERS, data_payload, message, need_tool, split_received, unverified_context, wait_for_files
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -362,37 +362,19 @@ def scram_login(c, user: str, password: str, *, initial_response: bool = True, t
     """Runs a SCRAM-SHA-256 exchange on the raw connection `c`; returns the final reply. The
     client checks the server's signature (mutual authentication): a server that does not know
     the user's ServerKey cannot produce it."""
-    import hashlib
-    import hmac
-    import os
-    client_nonce = b64(os.urandom(18))
-    bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={client_nonce}"
+    scram = ScramClient(user, password)
     if initial_response:
-        r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + bare))
+        r = c.cmd("AUTH SCRAM-SHA-256 " + scram.first())
     else:
         r = c.cmd("AUTH SCRAM-SHA-256")
         assert r.code == 334 and r.text == "", r
-        r = c.cmd(b64("n,," + bare))
+        r = c.cmd(scram.first())
     assert r.code == 334, r
-    server_first = base64.b64decode(r.text).decode()
-    fields = dict(item.split("=", 1) for item in server_first.split(","))
-    assert fields["r"].startswith(client_nonce) and len(fields["r"]) > len(client_nonce)
-    salt, iterations = base64.b64decode(fields["s"]), int(fields["i"])
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    nonce = fields["r"] + (tamper or "")
-    without_proof = f"c=biws,r={nonce}"
-    auth_message = f"{bare},{server_first},{without_proof}".encode()
-    signature = hmac.new(stored_key, auth_message, "sha256").digest()
-    proof = bytes(a ^ b for a, b in zip(client_key, signature))
-    r = c.cmd(b64(f"{without_proof},p={b64(proof)}"))
+    r = c.cmd(scram.final(r.text, tamper=tamper))
     if r.code != 334:
-        return r, fields
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    expected = "v=" + b64(hmac.new(server_key, auth_message, "sha256").digest())
-    assert base64.b64decode(r.text).decode() == expected, "the server's signature does not verify"
-    return c.cmd(""), fields
+        return r, scram.fields
+    assert scram.verifies(r.text), "the server's signature does not verify"
+    return c.cmd(""), scram.fields
 
 
 def tls_session(server, role: str):

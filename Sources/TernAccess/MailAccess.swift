@@ -2,10 +2,11 @@ public import TernDirectory
 public import TernSASL
 public import TernStore
 
-/// Who may log in over IMAP, and where their mailboxes are.
-public protocol IMAPAccess: Sendable {
+/// Who may log in to read mail (IMAP, POP3), and where their mailboxes are: the one place the
+/// access protocols meet the directory and the mailbox store.
+public protocol MailAccess: Sendable {
     /// Checks a user name and password from `client`.
-    func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult
+    func login(_ credentials: SASLCredentials, client: String) async throws -> MailLoginResult
     /// A SCRAM-SHA-256 exchange, or nil when this access cannot run one.
     func scramLogin(client: String) -> SCRAMLogin?
     /// Whether `scramLogin` runs exchanges (AUTH=SCRAM-SHA-256 is advertised).
@@ -17,7 +18,7 @@ public protocol IMAPAccess: Sendable {
     func quota(of user: String) async throws -> Int?
 }
 
-public enum IMAPLoginResult: Sendable {
+public enum MailLoginResult: Sendable {
     /// Logged in as this user (the account's address).
     case accepted(String)
     case rejected
@@ -25,7 +26,7 @@ public enum IMAPLoginResult: Sendable {
 }
 
 /// Serve mode: the account directory's logins, each account's Maildir with its folders.
-public struct DirectoryIMAPAccess: IMAPAccess {
+public struct DirectoryMailAccess: MailAccess {
     public let authenticator: Authenticator
     public let mailboxes: MaildirMailboxStore
 
@@ -34,7 +35,7 @@ public struct DirectoryIMAPAccess: IMAPAccess {
         self.mailboxes = mailboxes
     }
 
-    public func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult {
+    public func login(_ credentials: SASLCredentials, client: String) async throws -> MailLoginResult {
         switch try await authenticator.verify(credentials, client: client) {
         case .accepted(let account): .accepted(account.address)
         case .rejected: .rejected
@@ -60,15 +61,16 @@ public struct DirectoryIMAPAccess: IMAPAccess {
 }
 
 /// Dev mode: any credentials; the user name picks the catcher inbox (as for SMTP, made on first
-/// use), which is the user's INBOX and only mailbox. A test reads what its application sent.
-public struct CatcherIMAPAccess: IMAPAccess {
+/// use), which is the user's INBOX and only mailbox (and POP3 maildrop). A test reads what its
+/// application sent.
+public struct CatcherMailAccess: MailAccess {
     public let catcher: CatcherStore
 
     public init(catcher: CatcherStore) {
         self.catcher = catcher
     }
 
-    public func login(_ credentials: SASLCredentials, client: String) async throws -> IMAPLoginResult {
+    public func login(_ credentials: SASLCredentials, client: String) async throws -> MailLoginResult {
         .accepted(CatcherStore.inboxName(login: credentials.username))
     }
 
@@ -89,16 +91,20 @@ public struct CatcherIMAPAccess: IMAPAccess {
 }
 
 /// One mailbox, INBOX, and no folders (the dev catcher's view for a login).
-struct InboxOnly: MailboxFolders {
-    let inbox: any Mailbox
+public struct InboxOnly: MailboxFolders {
+    public let inbox: any Mailbox
 
-    func list() async throws -> [MailboxFolder] { [MailboxFolder(name: "INBOX", subscribed: true)] }
-    func open(_ name: String) async throws -> (any Mailbox)? { name == "INBOX" ? inbox : nil }
-    func create(_ name: String) async throws(FolderError) { throw name == "INBOX" ? .exists : .notPermitted }
-    func delete(_ name: String) async throws(FolderError) { throw .notPermitted }
-    func rename(_ name: String, to newName: String) async throws(FolderError) { throw .notPermitted }
-    func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError) {
+    public init(inbox: any Mailbox) {
+        self.inbox = inbox
+    }
+
+    public func list() async throws -> [MailboxFolder] { [MailboxFolder(name: "INBOX", subscribed: true)] }
+    public func open(_ name: String) async throws -> (any Mailbox)? { name == "INBOX" ? inbox : nil }
+    public func create(_ name: String) async throws(FolderError) { throw name == "INBOX" ? .exists : .notPermitted }
+    public func delete(_ name: String) async throws(FolderError) { throw .notPermitted }
+    public func rename(_ name: String, to newName: String) async throws(FolderError) { throw .notPermitted }
+    public func subscribe(_ name: String, _ subscribed: Bool) async throws(FolderError) {
         guard name == "INBOX" else { throw .noSuchFolder }
     }
-    func subscriptions() async throws -> [String] { ["INBOX"] }
+    public func subscriptions() async throws -> [String] { ["INBOX"] }
 }

@@ -150,7 +150,7 @@ let package = Package(
         // and POP3 alike.
         .target(
             name: "TernAccess",
-            dependencies: ["TernDirectory", "TernStore", "TernSASL"],
+            dependencies: ["TernDirectory", "TernStore", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -18,7 +18,7 @@ final class POP3Session: ConnectionDriver {
 
     private let endpoint: POP3Endpoint
     private var machine: POP3ServerSession
-    private var scram: SCRAMLogin?
+    private let logins: MailLogins
     private var failedLogins = 0
     private var retrieved = 0
     /// Who logged in, for the session's summary line.
@@ -32,6 +32,7 @@ final class POP3Session: ConnectionDriver {
     init(endpoint: POP3Endpoint) {
         self.endpoint = endpoint
         self.machine = POP3ServerSession(configuration: endpoint.configuration.session)
+        self.logins = MailLogins(access: endpoint.access)
     }
 
     // MARK: Events
@@ -86,34 +87,12 @@ final class POP3Session: ConnectionDriver {
             connection.close()
 
         case .authenticate(let credentials):
-            let (access, client) = (endpoint.access, connection.clientAddress)
-            let future = eventLoop.makeFutureWithTask { try await access.login(credentials, client: client) }
-            connection.suspendReading(until: future) { [self] result in
-                switch result {
-                case .success(.accepted(let user)): return loggedIn(user, mechanism: credentials.mechanism, connection)
-                case .success(.rejected): return failed(credentials.username, .rejected, connection)
-                case .success(.unavailable): return failed(credentials.username, .unavailable, connection)
-                case .failure(let error):
-                    connection.logger.warning("login could not be checked", metadata: ["error": "\(error)"])
-                    return failed(credentials.username, .unavailable, connection)
-                }
-            }
+            let step = logins.check(credentials, client: connection.clientAddress, on: eventLoop)
+            connection.suspendReading(until: step) { [self] in loginStep($0, connection) }
 
         case .continueAuthentication(_, let response, let isFirst):
-            if isFirst { scram = endpoint.access.scramLogin(client: connection.clientAddress) }
-            guard let exchange = scram else { return connection.run(machine.authenticationCompleted(.rejected)) }
-            let future = eventLoop.makeFutureWithTask { try await exchange.respond(response) }
-            connection.suspendReading(until: future) { [self] result in
-                switch result {
-                case .success(.challenge(let challenge)): return machine.authenticationCompleted(.challenge(challenge))
-                case .success(.accepted(let account)):
-                    scram = nil
-                    return loggedIn(account.address, mechanism: .scramSHA256, connection)
-                case .success(.rejected): return failed(exchange.username ?? "-", .rejected, connection)
-                case .success(.malformed): return failed(exchange.username ?? "-", .malformed, connection)
-                case .failure: return failed(exchange.username ?? "-", .unavailable, connection)
-                }
-            }
+            let step = logins.respond(response, isFirst: isFirst, client: connection.clientAddress, on: eventLoop)
+            connection.suspendReading(until: step) { [self] in loginStep($0, connection) }
 
         case .openMaildrop(let user):
             guard endpoint.maildropLocks.acquire(user) else {
@@ -217,10 +196,23 @@ final class POP3Session: ConnectionDriver {
         return machine.authenticationCompleted(.accepted(user: user))
     }
 
+    /// Where a login stands, for the machine.
+    private func loginStep(_ result: Result<MailLogins.Step, any Error>, _ connection: ServerConnection<POP3Session>)
+        -> [POP3ServerSession.Action]
+    {
+        switch result {
+        case .success(.accepted(let user, let mechanism)): loggedIn(user, mechanism: mechanism, connection)
+        case .success(.challenge(let challenge)): machine.authenticationCompleted(.challenge(challenge))
+        case .success(.rejected(let username)): failed(username, .rejected, connection)
+        case .success(.malformed(let username)): failed(username, .malformed, connection)
+        case .success(.unavailable(let username)): failed(username, .unavailable, connection)
+        case .failure: failed("-", .unavailable, connection)
+        }
+    }
+
     private func failed(_ username: String, _ outcome: POP3ServerSession.AuthenticationOutcome, _ connection: ServerConnection<POP3Session>)
         -> [POP3ServerSession.Action]
     {
-        scram = nil
         failedLogins += 1
         connection.logger.notice("authentication failed", metadata: ["sasl_username": "\(username)"])
         if failedLogins > endpoint.configuration.softErrorLimit { connection.startTarpit(endpoint.configuration.errorDelay) }

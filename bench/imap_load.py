@@ -8,6 +8,7 @@
   select_100k_s      SELECT of the 100,000-message mailbox `big` (the first, cold)
   select_100k_again_s  the same SELECT again (what a client reconnecting pays)
   rss_after_select_kb  the server's resident memory after it
+  anon_after_select_kb  of it, the private memory (RssAnon: not the binaries' shared pages)
   fetch_1000_headers_s FETCH 1:1000 (BODY.PEEK[HEADER]) in the 10,000-message INBOX
   search_10k_s       SEARCH SUBJECT over the 10,000 messages (each message's header read)
   idle_kb_per_session  resident memory per session of 1,000 sessions in IDLE on INBOX
@@ -59,13 +60,15 @@ def tree(pids: list[int]) -> list[int]:
     return found
 
 
-def rss_kb(pids: list[int]) -> int:
+def rss_kb(pids: list[int], field: str = "VmRSS") -> int:
+    """The processes' resident memory (`VmRSS`), or one part of it (`RssAnon`: private memory,
+    without the pages of the binaries and libraries, which the system shares and can drop)."""
     total = 0
     for pid in tree(pids):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             pass
@@ -91,6 +94,7 @@ def rows(port: int, user: str, password: str, pids: list[int]) -> None:
     client.close()
     out.append(("select_100k_again_s", timed(lambda: client.select("big", readonly=True))))
     out.append(("rss_after_select_kb", rss_kb(pids)))
+    out.append(("anon_after_select_kb", rss_kb(pids, "RssAnon")))
     client.close()
     client.select("INBOX", readonly=True)
     out.append(("fetch_1000_headers_s", timed(lambda: client.fetch("1:1000", "(BODY.PEEK[HEADER])"))))

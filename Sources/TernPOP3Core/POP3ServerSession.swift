@@ -128,17 +128,18 @@ public struct POP3ServerSession: Sendable {
     private var awaitingTLS = false
     /// The name a USER command gave, for the PASS that follows.
     private var pendingUser: String?
-    /// The AUTH exchange under way.
-    private var exchange: Exchange?
+    /// The login under way (USER/PASS or AUTH).
+    private var login: Login?
     /// The user whose maildrop is being opened.
     private var opening: String?
     private var messages: [Message] = []
     private var deleted: Set<Int> = []
 
-    private struct Exchange: Sendable {
-        var mechanism: SASLCredentials.Mechanism
+    private struct Login: Sendable {
+        /// AUTH's SASL exchange; nil for USER/PASS.
+        var exchange: SASLServerExchange?
+        /// The exchange waits for the client's next response line (not the driver).
         var awaitingResponse = false
-        var responses = 0
     }
 
     public init(configuration: Configuration) {
@@ -207,31 +208,27 @@ public struct POP3ServerSession: Sendable {
 
     /// The driver's answer to `.authenticate` or `.continueAuthentication`.
     public mutating func authenticationCompleted(_ outcome: AuthenticationOutcome) -> [Action] {
-        guard var current = exchange else { return finish([]) }
+        guard var current = login else { return finish([]) }
+        login = nil
         switch outcome {
         case .accepted(let user):
-            exchange = nil
             opening = user
             // Logged in: the maildrop is opened (and locked) before the +OK (§4).
             return [.openMaildrop(user: user)]
-        case .challenge(let challenge) where current.mechanism == .scramSHA256:
+        case .challenge(let challenge) where current.exchange != nil:
             current.awaitingResponse = true
-            exchange = current
+            login = current
             var buffer = ByteBuffer(string: "+ ")
             buffer.writeString(Base64.encode(challenge))
             buffer.writeStaticString("\r\n")
             return finish([.send(buffer)])
         case .challenge, .rejected:
-            exchange = nil
             return finish([.send(Self.error("Authentication failed", code: "AUTH"))])
         case .unavailable:
-            exchange = nil
             return finish([.send(Self.error("Temporary authentication failure", code: "SYS/TEMP"))])
         case .malformed:
-            exchange = nil
             return finish([.send(Self.error("Malformed authentication response"))])
         case .tooManySessions:
-            exchange = nil
             return finish([.send(Self.error("Too many sessions for this user", code: "IN-USE"))])
         }
     }
@@ -281,7 +278,7 @@ public struct POP3ServerSession: Sendable {
     private mutating func process() -> [Action] {
         var actions: [Action] = []
         while !waiting, !awaitingTLS, state != .closed, state != .update {
-            let limit = exchange?.awaitingResponse == true ? Self.maximumAuthenticationLineLength : configuration.maximumLineLength
+            let limit = login?.awaitingResponse == true ? Self.maximumAuthenticationLineLength : configuration.maximumLineLength
             let found = input.withUnsafeReadableBytes { LineEnd.find(in: $0, limit: limit) }
             guard let found else {
                 if input.readableBytes >= limit { actions += end("Line too long") }
@@ -289,7 +286,7 @@ public struct POP3ServerSession: Sendable {
             }
             let line = input.readBytes(length: found.end) ?? []
             input.moveReaderIndex(forwardBy: 2)
-            if exchange?.awaitingResponse == true {
+            if login?.awaitingResponse == true {
                 actions += authenticationResponse(line)
                 continue
             }
@@ -339,7 +336,7 @@ public struct POP3ServerSession: Sendable {
             guard let user = SASLPlain.field(Array(name.utf8), allowEmpty: false),
                 let secret = SASLPlain.field(Array(password.utf8), allowEmpty: false)
             else { return [.send(Self.error("Authentication failed", code: "AUTH"))] }
-            exchange = Exchange(mechanism: .login)
+            login = Login()
             waiting = true
             return [.authenticate(SASLCredentials(mechanism: .login, username: user, password: secret))]
         case (.auth(let mechanism, let initialResponse), .authorization):
@@ -415,51 +412,46 @@ public struct POP3ServerSession: Sendable {
         guard let mechanism = configuration.authenticationMechanisms.first(where: { $0.rawValue == name }) else {
             return [.send(Self.error("Unsupported authentication mechanism"))]
         }
-        exchange = Exchange(mechanism: mechanism)
-        guard let initialResponse else {
-            exchange?.awaitingResponse = true
-            return [.send(ByteBuffer(string: "+ \r\n"))]
-        }
         // RFC 5034 §4: "=" is an empty initial response.
-        guard let response = initialResponse == [UInt8(ascii: "=")] ? [] : Base64.decode(initialResponse) else {
-            exchange = nil
-            return [.send(Self.error("Invalid base64 in the initial response"))]
+        var response: [UInt8]?
+        if let initialResponse {
+            response = initialResponse == [UInt8(ascii: "=")] ? [] : Base64.decode(initialResponse)
+            guard response != nil else { return [.send(Self.error("Invalid base64 in the initial response"))] }
         }
-        return step(response)
+        // Both mechanisms are client-first: without an initial response, an empty challenge.
+        guard let (exchange, step) = SASLServerExchange.start(mechanism.rawValue, initialResponse: response) else {
+            return [.send(Self.error("Unsupported authentication mechanism"))]
+        }
+        return sasl(step, exchange)
     }
 
     /// RFC 5034 §4: each response is a base64 line; `*` cancels the exchange.
     private mutating func authenticationResponse(_ line: [UInt8]) -> [Action] {
-        guard var current = exchange else { return [] }
-        current.awaitingResponse = false
-        exchange = current
-        if line == [UInt8(ascii: "*")] {
-            exchange = nil
-            return [.send(Self.error("Authentication cancelled"))]
-        }
-        guard let response = Base64.decode(line) else {
-            exchange = nil
-            return [.send(Self.error("Invalid base64 in the response"))]
-        }
-        return step(response)
+        guard var exchange = login?.exchange else { return [] }
+        login = nil
+        if line == [UInt8(ascii: "*")] { return [.send(Self.error("Authentication cancelled"))] }
+        guard let response = Base64.decode(line) else { return [.send(Self.error("Invalid base64 in the response"))] }
+        let step = exchange.respond(response)
+        return sasl(step, exchange)
     }
 
-    /// Hands a decoded response on: PLAIN's to be checked, SCRAM's to the driver's exchange.
-    private mutating func step(_ response: [UInt8]) -> [Action] {
-        guard var current = exchange else { return [] }
-        switch current.mechanism {
-        case .scramSHA256:
-            current.responses += 1
-            exchange = current
-            waiting = true
-            return [.continueAuthentication(.scramSHA256, response: response, isFirst: current.responses == 1)]
-        case .plain, .login:
-            guard let credentials = SASLPlain.credentials(response) else {
-                exchange = nil
-                return [.send(Self.error("Malformed PLAIN response"))]
-            }
+    /// Acts on what the SASL exchange says: a challenge, credentials to check, a response for
+    /// the driver's exchange, or a refusal.
+    private mutating func sasl(_ step: SASLServerExchange.Step, _ exchange: SASLServerExchange) -> [Action] {
+        login = Login(exchange: exchange)
+        switch step {
+        case .challenge(let challenge):
+            login?.awaitingResponse = true
+            return [.send(ByteBuffer(string: "+ " + Base64.encode(challenge) + "\r\n"))]
+        case .credentials(let credentials):
             waiting = true
             return [.authenticate(credentials)]
+        case .exchange(let mechanism, let response, let isFirst):
+            waiting = true
+            return [.continueAuthentication(mechanism, response: response, isFirst: isFirst)]
+        case .malformed:
+            login = nil
+            return [.send(Self.error("Malformed authentication response"))]
         }
     }
 

@@ -171,12 +171,15 @@ final class POP3Session: ConnectionDriver {
                 top = filter
             }
             connection.write { stuffer.encode(part, into: &$0) }
-            let finished = chunk.readableBytes == 0 || top?.isDone == true
+            // The end: the source's size reached (no read of an empty chunk to learn it), or
+            // TOP's lines sent.
+            let end = offset + chunk.readableBytes
+            let finished = chunk.readableBytes == 0 || end >= source.size || top?.isDone == true
             if finished { connection.write { stuffer.finish(into: &$0) } }
             guard let flushed = connection.flushed() else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
             guard !finished else { return flushed }
             return flushed.assumeIsolated().flatMap { [self] in
-                stream(source, from: offset + chunk.readableBytes, stuffer: stuffer, top: top, on: connection, eventLoop: eventLoop)
+                stream(source, from: end, stuffer: stuffer, top: top, on: connection, eventLoop: eventLoop)
             }.nonisolated()
         }.nonisolated()
     }

@@ -137,10 +137,10 @@ public struct IMAPServerSession: Sendable {
 
     private struct Login: Sendable {
         var tag: String
-        var mechanism: SASLCredentials.Mechanism
+        /// AUTHENTICATE's SASL exchange; nil for LOGIN.
+        var exchange: SASLServerExchange?
         /// The exchange waits for the client's next response line (not the driver).
         var awaitingResponse = false
-        var responses = 0
     }
 
     public init(configuration: Configuration) {
@@ -223,9 +223,9 @@ public struct IMAPServerSession: Sendable {
             self.login = nil
             state = .authenticated(user: user)
             framer.configuration = configuration.authenticatedLimits
-            let text = login.mechanism == .login ? "LOGIN completed" : "AUTHENTICATE completed"
+            let text = login.exchange == nil ? "LOGIN completed" : "AUTHENTICATE completed"
             actions.append(.send(status(tag: login.tag, .ok, code: "CAPABILITY " + capabilities.joined(separator: " "), text: text)))
-        case .challenge(let challenge) where login.mechanism != .login:
+        case .challenge(let challenge) where login.exchange != nil:
             login.awaitingResponse = true
             self.login = login
             var buffer = ByteBuffer(string: "+ ")
@@ -333,8 +333,9 @@ public struct IMAPServerSession: Sendable {
 
     /// RFC 9051 §6.2.2: each response is a base64 line, `*` cancels the exchange.
     private mutating func authenticationResponse(_ line: [UInt8]) -> [Action] {
-        guard var login else { return [] }
+        guard var login, var exchange = login.exchange else { return [] }
         login.awaitingResponse = false
+        self.login = login
         if line == [UInt8(ascii: "*")] {
             self.login = nil
             return [.send(status(tag: login.tag, .bad, text: "AUTHENTICATE cancelled"))]
@@ -343,26 +344,27 @@ public struct IMAPServerSession: Sendable {
             self.login = nil
             return [.send(status(tag: login.tag, .bad, text: "Invalid base64 in the response"))]
         }
-        self.login = login
-        return step(response)
+        let step = exchange.respond(response)
+        return sasl(step, exchange, tag: login.tag)
     }
 
-    /// Hands a decoded response on: PLAIN's to be checked, SCRAM's to the driver's exchange.
-    private mutating func step(_ response: [UInt8]) -> [Action] {
-        guard var login else { return [] }
-        switch login.mechanism {
-        case .scramSHA256:
-            login.responses += 1
-            self.login = login
-            waiting = true
-            return [.continueAuthentication(.scramSHA256, response: response, isFirst: login.responses == 1)]
-        case .plain, .login:
-            guard let credentials = SASLPlain.credentials(response) else {
-                self.login = nil
-                return [.send(status(tag: login.tag, .bad, text: "Malformed PLAIN response"))]
-            }
+    /// Acts on what the SASL exchange says: a challenge, credentials to check, a response for
+    /// the driver's exchange, or a refusal.
+    private mutating func sasl(_ step: SASLServerExchange.Step, _ exchange: SASLServerExchange, tag: String) -> [Action] {
+        login = Login(tag: tag, exchange: exchange)
+        switch step {
+        case .challenge(let challenge):
+            login?.awaitingResponse = true
+            return [.send(ByteBuffer(string: "+ " + Base64.encode(challenge) + "\r\n"))]
+        case .credentials(let credentials):
             waiting = true
             return [.authenticate(credentials)]
+        case .exchange(let mechanism, let response, let isFirst):
+            waiting = true
+            return [.continueAuthentication(mechanism, response: response, isFirst: isFirst)]
+        case .malformed:
+            login = nil
+            return [.send(status(tag: tag, .bad, text: "Malformed authentication response"))]
         }
     }
 
@@ -403,7 +405,7 @@ public struct IMAPServerSession: Sendable {
             guard let name = SASLPlain.field(user, allowEmpty: false), let secret = SASLPlain.field(password, allowEmpty: false) else {
                 return [.send(status(tag: tag, .no, code: "AUTHENTICATIONFAILED", text: "Authentication failed"))]
             }
-            login = Login(tag: tag, mechanism: .login)
+            login = Login(tag: tag)
             waiting = true
             return [.authenticate(SASLCredentials(mechanism: .login, username: name, password: secret))]
         case .authenticate(let name, let initialResponse):
@@ -480,18 +482,19 @@ public struct IMAPServerSession: Sendable {
         else {
             return [.send(status(tag: tag, .no, code: "CANNOT", text: "Unsupported authentication mechanism"))]
         }
-        login = Login(tag: tag, mechanism: mechanism)
-        guard let initialResponse else {
-            // Both mechanisms are client-first: an empty challenge asks for the first response.
-            login?.awaitingResponse = true
-            return [.send(ByteBuffer(string: "+ \r\n"))]
-        }
         // RFC 4959 §3: `=` is an empty initial response.
-        guard let response = initialResponse == [UInt8(ascii: "=")] ? [] : Base64.decode(initialResponse) else {
-            login = nil
-            return [.send(status(tag: tag, .bad, text: "Invalid base64 in the initial response"))]
+        var response: [UInt8]?
+        if let initialResponse {
+            response = initialResponse == [UInt8(ascii: "=")] ? [] : Base64.decode(initialResponse)
+            guard response != nil else {
+                return [.send(status(tag: tag, .bad, text: "Invalid base64 in the initial response"))]
+            }
         }
-        return step(response)
+        // Both mechanisms are client-first: without an initial response, an empty challenge.
+        guard let (exchange, step) = SASLServerExchange.start(mechanism.rawValue, initialResponse: response) else {
+            return [.send(status(tag: tag, .no, code: "CANNOT", text: "Unsupported authentication mechanism"))]
+        }
+        return sasl(step, exchange, tag: tag)
     }
 
     private func status(tag: String?, _ status: ResponseWriter.Status, code: String? = nil, text: String) -> ByteBuffer {

@@ -661,9 +661,9 @@ public struct ServerSessionStateMachine: Sendable {
         case .exchange(let mechanism, let response, let isFirst):
             state = .awaitingAuthentication(exchange)
             actions.append(.continueAuthentication(mechanism, response, isFirst: isFirst))
-        case .failure(let failure):
+        case .malformed:
             state = .command
-            reply(failure, &actions)
+            reply(.saslMalformed, &actions)
         }
     }
 

@@ -15,6 +15,10 @@ import TernStore
 final class POP3Session: ConnectionDriver {
     /// The octets read from the store at a time while a message is sent.
     static let chunkSize = 64 * 1024
+    /// Messages opened ahead of the RETR that asks for them, and the most octets they may hold
+    /// in all (each is opened with its first 64 KB read).
+    static let readAheadCount = 16
+    static let readAheadOctets = 512 * 1024
 
     private let endpoint: POP3Endpoint
     private var machine: POP3ServerSession
@@ -28,6 +32,11 @@ final class POP3Session: ConnectionDriver {
     /// The maildrop this session locked (`MaildropLocks`), and its mailbox once open.
     private var lockHolder: String?
     private var maildrop: (any Mailbox)?
+    /// The maildrop's messages as listed at login, in order.
+    private var listing: [POP3ServerSession.Message] = []
+    /// Messages opened ahead (clients RETR one after the other): a RETR of one of them needs
+    /// no trip to the store's threads.
+    private var openedAhead: [UInt32: any MessageSource] = [:]
 
     init(endpoint: POP3Endpoint) {
         self.endpoint = endpoint
@@ -70,6 +79,7 @@ final class POP3Session: ConnectionDriver {
         if let lockHolder { endpoint.maildropLocks.release(lockHolder) }
         if let sessionHolder { endpoint.userSessions.release(sessionHolder) }
         (lockHolder, sessionHolder, maildrop) = (nil, nil, nil)
+        openedAhead = [:]
     }
 
     // MARK: Actions
@@ -112,6 +122,7 @@ final class POP3Session: ConnectionDriver {
                 switch result {
                 case .success(let (inbox, listing)):
                     maildrop = inbox
+                    self.listing = listing
                     return machine.maildropOpened(listing)
                 case .failure(let error):
                     connection.logger.error("cannot open the maildrop", metadata: ["tern_user": "\(user)", "error": "\(error)"])
@@ -123,8 +134,7 @@ final class POP3Session: ConnectionDriver {
         case .retrieve(let uid, let bodyLines, let status):
             guard let mailbox = maildrop else { return connection.run(machine.retrievalCompleted(sent: false)) }
             retrieved += 1
-            let opened = eventLoop.makeFutureWithTask { try await mailbox.source(of: uid) }
-            let sent = opened.assumeIsolated().flatMap { [self] source -> EventLoopFuture<Bool> in
+            let sent = open(uid, of: mailbox, on: eventLoop).assumeIsolated().flatMap { [self] source -> EventLoopFuture<Bool> in
                 // Gone (expunged over IMAP meanwhile): nothing was sent, the machine says so.
                 guard let source else { return eventLoop.makeSucceededFuture(false) }
                 connection.write { $0.writeImmutableBuffer(status) }
@@ -153,6 +163,34 @@ final class POP3Session: ConnectionDriver {
                 return machine.updateCompleted(succeeded: (try? result.get()) != nil)
             }
         }
+    }
+
+    /// The message `uid`, opened ahead or now; when now, with the messages that follow it in the
+    /// listing (as many as `readAheadCount` and `readAheadOctets` allow), in one trip.
+    private func open(_ uid: UInt32, of mailbox: any Mailbox, on eventLoop: any EventLoop) -> EventLoopFuture<(any MessageSource)?> {
+        if let ready = openedAhead.removeValue(forKey: uid) { return eventLoop.makeSucceededFuture(ready) }
+        var batch = [uid]
+        // The listing is in UID order.
+        var (low, high) = (0, listing.count)
+        while low < high {
+            let middle = low + (high - low) / 2
+            if listing[middle].uid < uid { low = middle + 1 } else { high = middle }
+        }
+        if low < listing.count, listing[low].uid == uid {
+            let position = low
+            var octets = 0
+            for next in listing[(position + 1)...].prefix(Self.readAheadCount - 1) {
+                octets += min(next.size, Self.chunkSize)
+                guard octets <= Self.readAheadOctets else { break }
+                batch.append(next.uid)
+            }
+        }
+        return mailbox.sources(of: batch, on: eventLoop).assumeIsolated().map { [self] opened in
+            var opened = opened
+            let source = opened.removeValue(forKey: uid)
+            openedAhead = opened
+            return source
+        }.nonisolated()
     }
 
     /// Sends `source` from `offset` on, byte-stuffed (and cut by `top`), waiting for the client

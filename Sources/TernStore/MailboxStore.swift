@@ -62,6 +62,12 @@ public protocol Mailbox: AnyObject, Sendable {
     /// expunged meanwhile. Nil when there is no such message.
     func source(of uid: UInt32) async throws -> (any MessageSource)?
 
+    /// `source(of:)` for several messages, for a caller on an event loop (POP3's RETR, which
+    /// opens the next messages with the one asked for): the store opens them on its threads in
+    /// one trip and answers on `eventLoop`, without a task in between. Messages that are gone
+    /// are left out.
+    func sources(of uids: [UInt32], on eventLoop: any EventLoop) -> EventLoopFuture<[UInt32: any MessageSource]>
+
     /// What a reader derived from the messages with `uids` and asked the mailbox to keep
     /// (`cacheFacts`): octets the store returns without interpreting them, while the message
     /// is there and UIDVALIDITY stays. A cache: any record may be missing (it is then made
@@ -117,6 +123,17 @@ extension Mailbox {
             if let (octets, size) = try await contents(of: uid, limit: limit) { found[uid] = StoredPrefix(octets: octets, size: size) }
         }
         return found
+    }
+
+    /// Through a task, one at a time: for a backend without a cheaper way.
+    public func sources(of uids: [UInt32], on eventLoop: any EventLoop) -> EventLoopFuture<[UInt32: any MessageSource]> {
+        eventLoop.makeFutureWithTask {
+            var found: [UInt32: any MessageSource] = [:]
+            for uid in uids {
+                if let source = try await self.source(of: uid) { found[uid] = source }
+            }
+            return found
+        }
     }
 
     /// Keeps nothing: for a backend without a cache.

@@ -278,29 +278,35 @@ final class MaildirMailbox: Mailbox {
     }
 
     func source(of uid: UInt32) async throws -> (any MessageSource)? {
-        let pool = self.pool
-        return try await withFile(of: uid) { path in try MessageFileReader.openBlocking(path: path, pool: pool) }
+        try await pool.runIfActive { try self.openSource(of: uid) }
     }
 
-    /// Runs `read` on the pool with the path of the file of `uid`; lists the Maildir again, once,
-    /// when the file moved meanwhile (another reader flagged it). Nil when there is no such
-    /// message.
-    private func withFile<T: Sendable>(of uid: UInt32, _ read: @escaping @Sendable (String) throws -> T) async throws -> T? {
-        let root = maildir.root
-        return try await pool.runIfActive { () throws -> T? in
-            for attempt in 0..<2 {
-                if attempt == 1 || !self.listing.withLockedValue({ $0.listed }) {
-                    try self.operations.withLock { _ = try self.relist() }
-                }
-                guard let path = self.listing.withLockedValue({ $0.messages[uid]?.path }) else { return nil }
-                do {
-                    return try read("\(root)/\(path)")
-                } catch let error as StoreError where error.errno == ENOENT {
-                    continue
-                }
+    func sources(of uids: [UInt32], on eventLoop: any EventLoop) -> EventLoopFuture<[UInt32: any MessageSource]> {
+        pool.runIfActive(eventLoop: eventLoop) {
+            var found: [UInt32: any MessageSource] = [:]
+            for uid in uids {
+                if let source = try self.openSource(of: uid) { found[uid] = source }
             }
-            return nil
+            return found
         }
+    }
+
+    /// Opens the file of `uid`; lists the Maildir again, once, when the file moved meanwhile
+    /// (another reader flagged it). Nil when there is no such message. Call on the pool.
+    private func openSource(of uid: UInt32) throws -> (any MessageSource)? {
+        let root = maildir.root
+        for attempt in 0..<2 {
+            if attempt == 1 || !listing.withLockedValue({ $0.listed }) {
+                try operations.withLock { _ = try relist() }
+            }
+            guard let path = listing.withLockedValue({ $0.messages[uid]?.path }) else { return nil }
+            do {
+                return try MessageFileReader.openBlocking(path: "\(root)/\(path)", pool: pool)
+            } catch let error as StoreError where error.errno == ENOENT {
+                continue
+            }
+        }
+        return nil
     }
 
     /// Reads the Maildir, numbers what has no UID, replaces the listing and reports what changed.

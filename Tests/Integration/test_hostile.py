@@ -384,6 +384,43 @@ def test_smtp_storm_of_random_and_grammar_shaped_bytes(shared_tern):
     assert shared_tern.body_of(qid) == content
 
 
+POP3_ALPHABET = [b"USER a\r\n", b"PASS b\r\n", b"AUTH PLAIN ", b"AUTH SCRAM-SHA-256\r\n", b"STLS\r\n", b"CAPA\r\n",
+                 b"STAT\r\n", b"LIST ", b"RETR ", b"TOP ", b"DELE ", b"UIDL ", b"RSET\r\n", b"NOOP\r\n", b"1", b"0",
+                 b"-1", b"+1", b"99999999999999999999", b"4294967296", b" ", b"\r\n", b"\n", b"\r", b"\x00", b"*\r\n",
+                 b"=\r\n", b"\xff\xfe", b"QUIT\r\n"]
+
+
+def test_pop3_storm_of_random_and_grammar_shaped_bytes(shared_tern):
+    """200 POP3 connections of random octets and of POP3-shaped fragments in random order (half
+    of them logged in first): every connection ends, and the server still serves POP3."""
+    import poplib
+    import random
+    import socket
+    listener = shared_tern.listener("pop3")
+    rng = random.Random(17)
+    for n in range(200):
+        if n % 2:
+            payload = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2048)))
+        else:
+            payload = b"USER storm\r\nPASS x\r\n" + b"".join(rng.choice(POP3_ALPHABET) for _ in range(rng.randrange(1, 60)))
+        try:
+            with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
+                sock.sendall(payload)
+                sock.settimeout(0.05)
+                try:
+                    while sock.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    pop = poplib.POP3(listener.host, listener.port, timeout=30)
+    pop.user("after-storm")
+    pop.pass_("x")
+    assert pop.stat() == (0, 0)
+    pop.quit()
+
+
 def test_http_storm_of_hostile_requests(shared_tern):
     """Hostile paths, queries, methods and bodies on the API: answers, never a dead process."""
     import random

@@ -38,6 +38,7 @@ struct POP3CommandTests {
         #expect(throws: POP3Command.Error.noSuchMessage) { try Self.parse("LIST 0") }
         #expect(throws: POP3Command.Error.invalidArguments("TOP")) { try Self.parse("TOP 1 -1") }
         #expect(throws: POP3Command.Error.invalidArguments("RETR")) { try Self.parse("RETR -1") }
+        #expect(throws: POP3Command.Error.invalidArguments("RETR")) { try Self.parse("RETR +1") }
         #expect(throws: POP3Command.Error.invalidArguments("RETR")) { try Self.parse("RETR") }
         #expect(throws: POP3Command.Error.invalidArguments("DELE")) { try Self.parse("DELE 1 2") }
         #expect(throws: POP3Command.Error.invalidArguments("LIST")) { try Self.parse("LIST a") }

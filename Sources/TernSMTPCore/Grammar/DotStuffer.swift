@@ -50,6 +50,11 @@ public struct DotStuffer: Sendable {
                     repairedLineEndings += 1
                 }
                 switch byte {
+                case UInt8(ascii: "\r") where index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n"):
+                    // A canonical CRLF stays in the run: one copy per run of ordinary lines, not
+                    // two writes per line.
+                    index += 2
+                    atLineStart = true
                 case UInt8(ascii: "\r"):
                     flush(index)
                     pendingCR = true

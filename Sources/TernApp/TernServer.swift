@@ -56,6 +56,13 @@ public enum TernServer {
         }
         // Large listings and messages pass through; the memory they took must not stay resident.
         tern_tune_allocator_for_server()
+        // A descriptor per client and two per open mailbox: the usual soft limit is far too low.
+        let openFiles = tern_raise_open_file_limit()
+        if openFiles >= 0, openFiles < Int64(configuration.limits.connections) * 2 {
+            logger.warning(
+                "the open-file limit is low for the connections allowed; raise the hard limit (ulimit -Hn)",
+                metadata: ["tern_open_files": "\(openFiles)", "tern_connections": "\(configuration.limits.connections)"])
+        }
         // The configuration file's catcher.http was checked when it was read; --http was not.
         if mode == .dev, let http = configuration.http, !ConfigurationLoader.isLoopback(http.address) {
             throw StartupError(description: "catcher.http (--http): \(ConfigurationLoader.catcherLoopbackOnly(http.address))")

@@ -41,18 +41,69 @@ public final class MaildirMailboxStore: MailboxStore {
         case folders(inbox: String)
     }
 
-    /// The mailboxes opened since start, and those being opened: one opening per mailbox, so
-    /// no append's file in `tmp/` is taken for an interrupted one.
+    /// The mailboxes this process has open, and those being opened: one instance and one
+    /// opening per mailbox, so no append's file in `tmp/` is taken for an interrupted one and
+    /// no two listings of one Maildir disagree.
+    ///
+    /// The `keptOpen` most recently used are held here; the others only as long as someone else
+    /// holds them (a selected IMAP session, a delivery under way), and are found again while
+    /// they are. A server with many users so holds what they use, not every mailbox any of them
+    /// ever opened (each open Maildir holds two directory descriptors and its listing).
     private struct Registry {
         var open: [String: MaildirMailbox] = [:]
+        /// When each held mailbox was last asked for.
+        var lastUse: [String: UInt64] = [:]
+        var clock: UInt64 = 0
+        var released: [String: WeakMailbox] = [:]
         var opening: [String: Task<MaildirMailbox, any Error>] = [:]
+
+        /// The open mailbox `key`, held again if it had been released and is still alive.
+        mutating func find(_ key: String) -> MaildirMailbox? {
+            if let mailbox = open[key] ?? released[key]?.mailbox {
+                hold(key, mailbox)
+                return mailbox
+            }
+            released[key] = nil
+            return nil
+        }
+
+        /// Holds `mailbox` as the most recently used; past `capacity`, releases the least recently
+        /// used tenth (to the weak table, where the dead are swept at the same time).
+        mutating func hold(_ key: String, _ mailbox: MaildirMailbox, capacity: Int = .max) {
+            clock += 1
+            open[key] = mailbox
+            lastUse[key] = clock
+            released[key] = nil
+            guard open.count > capacity else { return }
+            released = released.filter { $0.value.mailbox != nil }
+            for (oldest, _) in lastUse.sorted(by: { $0.value < $1.value }).prefix(max(1, capacity / 10)) {
+                if let mailbox = open.removeValue(forKey: oldest) { released[oldest] = WeakMailbox(mailbox: mailbox) }
+                lastUse[oldest] = nil
+            }
+        }
+
+        mutating func forget(_ key: String) {
+            open[key] = nil
+            lastUse[key] = nil
+            released[key] = nil
+        }
     }
+
+    private struct WeakMailbox {
+        weak var mailbox: MaildirMailbox?
+    }
+
+    /// How many mailboxes are held open though nobody uses them (`Registry`).
+    let keptOpen: Int
+    /// The default of `keptOpen`: two thousand directory descriptors.
+    public static let defaultKeptOpen = 1000
 
     public init(
         root: String, hostname: String, sync: StoreSync, journal: MessageJournal? = nil,
         logger: Logger = Logger(label: "tern.mailboxes"),
-        clock: WallClock = .system, layout: Layout = .domains
+        clock: WallClock = .system, layout: Layout = .domains, keptOpen: Int = MaildirMailboxStore.defaultKeptOpen
     ) {
+        self.keptOpen = max(1, keptOpen)
         self.layout = layout
         self.root = root
         self.hostname = hostname
@@ -78,7 +129,7 @@ public final class MaildirMailboxStore: MailboxStore {
     }
 
     public func openedMailbox(_ address: String) -> (any Mailbox)? {
-        mailboxes.withLockedValue { $0.open[address] }
+        mailboxes.withLockedValue { $0.find(address) }
     }
 
     public func mailbox(_ address: String) async throws -> any Mailbox {
@@ -94,7 +145,7 @@ public final class MaildirMailboxStore: MailboxStore {
 
     /// Forgets an opened folder (it was deleted or renamed): the next opening starts afresh.
     func forgetFolder(of address: String, folder: String) {
-        mailboxes.withLockedValue { $0.open["\(address)/\(folder)"] = nil }
+        mailboxes.withLockedValue { $0.forget("\(address)/\(folder)") }
     }
 
     private func maildirMailbox(key: String, address: String, path: String, isFolder: Bool) async throws -> MaildirMailbox {
@@ -103,7 +154,7 @@ public final class MaildirMailboxStore: MailboxStore {
             case opening(Task<MaildirMailbox, any Error>)
         }
         let found = mailboxes.withLockedValue { registry -> Found in
-            if let open = registry.open[key] { return .open(open) }
+            if let open = registry.find(key) { return .open(open) }
             if let task = registry.opening[key] { return .opening(task) }
             let task = Task { try await self.open(address, path: path, isFolder: isFolder) }
             registry.opening[key] = task
@@ -117,7 +168,7 @@ public final class MaildirMailboxStore: MailboxStore {
         let result = await opening.result
         return try mailboxes.withLockedValue { registry in
             registry.opening[key] = nil
-            if case .success(let opened) = result { registry.open[key] = opened }
+            if case .success(let opened) = result { registry.hold(key, opened, capacity: keptOpen) }
             return try result.get()
         }
     }

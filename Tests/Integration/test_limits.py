@@ -385,3 +385,40 @@ def test_mail_loop_refused_at_max_hops(tern_factory):
         c.expect_reply(554, "5.4.6")
         qid = c.send_message(with_hops(25))
     assert server.stored(qid).count(b"Received:") == 26
+
+
+# ---------------------------------------------------------------------------------------------
+# The process's own limits
+# ---------------------------------------------------------------------------------------------
+
+def test_open_file_soft_limit_is_raised_to_the_hard_limit(tmp_path):
+    """Started with the usual soft limit (here 256) below its hard limit, Tern raises the soft
+    limit itself: a descriptor per client and two per open mailbox would run out long before
+    `[limits] connections`."""
+    import resource
+    import subprocess
+    from ternlib import tern_bin
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(256, hard)
+    assert hard > low, f"the hard limit {hard} leaves nothing to raise"
+    expected = min(hard, 1_048_576) if hard != resource.RLIM_INFINITY else 1_048_576
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+
+    proc = subprocess.Popen([str(tern_bin()), "dev", "--smtp", "127.0.0.1:0", "--imap", "off", "--pop3", "off",
+                             "--http", "off", "--data", str(tmp_path / "data")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=lower)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "tern exited before it was ready"
+            if line.strip() == "tern: ready":
+                break
+        limits = open(f"/proc/{proc.pid}/limits").read()
+        row = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        assert int(row.split()[3]) == expected, row
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -200,6 +200,30 @@ struct MaildirMailboxStoreTests {
         #expect(await restarted.cachedFacts(of: [a])[a] == [UInt8](repeating: 99, count: 4096))
     }
 
+    @Test("past keptOpen, the least recently used mailboxes are let go, and reopened afresh only once nobody holds them")
+    func keptOpen() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = MaildirMailboxStore(
+            root: "\(root)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: Self.pool),
+            clock: .fixed(seconds: 1_800_000_000), keptOpen: 2)
+        // alice is appended to and let go; bob stays held by this test (a selected session).
+        let first = try #require(try await store.mailbox("alice@example.test").append(message("a", id: "K1")).uid)
+        let bob = try await store.mailbox("bob@example.test")
+        _ = try await bob.append(message("b", id: "K2"))
+        _ = try await store.mailbox("carol@example.test").snapshot()
+        _ = try await store.mailbox("dave@example.test").snapshot()
+        _ = try await store.mailbox("erin@example.test").snapshot()
+        // bob was let go by the registry but is held here: the same instance comes back.
+        #expect(try await store.mailbox("bob@example.test") === bob)
+        #expect(store.openedMailbox("bob@example.test") === bob)
+        // alice was let go and is gone: a new instance, reading the same Maildir and UID list.
+        let alice = try await store.mailbox("alice@example.test")
+        #expect(try await alice.snapshot().messages.map(\.uid) == [first])
+        let second = try #require(try await alice.append(message("a2", id: "K3")).uid)
+        #expect(second > first)
+        #expect(try await alice.contents(of: first) == octets("a"))
+    }
+
     @Test("a message removed by another reader is skipped by flag changes and reported as expunged")
     func vanished() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

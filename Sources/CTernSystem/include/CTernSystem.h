@@ -26,4 +26,10 @@ void tern_release_free_memory(void);
 /// around it resident. Does nothing where the C library has no such setting.
 void tern_tune_allocator_for_server(void);
 
+/// Raises the soft limit on open files to the hard limit (capped at 1,048,576), as a server
+/// that holds a socket per client and directories per open mailbox must: the usual soft limit
+/// of 1,024 would refuse connections long before `[limits] connections`. Returns the soft limit
+/// in force afterwards, or -1 when it cannot be read.
+long long tern_raise_open_file_limit(void);
+
 #endif

@@ -134,6 +134,24 @@ final class POP3Session: ConnectionDriver {
         case .retrieve(let uid, let bodyLines, let status):
             guard let mailbox = maildrop else { return connection.run(machine.retrievalCompleted(sent: false)) }
             retrieved += 1
+            // Opened ahead and read whole when it was opened (most messages): sent at once. The
+            // connection reads no further command while the client is not reading.
+            if let ready = openedAhead[uid], let content = ready.wholeContent {
+                openedAhead[uid] = nil
+                var stuffer = DotStuffer()
+                var part = content
+                if let bodyLines {
+                    var filter = POP3TopFilter(bodyLines: bodyLines)
+                    let wanted = content.withUnsafeReadableBytes { filter.accept($0) }
+                    part = content.getSlice(at: content.readerIndex, length: wanted) ?? ByteBuffer()
+                }
+                connection.write { output in
+                    output.writeImmutableBuffer(status)
+                    stuffer.encode(part, into: &output)
+                    stuffer.finish(into: &output)
+                }
+                return connection.run(machine.retrievalCompleted(sent: true))
+            }
             let sent = open(uid, of: mailbox, on: eventLoop).assumeIsolated().flatMap { [self] source -> EventLoopFuture<Bool> in
                 // Gone (expunged over IMAP meanwhile): nothing was sent, the machine says so.
                 guard let source else { return eventLoop.makeSucceededFuture(false) }

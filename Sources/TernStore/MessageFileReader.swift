@@ -51,6 +51,9 @@ public final class MessageFileReader: MessageSource {
         }
     }
 
+    /// The file, when the read at opening took all of it.
+    public var wholeContent: ByteBuffer? { head.readableBytes == size ? head : nil }
+
     /// Up to `count` octets from `offset`; an empty buffer at the end of the file.
     public func read(at offset: Int, count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
         let (descriptor, path) = (self.descriptor, self.path)

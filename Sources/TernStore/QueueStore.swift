@@ -185,4 +185,11 @@ public protocol MessageSource: Sendable {
     /// Up to `count` octets from `offset`; an empty buffer at the end. Never blocks the event
     /// loop.
     func read(at offset: Int, count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer>
+    /// The whole content when the source already holds it in memory (a small file read when it
+    /// was opened), for a caller that can then send it at once; nil otherwise.
+    var wholeContent: ByteBuffer? { get }
+}
+
+extension MessageSource {
+    public var wholeContent: ByteBuffer? { nil }
 }

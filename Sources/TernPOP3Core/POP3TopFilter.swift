@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// What TOP sends of a message (RFC 1939 §7): "the headers of the message, the blank line
 /// separating the headers from the body, and then the number of lines of the indicated
 /// message's body". Fed the message a chunk at a time, it says how much of each chunk to send;
@@ -16,6 +18,12 @@ public struct POP3TopFilter: Sendable {
     public init(bodyLines: Int) {
         linesLeft = max(0, bodyLines)
         isDone = false
+    }
+
+    /// The start of `chunk` that belongs to what TOP sends (empty once the filter is done).
+    public mutating func accept(_ chunk: ByteBuffer) -> ByteBuffer {
+        let wanted = chunk.withUnsafeReadableBytes { accept($0) }
+        return chunk.getSlice(at: chunk.readerIndex, length: wanted) ?? ByteBuffer()
     }
 
     /// How many octets at the start of `chunk` belong to what TOP sends; once the filter is

@@ -139,12 +139,8 @@ final class POP3Session: ConnectionDriver {
             if let ready = openedAhead[uid], let content = ready.wholeContent {
                 openedAhead[uid] = nil
                 var stuffer = DotStuffer()
-                var part = content
-                if let bodyLines {
-                    var filter = POP3TopFilter(bodyLines: bodyLines)
-                    let wanted = content.withUnsafeReadableBytes { filter.accept($0) }
-                    part = content.getSlice(at: content.readerIndex, length: wanted) ?? ByteBuffer()
-                }
+                var top = bodyLines.map { POP3TopFilter(bodyLines: $0) }
+                let part = top?.accept(content) ?? content
                 connection.write { output in
                     output.writeImmutableBuffer(status)
                     stuffer.encode(part, into: &output)
@@ -220,12 +216,7 @@ final class POP3Session: ConnectionDriver {
         source.read(at: offset, count: Self.chunkSize, on: eventLoop).assumeIsolated().flatMap {
             [self] chunk -> EventLoopFuture<Void> in
             var (stuffer, top) = (stuffer, top)
-            var part = chunk
-            if var filter = top {
-                let wanted = chunk.withUnsafeReadableBytes { filter.accept($0) }
-                part = chunk.getSlice(at: chunk.readerIndex, length: wanted) ?? ByteBuffer()
-                top = filter
-            }
+            let part = top?.accept(chunk) ?? chunk
             connection.write { stuffer.encode(part, into: &$0) }
             // The end: the source's size reached (no read of an empty chunk to learn it), or
             // TOP's lines sent.

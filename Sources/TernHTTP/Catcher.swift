@@ -44,6 +44,8 @@ public actor Catcher: Service {
     /// The UID of each message, by inbox and key: the API names a message by its id, its
     /// mailbox by its UID.
     private var uids: [String: [String: UInt32]] = [:]
+    /// A message of an inbox, with its key (what its row's id is made from).
+    private typealias Listed = (inbox: String, message: MailboxMessage, key: String)
     /// The task that follows each inbox's changes.
     private var watchers: [String: Task<Void, Never>] = [:]
 
@@ -145,17 +147,20 @@ public actor Catcher: Service {
     /// Indexes messages a mailbox reports as new: O(messages reported), where a rescan is
     /// O(messages), so a burst of mail costs the catcher one parse per message.
     private func arrived(_ messages: [MailboxMessage], in inbox: String) async {
-        for message in messages { uids[inbox, default: [:]][message.key] = message.uid }
         if synchronizing {
             arrivedDuringRescan += messages.map { (inbox, $0) }
             return
         }
         do {
-            var fresh: [(inbox: String, message: MailboxMessage)] = []
-            for message in messages where try await index.message(id: Self.id(inbox: inbox, key: message.key)) == nil {
-                fresh.append((inbox, message))
+            guard let mailbox = store.inbox(inbox) else { return }
+            let keys = try await mailbox.keys(of: messages.map(\.uid))
+            var fresh: [Listed] = []
+            for message in messages {
+                guard let key = keys[message.uid] else { continue }  // gone already
+                uids[inbox, default: [:]][key] = message.uid
+                if try await index.message(id: Self.id(inbox: inbox, key: key)) == nil { fresh.append((inbox, message, key)) }
             }
-            touch(fresh.map { Self.id(inbox: $0.inbox, key: $0.message.key) })
+            touch(fresh.map { Self.id(inbox: $0.inbox, key: $0.key) })
             let indexed = try await summaries(of: fresh)
             try await index.upsert(indexed)
             for message in indexed { publish(.stored(message)) }
@@ -195,12 +200,16 @@ public actor Catcher: Service {
         // The rows first, then the mailboxes: a row added meanwhile (a message just stored) is
         // not in `indexed`, so it cannot be taken for one whose message went.
         let indexed = try await index.entries()
-        var listed: [String: (inbox: String, message: MailboxMessage)] = [:]
+        var listed: [String: Listed] = [:]
         for (inbox, mailbox) in store.allInboxes {
             watch(inbox, mailbox)
             let snapshot = try await mailbox.snapshot()
-            uids[inbox] = Dictionary(snapshot.messages.map { ($0.key, $0.uid) }, uniquingKeysWith: { _, last in last })
-            for message in snapshot.messages { listed[Self.id(inbox: inbox, key: message.key)] = (inbox, message) }
+            let keys = try await mailbox.keys(of: snapshot.messages.map(\.uid))
+            uids[inbox] = Dictionary(keys.map { ($1, $0) }, uniquingKeysWith: { _, last in last })
+            for message in snapshot.messages {
+                guard let key = keys[message.uid] else { continue }
+                listed[Self.id(inbox: inbox, key: key)] = (inbox, message, key)
+            }
         }
         let gone = indexed.keys.filter { listed[$0] == nil && !touchedDuringRescan.contains($0) }
         if !gone.isEmpty {
@@ -230,20 +239,21 @@ public actor Catcher: Service {
 
     /// The index rows of `messages`, each from a bounded read, parsed on the thread pool. A
     /// message that went meanwhile is skipped.
-    private func summaries(of messages: [(inbox: String, message: MailboxMessage)]) async throws -> [IndexedMessage] {
-        var read: [(inbox: String, message: MailboxMessage, octets: [UInt8], size: Int)] = []
-        for (inbox, message) in messages {
-            guard let mailbox = store.inbox(inbox),
-                let (octets, size) = try? await mailbox.contents(of: message.uid, limit: MessageSummary.maximumIndexedOctets)
+    private func summaries(of messages: [Listed]) async throws -> [IndexedMessage] {
+        var read: [(listed: Listed, octets: [UInt8], size: Int)] = []
+        for listed in messages {
+            guard let mailbox = store.inbox(listed.inbox),
+                let (octets, size) = try? await mailbox.contents(
+                    of: listed.message.uid, limit: MessageSummary.maximumIndexedOctets)
             else { continue }
-            read.append((inbox, message, octets, size))
+            read.append((listed, octets, size))
         }
         guard !read.isEmpty else { return [] }
         return try await pool.runIfActive { [read] in
             read.map { item in
                 MessageSummary.indexed(
-                    raw: item.octets, size: item.size, inbox: item.inbox, message: item.message,
-                    id: Self.id(inbox: item.inbox, key: item.message.key))
+                    raw: item.octets, size: item.size, inbox: item.listed.inbox, message: item.listed.message,
+                    key: item.listed.key, id: Self.id(inbox: item.listed.inbox, key: item.listed.key))
             }
         }
     }
@@ -288,8 +298,10 @@ public actor Catcher: Service {
         guard let mailbox = store.inbox(message.inbox) else { return nil }
         if let uid = uids[message.inbox]?[message.key] { return (mailbox, uid) }
         // Not seen since start (stored since the last rescan, by another program): list it.
-        guard let snapshot = try? await mailbox.snapshot() else { return nil }
-        uids[message.inbox] = Dictionary(snapshot.messages.map { ($0.key, $0.uid) }, uniquingKeysWith: { _, last in last })
+        guard let snapshot = try? await mailbox.snapshot(),
+            let keys = try? await mailbox.keys(of: snapshot.messages.map(\.uid))
+        else { return nil }
+        uids[message.inbox] = Dictionary(keys.map { ($1, $0) }, uniquingKeysWith: { _, last in last })
         return uids[message.inbox]?[message.key].map { (mailbox, $0) }
     }
 

@@ -19,7 +19,9 @@ enum MessageSummary {
 
     /// The summary of `message` of `inbox` from its first octets `raw` (all of them, or the
     /// first `maximumIndexedOctets`); `size` is the whole message's (nil: `raw` is all of it).
-    static func indexed(raw: [UInt8], size: Int? = nil, inbox: String, message: MailboxMessage, id: String) -> IndexedMessage {
+    static func indexed(
+        raw: [UInt8], size: Int? = nil, inbox: String, message: MailboxMessage, key: String, id: String
+    ) -> IndexedMessage {
         let content = MessageContent(raw: raw)
         let address = { (mailbox: AddressList.Mailbox) in IndexedAddress(name: mailbox.name, address: mailbox.address) }
         let text = content.textBody ?? content.htmlBody.map(HTMLText.plainText) ?? ""
@@ -30,7 +32,7 @@ enum MessageSummary {
         let replyTo = content.mailboxes("Reply-To")
         let kept = { (mailboxes: [AddressList.Mailbox]) in mailboxes.prefix(maximumAddresses).map(address) }
         return IndexedMessage(
-            id: id, inbox: inbox, key: message.key, receivedAt: receivedAt(key: message.key, date: content.date),
+            id: id, inbox: inbox, key: key, receivedAt: receivedAt(key: key, date: content.date),
             size: max(size ?? raw.count, raw.count), read: message.flags.contains(.seen), subject: content.subject, from: from, to: kept(to),
             cc: kept(cc), bcc: kept(bcc), replyTo: kept(replyTo), messageID: content.messageID ?? "", date: content.date,
             snippet: MessageContent.snippet(of: text, maximumLength: 250), attachments: content.attachments.count,

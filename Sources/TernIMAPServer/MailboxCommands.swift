@@ -193,7 +193,7 @@ actor MailboxCommands {
     ) async {
         guard selected?.mailbox === mailbox else { return }
         let message = MailboxMessage(
-            uid: uid, key: appended.key, flags: flags, keywords: keywords, size: appended.size, internalDate: internalDate,
+            uid: uid, flags: flags, keywords: keywords, size: appended.size, internalDate: internalDate,
             isRecent: true)
         await record(.appended([message]), from: mailbox)
     }

@@ -2,83 +2,61 @@
 /// where its file is.
 struct Listed {
     var message: MailboxMessage
-    var file: ListedFile
+    /// The file's name, in `cur/` or `new/`.
+    var name: String
+    /// In `cur/`, else in `new/`.
+    var inCur: Bool
+    /// The state its MODSEQ stands for (flags and keyword letters of the name).
+    var signature: UInt64
 
     init(message: MailboxMessage, name: String, inCur: Bool, signature: UInt64? = nil) {
         self.message = message
-        file = ListedFile(
-            name: name, key: message.key, inCur: inCur, signature: signature ?? MaildirFileName(name).stateSignature)
-    }
-
-    init(message: MailboxMessage, file: ListedFile) {
-        self.message = message
-        self.file = file
-    }
-
-    /// The file's name, in `cur/` or `new/`.
-    var name: String {
-        get { file.name(key: message.key) }
-        set { file = ListedFile(name: newValue, key: message.key, inCur: file.inCur, signature: file.signature) }
-    }
-
-    /// In `cur/`, else in `new/`.
-    var inCur: Bool {
-        get { file.inCur }
-        set { file.inCur = newValue }
-    }
-
-    /// The state its MODSEQ stands for (flags and keyword letters of the name).
-    var signature: UInt64 {
-        get { file.signature }
-        set { file.signature = newValue }
+        self.name = name
+        self.inCur = inCur
+        self.signature = signature ?? MaildirFileName(name).stateSignature
     }
 
     /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
     var path: String { (inCur ? "cur/" : "new/") + name }
 }
 
-/// Where a listed message's file is, without the message's key (32 octets).
-struct ListedFile {
-    /// The file's name after the message's key (`,S=2092:2,S`): short enough that the string
-    /// holds it inline, without an allocation of its own. The whole name when it does not start
-    /// with the key (no name Tern or another reader makes).
-    private var suffix: String
-    private var suffixIsName: Bool
-    var inCur: Bool
-    var signature: UInt64
-
-    init(name: String, key: String, inCur: Bool, signature: UInt64) {
-        self.inCur = inCur
-        self.signature = signature
-        if name.utf8.starts(with: key.utf8) {
-            suffix = String(Substring(name.utf8.dropFirst(key.utf8.count)))
-            suffixIsName = false
-        } else {
-            suffix = name
-            suffixIsName = true
-        }
-    }
-
-    func name(key: String) -> String { suffixIsName ? suffix : key + suffix }
-}
-
 /// The messages of a Maildir as this process last listed them, by UID.
 ///
-/// Two arrays in UID order rather than a dictionary: a listing of 100,000 messages is held for
-/// as long as the mailbox is open, and every octet per message counts. The messages array is
-/// the one snapshots return, shared with them (copy on write), not a second copy.
+/// Held for as long as the mailbox is open, so every octet per message counts: a listing of
+/// 100,000 messages is two arrays in UID order (the messages, which snapshots share rather than
+/// copy, and 16 octets per file) and one buffer of file names end to end, not a dictionary and
+/// a heap string per message.
 struct ListedMessages {
     /// Ascending by UID.
     private(set) var messages: [MailboxMessage] = []
     /// Parallel to `messages`.
-    private var files: [ListedFile] = []
+    private var files: [File] = []
+    private var names = NameBuffer()
+
+    /// Where a file's name is in `names`, and which directory it is in (16 octets).
+    private struct File {
+        /// In `cur/` (bit 63), the name's offset (bits 16 to 62) and length (bits 0 to 15).
+        var place: UInt64
+        var signature: UInt64
+
+        init(offset: Int, length: Int, inCur: Bool, signature: UInt64) {
+            place = (inCur ? 1 << 63 : 0) | UInt64(offset) << 16 | UInt64(length)
+            self.signature = signature
+        }
+
+        var inCur: Bool { place >> 63 == 1 }
+        var offset: Int { Int(place >> 16 & (1 << 47 - 1)) }
+        var length: Int { Int(place & 0xFFFF) }
+    }
 
     init() {}
 
     /// `listed`, which must be ascending by UID with no UID twice.
     init(ascending listed: [Listed]) {
         messages = listed.map(\.message)
-        files = listed.map(\.file)
+        files.reserveCapacity(listed.count)
+        names.reserveCapacity(listed.reduce(0) { $0 + $1.name.utf8.count })
+        for entry in listed { files.append(file(for: entry)) }
     }
 
     var count: Int { messages.count }
@@ -87,27 +65,36 @@ struct ListedMessages {
 
     func contains(_ uid: UInt32) -> Bool { index(of: uid) != nil }
 
-    /// Every message with its file, ascending by UID.
-    var all: [Listed] { messages.indices.map { listed(at: $0) } }
+    /// The message with `uid` and the state its MODSEQ stands for, without making its name.
+    func state(of uid: UInt32) -> (message: MailboxMessage, signature: UInt64)? {
+        index(of: uid).map { (messages[$0], files[$0].signature) }
+    }
+
+    /// Every message's UID, MODSEQ and state signature, ascending by UID.
+    var modseqs: [(uid: UInt32, modseq: UInt64, signature: UInt64)] {
+        zip(messages, files).map { ($0.uid, $0.modseq, $1.signature) }
+    }
 
     subscript(uid: UInt32) -> Listed? {
         get { index(of: uid).map { listed(at: $0) } }
         set {
             let position = insertionPoint(of: uid)
             let present = position < messages.count && messages[position].uid == uid
+            if present { names.release(files[position].length) }
             switch (newValue, present) {
             case (let listed?, true):
                 messages[position] = listed.message
-                files[position] = listed.file
+                files[position] = file(for: listed)
             case (let listed?, false):
                 messages.insert(listed.message, at: position)
-                files.insert(listed.file, at: position)
+                files.insert(file(for: listed), at: position)
             case (nil, true):
                 messages.remove(at: position)
                 files.remove(at: position)
             case (nil, false):
                 break
             }
+            if names.isMostlyReleased { compactNames() }
         }
     }
 
@@ -146,10 +133,34 @@ struct ListedMessages {
         return (expunged, appended, flagged)
     }
 
+    // MARK: Names
+
+    /// Stores `listed`'s name and says where it is.
+    private mutating func file(for listed: Listed) -> File {
+        let name = listed.name.utf8.prefix(Int(UInt16.max))
+        let offset = names.append(name)
+        return File(offset: offset, length: name.count, inCur: listed.inCur, signature: listed.signature)
+    }
+
+    /// Writes the buffer anew with only the names still in use, in UID order.
+    private mutating func compactNames() {
+        var fresh = NameBuffer()
+        fresh.reserveCapacity(names.live)
+        for position in files.indices {
+            let old = files[position]
+            let offset = fresh.append(names[old.offset, old.length])
+            files[position] = File(offset: offset, length: old.length, inCur: old.inCur, signature: old.signature)
+        }
+        names = fresh
+    }
+
     // MARK: Positions
 
     private func listed(at position: Int) -> Listed {
-        Listed(message: messages[position], file: files[position])
+        let file = files[position]
+        return Listed(
+            message: messages[position], name: String(decoding: names[file.offset, file.length], as: UTF8.self),
+            inCur: file.inCur, signature: file.signature)
     }
 
     private func index(of uid: UInt32) -> Int? {
@@ -168,4 +179,28 @@ struct ListedMessages {
         }
         return low
     }
+}
+
+/// File names end to end in one buffer. A name replaced (a message renamed for its flags) or
+/// removed stays until most of the buffer is such names; then the listing writes it anew.
+private struct NameBuffer {
+    private var octets: [UInt8] = []
+    /// Octets of names no longer in use.
+    private var released = 0
+
+    var live: Int { octets.count - released }
+    var isMostlyReleased: Bool { released > 64 * 1024 && released > live }
+
+    mutating func reserveCapacity(_ count: Int) { octets.reserveCapacity(count) }
+
+    /// Adds `name` and returns its offset.
+    mutating func append(_ name: some Collection<UInt8>) -> Int {
+        let offset = octets.count
+        octets.append(contentsOf: name)
+        return offset
+    }
+
+    mutating func release(_ length: Int) { released += length }
+
+    subscript(offset: Int, length: Int) -> ArraySlice<UInt8> { octets[offset..<offset + length] }
 }

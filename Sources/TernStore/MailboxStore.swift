@@ -47,6 +47,13 @@ public protocol Mailbox: AnyObject, Sendable {
     /// `changes()` subscribers.
     func snapshot() async throws -> MailboxSnapshot
 
+    /// The keys of the messages with `uids`: each one's name in the mailbox, stable while it
+    /// lives there (a Maildir file's base name; a row's key in a database), for a reader that
+    /// keeps an index of its own (the catcher). Messages that are gone are left out. Not part
+    /// of `MailboxMessage`: a listing of 100,000 messages would carry 100,000 strings to every
+    /// session that never asks for them.
+    func keys(of uids: [UInt32]) async throws -> [UInt32: String]
+
     /// At most the first `limit` octets of the message with `uid`, and its whole size; nil when
     /// there is no such message (any more). A partial FETCH (RFC 9051 §6.4.5, `BODY[]<0.n>`) or
     /// an index that reads only the header need not read a 48 MB message.
@@ -154,15 +161,12 @@ extension Mailbox {
 
 /// One message of a mailbox.
 public struct MailboxMessage: Sendable, Hashable {
-    // The small fields first: a listing holds one of these per message (56 octets, not 72).
+    // The small fields first: a listing holds one of these per message (40 octets).
     public var uid: UInt32
     public var flags: MessageFlags
     /// No IMAP session has claimed it yet (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2; in a
     /// Maildir, a message still in `new/`).
     public var isRecent: Bool
-    /// The message's name in its mailbox, stable while it lives there (a Maildir file's base
-    /// name; a row's key in a database). POP3's UIDL may show it.
-    public var key: String
     /// The keywords set on it, in the order the mailbox defined them.
     public var keywords: [String]
     /// Octets as stored (IMAP's RFC822.SIZE, POP3's LIST).
@@ -174,13 +178,12 @@ public struct MailboxMessage: Sendable, Hashable {
     public var modseq: UInt64
 
     public init(
-        uid: UInt32, key: String, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64,
+        uid: UInt32, flags: MessageFlags, keywords: [String] = [], size: Int, internalDate: Int64,
         isRecent: Bool = false, modseq: UInt64 = 0
     ) {
         self.isRecent = isRecent
         self.modseq = modseq
         self.uid = uid
-        self.key = key
         self.flags = flags
         self.keywords = keywords
         self.size = size

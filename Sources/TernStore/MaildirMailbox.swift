@@ -68,8 +68,8 @@ final class MaildirMailbox: Mailbox {
             let messages = self.messages
             return modseqs.takeFlush(count: messages.count) {
                 Dictionary(
-                    uniqueKeysWithValues: messages.all.map {
-                        ($0.message.uid, MaildirModseqs.Entry(modseq: $0.message.modseq, signature: $0.signature))
+                    uniqueKeysWithValues: messages.modseqs.map {
+                        ($0.uid, MaildirModseqs.Entry(modseq: $0.modseq, signature: $0.signature))
                     })
             }
         }
@@ -131,7 +131,7 @@ final class MaildirMailbox: Mailbox {
             record(
                 Listed(
                     message: MailboxMessage(
-                        uid: uid, key: key, flags: MaildirFileName(name).flags, keywords: keywords, size: size,
+                        uid: uid, flags: MaildirFileName(name).flags, keywords: keywords, size: size,
                         internalDate: message.receivedAt, isRecent: true),
                     name: name, inCur: inCur))
             return AppendedMessage(key: key, uid: uid, size: size)
@@ -155,7 +155,7 @@ final class MaildirMailbox: Mailbox {
                 self.record(
                     Listed(
                         message: MailboxMessage(
-                            uid: uid, key: file.key, flags: [], size: size, internalDate: receivedAt, isRecent: true),
+                            uid: uid, flags: [], size: size, internalDate: receivedAt, isRecent: true),
                         name: name, inCur: false))
                 return AppendedMessage(key: file.key, uid: uid, size: size)
             }.recover { error in
@@ -199,7 +199,7 @@ final class MaildirMailbox: Mailbox {
         var appended = appended
         let clock = store.clock
         let isNew = listing.withLockedValue { listing in
-            guard listing.messages[appended.message.uid] == nil else { return false }
+            guard !listing.messages.contains(appended.message.uid) else { return false }
             listing.cached = nil
             appended.message.isRecent = appended.message.uid >= listing.firstRecent
             listing.stamp(&appended, clock: clock)
@@ -219,6 +219,19 @@ final class MaildirMailbox: Mailbox {
                 return cached.snapshot
             }
             return try self.relist()
+        }
+    }
+
+    func keys(of uids: [UInt32]) async throws -> [UInt32: String] {
+        try await pool.runIfActive { () throws -> [UInt32: String] in
+            if !self.listing.withLockedValue({ $0.listed }) { try self.operations.withLock { _ = try self.relist() } }
+            return self.listing.withLockedValue { listing in
+                var keys: [UInt32: String] = [:]
+                for uid in uids {
+                    if let listed = listing.messages[uid] { keys[uid] = MaildirUIDList.key(ofFileName: listed.name) }
+                }
+                return keys
+            }
         }
     }
 
@@ -312,14 +325,27 @@ final class MaildirMailbox: Mailbox {
     /// Reads the Maildir, numbers what has no UID, replaces the listing and reports what changed.
     /// Call under `operations`, on the pool.
     private func relist() throws -> MailboxSnapshot {
+        let snapshot = try listAgain()
+        // Listing a large mailbox allocates and frees a name, a key and a record per message;
+        // the pages they took go back to the system rather than stay resident. Only here, once
+        // every one of them is freed: inside `listAgain` they are still live.
+        if snapshot.messages.count >= Self.largeListing { tern_release_free_memory() }
+        return snapshot
+    }
+
+    private func listAgain() throws -> MailboxSnapshot {
         let root = maildir.root
         // Taken before reading: a change made while the names are read makes the next listing read again.
         let stamps = Self.stamps(root: root)
         let (inNew, inCur) = (try POSIXFile.list("\(root)/new"), try POSIXFile.list("\(root)/cur"))
         var files: [(key: String, inCur: Bool, name: String)] = []
         files.reserveCapacity(inNew.count + inCur.count)
-        for name in inNew where !name.hasPrefix(".") { files.append((MaildirUIDList.key(ofFileName: name), false, name)) }
-        for name in inCur where !name.hasPrefix(".") { files.append((MaildirUIDList.key(ofFileName: name), true, name)) }
+        for (names, inCur) in [(inNew, false), (inCur, true)] {
+            for name in names where !name.hasPrefix(".") {
+                let key = MaildirUIDList.key(ofFileName: name)
+                if MaildirUIDList.canNumber(key) { files.append((key, inCur, name)) }
+            }
+        }
         // Keys in name order, which for Tern's names is arrival order: new UIDs ascend with it.
         // Mid-move by another reader a message may show in both: cur/ (sorted after) is the later.
         files.sort { $0.key != $1.key ? $0.key < $1.key : !$0.inCur && $1.inCur }
@@ -336,8 +362,7 @@ final class MaildirMailbox: Mailbox {
         let loaded = listing.withLockedValue { $0.listed } ? nil : MaildirModseqs.load(root: root)
         var built: [Listed] = []
         built.reserveCapacity(keys.count)
-        // The keys as the UID list holds them: one copy of each, not two.
-        for ((entry, uid), key) in zip(zip(found, numbering.uids), numbering.keys) {
+        for (entry, uid) in zip(found, numbering.uids) {
             let file = MaildirFileName(entry.name)
             let facts = file.facts
             let path = { "\(root)/\(entry.inCur ? "cur" : "new")/\(entry.name)" }
@@ -346,7 +371,7 @@ final class MaildirMailbox: Mailbox {
             built.append(
                 Listed(
                     message: MailboxMessage(
-                        uid: uid, key: key, flags: facts.flags,
+                        uid: uid, flags: facts.flags,
                         keywords: facts.keywordBits == 0 ? [] : keywords.keywords(of: facts.keywordLetters), size: size,
                         internalDate: internalDate, isRecent: uid >= firstRecent),
                     name: entry.name, inCur: entry.inCur, signature: facts.stateSignature))
@@ -360,7 +385,7 @@ final class MaildirMailbox: Mailbox {
             // got it (as this process last listed it, or as the file says); else it gets a new one.
             for index in built.indices {
                 let (uid, signature) = (built[index].message.uid, built[index].signature)
-                if let before = listing.messages[uid] {
+                if let before = listing.messages.state(of: uid) {
                     if before.signature == signature {
                         built[index].message.modseq = before.message.modseq
                     } else {
@@ -401,9 +426,6 @@ final class MaildirMailbox: Mailbox {
             uidValidity: numbering.uidValidity, uidNext: numbering.nextUID, messages: listed, keywords: keywords.defined,
             acceptsNewKeywords: !keywords.isFull, highestModseq: highestModseq)
         listing.withLockedValue { $0.cached = (stamps, snapshot) }
-        // Listing a large mailbox allocates and frees a name, a key and a record per message;
-        // the pages they took go back to the system rather than stay resident.
-        if found.count >= Self.largeListing { tern_release_free_memory() }
         return snapshot
     }
 

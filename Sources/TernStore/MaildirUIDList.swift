@@ -43,7 +43,7 @@ public final class MaildirUIDList: Sendable {
     struct Contents: Sendable {
         var uidValidity: UInt32
         var nextUID: UInt32
-        var uids: [String: UInt32]
+        var uids: MaildirKeyTable
         /// What the file looked like when read: a different inode or size means another
         /// process changed it.
         var inode: UInt64
@@ -69,6 +69,14 @@ public final class MaildirUIDList: Sendable {
         return String(decoding: name.utf8[..<end], as: UTF8.self)
     }
 
+    /// Whether `key` can have a line in the list: a file name's start (at most `NAME_MAX`
+    /// octets), without the space that ends a line's UID or a line break. A file another
+    /// program named so is left out of listings rather than make the list unreadable.
+    public static func canNumber(_ key: String) -> Bool {
+        (1...MaildirKeyTable.longestKey).contains(key.utf8.count)
+            && !key.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
+    }
+
     /// The UID of `key`, assigning the next one (durably) if it has none.
     public func assign(_ key: String, now: Int64) throws -> UInt32 {
         try assign([key], now: now)[0]
@@ -87,9 +95,6 @@ public final class MaildirUIDList: Sendable {
         public var nextUID: UInt32
         /// The UIDs of the keys asked for, in their order.
         public var uids: [UInt32]
-        /// The keys asked for, as the list holds them: a listing that keeps these rather than
-        /// its own copies holds each key once (100,000 keys are megabytes).
-        public var keys: [String]
     }
 
     /// As `assign`, with the list's UIDVALIDITY and next UID after the assignment.
@@ -100,22 +105,16 @@ public final class MaildirUIDList: Sendable {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
             uids.reserveCapacity(keys.count)
-            var held: [String] = []
-            held.reserveCapacity(keys.count)
             var assigned: [String: UInt32] = [:]
-            assigned.reserveCapacity(max(0, keys.count - contents.uids.count))
             // The new lines, as octets: a mailbox seen for the first time numbers every message.
             var line: [UInt8] = []
             for key in keys {
-                if let index = contents.uids.index(forKey: key) {
-                    uids.append(contents.uids[index].value)
-                    held.append(contents.uids[index].key)
-                    continue
-                }
-                held.append(key)
-                if let uid = assigned[key] {
+                if let uid = contents.uids.uid(of: key) ?? assigned[key] {
                     uids.append(uid)
                     continue
+                }
+                guard Self.canNumber(key) else {
+                    throw StoreError(code: .io, errno: 0, operation: "number \(path): not a Maildir key: \(key.debugDescription)")
                 }
                 let (uid, overflowed) = contents.nextUID.addingReportingOverflow(UInt32(assigned.count))
                 guard !overflowed, uid < .max else {
@@ -129,7 +128,7 @@ public final class MaildirUIDList: Sendable {
                 line.append(UInt8(ascii: "\n"))
             }
             guard !assigned.isEmpty else {
-                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keys: held)
+                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
             }
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
@@ -141,24 +140,32 @@ public final class MaildirUIDList: Sendable {
             guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
             try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.dataSync(fd)
-            if contents.uids.isEmpty {
-                contents.uids = assigned
-            } else {
-                contents.uids.merge(assigned) { old, _ in old }
+            if assigned.count >= max(1024, contents.uids.count / 4) {
+                contents.uids.reserveCapacity(adding: assigned.count, keyOctets: assigned.keys.reduce(0) { $0 + $1.utf8.count })
+            }
+            // In UID order: the table's entries stay in the file's order.
+            for (key, uid) in assigned.sorted(by: { $0.value < $1.value }) {
+                guard contents.uids.insert(key, uid: uid) else {
+                    // Past what the table can hold (4 GiB of keys): the next access reads the file.
+                    throw StoreError(code: .io, errno: 0, operation: "number \(path): too many messages to hold")
+                }
             }
             contents.nextUID += UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size
-            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keys: held)
+            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
         } create: {
-            Contents(uidValidity: Self.validity(now), nextUID: 1, uids: [:], inode: 0, size: 0)
+            Contents(uidValidity: Self.validity(now), nextUID: 1, uids: MaildirKeyTable(), inode: 0, size: 0)
         }
     }
 
     /// UIDVALIDITY and every message's UID, in UID order.
     public func entries() throws -> (uidValidity: UInt32, entries: [Entry]) {
         try withLockedFile { _, contents in
-            (contents.uidValidity, contents.uids.map { Entry(uid: $1, key: $0) }.sorted { $0.uid < $1.uid })
+            var entries: [Entry] = []
+            entries.reserveCapacity(contents.uids.count)
+            contents.uids.forEach { key, uid in entries.append(Entry(uid: uid, key: key)) }
+            return (contents.uidValidity, entries)
         } create: {
             nil
         }
@@ -177,7 +184,8 @@ public final class MaildirUIDList: Sendable {
         var keys: [String] = []
         for directory in ["new", "cur"] {
             for name in try POSIXFile.list("\(maildir)/\(directory)") where !name.hasPrefix(".") {
-                keys.append(Self.key(ofFileName: name))
+                let key = Self.key(ofFileName: name)
+                if Self.canNumber(key) { keys.append(key) }
             }
         }
         let present = Set(keys)
@@ -185,27 +193,34 @@ public final class MaildirUIDList: Sendable {
         // as IMAP asks when UIDs cannot be kept (RFC 9051 §2.3.1.1).
         let usable = existing.flatMap { UInt32.max - $0.nextUID > UInt32(clamping: present.count) ? $0 : nil }
         let renumbered = usable == nil
-        var contents =
+        let old =
             usable
-            ?? Contents(uidValidity: Self.validity(now, after: existing?.uidValidity), nextUID: 1, uids: [:], inode: 0, size: 0)
-        let removed = contents.uids.keys.filter { !present.contains($0) }
-        for key in removed { contents.uids[key] = nil }
+            ?? Contents(
+                uidValidity: Self.validity(now, after: existing?.uidValidity), nextUID: 1, uids: MaildirKeyTable(), inode: 0,
+                size: 0)
+        // The lines kept, in UID order, then the new ones.
+        var lines: [(uid: UInt32, key: String)] = []
+        lines.reserveCapacity(present.count)
+        var removed = 0
+        old.uids.forEach { key, uid in
+            if present.contains(key) { lines.append((uid, key)) } else { removed += 1 }
+        }
+        var nextUID = old.nextUID
         var added = 0
-        for key in present.sorted() where contents.uids[key] == nil {
-            contents.uids[key] = contents.nextUID
-            contents.nextUID += 1
+        for key in present.sorted() where old.uids.uid(of: key) == nil {
+            lines.append((nextUID, key))
+            nextUID += 1
             added += 1
         }
         let report = RebuildReport(
-            messages: present.count, added: added, removed: removed.count, renumbered: renumbered,
-            uidValidity: contents.uidValidity)
-        if !renumbered, added == 0, removed.isEmpty { return report }
+            messages: present.count, added: added, removed: removed, renumbered: renumbered, uidValidity: old.uidValidity)
+        if !renumbered, added == 0, removed == 0 { return report }
         // Write the new list beside the old one and rename it over: a crash leaves one or
         // the other, never half of each.
         let temporary = "\(path).tmp"
         POSIXFile.remove(temporary)
-        var text = Self.header(uidValidity: contents.uidValidity, nextUID: contents.nextUID)
-        for (key, uid) in contents.uids.sorted(by: { $0.value < $1.value }) { text += "\(uid) \(key)\n" }
+        var text = Self.header(uidValidity: old.uidValidity, nextUID: nextUID)
+        for (uid, key) in lines { text += "\(uid) \(key)\n" }
         let out = try POSIXFile.create(temporary)
         do {
             defer { POSIXFile.close(out) }
@@ -312,8 +327,17 @@ public final class MaildirUIDList: Sendable {
             fields[3].hasPrefix("N"), let validity = UInt32(fields[2].dropFirst()), validity > 0,
             var next = UInt32(fields[3].dropFirst()), next > 0
         else { return nil }
-        var uids: [String: UInt32] = [:]
-        uids.reserveCapacity(bytes.count / 32)
+        // Sized exactly (the table is kept as long as the mailbox is open): a first pass counts
+        // the lines and their keys' octets.
+        var (lines, keyOctets) = (0, 0)
+        var scan = headerEnd + 1
+        while let end = bytes[scan...].firstIndex(of: newline) {
+            let space = bytes[scan..<end].firstIndex(of: UInt8(ascii: " ")) ?? end
+            (lines, keyOctets) = (lines + 1, keyOctets + max(0, end - space - 1))
+            scan = end + 1
+        }
+        var uids = MaildirKeyTable()
+        uids.reserveCapacity(adding: lines, keyOctets: keyOctets)
         var last: UInt32 = 0
         var start = headerEnd + 1
         while let end = bytes[start...].firstIndex(of: newline) {
@@ -323,8 +347,8 @@ public final class MaildirUIDList: Sendable {
                 let uid = ASCIIDecimal.parse(octets: line[..<space], in: 1...Int64(UInt32.max)).map(UInt32.init), uid > last
             else { return nil }
             let key = line[(space + 1)...]
-            guard !key.isEmpty, !key.contains(UInt8(ascii: " ")) else { return nil }
-            guard uids.updateValue(uid, forKey: String(decoding: key, as: UTF8.self)) == nil else { return nil }
+            // A key twice, a space in one, or one no file name could start with: damage.
+            guard !key.contains(UInt8(ascii: " ")), uids.insert(key, uid: uid) else { return nil }
             last = uid
         }
         // The largest UID leaves no next one: the list must start over (`rebuild`).

@@ -116,7 +116,8 @@ struct CatcherLimitsTests {
         for (name, contents) in [("1.AAAAAAAAAAAAAAAA.x", "Subject: s\r\n\r\nbody"), ("2.BBBBBBBBBBBBBBBB.x", "")] {
             #expect(FileManager.default.createFile(atPath: "\(fixture.root)/new/\(name)", contents: Data(contents.utf8)))
             let inbox = try #require(fixture.store.inbox("default"))
-            let uid = try #require(try await inbox.snapshot().messages.first { $0.key == name }?.uid)
+            let uids = try await inbox.snapshot().messages.map(\.uid)
+            let uid = try #require(try await inbox.keys(of: uids).first { $0.value == name }?.key)
             let (octets, size) = try #require(try await inbox.contents(of: uid, limit: 1 << 21))
             #expect(octets == Array(contents.utf8) && size == contents.utf8.count)
         }

@@ -15,7 +15,8 @@ func rawMessage(_ header: [String], body: String) -> [UInt8] {
     Array((header.joined(separator: "\r\n") + "\r\n\r\n" + body).utf8)
 }
 
-let testMessage = MailboxMessage(uid: 1, key: "1.AAAAAAAAAAAAAAAA.x", flags: [], size: 0, internalDate: 1)
+let testMessage = MailboxMessage(uid: 1, flags: [], size: 0, internalDate: 1)
+let testKey = "1.AAAAAAAAAAAAAAAA.x"
 
 @Suite("HTML to text")
 struct HTMLTextTests {
@@ -206,7 +207,7 @@ struct MessageSummaryTests {
     @Test("100,000 To lines: a bounded list and the count")
     func manyRecipients() {
         let header = ["From: a@x.test", "Subject: many"] + (0..<100_000).map { "To: user\($0)@example.test" }
-        let message = MessageSummary.indexed(raw: rawMessage(header, body: "hi"), inbox: "default", message: testMessage, id: "A")
+        let message = MessageSummary.indexed(raw: rawMessage(header, body: "hi"), inbox: "default", message: testMessage, key: testKey, id: "A")
         #expect(message.to.count == MessageSummary.maximumAddresses && message.toCount == 100_000)
         #expect(message.to.first?.address == "user0@example.test")
         let json = try? CatcherHTTP.encoder.encode(APIMessageSummary(message))
@@ -219,7 +220,7 @@ struct MessageSummaryTests {
     @Test("thousands of folded X-Tags: at most maximumTags")
     func foldedTags() {
         let folded = "X-Tags: first" + (0..<20_000).map { "\r\n ,tag\($0 % 5000)" }.joined()
-        let message = MessageSummary.indexed(raw: rawMessage(["From: a@x.test", folded], body: "x"), inbox: "default", message: testMessage, id: "A")
+        let message = MessageSummary.indexed(raw: rawMessage(["From: a@x.test", folded], body: "x"), inbox: "default", message: testMessage, key: testKey, id: "A")
         #expect(message.tags.count == MessageSummary.maximumTags && message.tags[0] == "first")
     }
 
@@ -227,14 +228,14 @@ struct MessageSummaryTests {
     func styleBomb() {
         let raw = rawMessage(
             ["From: a@x.test", "Content-Type: text/html"], body: "<p>visible</p>" + String(repeating: "<style>", count: 40_000))
-        let message = MessageSummary.indexed(raw: raw, inbox: "default", message: testMessage, id: "A")
+        let message = MessageSummary.indexed(raw: raw, inbox: "default", message: testMessage, key: testKey, id: "A")
         #expect(message.snippet == "visible")
     }
 
     @Test("a prefix of a larger file is summarized with the file's size")
     func prefix() {
         let raw = rawMessage(["From: a@x.test", "Subject: big"], body: String(repeating: "x", count: 1000))
-        let message = MessageSummary.indexed(raw: Array(raw.prefix(100)), size: 48_000_000, inbox: "default", message: testMessage, id: "A")
+        let message = MessageSummary.indexed(raw: Array(raw.prefix(100)), size: 48_000_000, inbox: "default", message: testMessage, key: testKey, id: "A")
         #expect(message.size == 48_000_000 && message.subject == "big")
     }
 }

@@ -253,7 +253,7 @@ struct MaildirMailboxStoreTests {
         let mailbox = try await store().mailbox("alice@example.test")
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(maildir)/tmp").isEmpty)
         let listing = try await mailbox.snapshot()
-        #expect(listing.messages.map(\.key) == ["1700000000.A.mx.test"])
+        #expect(try await mailbox.keys(of: listing.messages.map(\.uid)) == [1: "1700000000.A.mx.test"])
         #expect(listing.messages.map(\.uid) == [1])
     }
 

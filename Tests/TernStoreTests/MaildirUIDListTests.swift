@@ -159,6 +159,16 @@ struct MaildirUIDListTests {
         #expect(try list.assign("1.x.mx", now: 0) == 1)
     }
 
+    @Test("a file whose name has a space is left out, and the list stays readable")
+    func spacedName() throws {
+        touch("new/1.a.mx,S=1")
+        touch("cur/2 b.mx:2,S")
+        let list = MaildirUIDList(maildir: maildir)
+        #expect(try list.rebuild(now: 1).messages == 1)
+        #expect(throws: StoreError.self) { try list.assign("2 b.mx", now: 0) }
+        #expect(try list.entries().entries.map(\.key) == ["1.a.mx"])
+    }
+
     @Test("parsing random bytes never crashes, and what parses has ascending UIDs")
     func fuzz() {
         var generator = SeededGenerator(seed: 0x7E57)
@@ -173,11 +183,65 @@ struct MaildirUIDListTests {
             let prefixed = Array("tern-uidlist 1 V5 N9\n".utf8) + bytes
             for input in [bytes, prefixed] {
                 guard let contents = MaildirUIDList.parse(input[...]) else { continue }
-                let uids = contents.uids.values.sorted()
-                #expect(Set(uids).count == uids.count)
+                var uids: [UInt32] = []
+                contents.uids.forEach { _, uid in uids.append(uid) }
+                #expect(uids == uids.sorted() && Set(uids).count == uids.count)
                 #expect(contents.nextUID > (uids.last ?? 0))
             }
         }
+    }
+}
+
+@Suite("MaildirKeyTable")
+struct MaildirKeyTableTests {
+    @Test("agrees with a dictionary over random keys, duplicates refused, entries in insertion order")
+    func model() {
+        var generator = SeededGenerator(seed: 0x4B45)
+        var table = MaildirKeyTable()
+        var model: [String: UInt32] = [:]
+        var order: [String] = []
+        for uid in UInt32(1)...20_000 {
+            // Short keys collide often, so duplicates and probe chains both happen.
+            let key = String((0..<Int.random(in: 1...6, using: &generator)).map { _ in "abc.,:MP0".randomElement(using: &generator)! })
+            let fresh = model[key] == nil
+            let inserted = table.insert(key, uid: uid)
+            #expect(inserted == fresh)
+            if fresh {
+                model[key] = uid
+                order.append(key)
+            }
+        }
+        #expect(table.count == model.count)
+        for (key, uid) in model { #expect(table.uid(of: key) == uid) }
+        #expect(table.uid(of: "not.there") == nil)
+        var seen: [String] = []
+        table.forEach { key, uid in
+            seen.append(key)
+            #expect(model[key] == uid)
+        }
+        #expect(seen == order)
+    }
+
+    @Test("a key no file name can start with is refused; NAME_MAX octets are not")
+    func bounds() {
+        var table = MaildirKeyTable()
+        let inserted = [
+            table.insert("", uid: 1), table.insert(String(repeating: "k", count: 256), uid: 1),
+            table.insert(String(repeating: "k", count: 255), uid: 1),
+        ]
+        #expect(inserted == [false, false, true])
+        #expect(table.uid(of: String(repeating: "k", count: 255)) == 1)
+        #expect(table.uid(of: Array("k".utf8)[...]) == nil)
+        #expect(table.count == 1)
+    }
+
+    @Test("sized once from the file: no growth while it is read")
+    func reserved() {
+        var table = MaildirKeyTable()
+        table.reserveCapacity(adding: 3, keyOctets: 6)
+        let inserted = ["ab", "cd", "ef"].enumerated().map { table.insert($1, uid: UInt32($0 + 1)) }
+        #expect(inserted == [true, true, true])
+        #expect(table.uid(of: "cd") == 2)
     }
 }
 

@@ -54,7 +54,15 @@ public enum MailboxStoreContract {
             try require(after.messages.map(\.size) == [octets("one").count, octets("two!").count], "sizes are the octets")
             try require(after.messages.map(\.internalDate) == [1_800_000_000, 1_800_000_001], "internal dates")
             try require(after.messages.allSatisfy { $0.flags.isEmpty }, "no flags")
-            try require(Set(after.messages.map(\.key)).count == 2, "distinct keys")
+            let keys = try await mailbox.keys(of: after.messages.map(\.uid))
+            try require(Set(keys.values).count == 2 && keys.count == 2, "distinct keys: \(keys)")
+            try require(
+                [first, second].allSatisfy { appended in appended.uid.map { keys[$0] } == appended.key },
+                "a message's key is the one its append reported: \(keys)")
+            _ = try await mailbox.expunge([first.uid].compactMap { $0 })
+            try require(
+                try await mailbox.keys(of: after.messages.map(\.uid)).keys.sorted() == [second.uid].compactMap { $0 },
+                "an expunged message has no key")
         },
         Check(name: "contents are the prefix and the source's octets, from memory, a file or another store") { environment in
             let mailbox = try await environment.makeStore().mailbox("alice@example.test")

@@ -73,7 +73,7 @@ actor MailboxCommands {
         }
         /// The messages recent to this session (IMAP4rev1's `\Recent`): those it claimed, or
         /// for EXAMINE those nobody has claimed.
-        var recent: Set<UInt32> = []
+        var recent = UIDRanges()
         /// The keywords the client was told of in FLAGS, and those changes brought since.
         var keywords: [String] = []
         var arrivingKeywords: [String] = []
@@ -233,7 +233,13 @@ actor MailboxCommands {
             expungesAllowed: expungesAllowed, vanished: dialect.qresync, modseq: dialect.condstore, to: &buffer)
         // What left the view is forgotten; the shared listing stays as it is.
         current.arrived = current.arrived.filter { current.view.index(ofUID: $0.key) != nil }
-        current.recent = current.recent.filter { current.view.index(ofUID: $0) != nil }
+        let view = current.view
+        current.recent.removeAll(
+            keepingWhole: { range in
+                guard let first = view.index(ofUID: range.lowerBound), let last = view.index(ofUID: range.upperBound) else { return false }
+                return last - first == range.count - 1
+            },
+            keeping: { view.index(ofUID: $0) != nil })
         // RFC 3501 §7.3.2: IMAP4rev1 clients hear of RECENT with EXISTS.
         if !dialect.rev2, current.view.uidNext != uidNext { buffer.writeString("* \(current.recentCount) RECENT\r\n") }
         selected = current
@@ -462,7 +468,7 @@ actor MailboxCommands {
         let recent = readOnly ? snapshot.messages.filter(\.isRecent).map(\.uid) : try await mailbox.claimRecent()
         selected = Selected(
             name: name, mailbox: mailbox, view: view,
-            listed: snapshot.messages, recent: Set(recent),
+            listed: snapshot.messages, recent: UIDRanges(recent),
             keywords: snapshot.keywords, feed: feed)
         // §7.3.5, §7.1: the flags defined here, and those a STORE keeps (`\\*`: new keywords too).
         let flags = (MessageFlags.imapNames.map(\.name) + snapshot.keywords).joined(separator: " ")

@@ -11,14 +11,14 @@ struct SearchMatcher {
     let view: SelectedMailbox
     let details: (UInt32) -> MailboxMessage?
     /// The messages recent to this session.
-    let recent: Set<UInt32>
+    let recent: UIDRanges
     let now: Int64
     /// The message read for the current index.
     private var loaded: (index: Int, message: RenderedMessage?)?
     /// The first octets of the messages about to be searched, read together by the caller.
     var prefetched: [UInt32: StoredPrefix] = [:]
 
-    init(view: SelectedMailbox, details: @escaping (UInt32) -> MailboxMessage?, recent: Set<UInt32>, now: Int64) {
+    init(view: SelectedMailbox, details: @escaping (UInt32) -> MailboxMessage?, recent: UIDRanges, now: Int64) {
         self.view = view
         self.details = details
         self.recent = recent

@@ -8,12 +8,16 @@ struct Listed {
     var inCur: Bool
     /// The state its MODSEQ stands for (flags and keyword letters of the name).
     var signature: UInt64
+    /// Where the UID list holds the name's key, when the listing was just numbered: the
+    /// listing then keeps only the rest of the name.
+    var key: MaildirKeyTable.Ref?
 
-    init(message: MailboxMessage, name: String, inCur: Bool, signature: UInt64? = nil) {
+    init(message: MailboxMessage, name: String, inCur: Bool, signature: UInt64? = nil, key: MaildirKeyTable.Ref? = nil) {
         self.message = message
         self.name = name
         self.inCur = inCur
         self.signature = signature ?? MaildirFileName(name).stateSignature
+        self.key = key
     }
 
     /// Relative to the Maildir: `new/<name>` or `cur/<name>`.
@@ -24,39 +28,49 @@ struct Listed {
 ///
 /// Held for as long as the mailbox is open, so every octet per message counts: a listing of
 /// 100,000 messages is two arrays in UID order (the messages, which snapshots share rather than
-/// copy, and 16 octets per file) and one buffer of file names end to end, not a dictionary and
-/// a heap string per message.
+/// copy, and 16 octets per file) and one buffer of names end to end, not a dictionary and a
+/// heap string per message. A name's key (most of it: `1733412345.K21C6NQAYSCYGRZH.host`) is
+/// read from the UID list's storage, which holds it anyway; the buffer keeps the rest
+/// (`,S=2092:2,S`). The state a MODSEQ stands for is read from that rest when asked.
 struct ListedMessages {
     /// Ascending by UID.
     private(set) var messages: [MailboxMessage] = []
     /// Parallel to `messages`.
     private var files: [File] = []
     private var names = NameBuffer()
+    /// The UID list's keys as they were when this listing was numbered.
+    private var keys = MaildirKeyTable.Storage()
 
-    /// Where a file's name is in `names`, and which directory it is in (16 octets).
+    /// Where a file's name is: its key in `keys` (none when `keyLength` is 0: the buffer then
+    /// holds the whole name), the rest in `names`, and which directory it is in (16 octets).
     private struct File {
-        /// In `cur/` (bit 63), the name's offset (bits 16 to 62) and length (bits 0 to 15).
+        /// In `cur/` (bit 63), the offset in `names` (bits 16 to 62) and length (bits 0 to 15).
         var place: UInt64
-        var signature: UInt64
+        var keyOffset: UInt32
+        var keyLength: UInt8
 
-        init(offset: Int, length: Int, inCur: Bool, signature: UInt64) {
+        init(offset: Int, length: Int, inCur: Bool, key: MaildirKeyTable.Ref?) {
             place = (inCur ? 1 << 63 : 0) | UInt64(offset) << 16 | UInt64(length)
-            self.signature = signature
+            keyOffset = key?.offset ?? 0
+            keyLength = key?.length ?? 0
         }
 
         var inCur: Bool { place >> 63 == 1 }
         var offset: Int { Int(place >> 16 & (1 << 47 - 1)) }
         var length: Int { Int(place & 0xFFFF) }
+        var key: MaildirKeyTable.Ref? { keyLength == 0 ? nil : MaildirKeyTable.Ref(offset: keyOffset, length: keyLength) }
     }
 
     init() {}
 
-    /// `listed`, which must be ascending by UID with no UID twice.
-    init(ascending listed: [Listed]) {
+    /// `listed`, which must be ascending by UID with no UID twice; the keys their `key`s point
+    /// to are in `keys`.
+    init(ascending listed: [Listed], keys: MaildirKeyTable.Storage = .init()) {
+        self.keys = keys
         messages = listed.map(\.message)
         files.reserveCapacity(listed.count)
-        names.reserveCapacity(listed.reduce(0) { $0 + $1.name.utf8.count })
-        for entry in listed { files.append(file(for: entry)) }
+        names.reserveCapacity(listed.reduce(0) { $0 + $1.name.utf8.count - Int($1.key?.length ?? 0) })
+        for entry in listed { files.append(file(for: entry.name, inCur: entry.inCur, key: entry.key)) }
     }
 
     var count: Int { messages.count }
@@ -67,12 +81,12 @@ struct ListedMessages {
 
     /// The message with `uid` and the state its MODSEQ stands for, without making its name.
     func state(of uid: UInt32) -> (message: MailboxMessage, signature: UInt64)? {
-        index(of: uid).map { (messages[$0], files[$0].signature) }
+        index(of: uid).map { (messages[$0], signature(at: $0)) }
     }
 
     /// Every message's UID, MODSEQ and state signature, ascending by UID.
     var modseqs: [(uid: UInt32, modseq: UInt64, signature: UInt64)] {
-        zip(messages, files).map { ($0.uid, $0.modseq, $1.signature) }
+        messages.indices.map { (messages[$0].uid, messages[$0].modseq, signature(at: $0)) }
     }
 
     subscript(uid: UInt32) -> Listed? {
@@ -80,14 +94,17 @@ struct ListedMessages {
         set {
             let position = insertionPoint(of: uid)
             let present = position < messages.count && messages[position].uid == uid
+            // A renamed file keeps its key: the old name's key, read where it is, if the new
+            // name still starts with it.
+            let key = present ? files[position].key.flatMap { key in newValue?.name.utf8.starts(with: keys[key]) == true ? key : nil } : nil
             if present { names.release(files[position].length) }
             switch (newValue, present) {
             case (let listed?, true):
                 messages[position] = listed.message
-                files[position] = file(for: listed)
+                files[position] = file(for: listed.name, inCur: listed.inCur, key: key)
             case (let listed?, false):
                 messages.insert(listed.message, at: position)
-                files.insert(file(for: listed), at: position)
+                files.insert(file(for: listed.name, inCur: listed.inCur, key: nil), at: position)
             case (nil, true):
                 messages.remove(at: position)
                 files.remove(at: position)
@@ -135,11 +152,18 @@ struct ListedMessages {
 
     // MARK: Names
 
-    /// Stores `listed`'s name and says where it is.
-    private mutating func file(for listed: Listed) -> File {
-        let name = listed.name.utf8.prefix(Int(UInt16.max))
-        let offset = names.append(name)
-        return File(offset: offset, length: name.count, inCur: listed.inCur, signature: listed.signature)
+    /// Stores `name` (what follows `key`, when the name starts with it) and says where it is.
+    private mutating func file(for name: String, inCur: Bool, key: MaildirKeyTable.Ref?) -> File {
+        var rest = Substring(name).utf8
+        var key = key
+        if let known = key, rest.starts(with: keys[known]) {
+            rest = rest.dropFirst(Int(known.length))
+        } else {
+            key = nil
+        }
+        rest = rest.prefix(Int(UInt16.max))
+        let offset = names.append(rest)
+        return File(offset: offset, length: rest.count, inCur: inCur, key: key)
     }
 
     /// Writes the buffer anew with only the names still in use, in UID order.
@@ -149,7 +173,7 @@ struct ListedMessages {
         for position in files.indices {
             let old = files[position]
             let offset = fresh.append(names[old.offset, old.length])
-            files[position] = File(offset: offset, length: old.length, inCur: old.inCur, signature: old.signature)
+            files[position] = File(offset: offset, length: old.length, inCur: old.inCur, key: old.key)
         }
         names = fresh
     }
@@ -158,9 +182,16 @@ struct ListedMessages {
 
     private func listed(at position: Int) -> Listed {
         let file = files[position]
-        return Listed(
-            message: messages[position], name: String(decoding: names[file.offset, file.length], as: UTF8.self),
-            inCur: file.inCur, signature: file.signature)
+        var name = file.key.map { String(decoding: keys[$0], as: UTF8.self) } ?? ""
+        name += String(decoding: names[file.offset, file.length], as: UTF8.self)
+        return Listed(message: messages[position], name: name, inCur: file.inCur)
+    }
+
+    /// The state the MODSEQ of the message at `position` stands for, from its name's flags
+    /// (after the key, which holds no `:`).
+    private func signature(at position: Int) -> UInt64 {
+        let file = files[position]
+        return MaildirFileName(String(decoding: names[file.offset, file.length], as: UTF8.self)).stateSignature
     }
 
     private func index(of uid: UInt32) -> Int? {

@@ -362,7 +362,11 @@ final class MaildirMailbox: Mailbox {
         let loaded = listing.withLockedValue { $0.listed } ? nil : MaildirModseqs.load(root: root)
         var built: [Listed] = []
         built.reserveCapacity(keys.count)
-        for (entry, uid) in zip(found, numbering.uids) {
+        // Where the UID list holds each key: the listing keeps only the rest of each name.
+        let keyRefs: [MaildirKeyTable.Ref?] =
+            numbering.keyRefs.count == numbering.uids.count
+            ? numbering.keyRefs : Array(repeating: nil, count: numbering.uids.count)
+        for ((entry, uid), key) in zip(zip(found, numbering.uids), keyRefs) {
             let file = MaildirFileName(entry.name)
             let facts = file.facts
             let path = { "\(root)/\(entry.inCur ? "cur" : "new")/\(entry.name)" }
@@ -374,7 +378,7 @@ final class MaildirMailbox: Mailbox {
                         uid: uid, flags: facts.flags,
                         keywords: facts.keywordBits == 0 ? [] : keywords.keywords(of: facts.keywordLetters), size: size,
                         internalDate: internalDate, isRecent: uid >= firstRecent),
-                    name: entry.name, inCur: entry.inCur, signature: facts.stateSignature))
+                    name: entry.name, inCur: entry.inCur, signature: facts.stateSignature, key: key))
         }
         built.sort { $0.message.uid < $1.message.uid }
         let clock = store.clock
@@ -397,7 +401,7 @@ final class MaildirMailbox: Mailbox {
                     listing.stamp(&built[index], clock: clock)
                 }
             }
-            let messages = ListedMessages(ascending: built)
+            let messages = ListedMessages(ascending: built, keys: numbering.keys)
             var changes: [MailboxChange] = []
             var gone = false
             if listing.listed {

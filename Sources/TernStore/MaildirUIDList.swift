@@ -89,12 +89,16 @@ public final class MaildirUIDList: Sendable {
     }
 
     /// What a mailbox listing needs from the list in one locked pass.
-    public struct Numbering: Sendable, Hashable {
+    public struct Numbering: Sendable {
         public var uidValidity: UInt32
         /// The UID the next new message will get (IMAP's UIDNEXT).
         public var nextUID: UInt32
         /// The UIDs of the keys asked for, in their order.
         public var uids: [UInt32]
+        /// Where the list holds each key asked for, in `keys`: a listing reads its names' keys
+        /// from there rather than hold them again.
+        var keyRefs: [MaildirKeyTable.Ref] = []
+        var keys = MaildirKeyTable.Storage()
     }
 
     /// As `assign`, with the list's UIDVALIDITY and next UID after the assignment.
@@ -105,12 +109,20 @@ public final class MaildirUIDList: Sendable {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
             uids.reserveCapacity(keys.count)
+            var refs: [MaildirKeyTable.Ref?] = []
+            refs.reserveCapacity(keys.count)
             var assigned: [String: UInt32] = [:]
             // The new lines, as octets: a mailbox seen for the first time numbers every message.
             var line: [UInt8] = []
             for key in keys {
-                if let uid = contents.uids.uid(of: key) ?? assigned[key] {
+                if let found = contents.uids.find(key.utf8) {
+                    uids.append(found.uid)
+                    refs.append(found.key)
+                    continue
+                }
+                if let uid = assigned[key] {
                     uids.append(uid)
+                    refs.append(nil)
                     continue
                 }
                 guard Self.canNumber(key) else {
@@ -122,13 +134,16 @@ public final class MaildirUIDList: Sendable {
                 }
                 assigned[key] = uid
                 uids.append(uid)
+                refs.append(nil)
                 line.append(contentsOf: String(uid).utf8)
                 line.append(UInt8(ascii: " "))
                 line.append(contentsOf: key.utf8)
                 line.append(UInt8(ascii: "\n"))
             }
             guard !assigned.isEmpty else {
-                return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
+                return Numbering(
+                    uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: refs.compactMap { $0 },
+                    keys: contents.uids.storage)
             }
             if contents.validLength < contents.size {
                 // Cut a line torn by a crash, so the new one starts on a line of its own.
@@ -144,16 +159,22 @@ public final class MaildirUIDList: Sendable {
                 contents.uids.reserveCapacity(adding: assigned.count, keyOctets: assigned.keys.reduce(0) { $0 + $1.utf8.count })
             }
             // In UID order: the table's entries stay in the file's order.
+            var added: [UInt32: MaildirKeyTable.Ref] = [:]
+            added.reserveCapacity(assigned.count)
             for (key, uid) in assigned.sorted(by: { $0.value < $1.value }) {
-                guard contents.uids.insert(key, uid: uid) else {
+                guard let ref = contents.uids.insert(key, uid: uid) else {
                     // Past what the table can hold (4 GiB of keys): the next access reads the file.
                     throw StoreError(code: .io, errno: 0, operation: "number \(path): too many messages to hold")
                 }
+                added[uid] = ref
             }
             contents.nextUID += UInt32(assigned.count)
             contents.size += line.count
             contents.validLength = contents.size
-            return Numbering(uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids)
+            let keyRefs = zip(refs, uids).compactMap { ref, uid in ref ?? added[uid] }
+            return Numbering(
+                uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: keyRefs,
+                keys: contents.uids.storage)
         } create: {
             Contents(uidValidity: Self.validity(now), nextUID: 1, uids: MaildirKeyTable(), inode: 0, size: 0)
         }
@@ -348,7 +369,7 @@ public final class MaildirUIDList: Sendable {
             else { return nil }
             let key = line[(space + 1)...]
             // A key twice, a space in one, or one no file name could start with: damage.
-            guard !key.contains(UInt8(ascii: " ")), uids.insert(key, uid: uid) else { return nil }
+            guard !key.contains(UInt8(ascii: " ")), uids.insert(key, uid: uid) != nil else { return nil }
             last = uid
         }
         // The largest UID leaves no next one: the list must start over (`rebuild`).

@@ -205,8 +205,11 @@ struct MaildirKeyTableTests {
             let key = String((0..<Int.random(in: 1...6, using: &generator)).map { _ in "abc.,:MP0".randomElement(using: &generator)! })
             let fresh = model[key] == nil
             let inserted = table.insert(key, uid: uid)
-            #expect(inserted == fresh)
-            if fresh {
+            #expect((inserted != nil) == fresh)
+            if let inserted {
+                // The table's storage holds the key where it says.
+                #expect(table.storage[inserted].elementsEqual(key.utf8))
+                #expect(table.find(key.utf8)?.key == inserted)
                 model[key] = uid
                 order.append(key)
             }
@@ -226,8 +229,8 @@ struct MaildirKeyTableTests {
     func bounds() {
         var table = MaildirKeyTable()
         let inserted = [
-            table.insert("", uid: 1), table.insert(String(repeating: "k", count: 256), uid: 1),
-            table.insert(String(repeating: "k", count: 255), uid: 1),
+            table.insert("", uid: 1) != nil, table.insert(String(repeating: "k", count: 256), uid: 1) != nil,
+            table.insert(String(repeating: "k", count: 255), uid: 1) != nil,
         ]
         #expect(inserted == [false, false, true])
         #expect(table.uid(of: String(repeating: "k", count: 255)) == 1)
@@ -239,9 +242,28 @@ struct MaildirKeyTableTests {
     func reserved() {
         var table = MaildirKeyTable()
         table.reserveCapacity(adding: 3, keyOctets: 6)
-        let inserted = ["ab", "cd", "ef"].enumerated().map { table.insert($1, uid: UInt32($0 + 1)) }
+        let inserted = ["ab", "cd", "ef"].enumerated().map { table.insert($1, uid: UInt32($0 + 1)) != nil }
         #expect(inserted == [true, true, true])
         #expect(table.uid(of: "cd") == 2)
+    }
+
+    @Test("keys past a chunk's end start the next chunk; a copy of the storage keeps reading its keys")
+    func chunks() throws {
+        var table = MaildirKeyTable()
+        var refs: [(String, MaildirKeyTable.Ref)] = []
+        // Records of 255-octet keys take 260 octets: 252 fill a 64 KiB chunk, 600 take three.
+        for number in 0..<600 {
+            let key = String(format: "%05d", number) + String(repeating: "k", count: 250)
+            let ref = table.insert(key, uid: UInt32(number + 1))
+            refs.append((key, try #require(ref)))
+        }
+        let copy = table.storage
+        for number in 600..<700 { table.insert(String(format: "%05d", number), uid: UInt32(number + 1)) }
+        #expect(Set(refs.map { $0.1.offset >> 16 }) == [0, 1, 2])
+        for (key, ref) in refs {
+            #expect(copy[ref].elementsEqual(key.utf8) && table.storage[ref].elementsEqual(key.utf8))
+        }
+        #expect(table.uid(of: "00650") == 651 && table.uid(of: refs[599].0) == 600)
     }
 }
 

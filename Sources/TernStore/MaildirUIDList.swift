@@ -112,6 +112,8 @@ public final class MaildirUIDList: Sendable {
             var refs: [MaildirKeyTable.Ref?] = []
             refs.reserveCapacity(keys.count)
             var assigned: [String: UInt32] = [:]
+            // The keys given UIDs, in UID order: UID `contents.nextUID + i` is `newKeys[i]`.
+            var newKeys: [String] = []
             // The new lines, as octets: a mailbox seen for the first time numbers every message.
             var line: [UInt8] = []
             for key in keys {
@@ -133,6 +135,7 @@ public final class MaildirUIDList: Sendable {
                     throw StoreError(code: .io, errno: 0, operation: "number \(path): UIDs exhausted; run tern repair")
                 }
                 assigned[key] = uid
+                newKeys.append(key)
                 uids.append(uid)
                 refs.append(nil)
                 line.append(contentsOf: String(uid).utf8)
@@ -155,23 +158,24 @@ public final class MaildirUIDList: Sendable {
             guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
             try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             try POSIXFile.dataSync(fd)
-            if assigned.count >= max(1024, contents.uids.count / 4) {
-                contents.uids.reserveCapacity(adding: assigned.count, keyOctets: assigned.keys.reduce(0) { $0 + $1.utf8.count })
+            if newKeys.count >= max(1024, contents.uids.count / 4) {
+                contents.uids.reserveCapacity(adding: newKeys.count, keyOctets: newKeys.reduce(0) { $0 + $1.utf8.count })
             }
-            // In UID order: the table's entries stay in the file's order.
-            var added: [UInt32: MaildirKeyTable.Ref] = [:]
-            added.reserveCapacity(assigned.count)
-            for (key, uid) in assigned.sorted(by: { $0.value < $1.value }) {
-                guard let ref = contents.uids.insert(key, uid: uid) else {
+            // In UID order: the table's records stay in the file's order.
+            let firstNew = contents.nextUID
+            var added: [MaildirKeyTable.Ref] = []
+            added.reserveCapacity(newKeys.count)
+            for (offset, key) in newKeys.enumerated() {
+                guard let ref = contents.uids.insert(key, uid: firstNew + UInt32(offset)) else {
                     // Past what the table can hold (4 GiB of keys): the next access reads the file.
                     throw StoreError(code: .io, errno: 0, operation: "number \(path): too many messages to hold")
                 }
-                added[uid] = ref
+                added.append(ref)
             }
-            contents.nextUID += UInt32(assigned.count)
+            contents.nextUID += UInt32(newKeys.count)
             contents.size += line.count
             contents.validLength = contents.size
-            let keyRefs = zip(refs, uids).compactMap { ref, uid in ref ?? added[uid] }
+            let keyRefs = zip(refs, uids).map { ref, uid in ref ?? added[Int(uid - firstNew)] }
             return Numbering(
                 uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: keyRefs,
                 keys: contents.uids.storage)

@@ -227,7 +227,7 @@ private struct NameBuffer {
     /// Adds `name` and returns its offset.
     mutating func append(_ name: some Collection<UInt8>) -> Int {
         let offset = octets.count
-        octets.append(contentsOf: name)
+        octets.appendOctets(name)
         return offset
     }
 

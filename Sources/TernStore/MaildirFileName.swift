@@ -59,8 +59,9 @@ package struct MaildirFileName: Sendable, Hashable {
     /// The arrival time Tern's names begin with (`<seconds>.<QueueID>.<host>`), if the name
     /// begins with a plausible one.
     package var arrival: Int64? {
-        guard let dot = name.firstIndex(of: ".") else { return nil }
-        return ASCIIDecimal.parse(octets: name[..<dot].utf8, in: 0...CalendarBounds.latestSecond)
+        // Cut on the octet, as the key is: a mark combining with the `.` does not hide it.
+        guard let dot = name.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+        return ASCIIDecimal.parse(octets: name.utf8[..<dot], in: 0...CalendarBounds.latestSecond)
     }
 
     /// The keyword letters (Dovecot's `a`–`z`, `MaildirKeywords`).
@@ -106,34 +107,33 @@ package struct MaildirFileName: Sendable, Hashable {
 
     /// The facts of the name (the same as `flags`, `keywordLetters` and `statedSize` give).
     package var facts: Facts {
+        // The octets where the string keeps them (a listing reads a name per message).
+        name.utf8.withContiguousStorageIfAvailable(Self.facts(of:)) ?? Array(name.utf8).withUnsafeBufferPointer(Self.facts(of:))
+    }
+
+    private static func facts(of octets: UnsafeBufferPointer<UInt8>) -> Facts {
         var facts = Facts()
-        let octets = name.utf8
-        var index = octets.startIndex
+        var index = 0
         // Only the first `,S=` field counts, as for `statedSize`, even when it is no number.
         var sawSize = false
         // The base and its ",name=value" fields, up to the info part.
-        while index != octets.endIndex, octets[index] != UInt8(ascii: ":") {
-            if octets[index] == UInt8(ascii: ",") {
-                let next = octets.index(after: index)
-                if next != octets.endIndex, octets[next] == UInt8(ascii: "S"), octets.index(after: next) != octets.endIndex,
-                    octets[octets.index(after: next)] == UInt8(ascii: "="), !sawSize
-                {
-                    sawSize = true
-                    var end = octets.index(next, offsetBy: 2)
-                    let start = end
-                    while end != octets.endIndex, octets[end] != UInt8(ascii: ","), octets[end] != UInt8(ascii: ":") {
-                        end = octets.index(after: end)
-                    }
-                    facts.statedSize = ASCIIDecimal.parse(octets: octets[start..<end], in: 0...Int64(Int32.max)).map(Int.init)
-                    index = end
-                    continue
-                }
+        while index < octets.count, octets[index] != UInt8(ascii: ":") {
+            if !sawSize, octets[index] == UInt8(ascii: ","), index + 2 < octets.count, octets[index + 1] == UInt8(ascii: "S"),
+                octets[index + 2] == UInt8(ascii: "=")
+            {
+                sawSize = true
+                let start = index + 3
+                var end = start
+                while end < octets.count, octets[end] != UInt8(ascii: ","), octets[end] != UInt8(ascii: ":") { end += 1 }
+                facts.statedSize = ASCIIDecimal.parse(octets: octets[start..<end], in: 0...Int64(Int32.max)).map(Int.init)
+                index = end
+                continue
             }
-            index = octets.index(after: index)
+            index += 1
         }
         // ":2," then the letters.
-        guard index != octets.endIndex else { return facts }
-        let info = octets[octets.index(after: index)...]
+        guard index < octets.count else { return facts }
+        let info = octets[(index + 1)...]
         guard info.starts(with: "2,".utf8) else { return facts }
         for letter in info.dropFirst(2) {
             switch letter {

@@ -55,9 +55,10 @@ struct MaildirKeyTable {
             }
             let last = chunks.count - 1
             let start = chunks[last].count
-            chunks[last].append(contentsOf: [UInt8(truncatingIfNeeded: uid), UInt8(truncatingIfNeeded: uid >> 8),
-                UInt8(truncatingIfNeeded: uid >> 16), UInt8(truncatingIfNeeded: uid >> 24), UInt8(length)])
-            chunks[last].append(contentsOf: key)
+            // Octet by octet: an array literal here would be a heap allocation per record.
+            for shift in stride(from: 0, to: 32, by: 8) { chunks[last].append(UInt8(truncatingIfNeeded: uid >> shift)) }
+            chunks[last].append(UInt8(length))
+            chunks[last].appendOctets(key)
             return UInt32(last) << 16 | UInt32(start)
         }
 
@@ -112,18 +113,27 @@ struct MaildirKeyTable {
     /// then be rebuilt).
     @discardableResult
     mutating func insert(_ key: some Collection<UInt8>, uid: UInt32) -> Ref? {
+        guard let entry = findOrInsert(key, uid: uid), entry.inserted else { return nil }
+        return entry.key
+    }
+
+    /// The UID of `key` and where it is held, adding it with `uid` when the table has no such
+    /// key (`inserted`): one probe of the index for both. Nil when the key is empty or longer
+    /// than `longestKey`, or the table would pass 4 GiB of keys.
+    mutating func findOrInsert(_ key: some Collection<UInt8>, uid: UInt32) -> (uid: UInt32, key: Ref, inserted: Bool)? {
         guard (1...Self.longestKey).contains(key.count), count < Int(UInt32.max) / 2 else { return nil }
         if slots.isEmpty || (count + 1) * 2 > slots.count { grow(to: (count + 1) * 2) }
         let mask = slots.count - 1
         var slot = Self.hash(key) & mask
         while slots[slot] != Self.empty {
-            if storage[storage.record(at: slots[slot]).key].elementsEqual(key) { return nil }
+            let record = storage.record(at: slots[slot])
+            if storage[record.key].elementsEqual(key) { return (record.uid, record.key, false) }
             slot = (slot + 1) & mask
         }
         guard let offset = storage.append(key, uid: uid) else { return nil }
         slots[slot] = offset
         count += 1
-        return storage.record(at: offset).key
+        return (uid, storage.record(at: offset).key, true)
     }
 
     @discardableResult

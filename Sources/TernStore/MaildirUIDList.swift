@@ -63,18 +63,26 @@ public final class MaildirUIDList: Sendable {
 
     /// The key of a Maildir file name: up to the first `,` (Tern's `,S=size`) or `:` (flags).
     public static func key(ofFileName name: String) -> String {
-        // Both are ASCII, so the first either octet ends the key on a scalar boundary (not
-        // always a Character's: U+0600 joins the `:` after it, so no String slicing here).
-        guard let end = name.utf8.firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") }) else { return name }
-        return String(decoding: name.utf8[..<end], as: UTF8.self)
+        // Cut on octets: both are ASCII, so the first either octet ends the key on a scalar
+        // boundary (not always a Character's: U+0600 joins the `:` after it, so no String slicing).
+        String(decoding: name.utf8.prefix(keyLength(ofFileName: name)), as: UTF8.self)
+    }
+
+    /// How many octets of `name` its key is (`key(ofFileName:)`), without making the key.
+    static func keyLength(ofFileName name: String) -> Int {
+        let ends = { (octet: UInt8) in octet == UInt8(ascii: ",") || octet == UInt8(ascii: ":") }
+        return name.utf8.withContiguousStorageIfAvailable { $0.firstIndex(where: ends) ?? $0.count }
+            ?? name.utf8.prefix { !ends($0) }.count
     }
 
     /// Whether `key` can have a line in the list: a file name's start (at most `NAME_MAX`
     /// octets), without the space that ends a line's UID or a line break. A file another
     /// program named so is left out of listings rather than make the list unreadable.
-    public static func canNumber(_ key: String) -> Bool {
-        (1...MaildirKeyTable.longestKey).contains(key.utf8.count)
-            && !key.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
+    public static func canNumber(_ key: String) -> Bool { canNumber(key.utf8) }
+
+    static func canNumber(_ key: some Collection<UInt8>) -> Bool {
+        (1...MaildirKeyTable.longestKey).contains(key.count)
+            && !key.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
     }
 
     /// The UID of `key`, assigning the next one (durably) if it has none.
@@ -85,7 +93,7 @@ public final class MaildirUIDList: Sendable {
     /// The UIDs of `keys`, in order, assigning the next ones to those without: one append and
     /// one sync for all of them (the group commit of `UIDAssigner`).
     public func assign(_ keys: [String], now: Int64) throws -> [UInt32] {
-        try number(keys, now: now).uids
+        try number(keys.map(\.utf8), now: now).uids
     }
 
     /// What a mailbox listing needs from the list in one locked pass.
@@ -105,79 +113,67 @@ public final class MaildirUIDList: Sendable {
     ///
     /// UIDs are 32-bit and never reused (RFC 9051 §2.3.1.1): when the next ones would pass
     /// 2^32 - 1 this throws, and `rebuild` starts the list over with a new UIDVALIDITY.
-    public func number(_ keys: [String], now: Int64) throws -> Numbering {
+    func number<Key: Collection<UInt8>>(_ keys: [Key], now: Int64) throws -> Numbering {
         try withLockedFile { fd, contents in
             var uids: [UInt32] = []
             uids.reserveCapacity(keys.count)
-            var refs: [MaildirKeyTable.Ref?] = []
+            var refs: [MaildirKeyTable.Ref] = []
             refs.reserveCapacity(keys.count)
-            var assigned: [String: UInt32] = [:]
-            // The keys given UIDs, in UID order: UID `contents.nextUID + i` is `newKeys[i]`.
-            var newKeys: [String] = []
-            // The new lines, as octets: a mailbox seen for the first time numbers every message.
+            // A mailbox seen for the first time numbers every message: index them all at once.
+            if contents.uids.isEmpty, keys.count >= 1024 {
+                contents.uids.reserveCapacity(adding: keys.count, keyOctets: keys.reduce(0) { $0 + $1.count })
+            }
+            // New keys go into the table as they are numbered, in UID order (the file's), so a
+            // key twice in `keys` gets one UID. Should the append below fail, the table is
+            // dropped with the rest of `contents` (`withLockedFile` caches it only on success).
+            let firstNew = contents.nextUID
+            var added: UInt32 = 0
+            // The new lines, as octets.
             var line: [UInt8] = []
             for key in keys {
-                if let found = contents.uids.find(key.utf8) {
-                    uids.append(found.uid)
-                    refs.append(found.key)
-                    continue
-                }
-                if let uid = assigned[key] {
-                    uids.append(uid)
-                    refs.append(nil)
-                    continue
-                }
                 guard Self.canNumber(key) else {
-                    throw StoreError(code: .io, errno: 0, operation: "number \(path): not a Maildir key: \(key.debugDescription)")
+                    throw StoreError(code: .io, errno: 0, operation: "number \(path): not a Maildir key: \(String(decoding: key, as: UTF8.self).debugDescription)")
                 }
-                let (uid, overflowed) = contents.nextUID.addingReportingOverflow(UInt32(assigned.count))
-                guard !overflowed, uid < .max else {
-                    throw StoreError(code: .io, errno: 0, operation: "number \(path): UIDs exhausted; run tern repair")
+                let (candidate, overflowed) = firstNew.addingReportingOverflow(added)
+                let entry: (uid: UInt32, key: MaildirKeyTable.Ref, inserted: Bool)
+                if overflowed || candidate == .max {
+                    guard let found = contents.uids.find(key) else {
+                        throw StoreError(code: .io, errno: 0, operation: "number \(path): UIDs exhausted; run tern repair")
+                    }
+                    entry = (found.uid, found.key, false)
+                } else {
+                    guard let found = contents.uids.findOrInsert(key, uid: candidate) else {
+                        // Past what the table can hold (4 GiB of keys): the next access reads the file.
+                        throw StoreError(code: .io, errno: 0, operation: "number \(path): too many messages to hold")
+                    }
+                    entry = found
                 }
-                assigned[key] = uid
-                newKeys.append(key)
-                uids.append(uid)
-                refs.append(nil)
-                line.append(contentsOf: String(uid).utf8)
+                uids.append(entry.uid)
+                refs.append(entry.key)
+                guard entry.inserted else { continue }
+                added += 1
+                line.append(contentsOf: String(entry.uid).utf8)
                 line.append(UInt8(ascii: " "))
-                line.append(contentsOf: key.utf8)
+                line.appendOctets(key)
                 line.append(UInt8(ascii: "\n"))
             }
-            guard !assigned.isEmpty else {
-                return Numbering(
-                    uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: refs.compactMap { $0 },
-                    keys: contents.uids.storage)
-            }
-            if contents.validLength < contents.size {
-                // Cut a line torn by a crash, so the new one starts on a line of its own.
-                guard ftruncate(fd, off_t(contents.validLength)) == 0 else {
-                    throw StoreError.posix("ftruncate \(path)", errno: errno)
+            if added > 0 {
+                if contents.validLength < contents.size {
+                    // Cut a line torn by a crash, so the new one starts on a line of its own.
+                    guard ftruncate(fd, off_t(contents.validLength)) == 0 else {
+                        throw StoreError.posix("ftruncate \(path)", errno: errno)
+                    }
+                    contents.size = contents.validLength
                 }
-                contents.size = contents.validLength
+                guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
+                try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+                try POSIXFile.dataSync(fd)
+                contents.nextUID += added
+                contents.size += line.count
+                contents.validLength = contents.size
             }
-            guard lseek(fd, 0, SEEK_END) >= 0 else { throw StoreError.posix("lseek \(path)", errno: errno) }
-            try line.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
-            try POSIXFile.dataSync(fd)
-            if newKeys.count >= max(1024, contents.uids.count / 4) {
-                contents.uids.reserveCapacity(adding: newKeys.count, keyOctets: newKeys.reduce(0) { $0 + $1.utf8.count })
-            }
-            // In UID order: the table's records stay in the file's order.
-            let firstNew = contents.nextUID
-            var added: [MaildirKeyTable.Ref] = []
-            added.reserveCapacity(newKeys.count)
-            for (offset, key) in newKeys.enumerated() {
-                guard let ref = contents.uids.insert(key, uid: firstNew + UInt32(offset)) else {
-                    // Past what the table can hold (4 GiB of keys): the next access reads the file.
-                    throw StoreError(code: .io, errno: 0, operation: "number \(path): too many messages to hold")
-                }
-                added.append(ref)
-            }
-            contents.nextUID += UInt32(newKeys.count)
-            contents.size += line.count
-            contents.validLength = contents.size
-            let keyRefs = zip(refs, uids).map { ref, uid in ref ?? added[Int(uid - firstNew)] }
             return Numbering(
-                uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: keyRefs,
+                uidValidity: contents.uidValidity, nextUID: contents.nextUID, uids: uids, keyRefs: refs,
                 keys: contents.uids.storage)
         } create: {
             Contents(uidValidity: Self.validity(now), nextUID: 1, uids: MaildirKeyTable(), inode: 0, size: 0)

@@ -257,6 +257,33 @@ struct MaildirMailboxStoreTests {
         #expect(listing.messages.map(\.uid) == [1])
     }
 
+    @Test("a first listing numbers keys in octet order, each once, and the copy in cur/ wins")
+    func firstListingOrder() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let maildir = "\(root)/mailboxes/example.test/alice"
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
+        }
+        // Keys that agree in their first 16 octets and differ after, keys that are the start of
+        // longer ones, a non-ASCII key, and one message caught mid-move from new/ to cur/.
+        let files = [
+            "new/1800000000.AAAAAAAAAAAB.mx,S=1", "cur/1800000000.AAAAAAAAAAAA.mx,S=1:2,", "new/170",
+            "cur/17:2,F", "new/1700000000.Z", "new/b\u{e9}", "new/b\u{301}x", "new/1800000001.M.mx",
+            "cur/1800000001.M.mx:2,S", "new/.hidden",
+        ]
+        for file in files { try Data("x".utf8).write(to: URL(fileURLWithPath: "\(maildir)/\(file)")) }
+        let mailbox = try await store().mailbox("alice@example.test")
+        let listing = try await mailbox.snapshot()
+        let expected = [
+            "17", "170", "1700000000.Z", "1800000000.AAAAAAAAAAAA.mx", "1800000000.AAAAAAAAAAAB.mx", "1800000001.M.mx",
+            "b\u{e9}", "b\u{301}x",  // U+00E9 is C3 A9 in UTF-8, U+0301 CC 81
+        ]
+        #expect(listing.messages.map(\.uid) == Array(1...UInt32(expected.count)))
+        let keys = try await mailbox.keys(of: listing.messages.map(\.uid))
+        #expect(listing.messages.map { keys[$0.uid] ?? "none" } == expected)
+        #expect(listing.messages.map(\.flags) == [[.flagged], [], [], [], [], [.seen], [], []])
+    }
+
     @Test("repair walks every Maildir below the root, IMAP folders included")
     func repair() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

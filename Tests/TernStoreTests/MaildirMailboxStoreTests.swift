@@ -244,10 +244,7 @@ struct MaildirMailboxStoreTests {
     @Test("opening a mailbox numbers what an earlier run left unnumbered and clears its tmp/")
     func opening() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let maildir = "\(root)/mailboxes/example.test/alice"
-        for sub in ["tmp", "new", "cur"] {
-            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
-        }
+        let maildir = try aliceMaildir()
         try Data("x".utf8).write(to: URL(fileURLWithPath: "\(maildir)/new/1700000000.A.mx.test,S=1"))
         try Data("half".utf8).write(to: URL(fileURLWithPath: "\(maildir)/tmp/1700000001.B.mx.test"))
         let mailbox = try await store().mailbox("alice@example.test")
@@ -260,10 +257,7 @@ struct MaildirMailboxStoreTests {
     @Test("a first listing numbers keys in octet order, each once, and the copy in cur/ wins")
     func firstListingOrder() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let maildir = "\(root)/mailboxes/example.test/alice"
-        for sub in ["tmp", "new", "cur"] {
-            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
-        }
+        let maildir = try aliceMaildir()
         // Keys that agree in their first 16 octets and differ after, keys that are the start of
         // longer ones, a non-ASCII key, and one message caught mid-move from new/ to cur/.
         let files = [
@@ -323,6 +317,16 @@ struct MaildirMailboxStoreTests {
         #expect(MaildirFileName("b:2,\u{301}S").flags == [.seen])
         #expect(MaildirFileName("b:2,\u{301}Sé").settingFlags([.flagged]) == "b:2,F")
         #expect(MaildirFileName(MaildirFileName("b,\u{301}x:2,a").settingFlags([.seen])).key == "b")
+    }
+
+    /// alice@example.test's Maildir, made empty as another program (or an earlier run) would
+    /// have left it, before the store opens it.
+    private func aliceMaildir() throws -> String {
+        let maildir = "\(root)/mailboxes/example.test/alice"
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: "\(maildir)/\(sub)", withIntermediateDirectories: true)
+        }
+        return maildir
     }
 
     private func octets(_ body: String) -> [UInt8] { MailboxStoreContract.octets(body) }

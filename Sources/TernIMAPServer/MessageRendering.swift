@@ -1,6 +1,6 @@
 import TernIMAPCore
 import TernMIME
-import TernSASL
+import TernMail
 
 /// What FETCH reports of a message's content (RFC 9051 §7.5.2), from its MIME tree (TernMIME):
 /// ENVELOPE, BODY and BODYSTRUCTURE, and the octets of a section (§6.4.5).

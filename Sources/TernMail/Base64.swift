@@ -1,6 +1,7 @@
 /// Base64 (RFC 4648 §4, with padding), as SASL puts it on the wire (SMTP AUTH, RFC 4954 §4;
 /// IMAP AUTHENTICATE, RFC 9051 §6.2.2; POP3 AUTH, RFC 5034 §4).
-/// The protocol cores have no Foundation; this is the whole of what they need.
+/// The protocol cores have no Foundation; this is the whole of what they need. In TernMail
+/// because more than SASL reads it: DKIM's `b=`, `bh=` and `p=` (RFC 6376 §3.5, §3.6.1) too.
 public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 

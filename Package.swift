@@ -2,7 +2,7 @@
 //
 // Tern: a complete mail server in one Swift package. The targets follow the roles of Internet
 // mail (RFC 5598); docs/architecture.md draws the graph and says what each layer may import.
-// L0 TernSystem, TernMail · L1 pure cores (TernMIME, TernSMTPCore, TernIMAPCore, TernDNSCore) ·
+// L0 TernSystem, TernMail · L1 pure cores (TernMIME, TernSMTPCore, TernIMAPCore, TernDNSCore, TernMailAuth) ·
 // L2 infrastructure (TernStore, TernStoreSQLite, TernNet, TernDNS, TernDirectory) · L3 roles
 // (TernSMTPServer, TernQueue, TernDelivery, TernHTTP) · L4 TernApp and the `tern` executable.
 import PackageDescription
@@ -73,6 +73,13 @@ let package = Package(
         .target(
             name: "TernIMAPCore",
             dependencies: ["TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Mail authentication without I/O: DKIM (RFC 6376, RFC 8463) canonicalization, tag
+        // lists, signature fields and key records; swift-crypto for the hashes and signatures.
+        .target(
+            name: "TernMailAuth",
+            dependencies: ["TernMail", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -268,7 +275,7 @@ let package = Package(
         .target(
             name: "TernFuzzTargets",
             dependencies: [
-                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernStore", "TernHTTP",
+                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernDNSCore", "TernIMAPCore", "TernMailAuth", "TernStore", "TernHTTP",
                 "TernApp", "TernSystem", "TernTestSupport", "TernIMAPServer", "TernPOP3Core",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -305,6 +312,11 @@ let package = Package(
         .testTarget(
             name: "TernIMAPCoreTests",
             dependencies: ["TernIMAPCore", "TernMail", "TernSASL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TernMailAuthTests",
+            dependencies: ["TernMailAuth", "TernMail", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -58,6 +58,7 @@ package enum FuzzTargets {
         MIMETargets.header,
         MIMETargets.fields,
         MIMETargets.date,
+        MailAuthTargets.dkim,
         CatcherTargets.searchQuery,
         ConfigurationTargets.configuration,
         StoreTargets.spool,

@@ -79,7 +79,10 @@ let package = Package(
         // lists, signature fields and key records; swift-crypto for the hashes and signatures.
         .target(
             name: "TernMailAuth",
-            dependencies: ["TernMail", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "TernMail", "TernDNSCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -316,7 +319,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TernMailAuthTests",
-            dependencies: ["TernMailAuth", "TernMail", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "TernMailAuth", "TernMail", "TernDNSCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

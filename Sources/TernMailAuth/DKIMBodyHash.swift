@@ -19,6 +19,8 @@ public struct DKIMBodyHash: Sendable {
         self.limit = limit
     }
 
+    public var algorithm: DKIMCanonicalization { canonicalizer.algorithm }
+
     /// The canonical body's length so far, hashed or not (a verifier reports `l=` shorter than it).
     public var canonicalLength: Int { canonicalizer.length }
 

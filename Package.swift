@@ -143,7 +143,8 @@ let package = Package(
         .target(
             name: "TernSMTPServer",
             dependencies: [
-                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernDirectory", "TernSystem",
+                "TernMail", "TernMIME", "TernSASL", "TernSMTPCore", "TernStore", "TernMailAuth", "TernDNSCore", "TernNet",
+                "TernDirectory", "TernSystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -250,7 +251,7 @@ let package = Package(
             dependencies: [
                 "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernIMAPCore", "TernIMAPServer", "TernAccess",
                 "TernPOP3Core", "TernPOP3Server", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem",
+                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem", "TernMailAuth",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

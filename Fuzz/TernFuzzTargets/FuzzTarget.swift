@@ -59,6 +59,7 @@ package enum FuzzTargets {
         MIMETargets.fields,
         MIMETargets.date,
         MailAuthTargets.dkim,
+        MailAuthTargets.dkimMessage,
         CatcherTargets.searchQuery,
         ConfigurationTargets.configuration,
         StoreTargets.spool,

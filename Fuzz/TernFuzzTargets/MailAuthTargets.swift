@@ -52,4 +52,37 @@ enum MailAuthTargets {
             }
         }
     }
+
+    /// The input as a whole message arriving on port 25: its header split into fields as they
+    /// came, its DKIM-Signature fields read and their `h=` fields selected, `b=` removed, the
+    /// body hashed for each, Authentication-Results fields checked for Tern's name. Fields keep
+    /// every octet of the header they were split from (line ends as CRLF), in order.
+    static let dkimMessage = FuzzTarget(
+        name: "dkim-message",
+        summary: "DKIM: a whole message's header fields, signatures, h= selection, b= removal, body hashes",
+        maximumLength: 64 * 1024
+    ) { bytes in
+        let (header, body) = RawHeaderField.split(message: bytes)
+        let fields = RawHeaderField.fields(of: header)
+        for field in fields {
+            fuzzCheck(field.octets.suffix(2).elementsEqual([0x0D, 0x0A]), "a raw field without its CRLF")
+            fuzzCheck(!field.lowercasedName.isEmpty, "a raw field without a name")
+            _ = AuthenticationResults.claims(field, authservID: "mx.example.org")
+            let emptied = DKIMHeaderHash.removingSignatureValue(field.octets)
+            fuzzCheck(emptied.count <= field.octets.count, "removing b= made the field longer")
+            if let signature = try? DKIMSignatureFields(value: field.value) {
+                let selected = DKIMHeaderSelection.select(signature.signedHeaders, from: fields)
+                fuzzCheck(selected.count == signature.signedHeaders.count, "h= selected a different number of fields")
+                _ = DKIMHeaderHash.digest(selected: selected, signatureField: field.octets, canonicalization: signature.headerCanonicalization)
+            }
+        }
+        var verification = DKIMVerification(header: header, limit: 4)
+        let step = Int(bytes.last ?? 1) % 13 + 1
+        var start = body.startIndex
+        while start < body.endIndex {
+            verification.updateBody(body[start..<min(body.endIndex, start + step)])
+            start += step
+        }
+        verification.finishBody()
+    }
 }

@@ -165,6 +165,22 @@ extension ConfigurationLoader {
         return (verify ?? true, caFile)
     }
 
+    static let dkimKeys: Set<String> = ["sign", "verify", "max_signatures", "expiry"]
+
+    static func dkim(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DKIM {
+        var dkim = TernConfiguration.DKIM()
+        guard let section = try reader.table("dkim") else { return dkim }
+        try reader.rejectUnknown(in: section, allowed: dkimKeys, prefix: "dkim.")
+        if let sign = try reader.bool("dkim.sign") { dkim.sign = sign }
+        if let verify = try reader.bool("dkim.verify") { dkim.verify = verify }
+        if let limit = try reader.int("dkim.max_signatures") {
+            guard (1...50).contains(limit) else { throw ConfigurationError(key: "dkim.max_signatures", problem: "must be 1 to 50") }
+            dkim.maximumSignatures = limit
+        }
+        if let expiry = try reader.duration("dkim.expiry") { dkim.expiry = expiry }
+        return dkim
+    }
+
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
 
     static func dns(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DNS {

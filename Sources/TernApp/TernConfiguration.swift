@@ -176,6 +176,21 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[dkim]`: signing what local domains send, checking what arrives (RFC 6376). Keys live in
+    /// `<data_dir>/dkim/<domain>/` (`tern dkim generate`).
+    public struct DKIM: Sendable, Hashable {
+        /// Sign submitted mail from a domain that has keys.
+        public var sign = true
+        /// Check the signatures of mail arriving on the mx role and add Authentication-Results.
+        public var verify = true
+        /// Signatures checked per message.
+        public var maximumSignatures = 10
+        /// `x=`: signatures expire this long after they are made; zero for no `x=`.
+        public var expiry = TimeAmount.zero
+
+        public init() {}
+    }
+
     /// `[storage]`: how stored mail is made durable (`StoreSync`).
     public struct Storage: Sendable, Hashable {
         /// `filesystem` (the default on Linux): one `syncfs` per batch of messages; `file`: each
@@ -265,6 +280,7 @@ public struct TernConfiguration: Sendable {
     public var queue: Queue
     public var outbound: Outbound
     public var dns: DNS
+    public var dkim = DKIM()
     public var storage = Storage()
     public var rateLimits: RateLimits
     public var authentication: Authentication

@@ -8,6 +8,7 @@ import TernDNS
 import TernDelivery
 import TernDirectory
 import TernMail
+import TernMailAuth
 import TernNet
 import TernQueue
 import TernSMTPCore
@@ -34,6 +35,13 @@ extension TernServer {
             throw StartupError(description: "data_dir: cannot open the directory \(databasePath): \(error)")
         }
 
+        let dns = try resolver(configuration.dns, group: group, logger: environment.logger)
+        let authentication = try messageAuthentication(configuration, dataDirectory: dataDirectory, resolver: dns)
+        if let authentication {
+            let domains = authentication.signingDomains.sorted()
+            environment.logger.info(
+                "DKIM", metadata: ["signing": "\(domains.isEmpty ? "none" : domains.joined(separator: ","))", "verifying": "\(authentication.intake.resolver != nil)"])
+        }
         let journal: MessageJournal
         let queue: QueueManager
         let remote: RemoteDeliveryAgent
@@ -47,8 +55,7 @@ extension TernServer {
                 journal: journal, logger: queueLogger)
             mailboxStore = mailboxes
             remote = try RemoteDeliveryAgent(
-                configuration: remoteDeliveryConfiguration(configuration),
-                resolver: try resolver(configuration.dns, group: group, logger: environment.logger), group: group,
+                configuration: remoteDeliveryConfiguration(configuration), resolver: dns, group: group,
                 pool: pool, logger: environment.logger(service: "smtp-client"))
             queue = QueueManager(
                 store: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
@@ -113,7 +120,7 @@ extension TernServer {
 
         return Assembly(
             store: queue, policy: policy, mailAccess: DirectoryMailAccess(authenticator: authenticator, mailboxes: mailboxStore),
-            guardsSubmission: true, services: services,
+            guardsSubmission: true, authentication: authentication?.intake, services: services,
             storeAnnouncement: "tern: spool \(queue.location)",
             startAfterListeners: {
                 environment.announce("tern: ready")
@@ -124,6 +131,28 @@ extension TernServer {
                 await authenticator.shutdown()
             },
             cleanUp: { unlink(pidPath) })
+    }
+
+    /// `[dkim]` and the keys in the data directory, or nil when Tern neither signs nor checks.
+    static func messageAuthentication(
+        _ configuration: TernConfiguration, dataDirectory: String, resolver: StubResolver
+    ) throws -> (intake: MessageAuthentication, signingDomains: [String])? {
+        let dkim = configuration.dkim
+        var signers: [String: DKIMSigner] = [:]
+        if dkim.sign {
+            do {
+                signers = try DKIMKeyring.load(
+                    dataDirectory: dataDirectory, expiry: dkim.expiry > .zero ? dkim.expiry.wholeSeconds : nil)
+            } catch {
+                throw StartupError(description: "dkim: \(error)")
+            }
+        }
+        guard !signers.isEmpty || dkim.verify else { return nil }
+        let loaded = signers
+        let intake = MessageAuthentication(
+            authservID: configuration.hostname, resolver: dkim.verify ? resolver : nil,
+            signatureLimit: dkim.maximumSignatures, signer: { loaded[$0] })
+        return (intake, Array(loaded.keys))
     }
 
     /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.

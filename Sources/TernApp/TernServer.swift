@@ -181,7 +181,8 @@ public enum TernServer {
                 listenerConfiguration.allowsCleartextAuthentication = listener.cleartextAuthentication
                 let endpoint = SMTPEndpoint(
                     role: listener.role.smtp ?? .mx, configuration: listenerConfiguration, store: assembly.store,
-                    policy: assembly.policy, tls: tls, limiter: limiter, logger: endpointLogger)
+                    policy: assembly.policy, tls: tls, limiter: limiter, logger: endpointLogger,
+                    authentication: assembly.authentication)
                 (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
             }
             let bound = try await Listener.bind(
@@ -250,6 +251,8 @@ public enum TernServer {
         /// RFC 6409 fix-ups and the From: check on submission, and no unauthenticated
         /// pipelining on the mx role: a real MTA's duties, which the catcher leaves out.
         var guardsSubmission: Bool
+        /// DKIM signing and checking at the SMTP intake.
+        var authentication: MessageAuthentication?
         /// The mode's choices for every SMTP session.
         var configureSession: (inout ServerSessionStateMachine.Configuration) -> Void = { _ in }
         /// Services started before the listeners, so stopped after them.

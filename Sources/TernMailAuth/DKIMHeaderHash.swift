@@ -1,12 +1,12 @@
-import Crypto
+public import Crypto
 
 /// What a DKIM signature signs (RFC 6376 §3.7): the header fields `h=` selects, each
 /// canonicalized, then the DKIM-Signature field itself, canonicalized with the value of its
 /// `b=` tag removed and without its final CRLF. The signature covers the SHA-256 of that
 /// (rsa-sha256 signs the digest with PKCS#1 v1.5; ed25519-sha256 signs the 32 octets of the
 /// digest, RFC 8463 §3).
-enum DKIMHeaderHash {
-    static func digest(
+public enum DKIMHeaderHash {
+    public static func digest(
         selected: [RawHeaderField?], signatureField: [UInt8], canonicalization: DKIMCanonicalization
     ) -> SHA256.Digest {
         var hash = SHA256()
@@ -25,7 +25,7 @@ enum DKIMHeaderHash {
     /// The field with every octet of its `b=` tag's value removed, "including all surrounding
     /// whitespace" (§3.7); the rest, folding included, as it was. The field keeps a final CRLF if
     /// it had one.
-    static func removingSignatureValue(_ field: [UInt8]) -> [UInt8] {
+    public static func removingSignatureValue(_ field: [UInt8]) -> [UInt8] {
         guard let colon = field.firstIndex(of: UInt8(ascii: ":")) else { return field }
         var end = field.endIndex
         if end >= colon + 3, field[end - 2] == 0x0D, field[end - 1] == 0x0A { end -= 2 }

@@ -160,8 +160,9 @@ public struct DKIMSignatureFields: Sendable, Hashable {
     }
 
     /// Labels of letters, digits, hyphens and underscores (selectors and `_domainkey` names
-    /// use them), none empty, at most 63 octets each and 253 in all.
-    static func isDomain(_ name: String) -> Bool {
+    /// use them), none empty, at most 63 octets each and 253 in all: nothing that could walk
+    /// out of a directory when used as a file name.
+    public static func isDomain(_ name: String) -> Bool {
         let octets = name.utf8
         guard (1...253).contains(octets.count) else { return false }
         return octets.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in

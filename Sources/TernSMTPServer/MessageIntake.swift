@@ -2,14 +2,18 @@ import Logging
 import NIOCore
 import TernMIME
 import TernMail
+import TernMailAuth
 import TernSMTPCore
 import TernStore
 
 /// What happens to one message between the session's "354" and its "250": Postfix's cleanup
-/// role. The message gets its queue ID and Received header (RFC 5321 §4.4), is streamed into the
-/// store, and on the submission roles its header section is held until it is whole, so that what
-/// RFC 6409 §8 allows can be added in front (Message-ID, Date) and From:/Sender: checked against
-/// the user (§8.1) before the commit.
+/// role. The message gets its queue ID and Received header (RFC 5321 §4.4) and is streamed into
+/// the store. Its header section is held until it is whole when something must be read from it
+/// first: on the submission roles, so that what RFC 6409 §8 allows can be added in front
+/// (Message-ID, Date) and From:/Sender: checked against the user (§8.1) before the commit; with
+/// mail authentication on, so that the DKIM signatures can be read (mx) or the header signed
+/// (submission). The body is then hashed as it streams by, and at its end the DKIM-Signature or
+/// the Authentication-Results field is handed to the store to go in front of the message.
 ///
 /// Lives on the connection's event loop, inside `SMTPSession`.
 final class MessageIntake {
@@ -17,8 +21,12 @@ final class MessageIntake {
     private var writer: (any MessageWriter)?
     /// The message being received.
     private(set) var message: IncomingMessage?
-    /// On submission, the message's start, held until its header section is whole.
-    private var held: HeldSubmission?
+    /// The message's start, held until its header section is whole.
+    private var held: HeldMessage?
+    /// On mx, the DKIM signatures being checked.
+    private var verification: DKIMVerification?
+    /// On submission, the signature being made.
+    private var signing: Signing?
     /// The From: and Sender: fields of the submitted message being received.
     private var headerOriginators: Result<Originators, Originators.Unreadable> = .failure(.noFrom)
     private var headerTooLong = false
@@ -68,8 +76,10 @@ final class MessageIntake {
                 authenticatedUser: start.authenticatedUser, trusted: trusted))
         message = incoming
         size = 0
-        if fixesSubmissions {
-            held = HeldSubmission(message: incoming, prefix: prefix, content: allocator.buffer(capacity: 0))
+        verification = nil
+        signing = nil
+        if fixesSubmissions || authenticates {
+            held = HeldMessage(message: incoming, prefix: prefix, content: allocator.buffer(capacity: 0))
         } else {
             writer = endpoint.store.begin(incoming, prefix: prefix, on: eventLoop)
         }
@@ -81,9 +91,10 @@ final class MessageIntake {
         size += chunk.readableBytes
         if held != nil {
             held?.content.writeImmutableBuffer(chunk)
-            if held?.header.consume(chunk.readableBytesView) != .collecting { openHeldSubmission(eventLoop: eventLoop) }
+            if held?.header.consume(chunk.readableBytesView) != .collecting { openHeldMessage(eventLoop: eventLoop) }
             return nil
         }
+        hashBody(chunk.readableBytesView)
         guard let writer else { return nil }
         writer.append(chunk)
         return writer.bufferedBytes >= 2 * MessageWriterLimits.flushThreshold ? writer.drained() : nil
@@ -94,45 +105,122 @@ final class MessageIntake {
         writer = nil
         message = nil
         held = nil
+        verification = nil
+        signing = nil
     }
 
     /// The message's end: refused (a submission's From: the user may not use), or committing.
     func finish(session facts: SessionFacts, eventLoop: any EventLoop) -> Ending {
-        if held != nil { openHeldSubmission(eventLoop: eventLoop) }
+        if held != nil { openHeldMessage(eventLoop: eventLoop) }
         defer {
             writer = nil
             message = nil
+            verification = nil
+            signing = nil
         }
         guard let writer, let message else { return .missing }
         if let refusal = submissionRefusal(facts) {
             writer.abort()
             return .refused(message, refusal, originators: originatorsDescription)
         }
-        return .committing(message, size: size, writer.commit())
+        // The writer is confined to this event loop, where the fields' future completes.
+        let committed = authenticationFields(for: message, eventLoop: eventLoop).assumeIsolated()
+            .flatMap { writer.commit(adding: $0) }.nonisolated()
+        return .committing(message, size: size, committed)
+    }
+
+    /// Whether the header is read for mail authentication: DKIM checks on mx, signing on
+    /// submission.
+    private var authenticates: Bool {
+        guard let authentication = endpoint.authentication else { return false }
+        return endpoint.role != .mx || authentication.resolver != nil
+    }
+
+    private func hashBody(_ octets: ByteBufferView) {
+        verification?.updateBody(octets)
+        signing?.bodyHash.update(octets)
+    }
+
+    /// Reads what mail authentication needs from the whole header section: on mx, the DKIM
+    /// signatures to check, after removing any Authentication-Results that claims to be Tern's
+    /// (RFC 8601 §5); on submission, the signer for the From: domain. Returns the held content,
+    /// rewritten when a field was removed.
+    private func startAuthentication(content: ByteBuffer, prefix: ByteBuffer) -> ByteBuffer {
+        guard let authentication = endpoint.authentication, authenticates, !headerTooLong else { return content }
+        var content = content
+        var (header, body) = RawHeaderField.split(message: content.readableBytesView)
+        if endpoint.role == .mx {
+            let fields = RawHeaderField.fields(of: header)
+            if fields.contains(where: { AuthenticationResults.claims($0, authservID: authentication.authservID) }) {
+                var rewritten = ByteBuffer()
+                for field in fields where !AuthenticationResults.claims(field, authservID: authentication.authservID) {
+                    rewritten.writeBytes(field.octets)
+                }
+                rewritten.writeString("\r\n")
+                rewritten.writeBytes(body)
+                content = rewritten
+                (header, body) = RawHeaderField.split(message: content.readableBytesView)
+            }
+            verification = DKIMVerification(header: header, limit: authentication.signatureLimit)
+        } else if case .success(let originators) = headerOriginators, let author = originators.authors.first,
+            let at = author.lastIndex(of: "@"), let signer = authentication.signer(String(author[author.index(after: at)...]))
+        {
+            signing = Signing(signer: signer, header: Array(prefix.readableBytesView) + Array(header))
+        }
+        hashBody(body)
+        return content
+    }
+
+    /// The fields to put in front of the message: its DKIM-Signature (submission) or its
+    /// Authentication-Results (mx), once the body is whole and, for the latter, the keys found.
+    private func authenticationFields(for message: IncomingMessage, eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let now = endpoint.clock.now().seconds
+        if var signing {
+            var fields = ByteBuffer()
+            do {
+                fields.writeBytes(try signing.signer.signatures(header: signing.header, bodyHash: signing.bodyHash.finalize(), now: now))
+            } catch {
+                // The message goes out unsigned rather than not at all; the log says why.
+                endpoint.logger.error("DKIM signing failed", metadata: ["tern_queue_id": "\(message.id)", "error": "\(error)"])
+            }
+            return eventLoop.makeSucceededFuture(fields)
+        }
+        guard var verification, let authentication = endpoint.authentication, let resolver = authentication.resolver else {
+            return eventLoop.makeSucceededFuture(ByteBuffer())
+        }
+        verification.finishBody()
+        let checked = verification
+        return eventLoop.makeFutureWithTask {
+            let results = await checked.verify(now: now, resolver: resolver)
+            return ByteBuffer(string: AuthenticationResults(authservID: authentication.authservID, dkim: results).field)
+        }
     }
 
     private var fixesSubmissions: Bool {
         endpoint.configuration.fixesSubmittedMessages && endpoint.role != .mx
     }
 
-    /// The header section is whole (or the message ended, or the header is too long): add
-    /// Message-ID and Date when missing (RFC 6409 §8.2-8.3), note From: and Sender:, and open
-    /// the message with everything held so far.
-    private func openHeldSubmission(eventLoop: any EventLoop) {
+    /// The header section is whole (or the message ended, or the header is too long). On
+    /// submission, add Message-ID and Date when missing (RFC 6409 §8.2-8.3) and note From: and
+    /// Sender:; start mail authentication; open the message with everything held so far.
+    private func openHeldMessage(eventLoop: any EventLoop) {
         guard var held else { return }
         self.held = nil
         headerTooLong = held.header.finish() == .tooLong
-        let fields = held.header.fields
         headerOriginators = Originators.read(headerSection: held.header.bytes)
         var prefix = held.prefix
-        if !fields.contains(where: { $0.isNamed("Message-ID") }) {
-            prefix.writeString("Message-ID: <\(held.message.id)@\(endpoint.configuration.session.hostname)>\r\n")
+        if fixesSubmissions {
+            let fields = held.header.fields
+            if !fields.contains(where: { $0.isNamed("Message-ID") }) {
+                prefix.writeString("Message-ID: <\(held.message.id)@\(endpoint.configuration.session.hostname)>\r\n")
+            }
+            if !fields.contains(where: { $0.isNamed("Date") }) {
+                prefix.writeString("Date: \(MessageDate.format(secondsSince1970: held.message.trace.receivedAt))\r\n")
+            }
         }
-        if !fields.contains(where: { $0.isNamed("Date") }) {
-            prefix.writeString("Date: \(MessageDate.format(secondsSince1970: held.message.trace.receivedAt))\r\n")
-        }
+        let content = startAuthentication(content: held.content, prefix: prefix)
         let writer = endpoint.store.begin(held.message, prefix: prefix, on: eventLoop)
-        writer.append(held.content)
+        writer.append(content)
         self.writer = writer
     }
 
@@ -154,8 +242,15 @@ final class MessageIntake {
     }
 }
 
-/// A submitted message's first octets, held until its header section is whole.
-private struct HeldSubmission {
+/// A signature on its way: the signer, the header it signs, the body hash so far.
+private struct Signing {
+    var signer: DKIMSigner
+    var header: [UInt8]
+    var bodyHash = DKIMSigner.bodyHash()
+}
+
+/// A message's first octets, held until its header section is whole.
+private struct HeldMessage {
     var message: IncomingMessage
     /// The Received header.
     var prefix: ByteBuffer

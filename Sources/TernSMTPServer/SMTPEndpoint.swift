@@ -67,11 +67,14 @@ public struct SMTPEndpoint: Sendable {
     public let logger: Logger
     /// For queue IDs and Received headers.
     public let clock: WallClock
+    /// DKIM checks on the mx role, DKIM signing on the submission roles; nil for neither.
+    public let authentication: MessageAuthentication?
     let metrics: SMTPMetrics
 
     public init(
         role: Role, configuration: Configuration, store: any MessageStore, policy: any SMTPPolicy,
-        tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger, clock: WallClock = .system
+        tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger, clock: WallClock = .system,
+        authentication: MessageAuthentication? = nil
     ) {
         self.role = role
         var configuration = configuration
@@ -95,6 +98,7 @@ public struct SMTPEndpoint: Sendable {
         self.limiter = limiter
         self.logger = logger
         self.clock = clock
+        self.authentication = authentication
         self.metrics = SMTPMetrics(listener: role.rawValue)
     }
 

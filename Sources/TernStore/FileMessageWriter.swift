@@ -27,11 +27,16 @@ final class FileMessageWriter: MessageWriter {
     private var size = 0
     private var chain: EventLoopFuture<Void>
     private var state = State.open
+    /// Where the fields of `commit(adding:)` go: after the trace fields of the prefix.
+    private let fieldsOffset: Int
+    /// Some octets were handed to the file: fields to prepend can no longer join `pending`.
+    private var startedWriting = false
 
     init(
-        prefix: ByteBuffer, temporaryPath: String, sync: StoreSync, eventLoop: any EventLoop,
+        prefix: ByteBuffer, fieldsOffset: Int? = nil, temporaryPath: String, sync: StoreSync, eventLoop: any EventLoop,
         finish: @escaping Finish
     ) {
+        self.fieldsOffset = min(max(0, fieldsOffset ?? prefix.readableBytes), prefix.readableBytes)
         self.eventLoop = eventLoop
         self.pool = sync.pool
         self.temporaryPath = temporaryPath
@@ -61,20 +66,36 @@ final class FileMessageWriter: MessageWriter {
         return promise.futureResult
     }
 
-    func commit() -> EventLoopFuture<Void> {
-        commitPublishing().map { _ in }
+    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
+        commitPublishing(adding: fields).map { _ in }
     }
 
     /// Commits and yields what `finish` returned.
-    func commitPublishing() -> EventLoopFuture<any Sendable> {
+    ///
+    /// `fields` join what is still in memory when nothing has been written yet (a message under
+    /// `MessageWriterLimits.flushThreshold`, the common case); otherwise the file is copied once
+    /// around them into a new file that takes its place.
+    func commitPublishing(adding fields: ByteBuffer) -> EventLoopFuture<any Sendable> {
         guard case .open = state else { return eventLoop.makeFailedFuture(StoreError.closed) }
         state = .committing
-        let finalSize = size
+        let finalSize = size + fields.readableBytes
         let finish = self.finish
+        var rewrite: ByteBuffer?
+        if fields.readableBytes > 0 {
+            if startedWriting {
+                rewrite = fields
+            } else {
+                var whole = pending.readSlice(length: fieldsOffset) ?? ByteBuffer()
+                whole.writeImmutableBuffer(fields)
+                whole.writeBuffer(&pending)
+                pending = whole
+            }
+        }
         writePending(last: true)
-        let result = chain.flatMap { [pool, file, eventLoop] in
+        let result = chain.flatMap { [pool, file, sync, temporaryPath, eventLoop, rewrite, fieldsOffset] in
             pool.runIfActive(eventLoop: eventLoop) { () throws -> (StoreSync.Publication, any Sendable) in
                 try file.close()
+                if let rewrite { try Self.insert(rewrite, at: fieldsOffset, into: temporaryPath, sync: sync) }
                 return try finish(finalSize)
             }
         }.flatMap { [sync, pool, eventLoop] (publication, value) in
@@ -98,9 +119,28 @@ final class FileMessageWriter: MessageWriter {
         removeTemporaryFile()
     }
 
+    /// Replaces the file at `path` with its first `offset` octets, `fields`, and the rest (on
+    /// the pool).
+    private static func insert(_ fields: ByteBuffer, at offset: Int, into path: String, sync: StoreSync) throws {
+        let joined = "\(path).joined"
+        let target = try POSIXFile.create(joined, replacing: true)
+        defer { POSIXFile.close(target) }
+        do {
+            try POSIXFile.copyContent(of: path, splitAt: offset, to: target) { () throws(StoreError) in
+                try POSIXFile.writeAll(target, octets: Array(fields.readableBytesView))
+            }
+            try sync.finishWriting(target)
+            try POSIXFile.rename(joined, path)
+        } catch {
+            POSIXFile.remove(joined)
+            throw error
+        }
+    }
+
     /// Hands the gathered octets to the pool; the `last` write also ends the file
     /// (`StoreSync.finishWriting`).
     private func writePending(last: Bool) {
+        startedWriting = true
         let data = pending
         let count = data.readableBytes
         pending = ByteBufferAllocator().buffer(capacity: last ? 0 : MessageWriterLimits.flushThreshold)

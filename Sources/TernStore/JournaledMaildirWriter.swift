@@ -20,6 +20,8 @@ final class JournaledMaildirWriter: MessageWriter {
     private let stored: @Sendable (String) -> Void
     private let failed: @Sendable (any Error) -> Void
     private var content: ByteBuffer
+    /// Where the fields of `commit(adding:)` go: after the prefix.
+    private let prefixLength: Int
     private var spilled: (any MessageWriter)?
     private var finished = false
 
@@ -35,6 +37,7 @@ final class JournaledMaildirWriter: MessageWriter {
         self.failed = failed
         content = ByteBufferAllocator().buffer(capacity: 16 * 1024)
         content.writeImmutableBuffer(prefix)
+        prefixLength = prefix.readableBytes
     }
 
     /// The gathered octets are bounded by `inlineLimit`, so they never hold the driver back.
@@ -48,7 +51,7 @@ final class JournaledMaildirWriter: MessageWriter {
         }
         content.writeImmutableBuffer(chunk)
         if content.readableBytes > Self.inlineLimit {
-            spilled = maildir.begin(message, prefix: content, on: eventLoop, stored: stored)
+            spilled = maildir.begin(message, prefix: content, fieldsOffset: prefixLength, on: eventLoop, stored: stored)
             content = ByteBuffer()
         }
     }
@@ -57,10 +60,16 @@ final class JournaledMaildirWriter: MessageWriter {
         spilled?.drained() ?? eventLoop.makeSucceededVoidFuture()
     }
 
-    func commit() -> EventLoopFuture<Void> {
+    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
         guard !finished else { return eventLoop.makeFailedFuture(StoreError.closed) }
         finished = true
-        if let spilled { return spilled.commit() }
+        if let spilled { return spilled.commit(adding: fields) }
+        if fields.readableBytes > 0 {
+            var whole = content.getSlice(at: content.readerIndex, length: prefixLength) ?? ByteBuffer()
+            whole.writeImmutableBuffer(fields)
+            whole.writeImmutableBuffer(content.getSlice(at: content.readerIndex + prefixLength, length: content.readableBytes - prefixLength) ?? ByteBuffer())
+            content = whole
+        }
         let name = "\(maildir.baseName(of: message)),S=\(content.readableBytes)"
         let entry = maildir.journalEntry(name: name, content: content)
         let (maildir, journal, stored, failed, content, eventLoop) = (

@@ -38,15 +38,18 @@ public struct Maildir: MessageStore {
 
     /// As `begin`, telling `stored` the file's name in `new/` once it is there (on the thread
     /// pool, right after the rename, before the directory is synced and the 250 is sent).
+    /// `fieldsOffset`, where the prefix given is more than the trace fields: where those end.
     public func begin(
-        _ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop,
+        _ message: IncomingMessage, prefix: ByteBuffer, fieldsOffset: Int? = nil, on eventLoop: any EventLoop,
         stored: (@Sendable (_ name: String) -> Void)?
     ) -> any MessageWriter {
         let base = baseName(of: message)
         let temporary = "\(root)/tmp/\(base)"
         let newPath = "\(root)/new/\(base)"
         let directory = newDirectory
-        return FileMessageWriter(prefix: prefix, temporaryPath: temporary, sync: sync, eventLoop: eventLoop) { size in
+        return FileMessageWriter(
+            prefix: prefix, fieldsOffset: fieldsOffset, temporaryPath: temporary, sync: sync, eventLoop: eventLoop
+        ) { size in
             let publication = StoreSync.Publication(files: [temporary], directory: directory) {
                 try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
                 stored?("\(base),S=\(size)")

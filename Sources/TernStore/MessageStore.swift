@@ -80,11 +80,19 @@ public protocol MessageWriter: AnyObject {
     func append(_ chunk: ByteBuffer)
     /// Completes when everything appended so far has left memory (written or failed).
     func drained() -> EventLoopFuture<Void>
-    /// Makes the message durable. Succeeds only after the data and its directory entry are
-    /// on stable storage.
-    func commit() -> EventLoopFuture<Void>
+    /// Makes the message durable, with `fields` between the prefix (the trace fields) and the
+    /// content appended: header fields that could only be made once the content was whole, a
+    /// DKIM-Signature or an Authentication-Results, which so come right under Tern's own
+    /// Received field. Succeeds only after the data and its directory entry are on stable
+    /// storage.
+    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void>
     /// Abandons the message; nothing of it remains.
     func abort()
+}
+
+extension MessageWriter {
+    /// Makes the message durable as it was appended.
+    public func commit() -> EventLoopFuture<Void> { commit(adding: ByteBuffer()) }
 }
 
 /// Sizes shared by the writers and the drivers that feed them.

@@ -59,6 +59,32 @@ enum POSIXFile {
         return (bytes, max(size, bytes.count))
     }
 
+    /// Appends the whole content of the file at `path` to `target`, a chunk at a time, calling
+    /// `between` once the first `offset` octets are copied.
+    static func copyContent(
+        of path: String, splitAt offset: Int, to target: CInt, between: () throws(StoreError) -> Void
+    ) throws(StoreError) {
+        let source = open(path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw .posix("open \(path)", errno: errno) }
+        defer { _ = systemClose(source) }
+        let head = try readOctets(source, upTo: max(0, offset), path: path)
+        try writeAll(target, octets: head)
+        try between()
+        while true {
+            let chunk = try readOctets(source, upTo: 256 * 1024, path: path)
+            if chunk.isEmpty { return }
+            try writeAll(target, octets: chunk)
+        }
+    }
+
+    /// Writes all of `octets` (typed throws, where `withUnsafeBytes` would rethrow `any Error`).
+    static func writeAll(_ fd: CInt, octets: [UInt8]) throws(StoreError) {
+        let written: Result<Void, StoreError> = octets.withUnsafeBytes { bytes in
+            Result { () throws(StoreError) in try writeAll(fd, bytes) }
+        }
+        try written.get()
+    }
+
     /// An existing file, for reading and overwriting in place.
     static func openReadWrite(_ path: String) throws(StoreError) -> CInt {
         let fd = open(path, O_RDWR | O_CLOEXEC)

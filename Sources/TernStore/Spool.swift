@@ -220,9 +220,9 @@ final class SpoolWriter: MessageWriter {
     func drained() -> EventLoopFuture<Void> { inner.drained() }
     func abort() { inner.abort() }
 
-    func commit() -> EventLoopFuture<Void> {
+    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
         let committed = self.committed
-        return inner.commitPublishing().map { record in
+        return inner.commitPublishing(adding: fields).map { record in
             if let message = record as? QueuedMessage { committed(message) }
         }
     }

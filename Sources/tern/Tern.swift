@@ -12,7 +12,7 @@ struct Tern: AsyncParsableCommand {
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
         subcommands: [
-            Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self,
+            Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self, DKIM.self,
         ],
         defaultSubcommand: Dev.self)
 }

@@ -98,8 +98,10 @@ def free_loopback_port(hosts: tuple[str, ...] = ("127.0.0.1",), udp: bool = Fals
 class NSD:
     """NSD serving ZONE on 127.0.0.1:<port>, in the foreground, from a temporary directory."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, zones: dict[str, str] | None = None):
+        """`zones`: origin to master-file text; remote.test (ZONE) when not given."""
         self.directory = directory
+        self.zones = zones or {"remote.test": ZONE}
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -108,7 +110,12 @@ class NSD:
         if nsd is None:
             _fail_or_skip("nsd is not installed (scripts/test installs it)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "remote.test.zone").write_text(ZONE)
+        for origin, text in self.zones.items():
+            (self.directory / f"{origin}.zone").write_text(text)
+        zone_entries = "".join(f"""zone:
+    name: {origin}
+    zonefile: "{origin}.zone"
+""" for origin in self.zones)
         for _ in range(3):
             self.port = free_loopback_port(udp=True)
             d = self.directory
@@ -130,10 +137,7 @@ class NSD:
     hide-version: yes
 remote-control:
     control-enable: no
-zone:
-    name: remote.test
-    zonefile: "remote.test.zone"
-""")
+{zone_entries}""")
             out = open(d / "nsd.out", "wb")
             self.proc = subprocess.Popen([nsd, "-d", "-c", str(d / "nsd.conf")], cwd=d, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -143,9 +147,9 @@ zone:
         raise AssertionError(f"nsd did not start: {self.log()}")
 
     def _wait_answering(self, timeout: float = 20.0) -> bool:
-        """Sends an SOA query for remote.test until NSD answers."""
-        query = (b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-                 b"\x06remote\x04test\x00\x00\x06\x00\x01")
+        """Sends an SOA query for the first zone until NSD answers."""
+        name = b"".join(bytes([len(label)]) + label.encode() for label in next(iter(self.zones)).split("."))
+        query = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name + b"\x00\x00\x06\x00\x01"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -301,16 +301,27 @@ def ehlo_keywords(r: Reply) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 def split_received(data: bytes) -> tuple[bytes, bytes]:
-    """(the Received header field incl. its final CRLF, everything after it)."""
+    """(the Received header field incl. its final CRLF, everything after it). In serve mode the
+    mx role puts its Authentication-Results (RFC 8601) right under its Received: that field is
+    Tern's too, and is left out of what follows."""
     assert data.startswith(b"Received: from "), f"stored message does not start with 'Received: from ': {data[:120]!r}"
+    received = _first_field(data)
+    rest = data[len(received):]
+    if rest.startswith(b"Authentication-Results: "):
+        rest = rest[len(_first_field(rest)):]
+    return received, rest
+
+
+def _first_field(data: bytes) -> bytes:
+    """The first header field of `data`, continuation lines and final CRLF included."""
     i = 0
     while True:
         j = data.find(b"\r\n", i)
-        assert j >= 0, f"Received header not terminated by CRLF: {data[:400]!r}"
+        assert j >= 0, f"header field not terminated by CRLF: {data[:400]!r}"
         if data[j + 2:j + 3] in (b" ", b"\t"):
             i = j + 2
             continue
-        return data[: j + 2], data[j + 2:]
+        return data[: j + 2]
 
 
 def check_received(header: bytes, *, helo: str, proto: str, qid: str | None,

@@ -51,13 +51,13 @@ struct StoreTests {
 
     private func write(
         _ store: any MessageStore, _ message: IncomingMessage, chunks: [String], on loop: any EventLoop,
-        commit: Bool = true
+        commit: Bool = true, adding fields: String = ""
     ) async throws {
         try await loop.submit {
             let writer = store.begin(message, prefix: ByteBuffer(string: "Received: x\r\n"), on: loop)
             for chunk in chunks { writer.append(ByteBuffer(string: chunk)) }
             if commit {
-                return writer.commit()
+                return writer.commit(adding: ByteBuffer(string: fields))
             }
             writer.abort()
             return loop.makeSucceededVoidFuture()
@@ -80,6 +80,48 @@ struct StoreTests {
             #expect(content == "Received: x\r\nSubject: a\r\n\r\nbody\r\n")
             #expect(name.hasSuffix(",S=\(content.utf8.count)"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/tmp").isEmpty)
+        }
+    }
+
+    @Test(
+        "fields added at commit go right under the prefix, the message still in memory or already on disk",
+        arguments: [false, true])
+    func fieldsAddedAtCommit(large: Bool) async throws {
+        try await withPool { pool, loop in
+            let sync = StoreSync(mode: .file, pool: pool)
+            // Over the flush threshold the writer has written the file before the commit.
+            let body = large ? String(repeating: "y", count: 700 * 1024) + "\r\n" : "body\r\n"
+            let fields = "DKIM-Signature: v=1; b=abc\r\nAuthentication-Results: mx; dkim=none\r\n"
+            let expected = "Received: x\r\n" + fields + "Subject: a\r\n\r\n" + body
+
+            let maildir = try Maildir(root: "\(directory)/box", hostname: "mx", sync: sync)
+            try await write(maildir, message(10), chunks: ["Subject: a\r\n", "\r\n", body], on: loop, adding: fields)
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/new").first)
+            #expect(try String(contentsOfFile: "\(directory)/box/new/\(name)", encoding: .utf8) == expected)
+            #expect(name.hasSuffix(",S=\(expected.utf8.count)"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/box/tmp").isEmpty)
+
+            let spool = try Spool(root: "\(directory)/spool", sync: sync)
+            let queued = message(11)
+            try await write(spool, queued, chunks: ["Subject: a\r\n", "\r\n", body], on: loop, adding: fields)
+            #expect(try String(contentsOfFile: "\(directory)/spool/queue/\(queued.id).eml", encoding: .utf8) == expected)
+
+            // Through the journal (small messages) or spilled to a file of its own (large ones),
+            // behind Return-Path and Delivered-To as local delivery writes them.
+            let journal = try MessageJournal(directory: "\(directory)/journal", pool: pool)
+            _ = try journal.unretired()
+            let journaled = try Maildir(root: "\(directory)/journaled", hostname: "mx", sync: sync)
+            let stored = try await loop.submit {
+                let promise = loop.makePromise(of: String.self)
+                let writer = journaled.begin(
+                    message(12), prefix: ByteBuffer(string: "Return-Path: <a@b.test>\r\nReceived: x\r\n"), on: loop,
+                    journal: journal, stored: { promise.succeed($0) }, failed: { promise.fail($0) })
+                for chunk in ["Subject: a\r\n", "\r\n", body] { writer.append(ByteBuffer(string: chunk)) }
+                return writer.commit(adding: ByteBuffer(string: fields)).flatMap { promise.futureResult }
+            }.flatMap { $0 }.get()
+            #expect(
+                try String(contentsOfFile: "\(directory)/journaled/new/\(stored)", encoding: .utf8)
+                    == "Return-Path: <a@b.test>\r\n" + expected)
         }
     }
 

@@ -1,0 +1,82 @@
+/// The Authentication-Results header field (RFC 8601): what the receiving ADMD found, for the
+/// reader's mail client and filters downstream.
+///
+///     Authentication-Results: mx.example.org;
+///         dkim=pass header.d=example.com header.s=sel header.a=ed25519-sha256 header.b=abcdEFGH;
+///         dkim=fail reason="body hash did not verify" header.d=example.net header.s=x
+public struct AuthenticationResults: Sendable, Hashable {
+    /// §2.5: the host (or ADMD) that made the checks; readers trust only their own.
+    public var authservID: String
+    /// One per signature checked; none means `dkim=none` (§2.7.1).
+    public var dkim: [DKIMResult]
+
+    public init(authservID: String, dkim: [DKIMResult]) {
+        self.authservID = authservID
+        self.dkim = dkim
+    }
+
+    /// `Authentication-Results: ...\r\n`, one result per continuation line.
+    public var field: String {
+        var results: [String] = []
+        if dkim.isEmpty { results.append("dkim=none") }
+        for result in dkim {
+            var parts = ["dkim=\(result.result.rawValue)"]
+            if let keyBits = result.keyBits, result.algorithm == DKIMSignatureFields.Algorithm.rsaSHA256.rawValue {
+                parts.append("(\(keyBits)-bit key)")
+            }
+            if result.testing { parts.append("(key in test mode)") }
+            if let reason = result.reason { parts.append("reason=\(Self.quoted(reason))") }
+            if let unsigned = result.unsignedBodyOctets, unsigned > 0 { parts.append("(\(unsigned) body octets not signed)") }
+            // §2.7.1: header.d and header.i; RFC 6008 header.b; RFC 8616-era header.a and header.s.
+            for (property, value) in [
+                ("header.d", result.domain), ("header.i", result.identity), ("header.s", result.selector),
+                ("header.a", result.algorithm), ("header.b", result.signaturePrefix),
+            ] {
+                if let value, !value.isEmpty { parts.append("\(property)=\(Self.value(value))") }
+            }
+            results.append(parts.joined(separator: " "))
+        }
+        return "Authentication-Results: \(authservID);\r\n\t" + results.joined(separator: ";\r\n\t") + "\r\n"
+    }
+
+    /// Whether `field` is an Authentication-Results that claims to come from `authservID`:
+    /// §5 has a border MTA remove those from incoming mail, since only it may say so.
+    public static func claims(_ field: RawHeaderField, authservID: String) -> Bool {
+        guard field.lowercasedName == "authentication-results" else { return false }
+        var octets = field.value[...]
+        // [CFWS] before the authserv-id: white space, line ends and (nested) comments.
+        var depth = 0
+        while let first = octets.first {
+            if first == UInt8(ascii: "(") {
+                depth += 1
+            } else if first == UInt8(ascii: ")"), depth > 0 {
+                depth -= 1
+            } else if depth == 0, !DKIMTagList.isFWSOctet(first) {
+                break
+            }
+            octets = octets.dropFirst()
+        }
+        var id = octets.prefix { !DKIMTagList.isFWSOctet($0) && $0 != UInt8(ascii: ";") && $0 != UInt8(ascii: "(") }
+        if id.first == UInt8(ascii: "\""), id.count >= 2, id.last == UInt8(ascii: "\"") { id = id.dropFirst().dropLast() }
+        return String(decoding: id, as: UTF8.self).lowercased() == authservID.lowercased()
+    }
+
+    /// A property value (§2.2 `pvalue`): as it is when it is a token or an address-like value,
+    /// quoted otherwise.
+    static func value(_ text: String) -> String {
+        let plain = !text.isEmpty && text.utf8.allSatisfy { octet in
+            (0x21...0x7E).contains(octet) && !"()<>,;:\\\"[]?=".utf8.contains(octet)
+        }
+        return plain ? text : quoted(text)
+    }
+
+    /// An RFC 5322 quoted-string, with control characters dropped.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars where scalar.value >= 0x20 && scalar.value != 0x7F {
+            if scalar == "\"" || scalar == "\\" { out.append("\\") }
+            out.unicodeScalars.append(scalar)
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,26 @@
+public import TernDNSCore
+public import TernMailAuth
+
+/// Mail authentication at the intake (issue 18): DKIM signatures checked and an
+/// Authentication-Results field added to mail from outside (the mx role), a DKIM signature
+/// added to mail a user submits from a domain with a key.
+public struct MessageAuthentication: Sendable {
+    /// Authentication-Results' authserv-id (RFC 8601 §2.5): Tern's host name.
+    public var authservID: String
+    /// Where DKIM keys are looked up; nil turns verification off.
+    public var resolver: (any DNSResolving)?
+    /// Signatures checked per message (each costs a DNS query and a body hash).
+    public var signatureLimit: Int
+    /// The signer for a From: domain (lower case), nil when the domain has no key.
+    public var signer: @Sendable (String) -> DKIMSigner?
+
+    public init(
+        authservID: String, resolver: (any DNSResolving)?, signatureLimit: Int = DKIMVerification.defaultSignatureLimit,
+        signer: @escaping @Sendable (String) -> DKIMSigner? = { _ in nil }
+    ) {
+        self.authservID = authservID
+        self.resolver = resolver
+        self.signatureLimit = signatureLimit
+        self.signer = signer
+    }
+}

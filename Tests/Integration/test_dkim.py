@@ -1,0 +1,203 @@
+"""DKIM (RFC 6376, RFC 8463) end to end, against dkimpy (Debian's python3-dkim) and through NSD:
+
+- `tern dkim generate` makes the keys and prints the records NSD then serves;
+- alice submits to a second Tern; the first signs (ed25519-sha256 and rsa-sha256), the second
+  checks both through DNS and says so in Authentication-Results, and dkimpy verifies both;
+- mail dkimpy signs verifies in Tern; a changed body fails; an Authentication-Results that
+  claims the receiving Tern's name is removed, another host's is kept.
+
+Nothing leaves 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import smtplib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from outbound import NSD, PEER_PYTHON, free_loopback_port
+from ternlib import message, tern_bin, wait_for_files
+
+DKIM_TOOL = Path(__file__).resolve().parent / "peers" / "dkim_tool.py"
+RECEIVER_HOST = "127.0.0.7"
+RECEIVER_NAME = "mx.b.test"
+
+
+def dkimpy_data() -> Path:
+    """dkimpy's own test keys (its package ships them): a 1024-bit RSA key and an Ed25519 seed."""
+    run = subprocess.run([PEER_PYTHON, "-c", "import dkim, os; print(os.path.dirname(dkim.__file__))"],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        pytest.fail("python3-dkim is not installed for /usr/bin/python3 (scripts/test installs it)")
+    return Path(run.stdout.strip()) / "tests" / "data"
+
+
+def txt(record: str) -> str:
+    """A TXT record's text as master-file strings of at most 255 octets."""
+    return " ".join(f'"{record[i:i + 255]}"' for i in range(0, len(record), 255))
+
+
+def zone(origin: str, body: str) -> str:
+    return f"""$ORIGIN {origin}.
+$TTL 60
+@    SOA  ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 60
+@    NS   ns
+ns   A    127.0.0.1
+{body}
+"""
+
+
+def generate_keys(data_dir: Path, domain: str, selector: str) -> dict[str, str]:
+    """`tern dkim generate`: the records it prints, by owner name (with the final dot)."""
+    run = subprocess.run([str(tern_bin()), "dkim", "generate", domain, "--selector", selector, "--data", str(data_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    records = {}
+    for line in run.stdout.splitlines():
+        m = re.fullmatch(r'(\S+) IN TXT \( (.*) \)', line)
+        if m:
+            records[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    assert set(records) == {f"{selector}-ed._domainkey.{domain}.", f"{selector}-rsa._domainkey.{domain}."}, run.stdout
+    for name in ("ed", "rsa"):
+        key = data_dir / "dkim" / domain / f"{selector}-{name}.pem"
+        assert key.stat().st_mode & 0o777 == 0o600
+    return records
+
+
+def dkimpy_verify(path: Path, records: dict[str, str], work: Path) -> list[str]:
+    table = work / "records.json"
+    table.write_text(json.dumps({name.lower(): text for name, text in records.items()}))
+    run = subprocess.run([PEER_PYTHON, str(DKIM_TOOL), "verify", str(path), str(table)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return [line.split()[1] for line in run.stdout.splitlines()]
+
+
+def dkimpy_sign(content: bytes, selector: str, domain: str, key: Path, algorithm: str, work: Path) -> bytes:
+    unsigned = work / "unsigned.eml"
+    unsigned.write_bytes(content)
+    run = subprocess.run([PEER_PYTHON, str(DKIM_TOOL), "sign", str(unsigned), selector, domain, str(key), algorithm],
+                         capture_output=True)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    return run.stdout
+
+
+def header_fields(data: bytes, name: str) -> list[str]:
+    """The unfolded values of every field `name` in the header section of `data`."""
+    header = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+    unfolded = re.sub(r"\r\n[ \t]+", " ", header)
+    return [line.split(":", 1)[1].strip() for line in unfolded.split("\r\n") if line.lower().startswith(name.lower() + ":")]
+
+
+@pytest.fixture
+def dkim_world(tern_factory, tmp_path):
+    """NSD serving tern.test's new keys, dkimpy's keys under signed.test and b.test's MX; a
+    receiving Tern for b.test on 127.0.0.7 that checks signatures; a sending Tern for tern.test
+    whose user alice submits over cleartext on loopback."""
+    sender_data = tmp_path / "sender-data"
+    tern_records = generate_keys(sender_data, "tern.test", "s1")
+    data = dkimpy_data()
+    dkimpy_rsa = (data / "test.txt").read_text().strip()
+    dkimpy_ed = "v=DKIM1; k=ed25519; p=yi50DjK5O9pqbFpNHklsv9lqaS0ArSYu02qp1S0DW1Y="
+    zones = {
+        "tern.test": zone("tern.test", "\n".join(f"{name} TXT {txt(text)}" for name, text in tern_records.items())),
+        "signed.test": zone("signed.test", f"rsa._domainkey TXT {txt(dkimpy_rsa)}\ned._domainkey TXT {txt(dkimpy_ed)}"),
+        "b.test": zone("b.test", f"@ MX 10 mx\nmx A {RECEIVER_HOST}"),
+    }
+    nsd = NSD(tmp_path / "nsd", zones).start()
+    port = free_loopback_port((RECEIVER_HOST,))
+    dns = f'[dns]\nservers = ["127.0.0.1:{nsd.port}"]\ntimeout = "500ms"\nattempts = 2\n'
+    receiver = tern_factory.serve(
+        hostname=RECEIVER_NAME, listeners=[{"address": RECEIVER_HOST, "port": port, "role": "mx"}],
+        config_extra=f'[mail]\ndomains = ["b.test"]\n\n[[mailbox]]\naddress = "carol@b.test"\n\n{dns}')
+    from test_auth import password_hash
+    sender = tern_factory.serve(
+        data_dir=sender_data,
+        listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True}],
+        config_extra=f"""[mail]
+domains = ["tern.test"]
+
+[[user]]
+address = "alice@tern.test"
+password_hash = "{password_hash("secret")}"
+
+[outbound]
+port = {port}
+connect_timeout = "2s"
+
+{dns}""")
+    records = dict(tern_records)
+    records["rsa._domainkey.signed.test."] = dkimpy_rsa
+    records["ed._domainkey.signed.test."] = dkimpy_ed
+    yield {"sender": sender, "receiver": receiver, "port": port, "records": records, "keys": data}
+    nsd.stop()
+
+
+def carol_files(receiver, count: int) -> list[Path]:
+    return wait_for_files(receiver.data_dir / "mailboxes" / "b.test" / "carol", count, timeout=30)
+
+
+def test_tern_signs_submissions_and_a_second_tern_verifies_them(dkim_world, tmp_path):
+    """Alice's message leaves with an Ed25519 and an RSA signature of tern.test; the receiving
+    Tern finds both keys through NSD and writes dkim=pass for each; dkimpy agrees."""
+    sender, receiver = dkim_world["sender"], dkim_world["receiver"]
+    content = message("signed lunch", sender="Alice <alice@tern.test>",
+                      body="Lunch at noon?\r\n\r\n  Trailing space and an empty line follow.  \r\n\r\n")
+    with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
+        client.login("alice@tern.test", "secret")
+        client.sendmail("alice@tern.test", ["carol@b.test"], content)
+    [path] = carol_files(receiver, 1)
+    data = path.read_bytes()
+    signatures = header_fields(data, "DKIM-Signature")
+    assert len(signatures) == 2, data[:2000]
+    assert any("a=ed25519-sha256" in s and "s=s1-ed" in s for s in signatures)
+    assert any("a=rsa-sha256" in s and "s=s1-rsa" in s for s in signatures)
+    assert all("c=relaxed/relaxed" in s and "d=tern.test" in s for s in signatures)
+    [results] = header_fields(data, "Authentication-Results")
+    assert results.startswith(f"{RECEIVER_NAME};"), results
+    verdicts = re.findall(r"dkim=(\w+)[^;]*header\.d=tern\.test[^;]*header\.s=(\S+)", results)
+    assert sorted(verdicts) == [("pass", "s1-ed"), ("pass", "s1-rsa")], results
+    assert "(2048-bit key)" in results
+    # The receiver put its verdict right under its own Received field, above the signatures.
+    assert data.index(b"Received:") < data.index(b"Authentication-Results:") < data.index(b"DKIM-Signature:")
+    assert dkimpy_verify(path, dkim_world["records"], tmp_path) == ["pass", "pass"]
+
+
+def test_mail_signed_by_dkimpy_verifies_in_tern(dkim_world, tmp_path):
+    """dkimpy signs with its RSA (1024-bit) and Ed25519 test keys; Tern verifies both through
+    NSD; the same message with its body changed fails with the body hash named."""
+    receiver, keys = dkim_world["receiver"], dkim_world["keys"]
+    content = message("from dkimpy", sender="Dee <dee@signed.test>", body="Signed elsewhere.\r\n")
+    signed = dkimpy_sign(content, "rsa", "signed.test", keys / "test.private", "rsa-sha256", tmp_path)
+    signed = dkimpy_sign(signed, "ed", "signed.test", keys / "ed25519test.key", "ed25519-sha256", tmp_path)
+    changed = signed.replace(b"Signed elsewhere.", b"Signed elsewhere!")
+    with smtplib.SMTP(RECEIVER_HOST, dkim_world["port"], timeout=30) as client:
+        client.sendmail("dee@signed.test", ["carol@b.test"], signed)
+        client.sendmail("dee@signed.test", ["carol@b.test"], changed)
+    files = carol_files(receiver, 2)
+    verdicts = []
+    for path in files:
+        [results] = header_fields(path.read_bytes(), "Authentication-Results")
+        verdicts.append(sorted(re.findall(r"dkim=(\w+)(?: \(1024-bit key\))?(?: reason=\"([^\"]*)\")? header\.d=signed\.test", results)))
+    assert sorted(verdicts) == [
+        [("fail", "body hash did not verify"), ("fail", "body hash did not verify")],
+        [("pass", ""), ("pass", "")],
+    ], verdicts
+
+
+def test_authentication_results_claiming_the_receiver_are_removed(dkim_world):
+    """RFC 8601 §5: a forged Authentication-Results in the receiver's name is dropped before its
+    own is added; one from another host stays; a message without signatures gets dkim=none."""
+    receiver = dkim_world["receiver"]
+    forged = message("forged verdict", sender="Mallory <m@evil.test>", extra_headers=(
+        f"Authentication-Results: {RECEIVER_NAME}; dkim=pass header.d=bank.test\r\n"
+        f"Authentication-Results: (comment) {RECEIVER_NAME.upper()};\r\n dkim=pass\r\n"
+        "Authentication-Results: mx.elsewhere.test; dkim=pass header.d=elsewhere.test\r\n").encode())
+    with smtplib.SMTP(RECEIVER_HOST, dkim_world["port"], timeout=30) as client:
+        client.sendmail("m@evil.test", ["carol@b.test"], forged)
+    [path] = carol_files(receiver, 1)
+    results = header_fields(path.read_bytes(), "Authentication-Results")
+    assert results == [f"{RECEIVER_NAME}; dkim=none", "mx.elsewhere.test; dkim=pass header.d=elsewhere.test"], results

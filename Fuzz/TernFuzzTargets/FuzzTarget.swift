@@ -60,6 +60,7 @@ package enum FuzzTargets {
         MIMETargets.date,
         MailAuthTargets.dkim,
         MailAuthTargets.dkimMessage,
+        MailAuthTargets.spf,
         CatcherTargets.searchQuery,
         ConfigurationTargets.configuration,
         StoreTargets.spool,

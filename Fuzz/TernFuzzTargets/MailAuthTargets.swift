@@ -85,4 +85,26 @@ enum MailAuthTargets {
         }
         verification.finishBody()
     }
+
+    /// The input as an SPF record (any domain's TXT record) and as a macro-string: a record
+    /// reads or is refused; a macro expands within its limit, with the sender's parts as long
+    /// as an SMTP path allows.
+    static let spf = FuzzTarget(
+        name: "spf",
+        summary: "SPF: records (mechanisms, modifiers, prefix lengths) and macro-strings, parsed and expanded",
+        maximumLength: 16 * 1024
+    ) { bytes in
+        _ = SPFRecord.isSPF(bytes)
+        if let record = try? SPFRecord(bytes) {
+            fuzzCheck(record.directives.count <= bytes.count, "more directives than octets")
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        for explanation in [false, true] {
+            guard let macro = try? SPFMacroString(text, explanation: explanation) else { continue }
+            let long = String(repeating: "l", count: 64) + "@" + String(repeating: "d.", count: 120) + "example"
+            let expanded = macro.expand { letter in letter == "s" ? long : letter == "i" ? "192.0.2.1" : "example.org" }
+            fuzzCheck(expanded.map { $0.utf8.count <= SPFMacroString.expansionLimit } ?? true, "an expansion past the limit")
+            if let expanded { fuzzCheck(SPFMacroString.truncatedDomain(expanded).utf8.count <= 253 || !expanded.contains("."), "a domain not cut to 253") }
+        }
+    }
 }

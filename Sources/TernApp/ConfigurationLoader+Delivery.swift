@@ -181,6 +181,14 @@ extension ConfigurationLoader {
         return dkim
     }
 
+    static func spf(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.SPF {
+        var spf = TernConfiguration.SPF()
+        guard let section = try reader.table("spf") else { return spf }
+        try reader.rejectUnknown(in: section, allowed: ["verify"], prefix: "spf.")
+        if let verify = try reader.bool("spf.verify") { spf.verify = verify }
+        return spf
+    }
+
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
 
     static func dns(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DNS {

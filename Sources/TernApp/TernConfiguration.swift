@@ -191,6 +191,14 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[spf]`: checking the client against the sender's SPF record (RFC 7208) on the mx role.
+    public struct SPF: Sendable, Hashable {
+        /// Check, and say so in Authentication-Results.
+        public var verify = true
+
+        public init() {}
+    }
+
     /// `[storage]`: how stored mail is made durable (`StoreSync`).
     public struct Storage: Sendable, Hashable {
         /// `filesystem` (the default on Linux): one `syncfs` per batch of messages; `file`: each
@@ -281,6 +289,7 @@ public struct TernConfiguration: Sendable {
     public var outbound: Outbound
     public var dns: DNS
     public var dkim = DKIM()
+    public var spf = SPF()
     public var storage = Storage()
     public var rateLimits: RateLimits
     public var authentication: Authentication

@@ -133,7 +133,8 @@ extension TernServer {
             cleanUp: { unlink(pidPath) })
     }
 
-    /// `[dkim]` and the keys in the data directory, or nil when Tern neither signs nor checks.
+    /// `[dkim]`, `[spf]` and the keys in the data directory, or nil when Tern neither signs nor
+    /// checks.
     static func messageAuthentication(
         _ configuration: TernConfiguration, dataDirectory: String, resolver: StubResolver
     ) throws -> (intake: MessageAuthentication, signingDomains: [String])? {
@@ -147,11 +148,14 @@ extension TernServer {
                 throw StartupError(description: "dkim: \(error)")
             }
         }
-        guard !signers.isEmpty || dkim.verify else { return nil }
+        let checks = dkim.verify || configuration.spf.verify
+        guard !signers.isEmpty || checks else { return nil }
         let loaded = signers
-        let intake = MessageAuthentication(
-            authservID: configuration.hostname, resolver: dkim.verify ? resolver : nil,
+        var intake = MessageAuthentication(
+            authservID: configuration.hostname, resolver: checks ? resolver : nil,
             signatureLimit: dkim.maximumSignatures, signer: { loaded[$0] })
+        intake.checksDKIM = dkim.verify
+        intake.checksSPF = configuration.spf.verify
         return (intake, Array(loaded.keys))
     }
 

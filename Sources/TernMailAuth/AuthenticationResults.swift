@@ -7,19 +7,23 @@
 public struct AuthenticationResults: Sendable, Hashable {
     /// §2.5: the host (or ADMD) that made the checks; readers trust only their own.
     public var authservID: String
-    /// One per signature checked; none means `dkim=none` (§2.7.1).
-    public var dkim: [DKIMResult]
+    /// One per signature checked; none means `dkim=none` (§2.7.1); nil when DKIM was not
+    /// checked.
+    public var dkim: [DKIMResult]?
+    /// The SPF check of the MAIL FROM (or HELO) identity, when one was made (§2.7.2).
+    public var spf: SPFVerdict?
 
-    public init(authservID: String, dkim: [DKIMResult]) {
+    public init(authservID: String, dkim: [DKIMResult]?, spf: SPFVerdict? = nil) {
         self.authservID = authservID
         self.dkim = dkim
+        self.spf = spf
     }
 
     /// `Authentication-Results: ...\r\n`, one result per continuation line.
     public var field: String {
         var results: [String] = []
-        if dkim.isEmpty { results.append("dkim=none") }
-        for result in dkim {
+        if dkim?.isEmpty == true { results.append("dkim=none") }
+        for result in dkim ?? [] {
             var parts = ["dkim=\(result.result.rawValue)"]
             if let keyBits = result.keyBits, result.algorithm == DKIMSignatureFields.Algorithm.rsaSHA256.rawValue {
                 parts.append("(\(keyBits)-bit key)")
@@ -36,6 +40,17 @@ public struct AuthenticationResults: Sendable, Hashable {
             }
             results.append(parts.joined(separator: " "))
         }
+        if let spf {
+            var parts = ["spf=\(spf.result.rawValue)"]
+            if spf.result != .pass, let reason = spf.reason { parts.append("reason=\(Self.quoted(reason))") }
+            // §2.7.2: smtp.mailfrom, or smtp.helo for the null sender.
+            if let equals = spf.property.firstIndex(of: "=") {
+                parts.append(String(spf.property[...equals]) + Self.value(String(spf.property[spf.property.index(after: equals)...])))
+            }
+            results.append(parts.joined(separator: " "))
+        }
+        // §2.2: "none" when no method was applied at all.
+        if results.isEmpty { results.append("none") }
         return "Authentication-Results: \(authservID);\r\n\t" + results.joined(separator: ";\r\n\t") + "\r\n"
     }
 

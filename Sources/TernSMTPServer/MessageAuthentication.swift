@@ -7,8 +7,12 @@ public import TernMailAuth
 public struct MessageAuthentication: Sendable {
     /// Authentication-Results' authserv-id (RFC 8601 §2.5): Tern's host name.
     public var authservID: String
-    /// Where DKIM keys are looked up; nil turns verification off.
+    /// Where DKIM keys and SPF records are looked up; nil turns checking off.
     public var resolver: (any DNSResolving)?
+    /// Check the DKIM signatures of mail arriving on mx.
+    public var checksDKIM = true
+    /// Check the SPF record of the MAIL FROM domain (or the HELO name) on mx.
+    public var checksSPF = true
     /// Signatures checked per message (each costs a DNS query and a body hash).
     public var signatureLimit: Int
     /// The signer for a From: domain (lower case), nil when the domain has no key.

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import TernMIME
+import TernDNSCore
 import TernMail
 import TernMailAuth
 import TernSMTPCore
@@ -161,7 +162,7 @@ final class MessageIntake {
                 content = rewritten
                 (header, body) = RawHeaderField.split(message: content.readableBytesView)
             }
-            verification = DKIMVerification(header: header, limit: authentication.signatureLimit)
+            verification = DKIMVerification(header: header, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
         } else if case .success(let originators) = headerOriginators, let author = originators.authors.first,
             let at = author.lastIndex(of: "@"), let signer = authentication.signer(String(author[author.index(after: at)...]))
         {
@@ -190,9 +191,14 @@ final class MessageIntake {
         }
         verification.finishBody()
         let checked = verification
+        let spfCheck = authentication.checksSPF ? SPFQuestion(message, receiver: authentication.authservID) : nil
+        let checksDKIM = authentication.checksDKIM
         return eventLoop.makeFutureWithTask {
-            let results = await checked.verify(now: now, resolver: resolver)
-            return ByteBuffer(string: AuthenticationResults(authservID: authentication.authservID, dkim: results).field)
+            async let dkim = checked.verify(now: now, resolver: resolver)
+            async let spf = spfCheck?.verdict(now: now, resolver: resolver)
+            let results = AuthenticationResults(
+                authservID: authentication.authservID, dkim: checksDKIM ? await dkim : nil, spf: await spf)
+            return ByteBuffer(string: results.field)
         }
     }
 
@@ -239,6 +245,26 @@ final class MessageIntake {
         case .success(let originators): String("\(originators.addresses)".prefix(512))
         case .failure(let unreadable): "unreadable: \(unreadable)"
         }
+    }
+}
+
+/// What SPF is asked about a message (RFC 7208 §2.2-2.4): its client, MAIL FROM and HELO.
+private struct SPFQuestion: Sendable {
+    var ip: IPAddress
+    var sender: (localPart: String, domain: String)?
+    var helo: String
+    var receiver: String
+
+    init?(_ message: IncomingMessage, receiver: String) {
+        guard let ip = IPAddress(message.trace.clientAddress) else { return nil }
+        self.ip = ip
+        sender = message.envelope.sender.map { ($0.localPart, $0.domain) }
+        helo = message.trace.clientName
+        self.receiver = receiver
+    }
+
+    func verdict(now: Int64, resolver: any DNSResolving) async -> SPFVerdict {
+        await SPFCheck.verdict(ip: ip, sender: sender, helo: helo, receiver: receiver, now: now, resolver: resolver)
     }
 }
 

@@ -7,25 +7,40 @@ import Testing
 
 @testable import TernMailAuth
 
-/// TXT records from a table, for the key lookups of the verifier: each name has records, no
-/// record, or fails the way a resolver fails.
+/// DNS from a table, for the verifiers' lookups: records by name and type (CNAMEs not
+/// followed), NXDOMAIN for a name with none, or a failure the way a resolver fails.
 struct TXTTable: DNSResolving {
-    var records: [String: [TXTRecord]] = [:]
+    var records: [String: [DNSRecordData]] = [:]
     var failures: [String: DNSError.Code] = [:]
+    /// Every question asked, for tests that count lookups.
+    let asked = QuestionLog()
 
     func lookup(_ name: DNSName, type: DNSRecordType) async throws -> DNSAnswer<[DNSResourceRecord]> {
-        .nameDoesNotExist(ttl: 0)
-    }
-
-    func txt(_ name: String) async throws -> DNSAnswer<[TXTRecord]> {
-        if let code = failures[name.lowercased()] { throw DNSError(code, name) }
-        guard let found = records[name.lowercased()] else { return .nameDoesNotExist(ttl: 0) }
-        return .records(found, ttl: 300)
+        var key = name.description.lowercased()
+        if key.hasSuffix(".") { key.removeLast() }
+        asked.append("\(type) \(key)")
+        if let code = failures[key] { throw DNSError(code, key) }
+        guard let found = records[key] else { return .nameDoesNotExist(ttl: 0) }
+        let matching = found.filter { $0.type == type }.map { DNSResourceRecord(name: name, ttl: 300, data: $0) }
+        return matching.isEmpty ? .noData(ttl: 300) : .records(matching, ttl: 300)
     }
 
     mutating func publish(_ name: String, _ strings: [String]) {
-        records[name.lowercased(), default: []].append(TXTRecord(strings))
+        add(name, .txt(TXTRecord(strings)))
     }
+
+    mutating func add(_ name: String, _ data: DNSRecordData) {
+        records[name.lowercased(), default: []].append(data)
+    }
+}
+
+/// The questions a `TXTTable` was asked.
+final class QuestionLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var questions: [String] = []
+
+    func append(_ question: String) { lock.withLock { questions.append(question) } }
+    var all: [String] { lock.withLock { questions } }
 }
 
 /// The example of RFC 6376 Appendix A signed with ed25519-sha256 and rsa-sha256, as dkimpy's

@@ -1,10 +1,15 @@
-"""DKIM (RFC 6376, RFC 8463) end to end, against dkimpy (Debian's python3-dkim) and through NSD:
+"""Mail authentication end to end, against independent implementations and through NSD:
+
+DKIM (RFC 6376, RFC 8463), against dkimpy (Debian's python3-dkim):
 
 - `tern dkim generate` makes the keys and prints the records NSD then serves;
 - alice submits to a second Tern; the first signs (ed25519-sha256 and rsa-sha256), the second
   checks both through DNS and says so in Authentication-Results, and dkimpy verifies both;
 - mail dkimpy signs verifies in Tern; a changed body fails; an Authentication-Results that
   claims the receiving Tern's name is removed, another host's is kept.
+
+SPF (RFC 7208), against pyspf (Debian's python3-spf): the receiving Tern's verdicts for clients
+on several loopback addresses and senders of a test zone are pyspf's on the same zone.
 
 Nothing leaves 127.0.0.0/8.
 """
@@ -23,6 +28,22 @@ from outbound import NSD, PEER_PYTHON, free_loopback_port
 from ternlib import message, tern_bin, wait_for_files
 
 DKIM_TOOL = Path(__file__).resolve().parent / "peers" / "dkim_tool.py"
+SPF_TOOL = Path(__file__).resolve().parent / "peers" / "spf_tool.py"
+SPF_ZONE = """@ TXT "v=spf1 ip4:127.0.0.8 a:out.spf.test include:inc.spf.test -all"
+out A 127.0.0.9
+inc TXT "v=spf1 ip4:127.0.0.10 ~all"
+soft TXT "v=spf1 ~all"
+neutral TXT "v=spf1 ?all"
+broken TXT "v=spf1 ip4:127.0.0.8 foo -all"
+redir TXT "v=spf1 redirect=spf.test"
+macro TXT "v=spf1 exists:%{ir}.%{l}._ip.spf.test -all"
+11.0.0.127.x._ip A 127.0.0.2
+loop TXT "v=spf1 include:loop.spf.test -all"
+two TXT "v=spf1 -all"
+two TXT "v=spf1 +all"
+mxs TXT "v=spf1 mx/30 -all"
+mxs MX 10 out
+"""
 RECEIVER_HOST = "127.0.0.7"
 RECEIVER_NAME = "mx.b.test"
 
@@ -93,7 +114,7 @@ def header_fields(data: bytes, name: str) -> list[str]:
 
 
 @pytest.fixture
-def dkim_world(tern_factory, tmp_path):
+def auth_world(tern_factory, tmp_path):
     """NSD serving tern.test's new keys, dkimpy's keys under signed.test and b.test's MX; a
     receiving Tern for b.test on 127.0.0.7 that checks signatures; a sending Tern for tern.test
     whose user alice submits over cleartext on loopback."""
@@ -106,6 +127,7 @@ def dkim_world(tern_factory, tmp_path):
         "tern.test": zone("tern.test", "\n".join(f"{name} TXT {txt(text)}" for name, text in tern_records.items())),
         "signed.test": zone("signed.test", f"rsa._domainkey TXT {txt(dkimpy_rsa)}\ned._domainkey TXT {txt(dkimpy_ed)}"),
         "b.test": zone("b.test", f"@ MX 10 mx\nmx A {RECEIVER_HOST}"),
+        "spf.test": zone("spf.test", SPF_ZONE),
     }
     nsd = NSD(tmp_path / "nsd", zones).start()
     port = free_loopback_port((RECEIVER_HOST,))
@@ -132,7 +154,7 @@ connect_timeout = "2s"
     records = dict(tern_records)
     records["rsa._domainkey.signed.test."] = dkimpy_rsa
     records["ed._domainkey.signed.test."] = dkimpy_ed
-    yield {"sender": sender, "receiver": receiver, "port": port, "records": records, "keys": data}
+    yield {"sender": sender, "receiver": receiver, "port": port, "records": records, "keys": data, "nsd": nsd}
     nsd.stop()
 
 
@@ -140,10 +162,10 @@ def carol_files(receiver, count: int) -> list[Path]:
     return wait_for_files(receiver.data_dir / "mailboxes" / "b.test" / "carol", count, timeout=30)
 
 
-def test_tern_signs_submissions_and_a_second_tern_verifies_them(dkim_world, tmp_path):
+def test_tern_signs_submissions_and_a_second_tern_verifies_them(auth_world, tmp_path):
     """Alice's message leaves with an Ed25519 and an RSA signature of tern.test; the receiving
     Tern finds both keys through NSD and writes dkim=pass for each; dkimpy agrees."""
-    sender, receiver = dkim_world["sender"], dkim_world["receiver"]
+    sender, receiver = auth_world["sender"], auth_world["receiver"]
     content = message("signed lunch", sender="Alice <alice@tern.test>",
                       body="Lunch at noon?\r\n\r\n  Trailing space and an empty line follow.  \r\n\r\n")
     with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
@@ -163,18 +185,18 @@ def test_tern_signs_submissions_and_a_second_tern_verifies_them(dkim_world, tmp_
     assert "(2048-bit key)" in results
     # The receiver put its verdict right under its own Received field, above the signatures.
     assert data.index(b"Received:") < data.index(b"Authentication-Results:") < data.index(b"DKIM-Signature:")
-    assert dkimpy_verify(path, dkim_world["records"], tmp_path) == ["pass", "pass"]
+    assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]
 
 
-def test_mail_signed_by_dkimpy_verifies_in_tern(dkim_world, tmp_path):
+def test_mail_signed_by_dkimpy_verifies_in_tern(auth_world, tmp_path):
     """dkimpy signs with its RSA (1024-bit) and Ed25519 test keys; Tern verifies both through
     NSD; the same message with its body changed fails with the body hash named."""
-    receiver, keys = dkim_world["receiver"], dkim_world["keys"]
+    receiver, keys = auth_world["receiver"], auth_world["keys"]
     content = message("from dkimpy", sender="Dee <dee@signed.test>", body="Signed elsewhere.\r\n")
     signed = dkimpy_sign(content, "rsa", "signed.test", keys / "test.private", "rsa-sha256", tmp_path)
     signed = dkimpy_sign(signed, "ed", "signed.test", keys / "ed25519test.key", "ed25519-sha256", tmp_path)
     changed = signed.replace(b"Signed elsewhere.", b"Signed elsewhere!")
-    with smtplib.SMTP(RECEIVER_HOST, dkim_world["port"], timeout=30) as client:
+    with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30) as client:
         client.sendmail("dee@signed.test", ["carol@b.test"], signed)
         client.sendmail("dee@signed.test", ["carol@b.test"], changed)
     files = carol_files(receiver, 2)
@@ -188,16 +210,57 @@ def test_mail_signed_by_dkimpy_verifies_in_tern(dkim_world, tmp_path):
     ], verdicts
 
 
-def test_authentication_results_claiming_the_receiver_are_removed(dkim_world):
+def test_authentication_results_claiming_the_receiver_are_removed(auth_world):
     """RFC 8601 §5: a forged Authentication-Results in the receiver's name is dropped before its
     own is added; one from another host stays; a message without signatures gets dkim=none."""
-    receiver = dkim_world["receiver"]
+    receiver = auth_world["receiver"]
     forged = message("forged verdict", sender="Mallory <m@evil.test>", extra_headers=(
         f"Authentication-Results: {RECEIVER_NAME}; dkim=pass header.d=bank.test\r\n"
         f"Authentication-Results: (comment) {RECEIVER_NAME.upper()};\r\n dkim=pass\r\n"
         "Authentication-Results: mx.elsewhere.test; dkim=pass header.d=elsewhere.test\r\n").encode())
-    with smtplib.SMTP(RECEIVER_HOST, dkim_world["port"], timeout=30) as client:
+    with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30) as client:
         client.sendmail("m@evil.test", ["carol@b.test"], forged)
     [path] = carol_files(receiver, 1)
     results = header_fields(path.read_bytes(), "Authentication-Results")
-    assert results == [f"{RECEIVER_NAME}; dkim=none", "mx.elsewhere.test; dkim=pass header.d=elsewhere.test"], results
+    assert len(results) == 2 and results[1] == "mx.elsewhere.test; dkim=pass header.d=elsewhere.test", results
+    # evil.test has no zone on the test's NSD, which refuses the question: a temporary error.
+    assert results[0] == f'{RECEIVER_NAME}; dkim=none; spf=temperror reason="DNS lookup of evil.test failed" smtp.mailfrom=m@evil.test', results
+
+
+def test_spf_verdicts_agree_with_pyspf(auth_world, tmp_path):
+    """Clients on 127.0.0.8 to .12 send as senders of spf.test's records (ip4, a, include,
+    redirect, exists with macros, mx with a prefix, ~all, ?all, a syntax error, an include
+    loop, two records, no record); the receiver's spf= in Authentication-Results is pyspf's
+    result for the same client, sender and HELO on the same zone, and the expected one."""
+    cases = [
+        ("127.0.0.8", "a@spf.test", "pass"), ("127.0.0.9", "a@spf.test", "pass"),
+        ("127.0.0.10", "a@spf.test", "pass"), ("127.0.0.12", "a@spf.test", "fail"),
+        ("127.0.0.8", "a@soft.spf.test", "softfail"), ("127.0.0.8", "a@neutral.spf.test", "neutral"),
+        ("127.0.0.8", "a@broken.spf.test", "permerror"), ("127.0.0.8", "a@redir.spf.test", "pass"),
+        ("127.0.0.11", "x@macro.spf.test", "pass"), ("127.0.0.12", "x@macro.spf.test", "fail"),
+        ("127.0.0.8", "a@loop.spf.test", "permerror"), ("127.0.0.8", "a@two.spf.test", "permerror"),
+        ("127.0.0.10", "a@mxs.spf.test", "pass"), ("127.0.0.12", "a@mxs.spf.test", "fail"),
+        ("127.0.0.8", "a@nothing.spf.test", "none"),
+    ]
+    receiver = auth_world["receiver"]
+    for index, (ip, sender, _) in enumerate(cases):
+        with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], local_hostname="client.spf.test", timeout=30,
+                          source_address=(ip, 0)) as client:
+            client.sendmail(sender, ["carol@b.test"], message(f"spf case {index}"))
+    files = carol_files(receiver, len(cases))
+    tern = {}
+    for path in files:
+        data = path.read_bytes()
+        index = int(re.search(rb"Subject: spf case (\d+)", data).group(1))
+        [results] = header_fields(data, "Authentication-Results")
+        m = re.search(r"spf=(\w+)[^;]* smtp\.mailfrom=(\S+)", results)
+        assert m and m.group(2) == cases[index][1], results
+        tern[index] = m.group(1)
+    questions = "".join(f"{ip} {sender} client.spf.test\n" for ip, sender, _ in cases)
+    run = subprocess.run([PEER_PYTHON, str(SPF_TOOL), str(auth_world["nsd"].port)], input=questions,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    pyspf = run.stdout.split()
+    expected = [result for _, _, result in cases]
+    assert [tern[i] for i in range(len(cases))] == expected
+    assert pyspf == expected, pyspf

@@ -189,6 +189,16 @@ extension ConfigurationLoader {
         return spf
     }
 
+    static func dmarc(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DMARC {
+        var dmarc = TernConfiguration.DMARC()
+        guard let section = try reader.table("dmarc") else { return dmarc }
+        try reader.rejectUnknown(in: section, allowed: ["verify", "reject", "public_suffix_list"], prefix: "dmarc.")
+        if let verify = try reader.bool("dmarc.verify") { dmarc.verify = verify }
+        if let reject = try reader.bool("dmarc.reject") { dmarc.reject = reject }
+        dmarc.publicSuffixList = try reader.string("dmarc.public_suffix_list")
+        return dmarc
+    }
+
     static let dnsKeys: Set<String> = ["servers", "timeout", "attempts"]
 
     static func dns(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DNS {

@@ -34,7 +34,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
-        "outbound", "route", "dns", "dkim", "spf", "user", "rate_limits", "auth", "catcher", "storage",
+        "outbound", "route", "dns", "dkim", "spf", "dmarc", "user", "rate_limits", "auth", "catcher", "storage",
     ]
     public static func load(path: String, environment: [String: String]? = nil)
         throws(ConfigurationError) -> TernConfiguration
@@ -93,6 +93,7 @@ public enum ConfigurationLoader {
         configuration.dns = try dns(reader)
         configuration.dkim = try dkim(reader)
         configuration.spf = try spf(reader)
+        configuration.dmarc = try dmarc(reader)
         configuration.storage = try storage(reader)
         configuration.rateLimits = try rateLimits(reader)
         try catcher(reader, into: &configuration)

@@ -199,6 +199,19 @@ public struct TernConfiguration: Sendable {
         public init() {}
     }
 
+    /// `[dmarc]`: the From: domain's policy (RFC 7489) on the mx role.
+    public struct DMARC: Sendable, Hashable {
+        /// Check, and say so in Authentication-Results.
+        public var verify = true
+        /// Refuse mail the policy says to reject (550 5.7.1 at the end of DATA).
+        public var reject = true
+        /// The Public Suffix List, for organizational domains; nil for Debian's copy, or, when
+        /// that is missing, every TLD as the only public suffixes.
+        public var publicSuffixList: String?
+
+        public init() {}
+    }
+
     /// `[storage]`: how stored mail is made durable (`StoreSync`).
     public struct Storage: Sendable, Hashable {
         /// `filesystem` (the default on Linux): one `syncfs` per batch of messages; `file`: each
@@ -290,6 +303,7 @@ public struct TernConfiguration: Sendable {
     public var dns: DNS
     public var dkim = DKIM()
     public var spf = SPF()
+    public var dmarc = DMARC()
     public var storage = Storage()
     public var rateLimits: RateLimits
     public var authentication: Authentication

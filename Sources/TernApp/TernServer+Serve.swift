@@ -39,8 +39,18 @@ extension TernServer {
         let authentication = try messageAuthentication(configuration, dataDirectory: dataDirectory, resolver: dns)
         if let authentication {
             let domains = authentication.signingDomains.sorted()
+            let intake = authentication.intake
             environment.logger.info(
-                "DKIM", metadata: ["signing": "\(domains.isEmpty ? "none" : domains.joined(separator: ","))", "verifying": "\(authentication.intake.resolver != nil)"])
+                "mail authentication",
+                metadata: [
+                    "dkim_signing": "\(domains.isEmpty ? "none" : domains.joined(separator: ","))",
+                    "dkim_verify": "\(intake.resolver != nil && intake.checksDKIM)", "spf": "\(intake.resolver != nil && intake.checksSPF)",
+                    "dmarc": "\(intake.dmarc != nil)", "public_suffix_rules": "\(intake.dmarc?.suffixes.count ?? 0)",
+                ])
+            if let dmarc = intake.dmarc, dmarc.suffixes.count == 0 {
+                environment.logger.warning(
+                    "no Public Suffix List (install Debian's publicsuffix or set dmarc.public_suffix_list): organizational domains are guessed as the last two labels")
+            }
         }
         let journal: MessageJournal
         let queue: QueueManager
@@ -148,7 +158,7 @@ extension TernServer {
                 throw StartupError(description: "dkim: \(error)")
             }
         }
-        let checks = dkim.verify || configuration.spf.verify
+        let checks = dkim.verify || configuration.spf.verify || configuration.dmarc.verify
         guard !signers.isEmpty || checks else { return nil }
         let loaded = signers
         var intake = MessageAuthentication(
@@ -156,7 +166,24 @@ extension TernServer {
             signatureLimit: dkim.maximumSignatures, signer: { loaded[$0] })
         intake.checksDKIM = dkim.verify
         intake.checksSPF = configuration.spf.verify
+        if configuration.dmarc.verify {
+            intake.dmarc = DMARCCheck(suffixes: try publicSuffixList(configuration.dmarc))
+            intake.enforcesDMARCReject = configuration.dmarc.reject
+        }
         return (intake, Array(loaded.keys))
+    }
+
+    /// `[dmarc] public_suffix_list`, or Debian's copy; without either, only the default rule
+    /// (every TLD a public suffix), which gets `example.co.uk` wrong: the log says so.
+    static func publicSuffixList(_ dmarc: TernConfiguration.DMARC) throws -> PublicSuffixList {
+        let path = dmarc.publicSuffixList ?? PublicSuffixList.debianPath
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            if dmarc.publicSuffixList != nil {
+                throw StartupError(description: "dmarc.public_suffix_list: cannot read \(path)")
+            }
+            return PublicSuffixList()
+        }
+        return PublicSuffixList(text: text)
     }
 
     /// The resolver of `[dns]`: its servers, or those of /etc/resolv.conf.

@@ -12,11 +12,14 @@ public struct AuthenticationResults: Sendable, Hashable {
     public var dkim: [DKIMResult]?
     /// The SPF check of the MAIL FROM (or HELO) identity, when one was made (§2.7.2).
     public var spf: SPFVerdict?
+    /// The DMARC check (RFC 7489 §11.2), when one was made.
+    public var dmarc: DMARCVerdict?
 
-    public init(authservID: String, dkim: [DKIMResult]?, spf: SPFVerdict? = nil) {
+    public init(authservID: String, dkim: [DKIMResult]?, spf: SPFVerdict? = nil, dmarc: DMARCVerdict? = nil) {
         self.authservID = authservID
         self.dkim = dkim
         self.spf = spf
+        self.dmarc = dmarc
     }
 
     /// `Authentication-Results: ...\r\n`, one result per continuation line.
@@ -47,6 +50,13 @@ public struct AuthenticationResults: Sendable, Hashable {
             if let equals = spf.property.firstIndex(of: "=") {
                 parts.append(String(spf.property[...equals]) + Self.value(String(spf.property[spf.property.index(after: equals)...])))
             }
+            results.append(parts.joined(separator: " "))
+        }
+        if let dmarc {
+            var parts = ["dmarc=\(dmarc.result.rawValue)"]
+            if let policy = dmarc.appliedPolicy { parts.append("(p=\(policy.rawValue) dis=\(dmarc.disposition.rawValue))") }
+            if dmarc.result != .pass, let reason = dmarc.reason { parts.append("reason=\(Self.quoted(reason))") }
+            parts.append("header.from=\(Self.value(dmarc.fromDomain))")
             results.append(parts.joined(separator: " "))
         }
         // §2.2: "none" when no method was applied at all.

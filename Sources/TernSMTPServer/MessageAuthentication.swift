@@ -1,10 +1,17 @@
 public import TernDNSCore
+public import TernMail
 public import TernMailAuth
 
 /// Mail authentication at the intake (issue 18): DKIM signatures checked and an
 /// Authentication-Results field added to mail from outside (the mx role), a DKIM signature
 /// added to mail a user submits from a domain with a key.
 public struct MessageAuthentication: Sendable {
+    /// A message refused for what its authentication found: the reply, and what to log.
+    public struct Refusal: Error, Sendable {
+        public var reply: SMTPReply
+        public var reason: String
+    }
+
     /// Authentication-Results' authserv-id (RFC 8601 §2.5): Tern's host name.
     public var authservID: String
     /// Where DKIM keys and SPF records are looked up; nil turns checking off.
@@ -13,6 +20,10 @@ public struct MessageAuthentication: Sendable {
     public var checksDKIM = true
     /// Check the SPF record of the MAIL FROM domain (or the HELO name) on mx.
     public var checksSPF = true
+    /// DMARC (RFC 7489) on mx, with the Public Suffix List it needs; nil for none.
+    public var dmarc: DMARCCheck?
+    /// Refuse mail whose From: domain's DMARC policy says reject (550 5.7.1 at the end of DATA).
+    public var enforcesDMARCReject = true
     /// Signatures checked per message (each costs a DNS query and a body hash).
     public var signatureLimit: Int
     /// The signer for a From: domain (lower case), nil when the domain has no key.

@@ -221,6 +221,11 @@ final class SMTPSession: ConnectionDriver {
                             "tern_tls": "\(machine.tlsActive ? connection.tlsVersion ?? "unknown" : "none")",
                         ])
                     return machine.messageCommitted(message.id)
+                case .failure(let refusal as MessageAuthentication.Refusal):
+                    connection.logger.notice(
+                        "message refused",
+                        metadata: ["tern_queue_id": "\(message.id)", "reply": "\(refusal.reply.code)", "reason": "\(refusal.reason)"])
+                    return machine.messageCommitFailed(refusal.reply)
                 case .failure(let error):
                     connection.logger.error(
                         "message not stored", metadata: ["tern_queue_id": "\(message.id)", "error": "\(error)"])

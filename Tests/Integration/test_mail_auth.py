@@ -124,7 +124,8 @@ def auth_world(tern_factory, tmp_path):
     dkimpy_rsa = (data / "test.txt").read_text().strip()
     dkimpy_ed = "v=DKIM1; k=ed25519; p=yi50DjK5O9pqbFpNHklsv9lqaS0ArSYu02qp1S0DW1Y="
     zones = {
-        "tern.test": zone("tern.test", "\n".join(f"{name} TXT {txt(text)}" for name, text in tern_records.items())),
+        "tern.test": zone("tern.test", "\n".join(f"{name} TXT {txt(text)}" for name, text in tern_records.items())
+                          + '\n_dmarc TXT "v=DMARC1; p=reject"'),
         "signed.test": zone("signed.test", f"rsa._domainkey TXT {txt(dkimpy_rsa)}\ned._domainkey TXT {txt(dkimpy_ed)}"),
         "b.test": zone("b.test", f"@ MX 10 mx\nmx A {RECEIVER_HOST}"),
         "spf.test": zone("spf.test", SPF_ZONE),
@@ -183,6 +184,7 @@ def test_tern_signs_submissions_and_a_second_tern_verifies_them(auth_world, tmp_
     verdicts = re.findall(r"dkim=(\w+)[^;]*header\.d=tern\.test[^;]*header\.s=(\S+)", results)
     assert sorted(verdicts) == [("pass", "s1-ed"), ("pass", "s1-rsa")], results
     assert "(2048-bit key)" in results
+    assert "dmarc=pass (p=reject dis=none) header.from=tern.test" in results, results
     # The receiver put its verdict right under its own Received field, above the signatures.
     assert data.index(b"Received:") < data.index(b"Authentication-Results:") < data.index(b"DKIM-Signature:")
     assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]
@@ -224,7 +226,9 @@ def test_authentication_results_claiming_the_receiver_are_removed(auth_world):
     results = header_fields(path.read_bytes(), "Authentication-Results")
     assert len(results) == 2 and results[1] == "mx.elsewhere.test; dkim=pass header.d=elsewhere.test", results
     # evil.test has no zone on the test's NSD, which refuses the question: a temporary error.
-    assert results[0] == f'{RECEIVER_NAME}; dkim=none; spf=temperror reason="DNS lookup of evil.test failed" smtp.mailfrom=m@evil.test', results
+    assert results[0] == (f'{RECEIVER_NAME}; dkim=none; spf=temperror reason="DNS lookup of evil.test failed" '
+                          'smtp.mailfrom=m@evil.test; dmarc=temperror reason="DNS lookup of _dmarc.evil.test failed" '
+                          'header.from=evil.test'), results
 
 
 def test_spf_verdicts_agree_with_pyspf(auth_world, tmp_path):
@@ -253,7 +257,7 @@ def test_spf_verdicts_agree_with_pyspf(auth_world, tmp_path):
         data = path.read_bytes()
         index = int(re.search(rb"Subject: spf case (\d+)", data).group(1))
         [results] = header_fields(data, "Authentication-Results")
-        m = re.search(r"spf=(\w+)[^;]* smtp\.mailfrom=(\S+)", results)
+        m = re.search(r"spf=(\w+)[^;]* smtp\.mailfrom=([^;\s]+)", results)
         assert m and m.group(2) == cases[index][1], results
         tern[index] = m.group(1)
     questions = "".join(f"{ip} {sender} client.spf.test\n" for ip, sender, _ in cases)
@@ -264,3 +268,20 @@ def test_spf_verdicts_agree_with_pyspf(auth_world, tmp_path):
     expected = [result for _, _, result in cases]
     assert [tern[i] for i in range(len(cases))] == expected
     assert pyspf == expected, pyspf
+
+
+def test_forged_from_of_a_reject_domain_is_refused_at_data(auth_world):
+    """RFC 7489: tern.test publishes p=reject; a stranger's message with From: tern.test, neither
+    signed by tern.test nor sent from an address its SPF allows, gets 550 5.7.1 after DATA and
+    is not delivered; the session goes on, and a message from elsewhere is still accepted."""
+    receiver = auth_world["receiver"]
+    forged = message("wire the money", sender="CEO <ceo@tern.test>")
+    with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("ceo@tern.test", ["carol@b.test"], forged)
+        assert refused.value.smtp_code == 550
+        assert refused.value.smtp_error.startswith(b"5.7.1 ") and b"DMARC" in refused.value.smtp_error
+        client.sendmail("dee@signed.test", ["carol@b.test"], message("still welcome", sender="Dee <dee@signed.test>"))
+    [path] = carol_files(receiver, 1)
+    assert b"Subject: still welcome" in path.read_bytes()
+    assert "reason=DMARC policy of tern.test" in receiver.stderr_text() + receiver.stdout_text()

@@ -105,5 +105,30 @@ public enum DKIMKeyring {
         return made
     }
 
+    /// A key on disk and whether it signs: what `tern dns-records` says to publish.
+    public struct PublishedKey: Sendable {
+        public var selector: String
+        public var record: String
+        public var signing: Bool
+    }
+
+    /// Every key of `domain` that reads, the signing ones first, then the others by selector.
+    public static func publishedKeys(domain: String, dataDirectory: String) -> [PublishedKey] {
+        let folder = "\(directory(dataDirectory: dataDirectory))/\(domain.lowercased())"
+        guard isDomainName(domain.lowercased()), let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        let signing = Set(
+            ((try? String(contentsOfFile: "\(folder)/signing", encoding: .utf8)) ?? "")
+                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) })
+        var keys: [PublishedKey] = []
+        for name in names.sorted() where name.hasSuffix(".pem") {
+            let selector = String(name.dropLast(4))
+            guard isDomainName(selector), let pem = try? String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8),
+                let key = try? DKIMPrivateKey(pem: pem)
+            else { continue }
+            keys.append(PublishedKey(selector: selector, record: key.keyRecord, signing: signing.contains(selector)))
+        }
+        return keys.filter(\.signing) + keys.filter { !$0.signing }
+    }
+
     private static func isDomainName(_ name: String) -> Bool { DKIMSignatureFields.isDomain(name) }
 }

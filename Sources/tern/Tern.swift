@@ -12,7 +12,7 @@ struct Tern: AsyncParsableCommand {
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
         subcommands: [
-            Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self, DKIM.self,
+            Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self, DKIM.self, DNSRecordsCommand.self,
         ],
         defaultSubcommand: Dev.self)
 }
@@ -125,7 +125,13 @@ struct CheckConfig: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        _ = try exitOnError { try ConfigurationLoader.load(path: config) }
+        let configuration = try exitOnError { try ConfigurationLoader.load(path: config) }
+        // Warnings go to standard error: the file is valid, but mail will suffer.
+        for domain in configuration.mail.domains
+        where !DKIMKeyring.publishedKeys(domain: domain, dataDirectory: configuration.dataDirectory).contains(where: \.signing) {
+            FileHandle.standardError.write(
+                Data("warning: \(domain) has no DKIM key: its mail goes out unsigned (tern dkim generate \(domain))\n".utf8))
+        }
         print("ok")
     }
 }

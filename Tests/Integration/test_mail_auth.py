@@ -285,3 +285,43 @@ def test_forged_from_of_a_reject_domain_is_refused_at_data(auth_world):
     [path] = carol_files(receiver, 1)
     assert b"Subject: still welcome" in path.read_bytes()
     assert "reason=DMARC policy of tern.test" in receiver.stderr_text() + receiver.stdout_text()
+
+
+def test_dns_records_prints_the_setup_and_checks_it(auth_world, tmp_path):
+    """`tern dns-records tern.test` prints MX, SPF, both DKIM keys, DMARC and the SRV records of
+    the configured listeners as zone-file lines, and says which NSD has: the DKIM keys and the
+    DMARC record are published (the DMARC one differently), the rest missing. `check-config`
+    warns about a local domain without a key."""
+    sender = auth_world["sender"]
+    config = sender.workdir / "tern.toml"
+    run = subprocess.run([str(tern_bin()), "dns-records", "tern.test", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    lines = out.splitlines()
+
+    def status(record_prefix: str) -> str:
+        index = next(i for i, line in enumerate(lines) if line.startswith(record_prefix))
+        m = re.search(r"\[([a-z ]+)\]$", lines[index - 1])
+        assert m, lines[index - 1]
+        return m.group(1)
+
+    assert "tern.test. IN MX 10 mx.tern.test." in lines
+    assert 'tern.test. IN TXT "v=spf1 mx -all"' in lines
+    assert status("tern.test. IN MX") == "missing"
+    assert status("tern.test. IN TXT") == "missing"
+    assert status("s1-ed._domainkey.tern.test. IN TXT") == "ok"
+    assert status("s1-rsa._domainkey.tern.test. IN TXT") == "ok"
+    assert status("_dmarc.tern.test. IN TXT") == "differs"
+    assert status("_submission._tcp.tern.test. IN SRV 0 1 ") == "missing"
+    assert not any(line.startswith("_imaps._tcp") for line in lines)  # no imaps listener configured
+    # The RSA key's record is longer than one TXT string: split as a zone file wants it.
+    rsa = next(line for line in lines if line.startswith("s1-rsa._domainkey"))
+    assert rsa.count('"') >= 4
+
+    bare = tmp_path / "bare.toml"
+    bare.write_text(f'data_dir = "{tmp_path / "bare-data"}"\n[mail]\ndomains = ["unsigned.test"]\n')
+    check = subprocess.run([str(tern_bin()), "check-config", "--config", str(bare)], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0 and check.stdout.strip() == "ok", check
+    assert "unsigned.test has no DKIM key" in check.stderr

@@ -67,19 +67,23 @@ extension TernServer {
             remote = try RemoteDeliveryAgent(
                 configuration: remoteDeliveryConfiguration(configuration), resolver: dns, group: group,
                 pool: pool, logger: environment.logger(service: "smtp-client"))
+            var queueConfiguration = QueueManager.Configuration(
+                retry: RetrySchedule(
+                    firstDelay: configuration.queue.retryDelay.wholeSeconds,
+                    maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
+                    maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
+                concurrency: configuration.queue.concurrency,
+                destinationConcurrency: configuration.queue.destinationConcurrency,
+                hostname: configuration.hostname,
+                delayWarning: configuration.queue.delayWarning > .zero
+                    ? configuration.queue.delayWarning.wholeSeconds : nil)
+            if let signer = authentication.flatMap({ Self.reportSigner(hostname: configuration.hostname, signers: $0.signers) }) {
+                queueConfiguration.signReport = { content, now in (try? signer.sign(message: content, now: now)) ?? content }
+            }
             queue = QueueManager(
                 store: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
                 agents: [.local: LocalDeliveryAgent(mailboxes: mailboxes), .remote: remote],
-                configuration: QueueManager.Configuration(
-                    retry: RetrySchedule(
-                        firstDelay: configuration.queue.retryDelay.wholeSeconds,
-                        maximumDelay: configuration.queue.retryMaximumDelay.wholeSeconds,
-                        maximumLifetime: configuration.queue.maximumLifetime.wholeSeconds),
-                    concurrency: configuration.queue.concurrency,
-                    destinationConcurrency: configuration.queue.destinationConcurrency,
-                    hostname: configuration.hostname,
-                    delayWarning: configuration.queue.delayWarning > .zero
-                        ? configuration.queue.delayWarning.wholeSeconds : nil),
+                configuration: queueConfiguration,
                 logger: queueLogger,
                 clock: .system)
             try environment.open(queue)
@@ -147,7 +151,7 @@ extension TernServer {
     /// checks.
     static func messageAuthentication(
         _ configuration: TernConfiguration, dataDirectory: String, resolver: StubResolver
-    ) throws -> (intake: MessageAuthentication, signingDomains: [String])? {
+    ) throws -> (intake: MessageAuthentication, signingDomains: [String], signers: [String: DKIMSigner])? {
         let dkim = configuration.dkim
         var signers: [String: DKIMSigner] = [:]
         if dkim.sign {
@@ -170,7 +174,19 @@ extension TernServer {
             intake.dmarc = DMARCCheck(suffixes: try publicSuffixList(configuration.dmarc))
             intake.enforcesDMARCReject = configuration.dmarc.reject
         }
-        return (intake, Array(loaded.keys))
+        return (intake, Array(loaded.keys), loaded)
+    }
+
+    /// The signer for reports from `MAILER-DAEMON@<hostname>`: that of the host name, or of the
+    /// nearest domain above it with keys (mx.example.org's reports signed for example.org align
+    /// with it under DMARC's relaxed mode).
+    static func reportSigner(hostname: String, signers: [String: DKIMSigner]) -> DKIMSigner? {
+        var labels = hostname.lowercased().split(separator: ".")
+        while labels.count >= 2 {
+            if let signer = signers[labels.joined(separator: ".")] { return signer }
+            labels.removeFirst()
+        }
+        return nil
     }
 
     /// `[dmarc] public_suffix_list`, or Debian's copy; without either, only the default rule

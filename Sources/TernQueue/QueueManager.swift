@@ -29,6 +29,9 @@ public final class QueueManager: MessageStore, Service {
         /// Seconds after arrival when a sender whose message is still deferred gets one delay
         /// DSN; nil sends none. Default 4 hours.
         public var delayWarning: Int64?
+        /// Signs a report (the whole message, and the time) before it is queued: DKIM for the
+        /// host name's domain, so that reports pass DMARC where they go. Nil sends them unsigned.
+        public var signReport: (@Sendable ([UInt8], Int64) -> [UInt8])?
 
         public init(
             retry: RetrySchedule = RetrySchedule(), concurrency: Int = 100, destinationConcurrency: Int = 20,
@@ -357,8 +360,9 @@ public final class QueueManager: MessageStore, Service {
                 dsnReturn: policy.returned(record.envelope.dsnReturn, trusted: trusted), action: action,
                 willRetryUntil: record.arrival + configuration.retry.maximumLifetime)
             let trace = "Received: by \(configuration.hostname) (Tern) id \(id); \(MessageDate.format(secondsSince1970: now))\r\n"
-            let content = Array(trace.utf8)
+            var content = Array(trace.utf8)
                 + report.render(to: sender.description, original: original, now: now, boundary: "=_tern_\(id)")
+            if let sign = configuration.signReport { content = sign(content, now) }
             let envelope = Envelope(sender: nil, recipients: [EnvelopeRecipient(address: sender)])
             let message = IncomingMessage(
                 id: id, envelope: envelope,

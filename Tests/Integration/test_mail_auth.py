@@ -325,3 +325,18 @@ def test_dns_records_prints_the_setup_and_checks_it(auth_world, tmp_path):
                            timeout=60)
     assert check.returncode == 0 and check.stdout.strip() == "ok", check
     assert "unsigned.test has no DKIM key" in check.stderr
+
+
+def test_reports_are_signed_for_the_host_names_domain(auth_world, tmp_path):
+    """A failure report from MAILER-DAEMON@mx.tern.test (the receiver refuses the recipient) is
+    DKIM-signed for tern.test, the nearest domain above the host name with keys, and verifies."""
+    sender = auth_world["sender"]
+    with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
+        client.login("alice@tern.test", "secret")
+        client.sendmail("alice@tern.test", ["nobody@b.test"], message("to nobody", sender="Alice <alice@tern.test>"))
+    [path] = wait_for_files(sender.data_dir / "mailboxes" / "tern.test" / "alice", 1, timeout=30)
+    data = path.read_bytes()
+    assert re.search(rb"^From: .*<MAILER-DAEMON@mx\.tern\.test>", data, re.M), data[:600]
+    signatures = header_fields(data, "DKIM-Signature")
+    assert len(signatures) == 2 and all("d=tern.test" in s for s in signatures), data[:1500]
+    assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]

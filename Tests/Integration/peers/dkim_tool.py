@@ -24,7 +24,8 @@ def main() -> int:
             return records.get(name.decode().lower(), "").encode()
 
         checker = dkim.DKIM(message, minkey=1024)
-        count = sum(1 for line in message.split(b"\n") if line.lower().startswith(b"dkim-signature:"))
+        header = message.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+        count = sum(1 for line in header.split(b"\n") if line.lower().startswith(b"dkim-signature:"))
         for index in range(count):
             ok = checker.verify(idx=index, dnsfunc=dnsfunc)
             print(f"{index} {'pass' if ok else 'fail'}")

@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "TernSMTPCore", targets: ["TernSMTPCore"]),
         .library(name: "TernMIME", targets: ["TernMIME"]),
         .library(name: "TernDNSCore", targets: ["TernDNSCore"]),
+        .library(name: "TernMailAuth", targets: ["TernMailAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

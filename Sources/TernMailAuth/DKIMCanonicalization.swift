@@ -78,6 +78,14 @@ public struct DKIMBodyCanonicalizer: Sendable {
 
     /// Canonicalizes the next octets of the body, appending the result to `out`.
     public mutating func update(_ chunk: some Sequence<UInt8>, into out: inout [UInt8]) {
+        // Every octet of every body goes through here: read the chunk's storage directly (an
+        // array, a slice, a ByteBuffer's view), not through a generic iterator.
+        let done: Void? = chunk.withContiguousStorageIfAvailable { update(octets: $0, into: &out) }
+        if done == nil { Array(chunk).withUnsafeBufferPointer { update(octets: $0, into: &out) } }
+    }
+
+    private mutating func update(octets chunk: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + chunk.count + 2)
         let start = out.count
         for octet in chunk {
             if pendingCR {

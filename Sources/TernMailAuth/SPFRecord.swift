@@ -137,20 +137,17 @@ public struct SPFRecord: Sendable, Hashable {
             if argument.isEmpty { return .ptr(nil) }
             guard argument.first == ":" else { throw Malformed(description: "bad ptr: \(term)") }
             return .ptr(try SPFMacroString(domainSpec: String(argument.dropFirst())))
-        case "ip4":
-            guard argument.first == ":" else { throw Malformed(description: "ip4 needs an address: \(term)") }
+        case "ip4", "ip6":
+            guard argument.first == ":" else { throw Malformed(description: "\(name) needs an address: \(term)") }
             let body = argument.dropFirst()
             let slash = body.firstIndex(of: "/") ?? body.endIndex
-            guard let address = IPv4Address(String(body[..<slash])) else { throw Malformed(description: "bad IPv4 address: \(term)") }
-            let prefix = slash == body.endIndex ? 32 : try Self.prefix(body[body.index(after: slash)...], maximum: 32, term: term)
-            return .ip4(address, prefix: prefix)
-        case "ip6":
-            guard argument.first == ":" else { throw Malformed(description: "ip6 needs an address: \(term)") }
-            let body = argument.dropFirst()
-            let slash = body.firstIndex(of: "/") ?? body.endIndex
-            guard let address = IPv6Address(String(body[..<slash])) else { throw Malformed(description: "bad IPv6 address: \(term)") }
-            let prefix = slash == body.endIndex ? 128 : try Self.prefix(body[body.index(after: slash)...], maximum: 128, term: term)
-            return .ip6(address, prefix: prefix)
+            let address = String(body[..<slash])
+            let maximum = name == "ip4" ? 32 : 128
+            let prefix =
+                slash == body.endIndex ? maximum : try Self.prefix(body[body.index(after: slash)...], maximum: maximum, term: term)
+            if name == "ip4", let network = IPv4Address(address) { return .ip4(network, prefix: prefix) }
+            if name == "ip6", let network = IPv6Address(address) { return .ip6(network, prefix: prefix) }
+            throw Malformed(description: "bad \(name == "ip4" ? "IPv4" : "IPv6") address: \(term)")
         default:
             // §4.6.1: an unknown mechanism is a permerror.
             throw Malformed(description: "unknown mechanism \(name)")

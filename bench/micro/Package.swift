@@ -29,6 +29,7 @@ let package = Package(
         benchmark("SMTPData", ["TernSMTPCore", "TernMail"]),
         benchmark("MIMEParsing", ["TernMIME"]),
         benchmark("DNSCodec", ["TernDNSCore"]),
+        benchmark("MailAuth", ["TernMailAuth", "TernDNSCore"]),
         // What the suites share: the SMTP session driver, the test messages, the metrics.
         .target(
             name: "MicroSupport",

@@ -168,8 +168,8 @@ final class MessageIntake {
                 (header, body) = RawHeaderField.split(message: content.readableBytesView)
             }
             verification = DKIMVerification(header: header, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
-        } else if case .success(let originators) = headerOriginators, let author = originators.authors.first,
-            let at = author.lastIndex(of: "@"), let signer = authentication.signer(String(author[author.index(after: at)...]))
+        } else if case .success(let originators) = headerOriginators, let domain = originators.authors.first.flatMap(Self.domain(of:)),
+            let signer = authentication.signer(domain)
         {
             signing = Signing(signer: signer, header: Array(prefix.readableBytesView) + Array(header))
         }
@@ -177,8 +177,9 @@ final class MessageIntake {
         return content
     }
 
-    /// The fields to put in front of the message: its DKIM-Signature (submission) or its
-    /// Authentication-Results (mx), once the body is whole and, for the latter, the keys found.
+    /// The fields the store adds under the Received field: the DKIM-Signatures (submission) or
+    /// the Authentication-Results (mx), once the body is whole and, for the latter, DNS has
+    /// answered. Fails with a `MessageAuthentication.Refusal` when DMARC says reject.
     private func authenticationFields(for message: IncomingMessage, eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
         let now = endpoint.clock.now().seconds
         if var signing {

@@ -252,6 +252,36 @@ struct DKIMSigningTests {
         #expect(await verifyDKIM(Array("From: a@b\r\n\r\nx\r\n".utf8), dns: DKIMExample.dns, now: 0).isEmpty)
     }
 
+    @Test("hostile: an h= of 10,000 names, a body of 50 MB, a header of 2,000 signatures: bounded work")
+    func hostile() async throws {
+        let key = DKIMPrivateKey.generateEd25519()
+        var dns = TXTTable()
+        dns.publish("s._domainkey.example.org", [key.keyRecord])
+        var signer = DKIMSigner(domain: "example.org", keys: [.init(selector: "s", privateKey: key)])
+        // 10,000 names in h=, most of them absent from the header: each selects nothing.
+        signer.signedFields = ["From"] + (0..<10_000).map { "X-Absent-\($0)" }
+        signer.oversignedFields = signer.signedFields
+        let small = try signer.sign(message: Array("From: a@example.org\r\n\r\nhi\r\n".utf8), now: 1_000)
+        #expect(try DKIMSignatureFields(value: RawHeaderField.fields(of: RawHeaderField.split(message: small).header)[0].value)
+            .signedHeaders.count == 10_002)
+        #expect(await verifyDKIM(small, dns: dns, now: 1_000).map(\.result) == [.pass])
+
+        // 50 MB, streamed in 64 KB chunks as the intake feeds it; one hash, whatever the size.
+        let line = Array(String(repeating: "x", count: 78).utf8) + [0x0D, 0x0A]
+        var body: [UInt8] = []
+        body.reserveCapacity(50 * 1024 * 1024 + 80)
+        while body.count < 50 * 1024 * 1024 { body += line }
+        let plain = Array("From: a@example.org\r\nSubject: big\r\n\r\n".utf8) + body
+        let big = try DKIMSigner(domain: "example.org", keys: [.init(selector: "s", privateKey: key)]).sign(message: plain, now: 1_000)
+        #expect(await verifyDKIM(big, dns: dns, now: 1_000, chunk: 65_536).map(\.result) == [.pass])
+
+        // 2,000 signatures: only the first `limit` are read, hashed or looked up.
+        let forged = String(repeating: "DKIM-Signature: v=1; a=rsa-sha256; d=x.example; s=s; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n", count: 2_000)
+        let results = await verifyDKIM(Array((forged + "From: a@example.org\r\n\r\nbody\r\n").utf8), dns: dns, now: 1_000)
+        #expect(results.count == DKIMVerification.defaultSignatureLimit)
+        #expect(dns.asked.all.filter { $0.contains("x.example") }.count == 1)
+    }
+
     @Test("h= selects fields bottom-up, and a name listed too often selects nothing")
     func headerSelection() {
         let fields = RawHeaderField.fields(of: Array("Received: 1\r\nTo: a\r\nReceived: 2\r\nFrom : x\r\n y\r\ngarbage\r\n".utf8))

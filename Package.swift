@@ -252,7 +252,7 @@ let package = Package(
             dependencies: [
                 "TernMail", "TernSASL", "TernSMTPCore", "TernStore", "TernNet", "TernSMTPServer", "TernIMAPCore", "TernIMAPServer", "TernAccess",
                 "TernPOP3Core", "TernPOP3Server", "TernQueue", "TernDelivery",
-                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem", "TernMailAuth",
+                "TernDNS", "TernDNSCore", "TernDirectory", "TernStoreSQLite", "TernHTTP", "TernSystem", "TernMailAuth", "TernMIME",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,21 +1,36 @@
 import Foundation
+import NIOCore
 import TernDelivery
 import TernHTTP
+import TernMIME
 import TernMail
+import TernMailAuth
 import TernSMTPCore
 import TernStore
 
 /// The catcher's release (TernHTTP's `MessageReleasing`) over TernDelivery's `RelayClient`.
+/// With DKIM keys in the data directory for the message's From: domain, the message is signed
+/// on its way out, as serve mode signs what users submit, so a developer sees what receivers
+/// make of it.
 struct CatcherRelease: MessageReleasing {
     let client: RelayClient
     let allowedDomains: [String]
+    /// Signers by From: domain (lower case); empty for none.
+    var signers: [String: DKIMSigner] = [:]
+    /// Where the content is read for the body hash.
+    var eventLoop: (any EventLoop)?
+    var clock = WallClock.system
+
+    /// The header section a signature is made from is at most this long.
+    static let headerLimit = 256 * 1024
 
     func release(_ source: any MessageSource, sender: String, recipients: [String]) async throws -> [String: String] {
         let addresses = try recipients.map { text -> MailAddress in
             guard let address = MailAddress(stored: text) else { throw RelayClient.Failure(description: "'\(text)' is not an address") }
             return address
         }
-        let results = try await client.send(source, sender: MailAddress(stored: sender), recipients: addresses)
+        let content = try await signed(source)
+        let results = try await client.send(content, sender: MailAddress(stored: sender), recipients: addresses)
         var refused: [String: String] = [:]
         for result in results {
             if case .delivered = result.outcome { continue }
@@ -23,5 +38,43 @@ struct CatcherRelease: MessageReleasing {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return refused
+    }
+
+    /// The content with DKIM-Signature fields in front when its From: domain has keys: one
+    /// pass over the content for the header and the body hash, the send is the second.
+    private func signed(_ source: any MessageSource) async throws -> any MessageSource {
+        guard !signers.isEmpty, let eventLoop else { return source }
+        var header: [UInt8] = []
+        var signer: DKIMSigner?
+        var bodyHash = DKIMSigner.bodyHash()
+        var headerWhole = false
+        var offset = 0
+        while true {
+            let chunk = try await source.read(at: offset, count: 256 * 1024, on: eventLoop).get()
+            guard chunk.readableBytes > 0 else { break }
+            offset += chunk.readableBytes
+            if headerWhole {
+                bodyHash.update(chunk.readableBytesView)
+                continue
+            }
+            header += chunk.readableBytesView
+            let (head, body) = RawHeaderField.split(message: header)
+            // The empty line is not part of either: a shorter header means it was found.
+            guard head.count < header.count else {
+                if header.count > Self.headerLimit { return source }
+                continue
+            }
+            headerWhole = true
+            guard case .success(let originators) = Originators.read(headerSection: head),
+                let author = originators.authors.first, let at = author.lastIndex(of: "@"),
+                let found = signers[String(author[author.index(after: at)...])]
+            else { return source }
+            signer = found
+            bodyHash.update(body)
+            header = Array(head)
+        }
+        guard let signer else { return source }
+        let fields = try signer.signatures(header: header, bodyHash: bodyHash.finalize(), now: clock.now().seconds)
+        return PrefixedMessageSource(prefix: ByteBuffer(bytes: fields), content: source)
     }
 }

@@ -76,6 +76,10 @@ extension TernServer {
                 verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
                 group: group, pool: pool, logger: httpLogger)
             release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
+            if environment.configuration.dkim.sign {
+                release?.signers = try dkimSigners(environment.configuration, dataDirectory: environment.dataDirectory)
+                release?.eventLoop = group.next()
+            }
         }
         let host = http.address.contains(":") ? "[\(http.address)]" : http.address
         let server = CatcherHTTP.service(

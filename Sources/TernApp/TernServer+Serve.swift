@@ -153,15 +153,7 @@ extension TernServer {
         _ configuration: TernConfiguration, dataDirectory: String, resolver: StubResolver
     ) throws -> (intake: MessageAuthentication, signingDomains: [String], signers: [String: DKIMSigner])? {
         let dkim = configuration.dkim
-        var signers: [String: DKIMSigner] = [:]
-        if dkim.sign {
-            do {
-                signers = try DKIMKeyring.load(
-                    dataDirectory: dataDirectory, expiry: dkim.expiry > .zero ? dkim.expiry.wholeSeconds : nil)
-            } catch {
-                throw StartupError(description: "dkim: \(error)")
-            }
-        }
+        let signers = dkim.sign ? try dkimSigners(configuration, dataDirectory: dataDirectory) : [:]
         let checks = dkim.verify || configuration.spf.verify || configuration.dmarc.verify
         guard !signers.isEmpty || checks else { return nil }
         let loaded = signers
@@ -175,6 +167,16 @@ extension TernServer {
             intake.enforcesDMARCReject = configuration.dmarc.reject
         }
         return (intake, Array(loaded.keys), loaded)
+    }
+
+    /// The signers of the domains with keys in the data directory, with `[dkim] expiry`.
+    static func dkimSigners(_ configuration: TernConfiguration, dataDirectory: String) throws -> [String: DKIMSigner] {
+        do {
+            let expiry = configuration.dkim.expiry
+            return try DKIMKeyring.load(dataDirectory: dataDirectory, expiry: expiry > .zero ? expiry.wholeSeconds : nil)
+        } catch {
+            throw StartupError(description: "dkim: \(error)")
+        }
     }
 
     /// The signer for reports from `MAILER-DAEMON@<hostname>`: that of the host name, or of the

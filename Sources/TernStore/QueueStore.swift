@@ -193,3 +193,27 @@ public protocol MessageSource: Sendable {
 extension MessageSource {
     public var wholeContent: ByteBuffer? { nil }
 }
+
+/// A message's content with octets in front of it: header fields made after the content was
+/// stored, such as the DKIM-Signature of a message released from the catcher.
+public struct PrefixedMessageSource: MessageSource {
+    public let prefix: ByteBuffer
+    public let content: any MessageSource
+
+    public init(prefix: ByteBuffer, content: any MessageSource) {
+        self.prefix = prefix
+        self.content = content
+    }
+
+    public var size: Int { prefix.readableBytes + content.size }
+
+    /// The prefix's octets up to its end, then the content's: a read never spans both.
+    public func read(at offset: Int, count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let prefixLength = prefix.readableBytes
+        guard offset >= prefixLength else {
+            let length = max(0, min(count, prefixLength - max(0, offset)))
+            return eventLoop.makeSucceededFuture(prefix.getSlice(at: prefix.readerIndex + max(0, offset), length: length) ?? ByteBuffer())
+        }
+        return content.read(at: offset - prefixLength, count: count, on: eventLoop)
+    }
+}

@@ -340,3 +340,29 @@ def test_reports_are_signed_for_the_host_names_domain(auth_world, tmp_path):
     signatures = header_fields(data, "DKIM-Signature")
     assert len(signatures) == 2 and all("d=tern.test" in s for s in signatures), data[:1500]
     assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]
+
+
+def test_dev_mode_signs_what_it_releases(tern_factory, peers, tmp_path):
+    """`tern dev` with keys for example.test in its data directory signs a caught message from
+    that domain when it releases it (ed25519 and rsa), and dkimpy verifies what the relay got.
+    The message is larger than one read of the catcher's file, so the body hash spans reads."""
+    from test_catcher_api import plain_message, release, send, wait_count
+    data = tmp_path / "dev-data"
+    records = generate_keys(data, "example.test", "dev")
+    peer = peers.start("127.0.0.3")
+    server = tern_factory.dev(data_dir=data, config_extra=f"""
+[catcher.release]
+relay = "127.0.0.3:{peers.port}"
+security = "none"
+allowed_domains = ["example.test"]
+""")
+    send(server, plain_message("signed release", body="A line of the report, with some words.\n" * 10_000))
+    message_id = wait_count(server, 1)["messages"][0]["ID"]
+    status, _, body = release(server, message_id, ["dev@example.test"])
+    assert status == 200 and body == b"ok", body
+    [got] = peer.wait_messages(1)
+    released = tmp_path / "released.eml"
+    released.write_bytes(got["content"].encode("latin-1"))
+    signatures = header_fields(released.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), "DKIM-Signature")
+    assert len(signatures) == 2 and all("d=example.test" in s for s in signatures), signatures
+    assert dkimpy_verify(released, records, tmp_path) == ["pass", "pass"]

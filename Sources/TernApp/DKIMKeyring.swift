@@ -22,14 +22,9 @@ public enum DKIMKeyring {
         public var record: String
         public var path: String
 
-        /// The record in zone-file form, split in strings of at most 255 octets (RFC 1035
-        /// §3.3.14; DKIM joins them, RFC 6376 §3.6.2.2).
+        /// The record as a zone-file line (`DNSRecords.Record` splits it into strings).
         public var zoneLine: String {
-            let octets = Array(record.utf8)
-            let strings = stride(from: 0, to: octets.count, by: 255).map {
-                "\"" + String(decoding: octets[$0..<min($0 + 255, octets.count)], as: UTF8.self) + "\""
-            }
-            return "\(selector)._domainkey.\(domain). IN TXT ( \(strings.joined(separator: " ")) )"
+            DNSRecords.Record(name: "\(selector)._domainkey.\(domain).", kind: .txt, data: record, purpose: "").zoneLine
         }
     }
 

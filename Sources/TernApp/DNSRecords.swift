@@ -24,7 +24,8 @@ public enum DNSRecords {
         /// What the record is for, as a comment.
         public var purpose: String
 
-        /// The record as a zone-file line (TXT split in strings of 255 octets).
+        /// The record as a zone-file line; TXT text split in strings of at most 255 octets (RFC
+        /// 1035 §3.3.14), which SPF and DKIM read joined (RFC 6376 §3.6.2.2).
         public var zoneLine: String {
             switch kind {
             case .txt:

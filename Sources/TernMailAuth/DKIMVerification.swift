@@ -66,7 +66,12 @@ public struct DKIMVerification: Sendable {
 
     /// Reads the DKIM-Signature fields of `header` (the header section without its empty line).
     public init(header: some BidirectionalCollection<UInt8>, limit: Int = defaultSignatureLimit) {
-        fields = RawHeaderField.fields(of: header)
+        self.init(fields: RawHeaderField.fields(of: header), limit: limit)
+    }
+
+    /// The same, from the header already split into fields.
+    public init(fields: [RawHeaderField], limit: Int = defaultSignatureLimit) {
+        self.fields = fields
         for field in fields where field.lowercasedName == "dkim-signature" {
             guard entries.count < max(0, limit) else { break }
             do {

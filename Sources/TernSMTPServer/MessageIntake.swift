@@ -156,18 +156,18 @@ final class MessageIntake {
         var content = content
         var (header, body) = RawHeaderField.split(message: content.readableBytesView)
         if endpoint.role == .mx {
-            let fields = RawHeaderField.fields(of: header)
-            if fields.contains(where: { AuthenticationResults.claims($0, authservID: authentication.authservID) }) {
+            var fields = RawHeaderField.fields(of: header)
+            let claimed = { (field: RawHeaderField) in AuthenticationResults.claims(field, authservID: authentication.authservID) }
+            if fields.contains(where: claimed) {
+                fields.removeAll(where: claimed)
                 var rewritten = ByteBuffer()
-                for field in fields where !AuthenticationResults.claims(field, authservID: authentication.authservID) {
-                    rewritten.writeBytes(field.octets)
-                }
+                for field in fields { rewritten.writeBytes(field.octets) }
                 rewritten.writeString("\r\n")
                 rewritten.writeBytes(body)
                 content = rewritten
-                (header, body) = RawHeaderField.split(message: content.readableBytesView)
+                body = RawHeaderField.split(message: content.readableBytesView).body
             }
-            verification = DKIMVerification(header: header, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
+            verification = DKIMVerification(fields: fields, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
         } else if case .success(let originators) = headerOriginators, let domain = originators.authors.first.flatMap(Self.domain(of:)),
             let signer = authentication.signer(domain)
         {

@@ -79,9 +79,10 @@ def generate_keys(data_dir: Path, domain: str, selector: str) -> dict[str, str]:
     assert run.returncode == 0, run.stderr
     records = {}
     for line in run.stdout.splitlines():
-        m = re.fullmatch(r'(\S+) IN TXT \( (.*) \)', line)
+        # One string as it is, several in parentheses (RFC 1035 §5.1).
+        m = re.fullmatch(r'(\S+) IN TXT (?:\( (.*) \)|(".*"))', line)
         if m:
-            records[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+            records[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2) or m.group(3)))
     assert set(records) == {f"{selector}-ed._domainkey.{domain}.", f"{selector}-rsa._domainkey.{domain}."}, run.stdout
     for name in ("ed", "rsa"):
         key = data_dir / "dkim" / domain / f"{selector}-{name}.pem"

@@ -264,7 +264,8 @@ def test_uid_list_and_repair(tern_factory):
     files = wait_for_files(box, 3)
     uidlist = box / "tern-uidlist"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(uidlist.read_text().splitlines()) < 4:
+    # The files may be in new/ a moment before the list that numbers them exists.
+    while time.monotonic() < deadline and (not uidlist.exists() or len(uidlist.read_text().splitlines()) < 4):
         time.sleep(0.05)
     lines = uidlist.read_text().splitlines()
     assert lines[0].startswith("tern-uidlist 1 V") and lines[0].endswith(" N1")

@@ -192,9 +192,15 @@ extension ConfigurationLoader {
     static func dmarc(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.DMARC {
         var dmarc = TernConfiguration.DMARC()
         guard let section = try reader.table("dmarc") else { return dmarc }
-        try reader.rejectUnknown(in: section, allowed: ["verify", "reject", "public_suffix_list"], prefix: "dmarc.")
+        try reader.rejectUnknown(in: section, allowed: ["verify", "reject", "quarantine", "public_suffix_list"], prefix: "dmarc.")
         if let verify = try reader.bool("dmarc.verify") { dmarc.verify = verify }
         if let reject = try reader.bool("dmarc.reject") { dmarc.reject = reject }
+        switch try reader.string("dmarc.quarantine") {
+        case nil, "junk": dmarc.quarantineToJunk = true
+        case "inbox": dmarc.quarantineToJunk = false
+        case let other?:
+            throw ConfigurationError(key: "dmarc.quarantine", problem: "\"\(other)\" is neither \"junk\" nor \"inbox\"")
+        }
         dmarc.publicSuffixList = try reader.string("dmarc.public_suffix_list")
         return dmarc
     }

@@ -205,6 +205,9 @@ public struct TernConfiguration: Sendable {
         public var verify = true
         /// Refuse mail the policy says to reject (550 5.7.1 at the end of DATA).
         public var reject = true
+        /// File mail the policy says to quarantine (and, with `reject` off, to reject) into the
+        /// recipient's Junk folder; false delivers it to INBOX, marked in Authentication-Results.
+        public var quarantineToJunk = true
         /// The Public Suffix List, for organizational domains; nil for Debian's copy, or, when
         /// that is missing, every TLD as the only public suffixes.
         public var publicSuffixList: String?

@@ -82,7 +82,10 @@ extension TernServer {
             }
             queue = QueueManager(
                 store: try Spool(root: "\(dataDirectory)/spool", sync: storeSync), routing: directory.routing,
-                agents: [.local: LocalDeliveryAgent(mailboxes: mailboxes), .remote: remote],
+                agents: [
+                    .local: LocalDeliveryAgent(mailboxes: mailboxes) { MaildirFolders(store: mailboxes, address: $0) },
+                    .remote: remote,
+                ],
                 configuration: queueConfiguration,
                 logger: queueLogger,
                 clock: .system)
@@ -165,6 +168,7 @@ extension TernServer {
         if configuration.dmarc.verify {
             intake.dmarc = DMARCCheck(suffixes: try publicSuffixList(configuration.dmarc))
             intake.enforcesDMARCReject = configuration.dmarc.reject
+            intake.quarantinesToJunk = configuration.dmarc.quarantineToJunk
         }
         return (intake, Array(loaded.keys), loaded)
     }

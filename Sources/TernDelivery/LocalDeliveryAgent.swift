@@ -15,19 +15,26 @@ import TernMail
 /// is in the report when numbering succeeded, and otherwise assigned when the mailbox is next
 /// listed or repaired.
 ///
+/// A delivery with a `folder` (DMARC's quarantine: Junk) goes into the user's folder of that
+/// special use, made if missing; without `folders` (the catcher) everything goes to INBOX.
+///
 /// Security notes: the mailbox is named by the resolved, configured address (whose local part
 /// was checked to be a safe directory name), never by what the client wrote.
 public final class LocalDeliveryAgent: DirectDelivering {
     public let mailboxes: any MailboxStore
+    /// A user's folders, by the user's address; nil where there are none.
+    public let folders: (@Sendable (String) -> (any MailboxFolders)?)?
 
-    public init(mailboxes: any MailboxStore) {
+    public init(mailboxes: any MailboxStore, folders: (@Sendable (String) -> (any MailboxFolders)?)? = nil) {
         self.mailboxes = mailboxes
+        self.folders = folders
     }
 
     public func deliver(_ job: DeliveryJob) async -> [DeliveryResult] {
         var results: [DeliveryResult] = []
         for item in job.items {
-            results.append(DeliveryResult(await deliver(job, to: item.delivery.recipient), relay: "maildir"))
+            let outcome = await deliver(job, to: item.delivery.recipient, folder: item.delivery.folder)
+            results.append(DeliveryResult(outcome, relay: "maildir"))
         }
         return results
     }
@@ -55,9 +62,17 @@ public final class LocalDeliveryAgent: DirectDelivering {
         "Return-Path: <\(sender)>\r\nDelivered-To: \(mailbox)\r\n"
     }
 
-    private func deliver(_ job: DeliveryJob, to address: String) async -> DeliveryOutcome {
+    /// The mailbox a delivery goes into: INBOX, or the folder of `use`.
+    private func mailbox(_ address: String, folder use: SpecialUse?) async throws -> any Mailbox {
+        if let use, let folders = folders?(address), let folder = try await folders.mailbox(for: use) {
+            return folder
+        }
+        return try await mailboxes.mailbox(address)
+    }
+
+    private func deliver(_ job: DeliveryJob, to address: String, folder: SpecialUse?) async -> DeliveryOutcome {
         do {
-            let mailbox = try await mailboxes.mailbox(address)
+            let mailbox = try await mailbox(address, folder: folder)
             let sender = job.message.envelope.sender?.description ?? ""
             let prefix = Self.deliveryHeader(sender: sender, mailbox: address)
             let content: any MessageSource

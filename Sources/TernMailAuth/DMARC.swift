@@ -89,6 +89,41 @@ public struct DMARCVerdict: Sendable, Hashable {
     }
 }
 
+/// What policy discovery (RFC 7489 §6.6.3) found for a From: domain.
+public struct DMARCPolicy: Sendable, Hashable {
+    public enum Found: Sendable, Hashable {
+        /// One DMARC record, at the From: domain or at its organizational domain.
+        case record(DMARCRecord, atOrganizationalDomain: Bool)
+        /// No record: DMARC does not apply.
+        case none
+        /// DNS failed (temperror) or the record does not parse (permerror).
+        case error(DMARCResult, String)
+    }
+
+    /// The From: domain, lower case, without a final dot.
+    public var fromDomain: String
+    public var found: Found
+
+    /// The policy for this From: domain: `sp=` when the record is its organizational domain's
+    /// (and has one), `p=` otherwise.
+    public var applied: DMARCRecord.Policy? {
+        guard case .record(let record, let atOrganizational) = found else { return nil }
+        return atOrganizational ? (record.subdomainPolicy ?? record.policy) : record.policy
+    }
+
+    /// Whether failing mail may end with the disposition quarantine: the applied policy says
+    /// so, or says reject but only for part of the mail (`pct=` below 100, §6.6.4) or while
+    /// the receiver does not refuse (`enforcingReject` false, when reject is taken as quarantine).
+    public func mayQuarantine(enforcingReject: Bool) -> Bool {
+        guard case .record(let record, _) = found else { return false }
+        switch applied {
+        case .quarantine: return true
+        case .reject: return record.percentage < 100 || !enforcingReject
+        case .none?, nil: return false
+        }
+    }
+}
+
 /// DMARC's evaluation (RFC 7489 §6.6): the policy of the From: domain (or of its organizational
 /// domain), and whether a DKIM pass or an SPF pass is aligned with it.
 public struct DMARCCheck: Sendable {
@@ -103,30 +138,46 @@ public struct DMARCCheck: Sendable {
     public func verdict(
         fromDomain: String, dkim: [DKIMResult], spf: SPFVerdict?, sample: Int, resolver: some DNSResolving
     ) async -> DMARCVerdict {
+        verdict(policy: await policy(fromDomain: fromDomain, resolver: resolver), dkim: dkim, spf: spf, sample: sample)
+    }
+
+    /// §6.6.3, policy discovery: the From: domain's record, else its organizational domain's.
+    /// It needs only the From: field, so the intake asks while the body is still arriving.
+    public func policy(fromDomain: String, resolver: some DNSResolving) async -> DMARCPolicy {
         let from = Self.normalized(fromDomain)
-        var verdict = DMARCVerdict(result: .none, fromDomain: from)
         let organizational = suffixes.organizationalDomain(of: from)
-        // §6.6.3: the From: domain's record, else its organizational domain's.
-        var found: DMARCRecord?
-        var foundAtOrganizational = false
         do {
-            found = try await Self.record(at: from, resolver: resolver)
-            if found == nil, organizational != from {
-                found = try await Self.record(at: organizational, resolver: resolver)
-                foundAtOrganizational = found != nil
+            if let record = try await Self.record(at: from, resolver: resolver) {
+                return DMARCPolicy(fromDomain: from, found: .record(record, atOrganizationalDomain: false))
             }
+            if organizational != from, let record = try await Self.record(at: organizational, resolver: resolver) {
+                return DMARCPolicy(fromDomain: from, found: .record(record, atOrganizationalDomain: true))
+            }
+            return DMARCPolicy(fromDomain: from, found: .none)
         } catch {
-            verdict.result = error.result
-            verdict.reason = error.reason
-            return verdict
+            return DMARCPolicy(fromDomain: from, found: .error(error.result, error.reason))
         }
-        guard let record = found else {
+    }
+
+    /// §6.6.2 and §6.6.4: whether a DKIM pass or an SPF pass is aligned with the From: domain
+    /// of `policy`, and what the receiver should do with the message if not.
+    public func verdict(policy: DMARCPolicy, dkim: [DKIMResult], spf: SPFVerdict?, sample: Int) -> DMARCVerdict {
+        let from = policy.fromDomain
+        var verdict = DMARCVerdict(result: .none, fromDomain: from)
+        let record: DMARCRecord
+        switch policy.found {
+        case .error(let result, let reason):
+            verdict.result = result
+            verdict.reason = reason
+            return verdict
+        case .none:
             verdict.reason = "no DMARC record for \(from)"
             return verdict
+        case .record(let found, _):
+            record = found
         }
         verdict.policy = record.policy
-        let applied = foundAtOrganizational ? (record.subdomainPolicy ?? record.policy) : record.policy
-        verdict.appliedPolicy = applied
+        verdict.appliedPolicy = policy.applied
         let dkimAligned = dkim.contains { result in
             result.result == .pass && result.domain.map { aligned($0, from, record.dkimAlignment) } == true
         }
@@ -139,6 +190,7 @@ public struct DMARCCheck: Sendable {
         verdict.result = .fail
         verdict.reason = "neither DKIM nor SPF aligned with \(from)"
         // §6.6.4: pct= of the failing mail gets the policy; the rest the next weaker one.
+        let applied = policy.applied ?? .none
         if sample < record.percentage {
             verdict.disposition = applied
         } else {

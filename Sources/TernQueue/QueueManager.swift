@@ -96,12 +96,13 @@ public final class QueueManager: MessageStore, Service {
 
     /// Hands a message with exactly one destination, a local mailbox, to the local agent while
     /// it is received (`DirectDelivering`), so it never enters the spool. Everything else is
-    /// queued: several destinations share one spooled copy and each gets its own outcome, and
-    /// a recipient who asked for a success DSN (RFC 3461 NOTIFY=SUCCESS) gets it from the queue.
+    /// queued: several destinations share one spooled copy and each gets its own outcome, a
+    /// recipient who asked for a success DSN (RFC 3461 NOTIFY=SUCCESS) gets it from the queue,
+    /// and a message whose folder is decided at its commit (`awaitsFiling`) is filed by it.
     private func beginDirectDelivery(
         _ message: IncomingMessage, deliveries: [QueuedDelivery], prefix: ByteBuffer, on eventLoop: any EventLoop
     ) -> (any MessageWriter)? {
-        guard deliveries.count == 1, let delivery = deliveries.first, delivery.route == .local,
+        guard !message.awaitsFiling, deliveries.count == 1, let delivery = deliveries.first, delivery.route == .local,
             delivery.status == .pending, !message.envelope.recipients.contains(where: { $0.notify?.success == true }),
             let agent = agents[.local] as? any DirectDelivering
         else { return nil }

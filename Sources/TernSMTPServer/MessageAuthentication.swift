@@ -24,6 +24,9 @@ public struct MessageAuthentication: Sendable {
     public var dmarc: DMARCCheck?
     /// Refuse mail whose From: domain's DMARC policy says reject (550 5.7.1 at the end of DATA).
     public var enforcesDMARCReject = true
+    /// File mail whose From: domain's DMARC policy says quarantine (or reject, when that is not
+    /// enforced) into the recipients' Junk folders.
+    public var quarantinesToJunk = true
     /// Signatures checked per message (each costs a DNS query and a body hash).
     public var signatureLimit: Int
     /// The signer for a From: domain (lower case), nil when the domain has no key.

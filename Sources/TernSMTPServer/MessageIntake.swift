@@ -16,6 +16,12 @@ import TernStore
 /// (submission). The body is then hashed as it streams by, and at its end the DKIM-Signature or
 /// the Authentication-Results field is handed to the store to go in front of the message.
 ///
+/// When DMARC's quarantine files into Junk, the From: domain's policy is looked up as soon as
+/// the header is whole, before the store is asked for a writer: a message that its policy may
+/// quarantine must be queued (its folder is decided at the commit, `awaitsFiling`), any other
+/// may go straight into the recipient's mailbox. The content is held meanwhile, and reading
+/// pauses once that is more than the writer would buffer.
+///
 /// Lives on the connection's event loop, inside `SMTPSession`.
 final class MessageIntake {
     private let endpoint: SMTPEndpoint
@@ -28,6 +34,13 @@ final class MessageIntake {
     private var verification: DKIMVerification?
     /// On submission, the signature being made.
     private var signing: Signing?
+    /// On mx, the From: domain's DMARC policy being looked up while the message is held.
+    private var pendingPolicy: PendingPolicy?
+    /// The From: domain's DMARC policy, once looked up.
+    private var dmarcPolicy: DMARCPolicy?
+    /// Names the latest lookup: a lookup that completes after its message was aborted (and
+    /// another begun) opens nothing.
+    private var lookupGeneration = 0
     /// The From: and Sender: fields of the submitted message being received.
     private var headerOriginators: Result<Originators, Originators.Unreadable> = .failure(.noFrom)
     private var headerTooLong = false
@@ -79,6 +92,8 @@ final class MessageIntake {
         size = 0
         verification = nil
         signing = nil
+        dmarcPolicy = nil
+        pendingPolicy = nil
         if fixesSubmissions || authenticates {
             held = HeldMessage(message: incoming, prefix: prefix, content: allocator.buffer(capacity: 0))
         } else {
@@ -92,7 +107,13 @@ final class MessageIntake {
         size += chunk.readableBytes
         if held != nil {
             held?.content.writeImmutableBuffer(chunk)
-            if held?.header.consume(chunk.readableBytesView) != .collecting { openHeldMessage(eventLoop: eventLoop) }
+            if pendingPolicy == nil, held?.header.consume(chunk.readableBytesView) != .collecting {
+                readHeldHeader()
+                if !lookUpPolicy(eventLoop: eventLoop) { openHeldMessage(eventLoop: eventLoop) }
+            }
+            if let pendingPolicy, let content = held?.content, content.readableBytes >= 2 * MessageWriterLimits.flushThreshold {
+                return pendingPolicy.lookup.map { _ in }
+            }
             return nil
         }
         hashBody(chunk.readableBytesView)
@@ -103,32 +124,95 @@ final class MessageIntake {
 
     func abort() {
         writer?.abort()
+        reset()
+    }
+
+    private func reset() {
         writer = nil
         message = nil
         held = nil
         verification = nil
         signing = nil
+        pendingPolicy = nil
+        dmarcPolicy = nil
     }
 
     /// The message's end: refused (a submission's From: the user may not use), or committing.
     func finish(session facts: SessionFacts, eventLoop: any EventLoop) -> Ending {
-        if held != nil { openHeldMessage(eventLoop: eventLoop) }
-        defer {
-            writer = nil
-            message = nil
-            verification = nil
-            signing = nil
+        guard let message else { return .missing }
+        if held != nil, pendingPolicy == nil {
+            // The message ended inside its header section.
+            readHeldHeader()
+            if !lookUpPolicy(eventLoop: eventLoop) { openHeldMessage(eventLoop: eventLoop) }
         }
-        guard let writer, let message else { return .missing }
+        if let pendingPolicy {
+            // mx, where nothing is refused here: the message opens once the policy is known.
+            let committed = pendingPolicy.lookup.assumeIsolated().flatMap { policy in
+                self.resume(with: policy, generation: pendingPolicy.generation, eventLoop: eventLoop)
+                return self.commitOpened(message.id, eventLoop: eventLoop)
+            }
+            return .committing(message, size: size, committed.nonisolated())
+        }
+        guard let writer else {
+            reset()
+            return .missing
+        }
         if let refusal = submissionRefusal(facts) {
             writer.abort()
+            reset()
             return .refused(message, refusal, originators: originatorsDescription)
         }
+        return .committing(message, size: size, commitOpened(message.id, eventLoop: eventLoop))
+    }
+
+    /// Commits the open writer, once the authentication fields are made (and DNS has answered).
+    private func commitOpened(_ id: QueueID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        defer { reset() }
+        // Gone when the session aborted the message during the policy lookup.
+        guard let writer, let message, message.id == id else { return eventLoop.makeFailedFuture(MessageAborted()) }
         // The writer is confined to this event loop, where the fields' future completes.
-        let fields = authenticationFields(for: message, eventLoop: eventLoop).assumeIsolated()
-        fields.whenFailure { _ in writer.abort() }
-        let committed = fields.flatMap { writer.commit(adding: $0) }.nonisolated()
-        return .committing(message, size: size, committed)
+        let authenticated = authenticationFields(for: message, eventLoop: eventLoop).assumeIsolated()
+        authenticated.whenFailure { _ in writer.abort() }
+        return authenticated.flatMap { writer.commit(adding: $0.fields, folder: $0.folder) }.nonisolated()
+    }
+
+    private struct MessageAborted: Error {}
+
+    /// Starts the DMARC policy lookup of the held message's From: domain when the policy may
+    /// decide its folder (mx, DMARC on, quarantine to Junk, one From: domain). Returns whether
+    /// it did; the held message then opens when the lookup completes (or at the message's end).
+    private func lookUpPolicy(eventLoop: any EventLoop) -> Bool {
+        guard endpoint.role == .mx, let authentication = endpoint.authentication, authentication.quarantinesToJunk,
+            let dmarc = authentication.dmarc, let resolver = authentication.resolver, !headerTooLong,
+            let from = singleFromDomain
+        else { return false }
+        lookupGeneration += 1
+        let generation = lookupGeneration
+        let lookup = eventLoop.makeFutureWithTask { await dmarc.policy(fromDomain: from, resolver: resolver) }
+        pendingPolicy = PendingPolicy(lookup: lookup, generation: generation)
+        lookup.assumeIsolated().whenSuccess { policy in
+            self.resume(with: policy, generation: generation, eventLoop: eventLoop)
+        }
+        return true
+    }
+
+    /// The policy is known: opens the held message (queued when the policy may quarantine it),
+    /// unless it was opened already or belongs to an aborted message.
+    private func resume(with policy: DMARCPolicy, generation: Int, eventLoop: any EventLoop) {
+        guard generation == lookupGeneration, pendingPolicy != nil, let authentication = endpoint.authentication else { return }
+        pendingPolicy = nil
+        dmarcPolicy = policy
+        if policy.mayQuarantine(enforcingReject: authentication.enforcesDMARCReject) {
+            held?.message.awaitsFiling = true
+            message?.awaitsFiling = true
+        }
+        openHeldMessage(eventLoop: eventLoop)
+    }
+
+    /// The one domain of the From: field (RFC 7489 §6.6.1: DMARC needs exactly one), lower case.
+    private var singleFromDomain: String? {
+        let domains = Set(((try? headerOriginators.get())?.authors ?? []).compactMap { Self.domain(of: $0)?.lowercased() })
+        return domains.count == 1 ? domains.first : nil
     }
 
     /// Whether the header is read for mail authentication: DKIM checks on mx, signing on
@@ -177,10 +261,17 @@ final class MessageIntake {
         return content
     }
 
-    /// The fields the store adds under the Received field: the DKIM-Signatures (submission) or
-    /// the Authentication-Results (mx), once the body is whole and, for the latter, DNS has
+    /// What the store adds at the commit: the fields under the Received field, the
+    /// DKIM-Signatures (submission) or the Authentication-Results (mx), and the folder DMARC
+    /// files the message into.
+    private struct Authenticated: Sendable {
+        var fields = ByteBuffer()
+        var folder: SpecialUse?
+    }
+
+    /// The fields and folder of `Authenticated`, once the body is whole and, on mx, DNS has
     /// answered. Fails with a `MessageAuthentication.Refusal` when DMARC says reject.
-    private func authenticationFields(for message: IncomingMessage, eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+    private func authenticationFields(for message: IncomingMessage, eventLoop: any EventLoop) -> EventLoopFuture<Authenticated> {
         let now = endpoint.clock.now().seconds
         if var signing {
             var fields = ByteBuffer()
@@ -190,34 +281,46 @@ final class MessageIntake {
                 // The message goes out unsigned rather than not at all; the log says why.
                 endpoint.logger.error("DKIM signing failed", metadata: ["tern_queue_id": "\(message.id)", "error": "\(error)"])
             }
-            return eventLoop.makeSucceededFuture(fields)
+            return eventLoop.makeSucceededFuture(Authenticated(fields: fields))
         }
         guard var verification, let authentication = endpoint.authentication, let resolver = authentication.resolver else {
-            return eventLoop.makeSucceededFuture(ByteBuffer())
+            return eventLoop.makeSucceededFuture(Authenticated())
         }
         verification.finishBody()
         let checked = verification
         let spfCheck = authentication.checksSPF ? SPFQuestion(message, receiver: authentication.authservID) : nil
         let checksDKIM = authentication.checksDKIM
-        // RFC 7489 §6.6.1: DMARC needs exactly one From: domain.
-        let fromDomains = Set(((try? headerOriginators.get())?.authors ?? []).compactMap(Self.domain(of:)))
-        let dmarcCheck = fromDomains.count == 1 ? authentication.dmarc : nil
+        let from = singleFromDomain
+        let dmarcCheck = from == nil ? nil : authentication.dmarc
+        let (knownPolicy, filed) = (dmarcPolicy, message.awaitsFiling)
         let sample = Int.random(in: 0..<100)
         return eventLoop.makeFutureWithTask {
             async let dkim = checked.verify(now: now, resolver: resolver)
             async let spf = spfCheck?.verdict(now: now, resolver: resolver)
             var results = AuthenticationResults(
                 authservID: authentication.authservID, dkim: checksDKIM ? await dkim : nil, spf: await spf)
-            if let dmarcCheck, let from = fromDomains.first {
-                let verdict = await dmarcCheck.verdict(
-                    fromDomain: from, dkim: results.dkim ?? [], spf: results.spf, sample: sample, resolver: resolver)
-                results.dmarc = verdict
-                if verdict.disposition == .reject, authentication.enforcesDMARCReject {
-                    throw MessageAuthentication.Refusal(
-                        reply: .dmarcReject(from), reason: "DMARC policy of \(from): \(verdict.reason ?? "fail")")
+            var authenticated = Authenticated()
+            if let dmarcCheck, let from {
+                let policy: DMARCPolicy
+                if let knownPolicy {
+                    policy = knownPolicy
+                } else {
+                    policy = await dmarcCheck.policy(fromDomain: from, resolver: resolver)
                 }
+                var verdict = dmarcCheck.verdict(policy: policy, dkim: results.dkim ?? [], spf: results.spf, sample: sample)
+                if verdict.disposition == .reject {
+                    guard !authentication.enforcesDMARCReject else {
+                        throw MessageAuthentication.Refusal(
+                            reply: .dmarcReject(from), reason: "DMARC policy of \(from): \(verdict.reason ?? "fail")")
+                    }
+                    // Not refused, so at most quarantined.
+                    verdict.disposition = .quarantine
+                }
+                if verdict.disposition == .quarantine, filed { authenticated.folder = .junk }
+                results.dmarc = verdict
             }
-            return ByteBuffer(string: results.field)
+            authenticated.fields = ByteBuffer(string: results.field)
+            return authenticated
         }
     }
 
@@ -225,14 +328,19 @@ final class MessageIntake {
         endpoint.configuration.fixesSubmittedMessages && endpoint.role != .mx
     }
 
-    /// The header section is whole (or the message ended, or the header is too long). On
-    /// submission, add Message-ID and Date when missing (RFC 6409 §8.2-8.3) and note From: and
-    /// Sender:; start mail authentication; open the message with everything held so far.
+    /// The header section is whole (or the message ended, or the header is too long): note
+    /// From: and Sender:.
+    private func readHeldHeader() {
+        guard held != nil else { return }
+        headerTooLong = held?.header.finish() == .tooLong
+        headerOriginators = Originators.read(headerSection: held?.header.bytes ?? [])
+    }
+
+    /// On submission, add Message-ID and Date when missing (RFC 6409 §8.2-8.3); start mail
+    /// authentication; open the message with everything held so far.
     private func openHeldMessage(eventLoop: any EventLoop) {
-        guard var held else { return }
+        guard let held else { return }
         self.held = nil
-        headerTooLong = held.header.finish() == .tooLong
-        headerOriginators = Originators.read(headerSection: held.header.bytes)
         var prefix = held.prefix
         if fixesSubmissions {
             let fields = held.header.fields
@@ -285,6 +393,12 @@ private struct SPFQuestion: Sendable {
     func verdict(now: Int64, resolver: any DNSResolving) async -> SPFVerdict {
         await SPFCheck.verdict(ip: ip, sender: sender, helo: helo, receiver: receiver, now: now, resolver: resolver)
     }
+}
+
+/// A DMARC policy lookup under way, and the lookup it is (`lookupGeneration`).
+private struct PendingPolicy {
+    var lookup: EventLoopFuture<DMARCPolicy>
+    var generation: Int
 }
 
 /// A signature on its way: the signer, the header it signs, the body hash so far.

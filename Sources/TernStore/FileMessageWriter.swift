@@ -7,8 +7,9 @@ import NIOPosix
 final class FileMessageWriter: MessageWriter {
     /// Runs on the pool once the last octet is written and the file closed: writes whatever
     /// goes beside the message (the spool's envelope), and says how to name it all and what to
-    /// hand on (the spool's record). Gets the final size.
-    typealias Finish = @Sendable (_ size: Int) throws -> (StoreSync.Publication, any Sendable)
+    /// hand on (the spool's record). Gets the final size and the folder `commit` was given (a
+    /// Maildir's file is in its folder already; the spool records it).
+    typealias Finish = @Sendable (_ size: Int, _ folder: SpecialUse?) throws -> (StoreSync.Publication, any Sendable)
 
     private enum State {
         case open
@@ -66,8 +67,8 @@ final class FileMessageWriter: MessageWriter {
         return promise.futureResult
     }
 
-    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
-        commitPublishing(adding: fields).map { _ in }
+    func commit(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<Void> {
+        commitPublishing(adding: fields, folder: folder).map { _ in }
     }
 
     /// Commits and yields what `finish` returned.
@@ -75,7 +76,7 @@ final class FileMessageWriter: MessageWriter {
     /// `fields` join what is still in memory when nothing has been written yet (a message under
     /// `MessageWriterLimits.flushThreshold`, the common case); otherwise the file is copied once
     /// around them into a new file that takes its place.
-    func commitPublishing(adding fields: ByteBuffer) -> EventLoopFuture<any Sendable> {
+    func commitPublishing(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<any Sendable> {
         guard case .open = state else { return eventLoop.makeFailedFuture(StoreError.closed) }
         state = .committing
         let finalSize = size + fields.readableBytes
@@ -96,7 +97,7 @@ final class FileMessageWriter: MessageWriter {
             pool.runIfActive(eventLoop: eventLoop) { () throws -> (StoreSync.Publication, any Sendable) in
                 try file.close()
                 if let rewrite { try Self.insert(rewrite, at: fieldsOffset, into: temporaryPath, sync: sync) }
-                return try finish(finalSize)
+                return try finish(finalSize, folder)
             }
         }.flatMap { [sync, pool, eventLoop] (publication, value) in
             sync.publish(publication, on: eventLoop).map { value }.flatMapError { error in

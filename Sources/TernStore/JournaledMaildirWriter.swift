@@ -60,10 +60,11 @@ final class JournaledMaildirWriter: MessageWriter {
         spilled?.drained() ?? eventLoop.makeSucceededVoidFuture()
     }
 
-    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
+    /// The message goes into this writer's Maildir whatever `folder` says (it is one already).
+    func commit(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<Void> {
         guard !finished else { return eventLoop.makeFailedFuture(StoreError.closed) }
         finished = true
-        if let spilled { return spilled.commit(adding: fields) }
+        if let spilled { return spilled.commit(adding: fields, folder: folder) }
         if fields.readableBytes > 0 {
             var whole = content.getSlice(at: content.readerIndex, length: prefixLength) ?? ByteBuffer()
             whole.writeImmutableBuffer(fields)

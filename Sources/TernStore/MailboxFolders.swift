@@ -42,6 +42,27 @@ extension MailboxFolders {
     }
 }
 
+extension MailboxFolders {
+    /// The folder for `use` (RFC 6154), opened: the one the list marks with it (the user may
+    /// have renamed it), else a folder of its usual name, made when missing (as Dovecot's
+    /// `lda_mailbox_autocreate` makes a folder a delivery files into).
+    public func mailbox(for use: SpecialUse) async throws -> (any Mailbox)? {
+        if let marked = try await list().first(where: { $0.specialUse == use }) {
+            return try await open(marked.name)
+        }
+        let made: Result<Void, FolderError>
+        do {
+            try await create(use.folderName)
+            made = .success(())
+        } catch {
+            made = .failure(error)
+        }
+        // `.exists`: made meanwhile, or there without the mark; either way it is the folder.
+        if case .failure(let error) = made, error != .exists { throw error }
+        return try await open(use.folderName)
+    }
+}
+
 /// Octets and messages stored, over one user's mailboxes.
 public struct MailboxUsage: Sendable, Hashable {
     public var octets: Int
@@ -68,7 +89,7 @@ public struct MailboxFolder: Sendable, Hashable {
 }
 
 /// RFC 6154 §2: the special uses a folder made at first login is for.
-public enum SpecialUse: String, Sendable, Hashable, CaseIterable {
+public enum SpecialUse: String, Codable, Sendable, Hashable, CaseIterable {
     case sent = "\\Sent"
     case drafts = "\\Drafts"
     case junk = "\\Junk"

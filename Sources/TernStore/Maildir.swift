@@ -49,7 +49,7 @@ public struct Maildir: MessageStore {
         let directory = newDirectory
         return FileMessageWriter(
             prefix: prefix, fieldsOffset: fieldsOffset, temporaryPath: temporary, sync: sync, eventLoop: eventLoop
-        ) { size in
+        ) { size, _ in
             let publication = StoreSync.Publication(files: [temporary], directory: directory) {
                 try POSIXFile.rename(temporary, "\(newPath),S=\(size)")
                 stored?("\(base),S=\(size)")

@@ -653,8 +653,8 @@ private final class ReportingWriter: MessageWriter {
     func drained() -> EventLoopFuture<Void> { inner.drained() }
     func abort() { inner.abort() }
 
-    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
-        let result = inner.commit(adding: fields)
+    func commit(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<Void> {
+        let result = inner.commit(adding: fields, folder: folder)
         result.whenSuccess { [committed] in committed() }
         return result
     }

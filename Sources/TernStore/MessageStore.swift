@@ -36,6 +36,10 @@ public struct IncomingMessage: Sendable, Hashable {
     public var id: QueueID
     public var envelope: Envelope
     public var trace: ArrivalTrace
+    /// Its folder is decided only when it is committed (`MessageWriter.commit(adding:folder:)`):
+    /// the From: domain's DMARC policy may send it to Junk. Such a message is queued, never
+    /// written into a mailbox as it arrives.
+    public var awaitsFiling = false
 
     public init(id: QueueID, envelope: Envelope, trace: ArrivalTrace) {
         self.id = id
@@ -85,14 +89,21 @@ public protocol MessageWriter: AnyObject {
     /// DKIM-Signature or an Authentication-Results, which so come right under Tern's own
     /// Received field. Succeeds only after the data and its directory entry are on stable
     /// storage.
-    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void>
+    ///
+    /// `folder`: the special-use folder its local deliveries go into instead of INBOX (DMARC's
+    /// quarantine). The queue records it; a mailbox's own writer is its folder already and
+    /// is only ever asked for nil (`IncomingMessage.awaitsFiling`).
+    func commit(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<Void>
     /// Abandons the message; nothing of it remains.
     func abort()
 }
 
 extension MessageWriter {
     /// Makes the message durable as it was appended.
-    public func commit() -> EventLoopFuture<Void> { commit(adding: ByteBuffer()) }
+    public func commit() -> EventLoopFuture<Void> { commit(adding: ByteBuffer(), folder: nil) }
+
+    /// Makes the message durable with `fields` added, for its usual folder.
+    public func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> { commit(adding: fields, folder: nil) }
 }
 
 /// Sizes shared by the writers and the drivers that feed them.

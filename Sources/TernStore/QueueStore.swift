@@ -129,6 +129,9 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
     /// Set when delivered to a remote server: whether it offered DSN and so took over success
     /// reports (RFC 3461 §6.2.2).
     public var remoteDSN: Bool?
+    /// For a local delivery, the special-use folder it goes into instead of INBOX (a message
+    /// that DMARC quarantines goes to Junk); nil for INBOX.
+    public var folder: SpecialUse?
 
     /// How many attempts `history` keeps.
     public static let historyLimit = 20
@@ -147,6 +150,7 @@ public struct QueuedDelivery: Codable, Sendable, Hashable {
         case lastReply = "last_reply"
         case history
         case remoteDSN = "remote_dsn"
+        case folder
     }
 
     /// Appends an attempt to `history`, dropping the oldest beyond `historyLimit`.

@@ -37,7 +37,11 @@ public struct Spool: QueueStore {
         let (root, id, sync, directory) = (self.root, message.id, self.sync, queueDirectory)
         let messagePath = "\(root)/tmp/\(id).eml"
         let writer = FileMessageWriter(prefix: prefix, temporaryPath: messagePath, sync: sync, eventLoop: eventLoop) {
-            size in
+            size, folder in
+            var deliveries = deliveries
+            for index in deliveries.indices where deliveries[index].route == .local {
+                deliveries[index].folder = folder
+            }
             let queued = QueuedMessage(
                 id: message.id, envelope: message.envelope, trace: message.trace, size: size, deliveries: deliveries)
             let envelopePath = "\(root)/tmp/\(id).json"
@@ -220,9 +224,9 @@ final class SpoolWriter: MessageWriter {
     func drained() -> EventLoopFuture<Void> { inner.drained() }
     func abort() { inner.abort() }
 
-    func commit(adding fields: ByteBuffer) -> EventLoopFuture<Void> {
+    func commit(adding fields: ByteBuffer, folder: SpecialUse?) -> EventLoopFuture<Void> {
         let committed = self.committed
-        return inner.commitPublishing(adding: fields).map { record in
+        return inner.commitPublishing(adding: fields, folder: folder).map { record in
             if let message = record as? QueuedMessage { committed(message) }
         }
     }

@@ -130,6 +130,7 @@ def auth_world(tern_factory, tmp_path):
         "signed.test": zone("signed.test", f"rsa._domainkey TXT {txt(dkimpy_rsa)}\ned._domainkey TXT {txt(dkimpy_ed)}"),
         "b.test": zone("b.test", f"@ MX 10 mx\nmx A {RECEIVER_HOST}"),
         "spf.test": zone("spf.test", SPF_ZONE),
+        "quar.test": zone("quar.test", '@ TXT "v=spf1 ip4:127.0.0.9 -all"\n_dmarc TXT "v=DMARC1; p=quarantine"'),
     }
     nsd = NSD(tmp_path / "nsd", zones).start()
     port = free_loopback_port((RECEIVER_HOST,))
@@ -286,6 +287,30 @@ def test_forged_from_of_a_reject_domain_is_refused_at_data(auth_world):
     [path] = carol_files(receiver, 1)
     assert b"Subject: still welcome" in path.read_bytes()
     assert "reason=DMARC policy of tern.test" in receiver.stderr_text() + receiver.stdout_text()
+
+
+def test_quarantined_mail_is_filed_into_junk(auth_world):
+    """RFC 7489 §6.3 p=quarantine: quar.test's SPF allows only 127.0.0.9. Its mail from
+    127.0.0.8 fails DMARC and is delivered into carol's Junk folder (made for it, as IMAP lists
+    it: \\Junk), marked dis=quarantine; the same mail from 127.0.0.9 passes and goes to INBOX."""
+    receiver = auth_world["receiver"]
+    # The policy is looked up while the body arrives: 2 MB of it wait for the answer.
+    body = b"".join(b"%07d quarantined line\r\n" % n for n in range(80_000))
+    for ip, subject in (("127.0.0.8", "quarantine me"), ("127.0.0.9", "welcome")):
+        with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30, source_address=(ip, 0)) as client:
+            client.sendmail("news@quar.test", ["carol@b.test"], message(subject, sender="News <news@quar.test>", body=body))
+    carol = receiver.data_dir / "mailboxes" / "b.test" / "carol"
+    [junk] = wait_for_files(carol / ".Junk", 1, timeout=30)
+    data = junk.read_bytes()
+    assert b"Subject: quarantine me" in data and data.endswith(b"\r\n\r\n" + body)
+    [results] = header_fields(data, "Authentication-Results")
+    assert re.search(r"dmarc=fail \(p=quarantine dis=quarantine\) reason=\"[^\"]*\" header\.from=quar\.test", results), results
+    assert (carol / ".Junk" / "maildirfolder").exists()
+    [inbox] = carol_files(receiver, 1)
+    data = inbox.read_bytes()
+    assert b"Subject: welcome" in data
+    [results] = header_fields(data, "Authentication-Results")
+    assert "dmarc=pass (p=quarantine dis=none) header.from=quar.test" in results, results
 
 
 def test_dns_records_prints_the_setup_and_checks_it(auth_world, tmp_path):

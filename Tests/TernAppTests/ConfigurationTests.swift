@@ -79,6 +79,7 @@ struct ConfigurationTests {
         ("[catcher]\nmax_age = \"99999999h\"", "catcher.max_age"),
         ("[limits]\nmessage_size = 9223372036854775807", "limits.message_size"),
         ("[queue]\nconcurrency = 1099511627777", "queue.concurrency"),
+        ("[dmarc]\nquarantine = \"spam\"", "dmarc.quarantine"),
     ])
     func errors(text: String, key: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text) }
@@ -136,6 +137,13 @@ struct ConfigurationTests {
         } catch {
             #expect(error.key == key)
         }
+    }
+
+    @Test("[dmarc]: quarantine to Junk by default, or to INBOX")
+    func dmarc() throws {
+        #expect(try ConfigurationLoader.parse("").dmarc.quarantineToJunk)
+        let inbox = try ConfigurationLoader.parse("[dmarc]\nreject = false\nquarantine = \"inbox\"\n").dmarc
+        #expect(!inbox.quarantineToJunk && !inbox.reject && inbox.verify)
     }
 
     @Test("[queue]")

@@ -98,6 +98,33 @@ struct DMARCTests {
         #expect(await verdict("broken.com", dns: dns).result == .permerror)
     }
 
+    @Test("policy looked up before the body: whether failing mail may be quarantined")
+    func quarantinePossible() async {
+        var dns = TXTTable()
+        dns.publish("_dmarc.q.com", ["v=DMARC1; p=quarantine"])
+        dns.publish("_dmarc.r.com", ["v=DMARC1; p=reject"])
+        dns.publish("_dmarc.half.com", ["v=DMARC1; p=reject; pct=50"])
+        dns.publish("_dmarc.n.com", ["v=DMARC1; p=none; sp=quarantine"])
+        let check = DMARCCheck(suffixes: Self.suffixes)
+        func may(_ domain: String, enforcing: Bool = true) async -> Bool {
+            await check.policy(fromDomain: domain, resolver: dns).mayQuarantine(enforcingReject: enforcing)
+        }
+        #expect(await may("q.com"))
+        #expect(await may("Q.COM."))
+        #expect(!(await may("r.com")))
+        #expect(await may("r.com", enforcing: false))
+        #expect(await may("half.com"))
+        #expect(!(await may("n.com")))
+        #expect(await may("mail.n.com"))  // sp= for a subdomain
+        #expect(!(await may("none.com")))
+        // The verdict from a policy looked up early is the one looked up at the end.
+        let policy = await check.policy(fromDomain: "mail.n.com", resolver: dns)
+        #expect(policy.fromDomain == "mail.n.com" && policy.applied == .quarantine)
+        let early = check.verdict(policy: policy, dkim: [], spf: nil, sample: 0)
+        #expect(early == (await verdict("mail.n.com", sample: 0, dns: dns)))
+        #expect(early.disposition == .quarantine)
+    }
+
     @Test("Authentication-Results says dkim, spf and dmarc, each with its properties")
     func authenticationResults() {
         var signature = pass("example.com")

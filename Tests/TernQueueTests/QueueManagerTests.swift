@@ -54,12 +54,12 @@ struct QueueManagerTests {
 
     /// The real spool and local delivery agent under `directory`.
     private func localQueue(_ pool: NIOThreadPool) throws -> QueueManager {
-        QueueManager(
+        let mailboxes = MaildirMailboxStore(
+            root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool))
+        return QueueManager(
             store: try Spool(root: "\(directory)/spool", sync: StoreSync(mode: .default, pool: pool)), routing: RoutingTable(routing),
             agents: [
-                .local: LocalDeliveryAgent(
-                    mailboxes: MaildirMailboxStore(
-                        root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: pool)))
+                .local: LocalDeliveryAgent(mailboxes: mailboxes) { MaildirFolders(store: mailboxes, address: $0) }
             ],
             logger: Logger(label: "test"), clock: .system)
     }
@@ -113,11 +113,13 @@ struct QueueManagerTests {
 }
 
 extension QueueManagerTests {
-    private func send(_ message: IncomingMessage, to manager: QueueManager, on loop: any EventLoop) async throws {
+    private func send(
+        _ message: IncomingMessage, to manager: QueueManager, on loop: any EventLoop, folder: SpecialUse? = nil
+    ) async throws {
         try await loop.submit {
             let writer = manager.begin(message, prefix: ByteBuffer(string: "Received: x\r\n"), on: loop)
             writer.append(ByteBuffer(string: "Subject: \(message.id)\r\n\r\nbody\r\n"))
-            return writer.commit()
+            return writer.commit(adding: ByteBuffer(), folder: folder)
         }.flatMap { $0 }.get()
     }
 
@@ -187,6 +189,47 @@ extension QueueManagerTests {
 }
 
 extension QueueManagerTests {
+    @Test("a message filed at its commit is queued, never written as it arrives, and delivered into Junk")
+    func filedIntoJunk() async throws {
+        try await withLocalQueue { manager, loop in
+            let alice = "\(directory)/mailboxes/example.test/alice"
+            let queue = "\(directory)/spool/queue"
+            // Alice's mailbox is open (its first message came through the queue).
+            let runner = Task { try await manager.run() }
+            try await send(incoming(["alice@example.test"]), to: manager, on: loop)
+            for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            runner.cancel()
+            _ = await runner.result
+
+            var quarantined = incoming(["alice@example.test"])
+            quarantined.awaitsFiling = true
+            try await send(quarantined, to: manager, on: loop, folder: .junk)
+            let record = try #require(files(queue).first { $0.hasSuffix(".json") })
+            let json = try String(contentsOfFile: "\(queue)/\(record)", encoding: .utf8)
+            #expect(json.contains(#""folder":"\\Junk""#))
+
+            // A queue started again (as after a restart) delivers it.
+            let restarted = try localQueue(.singleton)
+            _ = try restarted.recover()
+            let resumed = Task { try await restarted.run() }
+            for _ in 0..<200 where !files(queue).isEmpty {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(files("\(alice)/new").count == 1)
+            let junk = files("\(alice)/.Junk/new")
+            #expect(junk.count == 1 && junk.first?.contains(quarantined.id.rawValue) == true)
+            // The folder was made as IMAP's first listing makes it, with its special use.
+            let folders = try #require(MaildirFolders(
+                store: MaildirMailboxStore(root: "\(directory)/mailboxes", hostname: "mx.test", sync: StoreSync(mode: .default, pool: .singleton)),
+                address: "alice@example.test"))
+            #expect(try await folders.list().contains { $0.name == "Junk" && $0.specialUse == .junk })
+            resumed.cancel()
+            _ = await resumed.result
+        }
+    }
+
     @Test("a mailbox opened after a crash numbers the messages its UID list missed, before new ones")
     func missedUIDs() async throws {
         try await withLocalQueue { manager, loop in

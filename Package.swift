@@ -207,7 +207,7 @@ let package = Package(
         .target(
             name: "TernHTTP",
             dependencies: [
-                "TernMail", "TernMIME", "TernStore",
+                "TernMail", "TernMIME", "TernStore", "TernMailAuth", "TernDNSCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

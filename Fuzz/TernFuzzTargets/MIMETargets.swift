@@ -46,7 +46,7 @@ enum MIMETargets {
     /// Covers HeaderSection, AddressList, StrictAddressList and Originators.
     static let header = FuzzTarget(
         name: "header",
-        summary: "HeaderSectionCollector, HeaderField.parse, Originators.read, AddressList, StrictAddressList",
+        summary: "HeaderSectionCollector, HeaderField.parse, Originators.read, AddressList, StrictAddressList, ReceivedHeader.client",
         maximumLength: 16 * 1024
     ) { bytes in
         var collector = HeaderSectionCollector(limit: 8 * 1024)
@@ -58,6 +58,9 @@ enum MIMETargets {
         _ = Originators.read(headerSection: bytes)
         for field in HeaderField.parse(bytes).prefix(64) {
             _ = field.isNamed("From")
+            if let client = ReceivedHeader.client(ofFieldValue: field.value) {
+                precondition(!client.name.isEmpty && !client.address.isEmpty, "a client without a name or address")
+            }
             _ = AddressList.addresses(in: field.value)
             _ = AddressList.mailboxes(in: field.value)
             if let list = StrictAddressList(parsing: field.value) {

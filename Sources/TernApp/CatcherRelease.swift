@@ -17,8 +17,8 @@ struct CatcherRelease: MessageReleasing {
     let allowedDomains: [String]
     /// Signers by From: domain (lower case); empty for none.
     var signers: [String: DKIMSigner] = [:]
-    /// Where the content is read for the body hash.
-    var eventLoop: (any EventLoop)?
+    /// Where the content is read (its first line, and for the body hash).
+    let eventLoop: (any EventLoop)?
     var clock = WallClock.system
 
     /// The header section a signature is made from is at most this long.
@@ -29,7 +29,7 @@ struct CatcherRelease: MessageReleasing {
             guard let address = MailAddress(stored: text) else { throw RelayClient.Failure(description: "'\(text)' is not an address") }
             return address
         }
-        let content = try await signed(source)
+        let content = try await signed(try await withoutReturnPath(source))
         let results = try await client.send(content, sender: MailAddress(stored: sender), recipients: addresses)
         var refused: [String: String] = [:]
         for result in results {
@@ -38,6 +38,20 @@ struct CatcherRelease: MessageReleasing {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return refused
+    }
+
+    /// The content without the Return-Path field the catcher put in front: RFC 5321 §4.4, "a
+    /// message-originating SMTP system SHOULD NOT send a message that already contains a
+    /// Return-path header field"; the receiving end adds its own.
+    private func withoutReturnPath(_ source: any MessageSource) async throws -> any MessageSource {
+        guard let eventLoop else { return source }
+        let start = Array(try await source.read(at: 0, count: 1024, on: eventLoop).get().readableBytesView)
+        let name = Array("return-path:".utf8)
+        guard start.count > name.count, start.prefix(name.count).map({ $0 | 0x20 }) == name.map({ $0 | 0x20 }),
+            let lineFeed = start.firstIndex(of: UInt8(ascii: "\n")), lineFeed + 1 < start.count,
+            start[lineFeed + 1] != UInt8(ascii: " "), start[lineFeed + 1] != UInt8(ascii: "\t")
+        else { return source }
+        return PrefixedMessageSource(prefix: ByteBuffer(), content: source, skipping: lineFeed + 1)
     }
 
     /// The content with DKIM-Signature fields in front when its From: domain has keys: one

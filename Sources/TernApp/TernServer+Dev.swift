@@ -1,8 +1,11 @@
+import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TernDelivery
+import TernDNS
 import TernHTTP
+import TernMailAuth
 import TernSASL
 import TernIMAPServer
 import TernAccess
@@ -75,21 +78,41 @@ extension TernServer {
                 hostname: hostname,
                 verification: certificateVerification(verify: settings.tlsVerify, caFile: settings.tlsCAFile),
                 group: group, pool: pool, logger: httpLogger)
-            release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains)
+            release = CatcherRelease(client: client, allowedDomains: settings.allowedDomains, eventLoop: group.next())
             if environment.configuration.dkim.sign {
                 release?.signers = try dkimSigners(environment.configuration, dataDirectory: environment.dataDirectory)
-                release?.eventLoop = group.next()
             }
         }
         let host = http.address.contains(":") ? "[\(http.address)]" : http.address
         let server = CatcherHTTP.service(
             catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
+            authentication: try catcherAuthentication(environment, logger: httpLogger),
             idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
         ) { port in
             announce("tern: web UI and API on http://\(host):\(port)")
             announce("tern: ready")
         }
         return [catcher, server]
+    }
+
+    /// The checks the catcher shows per message: `[dkim] verify`, `[spf] verify` and
+    /// `[dmarc] verify` through `[dns]`'s resolver. Nil (the API then says why) when all three
+    /// are off or no resolver can be had (a machine without /etc/resolv.conf): the catcher
+    /// works without DNS.
+    static func catcherAuthentication(_ environment: Environment, logger: Logger) throws -> CatcherAuthentication? {
+        let configuration = environment.configuration
+        guard configuration.dkim.verify || configuration.spf.verify || configuration.dmarc.verify else { return nil }
+        let resolver: StubResolver
+        do {
+            resolver = try Self.resolver(configuration.dns, group: environment.group, logger: logger)
+        } catch {
+            logger.warning("no DNS resolver: the catcher shows no DKIM, SPF or DMARC verdicts", metadata: ["error": "\(error)"])
+            return nil
+        }
+        var checks = ReceiverChecks(
+            authservID: configuration.hostname, checksDKIM: configuration.dkim.verify, checksSPF: configuration.spf.verify)
+        if configuration.dmarc.verify { checks.dmarc = DMARCCheck(suffixes: try publicSuffixList(configuration.dmarc)) }
+        return CatcherAuthentication(checks: checks, resolver: resolver, signatureLimit: configuration.dkim.maximumSignatures)
     }
 
     /// `[catcher.release] security`, in the words of a mail client's settings: `starttls`

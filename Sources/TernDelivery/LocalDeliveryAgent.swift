@@ -49,7 +49,7 @@ public final class LocalDeliveryAgent: DirectDelivering {
     ) -> (any MessageWriter)? {
         guard let mailbox = mailboxes.openedMailbox(address) else { return nil }
         var head = ByteBuffer(
-            string: Self.deliveryHeader(sender: message.envelope.sender?.description ?? "", mailbox: address))
+            string: Self.deliveryHeader(message.envelope, mailbox: address))
         head.writeImmutableBuffer(prefix)
         // The delivery is reported once the message has its UID; the 250 waits for neither.
         return mailbox.beginAppend(message, prefix: head, on: eventLoop) { appended in
@@ -58,8 +58,8 @@ public final class LocalDeliveryAgent: DirectDelivering {
     }
 
     /// RFC 5321 §4.4's Return-Path and the Delivered-To line, in front of every delivered copy.
-    static func deliveryHeader(sender: String, mailbox: String) -> String {
-        "Return-Path: <\(sender)>\r\nDelivered-To: \(mailbox)\r\n"
+    static func deliveryHeader(_ envelope: Envelope, mailbox: String) -> String {
+        envelope.returnPathField + "Delivered-To: \(mailbox)\r\n"
     }
 
     /// The mailbox a delivery goes into: INBOX, or the folder of `use`.
@@ -73,8 +73,7 @@ public final class LocalDeliveryAgent: DirectDelivering {
     private func deliver(_ job: DeliveryJob, to address: String, folder: SpecialUse?) async -> DeliveryOutcome {
         do {
             let mailbox = try await mailbox(address, folder: folder)
-            let sender = job.message.envelope.sender?.description ?? ""
-            let prefix = Self.deliveryHeader(sender: sender, mailbox: address)
+            let prefix = Self.deliveryHeader(job.message.envelope, mailbox: address)
             let content: any MessageSource
             do {
                 content = try await job.openContent()

@@ -28,7 +28,8 @@ public enum CatcherHTTP {
 
     public static func service(
         catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
-        release: (any MessageReleasing)?, idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
+        release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil,
+        idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
         let router = Router(context: BasicRequestContext.self)
@@ -37,6 +38,7 @@ public enum CatcherHTTP {
         var routes = Routes(router)
         self.routes(&routes, catcher: catcher)
         releaseRoute(&routes, catcher: catcher, release: release)
+        authenticationRoute(&routes, catcher: catcher, authentication: authentication)
         if let metrics {
             routes.get("metrics") { _, _ in
                 var text = metrics.emitToString()
@@ -236,6 +238,18 @@ public enum CatcherHTTP {
             } catch {
                 return plain("release failed: \(error)", .badGateway)
             }
+        }
+    }
+
+    /// `GET /api/v1/message/{ID}/authentication`: DKIM, SPF and DMARC as a receiving MX would
+    /// find them now (`CatcherAuthentication`).
+    static func authenticationRoute(_ routes: inout Routes, catcher: Catcher, authentication: CatcherAuthentication?) {
+        routes.get("api/v1/message/{id}/authentication") { request, context in
+            guard let authentication else {
+                return plain("mail authentication checks need a DNS resolver ([dns] in the configuration)", .serviceUnavailable)
+            }
+            guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
+            return try json(await authentication.report(content))
         }
     }
 

@@ -43,6 +43,26 @@ public struct ReceivedHeader: Sendable {
         self.secondsSince1970 = secondsSince1970
     }
 
+    /// The client named by the value of a Received field in the form `rendered` writes
+    /// (`from NAME ([ADDRESS])`, unfolded): the EHLO name and the address, without `IPv6:`. Nil
+    /// for any other form. Read back from a message Tern stored, where its own field is the
+    /// first (the catcher's checks of a caught message).
+    public static func client(ofFieldValue value: some StringProtocol) -> (name: String, address: String)? {
+        let text = value.drop { $0 == " " || $0 == "\t" }
+        guard text.hasPrefix("from ") else { return nil }
+        let rest = text.dropFirst(5)
+        guard let space = rest.firstIndex(of: " ") else { return nil }
+        let name = rest[..<space]
+        let after = rest[rest.index(after: space)...]
+        guard !name.isEmpty, after.hasPrefix("(["), let close = after.firstIndex(of: "]"),
+            after[close...].hasPrefix("])")
+        else { return nil }
+        var address = after[after.index(after: after.index(after: after.startIndex))..<close]
+        if address.hasPrefix("IPv6:") { address = address.dropFirst(5) }
+        guard !address.isEmpty, address.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) else { return nil }
+        return (String(name), String(address))
+    }
+
     /// The whole field, folded with CRLF TAB, ending in CRLF.
     public var rendered: String {
         let literal = clientAddress.contains(":") ? "IPv6:\(clientAddress)" : clientAddress

@@ -32,6 +32,11 @@ public struct MessageAuthentication: Sendable {
     /// The signer for a From: domain (lower case), nil when the domain has no key.
     public var signer: @Sendable (String) -> DKIMSigner?
 
+    /// The checks made on mx.
+    public var checks: ReceiverChecks {
+        ReceiverChecks(authservID: authservID, checksDKIM: checksDKIM, checksSPF: checksSPF, dmarc: dmarc)
+    }
+
     public init(
         authservID: String, resolver: (any DNSResolving)?, signatureLimit: Int = DKIMVerification.defaultSignatureLimit,
         signer: @escaping @Sendable (String) -> DKIMSigner? = { _ in nil }

@@ -287,31 +287,25 @@ final class MessageIntake {
             return eventLoop.makeSucceededFuture(Authenticated())
         }
         verification.finishBody()
-        let checked = verification
-        let spfCheck = authentication.checksSPF ? SPFQuestion(message, receiver: authentication.authservID) : nil
-        let checksDKIM = authentication.checksDKIM
-        let from = singleFromDomain
-        let dmarcCheck = from == nil ? nil : authentication.dmarc
-        let (knownPolicy, filed) = (dmarcPolicy, message.awaitsFiling)
+        let (checked, checks) = (verification, authentication.checks)
+        let spf = IPAddress(message.trace.clientAddress).map { ip in
+            SPFQuestion(
+                ip: ip, sender: message.envelope.sender.map { ($0.localPart, $0.domain) },
+                helo: message.trace.clientName, receiver: authentication.authservID)
+        }
+        let (from, knownPolicy, filed) = (singleFromDomain, dmarcPolicy, message.awaitsFiling)
         let sample = Int.random(in: 0..<100)
         return eventLoop.makeFutureWithTask {
-            async let dkim = checked.verify(now: now, resolver: resolver)
-            async let spf = spfCheck?.verdict(now: now, resolver: resolver)
-            var results = AuthenticationResults(
-                authservID: authentication.authservID, dkim: checksDKIM ? await dkim : nil, spf: await spf)
+            var results = await checks.results(
+                verification: checked, spf: spf, fromDomain: from, policy: knownPolicy, sample: sample, now: now,
+                resolver: resolver)
             var authenticated = Authenticated()
-            if let dmarcCheck, let from {
-                let policy: DMARCPolicy
-                if let knownPolicy {
-                    policy = knownPolicy
-                } else {
-                    policy = await dmarcCheck.policy(fromDomain: from, resolver: resolver)
-                }
-                var verdict = dmarcCheck.verdict(policy: policy, dkim: results.dkim ?? [], spf: results.spf, sample: sample)
+            if var verdict = results.dmarc {
                 if verdict.disposition == .reject {
                     guard !authentication.enforcesDMARCReject else {
                         throw MessageAuthentication.Refusal(
-                            reply: .dmarcReject(from), reason: "DMARC policy of \(from): \(verdict.reason ?? "fail")")
+                            reply: .dmarcReject(verdict.fromDomain),
+                            reason: "DMARC policy of \(verdict.fromDomain): \(verdict.reason ?? "fail")")
                     }
                     // Not refused, so at most quarantined.
                     verdict.disposition = .quarantine
@@ -372,26 +366,6 @@ final class MessageIntake {
         case .success(let originators): String("\(originators.addresses)".prefix(512))
         case .failure(let unreadable): "unreadable: \(unreadable)"
         }
-    }
-}
-
-/// What SPF is asked about a message (RFC 7208 §2.2-2.4): its client, MAIL FROM and HELO.
-private struct SPFQuestion: Sendable {
-    var ip: IPAddress
-    var sender: (localPart: String, domain: String)?
-    var helo: String
-    var receiver: String
-
-    init?(_ message: IncomingMessage, receiver: String) {
-        guard let ip = IPAddress(message.trace.clientAddress) else { return nil }
-        self.ip = ip
-        sender = message.envelope.sender.map { ($0.localPart, $0.domain) }
-        helo = message.trace.clientName
-        self.receiver = receiver
-    }
-
-    func verdict(now: Int64, resolver: any DNSResolving) async -> SPFVerdict {
-        await SPFCheck.verdict(ip: ip, sender: sender, helo: helo, receiver: receiver, now: now, resolver: resolver)
     }
 }
 

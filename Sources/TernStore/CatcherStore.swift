@@ -125,8 +125,12 @@ public final class CatcherStore: MessageStore {
 
     public func begin(_ message: IncomingMessage, prefix: ByteBuffer, on eventLoop: any EventLoop) -> any MessageWriter {
         let named = message.trace.authenticatedUser.flatMap { inbox(Self.inboxName(login: $0)) }
+        // The catcher is the final delivery: the envelope sender goes in front (RFC 5321 §4.4),
+        // where the API's ReturnPath and the checks of `authentication` read it.
+        var head = ByteBuffer(string: message.envelope.returnPathField)
+        head.writeImmutableBuffer(prefix)
         // The catcher hears of the message from the mailbox's changes, as IMAP IDLE would.
-        return (named ?? defaultInbox).beginAppend(message, prefix: prefix, on: eventLoop) { _ in }
+        return (named ?? defaultInbox).beginAppend(message, prefix: head, on: eventLoop) { _ in }
     }
 
     /// The inboxes were opened (and what interrupted deliveries left in `tmp/` removed) by

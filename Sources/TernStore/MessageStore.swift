@@ -48,6 +48,14 @@ public struct IncomingMessage: Sendable, Hashable {
     }
 }
 
+extension Envelope {
+    /// RFC 5321 §4.4: the Return-Path field the final delivery puts in front of a message, with
+    /// the reverse-path (`<>` for the null sender).
+    public var returnPathField: String {
+        "Return-Path: <\(sender?.description ?? "")>\r\n"
+    }
+}
+
 /// A store that accepts messages in the shape of an SMTP transaction.
 public protocol MessageStore: Sendable {
     /// Opens a message whose content starts with `prefix` (the trace header). The writer is

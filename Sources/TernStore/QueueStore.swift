@@ -198,18 +198,21 @@ extension MessageSource {
     public var wholeContent: ByteBuffer? { nil }
 }
 
-/// A message's content with octets in front of it: header fields made after the content was
-/// stored, such as the DKIM-Signature of a message released from the catcher.
+/// A message's content with octets in front of it instead of its first `skipped` octets: header
+/// fields made after the content was stored, such as the DKIM-Signature of a message released
+/// from the catcher, in place of one that must not go on (the catcher's Return-Path).
 public struct PrefixedMessageSource: MessageSource {
     public let prefix: ByteBuffer
     public let content: any MessageSource
+    public let skipped: Int
 
-    public init(prefix: ByteBuffer, content: any MessageSource) {
+    public init(prefix: ByteBuffer, content: any MessageSource, skipping skipped: Int = 0) {
         self.prefix = prefix
         self.content = content
+        self.skipped = min(max(0, skipped), content.size)
     }
 
-    public var size: Int { prefix.readableBytes + content.size }
+    public var size: Int { prefix.readableBytes + content.size - skipped }
 
     /// The prefix's octets up to its end, then the content's: a read never spans both.
     public func read(at offset: Int, count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
@@ -218,6 +221,8 @@ public struct PrefixedMessageSource: MessageSource {
             let length = max(0, min(count, prefixLength - max(0, offset)))
             return eventLoop.makeSucceededFuture(prefix.getSlice(at: prefix.readerIndex + max(0, offset), length: length) ?? ByteBuffer())
         }
-        return content.read(at: offset - prefixLength, count: count, on: eventLoop)
+        let (position, overflowed) = (offset - prefixLength).addingReportingOverflow(skipped)
+        guard !overflowed else { return eventLoop.makeSucceededFuture(ByteBuffer()) }
+        return content.read(at: position, count: count, on: eventLoop)
     }
 }

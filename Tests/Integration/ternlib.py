@@ -301,9 +301,12 @@ def ehlo_keywords(r: Reply) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 def split_received(data: bytes) -> tuple[bytes, bytes]:
-    """(the Received header field incl. its final CRLF, everything after it). In serve mode the
-    mx role puts its Authentication-Results (RFC 8601) right under its Received: that field is
+    """(the Received header field incl. its final CRLF, everything after it). The catcher, a
+    final delivery, puts Return-Path (RFC 5321 §4.4) above it: skipped. In serve mode the mx
+    role puts its Authentication-Results (RFC 8601) right under its Received: that field is
     Tern's too, and is left out of what follows."""
+    if data.startswith(b"Return-Path: <"):
+        data = data[data.index(b"\r\n") + 2:]
     assert data.startswith(b"Received: from "), f"stored message does not start with 'Received: from ': {data[:120]!r}"
     received = _first_field(data)
     rest = data[len(received):]

@@ -129,7 +129,7 @@ def test_messages_come_back_decoded_in_mailpit_shape(catcher):
     assert tree["ContentType"] == "multipart/mixed" and [c["PartID"] for c in tree["Children"]] == ["1", "2"]
 
     status, headers, raw = api(catcher, f"/api/v1/message/{forwarded['ID']}/raw")
-    assert status == 200 and raw.startswith(b"Received: ") and b"Subject: forwarded" in raw
+    assert status == 200 and raw.startswith(b"Return-Path: <") and b"\r\nReceived: " in raw and b"Subject: forwarded" in raw
     headers_json = get_json(catcher, f"/api/v1/message/{forwarded['ID']}/headers")
     assert headers_json["Subject"] == ["forwarded"]
     assert api(catcher, "/api/v1/message/NOSUCHMESSAGE000")[0] == 404

@@ -8,6 +8,10 @@ DKIM (RFC 6376, RFC 8463), against dkimpy (Debian's python3-dkim):
 - mail dkimpy signs verifies in Tern; a changed body fails; an Authentication-Results that
   claims the receiving Tern's name is removed, another host's is kept.
 
+DKIM against OpenDKIM (Debian's opendkim and opendkim-tools), which finds the keys through NSD
+too: its filter's test mode verifies both of Tern's signatures, and opendkim-testkey matches the
+RSA key Tern generated with the record it printed.
+
 SPF (RFC 7208), against pyspf (Debian's python3-spf): the receiving Tern's verdicts for clients
 on several loopback addresses and senders of a test zone are pyspf's on the same zone.
 
@@ -25,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from outbound import NSD, PEER_PYTHON, free_loopback_port
-from ternlib import message, tern_bin, wait_for_files
+from ternlib import message, need_tool, tern_bin, wait_for_files
 
 DKIM_TOOL = Path(__file__).resolve().parent / "peers" / "dkim_tool.py"
 SPF_TOOL = Path(__file__).resolve().parent / "peers" / "spf_tool.py"
@@ -107,6 +111,51 @@ def dkimpy_sign(content: bytes, selector: str, domain: str, key: Path, algorithm
     return run.stdout
 
 
+OPENDKIM_AUTHSERV = "opendkim.test"
+
+
+def opendkim_tool(name: str) -> str:
+    """One of OpenDKIM's programs (they live in /usr/sbin); missing, it fails under CI=true."""
+    system = Path("/usr/sbin") / name
+    return str(system) if system.exists() else need_tool(name)
+
+
+def opendkim_conf(nsd_port: int, work: Path) -> Path:
+    """An opendkim.conf for verifying whose resolver asks NSD alone. OpenDKIM resolves with
+    libunbound, and ResolverConfiguration hands it an unbound.conf: every name is forwarded to
+    NSD, from 127.0.0.1. Unbound by default never queries 127.0.0.0/8 and answers for the
+    RFC 6761 name test. itself (NXDOMAIN), so both defaults are turned off."""
+    unbound = work / "unbound.conf"
+    unbound.write_text(f"""server:
+    do-not-query-localhost: no
+    local-zone: "test." nodefault
+    do-ip6: no
+    outgoing-interface: 127.0.0.1
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@{nsd_port}
+""")
+    conf = work / "opendkim.conf"
+    conf.write_text(f"Mode v\nAuthservID {OPENDKIM_AUTHSERV}\nResolverConfiguration {unbound}\nSyslog no\n")
+    return conf
+
+
+def opendkim_verify(path: Path, conf: Path) -> list[tuple[str, str, str]]:
+    """`opendkim -t`: the filter's test mode runs the message through its milter callbacks as an
+    MTA would; with -vv it prints the Authentication-Results field it would insert. Returns
+    (result, header.a, header.s) of each signature, sorted."""
+    run = subprocess.run([opendkim_tool("opendkim"), "-x", str(conf), "-vv", "-t", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    m = re.search(r"### INSHEADER: idx=\d+ hname='Authentication-Results' hvalue='([^']*)'", run.stdout)
+    assert m, out
+    assert m.group(1).startswith(f"{OPENDKIM_AUTHSERV};"), out
+    # e.g. dkim=pass (2048-bit key; unprotected) header.d=tern.test header.i=@tern.test header.a=rsa-sha256 ...
+    return sorted(re.findall(r'dkim=(\w+)(?: reason="[^"]*")?(?: \([^)]*\))? header\.d=\S+ header\.i=\S+'
+                             r' header\.a=(\S+) header\.s=(\S+)', m.group(1)))
+
+
 def header_fields(data: bytes, name: str) -> list[str]:
     """The unfolded values of every field `name` in the header section of `data`."""
     header = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
@@ -134,7 +183,7 @@ def auth_world(tern_factory, tmp_path):
     }
     nsd = NSD(tmp_path / "nsd", zones).start()
     port = free_loopback_port((RECEIVER_HOST,))
-    dns = f'[dns]\nservers = ["127.0.0.1:{nsd.port}"]\ntimeout = "500ms"\nattempts = 2\n'
+    dns = f'[dns]\nservers = ["127.0.0.1:{nsd.port}"]\ntimeout = "2s"\nattempts = 2\n'
     receiver = tern_factory.serve(
         hostname=RECEIVER_NAME, listeners=[{"address": RECEIVER_HOST, "port": port, "role": "mx"}],
         config_extra=f'[mail]\ndomains = ["b.test"]\n\n[[mailbox]]\naddress = "carol@b.test"\n\n{dns}')
@@ -190,6 +239,42 @@ def test_tern_signs_submissions_and_a_second_tern_verifies_them(auth_world, tmp_
     # The receiver put its verdict right under its own Received field, above the signatures.
     assert data.index(b"Received:") < data.index(b"Authentication-Results:") < data.index(b"DKIM-Signature:")
     assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]
+
+
+def test_opendkim_verifies_what_tern_signs(auth_world, tmp_path):
+    """OpenDKIM, a second implementation besides dkimpy, looks the keys up in NSD and passes
+    both of the signatures Tern puts on alice's message: ed25519-sha256 (RFC 8463, which
+    OpenDKIM 2.11 supports) and rsa-sha256. The delivered file with its body changed fails both.
+    opendkim-testkey (RSA keys only) finds the s1-rsa record and says it matches the private key
+    `tern dkim generate` wrote; dkimpy's key does not match it."""
+    sender, receiver = auth_world["sender"], auth_world["receiver"]
+    content = message("checked by opendkim", sender="Alice <alice@tern.test>",
+                      body="Lunch at noon?\r\n\r\n  Trailing space and an empty line follow.  \r\n\r\n")
+    with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
+        client.login("alice@tern.test", "secret")
+        client.sendmail("alice@tern.test", ["carol@b.test"], content)
+    [path] = carol_files(receiver, 1)
+    # A copy: `opendkim -t` takes a comma-separated list, and the Maildir name has ",S=<size>".
+    delivered, changed = tmp_path / "delivered.eml", tmp_path / "changed.eml"
+    data = path.read_bytes()
+    delivered.write_bytes(data)
+    conf = opendkim_conf(auth_world["nsd"].port, tmp_path)
+    assert opendkim_verify(delivered, conf) == [("pass", "ed25519-sha256", "s1-ed"), ("pass", "rsa-sha256", "s1-rsa")]
+    assert b"Lunch at noon?" in data
+    changed.write_bytes(data.replace(b"Lunch at noon?", b"Lunch at one?"))
+    assert opendkim_verify(changed, conf) == [("fail", "ed25519-sha256", "s1-ed"), ("fail", "rsa-sha256", "s1-rsa")]
+
+    testkey = opendkim_tool("opendkim-testkey")
+    key = sender.data_dir / "dkim" / "tern.test" / "s1-rsa.pem"
+    run = subprocess.run([testkey, "-x", str(conf), "-d", "tern.test", "-s", "s1-rsa", "-k", str(key), "-vvv"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "key OK" in run.stdout + run.stderr, run
+    other = tmp_path / "other.pem"
+    other.write_bytes((auth_world["keys"] / "test.private").read_bytes())
+    other.chmod(0o600)
+    run = subprocess.run([testkey, "-x", str(conf), "-d", "tern.test", "-s", "s1-rsa", "-k", str(other), "-vvv"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "keys do not match" in run.stdout + run.stderr, run
 
 
 def test_mail_signed_by_dkimpy_verifies_in_tern(auth_world, tmp_path):
@@ -387,8 +472,53 @@ allowed_domains = ["example.test"]
     status, _, body = release(server, message_id, ["dev@example.test"])
     assert status == 200 and body == b"ok", body
     [got] = peer.wait_messages(1)
+    # The catcher's Return-Path stays behind (RFC 5321 §4.4: the receiver adds its own).
+    assert got["content"].startswith("DKIM-Signature:"), got["content"][:200]
+    assert "Return-Path:" not in got["content"].split("\n\n", 1)[0].replace("\r", ""), got["content"][:2000]
     released = tmp_path / "released.eml"
     released.write_bytes(got["content"].encode("latin-1"))
     signatures = header_fields(released.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), "DKIM-Signature")
     assert len(signatures) == 2 and all("d=example.test" in s for s in signatures), signatures
     assert dkimpy_verify(released, records, tmp_path) == ["pass", "pass"]
+
+
+def test_the_catcher_shows_what_a_receiver_would_find(auth_world, tern_factory, tmp_path):
+    """`tern dev` with [dns] at NSD: GET /api/v1/message/{ID}/authentication checks a caught
+    message as a receiving MX would, when asked: dkimpy's two signatures of signed.test pass,
+    SPF for the client that sent it (127.0.0.8, allowed by spf.test) and its envelope sender
+    passes, DMARC names the policy of the From: domain. A forged tern.test message (p=reject) is
+    caught all the same (a catcher refuses nothing) and shown as a DMARC fail with disposition
+    reject. The envelope sender is the catcher's Return-Path, the API's ReturnPath."""
+    from test_catcher_api import get_json, wait_count
+    keys, nsd = auth_world["keys"], auth_world["nsd"]
+    server = tern_factory.dev(config_extra=f'[dns]\nservers = ["127.0.0.1:{nsd.port}"]\ntimeout = "2s"\n')
+    content = message("signed for the catcher", sender="Dee <dee@signed.test>", body="Signed elsewhere.\r\n")
+    signed = dkimpy_sign(content, "rsa", "signed.test", keys / "test.private", "rsa-sha256", tmp_path)
+    signed = dkimpy_sign(signed, "ed", "signed.test", keys / "ed25519test.key", "ed25519-sha256", tmp_path)
+    forged = message("wire the money", sender="CEO <ceo@tern.test>")
+    with smtplib.SMTP(server.host, server.port, local_hostname="client.spf.test", timeout=30,
+                      source_address=("127.0.0.8", 0)) as client:
+        client.sendmail("a@spf.test", ["dev@example.test"], signed)
+        client.sendmail("a@spf.test", ["dev@example.test"], forged)
+    listing = wait_count(server, 2)
+    ids = {m["Subject"]: m["ID"] for m in listing["messages"]}
+
+    shown = get_json(server, f"/api/v1/message/{ids['signed for the catcher']}")
+    assert shown["ReturnPath"] == "a@spf.test"
+    report = get_json(server, f"/api/v1/message/{ids['signed for the catcher']}/authentication")
+    assert report["AuthservID"] == "mx.tern.test"
+    assert sorted((d["Result"], d["Domain"], d["Selector"], d["Algorithm"]) for d in report["DKIM"]) == [
+        ("pass", "signed.test", "ed", "ed25519-sha256"), ("pass", "signed.test", "rsa", "rsa-sha256")], report
+    assert [d["KeyBits"] for d in report["DKIM"] if d["Algorithm"] == "rsa-sha256"] == [1024]
+    spf = report["SPF"]
+    assert (spf["Result"], spf["Identity"], spf["ClientIP"], spf["HELO"]) == (
+        "pass", "smtp.mailfrom=a@spf.test", "127.0.0.8", "client.spf.test"), spf
+    assert (report["DMARC"]["Result"], report["DMARC"]["Domain"]) == ("none", "signed.test"), report["DMARC"]
+    assert report["Header"].startswith("Authentication-Results: mx.tern.test;") and "dkim=pass" in report["Header"]
+
+    report = get_json(server, f"/api/v1/message/{ids['wire the money']}/authentication")
+    assert report["DKIM"] == []
+    dmarc = report["DMARC"]
+    assert (dmarc["Result"], dmarc["Domain"], dmarc["AppliedPolicy"], dmarc["Disposition"]) == (
+        "fail", "tern.test", "reject", "reject"), dmarc
+    assert "dmarc=fail (p=reject dis=reject)" in report["Header"]

@@ -242,7 +242,13 @@ def summary_of(output: str) -> str:
 def test_api_matches_its_description(tern_factory, peers, tmp_path):
     need_schemathesis()
     relay = peers.start("127.0.0.3")  # aiosmtpd, the release relay: takes every address the description allows
+    # The authentication route asks DNS: a closed loopback port, never the machine's resolver.
     server = tern_factory.dev(config_extra=f"""
+[dns]
+servers = ["127.0.0.1:9"]
+timeout = "200ms"
+attempts = 1
+
 [catcher.release]
 relay = "127.0.0.3:{peers.port}"
 security = "none"

@@ -271,7 +271,8 @@ def test_relay_to_a_second_tern(tern_factory, nsd, peers):
         time.sleep(0.05)
     assert files, f"nothing reached the second Tern\n{server.logs()}"
     data = files[0].read_bytes()
-    first, second = data.split(b"\r\n")[0], data.split(b"Received:")[2]
+    return_path, first, second = data.split(b"\r\n")[0], data.split(b"\r\n")[1], data.split(b"Received:")[2]
+    assert return_path == b"Return-Path: <sender@tern.test>"
     assert first.startswith(b"Received: from mx.tern.test (")
     assert b"with UTF8SMTPS" in data.split(b"Received:")[1].replace(b"\r\n\t", b" ")
     assert second.startswith(b" from client.example")

@@ -1,7 +1,7 @@
 """The catcher's web UI in a real headless browser (Debian's chromium with chromedriver, driven
 by selenium from /usr/bin/python3, which the test command installs): a message sent during the
-test appears without a reload, opening it shows its HTML part, and the message's scripts run
-nowhere. A screenshot is kept as an artifact."""
+test appears without a reload, opening it shows its HTML part, the message's scripts run
+nowhere, and its Authentication tab shows the checks. A screenshot is kept as an artifact."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def test_list_updates_live_and_html_is_sandboxed(tern_factory, tmp_path):
         assert not CI, message
         import pytest
         pytest.skip(message)
-    server = tern_factory.dev()
+    # DNS goes to a closed loopback port: the Authentication tab shows what a failing lookup gives.
+    server = tern_factory.dev(config_extra='[dns]\nservers = ["127.0.0.1:9"]\ntimeout = "200ms"\nattempts = 1\n')
     screenshot = tmp_path / "web-ui.png"
     run = subprocess.run(["/usr/bin/python3", str(SCRIPT), server.http_url + "/", server.host, str(server.port),
                           str(screenshot)], capture_output=True, text=True, timeout=120)
@@ -46,5 +47,9 @@ def test_list_updates_live_and_html_is_sandboxed(tern_factory, tmp_path):
     assert not report["page_has_pwned"] and report["page_title"] != "pwned", report
     assert report["rows_after"] == 1, report
     assert screenshot.stat().st_size > 10_000
+    # Unsigned, and DNS unreachable: no signature, SPF and DMARC a temporary error.
+    assert report["auth_headings"] == ["DKIM", "SPF", "DMARC", "Authentication-Results"], report
+    assert report["auth_verdicts"] == ["temperror", "temperror"], report
+    assert report["auth_results"].startswith("Authentication-Results: mx.tern.test;") and "dkim=none" in report["auth_results"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(screenshot, ARTIFACTS / "web-ui.png")

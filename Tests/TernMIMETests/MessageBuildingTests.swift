@@ -34,6 +34,20 @@ struct ReceivedHeaderTests {
             header.rendered
                 == "Received: from client.test ([IPv6:::1])\r\n\tby mx.test (Tern) with ESMTPS id K0WH2982MWBWQ4QM; Sun, 22 Nov 2026 21:36:19 +0000\r\n")
     }
+
+    @Test("the client read back from the field as rendered, unfolded; other forms give none")
+    func client() throws {
+        let v4 = try #require(ReceivedHeader.client(ofFieldValue: "from client.test ([192.0.2.1]) (using TLSv1.3) by mx.test (Tern) with ESMTPS id X; date"))
+        #expect(v4.name == "client.test" && v4.address == "192.0.2.1")
+        let v6 = try #require(ReceivedHeader.client(ofFieldValue: " from [127.0.0.1] ([IPv6:::1]) by mx.test"))
+        #expect(v6.name == "[127.0.0.1]" && v6.address == "::1")
+        for other in [
+            "by mx.test", "from client.test (host [192.0.2.1])", "from client.test ([192.0.2.1", "from  ([192.0.2.1])",
+            "from client.test ([])", "from client.test ([1.2.3.4<x>])", "from client.test",
+        ] {
+            #expect(ReceivedHeader.client(ofFieldValue: other) == nil, "\(other)")
+        }
+    }
 }
 
 @Suite("DeliveryStatusNotification")

@@ -123,6 +123,10 @@ enum WebPage {
         table.plain td, table.plain th { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
         .tree ul { list-style: none; padding-left: 18px; margin: 0; }
         .tree li { padding: 2px 0; }
+        .verdict { font-weight: 600; padding: 1px 6px; border-radius: 4px; background: var(--accent-soft); }
+        .verdict.pass { color: #14632b; background: #d8f3df; }
+        .verdict.fail, .verdict.permerror { color: #8a1c1c; background: #fbdcdc; }
+        .verdict.softfail, .verdict.temperror, .verdict.policy { color: #7a4b00; background: #fdecc8; }
         .codes span { font: 600 18px ui-monospace, monospace; background: var(--accent-soft); padding: 2px 8px; border-radius: 6px; margin-right: 6px; }
         @media (max-width: 760px) {
           main { grid-template-columns: 1fr; }

@@ -87,7 +87,8 @@ extension WebPage {
           $("toggle-read").textContent = "Mark unread";
           $("download").href = `/api/v1/message/${encodeURIComponent(id)}/raw?dl=1`;
           const tabs = [["html", "HTML", m.HTML !== ""], ["text", "Text", true], ["headers", "Headers", true], ["raw", "Raw", true],
-            ["attachments", `Attachments (${m.Attachments.length})`, true], ["mime", "MIME", true], ["links", `Links (${m.Links.length})`, true]];
+            ["attachments", `Attachments (${m.Attachments.length})`, true], ["mime", "MIME", true], ["links", `Links (${m.Links.length})`, true],
+            ["auth", "Authentication", true]];
           if (state.tab === "html" && m.HTML === "") state.tab = "text";
           $("tabs").replaceChildren(...tabs.filter(([, , on]) => on).map(([key, label]) =>
             el("button", { role: "tab", "aria-selected": String(state.tab === key), onclick: () => showTab(key), text: label })));
@@ -140,6 +141,34 @@ extension WebPage {
               el("td", {}, el("a", { href: l.Href, target: "_blank", rel: "noopener noreferrer", text: l.Href })), el("td", { text: l.Text }))))
               : el("p", { text: "No links." }));
             if (m.ListUnsubscribe.Links.length) parts.push(el("p", { text: `List-Unsubscribe: ${m.ListUnsubscribe.Links.join(", ")}` }));
+            body.replaceChildren(...parts);
+          } else if (key === "auth") {
+            body.replaceChildren(el("p", { text: "Checking DKIM, SPF and DMARC through DNS…" }));
+            let a;
+            try {
+              a = await (await api(`/api/v1/message/${id}/authentication`)).json();
+            } catch (error) {
+              body.replaceChildren(el("p", { text: String(error.message) }));
+              return;
+            }
+            if (state.tab !== "auth" || state.message !== m) return;
+            const verdict = (result) => el("td", {}, el("span", { class: `verdict ${result}`, text: result }));
+            const row = (...cells) => el("tr", {}, ...cells.map((c) => (c instanceof Node ? c : el("td", { text: String(c ?? "") }))));
+            const head = (...names) => el("tr", {}, ...names.map((n) => el("th", { text: n })));
+            const parts = [el("p", { text: "What a receiving mail server would find now, checked through DNS." })];
+            parts.push(el("h3", { text: "DKIM" }), a.DKIM.length
+              ? el("table", { class: "plain" }, head("Result", "Domain", "Selector", "Algorithm", "Why"),
+                ...a.DKIM.map((d) => row(verdict(d.Result), d.Domain, d.Selector, d.Algorithm,
+                  [d.Reason, d.KeyBits ? `${d.KeyBits}-bit key` : "", d.Testing ? "key in test mode" : "",
+                   d.UnsignedBodyOctets ? `${d.UnsignedBodyOctets} body octets not signed` : ""].filter(Boolean).join("; "))))
+              : el("p", { text: "No DKIM signature." }));
+            if (a.SPF) parts.push(el("h3", { text: "SPF" }), el("table", { class: "plain" },
+              head("Result", "Identity", "Client", "Why"),
+              row(verdict(a.SPF.Result), a.SPF.Identity, `${a.SPF.ClientIP} (${a.SPF.HELO})`, [a.SPF.Reason, a.SPF.Explanation].filter(Boolean).join("; "))));
+            if (a.DMARC) parts.push(el("h3", { text: "DMARC" }), el("table", { class: "plain" },
+              head("Result", "From domain", "Policy", "Disposition", "Why"),
+              row(verdict(a.DMARC.Result), a.DMARC.Domain, a.DMARC.AppliedPolicy, a.DMARC.Disposition, a.DMARC.Reason)));
+            parts.push(el("h3", { text: "Authentication-Results" }), el("pre", { text: a.Header }));
             body.replaceChildren(...parts);
           }
         }

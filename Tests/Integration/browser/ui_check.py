@@ -5,7 +5,7 @@ python3-selenium): run by /usr/bin/python3 from test_web_ui.py, as the SMTP peer
 
 It opens the UI, then sends a message over SMTP whose HTML carries scripts that would change the
 page, waits for the message to appear in the list without a reload, opens it, and reports as
-JSON what the page and the message's frame show."""
+JSON what the page and the message's frame show, and what its Authentication tab shows."""
 
 import json
 import smtplib
@@ -68,6 +68,14 @@ try:
     report["page_has_pwned"] = "PWNED" in driver.find_element(By.TAG_NAME, "body").text
     report["rows_after"] = len(driver.find_elements(By.CSS_SELECTOR, "#list li"))
     driver.save_screenshot(screenshot)
+
+    # The Authentication tab: DKIM, SPF and DMARC as a receiver would find them.
+    tab = next(b for b in driver.find_elements(By.CSS_SELECTOR, "#tabs button") if b.text == "Authentication")
+    tab.click()
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tab-body pre"))
+    report["auth_headings"] = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#tab-body h3")]
+    report["auth_results"] = driver.find_element(By.CSS_SELECTOR, "#tab-body pre").text
+    report["auth_verdicts"] = [v.text for v in driver.find_elements(By.CSS_SELECTOR, "#tab-body .verdict")]
 finally:
     driver.quit()
 print(json.dumps(report))

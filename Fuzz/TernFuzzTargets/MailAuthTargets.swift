@@ -59,7 +59,7 @@ enum MailAuthTargets {
     /// every octet of the header they were split from (line ends as CRLF), in order.
     static let dkimMessage = FuzzTarget(
         name: "dkim-message",
-        summary: "DKIM: a whole message's header fields, signatures, h= selection, b= removal, body hashes",
+        summary: "DKIM and ARC: a whole message's header fields, signatures, h= selection, b= removal, body hashes, ARC sets, sealing",
         maximumLength: 64 * 1024
     ) { bytes in
         let (header, body) = RawHeaderField.split(message: bytes)
@@ -84,6 +84,21 @@ enum MailAuthTargets {
             start += step
         }
         verification.finishBody()
+        // ARC: the sets read (or refused), Tern's own Authentication-Results read back, and a
+        // seal over the message: a sealed message has one valid set more than it had.
+        var chain = ARCVerification(fields: fields)
+        chain.updateBody(body)
+        chain.finishBody()
+        _ = AuthenticationResults.own(in: fields, authservID: "mx.example.org")
+        var hash = DKIMSigner.bodyHash()
+        hash.update(body)
+        if let sets = chain.completeSets, let set = try? arcFuzzSealer.seal(
+            header: header, bodyHash: hash.finalize(), authservID: "mx.example.org", results: "spf=pass", chain: .pass,
+            now: 1_800_000_000)
+        {
+            let sealed = ARCVerification(fields: RawHeaderField.fields(of: set + Array(header))).completeSets
+            fuzzCheck(sealed == sets + 1, "sealing did not add exactly one ARC set")
+        }
     }
 
     /// The input as an SPF record (any domain's TXT record) and as a macro-string: a record
@@ -113,3 +128,7 @@ enum MailAuthTargets {
         }
     }
 }
+
+/// A sealer for the fuzz targets. The key is made at start; what the targets check (the sets
+/// a seal adds) does not depend on its octets, so a finding reproduces with any key.
+private let arcFuzzSealer = ARCSealer(domain: "example.org", selector: "fuzz", key: DKIMPrivateKey.generateEd25519())

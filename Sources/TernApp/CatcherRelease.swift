@@ -21,9 +21,6 @@ struct CatcherRelease: MessageReleasing {
     let eventLoop: (any EventLoop)?
     var clock = WallClock.system
 
-    /// The header section a signature is made from is at most this long.
-    static let headerLimit = 256 * 1024
-
     func release(_ source: any MessageSource, sender: String, recipients: [String]) async throws -> [String: String] {
         let addresses = try recipients.map { text -> MailAddress in
             guard let address = MailAddress(stored: text) else { throw RelayClient.Failure(description: "'\(text)' is not an address") }
@@ -58,37 +55,16 @@ struct CatcherRelease: MessageReleasing {
     /// pass over the content for the header and the body hash, the send is the second.
     private func signed(_ source: any MessageSource) async throws -> any MessageSource {
         guard !signers.isEmpty, let eventLoop else { return source }
-        var header: [UInt8] = []
         var signer: DKIMSigner?
-        var bodyHash = DKIMSigner.bodyHash()
-        var headerWhole = false
-        var offset = 0
-        while true {
-            let chunk = try await source.read(at: offset, count: 256 * 1024, on: eventLoop).get()
-            guard chunk.readableBytes > 0 else { break }
-            offset += chunk.readableBytes
-            if headerWhole {
-                bodyHash.update(chunk.readableBytesView)
-                continue
-            }
-            header += chunk.readableBytesView
-            let (head, body) = RawHeaderField.split(message: header)
-            // The empty line is not part of either: a shorter header means it was found.
-            guard head.count < header.count else {
-                if header.count > Self.headerLimit { return source }
-                continue
-            }
-            headerWhole = true
-            guard case .success(let originators) = Originators.read(headerSection: head),
-                let author = originators.authors.first, let at = author.lastIndex(of: "@"),
-                let found = signers[String(author[author.index(after: at)...])]
-            else { return source }
-            signer = found
-            bodyHash.update(body)
-            header = Array(head)
+        let read = try await SignableContent.read(source, on: eventLoop) { header in
+            guard case .success(let originators) = Originators.read(headerSection: header),
+                let author = originators.authors.first, let at = author.lastIndex(of: "@")
+            else { return false }
+            signer = signers[String(author[author.index(after: at)...])]
+            return signer != nil
         }
-        guard let signer else { return source }
-        let fields = try signer.signatures(header: header, bodyHash: bodyHash.finalize(), now: clock.now().seconds)
+        guard let (header, bodyHash) = read, let signer else { return source }
+        let fields = try signer.signatures(header: header, bodyHash: bodyHash, now: clock.now().seconds)
         return PrefixedMessageSource(prefix: ByteBuffer(bytes: fields), content: source)
     }
 }

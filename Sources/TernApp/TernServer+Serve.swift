@@ -64,8 +64,16 @@ extension TernServer {
                 root: "\(dataDirectory)/mailboxes", hostname: configuration.hostname, sync: storeSync,
                 journal: journal, logger: queueLogger)
             mailboxStore = mailboxes
+            var remoteConfiguration = remoteDeliveryConfiguration(configuration)
+            if let signer = authentication.flatMap({ Self.reportSigner(hostname: configuration.hostname, signers: $0.signers) }),
+                let sealer = ARCSealer(signer: signer)
+            {
+                let forwarding = ForwardSealer(
+                    sealer: sealer, authservID: configuration.hostname, eventLoop: group.next(), logger: queueLogger)
+                remoteConfiguration.prepare = { job, content in await forwarding.prepare(job, content) }
+            }
             remote = try RemoteDeliveryAgent(
-                configuration: remoteDeliveryConfiguration(configuration), resolver: dns, group: group,
+                configuration: remoteConfiguration, resolver: dns, group: group,
                 pool: pool, logger: environment.logger(service: "smtp-client"))
             var queueConfiguration = QueueManager.Configuration(
                 retry: RetrySchedule(

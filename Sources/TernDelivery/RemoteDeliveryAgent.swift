@@ -6,7 +6,7 @@ public import TernDNSCore
 import TernMail
 public import TernQueue
 public import TernSMTPCore
-import TernStore
+public import TernStore
 
 /// The SMTP delivery agent (Postfix's smtp(8)): relays a queued message to the server that
 /// the recipient domain's MX records name, or to a configured relay host, and reports what
@@ -79,6 +79,9 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         public var connectionIdleTime: Duration
         /// Messages per cached session before it is renewed.
         public var messagesPerConnection: Int
+        /// What a job sends instead of the stored content (TernApp's ARC sealing of forwarded
+        /// mail); nil sends the content as stored.
+        public var prepare: (@Sendable (DeliveryJob, any MessageSource) async -> any MessageSource)?
 
         public init(
             hostname: String, port: Int = 25, tlsPolicy: ClientSessionStateMachine.TLSPolicy = .opportunistic,
@@ -161,12 +164,13 @@ public final class RemoteDeliveryAgent: DeliveryAgent {
         case .deferred(let reply): return job.items.map { _ in DeliveryResult(.deferred(reply)) }
         case .targets(let found): targets = found
         }
-        let body: any MessageSource
+        var body: any MessageSource
         do {
             body = try await job.openContent()
         } catch {
             return job.items.map { _ in DeliveryResult(.deferred(.cannotReadQueuedMessage(error))) }
         }
+        if let prepare = configuration.prepare { body = await prepare(job, body) }
 
         var results = [DeliveryResult?](repeating: nil, count: job.items.count)
         var lastFailure = DeliveryResult(.deferred(.noServerReached(domain: domain)))

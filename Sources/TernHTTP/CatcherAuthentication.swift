@@ -4,7 +4,7 @@ public import TernMail
 public import TernMailAuth
 
 /// What a receiving MX would make of a caught message (issue 18; Mailpit declined the feature):
-/// its DKIM signatures checked through DNS, SPF for the client and envelope sender the catcher
+/// its DKIM signatures and ARC chain checked through DNS, SPF for the client and envelope sender the catcher
 /// recorded (the first Received field, Tern's, and the Return-Path it put in front), and DMARC
 /// over both, as Authentication-Results and in detail. Checked when asked, never at capture: the
 /// 250 of a catcher never waits for DNS, and what is shown is what DNS says now (a key published
@@ -27,9 +27,13 @@ public struct CatcherAuthentication: Sendable {
 
     func report(_ content: MessageContent) async -> APIAuthentication {
         let (header, body) = RawHeaderField.split(message: content.raw)
-        var verification = DKIMVerification(header: header, limit: checks.checksDKIM ? signatureLimit : 0)
+        let fields = RawHeaderField.fields(of: header)
+        var verification = DKIMVerification(fields: fields, limit: checks.checksDKIM ? signatureLimit : 0)
         verification.updateBody(body)
         verification.finishBody()
+        var chain = ARCVerification(fields: fields)
+        chain.updateBody(body)
+        chain.finishBody()
         let envelope = Self.envelope(of: content)
         let spf = envelope.client.flatMap { client in
             IPAddress(client.address).map { ip in
@@ -40,7 +44,7 @@ public struct CatcherAuthentication: Sendable {
         let domains = Set(
             authors.compactMap { author in author.lastIndex(of: "@").map { author[author.index(after: $0)...].lowercased() } })
         let results = await checks.results(
-            verification: verification, spf: spf, fromDomain: domains.count == 1 ? domains.first : nil,
+            verification: verification, arc: chain, spf: spf, fromDomain: domains.count == 1 ? domains.first : nil,
             sample: Int.random(in: 0..<100), now: clock.now().seconds, resolver: resolver)
         return APIAuthentication(results, client: envelope.client)
     }
@@ -103,15 +107,29 @@ struct APIAuthentication: Encodable {
         }
     }
 
+    struct ARC: Encodable {
+        var result: String
+        /// How many ARC sets the message has.
+        var instances: Int
+        /// The sealers' domains, oldest first.
+        var sealers: [String]
+        var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case result = "Result", instances = "Instances", sealers = "Sealers", reason = "Reason"
+        }
+    }
+
     var authservID: String
     /// The Authentication-Results field a receiving MX would add (RFC 8601).
     var header: String
     var dkim: [DKIM]
     var spf: SPF?
     var dmarc: DMARC?
+    var arc: ARC?
 
     enum CodingKeys: String, CodingKey {
-        case authservID = "AuthservID", header = "Header", dkim = "DKIM", spf = "SPF", dmarc = "DMARC"
+        case authservID = "AuthservID", header = "Header", dkim = "DKIM", spf = "SPF", dmarc = "DMARC", arc = "ARC"
     }
 
     init(_ results: AuthenticationResults, client: (name: String, address: String)?) {
@@ -130,6 +148,9 @@ struct APIAuthentication: Encodable {
                 result: verdict.result.rawValue, domain: verdict.domain, identity: verdict.property,
                 clientIP: client?.address ?? "", helo: client?.name ?? "", reason: verdict.reason ?? "",
                 explanation: verdict.explanation ?? "")
+        }
+        arc = results.arc.map { chain in
+            ARC(result: chain.status.rawValue, instances: chain.instances, sealers: chain.sealers, reason: chain.reason ?? "")
         }
         dmarc = results.dmarc.map { verdict in
             DMARC(

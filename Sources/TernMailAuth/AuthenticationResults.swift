@@ -14,6 +14,8 @@ public struct AuthenticationResults: Sendable, Hashable {
     public var spf: SPFVerdict?
     /// The DMARC check (RFC 7489 §11.2), when one was made.
     public var dmarc: DMARCVerdict?
+    /// The ARC chain's validation (RFC 8617 §5.2), when one was made.
+    public var arc: ARCResult?
 
     public init(authservID: String, dkim: [DKIMResult]?, spf: SPFVerdict? = nil, dmarc: DMARCVerdict? = nil) {
         self.authservID = authservID
@@ -59,9 +61,38 @@ public struct AuthenticationResults: Sendable, Hashable {
             parts.append("header.from=\(Self.value(dmarc.fromDomain))")
             results.append(parts.joined(separator: " "))
         }
+        if let arc {
+            // RFC 8617 §7.2 method "arc"; the number of sets and who sealed them as a comment.
+            var parts = ["arc=\(arc.status.rawValue)"]
+            if arc.instances > 0 {
+                parts.append("(i=\(arc.instances)\(arc.sealers.isEmpty ? "" : " " + arc.sealers.joined(separator: " ")))")
+            }
+            if arc.status != .pass, let reason = arc.reason { parts.append("reason=\(Self.quoted(reason))") }
+            results.append(parts.joined(separator: " "))
+        }
         // §2.2: "none" when no method was applied at all.
         if results.isEmpty { results.append("none") }
         return "Authentication-Results: \(authservID);\r\n\t" + results.joined(separator: ";\r\n\t") + "\r\n"
+    }
+
+    /// What Tern wrote in its own Authentication-Results field of a stored message: the resinfo
+    /// after the authserv-id (unfolded), to be repeated in an ARC-Authentication-Results when the
+    /// message is forwarded, and the `arc=` status found on receipt (none when not written).
+    /// Nil when `fields` has none of Tern's (the intake removes any other claiming its name).
+    public static func own(in fields: [RawHeaderField], authservID: String) -> (results: String, arc: ARCChainStatus)? {
+        guard let field = fields.first(where: { claims($0, authservID: authservID) }),
+            let semicolon = field.value.firstIndex(of: UInt8(ascii: ";"))
+        else { return nil }
+        let resinfo = String(decoding: field.value[(semicolon + 1)...], as: UTF8.self)
+            .split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        var arc = ARCChainStatus.none
+        for result in resinfo.split(separator: ";") {
+            let trimmed = result.drop { $0 == " " }
+            guard trimmed.hasPrefix("arc=") else { continue }
+            let word = trimmed.dropFirst(4).prefix { $0.isLetter }
+            arc = ARCChainStatus(rawValue: word.lowercased()) ?? .fail
+        }
+        return (resinfo, arc)
     }
 
     /// Whether `field` is an Authentication-Results that claims to come from `authservID`:

@@ -47,27 +47,40 @@ public struct DKIMSignatureFields: Sendable, Hashable {
     public var expiration: Int64?
     /// Every tag, as parsed.
     public var tags: DKIMTagList
+    /// For an ARC-Message-Signature, its instance (`i=`, RFC 8617 §4.2.1).
+    public var instance: Int?
+
+    /// A DKIM-Signature, or an ARC-Message-Signature: RFC 8617 §4.1.2, "the same syntax and
+    /// semantics as the DKIM-Signature field", except that it has no `v=` and its `i=` is the
+    /// ARC instance, not an AUID.
+    public enum Kind: Sendable {
+        case dkimSignature
+        case arcMessageSignature
+    }
 
     /// The tags every signature carries (§3.5: "REQUIRED").
     static let required = ["v", "a", "b", "bh", "d", "h", "s"]
+    static let requiredByARC = ["i", "a", "b", "bh", "d", "h", "s"]
 
-    public init(value: some BidirectionalCollection<UInt8>) throws(Unusable) {
+    public init(value: some BidirectionalCollection<UInt8>, kind: Kind = .dkimSignature) throws(Unusable) {
         let tags: DKIMTagList
         do {
             tags = try DKIMTagList(value)
         } catch {
             throw Unusable(description: "malformed tag list: \(error.description)")
         }
-        try self.init(tags: tags)
+        try self.init(tags: tags, kind: kind)
     }
 
-    public init(tags: DKIMTagList) throws(Unusable) {
+    public init(tags: DKIMTagList, kind: Kind = .dkimSignature) throws(Unusable) {
         self.tags = tags
-        for name in Self.required where tags[name] == nil {
+        for name in kind == .dkimSignature ? Self.required : Self.requiredByARC where tags[name] == nil {
             throw Unusable(description: "no \(name)= tag")
         }
         // §3.5 v=: "MUST have the value '1'".
-        guard tags["v"] == "1" else { throw Unusable(description: "v= is not 1") }
+        if kind == .dkimSignature {
+            guard tags["v"] == "1" else { throw Unusable(description: "v= is not 1") }
+        }
         let algorithmName = Self.compact(tags["a"] ?? "").lowercased()
         guard let algorithm = Algorithm(rawValue: algorithmName) else {
             throw Unusable(description: algorithmName == "rsa-sha1" ? "rsa-sha1 is not accepted (RFC 8301)" : "unknown algorithm \(algorithmName)")
@@ -97,7 +110,11 @@ public struct DKIMSignatureFields: Sendable, Hashable {
         guard signedHeaders.contains(where: { $0.lowercased() == "from" }) else { throw Unusable(description: "h= does not sign From") }
         // §3.5 i=: "the domain part of the address MUST be the same as, or a subdomain of,
         // the value of the "d=" tag".
-        if let value = tags["i"] {
+        if kind == .arcMessageSignature {
+            guard let instance = ARCInstance.parse(tags["i"]) else { throw Unusable(description: "i= is not an ARC instance (1 to 50)") }
+            self.instance = instance
+            identity = "@\(domain)"
+        } else if let value = tags["i"] {
             let identity = Self.compact(value)
             guard let at = identity.lastIndex(of: "@") else { throw Unusable(description: "i= has no @") }
             let identityDomain = identity[identity.index(after: at)...].lowercased()

@@ -106,8 +106,8 @@ public struct DKIMSigner: Sendable {
     /// `DKIM-Signature: v=1; a=...; ...` folded before lines pass 78 characters (RFC 5322
     /// §2.1.1), long values (h= at its colons, b= and bh= anywhere: §3.5 lets FWS into both) split
     /// over continuation lines.
-    static func render(_ tags: [(String, String)]) -> [UInt8] {
-        var text = "DKIM-Signature:"
+    static func render(_ tags: [(String, String)], name: String = "DKIM-Signature") -> [UInt8] {
+        var text = "\(name):"
         var column = text.utf8.count
         for (index, (name, value)) in tags.enumerated() {
             let last = index == tags.count - 1

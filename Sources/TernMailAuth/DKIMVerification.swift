@@ -154,31 +154,12 @@ public struct DKIMVerification: Sendable {
         case .failure(let box): return outcome(box.result.result, box.result.reason)
         case .success(let found): records = found
         }
-        // §6.1.2: of several key records, any one that fits; the first reason otherwise.
-        var refusal = "no key record"
-        var chosen: (DKIMKeyRecord, DKIMPublicKey)?
-        for candidateRecord in records {
-            switch candidateRecord {
-            case .unusable(let reason):
-                refusal = reason
-            case .record(let record):
-                if record.isRevoked {
-                    refusal = "key revoked"
-                } else if !record.accepts(signature.algorithm) {
-                    refusal = "key is not for \(signature.algorithm.rawValue)"
-                } else if record.strict, Self.domain(of: signature.identity) != signature.domain {
-                    refusal = "key forbids i= in a subdomain (t=s)"
-                } else {
-                    do {
-                        chosen = (record, try DKIMPublicKey(record: record, algorithm: signature.algorithm))
-                    } catch {
-                        refusal = error.description
-                    }
-                }
-            }
-            if chosen != nil { break }
+        let record: DKIMKeyRecord
+        let key: DKIMPublicKey
+        switch Self.key(from: records, algorithm: signature.algorithm, domain: signature.domain, identity: signature.identity) {
+        case .failure(let refusal): return outcome(.permerror, refusal.reason)
+        case .success(let chosen): (record, key) = chosen
         }
-        guard let (record, key) = chosen else { return outcome(.permerror, refusal) }
         result.testing = record.testing
         result.keyBits = key.bits
         guard candidate.hasher < digests.count else { return outcome(.temperror, "the body was not read") }
@@ -196,7 +177,43 @@ public struct DKIMVerification: Sendable {
         return outcome(.pass, nil)
     }
 
-    private static func lookUp(_ name: String, resolver: some DNSResolving) async -> Result<[DKIMKeyRecordCandidate], DKIMResultBox> {
+    /// Why no key of a name's records can check a signature.
+    struct KeyRefusal: Error {
+        var reason: String
+    }
+
+    /// §6.1.2: of several key records, any one that fits the signature's algorithm (and, with
+    /// `t=s`, its `i=`); the last reason otherwise.
+    static func key(
+        from records: [DKIMKeyRecordCandidate], algorithm: DKIMSignatureFields.Algorithm, domain: String, identity: String
+    ) -> Result<(DKIMKeyRecord, DKIMPublicKey), KeyRefusal> {
+        var refusal = "no key record"
+        for candidate in records {
+            switch candidate {
+            case .unusable(let reason):
+                refusal = reason
+            case .record(let record):
+                if record.isRevoked {
+                    refusal = "key revoked"
+                } else if !record.accepts(algorithm) {
+                    refusal = "key is not for \(algorithm.rawValue)"
+                } else if record.strict, Self.domain(of: identity) != domain {
+                    refusal = "key forbids i= in a subdomain (t=s)"
+                } else {
+                    do {
+                        return .success((record, try DKIMPublicKey(record: record, algorithm: algorithm)))
+                    } catch {
+                        refusal = error.description
+                    }
+                }
+            }
+        }
+        return .failure(KeyRefusal(reason: refusal))
+    }
+
+    /// The key records at `name` (`<selector>._domainkey.<domain>`), or the result a failed
+    /// lookup gives.
+    static func lookUp(_ name: String, resolver: some DNSResolving) async -> Result<[DKIMKeyRecordCandidate], DKIMResultBox> {
         let answer: DNSAnswer<[TXTRecord]>
         do {
             answer = try await resolver.txt(name)

@@ -40,19 +40,22 @@ public struct ReceiverChecks: Sendable {
         self.dmarc = dmarc
     }
 
-    /// `verification`: the signatures, with the whole body hashed (`finishBody`). `spf`: the
+    /// `verification`: the signatures, with the whole body hashed (`finishBody`); `arc`: the
+    /// ARC chain likewise (checked with DKIM: the same keys and hashes). `spf`: the
     /// question, nil when there is none to ask (no client address). `fromDomain`: the one
     /// domain of the From: field, nil when there is not exactly one (RFC 7489 §6.6.1: DMARC
     /// does not apply). `policy`: the DMARC policy when it was looked up already. `sample`: a
     /// number in 0..<100 for `pct=`.
     public func results(
-        verification: DKIMVerification, spf: SPFQuestion?, fromDomain: String?, policy: DMARCPolicy? = nil,
-        sample: Int, now: Int64, resolver: some DNSResolving
+        verification: DKIMVerification, arc: ARCVerification? = nil, spf: SPFQuestion?, fromDomain: String?,
+        policy: DMARCPolicy? = nil, sample: Int, now: Int64, resolver: some DNSResolving
     ) async -> AuthenticationResults {
         let checksDKIM = self.checksDKIM
         async let dkim = checksDKIM ? verification.verify(now: now, resolver: resolver) : nil
         async let spfVerdict = checksSPF ? spf?.verdict(now: now, resolver: resolver) : nil
+        async let chain = checksDKIM ? arc?.verify(now: now, resolver: resolver) : nil
         var results = AuthenticationResults(authservID: authservID, dkim: await dkim, spf: await spfVerdict)
+        results.arc = await chain
         if let dmarc, let fromDomain {
             let found: DMARCPolicy
             if let policy {

@@ -30,8 +30,9 @@ final class MessageIntake {
     private(set) var message: IncomingMessage?
     /// The message's start, held until its header section is whole.
     private var held: HeldMessage?
-    /// On mx, the DKIM signatures being checked.
+    /// On mx, the DKIM signatures being checked, and the ARC chain.
     private var verification: DKIMVerification?
+    private var chain: ARCVerification?
     /// On submission, the signature being made.
     private var signing: Signing?
     /// On mx, the From: domain's DMARC policy being looked up while the message is held.
@@ -91,6 +92,7 @@ final class MessageIntake {
         message = incoming
         size = 0
         verification = nil
+        chain = nil
         signing = nil
         dmarcPolicy = nil
         pendingPolicy = nil
@@ -132,6 +134,7 @@ final class MessageIntake {
         message = nil
         held = nil
         verification = nil
+        chain = nil
         signing = nil
         pendingPolicy = nil
         dmarcPolicy = nil
@@ -228,6 +231,7 @@ final class MessageIntake {
 
     private func hashBody(_ octets: ByteBufferView) {
         verification?.updateBody(octets)
+        chain?.updateBody(octets)
         signing?.bodyHash.update(octets)
     }
 
@@ -252,6 +256,7 @@ final class MessageIntake {
                 body = RawHeaderField.split(message: content.readableBytesView).body
             }
             verification = DKIMVerification(fields: fields, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
+            chain = authentication.checksDKIM ? ARCVerification(fields: fields) : nil
         } else if case .success(let originators) = headerOriginators, let domain = originators.authors.first.flatMap(Self.domain(of:)),
             let signer = authentication.signer(domain)
         {
@@ -287,7 +292,8 @@ final class MessageIntake {
             return eventLoop.makeSucceededFuture(Authenticated())
         }
         verification.finishBody()
-        let (checked, checks) = (verification, authentication.checks)
+        chain?.finishBody()
+        let (checked, arc, checks) = (verification, chain, authentication.checks)
         let spf = IPAddress(message.trace.clientAddress).map { ip in
             SPFQuestion(
                 ip: ip, sender: message.envelope.sender.map { ($0.localPart, $0.domain) },
@@ -297,7 +303,7 @@ final class MessageIntake {
         let sample = Int.random(in: 0..<100)
         return eventLoop.makeFutureWithTask {
             var results = await checks.results(
-                verification: checked, spf: spf, fromDomain: from, policy: knownPolicy, sample: sample, now: now,
+                verification: checked, arc: arc, spf: spf, fromDomain: from, policy: knownPolicy, sample: sample, now: now,
                 resolver: resolver)
             var authenticated = Authenticated()
             if var verdict = results.dmarc {

@@ -167,7 +167,8 @@ def header_fields(data: bytes, name: str) -> list[str]:
 def auth_world(tern_factory, tmp_path):
     """NSD serving tern.test's new keys, dkimpy's keys under signed.test and b.test's MX; a
     receiving Tern for b.test on 127.0.0.7 that checks signatures; a sending Tern for tern.test
-    whose user alice submits over cleartext on loopback."""
+    whose user alice submits over cleartext on loopback, and whose mx listener takes mail for
+    fwd@tern.test, an alias of carol@b.test."""
     sender_data = tmp_path / "sender-data"
     tern_records = generate_keys(sender_data, "tern.test", "s1")
     data = dkimpy_data()
@@ -190,13 +191,18 @@ def auth_world(tern_factory, tmp_path):
     from test_auth import password_hash
     sender = tern_factory.serve(
         data_dir=sender_data,
-        listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True}],
+        listeners=[{"address": "127.0.0.1", "port": 0, "role": "submission", "cleartext_auth": True},
+                   {"address": "127.0.0.1", "port": 0, "role": "mx"}],
         config_extra=f"""[mail]
 domains = ["tern.test"]
 
 [[user]]
 address = "alice@tern.test"
 password_hash = "{password_hash("secret")}"
+
+[[alias]]
+address = "fwd@tern.test"
+to = ["carol@b.test"]
 
 [outbound]
 port = {port}
@@ -315,7 +321,7 @@ def test_authentication_results_claiming_the_receiver_are_removed(auth_world):
     # evil.test has no zone on the test's NSD, which refuses the question: a temporary error.
     assert results[0] == (f'{RECEIVER_NAME}; dkim=none; spf=temperror reason="DNS lookup of evil.test failed" '
                           'smtp.mailfrom=m@evil.test; dmarc=temperror reason="DNS lookup of _dmarc.evil.test failed" '
-                          'header.from=evil.test'), results
+                          'header.from=evil.test; arc=none'), results
 
 
 def test_spf_verdicts_agree_with_pyspf(auth_world, tmp_path):
@@ -522,3 +528,58 @@ def test_the_catcher_shows_what_a_receiver_would_find(auth_world, tern_factory, 
     assert (dmarc["Result"], dmarc["Domain"], dmarc["AppliedPolicy"], dmarc["Disposition"]) == (
         "fail", "tern.test", "reject", "reject"), dmarc
     assert "dmarc=fail (p=reject dis=reject)" in report["Header"]
+
+
+def dkimpy_arc(path: Path, records: dict[str, str], work: Path) -> str:
+    """dkimpy's ARC validation of the file: its cv (`pass`, `fail`, `none`) and why."""
+    table = work / "records.json"
+    table.write_text(json.dumps({name.lower(): text for name, text in records.items()}))
+    run = subprocess.run([PEER_PYTHON, str(DKIM_TOOL), "arc-verify", str(path), str(table)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_forwarded_mail_is_arc_sealed_and_validates_in_dkimpy(auth_world, tmp_path):
+    """RFC 8617: a stranger's message to fwd@tern.test (an alias of carol@b.test) arrives on the
+    sending Tern's mx listener, signed by dkimpy for signed.test and sent from an address
+    spf.test allows; Tern forwards it with an ARC set (i=1, cv=none) sealed for tern.test whose
+    ARC-Authentication-Results repeats what Tern found. The receiving Tern validates the chain
+    (arc=pass), and so does dkimpy's ARC validator. A message dkimpy already sealed once
+    (i=1, relay.signed.test) is validated on the way in and leaves with i=2 and cv=pass."""
+    sender, receiver, keys = auth_world["sender"], auth_world["receiver"], auth_world["keys"]
+    mx = sender.listener("mx")
+    content = message("forwarded", sender="Dee <dee@signed.test>", body="Through an alias.\r\n")
+    signed = dkimpy_sign(content, "rsa", "signed.test", keys / "test.private", "rsa-sha256", tmp_path)
+    with smtplib.SMTP(mx.host, mx.port, local_hostname="client.spf.test", timeout=30,
+                      source_address=("127.0.0.8", 0)) as client:
+        client.sendmail("a@spf.test", ["fwd@tern.test"], signed)
+    [path] = carol_files(receiver, 1)
+    data = path.read_bytes()
+    [seal] = header_fields(data, "ARC-Seal")
+    assert seal.startswith("i=1; a=rsa-sha256;") and "cv=none" in seal and "d=tern.test" in seal and "s=s1-rsa" in seal, seal
+    [aar] = header_fields(data, "ARC-Authentication-Results")
+    assert aar.startswith("i=1; mx.tern.test;") and "dkim=pass" in aar and "spf=pass smtp.mailfrom=a@spf.test" in aar, aar
+    [results] = [r for r in header_fields(data, "Authentication-Results") if r.startswith(f"{RECEIVER_NAME};")]
+    assert "arc=pass (i=1 tern.test)" in results, results
+    assert dkimpy_arc(path, auth_world["records"], tmp_path).startswith("pass"), data[:3000]
+    # The original signature survived the forwarding, and dkimpy agrees.
+    assert "dkim=pass" in results and "header.d=signed.test" in results
+
+    # An earlier hop, sealed by dkimpy: its Authentication-Results for relay.signed.test.
+    hop = (b"Authentication-Results: relay.signed.test; spf=pass smtp.mailfrom=a@spf.test\r\n"
+           + message("second hop", sender="Dee <dee@signed.test>", body="Twice forwarded.\r\n"))
+    unsealed = tmp_path / "hop.eml"
+    unsealed.write_bytes(hop)
+    run = subprocess.run([PEER_PYTHON, str(DKIM_TOOL), "arc-seal", str(unsealed), "rsa", "signed.test",
+                          str(keys / "test.private"), "relay.signed.test"], capture_output=True)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    with smtplib.SMTP(mx.host, mx.port, local_hostname="client.spf.test", timeout=30,
+                      source_address=("127.0.0.8", 0)) as client:
+        client.sendmail("a@spf.test", ["fwd@tern.test"], run.stdout)
+    second = next(p for p in carol_files(receiver, 2) if b"Subject: second hop" in p.read_bytes())
+    data = second.read_bytes()
+    seals = header_fields(data, "ARC-Seal")
+    assert len(seals) == 2 and any(s.startswith("i=2;") and "cv=pass" in s and "d=tern.test" in s for s in seals), seals
+    [results] = [r for r in header_fields(data, "Authentication-Results") if r.startswith(f"{RECEIVER_NAME};")]
+    assert "arc=pass (i=2 signed.test tern.test)" in results, results
+    assert dkimpy_arc(second, auth_world["records"], tmp_path).startswith("pass"), data[:4000]

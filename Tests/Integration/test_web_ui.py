@@ -48,8 +48,8 @@ def test_list_updates_live_and_html_is_sandboxed(tern_factory, tmp_path):
     assert report["rows_after"] == 1, report
     assert screenshot.stat().st_size > 10_000
     # Unsigned, and DNS unreachable: no signature, SPF and DMARC a temporary error.
-    assert report["auth_headings"] == ["DKIM", "SPF", "DMARC", "Authentication-Results"], report
-    assert report["auth_verdicts"] == ["temperror", "temperror"], report
+    assert report["auth_headings"] == ["DKIM", "SPF", "DMARC", "ARC", "Authentication-Results"], report
+    assert report["auth_verdicts"] == ["temperror", "temperror", "none"], report
     assert report["auth_results"].startswith("Authentication-Results: mx.tern.test;") and "dkim=none" in report["auth_results"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(screenshot, ARTIFACTS / "web-ui.png")

@@ -143,7 +143,7 @@ extension WebPage {
             if (m.ListUnsubscribe.Links.length) parts.push(el("p", { text: `List-Unsubscribe: ${m.ListUnsubscribe.Links.join(", ")}` }));
             body.replaceChildren(...parts);
           } else if (key === "auth") {
-            body.replaceChildren(el("p", { text: "Checking DKIM, SPF and DMARC through DNS…" }));
+            body.replaceChildren(el("p", { text: "Checking DKIM, SPF, DMARC and ARC through DNS…" }));
             let a;
             try {
               a = await (await api(`/api/v1/message/${id}/authentication`)).json();
@@ -168,6 +168,9 @@ extension WebPage {
             if (a.DMARC) parts.push(el("h3", { text: "DMARC" }), el("table", { class: "plain" },
               head("Result", "From domain", "Policy", "Disposition", "Why"),
               row(verdict(a.DMARC.Result), a.DMARC.Domain, a.DMARC.AppliedPolicy, a.DMARC.Disposition, a.DMARC.Reason)));
+            if (a.ARC) parts.push(el("h3", { text: "ARC" }), el("table", { class: "plain" },
+              head("Result", "Sets", "Sealed by", "Why"),
+              row(verdict(a.ARC.Result), a.ARC.Instances, a.ARC.Sealers.join(", "), a.ARC.Reason)));
             parts.push(el("h3", { text: "Authentication-Results" }), el("pre", { text: a.Header }));
             body.replaceChildren(...parts);
           }

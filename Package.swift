@@ -416,7 +416,7 @@ let package = Package(
         .testTarget(
             name: "TernAppTests",
             dependencies: [
-                "TernApp", "TernSMTPServer", "TernDirectory", "TernMail", "TernQueue", "TernStore",
+                "TernApp", "TernSMTPServer", "TernDirectory", "TernMail", "TernMailAuth", "TernQueue", "TernStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

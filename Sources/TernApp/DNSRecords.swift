@@ -54,7 +54,11 @@ public enum DNSRecords {
 
     /// The records for `domain` on a server configured as `configuration`, with the DKIM keys
     /// in the data directory.
-    public static func plan(domain: String, configuration: TernConfiguration, dataDirectory: String) -> [Record] {
+    /// Replaced keys past their day are left out (`retiredKeys` names them).
+    public static func plan(
+        domain: String, configuration: TernConfiguration, dataDirectory: String, today: String? = nil
+    ) -> [Record] {
+        let today = today ?? DKIMKeyring.day(Date())
         let domain = domain.lowercased()
         let host = configuration.hostname.lowercased() + "."
         var records = [
@@ -63,11 +67,16 @@ public enum DNSRecords {
                 name: "\(domain).", kind: .txt, data: "v=spf1 mx -all",
                 purpose: "SPF: the MX hosts, this one, may send for \(domain) (RFC 7208)"),
         ]
-        for key in DKIMKeyring.publishedKeys(domain: domain, dataDirectory: dataDirectory) {
-            records.append(
-                Record(
-                    name: "\(key.selector)._domainkey.\(domain).", kind: .txt, data: key.record,
-                    purpose: key.signing ? "DKIM key \(key.selector), signing (RFC 6376)" : "DKIM key \(key.selector), retired: keep it published a while"))
+        for key in DKIMKeyring.publishedKeys(domain: domain, dataDirectory: dataDirectory) where !key.isExpired(today: today) {
+            let purpose: String
+            if key.signing {
+                purpose = "DKIM key \(key.selector), signing (RFC 6376)"
+            } else if let until = key.publishUntil {
+                purpose = "DKIM key \(key.selector), replaced: keep it published until \(until)"
+            } else {
+                purpose = "DKIM key \(key.selector), replaced: keep it published a while"
+            }
+            records.append(Record(name: "\(key.selector)._domainkey.\(domain).", kind: .txt, data: key.record, purpose: purpose))
         }
         records.append(
             Record(
@@ -133,7 +142,8 @@ extension DNSRecords {
     public static func report(domain: String, configuration: TernConfiguration, dataDirectory: String, checking: Bool) async throws
         -> String
     {
-        let records = plan(domain: domain, configuration: configuration, dataDirectory: dataDirectory)
+        let today = DKIMKeyring.day(Date())
+        let records = plan(domain: domain, configuration: configuration, dataDirectory: dataDirectory, today: today)
         var statuses = [Status](repeating: .unknown, count: records.count)
         if checking {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -156,6 +166,11 @@ extension DNSRecords {
             lines.append("")
             lines.append("; \(record.purpose)" + (checking ? " [\(status.rawValue)]" : ""))
             lines.append(record.zoneLine)
+        }
+        for key in DKIMKeyring.publishedKeys(domain: domain, dataDirectory: dataDirectory) where key.isExpired(today: today) {
+            lines.append("")
+            lines.append(
+                "; DKIM key \(key.selector) was to stay published until \(key.publishUntil ?? ""): remove \(key.selector)._domainkey.\(domain.lowercased()). from DNS")
         }
         return lines.joined(separator: "\n") + "\n"
     }

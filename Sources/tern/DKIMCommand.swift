@@ -15,8 +15,9 @@ struct DKIM: ParsableCommand {
             discussion: """
                 The keys go to <data_dir>/dkim/DOMAIN/ (mode 0600) under the selectors \
                 SELECTOR-ed and SELECTOR-rsa, and become the domain's signing keys once Tern \
-                restarts. Keys made before stay on disk: keep their records published until mail \
-                signed with them has been read. Publish the new records before restarting.
+                restarts. Keys made before stay on disk, and their records are to stay published \
+                for --keep-old days (tern dns-records lists them until then). Publish the new \
+                records before restarting.
                 """)
 
         @OptionGroup var location: Queue.Location
@@ -24,12 +25,16 @@ struct DKIM: ParsableCommand {
         @Option(name: .long, help: "The selector's stem (default: t and the year and month, as t202612).")
         var selector: String?
         @Option(name: .customLong("rsa-bits"), help: "The RSA key's size: 2048, 3072 or 4096.") var rsaBits = 2048
+        @Option(name: .customLong("keep-old"), help: "Days the records of the keys replaced stay published (0 to 3650).")
+        var keepOld = DKIMKeyring.defaultRetirementDays
 
         func run() throws {
             let stem = selector ?? Self.defaultSelector(Date())
             do {
+                guard (0...3650).contains(keepOld) else { fail("tern dkim generate: --keep-old must be 0 to 3650 days") }
                 let keys = try DKIMKeyring.generate(
-                    domain: domain, selector: stem, rsaBits: rsaBits, dataDirectory: try location.dataDirectory())
+                    domain: domain, selector: stem, rsaBits: rsaBits, dataDirectory: try location.dataDirectory(),
+                    keepOldDays: keepOld)
                 for key in keys {
                     print("; \(key.path)")
                     print(key.zoneLine)

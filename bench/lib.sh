@@ -6,6 +6,8 @@ BENCH_RCPT=bench@$BENCH_DOMAIN        # its one mailbox
 POSTFIX_PORT=${POSTFIX_PORT:-2525}
 TERN_PORT=${TERN_PORT:-2630}          # Tern as configured by default: [storage] sync = "filesystem"
 TERN_FILE_PORT=${TERN_FILE_PORT:-2632}  # Tern with sync = "file": every file synced on its own
+TERN_DKIM_PORT=${TERN_DKIM_PORT:-2634}  # Tern signing what it relays (the signing scenario)
+SIGNING_DOMAIN=client.test            # smtp-source's From: domain, which tern-dkim has keys for
 SINK_PORT=${SINK_PORT:-2631}          # smtp-sink as an inbound peer
 RELAY_SINK_PORT=${RELAY_SINK_PORT:-2641}  # smtp-sink as the outbound MX
 DNS_PORT=${DNS_PORT:-2653}
@@ -102,16 +104,19 @@ sink_start() { # port [max-connections]
 }
 sink_stop() { [ -n "${sink_pid:-}" ] || return 0; kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; }
 
-# Builds the release binary and sets `tern_bin` to it.
+# Builds the release binary and sets `tern_bin` to it; BENCH_TERN_BIN names one built already
+# (a release build in another scratch path).
 tern_build() {
+  if [ -n "${BENCH_TERN_BIN:-}" ]; then tern_bin=$BENCH_TERN_BIN; return; fi
   echo "building tern (release)..." >&2
   swift build -c release --product tern >&2
   tern_bin="$(swift build -c release --show-bin-path)/tern"
 }
 
-# The two Tern instances: "tern" (the default, sync = "filesystem") and "tern-file".
-tern_port() { case $1 in tern) echo "$TERN_PORT" ;; tern-file) echo "$TERN_FILE_PORT" ;; esac; }
-tern_sync() { case $1 in tern) echo filesystem ;; tern-file) echo file ;; esac; }
+# The Tern instances: "tern" (the default, sync = "filesystem"), "tern-file", and "tern-dkim"
+# ("tern" with DKIM keys for $SIGNING_DOMAIN, so it signs the mail it relays from there).
+tern_port() { case $1 in tern) echo "$TERN_PORT" ;; tern-file) echo "$TERN_FILE_PORT" ;; tern-dkim) echo "$TERN_DKIM_PORT" ;; esac; }
+tern_sync() { case $1 in tern|tern-dkim) echo filesystem ;; tern-file) echo file ;; esac; }
 tern_data() { echo "$work/$1-data"; }
 
 # Writes the configuration of Tern instance $1 into $work/$1.toml: serve mode (the MTA path: 250
@@ -168,8 +173,11 @@ EOF
 }
 
 # Starts Tern instance $1 on an empty data directory; its pid goes to $work/$1.pid.
-tern_start() { # tern|tern-file
+tern_start() { # tern|tern-file|tern-dkim
   rm -rf "$(tern_data "$1")"
+  if [ "$1" = tern-dkim ]; then
+    "$tern_bin" dkim generate "$SIGNING_DOMAIN" --selector bench --data "$(tern_data "$1")" >/dev/null
+  fi
   (ulimit -n 20000 2>/dev/null || true; exec "$tern_bin" serve --config "$work/$1.toml") \
     >"$work/$1.stdout" 2>"$work/$1.stderr" &
   echo $! > "$work/$1.pid"
@@ -188,7 +196,7 @@ tern_stop() { # tern|tern-file
 }
 tern_maildir_count() { ls -f "$(tern_data "$1")/mailboxes/$BENCH_DOMAIN/bench/new" 2>/dev/null | grep -vc '^\.' || true; }
 tern_queue_size() { find "$(tern_data "$1")/spool/queue" -name '*.json' 2>/dev/null | wc -l; }
-maildir_count() { case $1 in tern|tern-file) tern_maildir_count "$1" ;; postfix) postfix_maildir_count ;; esac; }
+maildir_count() { case $1 in tern|tern-file|tern-dkim) tern_maildir_count "$1" ;; postfix) postfix_maildir_count ;; esac; }
 
 # One smtp-source run; prints messages per second (0 when it failed).
 smtp_source_rate() { # target sessions messages size [flags...]

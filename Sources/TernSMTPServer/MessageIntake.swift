@@ -13,7 +13,7 @@ import TernStore
 /// first: on the submission roles, so that what RFC 6409 §8 allows can be added in front
 /// (Message-ID, Date) and From:/Sender: checked against the user (§8.1) before the commit; with
 /// mail authentication on, so that the DKIM signatures can be read (mx) or the header signed
-/// (submission). The body is then hashed as it streams by, and at its end the DKIM-Signature or
+/// (submission, and mail from the clients mx trusts). The body is then hashed as it streams by, and at its end the DKIM-Signature or
 /// the Authentication-Results field is handed to the store to go in front of the message.
 ///
 /// When DMARC's quarantine files into Junk, the From: domain's policy is looked up as soon as
@@ -96,7 +96,7 @@ final class MessageIntake {
         signing = nil
         dmarcPolicy = nil
         pendingPolicy = nil
-        if fixesSubmissions || authenticates {
+        if fixesSubmissions || authenticates(trusted: trusted) {
             held = HeldMessage(message: incoming, prefix: prefix, content: allocator.buffer(capacity: 0))
         } else {
             writer = endpoint.store.begin(incoming, prefix: prefix, on: eventLoop)
@@ -185,7 +185,8 @@ final class MessageIntake {
     /// decide its folder (mx, DMARC on, quarantine to Junk, one From: domain). Returns whether
     /// it did; the held message then opens when the lookup completes (or at the message's end).
     private func lookUpPolicy(eventLoop: any EventLoop) -> Bool {
-        guard endpoint.role == .mx, let authentication = endpoint.authentication, authentication.quarantinesToJunk,
+        guard endpoint.role == .mx, message?.trace.trusted == false, let authentication = endpoint.authentication,
+            authentication.quarantinesToJunk,
             let dmarc = authentication.dmarc, let resolver = authentication.resolver, !headerTooLong,
             let from = singleFromDomain
         else { return false }
@@ -218,11 +219,12 @@ final class MessageIntake {
         return domains.count == 1 ? domains.first : nil
     }
 
-    /// Whether the header is read for mail authentication: DKIM checks on mx, signing on
-    /// submission.
-    private var authenticates: Bool {
+    /// Whether the header is read for mail authentication: signing on submission and for the
+    /// clients mx trusts (relay networks: an application server sending as a local domain, as
+    /// OpenDKIM signs for its InternalHosts), checks on mx.
+    private func authenticates(trusted: Bool) -> Bool {
         guard let authentication = endpoint.authentication else { return false }
-        return endpoint.role != .mx || authentication.resolver != nil
+        return endpoint.role != .mx || trusted || authentication.resolver != nil
     }
 
     private static func domain(of address: String) -> String? {
@@ -235,15 +237,18 @@ final class MessageIntake {
         signing?.bodyHash.update(octets)
     }
 
-    /// Reads what mail authentication needs from the whole header section: on mx, the DKIM
+    /// Reads what mail authentication needs from the whole header section: on submission, and
+    /// from a trusted client on mx, the signer for the From: domain; on mx otherwise, the DKIM
     /// signatures to check, after removing any Authentication-Results that claims to be Tern's
-    /// (RFC 8601 §5); on submission, the signer for the From: domain. Returns the held content,
-    /// rewritten when a field was removed.
-    private func startAuthentication(content: ByteBuffer, prefix: ByteBuffer) -> ByteBuffer {
-        guard let authentication = endpoint.authentication, authenticates, !headerTooLong else { return content }
+    /// (RFC 8601 §5). Returns the held content, rewritten when a field was removed.
+    private func startAuthentication(content: ByteBuffer, prefix: ByteBuffer, trusted: Bool) -> ByteBuffer {
+        guard let authentication = endpoint.authentication, authenticates(trusted: trusted), !headerTooLong else { return content }
         var content = content
         var (header, body) = RawHeaderField.split(message: content.readableBytesView)
-        if endpoint.role == .mx {
+        let signer = (try? headerOriginators.get())?.authors.first.flatMap(Self.domain(of:)).flatMap { authentication.signer($0.lowercased()) }
+        if endpoint.role != .mx || trusted, let signer {
+            signing = Signing(signer: signer, header: Array(prefix.readableBytesView) + Array(header))
+        } else if endpoint.role == .mx, authentication.resolver != nil {
             var fields = RawHeaderField.fields(of: header)
             let claimed = { (field: RawHeaderField) in AuthenticationResults.claims(field, authservID: authentication.authservID) }
             if fields.contains(where: claimed) {
@@ -257,10 +262,6 @@ final class MessageIntake {
             }
             verification = DKIMVerification(fields: fields, limit: authentication.checksDKIM ? authentication.signatureLimit : 0)
             chain = authentication.checksDKIM ? ARCVerification(fields: fields) : nil
-        } else if case .success(let originators) = headerOriginators, let domain = originators.authors.first.flatMap(Self.domain(of:)),
-            let signer = authentication.signer(domain)
-        {
-            signing = Signing(signer: signer, header: Array(prefix.readableBytesView) + Array(header))
         }
         hashBody(body)
         return content
@@ -351,7 +352,7 @@ final class MessageIntake {
                 prefix.writeString("Date: \(MessageDate.format(secondsSince1970: held.message.trace.receivedAt))\r\n")
             }
         }
-        let content = startAuthentication(content: held.content, prefix: prefix)
+        let content = startAuthentication(content: held.content, prefix: prefix, trusted: held.message.trace.trusted)
         let writer = endpoint.store.begin(held.message, prefix: prefix, on: eventLoop)
         writer.append(content)
         self.writer = writer

@@ -168,7 +168,7 @@ def auth_world(tern_factory, tmp_path):
     """NSD serving tern.test's new keys, dkimpy's keys under signed.test and b.test's MX; a
     receiving Tern for b.test on 127.0.0.7 that checks signatures; a sending Tern for tern.test
     whose user alice submits over cleartext on loopback, and whose mx listener takes mail for
-    fwd@tern.test, an alias of carol@b.test."""
+    fwd@tern.test, an alias of carol@b.test, and relays for 127.0.0.13 (an application server)."""
     sender_data = tmp_path / "sender-data"
     tern_records = generate_keys(sender_data, "tern.test", "s1")
     data = dkimpy_data()
@@ -195,6 +195,7 @@ def auth_world(tern_factory, tmp_path):
                    {"address": "127.0.0.1", "port": 0, "role": "mx"}],
         config_extra=f"""[mail]
 domains = ["tern.test"]
+relay_networks = ["127.0.0.13/32"]
 
 [[user]]
 address = "alice@tern.test"
@@ -583,3 +584,22 @@ def test_forwarded_mail_is_arc_sealed_and_validates_in_dkimpy(auth_world, tmp_pa
     [results] = [r for r in header_fields(data, "Authentication-Results") if r.startswith(f"{RECEIVER_NAME};")]
     assert "arc=pass (i=2 signed.test tern.test)" in results, results
     assert dkimpy_arc(second, auth_world["records"], tmp_path).startswith("pass"), data[:4000]
+
+
+def test_mail_relayed_for_a_trusted_network_is_signed(auth_world, tmp_path):
+    """An application server in the sending Tern's relay networks (127.0.0.13) hands it mail
+    from app@tern.test on its mx listener, without logging in: Tern signs it as it signs what
+    users submit (as OpenDKIM signs for its InternalHosts), and checks nothing of its own
+    network's mail. The receiving Tern and dkimpy pass both signatures."""
+    sender, receiver = auth_world["sender"], auth_world["receiver"]
+    mx = sender.listener("mx")
+    with smtplib.SMTP(mx.host, mx.port, local_hostname="app.tern.test", timeout=30,
+                      source_address=("127.0.0.13", 0)) as client:
+        client.sendmail("app@tern.test", ["carol@b.test"], message("from the app", sender="App <app@tern.test>"))
+    [path] = carol_files(receiver, 1)
+    data = path.read_bytes()
+    assert len(header_fields(data, "DKIM-Signature")) == 2
+    [results] = header_fields(data, "Authentication-Results")
+    assert results.startswith(f"{RECEIVER_NAME};") and "dmarc=pass" in results, results
+    assert sorted(re.findall(r"dkim=(\w+)[^;]*header\.d=tern\.test", results)) == ["pass", "pass"], results
+    assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]

@@ -221,16 +221,23 @@ def carol_files(receiver, count: int) -> list[Path]:
     return wait_for_files(receiver.data_dir / "mailboxes" / "b.test" / "carol", count, timeout=30)
 
 
-def test_tern_signs_submissions_and_a_second_tern_verifies_them(auth_world, tmp_path):
-    """Alice's message leaves with an Ed25519 and an RSA signature of tern.test; the receiving
-    Tern finds both keys through NSD and writes dkim=pass for each; dkimpy agrees."""
-    sender, receiver = auth_world["sender"], auth_world["receiver"]
-    content = message("signed lunch", sender="Alice <alice@tern.test>",
+def alice_sends_to_carol(auth_world, subject: str) -> Path:
+    """Alice submits a message to carol@b.test (a body with trailing white space and empty
+    lines, which relaxed canonicalization must get right); the file it became at carol's."""
+    sender = auth_world["sender"]
+    content = message(subject, sender="Alice <alice@tern.test>",
                       body="Lunch at noon?\r\n\r\n  Trailing space and an empty line follow.  \r\n\r\n")
     with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
         client.login("alice@tern.test", "secret")
         client.sendmail("alice@tern.test", ["carol@b.test"], content)
-    [path] = carol_files(receiver, 1)
+    [path] = carol_files(auth_world["receiver"], 1)
+    return path
+
+
+def test_tern_signs_submissions_and_a_second_tern_verifies_them(auth_world, tmp_path):
+    """Alice's message leaves with an Ed25519 and an RSA signature of tern.test; the receiving
+    Tern finds both keys through NSD and writes dkim=pass for each; dkimpy agrees."""
+    path = alice_sends_to_carol(auth_world, "signed lunch")
     data = path.read_bytes()
     signatures = header_fields(data, "DKIM-Signature")
     assert len(signatures) == 2, data[:2000]
@@ -254,13 +261,8 @@ def test_opendkim_verifies_what_tern_signs(auth_world, tmp_path):
     OpenDKIM 2.11 supports) and rsa-sha256. The delivered file with its body changed fails both.
     opendkim-testkey (RSA keys only) finds the s1-rsa record and says it matches the private key
     `tern dkim generate` wrote; dkimpy's key does not match it."""
-    sender, receiver = auth_world["sender"], auth_world["receiver"]
-    content = message("checked by opendkim", sender="Alice <alice@tern.test>",
-                      body="Lunch at noon?\r\n\r\n  Trailing space and an empty line follow.  \r\n\r\n")
-    with smtplib.SMTP(sender.host, sender.port, timeout=30) as client:
-        client.login("alice@tern.test", "secret")
-        client.sendmail("alice@tern.test", ["carol@b.test"], content)
-    [path] = carol_files(receiver, 1)
+    sender = auth_world["sender"]
+    path = alice_sends_to_carol(auth_world, "checked by opendkim")
     # A copy: `opendkim -t` takes a comma-separated list, and the Maildir name has ",S=<size>".
     delivered, changed = tmp_path / "delivered.eml", tmp_path / "changed.eml"
     data = path.read_bytes()

@@ -136,6 +136,19 @@ extension QueueManagerTests {
         try await group.shutdownGracefully()
     }
 
+    /// Sends alice's first message, which the queue delivers and so opens her mailbox, then
+    /// stops the queue's scheduler: what comes after is delivered as it arrives or not at all.
+    private func openAlicesMailbox(_ manager: QueueManager, on loop: any EventLoop) async throws {
+        let alice = "\(directory)/mailboxes/example.test/alice"
+        let runner = Task { try await manager.run() }
+        try await send(incoming(["alice@example.test"]), to: manager, on: loop)
+        for _ in 0..<200 where !files("\(directory)/spool/queue").isEmpty || files("\(alice)/new").isEmpty {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        runner.cancel()
+        _ = await runner.result
+    }
+
     private func files(_ path: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
     }
@@ -145,17 +158,9 @@ extension QueueManagerTests {
         try await withLocalQueue { manager, loop in
             let alice = "\(directory)/mailboxes/example.test/alice"
             let queue = "\(directory)/spool/queue"
-
-            // The mailbox's first message is queued; its delivery opens the mailbox.
-            let runner = Task { try await manager.run() }
-            try await send(incoming(["alice@example.test"]), to: manager, on: loop)
-            for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
-                try await Task.sleep(for: .milliseconds(25))
-            }
+            try await openAlicesMailbox(manager, on: loop)
             #expect(files("\(alice)/new").count == 1)
             // With the scheduler stopped, only a direct delivery can put a message in the mailbox.
-            runner.cancel()
-            _ = await runner.result
 
             let direct = incoming(["alice@example.test"])
             try await send(direct, to: manager, on: loop)
@@ -194,14 +199,7 @@ extension QueueManagerTests {
         try await withLocalQueue { manager, loop in
             let alice = "\(directory)/mailboxes/example.test/alice"
             let queue = "\(directory)/spool/queue"
-            // Alice's mailbox is open (its first message came through the queue).
-            let runner = Task { try await manager.run() }
-            try await send(incoming(["alice@example.test"]), to: manager, on: loop)
-            for _ in 0..<200 where !files(queue).isEmpty || files("\(alice)/new").isEmpty {
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            runner.cancel()
-            _ = await runner.result
+            try await openAlicesMailbox(manager, on: loop)
 
             var quarantined = incoming(["alice@example.test"])
             quarantined.awaitsFiling = true

@@ -26,7 +26,9 @@ TARGETS = {
     ("end to end 10KB into Maildir", "msgs_per_s"): ("≥ 3× Postfix", lambda m: ratio(m, "postfix") >= 3),
     ("outbound relay 10KB, 100 domains", "msgs_per_s"): ("≥ 3× Postfix", lambda m: ratio(m, "postfix") >= 3),
     # Issue 18: signing what it relays costs Tern at most 10 % of its rate.
-    ("outbound relay 10KB, 100 domains, DKIM", "msgs_per_s"):
+    ("outbound relay 10KB, 100 domains, DKIM: accepting", "msgs_per_s"):
+        ("signing ≥ 0.9× unsigned", lambda m: m["tern-dkim"] / m["tern"] >= 0.9),
+    ("outbound relay 10KB, 100 domains, DKIM: delivering", "msgs_per_s"):
         ("signing ≥ 0.9× unsigned", lambda m: m["tern-dkim"] / m["tern"] >= 0.9),
     ("latency 10KB, 20 sessions", "p99_ms"): ("Tern ≤ 50 ms", lambda m: m["tern"] <= 50),
     ("idle connections", "greeted"): ("10,000 held", lambda m: m["tern"] >= 10000),

@@ -7,7 +7,8 @@ extension ConfigurationLoader {
     static func catcher(_ reader: Reader, into configuration: inout TernConfiguration) throws(ConfigurationError) {
         if let section = try reader.table("catcher") {
             try reader.rejectUnknown(
-                in: section, allowed: ["http", "http_idle_timeout", "max_messages", "max_age", "release"], prefix: "catcher.")
+                in: section, allowed: ["http", "http_idle_timeout", "max_messages", "max_age", "release", "allowed_hosts"],
+                prefix: "catcher.")
             if let releaseValue = section["release"] {
                 guard let releaseTable = releaseValue.table else {
                     throw ConfigurationError(key: "catcher.release", problem: "must be a table ([catcher.release])")
@@ -29,6 +30,9 @@ extension ConfigurationLoader {
                 }
                 configuration.http = .init(address: host, port: port)
             }
+        }
+        for (index, host) in try reader.strings("catcher.allowed_hosts").enumerated() {
+            configuration.catcher.allowedHosts.append(try allowedHost(host, key: "catcher.allowed_hosts[\(index)]"))
         }
         if let maximum = try reader.int("catcher.max_messages") {
             guard maximum >= 0 else {
@@ -79,6 +83,23 @@ extension ConfigurationLoader {
         return .init(
             host: host, port: port, security: security, username: username, password: password,
             allowedDomains: allowedDomains, tlsVerify: verify, tlsCAFile: caFile)
+    }
+
+    /// A host name the catcher may be reached by: letters, digits, hyphens, underscores and dots,
+    /// lower-cased, as `Host` would carry it.
+    public static func allowedHost(_ name: String, key: String) throws(ConfigurationError) -> String {
+        let host = name.lowercased()
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...253).contains(host.utf8.count),
+            labels.allSatisfy({ label in
+                (1...63).contains(label.utf8.count) && label.utf8.allSatisfy { octet in
+                    (0x30...0x39).contains(octet) || (0x61...0x7A).contains(octet) || octet == UInt8(ascii: "-") || octet == UInt8(ascii: "_")
+                }
+            })
+        else {
+            throw ConfigurationError(key: key, problem: "'\(name)' is not a host name")
+        }
+        return host
     }
 
     /// Why the catcher's web UI and API listen on loopback only: they have no authentication

@@ -246,6 +246,9 @@ public struct TernConfiguration: Sendable {
         public var httpIdleTimeout = TimeAmount.seconds(30)
         /// `[catcher.release]`: the SMTP server caught messages may be sent on through.
         public var release: Release?
+        /// Host names (lower case) the web UI and API may be reached by besides the loopback
+        /// addresses and `localhost`: an /etc/hosts alias, a container's service name.
+        public var allowedHosts: [String] = []
 
         public struct Release: Sendable, Hashable {
             public var host: String

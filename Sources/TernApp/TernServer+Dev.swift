@@ -87,6 +87,7 @@ extension TernServer {
         let server = CatcherHTTP.service(
             catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
             authentication: try catcherAuthentication(environment, logger: httpLogger),
+            allowedHosts: settings.allowedHosts,
             idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
         ) { port in
             announce("tern: web UI and API on http://\(host):\(port)")

@@ -28,13 +28,13 @@ public enum CatcherHTTP {
 
     public static func service(
         catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
-        release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil,
+        release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil, allowedHosts: [String] = [],
         idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: NoSniff())
-        router.add(middleware: LocalOnly())
+        router.add(middleware: LocalOnly(allowedHosts: Set(allowedHosts.map { $0.lowercased() })))
         var routes = Routes(router)
         self.routes(&routes, catcher: catcher)
         releaseRoute(&routes, catcher: catcher, release: release)

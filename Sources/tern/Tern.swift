@@ -54,6 +54,11 @@ struct Dev: AsyncParsableCommand {
     var http: String?
 
     @Option(
+        name: .customLong("http-allow-host"),
+        help: "A host name the web UI and API may be reached by besides 127.0.0.1, [::1] and localhost (repeatable).")
+    var httpAllowHosts: [String] = []
+
+    @Option(
         name: .long,
         help: "Where IMAP listens, ADDRESS:PORT (default 127.0.0.1:1143), or off. Any login reads its catcher inbox.")
     var imap: String?
@@ -99,6 +104,13 @@ struct Dev: AsyncParsableCommand {
             } else {
                 guard let listener = parseAddress(http) else { fail("--http: expected ADDRESS:PORT or off, got '\(http)'") }
                 configuration.http = .init(address: listener.address, port: listener.port)
+            }
+        }
+        for host in httpAllowHosts {
+            do {
+                configuration.catcher.allowedHosts.append(try ConfigurationLoader.allowedHost(host, key: "--http-allow-host"))
+            } catch {
+                fail(error.description)
             }
         }
         try await serve(configuration, mode: .dev)

@@ -392,6 +392,39 @@ def test_pages_elsewhere_cannot_use_the_catcher(catcher):
     assert get_json(catcher, "/api/v1/messages")["total"] == 1 and get_json(catcher, "/api/v1/messages")["unread"] == 1
 
 
+def test_allowed_host_names_reach_the_catcher(tern_factory):
+    """Issue 19: a catcher reached by a name (an /etc/hosts alias, a docker-compose service)
+    answers when the name is allowed, from the configuration or from --http-allow-host, and
+    without the name the 421 says how to allow it. Any other name is still refused."""
+    import http.client
+    from urllib.parse import urlparse
+    server = tern_factory.dev(config_extra='[catcher]\nallowed_hosts = ["Tern.Test"]\n',
+                              args=["--http-allow-host", "mailpit"])
+    where = urlparse(server.http_url)
+
+    def get(host: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        connection.request("GET", "/api/v1/messages", headers={"Host": host})
+        response = connection.getresponse()
+        result = (response.status, response.read())
+        connection.close()
+        return result
+
+    assert get(f"tern.test:{where.port}")[0] == 200
+    assert get("TERN.TEST")[0] == 200
+    assert get(f"mailpit:{where.port}")[0] == 200
+    status, body = get(f"evil.example:{where.port}")
+    assert status == 421
+    assert b'allowed_hosts = ["evil.example"]' in body and b"--http-allow-host evil.example" in body, body
+    assert get(f"tern.test.evil.example:{where.port}")[0] == 421
+    # Without the configuration, the same name is refused.
+    plain = tern_factory.dev()
+    connection = http.client.HTTPConnection(urlparse(plain.http_url).hostname, urlparse(plain.http_url).port, timeout=10)
+    connection.request("GET", "/api/v1/messages", headers={"Host": "tern.test"})
+    assert connection.getresponse().status == 421
+    connection.close()
+
+
 def test_release_over_starttls_with_auth(tern_factory, peers, tmp_path):
     """Release to a relay that wants STARTTLS and AUTH (the usual submission server), with the
     password read from password_file: the peer sees TLS and the login, and the password is

@@ -80,6 +80,8 @@ struct ConfigurationTests {
         ("[limits]\nmessage_size = 9223372036854775807", "limits.message_size"),
         ("[queue]\nconcurrency = 1099511627777", "queue.concurrency"),
         ("[dmarc]\nquarantine = \"spam\"", "dmarc.quarantine"),
+        ("[catcher]\nallowed_hosts = [\"tern test\"]", "catcher.allowed_hosts[0]"),
+        ("[catcher]\nallowed_hosts = \"tern.test\"", "catcher.allowed_hosts"),
     ])
     func errors(text: String, key: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text) }
@@ -137,6 +139,13 @@ struct ConfigurationTests {
         } catch {
             #expect(error.key == key)
         }
+    }
+
+    @Test("[catcher] allowed_hosts: host names, lower-cased")
+    func allowedHosts() throws {
+        let catcher = try ConfigurationLoader.parse("[catcher]\nallowed_hosts = [\"Tern.Test\", \"mailpit\", \"web_1\"]\n").catcher
+        #expect(catcher.allowedHosts == ["tern.test", "mailpit", "web_1"])
+        #expect(try ConfigurationLoader.parse("").catcher.allowedHosts.isEmpty)
     }
 
     @Test("[dmarc]: quarantine to Junk by default, or to INBOX")

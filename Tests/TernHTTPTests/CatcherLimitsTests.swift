@@ -179,3 +179,22 @@ struct ReleaseTests {
         #expect(!APIRelease.isAddress(address))
     }
 }
+
+@Suite("LocalOnly: the names the catcher answers to")
+struct LocalOnlyTests {
+    typealias Guard = LocalOnly<BasicRequestContext>
+
+    @Test("loopback addresses and localhost always; other names only when allowed, port and case aside")
+    func names() {
+        for local in ["127.0.0.1:8025", "[::1]:8025", "localhost", "app.localhost:8025"] {
+            #expect(Guard.isLocalName(local), "\(local)")
+        }
+        let allowing = Guard(allowedHosts: ["tern.test", "mailpit"])
+        #expect(allowing.allows("tern.test:8025") && allowing.allows("TERN.TEST") && allowing.allows("mailpit"))
+        #expect(!allowing.allows("tern.test.evil.example") && !allowing.allows("evil.example:8025"))
+        #expect(!Guard().allows("tern.test"))
+        // What the 421 names: the host, without port, and nothing a header could smuggle in.
+        #expect(Guard.hostName("Tern.Test:8025") == "tern.test")
+        #expect(Guard.hostName("evil\"]; x=\"y") == "evilxy")
+    }
+}

@@ -63,6 +63,7 @@ package enum FuzzTargets {
         MailAuthTargets.spf,
         CatcherTargets.searchQuery,
         ConfigurationTargets.configuration,
+        ConfigurationTargets.sendmail,
         StoreTargets.spool,
         StoreTargets.journal,
         StoreTargets.uidList,

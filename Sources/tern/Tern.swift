@@ -13,6 +13,7 @@ struct Tern: AsyncParsableCommand {
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
         subcommands: [
             Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self, DKIM.self, DNSRecordsCommand.self,
+            Sendmail.self,
         ],
         defaultSubcommand: Dev.self)
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import subprocess
 import threading
 import time
 import urllib.error
@@ -18,6 +19,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
+
+from ternlib import tern_bin
 
 
 def api(server, path: str, method: str = "GET", body: dict | None = None, timeout: float = 30):
@@ -519,3 +522,34 @@ def test_release_checks_the_relay_certificate(tern_factory, peers, tmp_path, imp
     assert status == 200, body
     [got] = unchecked_peer.wait_messages(1)
     assert got["tls"] is True and got["auth_login"] == "tern"
+
+
+def test_sendmail_from_a_shell_pipeline(tern_factory):
+    """Issue 19: `tern sendmail -t` as PHP and cron call it, in a shell pipeline: the message
+    reaches the catcher with its To, Cc and Bcc recipients, Bcc: is gone from the header, and
+    the missing Date and Message-ID were added; -f sets the envelope sender (the API's
+    ReturnPath). A server that is not there exits 75 (try again), bad usage 64."""
+    server = tern_factory.dev()
+    smtp = f"{server.host}:{server.port}"
+    script = ("printf 'From: Shop <shop@example.org>\\nTo: a@example.com\\nCc: b@example.com\\n"
+              "Bcc: hidden@example.net\\nSubject: piped\\n\\nHello from a pipe.\\n' | "
+              f"{tern_bin()} sendmail -t -oi -f bounces@example.org -S {smtp}")
+    run = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    listing = wait_count(server, 1)
+    summary = listing["messages"][0]
+    assert summary["Subject"] == "piped"
+    assert sorted(a["Address"] for a in summary["To"] + summary["Cc"]) == ["a@example.com", "b@example.com"]
+    message = get_json(server, f"/api/v1/message/{summary['ID']}")
+    assert message["ReturnPath"] == "bounces@example.org"
+    status, _, raw = api(server, f"/api/v1/message/{summary['ID']}/raw")
+    assert b"Bcc:" not in raw and b"hidden@example.net" not in raw.split(b"\r\n\r\n", 1)[0].split(b"Received:", 1)[1]
+    assert b"\r\nDate: " in raw and b"\r\nMessage-ID: <" in raw and raw.endswith(b"Hello from a pipe.\r\n")
+    # The Bcc recipient was an envelope recipient all the same: the log line counts three.
+    assert "nrcpt=3" in server.stderr_text() + server.stdout_text()
+
+    usage = subprocess.run([str(tern_bin()), "sendmail", "-bs"], input=b"", capture_output=True, timeout=30)
+    assert usage.returncode == 64 and b"-bm" in usage.stderr
+    nobody = subprocess.run([str(tern_bin()), "sendmail", "-S", "127.0.0.1:9", "a@example.com"],
+                            input=b"Subject: x\n\nx\n", capture_output=True, timeout=60)
+    assert nobody.returncode == 75, nobody.stderr

@@ -1,4 +1,4 @@
-import TernMail
+public import TernMail
 
 /// Parsers for the path grammar of RFC 5321 §4.1.2 and §4.1.3, extended by RFC 6531 §3.3
 /// (UTF-8 in local parts and domains). Whether UTF-8 is allowed in a given transaction is the
@@ -160,5 +160,22 @@ enum PathParser {
         }
         if compressions == 1 { return nonEmpty.count < capacity }
         return nonEmpty.count == capacity && groups.count == capacity
+    }
+}
+
+extension MailAddress {
+    /// RFC 5321 §4.1.2 `Mailbox` (`Local-part "@" ( Domain / address-literal )`) as the whole of
+    /// `text`, nil for anything else: an address given outside a command (`tern sendmail`'s
+    /// arguments and header fields), checked as strictly as one in MAIL FROM or RCPT TO.
+    public init?(mailbox text: String) {
+        var octets = Array(text.utf8)
+        guard !octets.isEmpty, octets.count <= 254 else { return nil }
+        let parsed: MailAddress? = octets.withUnsafeMutableBytes { raw in
+            var cursor = ByteCursor(UnsafeRawBufferPointer(raw))
+            guard let address = PathParser.mailbox(&cursor), cursor.isAtEnd else { return nil }
+            return address
+        }
+        guard let parsed else { return nil }
+        self = parsed
     }
 }

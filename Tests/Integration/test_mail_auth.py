@@ -605,3 +605,25 @@ def test_mail_relayed_for_a_trusted_network_is_signed(auth_world, tmp_path):
     assert results.startswith(f"{RECEIVER_NAME};") and "dmarc=pass" in results, results
     assert sorted(re.findall(r"dkim=(\w+)[^;]*header\.d=tern\.test", results)) == ["pass", "pass"], results
     assert dkimpy_verify(path, auth_world["records"], tmp_path) == ["pass", "pass"]
+
+
+def test_a_connection_lost_while_the_policy_is_looked_up_leaves_nothing(auth_world):
+    """The intake looks up the DMARC policy of quar.test while the body arrives; a client that
+    disconnects in the middle of it leaves no message anywhere (INBOX, Junk, queue), and the
+    next client's message is delivered as usual."""
+    receiver = auth_world["receiver"]
+    for _ in range(5):
+        client = smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30, source_address=("127.0.0.8", 0))
+        client.ehlo("client.spf.test")
+        assert client.mail("news@quar.test")[0] == 250
+        assert client.rcpt("carol@b.test")[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        client.send(b"From: News <news@quar.test>\r\nSubject: cut off\r\n\r\n" + b"x" * 700_000)
+        client.sock.close()
+    with smtplib.SMTP(RECEIVER_HOST, auth_world["port"], timeout=30, source_address=("127.0.0.9", 0)) as client:
+        client.sendmail("news@quar.test", ["carol@b.test"], message("after the cut", sender="News <news@quar.test>"))
+    [path] = carol_files(receiver, 1)
+    assert b"Subject: after the cut" in path.read_bytes()
+    junk = receiver.data_dir / "mailboxes" / "b.test" / "carol" / ".Junk" / "new"
+    assert not junk.exists() or not list(junk.glob("*"))
+    assert not list((receiver.data_dir / "spool" / "queue").glob("*.eml"))

@@ -66,8 +66,22 @@ public enum CatcherHTTP {
         routes.get("/") { _, _ in asset(WebPage.html, "text/html; charset=utf-8", policy: pagePolicy) }
         routes.get("ui/app.css") { _, _ in asset(WebPage.css, "text/css; charset=utf-8", policy: pagePolicy) }
         routes.get("ui/app.js") { _, _ in asset(WebPage.script, "text/javascript; charset=utf-8", policy: pagePolicy) }
+        // `/view/{ID}` (the web UI's frame), and Mailpit's `/view/{ID}.html` and `/view/{ID}.txt`.
         routes.get("view/{id}") { request, context in
-            guard let (_, content) = try await load(context, request, catcher) else { return notFound() }
+            var id = try context.parameters.require("id")
+            var text = false
+            if id.hasSuffix(".html") {
+                id.removeLast(5)
+            } else if id.hasSuffix(".txt") {
+                id.removeLast(4)
+                text = true
+            }
+            guard let (_, content) = try await load(id, request, catcher) else { return notFound() }
+            if text {
+                var response = plain(content.textBody ?? "")
+                response.headers[.contentSecurityPolicy] = "sandbox"
+                return response
+            }
             let remote = request.form["remote"] == "1"
             return asset(
                 MessageView.html(content), "text/html; charset=utf-8", policy: MessageView.policy(remoteImages: remote))
@@ -327,7 +341,11 @@ public enum CatcherHTTP {
     static func load(_ context: BasicRequestContext, _ request: Request, _ catcher: Catcher) async throws
         -> (IndexedMessage, MessageContent)?
     {
-        let id = try context.parameters.require("id")
+        try await load(try context.parameters.require("id"), request, catcher)
+    }
+
+    /// The message `id` names (`latest`: the newest matching `?query=` and `?inbox=`), read.
+    static func load(_ id: String, _ request: Request, _ catcher: Catcher) async throws -> (IndexedMessage, MessageContent)? {
         let message: IndexedMessage?
         if id == "latest" {
             let query = request.form["query"]

@@ -553,3 +553,23 @@ def test_sendmail_from_a_shell_pipeline(tern_factory):
     nobody = subprocess.run([str(tern_bin()), "sendmail", "-S", "127.0.0.1:9", "a@example.com"],
                             input=b"Subject: x\n\nx\n", capture_output=True, timeout=60)
     assert nobody.returncode == 75, nobody.stderr
+
+
+def test_mailpit_view_routes(catcher):
+    """Issue 19: Mailpit's /view/{ID}.html and /view/{ID}.txt serve the HTML view and the text
+    body, also for `latest`; an unknown message is 404."""
+    message = MIMEMultipart("alternative")
+    message["From"] = "Shop <shop@example.org>"
+    message["To"] = "dev@example.test"
+    message["Subject"] = "views"
+    message.attach(MIMEText("Your code is 4711.", "plain"))
+    message.attach(MIMEText("<p id='code'>Your code is <b>4711</b>.</p>", "html"))
+    send(catcher, message)
+    message_id = wait_count(catcher, 1)["messages"][0]["ID"]
+    status, headers, html = api(catcher, f"/view/{message_id}.html")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"<b>4711</b>" in html
+    assert "sandbox" in headers["Content-Security-Policy"]
+    status, headers, text = api(catcher, f"/view/{message_id}.txt")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain") and text == b"Your code is 4711."
+    assert api(catcher, "/view/latest.txt")[2] == b"Your code is 4711."
+    assert api(catcher, "/view/NOSUCHMESSAGE000.txt")[0] == 404

@@ -43,12 +43,12 @@ struct CatcherRelease: MessageReleasing {
     private func withoutReturnPath(_ source: any MessageSource) async throws -> any MessageSource {
         guard let eventLoop else { return source }
         let start = Array(try await source.read(at: 0, count: 1024, on: eventLoop).get().readableBytesView)
-        let name = Array("return-path:".utf8)
-        guard start.count > name.count, start.prefix(name.count).map({ $0 | 0x20 }) == name.map({ $0 | 0x20 }),
-            let lineFeed = start.firstIndex(of: UInt8(ascii: "\n")), lineFeed + 1 < start.count,
-            start[lineFeed + 1] != UInt8(ascii: " "), start[lineFeed + 1] != UInt8(ascii: "\t")
+        // A second field read means the first one, its continuation lines too, is whole.
+        let fields = RawHeaderField.fields(of: RawHeaderField.split(message: start).header)
+        guard fields.count >= 2, fields[0].lowercasedName == "return-path",
+            start.starts(with: fields[0].octets)
         else { return source }
-        return PrefixedMessageSource(prefix: ByteBuffer(), content: source, skipping: lineFeed + 1)
+        return PrefixedMessageSource(prefix: ByteBuffer(), content: source, skipping: fields[0].octets.count)
     }
 
     /// The content with DKIM-Signature fields in front when its From: domain has keys: one

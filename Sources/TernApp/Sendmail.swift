@@ -5,6 +5,7 @@ import NIOPosix
 import TernDelivery
 import TernMIME
 public import TernMail
+import TernMailAuth
 import TernSMTPCore
 import TernStore
 
@@ -87,9 +88,11 @@ public struct SendmailMessage: Sendable {
     /// `user`: the login name, for a sender that is named nowhere (`user@hostname`).
     public init(input: [UInt8], invocation: SendmailInvocation, user: String, hostname: String, now: Int64) throws(Unusable) {
         let crlf = Self.crlf(input)
-        let headerEnd = Self.headerEnd(crlf)
-        var fields = HeaderField.parse(Array(crlf[..<headerEnd]))
-        var headerLines = Self.lines(of: Array(crlf[..<headerEnd]))
+        // The fields as they came (a header line that is no field is left out: no reader would
+        // see it as one), and their values unfolded.
+        let (header, body) = RawHeaderField.split(message: crlf)
+        var rawFields = RawHeaderField.fields(of: header)
+        var fields = HeaderField.parse(Array(header))
 
         var recipients: [MailAddress] = []
         for text in invocation.recipients {
@@ -106,7 +109,7 @@ public struct SendmailMessage: Sendable {
                 }
             }
             // RFC 5322 §3.6.3: Bcc recipients get the message, no one sees them.
-            headerLines.removeAll { Self.isField($0, "Bcc") }
+            rawFields.removeAll { $0.lowercasedName == "bcc" }
             fields.removeAll { $0.isNamed("Bcc") }
         }
         var seen = Set<String>()
@@ -146,8 +149,9 @@ public struct SendmailMessage: Sendable {
         }
         var out: [UInt8] = []
         for line in added { out += Array(line.utf8) + [0x0D, 0x0A] }
-        for line in headerLines { out += line }
-        out += crlf[headerEnd...]
+        for field in rawFields { out += field.octets }
+        out += [0x0D, 0x0A]
+        out += body
         content = out
     }
 
@@ -164,43 +168,6 @@ public struct SendmailMessage: Sendable {
         }
         if let last = out.last, last != 0x0A { out += [0x0D, 0x0A] }
         return out
-    }
-
-    /// Where the header section ends: the index of the empty line (or the end, for a message
-    /// that is all header).
-    static func headerEnd(_ message: [UInt8]) -> Int {
-        if message.starts(with: [0x0D, 0x0A]) { return 0 }
-        var index = 0
-        while index + 3 < message.count {
-            if message[index] == 0x0D, message[index + 1] == 0x0A, message[index + 2] == 0x0D, message[index + 3] == 0x0A {
-                return index + 2
-            }
-            index += 1
-        }
-        return message.count
-    }
-
-    /// The header section as lines, each with its continuation lines and CRLF.
-    static func lines(of header: [UInt8]) -> [[UInt8]] {
-        var lines: [[UInt8]] = []
-        for line in header.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            let whole = Array(line) + [0x0A]
-            if let first = line.first, first == 0x20 || first == 0x09, !lines.isEmpty {
-                lines[lines.count - 1] += whole
-            } else {
-                lines.append(whole)
-            }
-        }
-        return lines
-    }
-
-    static func isField(_ line: [UInt8], _ name: String) -> Bool {
-        let prefix = Array(name.lowercased().utf8)
-        guard line.count > prefix.count else { return false }
-        let head = line.prefix(prefix.count).map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
-        guard head == prefix else { return false }
-        let rest = line.dropFirst(prefix.count).drop { $0 == 0x20 || $0 == 0x09 }
-        return rest.first == UInt8(ascii: ":")
     }
 }
 

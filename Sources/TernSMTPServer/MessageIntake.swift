@@ -13,8 +13,9 @@ import TernStore
 /// first: on the submission roles, so that what RFC 6409 §8 allows can be added in front
 /// (Message-ID, Date) and From:/Sender: checked against the user (§8.1) before the commit; with
 /// mail authentication on, so that the DKIM signatures can be read (mx) or the header signed
-/// (submission, and mail from the clients mx trusts). The body is then hashed as it streams by, and at its end the DKIM-Signature or
-/// the Authentication-Results field is handed to the store to go in front of the message.
+/// (submission, and mail from the clients mx trusts). The body is then hashed as it streams by,
+/// and at its end the DKIM-Signature or the Authentication-Results field is handed to the store
+/// to go in front of the message.
 ///
 /// When DMARC's quarantine files into Junk, the From: domain's policy is looked up as soon as
 /// the header is whole, before the store is asked for a writer: a message that its policy may

@@ -1,3 +1,4 @@
+import NIOCore
 import TOMLKit
 import TernDirectory
 import TernNet
@@ -5,7 +6,7 @@ import TernNet
 /// `[mail]`, `[[mailbox]]`, `[[user]]` and `[[alias]]`: the domains, who lives there, who may
 /// relay.
 extension ConfigurationLoader {
-    static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks"]
+    static let mailKeys: Set<String> = ["domains", "recipient_delimiter", "relay_networks", "quota_grace"]
 
     static func mail(_ table: TOMLTable, reader: Reader) throws(ConfigurationError) -> TernConfiguration.Mail {
         var mail = TernConfiguration.Mail()
@@ -32,6 +33,7 @@ extension ConfigurationLoader {
                 }
                 mail.relayNetworks.append(network)
             }
+            if let grace = try reader.duration("mail.quota_grace") { mail.quotaGrace = .nanoseconds(grace.nanoseconds) }
         }
         let domains = Set(mail.domains)
         for (index, entry) in try tables(table, "mailbox", allowed: ["address"], reader: reader).enumerated() {
@@ -45,7 +47,7 @@ extension ConfigurationLoader {
             }
             mail.mailboxes.append("\(local)@\(domain)")
         }
-        let userKeys: Set<String> = ["address", "password_hash", "display_name", "send_as", "enabled"]
+        let userKeys: Set<String> = ["address", "password_hash", "display_name", "send_as", "enabled", "quota"]
         for (index, entry) in try tables(table, "user", allowed: userKeys, reader: reader).enumerated() {
             let key = "user[\(index)]"
             guard let address = entry["address"]?.string else {
@@ -73,13 +75,21 @@ extension ConfigurationLoader {
                 }
                 sendAs.append(text)
             }
+            var quota: Int64?
+            if let value = entry["quota"] {
+                guard let bytes = value.int, bytes >= 0, bytes <= ConfigurationLoader.maximumInteger else {
+                    throw ConfigurationError(
+                        key: "\(key).quota", problem: "must be a number of bytes from 0 (none) to \(ConfigurationLoader.maximumInteger)")
+                }
+                quota = bytes > 0 ? Int64(bytes) : nil
+            }
             let enabled = entry["enabled"]?.bool ?? true
             let mailbox = "\(local)@\(domain)"
             if !mail.mailboxes.contains(mailbox) { mail.mailboxes.append(mailbox) }
             mail.users.append(
                 Account(
                     address: mailbox, displayName: entry["display_name"]?.string, passwordHash: hash, sendAs: sendAs,
-                    enabled: enabled))
+                    enabled: enabled, quotaBytes: quota))
         }
         for (index, entry) in try tables(table, "alias", allowed: ["address", "to"], reader: reader).enumerated() {
             let key = "alias[\(index)]"

@@ -1,5 +1,6 @@
 import Foundation
 public import TernDirectory
+import TernStore
 import TernStoreSQLite
 
 /// What `tern domain|user|alias` do: checks what the administrator typed the way the
@@ -10,10 +11,13 @@ public struct DirectoryAdministration: Sendable {
     public let store: any DirectoryStore
     /// The configuration file given with `--config`, to tell where it and the database disagree.
     public let configuration: TernConfiguration?
+    /// Where the users' Maildirs are (`<data_dir>/mailboxes`), to report their usage.
+    public let mailboxRoot: String?
 
-    public init(store: any DirectoryStore, configuration: TernConfiguration?) {
+    public init(store: any DirectoryStore, configuration: TernConfiguration?, mailboxRoot: String? = nil) {
         self.store = store
         self.configuration = configuration
+        self.mailboxRoot = mailboxRoot
     }
 
     /// The embedded directory of a data directory, created (mode 0700) when missing.
@@ -21,7 +25,8 @@ public struct DirectoryAdministration: Sendable {
         try FileManager.default.createDirectory(
             atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try SQLiteDirectory(path: LiveDirectory.databasePath(dataDirectory: dataDirectory))
-        return DirectoryAdministration(store: store, configuration: configuration)
+        return DirectoryAdministration(
+            store: store, configuration: configuration, mailboxRoot: "\(dataDirectory)/mailboxes")
     }
 
     // MARK: Domains
@@ -58,7 +63,7 @@ public struct DirectoryAdministration: Sendable {
         try await store.addAccount(
             Account(
                 address: address, displayName: displayName, passwordHash: hash, sendAs: grants, enabled: enabled,
-                quotaBytes: quotaBytes))
+                quotaBytes: quotaBytes.flatMap { $0 > 0 ? $0 : nil }))
     }
 
     public func setPassword(_ text: String, password: () -> String, iterations: Int = PasswordHash.defaultIterations)
@@ -99,8 +104,13 @@ public struct DirectoryAdministration: Sendable {
 
     public func showUser(_ text: String, json: Bool) async throws -> String {
         let address = try Self.mailbox(text)
-        guard let row = try await userRows().first(where: { $0.address == address }) else {
+        guard var row = try await userRows().first(where: { $0.address == address }) else {
             throw DirectoryError.noSuchAccount(address)
+        }
+        if let mailboxRoot, let (local, domain) = ConfigurationLoader.splitAddress(address) {
+            let usage = MaildirFolders.usage(ofUserDirectory: "\(mailboxRoot)/\(domain)/\(local)")
+            row.usageBytes = usage.octets
+            row.usageMessages = usage.messages
         }
         if json { return try Self.json(row) }
         var lines = ["address:       \(row.address)"]
@@ -108,6 +118,14 @@ public struct DirectoryAdministration: Sendable {
         lines.append("enabled:       \(row.enabled ? "yes" : "no")")
         lines.append("send as:       \(row.sendAs.isEmpty ? "-" : row.sendAs.joined(separator: ", "))")
         lines.append("quota:         \(row.quotaBytes.map { "\($0) bytes" } ?? "none")")
+        if let used = row.usageBytes, let messages = row.usageMessages {
+            var line = "usage:         \(used) bytes in \(messages) message\(messages == 1 ? "" : "s")"
+            if let quota = row.quotaBytes, quota > 0 {
+                let (hundredfold, overflowed) = Int64(clamping: used).multipliedReportingOverflow(by: 100)
+                line += overflowed ? " (over the quota)" : " (\(hundredfold / quota)% of the quota)"
+            }
+            lines.append(line)
+        }
         lines.append("password:      \(row.passwordScheme)")
         lines.append("source:        \(row.source.rawValue)")
         if let shadowed = row.shadowedDatabaseEntry, shadowed {
@@ -161,9 +179,14 @@ public struct DirectoryAdministration: Sendable {
         var passwordScheme: String
         var source: Source
         var shadowedDatabaseEntry: Bool?
+        /// What the user's mailboxes hold (`show` only).
+        var usageBytes: Int?
+        var usageMessages: Int?
 
         enum CodingKeys: String, CodingKey {
             case address, enabled, source
+            case usageBytes = "usage_bytes"
+            case usageMessages = "usage_messages"
             case displayName = "display_name"
             case sendAs = "send_as"
             case quotaBytes = "quota_bytes"

@@ -119,7 +119,10 @@ extension TernServer {
             routing: directory.routing, relayNetworks: configuration.mail.relayNetworks.compactMap(IPNetwork.init),
             authenticator: authenticator,
             messageLimit: .init(count: configuration.rateLimits.messages, window: window),
-            recipientLimit: .init(count: configuration.rateLimits.recipients, window: window))
+            recipientLimit: .init(count: configuration.rateLimits.recipients, window: window),
+            quota: RecipientQuota(accounts: directory.accounts, grace: configuration.mail.quotaGrace) { [mailboxStore] user in
+                try await MaildirFolders(store: mailboxStore, address: user)?.usage() ?? MailboxUsage()
+            })
 
         var services: [any Service] = [
             JournalCheckpoints(journal: journal, logger: environment.logger(service: "journal")),

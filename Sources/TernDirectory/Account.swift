@@ -9,7 +9,8 @@ public struct Account: Sendable, Hashable {
     public var sendAs: [String]
     /// A disabled account cannot log in or send; mail to it is still delivered.
     public var enabled: Bool
-    /// The mailbox's size limit in octets (nil: none). Recorded now, enforced with IMAP quotas.
+    /// What all the user's mailboxes may hold, in octets (nil: no limit): checked at IMAP APPEND
+    /// and COPY, and at RCPT (`RecipientQuota`).
     public var quotaBytes: Int64?
 
     public init(

@@ -18,6 +18,11 @@ public final class AccountTable: AccountDirectory {
         accounts.withLock { $0[name.lowercased()] }
     }
 
+    /// The same lookup without suspending, for a check on an event loop.
+    public func account(address: String) -> Account? {
+        accounts.withLock { $0[address.lowercased()] }
+    }
+
     public func replace(with accounts: [Account]) {
         let index = Self.index(accounts)
         self.accounts.withLock { $0 = index }

@@ -12,6 +12,8 @@ public struct DirectoryConfiguration: Sendable {
     public var recipientDelimiter: String = "+"
     /// Clients in these networks may relay to any domain (CIDR).
     public var relayNetworks: [String] = []
+    /// `quota_grace`: how long a full mailbox is answered `452 4.2.2` before `552 5.2.2`.
+    public var quotaGrace: Duration = .seconds(86_400)
     /// `[[user]]`: accounts that may log in (SMTP AUTH) and send; each is also a mailbox.
     public var users: [Account] = []
 

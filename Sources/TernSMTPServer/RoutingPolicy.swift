@@ -33,13 +33,17 @@ public struct RoutingPolicy: SMTPPolicy {
     /// address (authenticated sessions only; mail from other servers is not counted here).
     public let messageRate: RateLimiter
     public let recipientRate: RateLimiter
+    /// Mailbox quotas at RCPT; nil checks none.
+    public let quota: RecipientQuota?
 
     public init(
         routing: RoutingTable, relayNetworks: [IPNetwork],
         authenticator: Authenticator = Authenticator(accounts: AccountTable()),
         messageLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
-        recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600))
+        recipientLimit: RateLimiter.Limit = .init(count: 0, window: .seconds(3600)),
+        quota: RecipientQuota? = nil
     ) {
+        self.quota = quota
         self.messageRate = RateLimiter(limit: messageLimit)
         self.recipientRate = RateLimiter(limit: recipientLimit)
         self.routing = routing
@@ -109,8 +113,20 @@ public struct RoutingPolicy: SMTPPolicy {
         -> PolicyCheck
     {
         switch routing.current.resolve(path.mailbox) {
-        case .deliver:
-            return recipientAllowance(session)
+        case .deliver(let local, let remote):
+            guard let quota, local.count == 1, remote.isEmpty, let eventLoop = session.eventLoop,
+                let limit = quota.limit(of: local[0].address)
+            else { return recipientAllowance(session) }
+            let (address, size) = (local[0].address, session.declaredSize)
+            let promise = eventLoop.makePromise(of: ServerSessionStateMachine.PolicyDecision.self)
+            promise.completeWithTask { [self] in
+                if let refusal = await quota.check(address, limit: limit, declaredSize: size) { return .reject(refusal) }
+                return switch recipientAllowance(session) {
+                case .decided(let decision): decision
+                case .pending(let later): try await later.get()
+                }
+            }
+            return .pending(promise.futureResult)
         case .unknownUser:
             return .decided(.reject(.unknownUser))
         case .remote:

@@ -12,14 +12,18 @@ public struct SessionFacts: Sendable {
     public var authenticatedUser: String?
     /// The session's event loop, for a check that completes later (`PolicyCheck.pending`).
     public var eventLoop: (any EventLoop)?
+    /// The transaction's `SIZE=` (RFC 1870), once MAIL has given one.
+    public var declaredSize: Int?
 
     public init(
-        clientAddress: String, tlsActive: Bool, authenticatedUser: String? = nil, eventLoop: (any EventLoop)? = nil
+        clientAddress: String, tlsActive: Bool, authenticatedUser: String? = nil, eventLoop: (any EventLoop)? = nil,
+        declaredSize: Int? = nil
     ) {
         self.clientAddress = clientAddress
         self.tlsActive = tlsActive
         self.authenticatedUser = authenticatedUser
         self.eventLoop = eventLoop
+        self.declaredSize = declaredSize
     }
 }
 

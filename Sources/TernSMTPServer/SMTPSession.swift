@@ -131,7 +131,8 @@ final class SMTPSession: ConnectionDriver {
     private func facts(_ connection: ServerConnection<SMTPSession>) -> SessionFacts {
         SessionFacts(
             clientAddress: connection.clientAddress, tlsActive: machine.tlsActive,
-            authenticatedUser: machine.authenticatedUser, eventLoop: connection.eventLoop)
+            authenticatedUser: machine.authenticatedUser, eventLoop: connection.eventLoop,
+            declaredSize: machine.declaredSize)
     }
 
     private func decide(_ check: PolicyCheck, _ connection: ServerConnection<SMTPSession>) {

@@ -190,8 +190,37 @@ public final class MaildirFolders: MailboxFolders {
         if name == "INBOX" { return try await store.mailbox(address) }
         guard let directory = Self.directory(of: name) else { return nil }
         let path = "\(root)/\(directory)"
+        // A client may COPY into Trash before it ever lists: the special-use folders are there.
+        if !POSIXFile.exists("\(root)/\(Self.subscriptionsFile)") { _ = try await list() }
         guard POSIXFile.exists("\(path)/cur") else { return nil }
         return try await store.folderMailbox(of: address, folder: name, path: path)
+    }
+
+    /// Read from the directories, as `tern user show` reads them without a running server.
+    public func usage() async throws -> MailboxUsage {
+        let root = self.root
+        return try await store.sync.pool.runIfActive { Self.usage(ofUserDirectory: root) }
+    }
+
+    /// What a user's Maildir and its Maildir++ folders hold in `new/` and `cur/`: each
+    /// message's size as its name states it (`,S=`, written by Tern and Dovecot), else as the
+    /// file's. A file that goes away meanwhile counts as gone; a directory that cannot be read
+    /// counts as empty (there is nothing of it to bound). The sum saturates, never traps.
+    public static func usage(ofUserDirectory root: String) -> MailboxUsage {
+        var usage = MailboxUsage()
+        let folders = ((try? POSIXFile.list(root)) ?? []).filter { name(ofDirectory: $0) != nil }
+        for directory in [root] + folders.prefix(maximumFolders).map({ "\(root)/\($0)" }) {
+            for part in ["new", "cur"] {
+                let path = "\(directory)/\(part)"
+                for file in (try? POSIXFile.list(path)) ?? [] where !file.hasPrefix(".") {
+                    guard let size = MaildirFileName(file).statedSize ?? POSIXFile.fileSize("\(path)/\(file)") else { continue }
+                    let (sum, overflowed) = usage.octets.addingReportingOverflow(size)
+                    usage.octets = overflowed ? .max : sum
+                    usage.messages += 1
+                }
+            }
+        }
+        return usage
     }
 
     public func create(_ name: String) async throws(FolderError) {

@@ -47,7 +47,7 @@ def test_cli_manages_domains_users_and_aliases(tmp_path):
     alice = json.loads(tern_cli("user", "show", "alice@example.test", "--json", data=data).stdout)
     assert alice == {"address": "alice@example.test", "display_name": "Alice Liddell", "enabled": True,
                      "send_as": ["ceo@example.test"], "quota_bytes": 1048576, "password_scheme": "SCRAM-SHA-256",
-                     "source": "database"}
+                     "source": "database", "usage_bytes": 0, "usage_messages": 0}
     text = tern_cli("user", "list", data=data).stdout
     assert text == 'alice@example.test  "Alice Liddell"\nbob@example.test  (disabled)\n'
     tern_cli("user", "set", "bob@example.test", "--enable", "--name", "Bob", data=data)

@@ -6,6 +6,7 @@ mailbox, and the Maildir itself (flags in file names, as mutt and Dovecot read t
 from __future__ import annotations
 
 import imaplib
+import json
 import mailbox
 import os
 import subprocess
@@ -44,9 +45,9 @@ def imap(server, role: str = "imap") -> imaplib.IMAP4:
 PASSWORD = "s3cret alice"
 
 
-def serve_with_alice(tern_factory, limits: dict | None = None, quota: int | None = None):
+def serve_with_alice(tern_factory, limits: dict | None = None, quota: int | None = None, config_extra: str = ""):
     """A serve-mode server (mx, imap, imaps) with the account alice@example.test."""
-    server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits)
+    server = tern_factory.serve(listeners=IMAP_LISTENERS, limits=limits, config_extra=config_extra)
     cfg = server.workdir / "tern.toml"
     tern_cli("domain", "add", "example.test", config=cfg)
     tern_cli("user", "add", "alice@example.test", *(["--quota", str(quota)] if quota else []), config=cfg,
@@ -388,6 +389,58 @@ def test_quota_reported_and_enforced(tern_factory):
         time.sleep(0.3)
     assert m.copy("1", "INBOX")[0] == "OK", "no quota, no limit"
     m.logout()
+
+
+def test_quota_at_rcpt(tern_factory):
+    """A full mailbox is refused at RCPT, while the sender still holds the message: 452 4.2.2
+    through `[mail] quota_grace`, then 552 5.2.2; a SIZE= that cannot fit is weighed too; the
+    usage shows in `tern user show`; room made over IMAP accepts mail again."""
+    server = serve_with_alice(
+        tern_factory, quota=20_000,
+        config_extra='[mail]\nrelay_networks = ["127.0.0.0/8", "::1"]\nquota_grace = "3s"\n')
+    cfg = server.workdir / "tern.toml"
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        client.sendmail("app@example.test", ["alice@example.test"], message("big", (b"x" * 76 + b"\r\n") * 200))
+        wait_delivered(server, 1)
+        client.ehlo()
+        assert client.mail("app@example.test", ["SIZE=6000"])[0] == 250
+        code, text = client.rcpt("alice@example.test")
+        assert (code, text[:5]) == (452, b"4.2.2"), (code, text)
+        client.rset()
+        assert client.mail("app@example.test", ["SIZE=30000"])[0] == 250
+        code, text = client.rcpt("alice@example.test")
+        assert (code, text[:5]) == (552, b"5.2.2"), "larger than the whole quota"
+        client.rset()
+        # Soft quota: with room left and no SIZE, the message is taken whole; then it is full.
+        # (smtplib's sendmail would declare SIZE=, which is refused above.)
+        assert client.mail("app@example.test")[0] == 250
+        assert client.rcpt("alice@example.test")[0] == 250
+        assert client.data(message("over", (b"y" * 58 + b"\r\n") * 100))[0] == 250
+        wait_delivered(server, 2)
+        client.mail("app@example.test")
+        code, text = client.rcpt("alice+tag@example.test")
+        assert (code, text[:5]) == (452, b"4.2.2"), (code, text)
+        client.rset()
+    shown = tern_cli("user", "show", "alice@example.test", config=cfg).stdout
+    usage = next(line for line in shown.splitlines() if line.startswith("usage:"))
+    assert usage.startswith("usage:         ") and "in 2 messages" in usage and "% of the quota)" in usage, shown
+    used = json.loads(tern_cli("user", "show", "alice@example.test", "--json", config=cfg).stdout)["usage_bytes"]
+    assert 21_600 < used < 23_500, used
+    m = imap(server, "imaps")
+    m.login("alice@example.test", PASSWORD)
+    assert transcript(m, "GETQUOTAROOT INBOX")[1] == f'* QUOTA "" (STORAGE {(used + 1023) // 1024} 19)\r\n'.encode()
+    time.sleep(3.2)
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        client.ehlo()
+        client.mail("app@example.test")
+        code, text = client.rcpt("alice@example.test")
+        assert (code, text[:5]) == (552, b"5.2.2"), "full for longer than the grace period"
+    m.select("INBOX")
+    m.store("1:*", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        client.sendmail("app@example.test", ["alice@example.test"], message("room again"))
 
 
 

@@ -101,6 +101,7 @@ struct ConfigurationTests {
             domains = ["Example.Test", "other.test"]
             recipient_delimiter = "-"
             relay_networks = ["127.0.0.0/8", "::1"]
+            quota_grace = "12h"
 
             [[mailbox]]
             address = "Alice@example.test"
@@ -119,12 +120,15 @@ struct ConfigurationTests {
         #expect(configuration.mail.aliases.first?.targets == ["alice@example.test", "friend@remote.test"])
         #expect(configuration.mail.recipientDelimiter == "-")
         #expect(configuration.mail.relayNetworks == ["127.0.0.0/8", "::1"])
+        #expect(configuration.mail.quotaGrace == .seconds(43_200))
+        #expect(try ConfigurationLoader.parse("").mail.quotaGrace == .seconds(86_400))
     }
 
     @Test("mail errors name the key", arguments: [
         ("[mail]\ndomains = [\"bad domain\"]", "mail.domains[0]"),
         ("[mail]\nrelay_networks = [\"10.0.0.0/40\"]", "mail.relay_networks[0]"),
         ("[mail]\nrecipient_delimiter = \"++\"", "mail.recipient_delimiter"),
+        ("[mail]\nquota_grace = \"soon\"", "mail.quota_grace"),
         ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"x@b.test\"", "mailbox[0].address"),
         ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"../x@a.test\"", "mailbox[0].address"),
         ("[mail]\ndomains = [\"a.test\"]\n[[mailbox]]\naddress = \"x/y@a.test\"", "mailbox[0].address"),
@@ -285,11 +289,18 @@ struct ConfigurationTests {
             password_hash = "\(Self.hash)"
             display_name = "Alice"
             send_as = ["sales@example.test"]
+            quota = 1_000_000
+
+            [[user]]
+            address = "bob@example.test"
+            password_hash = "\(Self.hash)"
+            quota = 0
             """)
-        #expect(configuration.mail.users.map(\.address) == ["alice@example.test"])
+        #expect(configuration.mail.users.map(\.address) == ["alice@example.test", "bob@example.test"])
+        #expect(configuration.mail.users.map(\.quotaBytes) == [1_000_000, nil])
         #expect(configuration.mail.users.first?.sendAs == ["sales@example.test"])
         #expect(configuration.mail.users.first?.enabled == true)
-        #expect(configuration.mail.mailboxes == ["alice@example.test"])
+        #expect(configuration.mail.mailboxes == ["alice@example.test", "bob@example.test"])
     }
 
     @Test("user errors name the key", arguments: [
@@ -299,6 +310,9 @@ struct ConfigurationTests {
         ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword_hash = \"\(hash)\"\nsend_as = [\"nope\"]",
          "user[0].send_as[0]"),
         ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword = \"pw\"", "user[0].password"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword_hash = \"\(hash)\"\nquota = -1", "user[0].quota"),
+        ("[mail]\ndomains = [\"a.test\"]\n[[user]]\naddress = \"x@a.test\"\npassword_hash = \"\(hash)\"\nquota = \"1G\"",
+         "user[0].quota"),
     ])
     func userErrors(text: String, key: String) {
         do {

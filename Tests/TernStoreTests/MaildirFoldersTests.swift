@@ -48,6 +48,38 @@ struct MaildirFoldersTests {
         #expect(MaildirFolders.name(ofDirectory: ".a%1Db") == nil, "a control character is no name (found by fuzzing)")
     }
 
+    @Test("usage adds up INBOX and every folder from the directories, as the mailboxes' snapshots do")
+    func usage() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folders = try folders()
+        #expect(try await folders.usage() == MailboxUsage())
+        let inbox = try #require(try await folders.open("INBOX"))
+        _ = try await inbox.append(NewMessage(source: .octets(Array("hello".utf8)), id: "K1", receivedAt: 1_800_000_000))
+        try await folders.create("Archive/2026")
+        let archive = try #require(try await folders.open("Archive/2026"))
+        let moved = try await archive.append(
+            NewMessage(source: .octets(Array(repeating: 0x61, count: 300)), id: "K2", receivedAt: 1_800_000_000))
+        _ = try await archive.updateFlags([try #require(moved.uid)], .add([.seen]))
+        let user = try #require(folders.store.path(of: "alice@example.test"))
+        // A file another program delivered without ,S= counts by its size; tmp/ and names
+        // beginning with a dot (editors' and rsync's) do not count.
+        try Data(repeating: 0x62, count: 40).write(to: URL(fileURLWithPath: "\(user)/new/1800000001.other.host"))
+        try Data(repeating: 0x63, count: 999).write(to: URL(fileURLWithPath: "\(user)/tmp/1800000002.half.host"))
+        try Data(repeating: 0x64, count: 999).write(to: URL(fileURLWithPath: "\(user)/cur/.hidden"))
+        let expected = MailboxUsage(octets: 5 + 300 + 40, messages: 3)
+        #expect(try await folders.usage() == expected)
+        #expect(MaildirFolders.usage(ofUserDirectory: user) == expected)
+        var snapshots = MailboxUsage()
+        for folder in try await folders.list() {
+            for message in try await #require(try await folders.open(folder.name)).snapshot().messages {
+                snapshots.octets += message.size
+                snapshots.messages += 1
+            }
+        }
+        #expect(snapshots == expected)
+        #expect(MaildirFolders.usage(ofUserDirectory: "\(root)/nobody") == MailboxUsage())
+    }
+
     @Test("a SUBSCRIBE before any LIST still gets the special-use folders and their subscriptions")
     func subscribeFirst() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }

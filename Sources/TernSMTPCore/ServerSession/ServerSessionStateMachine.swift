@@ -74,6 +74,8 @@ public struct ServerSessionStateMachine: Sendable {
     private var closeAfterTransaction = false
     /// The user the client authenticated as; nil until a successful AUTH.
     public private(set) var authenticatedUser: String?
+    /// The open transaction's `SIZE=` (RFC 1870 §4), for the recipient checks that weigh it.
+    public var declaredSize: Int? { transaction?.envelope.declaredSize }
     /// SASL responses may be far longer than commands (RFC 4954 §4: at least 12288 octets).
     private let responseFramer = CommandLineFramer(maximumLength: Limits.saslResponse + 2)
 

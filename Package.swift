@@ -215,6 +215,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -268,7 +269,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernApp", "TernQueue", "TernDirectory", "TernSystem",
+                "TernApp", "TernQueue", "TernDirectory", "TernMail", "TernSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

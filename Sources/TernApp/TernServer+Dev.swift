@@ -33,25 +33,27 @@ extension TernServer {
         let policy = AcceptAllPolicy(
             inboxes: AcceptAllPolicy.Inboxes(
                 needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) }))
+        let tally = SMTPTally()
         return Assembly(
             store: catcher, policy: policy, mailAccess: CatcherMailAccess(catcher: catcher), guardsSubmission: false,
             configureSession: { session in
                 session.authenticationMechanisms = [.plain, .login]
                 session.authenticationRequiresTLS = false
             },
+            tally: tally,
             storeAnnouncement: "tern: catch-all mailbox \(catcher.location) (Maildir)",
             startAfterListeners: {
                 guard let http = configuration.http else {
                     environment.announce("tern: ready")
                     return []
                 }
-                return try await catcherServices(store: catcher, http: http, environment: environment)
+                return try await catcherServices(store: catcher, http: http, environment: environment, tally: tally)
             })
     }
 
     /// The catcher's index, kept current, and its HTTP server.
     static func catcherServices(
-        store: CatcherStore, http: TernConfiguration.HTTPListener, environment: Environment
+        store: CatcherStore, http: TernConfiguration.HTTPListener, environment: Environment, tally: SMTPTally
     ) async throws -> [any Service] {
         let (settings, hostname, group, pool) = (
             environment.configuration.catcher, environment.configuration.hostname, environment.group, environment.pool
@@ -84,9 +86,13 @@ extension TernServer {
             }
         }
         let host = http.address.contains(":") ? "[\(http.address)]" : http.address
+        let information = CatcherInformation(
+            databasePath: indexPath,
+            releaseServer: settings.release.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        ) { .init(accepted: tally.accepted, acceptedSize: tally.acceptedSize, refused: tally.refused) }
         let server = CatcherHTTP.service(
             catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
-            authentication: try catcherAuthentication(environment, logger: httpLogger),
+            authentication: try catcherAuthentication(environment, logger: httpLogger), information: information,
             allowedHosts: settings.allowedHosts,
             idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
         ) { port in

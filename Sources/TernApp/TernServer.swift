@@ -182,7 +182,7 @@ public enum TernServer {
                 let endpoint = SMTPEndpoint(
                     role: listener.role.smtp ?? .mx, configuration: listenerConfiguration, store: assembly.store,
                     policy: assembly.policy, tls: tls, limiter: limiter, logger: endpointLogger,
-                    authentication: assembly.authentication)
+                    authentication: assembly.authentication, tally: assembly.tally)
                 (initializer, tlsMode) = (endpoint.initializeConnection, endpoint.tlsMode)
             }
             let bound = try await Listener.bind(
@@ -257,6 +257,8 @@ public enum TernServer {
         var configureSession: (inout ServerSessionStateMachine.Configuration) -> Void = { _ in }
         /// Services started before the listeners, so stopped after them.
         var services: [any Service] = []
+        /// What the SMTP listeners accepted and refused, for a mode that reports it.
+        var tally: SMTPTally?
         var storeAnnouncement: String
         /// Starts what must wait for the listeners, announces "ready", returns its services.
         var startAfterListeners: () async throws -> [any Service]

@@ -1,3 +1,4 @@
+import Crypto
 import TernMIME
 import TernMail
 import TernStore
@@ -173,11 +174,38 @@ struct APIMessageList: Encodable {
 
 /// An attachment or inline part (Mailpit's `Attachment`).
 struct APIAttachment: Codable {
+    /// The decoded content's digests, in lower-case hex, so a test can check a file arrived
+    /// intact without downloading it.
+    struct Checksums: Codable {
+        var md5: String
+        var sha1: String
+        var sha256: String
+
+        enum CodingKeys: String, CodingKey {
+            case md5 = "MD5"
+            case sha1 = "SHA1"
+            case sha256 = "SHA256"
+        }
+
+        init(_ octets: [UInt8]) {
+            func hex(_ digest: some Sequence<UInt8>) -> String {
+                let digits = Array("0123456789abcdef".utf8)
+                var text: [UInt8] = []
+                for octet in digest { text += [digits[Int(octet >> 4)], digits[Int(octet & 0x0F)]] }
+                return String(decoding: text, as: UTF8.self)
+            }
+            md5 = hex(Insecure.MD5.hash(data: octets))
+            sha1 = hex(Insecure.SHA1.hash(data: octets))
+            sha256 = hex(SHA256.hash(data: octets))
+        }
+    }
+
     var partID: String
     var fileName: String
     var contentType: String
     var contentID: String
     var size: Int
+    var checksums: Checksums
 
     enum CodingKeys: String, CodingKey {
         case partID = "PartID"
@@ -185,6 +213,7 @@ struct APIAttachment: Codable {
         case contentType = "ContentType"
         case contentID = "ContentID"
         case size = "Size"
+        case checksums = "Checksums"
     }
 
     init(_ part: MIMEPart, content: MessageContent) {
@@ -192,7 +221,9 @@ struct APIAttachment: Codable {
         fileName = part.filename ?? part.contentID ?? (part.contentType.isEmbeddedMessage ? "message.eml" : "")
         contentType = part.contentType.essence
         contentID = part.contentID ?? ""
-        size = content.decodedBody(part).count
+        let decoded = content.decodedBody(part)
+        size = decoded.count
+        checksums = Checksums(decoded)
     }
 }
 

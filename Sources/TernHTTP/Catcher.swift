@@ -48,6 +48,8 @@ public actor Catcher: Service {
     private typealias Listed = (inbox: String, message: MailboxMessage, key: String)
     /// The task that follows each inbox's changes.
     private var watchers: [String: Task<Void, Never>] = [:]
+    /// Messages deleted through the API since the start (Mailpit's MessagesDeleted).
+    public private(set) var deletedCount = 0
 
     /// How much mail the catcher keeps: at most `maximumMessages`, none older than
     /// `maximumAge`; the oldest go first. Nil or zero: no limit.
@@ -335,6 +337,10 @@ public actor Catcher: Service {
         try await index.inboxes()
     }
 
+    public func tagCounts() async throws -> [String: Int] {
+        try await index.tagCounts()
+    }
+
     // MARK: Changing
 
     /// Marks messages read or unread: the mailbox's `\Seen` flag (Maildir `S`), then the index.
@@ -369,6 +375,7 @@ public actor Catcher: Service {
         }
         for (mailbox, uids) in expunging.values { _ = try await mailbox.expunge(uids) }
         try await index.remove(ids: removed)
+        deletedCount += removed.count
         for id in removed { publish(.deleted(id)) }
     }
 

@@ -28,7 +28,8 @@ public enum CatcherHTTP {
 
     public static func service(
         catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
-        release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil, allowedHosts: [String] = [],
+        release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil,
+        information: CatcherInformation? = nil, allowedHosts: [String] = [],
         idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
@@ -39,6 +40,7 @@ public enum CatcherHTTP {
         self.routes(&routes, catcher: catcher)
         releaseRoute(&routes, catcher: catcher, release: release)
         authenticationRoute(&routes, catcher: catcher, authentication: authentication)
+        if let information { informationRoutes(&routes, catcher: catcher, information: information, release: release) }
         if let metrics {
             routes.get("metrics") { _, _ in
                 var text = metrics.emitToString()

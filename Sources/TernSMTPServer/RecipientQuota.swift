@@ -1,7 +1,6 @@
 import NIOConcurrencyHelpers
 public import TernDirectory
 public import TernMail
-public import TernSMTPCore
 public import TernStore
 
 /// The mailbox quota (`tern user set --quota`) at RCPT time, so a full mailbox is refused

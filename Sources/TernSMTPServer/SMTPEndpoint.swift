@@ -70,13 +70,16 @@ public struct SMTPEndpoint: Sendable {
     /// DKIM checks on the mx role, DKIM signing on the submission roles; nil for neither.
     public let authentication: MessageAuthentication?
     let metrics: SMTPMetrics
+    /// What this listener accepted and refused, added to the server's tally.
+    let tally: SMTPTally?
 
     public init(
         role: Role, configuration: Configuration, store: any MessageStore, policy: any SMTPPolicy,
         tls: NIOSSLContext?, limiter: ConnectionLimiter, logger: Logger, clock: WallClock = .system,
-        authentication: MessageAuthentication? = nil
+        authentication: MessageAuthentication? = nil, tally: SMTPTally? = nil
     ) {
         self.role = role
+        self.tally = tally
         var configuration = configuration
         configuration.session.implicitTLS = role == .submissions
         configuration.session.startTLSAvailable = tls != nil && role != .submissions

@@ -72,6 +72,7 @@ final class SMTPSession: ConnectionDriver {
             connection.write { reply.write(to: &$0) }
             if reply.code.rawValue >= 400 {
                 endpoint.metrics.rejection(code: reply.code.rawValue, enhanced: reply.enhancedCode?.description ?? "none")
+                endpoint.tally?.refuse()
                 if machine.errors > endpoint.configuration.softErrorLimit {
                     connection.startTarpit(endpoint.configuration.errorDelay)
                 }
@@ -212,6 +213,7 @@ final class SMTPSession: ConnectionDriver {
                     acceptedMessages += 1
                     endpoint.metrics.messages.increment()
                     endpoint.metrics.bytes.increment(by: size)
+                    endpoint.tally?.accept(size: size)
                     connection.logger.info(
                         "message accepted",
                         metadata: [

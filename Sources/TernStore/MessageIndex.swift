@@ -12,6 +12,8 @@ public protocol MessageIndex: Sendable {
     func search(_ filter: MessageFilter, offset: Int, limit: Int) async throws -> MessagePage
     /// Message and unread counts per inbox.
     func inboxes() async throws -> [InboxCount]
+    /// How many messages carry each tag.
+    func tagCounts() async throws -> [String: Int]
 }
 
 /// Where an indexed message is, and what the index knows of its flags.

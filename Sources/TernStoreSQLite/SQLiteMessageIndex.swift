@@ -134,6 +134,17 @@ public final class SQLiteMessageIndex: MessageIndex {
         }
     }
 
+    public func tagCounts() async throws -> [String: Int] {
+        try await database.read { db in
+            var counts: [String: Int] = [:]
+            let rows = try String.fetchCursor(db, sql: "SELECT tags_json FROM message WHERE tags_json != '[]'")
+            while let text = try rows.next() {
+                for tag in Set(try Self.decode([String].self, text) ?? []) { counts[tag, default: 0] += 1 }
+            }
+            return counts
+        }
+    }
+
     // MARK: Rows
 
     private static let encoder = JSONEncoder()

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TernDirectory
 import TernApp
+import TernMail
 import TernQueue
 
 /// `tern`: the Tern mail server. Without a subcommand it runs dev mode.
@@ -11,6 +12,7 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern, a complete mail server. With no arguments: a mail catcher for developers.",
+        version: TernVersion.current,
         subcommands: [
             Dev.self, Serve.self, CheckConfig.self, Queue.self, Repair.self, User.self, Domain.self, Alias.self, DKIM.self, DNSRecordsCommand.self,
             Sendmail.self,

@@ -6,6 +6,7 @@ follows the Maildir files (copied in, removed, rebuilt)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import smtplib
 import subprocess
@@ -112,6 +113,9 @@ def test_messages_come_back_decoded_in_mailpit_shape(catcher):
     assert welcome["Text"].startswith("Plain alternative") and "<a href=" in welcome["HTML"]
     assert [(a["FileName"], a["ContentType"]) for a in welcome["Attachments"]] == [("r\u00e9sum\u00e9.pdf", "application/pdf")]
     assert welcome["Attachments"][0]["Size"] == 9
+    assert welcome["Attachments"][0]["Checksums"] == {
+        "MD5": hashlib.md5(b"%PDF-1.4\n").hexdigest(), "SHA1": hashlib.sha1(b"%PDF-1.4\n").hexdigest(),
+        "SHA256": hashlib.sha256(b"%PDF-1.4\n").hexdigest()}
     assert {"Href": "https://example.test/verify?t=abc&u=1", "Text": "Verify"} in welcome["Links"]
     assert "839201" in welcome["Codes"]
     assert welcome["Read"] is True  # opening it marked it read, as in Mailpit
@@ -304,6 +308,43 @@ def test_prometheus_metrics(catcher):
     assert messages and float(messages[0].rsplit(" ", 1)[1]) >= 1, text
 
 
+def test_info_and_webui_in_mailpit_shape(catcher):
+    """GET /api/v1/info: the version `tern --version` prints (never one asked of the Internet),
+    the index file and its size, totals, tags with counts, and what SMTP accepted and refused
+    and the API deleted since the start. GET /api/v1/webui: the web UI's settings, no release."""
+    tagged = plain_message("tagged")
+    tagged["X-Tags"] = "invoice, urgent"
+    send(catcher, tagged)
+    send(catcher, plain_message("untagged"))
+    send(catcher, plain_message("doomed"))
+    with smtplib.SMTP(catcher.host, catcher.port, timeout=10) as client:
+        client.ehlo()
+        assert client.docmd("MAIL FROM:<no-closing-bracket")[0] == 501
+    listing = wait_count(catcher, 3)
+    doomed = next(m["ID"] for m in listing["messages"] if m["Subject"] == "doomed")
+    assert api(catcher, "/api/v1/messages", "DELETE", {"IDs": [doomed]})[0] == 200
+    get_json(catcher, "/api/v1/message/" + listing["messages"][1]["ID"])  # one read
+
+    info = get_json(catcher, "/api/v1/info")
+    version = subprocess.run([str(tern_bin()), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    assert info["Version"] == version and info["LatestVersion"] == version
+    assert info["Database"] == str(catcher.data_dir / "catcher.sqlite") and info["DatabaseSize"] > 0
+    assert (info["Messages"], info["Unread"]) == (2, 1)
+    assert info["Tags"] == {"invoice": 1, "urgent": 1}
+    stats = info["RuntimeStats"]
+    assert set(stats) == {"Memory", "MessagesDeleted", "SMTPAccepted", "SMTPAcceptedSize", "SMTPRejected",
+                          "SMTPIgnored", "Uptime"}
+    assert stats["SMTPAccepted"] == 3 and stats["SMTPAcceptedSize"] > 3 * 100
+    assert stats["SMTPRejected"] == 1 and stats["SMTPIgnored"] == 0 and stats["MessagesDeleted"] == 1
+    assert stats["Memory"] > 1_000_000 and 0 <= stats["Uptime"] < 600
+
+    webui = get_json(catcher, "/api/v1/webui")
+    assert webui == {
+        "Label": "", "SpamAssassin": False, "ChaosEnabled": False, "DuplicatesIgnored": False,
+        "HideDeleteAllButton": False,
+        "MessageRelay": {"Enabled": False, "SMTPServer": "", "AllowedRecipients": "", "BlockedRecipients": "",
+                         "OverrideFrom": "", "PreserveMessageIDs": True, "ReturnPath": ""}}
+
 def release(server, message_id: str, to: list[str]):
     return api(server, f"/api/v1/message/{message_id}/release", "POST", {"To": to})
 
@@ -334,6 +375,9 @@ allowed_domains = ["example.test"]
     assert release(server, message_id, [])[0] == 400
     assert release(server, "NOSUCHMESSAGE000", ["dev@example.test"])[0] == 404
     assert len(peer.messages()) == 1
+    relay = get_json(server, "/api/v1/webui")["MessageRelay"]
+    assert relay["Enabled"] is True and relay["SMTPServer"] == f"127.0.0.3:{peers.port}"
+    assert relay["AllowedRecipients"] == "(?i)@(.+\\.)?(example\\.test)$"
 
     plain_server = tern_factory.dev()
     send(plain_server, plain_message("stays"))

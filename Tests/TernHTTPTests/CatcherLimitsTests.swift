@@ -16,6 +16,11 @@ actor MemoryIndex: MessageIndex {
     func entries() -> [String: IndexEntry] { rows.mapValues { IndexEntry(inbox: $0.inbox, key: $0.key, read: $0.read) } }
     func message(id: String) -> IndexedMessage? { rows[id] }
     func inboxes() -> [InboxCount] { [] }
+    func tagCounts() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for message in rows.values { for tag in Set(message.tags) { counts[tag, default: 0] += 1 } }
+        return counts
+    }
 
     func search(_ filter: MessageFilter, offset: Int, limit: Int) -> MessagePage {
         let all = rows.values.sorted { ($0.receivedAt, $0.id) > ($1.receivedAt, $1.id) }

@@ -71,4 +71,16 @@ struct SQLiteMessageIndexTests {
         #expect(try await ids([.contains(.messageID, "a@X")]) == ["A"])
         #expect(try await index.inboxes() == [InboxCount(name: "app", total: 1, unread: 1), InboxCount(name: "default", total: 1, unread: 1)])
     }
+
+    @Test("tag counts: each message counted once per tag; untagged messages not at all")
+    func tagCounts() async throws {
+        #expect(try await index.tagCounts() == [:])
+        try await index.upsert([
+            Self.message("A", at: 1, tags: ["invoice", "urgent"]), Self.message("B", at: 2, tags: ["invoice"]),
+            Self.message("C", at: 3), Self.message("D", at: 4, tags: ["urgent", "urgent"]),
+        ])
+        #expect(try await index.tagCounts() == ["invoice": 2, "urgent": 2])
+        try await index.remove(ids: ["A"])
+        #expect(try await index.tagCounts() == ["invoice": 1, "urgent": 1])
+    }
 }

@@ -25,14 +25,14 @@ extension ConfigurationLoader {
                 else {
                     throw ConfigurationError(key: "catcher.http", problem: "expected ADDRESS:PORT or off, got '\(http)'")
                 }
-                guard isLoopback(host) else {
-                    throw ConfigurationError(key: "catcher.http", problem: catcherLoopbackOnly(host))
-                }
                 configuration.http = .init(address: host, port: port)
             }
         }
         for (index, host) in try reader.strings("catcher.allowed_hosts").enumerated() {
             configuration.catcher.allowedHosts.append(try allowedHost(host, key: "catcher.allowed_hosts[\(index)]"))
+        }
+        if let http = configuration.http, !mayListen(http.address, allowedHosts: configuration.catcher.allowedHosts) {
+            throw ConfigurationError(key: "catcher.http", problem: catcherLoopbackOnly(http.address))
         }
         if let maximum = try reader.int("catcher.max_messages") {
             guard maximum >= 0 else {
@@ -106,7 +106,16 @@ extension ConfigurationLoader {
     /// (anyone who reaches them reads and deletes all mail and can release it on).
     static func catcherLoopbackOnly(_ address: String) -> String {
         "'\(address)' is not a loopback address; the catcher's web UI and API have no authentication, "
-            + "so they listen only on 127.0.0.0/8, ::1 or localhost (reach them from elsewhere through an SSH tunnel)"
+            + "so they listen beyond 127.0.0.0/8, ::1 and localhost only for the clients named with "
+            + "[catcher] allowed_hosts or --http-allow-host NAME (a container's service name, say); "
+            + "otherwise reach them through an SSH tunnel"
+    }
+
+    /// Whether the catcher may listen on `address`: loopback always; any other address only
+    /// once the names its clients use are allowed (`allowed_hosts`), which is the
+    /// administrator saying that others are meant to reach it (a container's neighbours).
+    static func mayListen(_ address: String, allowedHosts: [String]) -> Bool {
+        isLoopback(address) || !allowedHosts.isEmpty
     }
 
     static func isLoopback(_ address: String) -> Bool {

@@ -65,7 +65,12 @@ public enum TernServer {
         }
         // The configuration file's catcher.http was checked when it was read; --http was not.
         if mode == .dev, let http = configuration.http, !ConfigurationLoader.isLoopback(http.address) {
-            throw StartupError(description: "catcher.http (--http): \(ConfigurationLoader.catcherLoopbackOnly(http.address))")
+            guard ConfigurationLoader.mayListen(http.address, allowedHosts: configuration.catcher.allowedHosts) else {
+                throw StartupError(description: "catcher.http (--http): \(ConfigurationLoader.catcherLoopbackOnly(http.address))")
+            }
+            logger.warning(
+                "the catcher's web UI and API listen beyond loopback and have no login: whoever reaches them reads and deletes the mail",
+                metadata: ["address": "\(http.address)", "allowed_hosts": "\(configuration.catcher.allowedHosts)"])
         }
         let dataDirectory = absolutePath(configuration.dataDirectory)
         do {

@@ -400,16 +400,19 @@ class TernServer:
     stderr_path: Path | None = None
     expect_exit: bool = False  # set by tests that stop or kill the server themselves
     startup_lines: list[str] = field(default_factory=list)
+    binary: Path | None = None  # another tern than TERN_BIN's (the release package's)
+    environment: dict[str, str] | None = None  # the whole environment, instead of the tests' own
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> "TernServer":
-        binary = tern_bin()
+        binary = self.binary or tern_bin()
         if not binary.exists():
             raise AssertionError(f"tern binary not found at {binary} (set TERN_BIN or run swift build)")
         n = len(list(self.workdir.glob("tern-*.stdout")))
         self.stdout_path = self.workdir / f"tern-{n}.stdout"
         self.stderr_path = self.workdir / f"tern-{n}.stderr"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TERN_")}
+        env = self.environment if self.environment is not None else {
+            k: v for k, v in os.environ.items() if not k.startswith("TERN_")}
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([str(binary), *self.args], cwd=self.workdir, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, env=env, start_new_session=True)

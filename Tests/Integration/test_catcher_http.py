@@ -268,6 +268,33 @@ def test_the_catcher_refuses_a_non_loopback_address(tmp_path, http):
                        stdin=subprocess.DEVNULL)
     out = (p.stdout + p.stderr).decode("utf-8", "replace")
     assert p.returncode == 1 and "catcher.http" in out and "is not a loopback address" in out, out
+    assert "allowed_hosts" in out and "--http-allow-host" in out, out
+
+
+def test_allowed_hosts_open_the_catcher_beyond_loopback(tern_factory):
+    """As in a container: `--http 0.0.0.0:PORT` with `--http-allow-host tern` listens on every
+    address (with a warning that the API has no login), answers to the allowed name and to an
+    address, and still refuses any other name."""
+    import socket
+    import urllib.error
+    import urllib.request
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = tern_factory.dev(args=["--http", f"0.0.0.0:{port}", "--http-allow-host", "tern"])
+    assert "listen beyond loopback and have no login" in server.logs()
+
+    def get(host: str) -> int:
+        request = urllib.request.Request(f"http://127.0.0.2:{port}/api/v1/messages", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+    assert get(f"tern:{port}") == 200
+    assert get(f"127.0.0.2:{port}") == 200
+    assert get(f"evil.example:{port}") == 421
 
 
 def test_loopback_addresses_are_accepted(tmp_path):

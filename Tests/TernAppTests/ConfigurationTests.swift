@@ -82,6 +82,7 @@ struct ConfigurationTests {
         ("[dmarc]\nquarantine = \"spam\"", "dmarc.quarantine"),
         ("[catcher]\nallowed_hosts = [\"tern test\"]", "catcher.allowed_hosts[0]"),
         ("[catcher]\nallowed_hosts = \"tern.test\"", "catcher.allowed_hosts"),
+        ("[catcher]\nhttp = \"0.0.0.0:8025\"", "catcher.http"),
     ])
     func errors(text: String, key: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text) }
@@ -150,6 +151,9 @@ struct ConfigurationTests {
         let catcher = try ConfigurationLoader.parse("[catcher]\nallowed_hosts = [\"Tern.Test\", \"mailpit\", \"web_1\"]\n").catcher
         #expect(catcher.allowedHosts == ["tern.test", "mailpit", "web_1"])
         #expect(try ConfigurationLoader.parse("").catcher.allowedHosts.isEmpty)
+        // Naming the clients' host is what lets the catcher listen beyond loopback.
+        let open = try ConfigurationLoader.parse("[catcher]\nhttp = \"0.0.0.0:8025\"\nallowed_hosts = [\"tern\"]\n")
+        #expect(open.http == .init(address: "0.0.0.0", port: 8025))
     }
 
     @Test("[dmarc]: quarantine to Junk by default, or to INBOX")

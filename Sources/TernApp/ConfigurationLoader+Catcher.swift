@@ -1,3 +1,4 @@
+import Foundation
 import TOMLKit
 
 /// `[catcher]`: the developers' mail catcher.
@@ -120,5 +121,48 @@ extension ConfigurationLoader {
 
     static func isLoopback(_ address: String) -> Bool {
         address == "::1" || address == "localhost" || (address.hasPrefix("127.") && isIPAddress(address))
+    }
+}
+
+/// `[http]`: serve mode's operations listener.
+extension ConfigurationLoader {
+    /// The shortest admin token taken: 128 bits of a random hex or base64 string.
+    static let minimumAdminTokenLength = 24
+
+    /// `[http]`: off without the section or with `address = "off"`, else on `address` (default
+    /// `127.0.0.1:8080`); `admin_token` (or `admin_token_file`, read now) turns the admin API on.
+    static func operationsHTTP(_ reader: Reader) throws(ConfigurationError) -> TernConfiguration.OperationsHTTP? {
+        guard let section = try reader.table("http") else { return nil }
+        try reader.rejectUnknown(in: section, allowed: ["address", "admin_token", "admin_token_file"], prefix: "http.")
+        let address = try reader.string("http.address") ?? "127.0.0.1:8080"
+        guard address != "off" else { return nil }
+        guard let (host, port) = parseHostPort(address, defaultPort: 8080, ports: 0...65535),
+            isIPAddress(host) || host == "localhost"
+        else {
+            throw ConfigurationError(key: "http.address", problem: "expected ADDRESS:PORT or off, got '\(address)'")
+        }
+        var listener = TernConfiguration.OperationsHTTP(address: host, port: port)
+        var token = try reader.string("http.admin_token")
+        if let file = try reader.string("http.admin_token_file") {
+            guard token == nil else {
+                throw ConfigurationError(key: "http.admin_token_file", problem: "give admin_token or admin_token_file, not both")
+            }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "http.admin_token_file", problem: "cannot read \(file)")
+            }
+            token = text.trimmingCharacters(in: .newlines)
+        }
+        if let token {
+            guard token.utf8.count >= minimumAdminTokenLength, token.utf8.count <= 512,
+                token.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) })
+            else {
+                throw ConfigurationError(
+                    key: "http.admin_token",
+                    problem: "must be \(minimumAdminTokenLength) to 512 printable characters without spaces "
+                        + "(make one with: openssl rand -hex 32)")
+            }
+            listener.adminToken = token
+        }
+        return listener
     }
 }

@@ -35,6 +35,7 @@ public enum ConfigurationLoader {
     static let topLevelKeys: Set<String> = [
         "hostname", "data_dir", "log_level", "listener", "tls", "limits", "mail", "mailbox", "alias", "queue",
         "outbound", "route", "dns", "dkim", "spf", "dmarc", "user", "rate_limits", "auth", "catcher", "storage",
+        "http",
     ]
     public static func load(path: String, environment: [String: String]? = nil)
         throws(ConfigurationError) -> TernConfiguration
@@ -97,6 +98,7 @@ public enum ConfigurationLoader {
         configuration.storage = try storage(reader)
         configuration.rateLimits = try rateLimits(reader)
         try catcher(reader, into: &configuration)
+        configuration.operationsHTTP = try operationsHTTP(reader)
         configuration.authentication = try authentication(reader)
         return configuration
     }

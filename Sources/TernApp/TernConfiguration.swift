@@ -235,6 +235,21 @@ public struct TernConfiguration: Sendable {
         }
     }
 
+    /// `[http]`: serve mode's operations listener: `/metrics`, `/healthz`, `/readyz`, and with
+    /// `admin_token` the admin API. Off unless configured.
+    public struct OperationsHTTP: Sendable, Hashable {
+        public var address: String
+        public var port: Int
+        /// The bearer token of the admin API; nil serves no admin API.
+        public var adminToken: String?
+
+        public init(address: String = "127.0.0.1", port: Int = 8080, adminToken: String? = nil) {
+            self.address = address
+            self.port = port
+            self.adminToken = adminToken
+        }
+    }
+
     /// `[catcher]`: how much mail dev mode keeps.
     public struct Catcher: Sendable, Hashable {
         /// The newest this many are kept; 0: no limit. Default 10,000.
@@ -317,6 +332,8 @@ public struct TernConfiguration: Sendable {
     /// the port Mailpit and MailHog use.
     public var http: HTTPListener? = HTTPListener()
     public var catcher = Catcher()
+    /// Serve mode's `[http]` listener; nil (the default) is off.
+    public var operationsHTTP: OperationsHTTP?
     /// swift-log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
 

@@ -10,6 +10,7 @@ import TernDirectory
 import TernMail
 import TernMailAuth
 import TernNet
+import TernHTTP
 import TernQueue
 import TernSMTPCore
 import TernSMTPServer
@@ -151,14 +152,42 @@ extension TernServer {
             guardsSubmission: true, authentication: authentication?.intake, services: services,
             storeAnnouncement: "tern: spool \(queue.location)",
             startAfterListeners: {
-                environment.announce("tern: ready")
-                return []
+                guard let http = configuration.operationsHTTP else {
+                    environment.announce("tern: ready")
+                    return []
+                }
+                return [try operationsService(http, queue: queue, environment: environment)]
             },
             stop: {
                 await remote.shutdown()
                 await authenticator.shutdown()
             },
             cleanUp: { unlink(pidPath) })
+    }
+
+    /// `[http]`: `/metrics`, the health checks and the admin API. Announces its address, then
+    /// "ready".
+    static func operationsService(
+        _ http: TernConfiguration.OperationsHTTP, queue: QueueManager, environment: Environment
+    ) throws -> any Service {
+        let directory: DirectoryAdministration
+        do {
+            directory = try DirectoryAdministration.open(
+                dataDirectory: environment.dataDirectory, configuration: environment.configuration)
+        } catch {
+            throw StartupError(description: "http: cannot open the directory database: \(error)")
+        }
+        let administration = ServerAdministrator(
+            queue: queue, dataDirectory: environment.dataDirectory, directory: directory)
+        let host = http.address.contains(":") ? "[\(http.address)]" : http.address
+        let announce = environment.announce
+        return OperationsHTTP.service(
+            host: http.address, port: http.port, metrics: environment.metrics, administration: administration,
+            adminToken: http.adminToken, group: environment.group, logger: environment.logger(service: "http")
+        ) { port in
+            announce("tern: operations on http://\(host):\(port)\(http.adminToken == nil ? "" : " (admin API on)")")
+            announce("tern: ready")
+        }
     }
 
     /// `[dkim]`, `[spf]` and the keys in the data directory, or nil when Tern neither signs nor

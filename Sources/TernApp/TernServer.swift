@@ -43,7 +43,13 @@ public enum TernServer {
     /// the HTTP server shows at /metrics. Call once per process, before `run`.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A delivery takes from milliseconds (a local mailbox) to days (a retried remote one).
+        factory.durationHistogramBuckets["tern_queue_delivery_delay_seconds"] = [
+            .seconds(1), .seconds(5), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
+            .seconds(4 * 3600), .seconds(12 * 3600), .seconds(86_400), .seconds(3 * 86_400), .seconds(5 * 86_400),
+        ]
+        MetricsSystem.bootstrap(factory)
         return registry
     }
 

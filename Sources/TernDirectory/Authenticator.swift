@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOConcurrencyHelpers
 public import TernSASL
 
@@ -96,6 +97,8 @@ public final class LoginThrottle: Sendable {
 
     /// Records a failure of `client` and `user`.
     func failed(client: String, user: String) {
+        // SMTP AUTH, IMAP and POP3 logins alike; looked up per failure, which is rare and slow.
+        Counter(label: "tern_auth_failures_total").increment()
         let now = ContinuousClock.now
         let window = settings.window
         failures.withLockedValue { table in

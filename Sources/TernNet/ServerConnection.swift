@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import NIOSSL
 import NIOTLS
+import CoreMetrics
 
 /// The protocol half of a server connection: a sans-IO session (SMTP's, IMAP's, POP3's state
 /// machine) and the code that carries out what it asks for. `ServerConnection` feeds it the
@@ -337,6 +338,7 @@ public final class ServerConnection<Driver: ConnectionDriver>: ChannelDuplexHand
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion()
             tlsVersion = version?.displayName
+            Counter(label: "tern_tls_handshakes_total", dimensions: [("version", tlsVersion ?? "unknown")]).increment()
             handshakePending = false
             lastActivity = now
             run(driver.tlsEstablished())

@@ -30,3 +30,22 @@ actor ResultBox {
         self.error = error
     }
 }
+
+/// How many messages the queue holds, by state (Postfix's queues, roughly): each message
+/// counts once, in the first that applies.
+public struct QueueDepth: Sendable, Hashable {
+    /// Held by the postmaster (`tern queue hold`).
+    public var hold = 0
+    /// Being delivered now.
+    public var active = 0
+    /// Waiting for a retry after a temporary failure.
+    public var deferred = 0
+    /// Not tried yet, or due now.
+    public var incoming = 0
+
+    public init() {}
+
+    public var states: [(state: String, count: Int)] {
+        [("active", active), ("deferred", deferred), ("hold", hold), ("incoming", incoming)]
+    }
+}

@@ -54,6 +54,7 @@ public final class QueueManager: MessageStore, Service {
     private let state: QueueState
     private let wakeup = WakeupSignal()
     private let persistence = SerialTasks()
+    private let metrics = QueueMetrics()
 
     public init(
         store: any QueueStore, routing: RoutingTable, agents: [QueuedDelivery.Route: any DeliveryAgent],
@@ -210,6 +211,11 @@ public final class QueueManager: MessageStore, Service {
     }
 
     // MARK: Postmaster commands
+
+    /// The messages in the queue by state (the `tern_queue_messages` gauge).
+    public func depth() async -> QueueDepth {
+        await state.depth()
+    }
 
     /// Runs `tern queue retry|hold|release|delete` on the running queue; returns the IDs of
     /// the messages it changed. A deleted message leaves the spool without a DSN (as Postfix's
@@ -391,14 +397,19 @@ public final class QueueManager: MessageStore, Service {
     ) {
         let reply = result.outcome.reply
         let dsn = reply.enhancedCodeOrGeneric.description
+        let outcome = status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred"
+        // The arrival comes from a spool file: checked, never trusted to subtract.
+        let (elapsed, overflowed) = now.subtractingReportingOverflow(arrival)
+        let delay = overflowed ? 0 : elapsed
+        metrics.attempt(route: delivery.route, result: outcome, delaySeconds: delay)
         var metadata: Logger.Metadata = [
             "tern_queue_id": "\(messageID)",
             "to": "<\(delivery.recipient)>",
             "orig_to": "<\(delivery.original)>",
             "relay": "\(result.relay ?? "none")",
-            "delay": "\(now - arrival)",
+            "delay": "\(delay)",
             "dsn": "\(dsn)",
-            "status": "\(status == .delivered ? "sent" : status == .failed ? "bounced" : "deferred")",
+            "status": "\(outcome)",
             "reply": "\(reply.storedLine)",
         ]
         if let tls = result.tls { metadata["tls"] = "\(tls)" }

@@ -185,6 +185,24 @@ actor QueueState {
         records[id]
     }
 
+    /// The messages in the queue by state, as `QueueDepth` counts them.
+    func depth() -> QueueDepth {
+        var depth = QueueDepth()
+        let busy = Set(inFlight.map(\.id))
+        for (id, record) in records {
+            if record.hold {
+                depth.hold += 1
+            } else if busy.contains(id) {
+                depth.active += 1
+            } else if record.deliveries.contains(where: { $0.status == .deferred }) {
+                depth.deferred += 1
+            } else {
+                depth.incoming += 1
+            }
+        }
+        return depth
+    }
+
     /// The first time a message has waited `threshold` seconds with deliveries still deferred,
     /// marks it warned and returns it; nil otherwise.
     func takeDelayWarning(_ id: String, now: Int64, threshold: Int64) -> QueuedMessage? {

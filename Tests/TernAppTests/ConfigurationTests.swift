@@ -83,6 +83,10 @@ struct ConfigurationTests {
         ("[catcher]\nallowed_hosts = [\"tern test\"]", "catcher.allowed_hosts[0]"),
         ("[catcher]\nallowed_hosts = \"tern.test\"", "catcher.allowed_hosts"),
         ("[catcher]\nhttp = \"0.0.0.0:8025\"", "catcher.http"),
+        ("[http]\naddress = \"nowhere:x\"", "http.address"),
+        ("[http]\nadmin_token = \"short\"", "http.admin_token"),
+        ("[http]\nadmin_token = \"has spaces in it, which are refused\"", "http.admin_token"),
+        ("[http]\ntoken = \"c0ffee00c0ffee00c0ffee00c0ffee00\"", "http.token"),
     ])
     func errors(text: String, key: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text) }
@@ -154,6 +158,24 @@ struct ConfigurationTests {
         // Naming the clients' host is what lets the catcher listen beyond loopback.
         let open = try ConfigurationLoader.parse("[catcher]\nhttp = \"0.0.0.0:8025\"\nallowed_hosts = [\"tern\"]\n")
         #expect(open.http == .init(address: "0.0.0.0", port: 8025))
+    }
+
+    @Test("[http]: off without the section, loopback by default, the admin API only with a token")
+    func operationsHTTP() throws {
+        #expect(try ConfigurationLoader.parse("").operationsHTTP == nil)
+        #expect(try ConfigurationLoader.parse("[http]\n").operationsHTTP == .init(address: "127.0.0.1", port: 8080))
+        #expect(try ConfigurationLoader.parse("[http]\naddress = \"off\"\n").operationsHTTP == nil)
+        let configured = try ConfigurationLoader.parse(
+            "[http]\naddress = \"[::]:9090\"\nadmin_token = \"c0ffee00c0ffee00c0ffee00c0ffee00\"\n").operationsHTTP
+        #expect(configured == .init(address: "::", port: 9090, adminToken: "c0ffee00c0ffee00c0ffee00c0ffee00"))
+        let file = NSTemporaryDirectory() + "tern-token-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "feedface0123456789abcdef0123\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try ConfigurationLoader.parse("[http]\nadmin_token_file = \"\(file)\"\n").operationsHTTP
+        #expect(fromFile?.adminToken == "feedface0123456789abcdef0123")
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse("[http]\nadmin_token_file = \"\(file).missing\"\n")
+        }
     }
 
     @Test("[dmarc]: quarantine to Junk by default, or to INBOX")

@@ -57,6 +57,9 @@ public protocol SMTPPolicy: Sendable {
     /// A new exchange of a challenge–response mechanism (SCRAM-SHA-256), or nil when the
     /// policy does not run it (the client is then refused).
     func beginExchange(_ mechanism: SASLCredentials.Mechanism, session: SessionFacts) -> (any SASLMechanismServer)?
+    /// A whole message at the end of DATA or BDAT LAST, before it is committed: accept, refuse
+    /// with a reply, or drop the connection.
+    func checkMessage(_ envelope: Envelope, session: SessionFacts) -> PolicyCheck
 }
 
 extension SMTPPolicy {
@@ -76,6 +79,10 @@ extension SMTPPolicy {
         -> (any SASLMechanismServer)?
     {
         nil
+    }
+
+    public func checkMessage(_ envelope: Envelope, session: SessionFacts) -> PolicyCheck {
+        .decided(.accept)
     }
 }
 

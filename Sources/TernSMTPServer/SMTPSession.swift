@@ -197,7 +197,37 @@ final class SMTPSession: ConnectionDriver {
         return machine.authenticationDecided(decision)
     }
 
+    /// The message's end: the policy's word on the whole message first, then the intake's.
     private func commit(_ connection: ServerConnection<SMTPSession>, eventLoop: any EventLoop) {
+        guard let envelope = intake.message?.envelope else { return finishMessage(connection, eventLoop: eventLoop) }
+        switch endpoint.policy.checkMessage(envelope, session: facts(connection)) {
+        case .decided(let decision):
+            messageChecked(decision, connection, eventLoop: eventLoop)
+        case .pending(let future):
+            connection.suspendReading(until: future) { [self] result in
+                messageChecked((try? result.get()) ?? .reject(.localError), connection, eventLoop: eventLoop)
+                return []
+            }
+        }
+    }
+
+    private func messageChecked(
+        _ decision: ServerSessionStateMachine.PolicyDecision, _ connection: ServerConnection<SMTPSession>,
+        eventLoop: any EventLoop
+    ) {
+        switch decision {
+        case .accept:
+            finishMessage(connection, eventLoop: eventLoop)
+        case .reject(let refusal):
+            intake.abort()
+            connection.run(machine.messageCommitFailed(refusal))
+        case .disconnect:
+            // The machine's abortMessage action aborts the intake.
+            connection.run(machine.messageDropped())
+        }
+    }
+
+    private func finishMessage(_ connection: ServerConnection<SMTPSession>, eventLoop: any EventLoop) {
         switch intake.finish(session: facts(connection), eventLoop: eventLoop) {
         case .missing:
             connection.run(machine.messageCommitFailed(.localError))

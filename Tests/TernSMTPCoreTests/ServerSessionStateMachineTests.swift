@@ -106,6 +106,42 @@ struct ServerSessionStateMachineTests {
         #expect(session.committedEnvelopes.first?.sender == nil)
     }
 
+    @Test("a policy's 421 ends the session after the reply; a disconnect ends it without one")
+    func policyEndsTheSession() {
+        var refused = SessionHarness.greeted()
+        refused.decide = { action in
+            if case .checkRecipient = action { return .reject(SMTPReply(421, EnhancedStatusCode(4, 3, 0), "go away")) }
+            return .accept
+        }
+        refused.send("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nNOOP\r\n")
+        #expect(refused.statuses.suffix(2) == ["250 2.1.0", "421 4.3.0"])
+        #expect(refused.closed && refused.machine.isClosed)
+
+        var dropped = SessionHarness.greeted()
+        dropped.decide = { action in
+            if case .checkRecipient = action { return .disconnect }
+            return .accept
+        }
+        dropped.send("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nNOOP\r\n")
+        #expect(dropped.statuses.last == "250 2.1.0", "nothing after MAIL's reply")
+        #expect(dropped.closed && dropped.machine.isClosed)
+    }
+
+    @Test("a message dropped at its end: aborted, no reply, closed, the pipelined NOOP unread")
+    func messageDropped() {
+        var machine = ServerSessionStateMachine(configuration: .init(hostname: "mx.test"))
+        #expect(machine.messageDropped().isEmpty, "nothing to drop outside a commit")
+        _ = machine.greet()
+        _ = machine.bytesReceived(ByteBuffer(string: "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"))
+        _ = machine.policyDecided(.accept)
+        _ = machine.bytesReceived(ByteBuffer(string: "RCPT TO:<c@d.test>\r\n"))
+        _ = machine.policyDecided(.accept)
+        _ = machine.bytesReceived(ByteBuffer(string: "DATA\r\n"))
+        _ = machine.bytesReceived(ByteBuffer(string: "hi\r\n.\r\nNOOP\r\n"))
+        #expect(machine.messageDropped() == [.abortMessage, .close])
+        #expect(machine.isClosed)
+    }
+
     // MARK: Limits
 
     @Test("past the recipient limit: 452 4.5.3, and the message goes to exactly the accepted set")

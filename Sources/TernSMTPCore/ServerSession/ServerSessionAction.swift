@@ -72,9 +72,13 @@ extension ServerSessionStateMachine {
         }
     }
 
-    /// The answer to `checkSender` or `checkRecipient`.
+    /// The answer to `checkSender` or `checkRecipient` (or a message check of the driver's).
     public enum PolicyDecision: Hashable, Sendable {
         case accept
+        /// Refused with this reply; a `421` also ends the session (RFC 5321 §3.8).
         case reject(SMTPReply)
+        /// The connection closes without a reply, as a failing network would (the catcher's
+        /// failure injection).
+        case disconnect
     }
 }

@@ -160,6 +160,8 @@ public struct ServerSessionStateMachine: Sendable {
                 reply(.senderOK, &actions)
             case .reject(let rejection):
                 reply(rejection, &actions)
+            case .disconnect:
+                drop(&actions)
             }
         case .awaitingRecipientCheck(let path, let parameters):
             state = .command
@@ -172,6 +174,8 @@ public struct ServerSessionStateMachine: Sendable {
                 reply(.recipientOK, &actions)
             case .reject(let rejection):
                 reply(rejection, &actions)
+            case .disconnect:
+                drop(&actions)
             }
         default:
             return []
@@ -211,6 +215,15 @@ public struct ServerSessionStateMachine: Sendable {
     /// The message could not be made durable; `failure` is a 4yz or 5yz reply.
     public mutating func messageCommitFailed(_ failure: SMTPReply) -> [Action] {
         finishCommit(with: failure)
+    }
+
+    /// The message is not taken and the connection closes without a reply (the catcher's
+    /// failure injection at the end of DATA).
+    public mutating func messageDropped() -> [Action] {
+        guard case .awaitingCommit = state else { return [] }
+        var actions: [Action] = []
+        drop(&actions)
+        return actions
     }
 
     /// The TLS handshake after STARTTLS completed. RFC 3207 §4.2: the server must discard
@@ -720,14 +733,24 @@ public struct ServerSessionStateMachine: Sendable {
         transaction = nil
     }
 
-    /// Sends a reply, counting errors; past the error limit the session ends with 421.
+    /// Sends a reply, counting errors; past the error limit the session ends with 421. A 421
+    /// ends the session itself: the server is closing the channel (RFC 5321 §3.8, §4.2.3).
     private mutating func reply(_ reply: SMTPReply, _ actions: inout [Action]) {
+        guard reply.code.rawValue != 421 else { return closeSession(with: reply, &actions) }
         actions.append(.sendReply(reply))
         guard reply.code.rawValue >= 400 else { return }
         errors += 1
         if errors > configuration.maximumErrors {
             closeSession(with: .tooManyErrors(configuration.hostname), &actions)
         }
+    }
+
+    /// Closes without another word: the transaction is dropped, nothing more is read.
+    private mutating func drop(_ actions: inout [Action]) {
+        abortTransaction(&actions)
+        actions.append(.close)
+        state = .closed
+        input.clear()
     }
 
     private mutating func closeSession(with finalReply: SMTPReply, _ actions: inout [Action]) {

@@ -62,6 +62,7 @@ package enum FuzzTargets {
         MailAuthTargets.dkimMessage,
         MailAuthTargets.spf,
         CatcherTargets.searchQuery,
+        CatcherTargets.sendRequest,
         ConfigurationTargets.configuration,
         ConfigurationTargets.sendmail,
         StoreTargets.spool,

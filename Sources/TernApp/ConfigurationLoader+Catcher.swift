@@ -1,5 +1,8 @@
 import Foundation
+import NIOCore
 import TOMLKit
+import TernHTTP
+import TernSMTPServer
 
 /// `[catcher]`: the developers' mail catcher.
 extension ConfigurationLoader {
@@ -8,7 +11,10 @@ extension ConfigurationLoader {
     static func catcher(_ reader: Reader, into configuration: inout TernConfiguration) throws(ConfigurationError) {
         if let section = try reader.table("catcher") {
             try reader.rejectUnknown(
-                in: section, allowed: ["http", "http_idle_timeout", "max_messages", "max_age", "release", "allowed_hosts"],
+                in: section,
+                allowed: [
+                    "http", "http_idle_timeout", "max_messages", "max_age", "release", "allowed_hosts", "webhook", "chaos",
+                ],
                 prefix: "catcher.")
             if let releaseValue = section["release"] {
                 guard let releaseTable = releaseValue.table else {
@@ -31,6 +37,17 @@ extension ConfigurationLoader {
         }
         for (index, host) in try reader.strings("catcher.allowed_hosts").enumerated() {
             configuration.catcher.allowedHosts.append(try allowedHost(host, key: "catcher.allowed_hosts[\(index)]"))
+        }
+        if let section = try reader.table("catcher"), let value = section["chaos"] {
+            guard let list = value.array else {
+                throw ConfigurationError(key: "catcher.chaos", problem: "must be an array of tables ([[catcher.chaos]])")
+            }
+            for (index, entry) in list.enumerated() {
+                configuration.catcher.chaos.append(try chaosRule(entry.table, key: "catcher.chaos[\(index)]"))
+            }
+        }
+        if let webhook = try reader.string("catcher.webhook") {
+            configuration.catcher.webhook = try Self.webhook(webhook, key: "catcher.webhook")
         }
         if let http = configuration.http, !mayListen(http.address, allowedHosts: configuration.catcher.allowedHosts) {
             throw ConfigurationError(key: "catcher.http", problem: catcherLoopbackOnly(http.address))
@@ -117,6 +134,55 @@ extension ConfigurationLoader {
     /// administrator saying that others are meant to reach it (a container's neighbours).
     static func mayListen(_ address: String, allowedHosts: [String]) -> Bool {
         isLoopback(address) || !allowedHosts.isEmpty
+    }
+
+    /// One `[[catcher.chaos]]` table: `stage` (mail, rcpt, data, auth), the patterns `sender`,
+    /// `recipient`, `inbox`, and `reply`, `delay` (seconds or a duration), `drop`,
+    /// `probability` (percent).
+    static func chaosRule(_ table: TOMLTable?, key: String) throws(ConfigurationError) -> ChaosRule {
+        guard let table else { throw ConfigurationError(key: key, problem: "must be a table") }
+        let allowed: Set<String> = ["stage", "sender", "recipient", "inbox", "reply", "delay", "drop", "probability"]
+        for name in table.keys where !allowed.contains(name) {
+            throw ConfigurationError(key: "\(key).\(name)", problem: "unknown key")
+        }
+        guard let stageName = table["stage"]?.string, let stage = ChaosRule.Stage(rawValue: stageName) else {
+            throw ConfigurationError(key: "\(key).stage", problem: "must be mail, rcpt, data or auth")
+        }
+        var delay: Double?
+        if let value = table["delay"] {
+            if let seconds = value.int {
+                delay = Double(seconds)
+            } else if let seconds = value.double {
+                delay = seconds
+            } else if let text = value.string, let amount = parseDuration(text) {
+                delay = Double(amount.nanoseconds) / 1e9
+            } else {
+                throw ConfigurationError(key: "\(key).delay", problem: "must be seconds or a duration like 2s")
+            }
+        }
+        var probability: Int?
+        if let value = table["probability"] {
+            guard let percent = value.int else { throw ConfigurationError(key: "\(key).probability", problem: "must be 0 to 100") }
+            probability = percent
+        }
+        let rule = ChaosRule(
+            stage: stage, sender: table["sender"]?.string, recipient: table["recipient"]?.string,
+            inbox: table["inbox"]?.string, reply: table["reply"]?.string, delay: delay, drop: table["drop"]?.bool,
+            probability: probability)
+        do {
+            _ = try rule.validated()
+        } catch {
+            throw ConfigurationError(key: key, problem: error.description)
+        }
+        return rule
+    }
+
+    /// A webhook's URL (`[catcher] webhook`, `--webhook-url`): `http` or `https` with a host.
+    public static func webhook(_ url: String, key: String) throws(ConfigurationError) -> String {
+        guard CatcherWebhook.isValid(url) else {
+            throw ConfigurationError(key: key, problem: "'\(url)' is not an http:// or https:// URL")
+        }
+        return url
     }
 
     static func isLoopback(_ address: String) -> Bool {

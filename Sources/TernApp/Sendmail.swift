@@ -87,7 +87,7 @@ public struct SendmailMessage: Sendable {
 
     /// `user`: the login name, for a sender that is named nowhere (`user@hostname`).
     public init(input: [UInt8], invocation: SendmailInvocation, user: String, hostname: String, now: Int64) throws(Unusable) {
-        let crlf = Self.crlf(input)
+        let crlf = LineEnd.crlf(input)
         // The fields as they came (a header line that is no field is left out: no reader would
         // see it as one), and their values unfolded.
         let (header, body) = RawHeaderField.split(message: crlf)
@@ -153,21 +153,6 @@ public struct SendmailMessage: Sendable {
         out += [0x0D, 0x0A]
         out += body
         content = out
-    }
-
-    /// Every line end CRLF: a file or a pipe has bare LFs (RFC 5321 §2.3.8 wants CRLF on the
-    /// wire); a final line without one gets one.
-    static func crlf(_ input: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count + input.count / 40 + 2)
-        var previous: UInt8 = 0
-        for octet in input {
-            if octet == 0x0A, previous != 0x0D { out.append(0x0D) }
-            out.append(octet)
-            previous = octet
-        }
-        if let last = out.last, last != 0x0A { out += [0x0D, 0x0A] }
-        return out
     }
 }
 

@@ -264,6 +264,10 @@ public struct TernConfiguration: Sendable {
         /// Host names (lower case) the web UI and API may be reached by besides the loopback
         /// addresses and `localhost`: an /etc/hosts alias, a container's service name.
         public var allowedHosts: [String] = []
+        /// `webhook`: where each caught message's summary is posted (`CatcherWebhook`).
+        public var webhook: String?
+        /// `[[catcher.chaos]]`: failures the SMTP listeners inject from the start.
+        public var chaos: [ChaosRule] = []
 
         public struct Release: Sendable, Hashable {
             public var host: String

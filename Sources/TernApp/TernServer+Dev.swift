@@ -30,9 +30,13 @@ extension TernServer {
         } catch {
             throw StartupError(description: "data_dir: cannot open the store in \(environment.dataDirectory): \(error)")
         }
-        let policy = AcceptAllPolicy(
-            inboxes: AcceptAllPolicy.Inboxes(
-                needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) }))
+        let chaos = ChaosRules(rules: configuration.catcher.chaos)
+        let policy = ChaosPolicy(
+            base: AcceptAllPolicy(
+                inboxes: AcceptAllPolicy.Inboxes(
+                    needsInbox: { catcher.needsInbox(login: $0) }, openInbox: { try await catcher.openInbox($0) })),
+            rules: chaos,
+            inbox: { login in login.map { CatcherStore.inboxName(login: $0) } ?? CatcherStore.defaultInboxName })
         let tally = SMTPTally()
         return Assembly(
             store: catcher, policy: policy, mailAccess: CatcherMailAccess(catcher: catcher), guardsSubmission: false,
@@ -47,13 +51,15 @@ extension TernServer {
                     environment.announce("tern: ready")
                     return []
                 }
-                return try await catcherServices(store: catcher, http: http, environment: environment, tally: tally)
+                return try await catcherServices(
+                    store: catcher, http: http, environment: environment, tally: tally, chaos: chaos)
             })
     }
 
     /// The catcher's index, kept current, and its HTTP server.
     static func catcherServices(
-        store: CatcherStore, http: TernConfiguration.HTTPListener, environment: Environment, tally: SMTPTally
+        store: CatcherStore, http: TernConfiguration.HTTPListener, environment: Environment, tally: SMTPTally,
+        chaos: ChaosRules
     ) async throws -> [any Service] {
         let (settings, hostname, group, pool) = (
             environment.configuration.catcher, environment.configuration.hostname, environment.group, environment.pool
@@ -93,13 +99,15 @@ extension TernServer {
         let server = CatcherHTTP.service(
             catcher: catcher, host: http.address, port: http.port, metrics: metrics, release: release,
             authentication: try catcherAuthentication(environment, logger: httpLogger), information: information,
+            chaos: CatcherChaosControl(store: chaos),
             allowedHosts: settings.allowedHosts,
             idleTimeout: .nanoseconds(settings.httpIdleTimeout.nanoseconds), group: group, logger: httpLogger
         ) { port in
             announce("tern: web UI and API on http://\(host):\(port)")
             announce("tern: ready")
         }
-        return [catcher, server]
+        guard let webhook = settings.webhook else { return [catcher, server] }
+        return [catcher, server, CatcherWebhook(url: webhook, catcher: catcher, group: group, logger: httpLogger)]
     }
 
     /// The checks the catcher shows per message: `[dkim] verify`, `[spf] verify` and

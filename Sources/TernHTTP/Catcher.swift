@@ -390,6 +390,24 @@ public actor Catcher: Service {
         }
     }
 
+    /// Stores a message made here (the send API) in the default inbox as the SMTP side would,
+    /// with the envelope sender's Return-Path in front, and returns its ID once it is indexed
+    /// (within a few seconds; after that the ID is returned all the same).
+    public func inject(_ octets: [UInt8], sender: String, id: String, receivedAt: Int64) async throws -> String {
+        guard let inbox = store.inbox(CatcherStore.defaultInboxName) else { throw NoDefaultInbox() }
+        let content = Array("Return-Path: <\(sender)>\r\n".utf8) + octets
+        let appended = try await inbox.append(NewMessage(source: .octets(content), id: id, receivedAt: receivedAt))
+        let messageID = Self.id(inbox: CatcherStore.defaultInboxName, key: appended.key)
+        var waited = 0
+        while waited < 500, try await index.message(id: messageID) == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        return messageID
+    }
+
+    private struct NoDefaultInbox: Error {}
+
     /// Notes that `ids` change now, for a rescan running meanwhile (`touchedDuringRescan`).
     private func touch(_ ids: [String]) {
         if synchronizing { touchedDuringRescan.formUnion(ids) }
@@ -439,9 +457,15 @@ public actor Catcher: Service {
     /// streams are open already.
     public func events() -> AsyncStream<CatcherEvent>? {
         guard listeners.count < limits.listeners else { return nil }
+        return subscribe(bufferingNewest: 1000)
+    }
+
+    /// Every change from now on, for the server's own followers (the webhook), outside
+    /// `Limits.listeners`; past `bufferingNewest` unread events the oldest are dropped.
+    public func subscribe(bufferingNewest: Int) -> AsyncStream<CatcherEvent> {
         let token = nextToken
         nextToken += 1
-        let (stream, continuation) = AsyncStream<CatcherEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))
+        let (stream, continuation) = AsyncStream<CatcherEvent>.makeStream(bufferingPolicy: .bufferingNewest(bufferingNewest))
         listeners[token] = continuation
         continuation.onTermination = { _ in Task { await self.removeListener(token) } }
         return stream

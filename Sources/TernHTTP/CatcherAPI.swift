@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 public import NIOCore
 public import Prometheus
@@ -29,7 +30,7 @@ public enum CatcherHTTP {
     public static func service(
         catcher: Catcher, host: String, port: Int, metrics: PrometheusCollectorRegistry?,
         release: (any MessageReleasing)?, authentication: CatcherAuthentication? = nil,
-        information: CatcherInformation? = nil, allowedHosts: [String] = [],
+        information: CatcherInformation? = nil, chaos: (any CatcherChaos)? = nil, allowedHosts: [String] = [],
         idleTimeout: Duration = defaultIdleTimeout, group: any EventLoopGroup,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> any Service {
@@ -39,8 +40,12 @@ public enum CatcherHTTP {
         var routes = Routes(router)
         self.routes(&routes, catcher: catcher)
         releaseRoute(&routes, catcher: catcher, release: release)
+        sendRoute(&routes, catcher: catcher)
+        if let chaos { chaosRoutes(&routes, chaos: chaos) }
         authenticationRoute(&routes, catcher: catcher, authentication: authentication)
-        if let information { informationRoutes(&routes, catcher: catcher, information: information, release: release) }
+        if let information {
+            informationRoutes(&routes, catcher: catcher, information: information, release: release, chaos: chaos != nil)
+        }
         if let metrics {
             routes.get("metrics") { _, _ in
                 var text = metrics.emitToString()
@@ -57,8 +62,12 @@ public enum CatcherHTTP {
             }
         }
         router.add(middleware: routes.methodCheck)
+        let hosts = Set(allowedHosts.map { $0.lowercased() })
         return Application(
-            router: router, server: .http1(configuration: .init(idleTimeout: timeAmount(idleTimeout))),
+            router: router,
+            server: CatcherChildChannel.builder(
+                idleTimeout: timeAmount(idleTimeout),
+                shouldUpgrade: CatcherWebSocket.shouldUpgrade(catcher: catcher, allowedHosts: hosts)),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tern"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: .shared(group), logger: logger)

@@ -145,7 +145,8 @@ struct APIWebUIConfiguration: Encodable {
 
 extension CatcherHTTP {
     static func informationRoutes(
-        _ routes: inout Routes, catcher: Catcher, information: CatcherInformation, release: (any MessageReleasing)?
+        _ routes: inout Routes, catcher: Catcher, information: CatcherInformation, release: (any MessageReleasing)?,
+        chaos: Bool
     ) {
         routes.get("api/v1/info") { _, _ in
             let inboxes = try await catcher.inboxes()
@@ -173,7 +174,7 @@ extension CatcherHTTP {
                         enabled: release != nil, smtpServer: information.releaseServer ?? "",
                         allowedRecipients: APIWebUIConfiguration.allowedRecipients(release?.allowedDomains ?? []),
                         blockedRecipients: "", overrideFrom: "", preserveMessageIDs: true, returnPath: ""),
-                    spamAssassin: false, chaosEnabled: false, duplicatesIgnored: false, hideDeleteAllButton: false))
+                    spamAssassin: false, chaosEnabled: chaos, duplicatesIgnored: false, hideDeleteAllButton: false))
         }
     }
 }

@@ -62,6 +62,11 @@ struct Dev: AsyncParsableCommand {
     var httpAllowHosts: [String] = []
 
     @Option(
+        name: .customLong("webhook-url"),
+        help: "Post each caught message's summary (JSON) to this http:// or https:// URL.")
+    var webhookURL: String?
+
+    @Option(
         name: .long,
         help: "Where IMAP listens, ADDRESS:PORT (default 127.0.0.1:1143), or off. Any login reads its catcher inbox.")
     var imap: String?
@@ -112,6 +117,13 @@ struct Dev: AsyncParsableCommand {
         for host in httpAllowHosts {
             do {
                 configuration.catcher.allowedHosts.append(try ConfigurationLoader.allowedHost(host, key: "--http-allow-host"))
+            } catch {
+                fail(error.description)
+            }
+        }
+        if let webhookURL {
+            do {
+                configuration.catcher.webhook = try ConfigurationLoader.webhook(webhookURL, key: "--webhook-url")
             } catch {
                 fail(error.description)
             }

@@ -340,10 +340,237 @@ def test_info_and_webui_in_mailpit_shape(catcher):
 
     webui = get_json(catcher, "/api/v1/webui")
     assert webui == {
-        "Label": "", "SpamAssassin": False, "ChaosEnabled": False, "DuplicatesIgnored": False,
+        "Label": "", "SpamAssassin": False, "ChaosEnabled": True, "DuplicatesIgnored": False,
         "HideDeleteAllButton": False,
         "MessageRelay": {"Enabled": False, "SMTPServer": "", "AllowedRecipients": "", "BlockedRecipients": "",
                          "OverrideFrom": "", "PreserveMessageIDs": True, "ReturnPath": ""}}
+
+def test_send_api_in_mailpit_shape(catcher):
+    """POST /api/v1/send with Mailpit's JSON: the message it makes is caught (its ID comes
+    back), and reads back field by field through the API and through Python's own MIME parser;
+    a request Mailpit would refuse gets 400 with {"Error"}."""
+    import base64
+    import email
+    import email.policy
+    png = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + bytes(range(256))
+    request = {
+        "From": {"Email": "app@example.test", "Name": "The App"},
+        "To": [{"Email": "dev@example.test", "Name": "Dev, Senior"}], "Cc": [{"Email": "cc@example.test"}],
+        "Bcc": ["hidden@example.test"], "ReplyTo": [{"Email": "reply@example.test"}],
+        "Subject": "\u00dcber the API \U0001F680", "Text": "plain body\nline two", "HTML": '<p>html <img src="cid:logo"></p>',
+        "Attachments": [
+            {"Content": base64.b64encode(b"%PDF-1.4\n").decode(), "Filename": "r\u00e9sum\u00e9.pdf"},
+            {"Content": base64.b64encode(png).decode(), "Filename": "logo.png", "ContentType": "image/png",
+             "ContentID": "logo"}],
+        "Headers": {"X-Campaign": "welcome"}, "Tags": ["signup", "api"],
+    }
+    status, _, data = api(catcher, "/api/v1/send", "POST", request)
+    assert status == 200, data
+    message_id = json.loads(data)["ID"]
+    message = get_json(catcher, f"/api/v1/message/{message_id}")
+    assert message["From"] == {"Name": "The App", "Address": "app@example.test"}
+    assert message["To"] == [{"Name": "Dev, Senior", "Address": "dev@example.test"}]
+    assert [a["Address"] for a in message["Cc"]] == ["cc@example.test"]
+    assert [a["Address"] for a in message["Bcc"]] == ["hidden@example.test"]
+    assert [a["Address"] for a in message["ReplyTo"]] == ["reply@example.test"]
+    assert message["Subject"] == "\u00dcber the API \U0001F680" and message["ReturnPath"] == "app@example.test"
+    assert message["Text"].replace("\r\n", "\n").rstrip("\n") == "plain body\nline two"
+    assert message["HTML"].startswith('<p>html <img src="cid:logo"></p>')
+    assert [(a["FileName"], a["ContentType"]) for a in message["Attachments"]] == [("r\u00e9sum\u00e9.pdf", "application/pdf")]
+    assert message["Attachments"][0]["Checksums"]["SHA256"] == hashlib.sha256(b"%PDF-1.4\n").hexdigest()
+    assert [(a["FileName"], a["ContentID"]) for a in message["Inline"]] == [("logo.png", "logo")]
+    assert message["Inline"][0]["Checksums"]["MD5"] == hashlib.md5(png).hexdigest()
+    assert message["Tags"] == ["signup", "api"]
+    assert get_json(catcher, f"/api/v1/message/{message_id}/headers")["X-Campaign"] == ["welcome"]
+
+    raw = api(catcher, f"/api/v1/message/{message_id}/raw")[2]
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == "\u00dcber the API \U0001F680" and parsed["From"].addresses[0].display_name == "The App"
+    files = {part.get_filename(): part.get_content() for part in parsed.iter_attachments()}
+    assert files == {"r\u00e9sum\u00e9.pdf": b"%PDF-1.4\n"}
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip() == "plain body\nline two"
+
+    for refused in ({"To": [{"Email": "a@example.test"}]},
+                    {"From": {"Email": "not an address"}},
+                    {"From": {"Email": "a@example.test"}, "Attachments": [{"Content": "***", "Filename": "x"}]},
+                    {"From": {"Email": "a@example.test"}, "Headers": {"Bad Name": "x"}},
+                    {"From": {"Email": "a@example.test"}, "Headers": {"Content-Type": "text/html"}}):
+        status, headers, data = api(catcher, "/api/v1/send", "POST", refused)
+        assert status == 400 and headers["Content-Type"] == "application/json", (refused, status, data)
+        assert set(json.loads(data)) == {"Error"}
+    assert wait_count(catcher, 1)["messages_count"] == 1
+
+    # A line break can never start a field of its own: it becomes a space.
+    status, _, data = api(catcher, "/api/v1/send", "POST", {
+        "From": {"Email": "a@example.test", "Name": "Eve\r\nBcc: victim@example.test"}, "Subject": "two\nlines",
+        "Headers": {"X-Evil": "a\r\nBcc: victim@example.test"}})
+    assert status == 200, data
+    injected = json.loads(data)["ID"]
+    headers = get_json(catcher, f"/api/v1/message/{injected}/headers")
+    assert "Bcc" not in headers and headers["X-Evil"] == ["a  Bcc: victim@example.test"]
+    assert get_json(catcher, f"/api/v1/message/{injected}")["Subject"] == "two lines"
+
+class WebSocket:
+    """A WebSocket client (RFC 6455) by hand, enough to read the catcher's text messages:
+    the upgrade, then unmasked server frames; the client's own frames are masked."""
+
+    def __init__(self, server, path: str = "/api/events", host: str | None = None, origin: str | None = None):
+        import base64
+        import os
+        import socket
+        address = server.http_url.removeprefix("http://")
+        name, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((name, int(port)), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (f"GET {path} HTTP/1.1\r\nHost: {host or address}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+        if origin:
+            request += f"Origin: {origin}\r\n"
+        self.sock.sendall((request + "\r\n").encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1]) if head else 0
+        self.headers = head.decode("latin-1")
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def message(self) -> tuple[int, bytes]:
+        """(opcode, payload) of the next frame."""
+        first, second = self._read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._read(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._read(8), "big")
+        return first & 0x0F, self._read(length)
+
+    def text(self) -> dict:
+        while True:
+            opcode, payload = self.message()
+            if opcode == 1:
+                return json.loads(payload)
+            assert opcode in (9, 10), (opcode, payload)  # pings and pongs pass
+
+    def close(self):
+        import os
+        mask = os.urandom(4)
+        payload = (1000).to_bytes(2, "big")
+        self.sock.sendall(bytes([0x88, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        self.sock.close()
+
+
+def test_websocket_events_in_mailpit_shape(catcher):
+    """GET /api/events upgraded to a WebSocket: a new message arrives as {"Type": "new"} with
+    its summary, then {"Type": "stats"}; reading it sends an update, deleting it a delete. A
+    page elsewhere (another Origin) or a rebound Host name gets no WebSocket."""
+    socket_ = WebSocket(catcher, origin=catcher.http_url)
+    assert socket_.status == 101, socket_.headers
+    try:
+        send(catcher, plain_message("over the socket"))
+        new = socket_.text()
+        assert new["Type"] == "new" and new["Data"]["Subject"] == "over the socket", new
+        message_id = new["Data"]["ID"]
+        assert socket_.text() == {"Type": "stats", "Data": {"Total": 1, "Unread": 1, "Version": new_version()}}
+        get_json(catcher, f"/api/v1/message/{message_id}")
+        assert socket_.text() == {"Type": "update", "Data": {"ID": message_id, "Read": True}}
+        assert socket_.text()["Data"]["Unread"] == 0
+        assert api(catcher, "/api/v1/messages", "DELETE", {"IDs": [message_id]})[0] == 200
+        assert socket_.text() == {"Type": "delete", "Data": {"ID": message_id}}
+    finally:
+        socket_.close()
+
+    elsewhere = WebSocket(catcher, origin="http://evil.example")
+    assert elsewhere.status != 101, elsewhere.headers
+    elsewhere.sock.close()
+    rebound = WebSocket(catcher, host="evil.example:8025")
+    assert rebound.status == 400, rebound.headers  # the upgrade is refused before any route
+    rebound.sock.close()
+
+
+def new_version() -> str:
+    return subprocess.run([str(tern_bin()), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that answers the first `failures` POSTs with 503 and the
+    rest with 204, recording each request (when, path, headers, body)."""
+
+    def __init__(self, failures: int):
+        import http.server
+        receiver = self
+        self.failures = failures
+        self.requests: list[tuple[float, str, dict, bytes]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append((time.monotonic(), self.path, dict(self.headers), body))
+                failing = len(receiver.requests) <= receiver.failures
+                self.send_response(503 if failing else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/mail?token=abc"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float = 20) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhook_posts_each_message_and_retries(tern_factory):
+    """`--webhook-url`: each caught message's summary is POSTed as JSON (Mailpit's
+    MessageSummary); a receiver that fails twice gets the same message again after a growing
+    delay, then takes it; the SMTP client's 250 never waits for any of it."""
+    receiver = WebhookReceiver(failures=2)
+    try:
+        server = tern_factory.dev(args=["--webhook-url", receiver.url])
+        started = time.monotonic()
+        send(server, plain_message("hooked"))
+        assert time.monotonic() - started < 2, "the 250 waited for the webhook"
+        requests = receiver.wait(3)
+        assert len(requests) == 3, requests
+        (first, path, headers, body), (second, _, _, again), (third, _, _, last) = requests
+        assert path == "/hooks/mail?token=abc" and headers["Content-Type"] == "application/json"
+        assert headers["User-Agent"].startswith("Tern/")
+        assert body == again == last
+        summary = json.loads(body)
+        assert summary["Subject"] == "hooked" and summary["From"]["Address"] == "alice@example.test"
+        assert set(summary) >= {"ID", "MessageID", "Read", "To", "Created", "Tags", "Size", "Snippet"}
+        assert second - first >= 0.4 and third - second >= 0.9, (first, second, third)  # 0.5 s, then 1 s
+        send(server, plain_message("second"))
+        requests = receiver.wait(4)
+        assert json.loads(requests[3][3])["Subject"] == "second"
+        time.sleep(1)
+        assert len(receiver.requests) == 4, "a delivered message was posted again"
+        assert "webhook delivered" in server.logs()
+    finally:
+        receiver.close()
+
+    status = subprocess.run([str(tern_bin()), "dev", "--webhook-url", "ftp://example.test/x"],
+                            capture_output=True, text=True, timeout=30)
+    assert status.returncode != 0 and "--webhook-url" in status.stderr + status.stdout
 
 def release(server, message_id: str, to: list[str]):
     return api(server, f"/api/v1/message/{message_id}/release", "POST", {"To": to})

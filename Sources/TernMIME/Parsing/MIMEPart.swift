@@ -56,14 +56,16 @@ public struct MIMEPart: Hashable, Sendable {
     }
 
     /// An attachment: a leaf that says so (Content-Disposition: attachment), or one with a
-    /// file name that is not shown inline, or content that is neither text nor part of the
-    /// message's own structure.
+    /// file name that is not shown inline (an inline part with a Content-ID is), or content
+    /// that is neither text nor part of the message's own structure.
     public var isAttachment: Bool {
         guard children.isEmpty, !contentType.isMultipart, !contentType.isEmbeddedMessage else {
             return contentType.isEmbeddedMessage && disposition?.type == "attachment"
         }
         if disposition?.type == "attachment" { return true }
-        if disposition?.type == "inline" { return filename != nil && contentType.type != "text" }
+        // Inline with a Content-ID is an image of the HTML's layout (`cid:`), file name or not,
+        // as enmime (Mailpit) sorts it.
+        if disposition?.type == "inline" { return filename != nil && contentType.type != "text" && contentID == nil }
         return filename != nil || (contentType.type != "text" && contentID == nil)
     }
 

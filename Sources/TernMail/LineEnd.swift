@@ -22,16 +22,23 @@ public enum LineEnd {
         return nil
     }
 
-    /// Every line end CRLF: a file, a pipe or a JSON string has bare LFs (RFC 5321 §2.3.8 and
-    /// RFC 5322 §2.3 want CRLF); a final line without one gets one.
+    /// Every line end CRLF: a file, a pipe or a JSON string has bare LFs, or CRs (RFC 5321
+    /// §2.3.8 and RFC 5322 §2.3 want CRLF and nothing else); a final line without one gets
+    /// one.
     public static func crlf(_ input: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(input.count + input.count / 40 + 2)
-        var previous: UInt8 = 0
-        for octet in input {
-            if octet == 0x0A, previous != 0x0D { out.append(0x0D) }
-            out.append(octet)
-            previous = octet
+        var index = 0
+        while index < input.count {
+            let octet = input[index]
+            index += 1
+            guard octet == 0x0D || octet == 0x0A else {
+                out.append(octet)
+                continue
+            }
+            // CR LF, a bare CR and a bare LF all end one line.
+            if octet == 0x0D, index < input.count, input[index] == 0x0A { index += 1 }
+            out += [0x0D, 0x0A]
         }
         if let last = out.last, last != 0x0A { out += [0x0D, 0x0A] }
         return out
